@@ -1,0 +1,74 @@
+/* image.h — an image in the store: an OCI manifest (always schemaVersion 2, media type
+ * application/vnd.oci.image.manifest.v1+json), its config, and its layers, bottom first.
+ *
+ * Canonical form: imgfs stores every layer uncompressed and names it by its diff_id, so the manifest
+ * it keeps lists each layer as `application/vnd.oci.image.layer.v1.tar` with digest = diff_id. The
+ * image digest is the SHA-256 of that manifest; export writes exactly these blobs, so
+ * import(export(x)) has x's digest. */
+#ifndef IMGFS_IMAGE_H
+#define IMGFS_IMAGE_H
+
+#include "digest.h"
+#include "util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store_read;
+struct store_batch;
+
+/* The parts of an OCI image config that running an image needs. Arrays are NULL-terminated; a
+ * NULL array means "not set" (which differs from an empty one for Entrypoint and Cmd). */
+struct image_config {
+    char **env;        /* "KEY=value" */
+    char **entrypoint;
+    char **cmd;
+    char *working_dir; /* NULL when unset */
+    char *user;        /* NULL when unset */
+    char **exposed_ports; /* "80/tcp" */
+    char **volumes;
+    char **labels;        /* "key=value" */
+    char *stop_signal;
+    char *architecture, *os;
+};
+int image_config_parse(const char *json, size_t len, struct image_config *out,
+                       struct imgfs_err *err);
+void image_config_free(struct image_config *c);
+
+struct image {
+    struct digest digest;        /* of the manifest */
+    struct digest config_digest;
+    char *manifest_json;
+    size_t manifest_len;
+    char *config_json;
+    size_t config_len;
+    size_t n_layers;
+    struct digest *layers;       /* diff_ids, bottom first */
+    uint64_t *layer_sizes;       /* canonical tar size of each layer */
+    struct image_config config;
+};
+/* Load an image by manifest digest. */
+int image_load(struct store_read *r, const struct digest *manifest, struct image *out,
+               struct imgfs_err *err);
+/* Resolve a reference (see store_image_resolve) and load it. */
+int image_load_ref(struct store_read *r, const char *ref, struct image *out,
+                   struct imgfs_err *err);
+void image_free(struct image *img);
+
+/* One layer handed to image_commit: its diff_id, canonical tar size and file table. */
+struct image_layer {
+    struct digest diff_id;
+    uint64_t size;
+    const void *table;
+    size_t table_len;
+};
+
+/* Make an image from layers (bottom first) and a config: `config_json` is the image's original
+ * config (NULL for a bare rootfs: a fresh linux/amd64 config is made). rootfs.diff_ids is set to
+ * the layers' diff_ids; everything else in the config is kept. Puts config, manifest and the merged
+ * view into the batch and tags `name` (when not NULL). The manifest digest goes to *out. */
+int image_commit(struct store_batch *b, const char *config_json, size_t config_len,
+                 const struct image_layer *layers, size_t n_layers, const char *name,
+                 struct digest *out, struct imgfs_err *err);
+
+#endif

@@ -1,0 +1,40 @@
+/* import.h — bringing images into the store.
+ *
+ * import_layer reads one layer (a tar stream) and stores its file contents as chunks and its file
+ * table as a layer record, all through a store batch, so nothing is visible until the caller commits
+ * the image. Every member is checked as untrusted input: names are normalised ("./a//b/" -> "a/b"),
+ * absolute names are made relative, names with ".." parts and hardlinks to members that do not come
+ * earlier in the same layer are errors naming the member. */
+#ifndef IMGFS_IMPORT_H
+#define IMGFS_IMPORT_H
+
+#include "digest.h"
+#include "image.h"
+#include "util.h"
+
+struct archive;
+struct store;
+struct store_batch;
+
+/* A libarchive reader that takes tar in every format and compression libarchive knows. */
+struct archive *import_tar_reader_new(void);
+
+struct import_layer_result {
+    struct digest diff_id; /* SHA-256 of the layer's canonical tar */
+    uint64_t size;         /* canonical tar size */
+    struct buf table;      /* the encoded file table (also put in the batch); caller frees */
+    uint64_t files, bytes; /* entries and content bytes read */
+};
+/* Read every member of `in` (opened by the caller, positioned before the first header). `what`
+ * names the source in errors ("layer 2 of foo.tar"). */
+int import_layer(struct store_batch *b, struct archive *in, const char *what,
+                 struct import_layer_result *out, struct imgfs_err *err);
+
+/* Import SOURCE: a rootfs tarball (any compression), a `docker save` archive, an OCI image layout
+ * (directory or tar), or "-" for stdin (any of those). Tags `name` when not NULL (for archives that
+ * carry names of their own and no `name` is given, those are used). The manifest digest goes to
+ * *out. Atomic: on failure no name changes. */
+int import_source(struct store *s, const char *source, const char *name, struct digest *out,
+                  struct imgfs_err *err);
+
+#endif

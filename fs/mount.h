@@ -1,0 +1,28 @@
+/* mount.h — `imgfs mount`: an image as a read-only FUSE filesystem (libfuse3 low-level API).
+ *
+ * The image never changes, so the kernel is told to cache everything (entries, attributes, pages,
+ * directories, symlinks) for a very long time. Reads are answered from the LMDB map without copies.
+ * The daemon holds a store lease on the image for as long as it is mounted, so gc never frees it. */
+#ifndef IMGFS_MOUNT_H
+#define IMGFS_MOUNT_H
+
+#include "util.h"
+
+#include <stdbool.h>
+
+struct mount_options {
+    bool foreground;  /* serve in this process until unmounted */
+    bool debug;       /* libfuse debug output (implies foreground) */
+    bool allow_other; /* let other users (and containers' user ids) in; default on when root */
+    int threads;      /* worker threads, 0 = libfuse default */
+};
+
+/* Mount image `ref` from the store at `root` on `dir`. Without foreground the call returns once the
+ * mount is live, leaving a daemon serving it; errors found before that (no such image, `dir` not an
+ * empty directory or already a mount point) are returned, not logged. */
+int mount_image(const char *root, const char *ref, const char *dir, const struct mount_options *o,
+                struct imgfs_err *err);
+/* Unmount `dir` (fusermount3 -u semantics; `lazy` detaches even when busy). */
+int mount_unmount(const char *dir, bool lazy, struct imgfs_err *err);
+
+#endif

@@ -1,0 +1,32 @@
+/* oci.h — OCI image layouts and `docker save` archives, in and out. */
+#ifndef IMGFS_OCI_H
+#define IMGFS_OCI_H
+
+#include "digest.h"
+#include "util.h"
+
+#include <stdbool.h>
+
+struct store;
+struct store_batch;
+
+enum oci_source_kind { OCI_SOURCE_ROOTFS, OCI_SOURCE_OCI_DIR, OCI_SOURCE_OCI_TAR, OCI_SOURCE_DOCKER_TAR };
+/* Tell what a path holds (a directory with an `oci-layout` file, or a tar whose members are those of
+ * an OCI layout or of `docker save`; anything else is taken for a rootfs). */
+int oci_detect(const char *path, enum oci_source_kind *kind, struct imgfs_err *err);
+
+/* Import an OCI layout (directory or tar) or a docker-save tar at `path` into the batch; each image
+ * found is committed with image_commit. `name` (may be NULL) overrides the archive's own names; an
+ * archive holding several images with one `name` given is an error. The first image's manifest digest
+ * goes to *first. */
+int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kind, const char *name,
+               struct digest *first, struct imgfs_err *err);
+
+enum export_format { EXPORT_OCI, EXPORT_DOCKER, EXPORT_ROOTFS };
+/* Write image `ref` to `path` ("-" for stdout) as an OCI layout tar (readable by skopeo's oci-archive:
+ * and umoci after unpacking), a docker-save archive (docker load, skopeo docker-archive:), or a tar of
+ * the merged rootfs. */
+int oci_export(struct store *s, const char *ref, enum export_format format, const char *path,
+               struct imgfs_err *err);
+
+#endif

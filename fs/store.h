@@ -1,0 +1,128 @@
+/* store.h — the content-addressed LMDB store. The schema is written down in docs/store.md.
+ *
+ * One LMDB environment per root directory (`--root`, IMGFS_ROOT, default /var/lib/imgfs). Named
+ * databases:
+ *   chunk  sha256(32 bytes) -> the chunk's bytes, exactly (served zero-copy from the map)
+ *   blob   sha256           -> small content-addressed documents: OCI manifests and configs
+ *   layer  diff_id sha256   -> the layer's file table (layer.h)
+ *   view   manifest sha256  -> the image's merged tree (view.h)
+ *   image  name             -> manifest sha256 (32 bytes) + tagging time (int64 seconds, LE)
+ *   remote chunk sha256     -> where to fetch an absent chunk (filled by later, lazy-pull work)
+ *   meta   "schema"         -> "1"
+ *
+ * Concurrency: any number of processes may open one store. Readers never block (LMDB MVCC). Writes go
+ * through a batch: content-addressed records (chunks, blobs, layers, views) are committed in batches
+ * of about 64 MiB as they come; names (the only thing that makes an image visible) are written in the
+ * batch's final transaction. A batch holds a shared lock on `ROOT/lock` for its whole life and gc an
+ * exclusive one, so gc never frees the chunks of an import in progress; a killed import leaves only
+ * unreferenced records, which the next gc frees. A mounted image holds a lease (a locked file under
+ * ROOT/leases) so gc keeps everything it references even after `rmi`.
+ *
+ * Thread-safety: a `struct store` may be shared by threads; a `struct store_read` and a
+ * `struct store_batch` belong to one thread at a time. Never use a store across fork(). */
+#ifndef IMGFS_STORE_H
+#define IMGFS_STORE_H
+
+#include "digest.h"
+#include "util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_DEFAULT_ROOT "/var/lib/imgfs"
+
+enum store_db { STORE_CHUNK, STORE_BLOB, STORE_LAYER, STORE_VIEW, STORE_DB_COUNT };
+
+struct store;
+
+enum { STORE_READONLY = 1 };
+
+/* Open (creating when absent and not STORE_READONLY) the store at `root`. */
+int store_open(const char *root, unsigned flags, struct store **out, struct imgfs_err *err);
+void store_close(struct store *s);
+const char *store_root(const struct store *s);
+
+/* A function that fetches an absent chunk into the store (lazy pulls). Returns 0 when the chunk is
+ * now present, -1 with err set otherwise. NULL (the default) means absent chunks are errors. */
+typedef int (*store_fetch_fn)(void *ctx, struct store *s, const struct digest *chunk,
+                              struct imgfs_err *err);
+void store_set_fetcher(struct store *s, store_fetch_fn fn, void *ctx);
+
+/* ---- reading ---- */
+
+/* A read transaction: a consistent snapshot. Cheap to begin and end; pointers returned by the
+ * getters below stay valid until store_read_end. */
+struct store_read;
+int store_read_begin(struct store *s, struct store_read **out, struct imgfs_err *err);
+void store_read_end(struct store_read *r);
+
+/* The one function every chunk read goes through. Returns the chunk's bytes (a pointer into the
+ * map). An absent chunk is handed to the fetcher (if any); without one, or when fetching fails, the
+ * error is EIO. With `verify`, the bytes are re-hashed and a mismatch is EIO too. */
+int store_chunk_get(struct store_read *r, const struct digest *d, bool verify, const void **data,
+                    size_t *len, struct imgfs_err *err);
+bool store_chunk_present(struct store_read *r, const struct digest *d);
+
+/* Records by key (blob, layer, view). ENOENT when absent. */
+int store_get(struct store_read *r, enum store_db db, const struct digest *key, const void **data,
+              size_t *len, struct imgfs_err *err);
+
+/* Resolve an image reference: a name ("debian:12", "busybox" meaning "busybox:latest"), a full
+ * "sha256:<hex>" manifest digest, or a unique prefix of one (at least 12 hex digits). ENOENT when
+ * there is no such image. */
+int store_image_resolve(struct store_read *r, const char *ref, struct digest *manifest,
+                        struct imgfs_err *err);
+/* Normalise a name: add ":latest" when there is no tag. Caller frees. */
+char *store_name_normalize(const char *name);
+
+struct store_image_entry {
+    const char *name; /* valid during the callback */
+    struct digest manifest;
+    int64_t tagged_at;
+};
+/* Call fn for every name in name order; a non-zero return stops the walk and is returned. */
+int store_image_foreach(struct store_read *r,
+                        int (*fn)(void *ctx, const struct store_image_entry *e), void *ctx);
+/* Walk every key of a database (used by gc, fsck and du). Same stopping rule. */
+int store_foreach(struct store_read *r, enum store_db db,
+                  int (*fn)(void *ctx, const struct digest *key, const void *data, size_t len),
+                  void *ctx);
+
+/* ---- writing ---- */
+
+struct store_batch;
+int store_batch_begin(struct store *s, struct store_batch **out, struct imgfs_err *err);
+/* Content-addressed puts; an existing record is left as it is (same key, same content). */
+int store_batch_put(struct store_batch *b, enum store_db db, const struct digest *key,
+                    const void *data, size_t len, struct imgfs_err *err);
+/* Name changes, applied in the final transaction. tag overwrites; untag of a missing name is
+ * ENOENT at commit. */
+void store_batch_tag(struct store_batch *b, const char *name, const struct digest *manifest);
+void store_batch_untag(struct store_batch *b, const char *name);
+/* Commit everything (durably) and free the batch. On failure nothing named becomes visible. */
+int store_batch_commit(struct store_batch *b, struct imgfs_err *err);
+/* Drop the batch; what was already flushed stays unreferenced until gc. */
+void store_batch_abort(struct store_batch *b);
+
+/* ---- leases and garbage collection ---- */
+
+/* Keep an image's records alive while it is in use (a mount). Released by store_lease_release or
+ * by the death of the process. */
+struct store_lease;
+int store_lease_take(struct store *s, const struct digest *manifest, struct store_lease **out,
+                     struct imgfs_err *err);
+void store_lease_release(struct store_lease *l);
+
+struct store_gc_stats {
+    uint64_t chunks_freed, bytes_freed, blobs_freed, layers_freed, views_freed;
+};
+/* Free every record no name and no live lease reaches. Waits for imports in progress. */
+int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *err);
+
+struct store_usage {
+    uint64_t chunks, chunk_bytes; /* distinct chunks and their bytes: what is stored */
+    uint64_t map_bytes;           /* size of the LMDB data file */
+};
+int store_usage(struct store *s, struct store_usage *u, struct imgfs_err *err);
+
+#endif

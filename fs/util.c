@@ -1,0 +1,224 @@
+#include "util.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int err_set(struct imgfs_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->code = code ? code : EIO;
+    return -1;
+}
+
+int err_sys(struct imgfs_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof err->msg)
+        snprintf(err->msg + n, sizeof err->msg - n, ": %s", strerror(code));
+    err->code = code ? code : EIO;
+    return -1;
+}
+
+int err_ctx(struct imgfs_err *err, const char *fmt, ...)
+{
+    char prefix[512], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    size_t n = strnlen(prefix, sizeof prefix - 1);
+    memcpy(err->msg, prefix, n);
+    if (n + 2 < sizeof err->msg) {
+        memcpy(err->msg + n, ": ", 2);
+        n += 2;
+    }
+    size_t rest = strnlen(old, sizeof old - 1);
+    if (rest > sizeof err->msg - 1 - n)
+        rest = sizeof err->msg - 1 - n;
+    memcpy(err->msg + n, old, rest);
+    err->msg[n + rest] = 0;
+    if (!err->code)
+        err->code = EIO;
+    return -1;
+}
+
+void err_clear(struct imgfs_err *err)
+{
+    err->code = 0;
+    err->msg[0] = 0;
+}
+
+static void out_of_memory(void)
+{
+    static const char m[] = "imgfs: out of memory\n";
+    (void)!write(2, m, sizeof m - 1);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        out_of_memory();
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        out_of_memory();
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        out_of_memory();
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        out_of_memory();
+    return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    char *s;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        out_of_memory();
+    return s;
+}
+
+void buf_reserve(struct buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra)
+        cap *= 2;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void buf_append(struct buf *b, const void *data, size_t len)
+{
+    if (!len)
+        return;
+    buf_reserve(b, len);
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+ssize_t read_full(int fd, void *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = read(fd, (char *)data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        done += n;
+    }
+    return done;
+}
+
+int write_full(int fd, const void *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        done += n;
+    }
+    return 0;
+}
+
+int read_file(const char *path, size_t limit, struct buf *out, struct imgfs_err *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, errno, "opening `%s`", path);
+    for (;;) {
+        buf_reserve(out, 65536);
+        ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_sys(err, errno, "reading `%s`", path);
+        if (n == 0)
+            return 0;
+        out->len += n;
+        if (out->len > limit)
+            return err_set(err, EFBIG, "`%s` is larger than %zu bytes", path, limit);
+    }
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, int mode,
+                      struct imgfs_err *err)
+{
+    cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return err_sys(err, errno, "creating `%s`", tmp);
+    if (write_full(fd, data, len) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return err_sys(err, e, "writing `%s`", tmp);
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return err_sys(err, e, "renaming `%s` to `%s`", tmp, path);
+    }
+    return 0;
+}
+
+int mkdir_p(const char *path, int mode, struct imgfs_err *err)
+{
+    cleanup_free char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return err_sys(err, errno, "creating directory `%s`", p);
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return err_sys(err, errno, "creating directory `%s`", p);
+    return 0;
+}

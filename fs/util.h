@@ -1,0 +1,86 @@
+/* util.h — the error convention and scope-bound cleanup shared by fs/, builder/ and runner/.
+ *
+ * Error convention: every fallible function returns 0 (or a non-negative count) on success and -1 on
+ * failure, after filling a caller-provided `struct imgfs_err`. Each layer that passes a failure up may
+ * add context with err_ctx() ("importing layer 2: reading `usr/bin/x`: ..."). Only tools/ prints. */
+#ifndef IMGFS_UTIL_H
+#define IMGFS_UTIL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct imgfs_err {
+    int code;       /* an errno value (EIO, ENOENT, EINVAL, ENOSPC, ...), 0 when no error is set */
+    char msg[2048]; /* human-readable, most general context first */
+};
+
+/* Set the error (overwriting any earlier one) and return -1. */
+int err_set(struct imgfs_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Like err_set, with ": strerror(code)" appended. */
+int err_sys(struct imgfs_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepend "context: " to the message already set and return -1. */
+int err_ctx(struct imgfs_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_clear(struct imgfs_err *err);
+
+/* Scope-bound cleanup, in crun's manner. */
+static inline void cleanup_free_fn(void *p)
+{
+    free(*(void **)p);
+}
+static inline void cleanup_close_fn(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+}
+#define cleanup_free  __attribute__((cleanup(cleanup_free_fn)))
+#define cleanup_close __attribute__((cleanup(cleanup_close_fn)))
+
+/* Hand a scope-bound value to someone else: returns it and resets the variable. */
+#define get_and_reset(p)                                                                           \
+    ({                                                                                             \
+        __typeof__(*(p)) _v = *(p);                                                                \
+        *(p) = 0;                                                                                  \
+        _v;                                                                                        \
+    })
+#define take_fd(fd)                                                                                \
+    ({                                                                                             \
+        int _fd = *(fd);                                                                           \
+        *(fd) = -1;                                                                                \
+        _fd;                                                                                       \
+    })
+
+/* Allocation that never returns NULL: out of memory aborts (there is nothing sane to do). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable byte buffer. */
+struct buf {
+    uint8_t *data;
+    size_t len, cap;
+};
+void buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_free(struct buf *b);
+
+/* Full reads and writes that retry EINTR and short transfers. Return 0 or -1 with errno set;
+ * read_full returns the number of bytes read (less than len only at end of file). */
+ssize_t read_full(int fd, void *data, size_t len);
+int write_full(int fd, const void *data, size_t len);
+/* Read a whole file (at most `limit` bytes; EFBIG past it). */
+int read_file(const char *path, size_t limit, struct buf *out, struct imgfs_err *err);
+/* Write a file atomically: temp file in the same directory, fsync, rename. */
+int write_file_atomic(const char *path, const void *data, size_t len, int mode,
+                      struct imgfs_err *err);
+/* mkdir -p */
+int mkdir_p(const char *path, int mode, struct imgfs_err *err);
+
+#endif

@@ -1,0 +1,76 @@
+# tests/lib.sh — sourced by every integration test (tests/integration/*.sh).
+#
+# Contract: a test script runs `set -euo pipefail`, sources this file, calls `t_begin "name"`, does its
+# work with "$IMGFS" (the binary under test: ./imgfs or ./imgfs-asan), and ends with `t_end`. Every
+# check goes through t_check/t_eq/t_fail, which count results; the script exits non-zero when any
+# check failed. Each test has its own store and run dir under $T (a fresh temp dir, removed at exit).
+# Cleanup registered with t_cleanup runs at exit, even on failure (LIFO): unmount what you mount,
+# kill what you start, by PID.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+IMGFS=${IMGFS:-$TOP/imgfs}
+FIXTURES=${IMGFS_FIXTURES:-$TOP/tests/out/fixtures}   # cached test images (tests/fixtures/make.sh)
+T=$(mktemp -d /tmp/imgfs-test.XXXXXX)
+export IMGFS_ROOT=$T/store IMGFS_RUN_DIR=$T/run
+_t_cleanups=()
+_t_passed=0
+_t_failed=0
+_t_name=""
+
+t_cleanup() { _t_cleanups+=("$*"); }
+
+_t_exit() {
+    local rc=$?
+    local i
+    for ((i = ${#_t_cleanups[@]} - 1; i >= 0; i--)); do
+        eval "${_t_cleanups[$i]}" >/dev/null 2>&1 || true
+    done
+    # nothing a test mounted may outlive it
+    grep -F " $T/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf "$T" 2>/dev/null || true
+    if ((rc != 0 && _t_failed == 0)); then
+        echo "FAIL $_t_name: aborted (exit $rc) at line ${BASH_LINENO[0]:-?}"
+        _t_failed=1
+    fi
+    echo "RESULT $_t_name passed=$_t_passed failed=$_t_failed"
+    ((_t_failed == 0)) || exit 1
+    exit 0
+}
+trap _t_exit EXIT
+
+t_begin() { _t_name=$1; echo "== $1 ($(basename "$IMGFS"))"; }
+t_end() { :; }
+
+t_pass() { _t_passed=$((_t_passed + 1)); echo "  ok   $*"; }
+t_fail() { _t_failed=$((_t_failed + 1)); echo "  FAIL $*"; }
+# t_check "what" command...   passes when the command succeeds
+t_check() {
+    local what=$1; shift
+    if "$@"; then t_pass "$what"; else t_fail "$what (command: $*)"; fi
+}
+# t_check_fails "what" command...   passes when the command fails (non-zero)
+t_check_fails() {
+    local what=$1; shift
+    if "$@"; then t_fail "$what (unexpectedly succeeded: $*)"; else t_pass "$what"; fi
+}
+# t_eq "what" expected actual
+t_eq() {
+    if [[ "$2" == "$3" ]]; then t_pass "$1"; else t_fail "$1: expected [$2], got [$3]"; fi
+}
+
+# Wait (bounded by a number of tries, not by sleeping a fixed time) until a command succeeds.
+t_wait_for() {
+    local tries=$1; shift
+    local i
+    for ((i = 0; i < tries; i++)); do
+        if "$@" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# Skip the rest of a test with a reason (exit 0, counted as neither pass nor fail).
+t_skip() { echo "  SKIP $*"; _t_cleanups+=(":"); exit 0; }

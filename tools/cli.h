@@ -1,0 +1,47 @@
+/* cli.h — what every verb of the `imgfs` command line shares. Only tools/ prints for people. */
+#ifndef IMGFS_CLI_H
+#define IMGFS_CLI_H
+
+#include "../fs/util.h"
+
+#include <stdbool.h>
+
+struct cli {
+    const char *root;    /* store root: --root, IMGFS_ROOT, or /var/lib/imgfs */
+    const char *run_dir; /* runtime state: --run-dir, IMGFS_RUN_DIR, or /run/imgfs */
+    const char *argv0;
+};
+
+/* Each verb: argv[0] is the verb's name. Returns the process exit status. */
+#define IMGFS_VERBS(X)                                                                             \
+    X(import, "Import a rootfs tarball, docker-save archive or OCI layout")                        \
+    X(export, "Write an image as an OCI layout, docker-save archive or rootfs tar")                \
+    X(images, "List images")                                                                       \
+    X(inspect, "Show an image's config and layers")                                                \
+    X(tag, "Give an image another name")                                                           \
+    X(rmi, "Remove image names")                                                                   \
+    X(du, "Show logical and stored bytes and the dedup ratio")                                     \
+    X(gc, "Free what no image references")                                                         \
+    X(fsck, "Verify every chunk and reference in the store")                                       \
+    X(mount, "Mount an image read-only on a directory")                                            \
+    X(umount, "Unmount an image mounted with imgfs mount")                                         \
+    X(run, "Run a command in a new container")                                                     \
+    X(exec, "Run a command in a running container")                                                \
+    X(ps, "List containers")                                                                       \
+    X(logs, "Show a container's output")                                                           \
+    X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
+    X(kill, "Send a signal to a container")                                                        \
+    X(rm, "Remove containers")
+
+#define X(name, help) int cmd_##name(int argc, char **argv, struct cli *cli);
+IMGFS_VERBS(X)
+#undef X
+
+/* Print "imgfs VERB: message" to stderr. */
+void cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print an imgfs_err as "imgfs VERB: message". */
+void cli_report(const char *verb, const struct imgfs_err *err);
+/* Exit status for an error: 125 is imgfs's own failure, as in Docker. */
+#define EXIT_IMGFS_FAILED 125
+
+#endif
