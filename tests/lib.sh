@@ -12,6 +12,10 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMGFS=${IMGFS:-$TOP/imgfs}
 FIXTURES=${IMGFS_FIXTURES:-$TOP/tests/out/fixtures}   # cached test images (tests/fixtures/make.sh)
 T=$(mktemp -d /tmp/imgfs-test.XXXXXX)
+# tests/run.sh cleans up after a killed run only the test dirs whose owner is gone
+echo $$ >"$T/.owner"
+# 1 while tests/run.sh runs the suite against ./imgfs-asan: slow tests may do less (say so with t_note)
+IMGFS_ASAN=${IMGFS_ASAN:-0}
 export IMGFS_ROOT=$T/store IMGFS_RUN_DIR=$T/run
 _t_cleanups=()
 _t_passed=0
@@ -74,3 +78,20 @@ t_wait_for() {
 
 # Skip the rest of a test with a reason (exit 0, counted as neither pass nor fail).
 t_skip() { echo "  SKIP $*"; _t_cleanups+=(":"); exit 0; }
+
+# Print a note in the log (not a check).
+t_note() { echo "  note $*"; }
+
+# Skip unless a fixture exists (tests/fixtures/make.sh makes them; `make test` runs it first).
+t_need_fixture() {
+    local f
+    for f in "$@"; do
+        [[ -s $FIXTURES/$f ]] || t_skip "fixture $f missing: run tests/fixtures/make.sh"
+    done
+}
+
+# The store's visible state, for "nothing changed" checks: the image list and the stored bytes.
+t_store_state() {
+    "$IMGFS" images 2>&1 || true
+    "$IMGFS" du 2>&1 | grep -iv 'map\|file' || true
+}

@@ -1,0 +1,192 @@
+#!/bin/bash
+# tests/run.sh [PATTERN...] — what `make test` runs (after building ./imgfs, ./imgfs-asan and the unit
+# test binaries).
+#
+#   1. cleans what killed earlier runs left (stale FUSE/overlay mounts under /tmp/imgfs-test.*)
+#   2. makes the fixtures (tests/fixtures/make.sh; cached in tests/out/fixtures)
+#   3. runs the C unit tests (build/unit/test_*)
+#   4. runs every tests/integration/*.sh with IMGFS=./imgfs, then again with IMGFS=./imgfs-asan
+#
+# PATTERN selects scripts (and unit binaries) whose name contains it: `tests/run.sh 10_import`.
+# One line per script: PASS/FAIL/SKIP name (with the tail of its log on failure); full logs in
+# tests/out/logs. The last line is "N passed, N failed", counting script runs (a script run once per
+# binary counts twice) and unit binaries. Exit status is non-zero when anything failed.
+#
+# Environment:
+#   IMGFS_TEST_ASAN=all|none   run the integration scripts against ./imgfs-asan too (default all)
+#   IMGFS_TEST_TIMEOUT=SECONDS  hang guard per script run (default 1800); not a performance limit
+#   IMGFS_FIXTURES=DIR          where the fixtures are (default tests/out/fixtures)
+set -uo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP"
+LOGS=$TOP/tests/out/logs
+export IMGFS_FIXTURES=${IMGFS_FIXTURES:-$TOP/tests/out/fixtures}
+export IMGFS_TEST_LOGS=$LOGS
+ASAN_MODE=${IMGFS_TEST_ASAN:-all}
+HANG_GUARD=${IMGFS_TEST_TIMEOUT:-1800}
+PATTERNS=("$@")
+
+passed=0
+failed=0
+skipped=0
+failures=()
+
+matches() { # matches NAME: true when no pattern was given or NAME contains one of them
+    local p
+    ((${#PATTERNS[@]} == 0)) && return 0
+    for p in "${PATTERNS[@]}"; do
+        [[ $1 == *"$p"* ]] && return 0
+    done
+    return 1
+}
+
+# A test dir is stale when the script that made it (tests/lib.sh writes its PID to $T/.owner) is
+# gone; dirs from before .owner existed count as stale after an hour. Tests of other people running
+# at the same time on this machine are left alone.
+clean_stale() {
+    local t owner
+    for t in /tmp/imgfs-test.*; do
+        [[ -d $t ]] || continue
+        if [[ -f $t/.owner ]]; then
+            owner=$(cat "$t/.owner" 2>/dev/null)
+            [[ -n $owner ]] && kill -0 "$owner" 2>/dev/null && continue
+        elif [[ -n $(find "$t" -maxdepth 0 -mmin -60 2>/dev/null) ]]; then
+            continue
+        fi
+        # deepest first: overlays sit on top of FUSE mounts
+        grep -F " $t/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+            m=$(printf '%b' "$m") # /proc/mounts escapes spaces as \040
+            umount -l "$m" 2>/dev/null || true
+        done
+        if ! grep -qF " $t/" /proc/mounts; then
+            rm -rf "$t" 2>/dev/null || true
+        fi
+    done
+}
+
+# Count a result line and print it.
+report() { # report STATUS NAME LOG
+    local status=$1 name=$2 log=$3
+    case $status in
+    PASS)
+        echo "PASS $name"
+        passed=$((passed + 1))
+        ;;
+    SKIP)
+        echo "SKIP $name ($(grep -m1 '^  SKIP' "$log" | sed 's/^  SKIP //'))"
+        skipped=$((skipped + 1))
+        ;;
+    *)
+        echo "FAIL $name${4:+ ($4)}   [log: ${log#"$TOP"/}]"
+        # the failed checks first, then the end of the log
+        grep -E '^  FAIL' "$log" | head -n 20 | sed 's/^/    /'
+        echo "    --- last lines:"
+        tail -n 25 "$log" | sed 's/^/    /'
+        failed=$((failed + 1))
+        failures+=("$name")
+        ;;
+    esac
+}
+
+run_script() { # run_script SCRIPT BINARY SUFFIX   (SUFFIX "" or ".asan": names the run and its log)
+    local script=$1 bin=$2 label=$3
+    local name
+    name=$(basename "$script" .sh)$label
+    local log=$LOGS/$name.log
+    local san=$LOGS/sanitizer/$name
+    rm -rf "$san"
+    mkdir -p "$san"
+    local rc=0
+    # Sanitizer reports go to files as well as aborting the process, so a report from the detached
+    # FUSE daemon (whose stderr nobody reads) still fails the script.
+    IMGFS=$bin \
+        ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$san/asan" \
+        UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$san/ubsan" \
+        IMGFS_ASAN=$([[ $label == .asan ]] && echo 1 || echo 0) \
+        timeout -k 30 "$HANG_GUARD" bash "$script" >"$log" 2>&1 </dev/null || rc=$?
+    local reports
+    reports=$(find "$san" -type f 2>/dev/null | sort)
+    if [[ -n $reports ]]; then
+        {
+            echo "==== sanitizer reports:"
+            for f in $reports; do
+                echo "---- $f"
+                head -n 60 "$f"
+            done
+        } >>"$log"
+        report FAIL "$name" "$log" "sanitizer report"
+    elif ((rc == 124 || rc == 137)); then
+        report FAIL "$name" "$log" "hung: killed after ${HANG_GUARD}s"
+    elif ((rc != 0)); then
+        report FAIL "$name" "$log" "exit $rc"
+    elif grep -q '^  SKIP' "$log" && ! grep -q '^  ok' "$log"; then
+        report SKIP "$name" "$log"
+    else
+        report PASS "$name" "$log"
+    fi
+    rmdir "$san" 2>/dev/null || true
+    clean_stale
+}
+
+mkdir -p "$LOGS"
+rm -f "$LOGS"/*.log
+rm -rf "$LOGS/sanitizer"
+if [[ $(id -u) != 0 ]]; then
+    echo "tests/run.sh: the tests mount filesystems and start containers: run as root" >&2
+    exit 1
+fi
+clean_stale
+
+echo "== fixtures"
+if ! tests/fixtures/make.sh "$IMGFS_FIXTURES" >"$LOGS/fixtures.log" 2>&1; then
+    report FAIL fixtures "$LOGS/fixtures.log" "tests/fixtures/make.sh failed"
+fi
+
+echo "== unit tests"
+units=()
+for b in build/unit/test_*; do
+    [[ -x $b ]] && matches "$(basename "$b")" && units+=("$b")
+done
+if ((${#units[@]})); then
+    while read -r line; do
+        case $line in
+        PASS\ *) echo "$line"; passed=$((passed + 1)) ;;
+        FAIL\ *) echo "$line"; failed=$((failed + 1)); failures+=("${line#FAIL }") ;;
+        [0-9]*' passed, '*) ;; # run-unit's own summary: counted above
+        *) echo "$line" ;;
+        esac
+    done < <(tests/run-unit.sh "${units[@]}")
+fi
+
+scripts=()
+for s in tests/integration/*.sh; do
+    [[ -f $s ]] && matches "$(basename "$s" .sh)" && scripts+=("$s")
+done
+
+echo "== integration tests: ./imgfs"
+if [[ ! -x ./imgfs ]]; then
+    report FAIL build "$LOGS/fixtures.log" "./imgfs is not built: run make"
+else
+    for s in "${scripts[@]}"; do
+        run_script "$s" "$TOP/imgfs" ""
+    done
+fi
+
+if [[ $ASAN_MODE != none ]]; then
+    echo "== integration tests: ./imgfs-asan"
+    if [[ ! -x ./imgfs-asan ]]; then
+        report FAIL build-asan "$LOGS/fixtures.log" "./imgfs-asan is not built: run make asan"
+    else
+        for s in "${scripts[@]}"; do
+            run_script "$s" "$TOP/imgfs-asan" .asan
+        done
+    fi
+fi
+
+((skipped)) && echo "$skipped skipped"
+if ((failed)); then
+    echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+((failed == 0))
