@@ -1,0 +1,150 @@
+/* runner.h — containers: start one on a rootfs directory, and manage the ones that run.
+ *
+ * Shape of a container (docs/runner.md has the reasons):
+ *
+ *   imgfs run ──(foreground: is itself)── monitor ──clone(new mnt,pid,uts,ipc,net ns)──> init (PID 1)
+ *                                                                                          └─> command
+ *
+ * The monitor owns the container's life: it holds the cgroup and the network helpers, writes the
+ * state file and records the exit status. Without -d the `imgfs run` process is the monitor (no extra
+ * fork on the start path); with -d a detached monitor is forked and `imgfs run` returns once the
+ * command started. The init sets up the rootfs inside its own mount namespace (overlayfs upper per
+ * container over the image's read-only rootfs, then pivot_root), so every container mount vanishes
+ * with the namespace and none can leak on the host. It then forks the command, reaps zombies,
+ * forwards signals, and exits with the command's status (128+N when the command died of signal N).
+ *
+ * State lives under RUN_DIR/containers/ID/: `state.json`, `lock` (held by the monitor for its whole
+ * life: a container whose lock is free has no monitor, whatever its state file says), `ctr.log`,
+ * `upper/` and `work/` (the writable layer).
+ *
+ * All functions follow util.h's error convention. */
+#ifndef IMGFS_RUNNER_H
+#define IMGFS_RUNNER_H
+
+#include "../fs/util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct image_config;
+
+/* Exit statuses, as Docker's. */
+#define CTR_EXIT_FAILED        125 /* imgfs itself failed: the command never started */
+#define CTR_EXIT_NOT_EXECUTABLE 126
+#define CTR_EXIT_NOT_FOUND     127
+
+/* -v HOST:CTR[:ro] and --tmpfs CTR[:OPTIONS] */
+struct ctr_mount {
+    char *source;  /* host path (bind) or NULL (tmpfs) */
+    char *target;  /* absolute path inside the container */
+    bool readonly;
+    bool tmpfs;
+    char *options; /* tmpfs options ("size=64m,mode=1777"), NULL for the default */
+};
+
+struct ctr_spec {
+    char id[65];          /* 64 hex digits (ctr_new_id) */
+    const char *name;     /* --name, or NULL: a name is made from the id */
+    const char *image;    /* the reference the user gave, for ps */
+    const char *image_id; /* the image's digest ("sha256:..."), for ps, or NULL */
+    const char *lower;    /* the image's rootfs directory (its FUSE mount) */
+    const char *mount_key; /* the shared image mount this container uses (ctr_mount_release), or NULL */
+    const struct image_config *config; /* the image's config; NULL = empty */
+
+    char **command;       /* argv after IMAGE (NULL or empty: the image's Cmd) */
+    char **entrypoint;    /* --entrypoint as one word list; NULL = not given */
+    char **env;           /* -e/--env-file entries, "K=V" or "K" (taken from our environment) */
+    const char *workdir, *user, *hostname;
+
+    bool tty, interactive, detach, remove, read_only;
+    bool privileged, no_new_privileges;
+    struct ctr_mount *mounts;
+    size_t n_mounts;
+    char **cap_add, **cap_drop;   /* NULL-terminated, or NULL */
+    const char *seccomp;          /* NULL = default profile, "unconfined", or a JSON path */
+
+    int64_t memory_bytes, pids_limit; /* 0 = no limit */
+    double cpus;
+
+    const char *network;  /* "private" (default), "host" or "none" */
+    char **publish;       /* -p specs, NULL-terminated, or NULL */
+
+    const char *run_dir;  /* state root */
+};
+
+/* A fresh random container id. */
+void ctr_new_id(char id[65]);
+
+/* Start the container. Foreground: returns once it ended, with its exit status in *status.
+ * Detached (spec->detach): returns once the command is running (status 0) in a monitor that
+ * outlives the caller. -1 with err when the container could not be started (the caller exits 125);
+ * an exec failure of the command itself is an exit status (126, 127), not an error. */
+int ctr_run(const struct ctr_spec *spec, int *status, struct imgfs_err *err);
+
+/* ---- state ---- */
+
+enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_EXITED };
+
+struct ctr_state {
+    char id[65];
+    char *name, *image, *image_id, *command; /* command: for ps, words joined by spaces */
+    char *mount_key;
+    enum ctr_status status;
+    int exit_code;                 /* valid when CTR_EXITED; -1 when the monitor died unrecorded */
+    int64_t created, started, finished; /* unix seconds; 0 = not yet */
+    pid_t monitor_pid, init_pid;   /* init_pid: the container's PID 1 as seen from the host */
+    bool remove, tty;
+    /* what exec needs to give a process the container's identity */
+    char **env;
+    char *workdir, *user;
+    uint64_t caps;
+    char *seccomp;                 /* NULL = default */
+    bool no_new_privileges;
+};
+
+/* Load every container under run_dir, with the status made true: a container whose monitor is
+ * gone is reported exited (and its leftovers are cleaned). Sorted newest first. */
+int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgfs_err *err);
+/* Find one container by full id, unique id prefix or name. ENOENT / EINVAL (ambiguous). */
+int ctr_find(const char *run_dir, const char *ref, struct ctr_state *out, struct imgfs_err *err);
+void ctr_state_free(struct ctr_state *s);
+void ctr_state_list_free(struct ctr_state *s, size_t n);
+const char *ctr_status_name(const struct ctr_state *s);
+
+/* Send a signal to the container's PID 1, which passes it to the command. */
+int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
+/* SIGTERM (or the image's stop signal), wait `timeout` seconds for the container to end, then
+ * SIGKILL. */
+int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err);
+/* Remove an exited container's state and writable layer; `force` kills a running one first. */
+int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struct imgfs_err *err);
+/* Wait until the container is no longer running (monitor lock free). */
+int ctr_wait(const char *run_dir, const char *id, struct imgfs_err *err);
+/* Path of the container's log file (caller frees). */
+char *ctr_log_path(const char *run_dir, const char *id);
+
+/* exec: run a command in a running container with its namespaces, cgroup, user, capabilities and
+ * seccomp filter. Returns the command's exit status in *status. */
+struct ctr_exec_spec {
+    char **argv;
+    char **env; /* extra -e entries */
+    const char *workdir, *user;
+    bool tty, interactive;
+};
+int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_exec_spec *e,
+             int *status, struct imgfs_err *err);
+
+/* ---- the shared, reference-counted image mount ---- */
+
+/* Make sure image `mount_key` (a manifest digest's hex) is mounted at RUN_DIR/images/KEY/rootfs,
+ * calling `do_mount(dir, ctx)` when it is not, and return that directory (caller frees). The
+ * reference is held by a container's state naming mount_key; ctr_mount_release unmounts once no
+ * live container names it. */
+typedef int (*ctr_mount_fn)(const char *dir, void *ctx, struct imgfs_err *err);
+int ctr_mount_acquire(const char *run_dir, const char *mount_key, ctr_mount_fn do_mount, void *ctx,
+                      char **dir, struct imgfs_err *err);
+int ctr_mount_release(const char *run_dir, const char *mount_key, const char *except_id,
+                      struct imgfs_err *err);
+
+#endif
