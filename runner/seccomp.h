@@ -7,6 +7,7 @@
 #ifndef IMGFS_RUNNER_SECCOMP_H
 #define IMGFS_RUNNER_SECCOMP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../fs/util.h"
@@ -33,5 +34,9 @@ int seccomp_prepare(const char *profile, uint64_t caps, const char *cache_dir,
 int seccomp_apply(const struct ctr_seccomp *s, struct imgfs_err *err);
 
 void seccomp_free(struct ctr_seccomp *s);
+
+/* The compiled classic-BPF program (struct sock_filter[*n]); NULL for "unconfined". For tests and
+ * debugging. */
+const void *seccomp_program(const struct ctr_seccomp *s, size_t *n);
 
 #endif
