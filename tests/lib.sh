@@ -95,3 +95,44 @@ t_store_state() {
     "$IMGFS" images 2>&1 || true
     "$IMGFS" du 2>&1 | grep -iv 'map\|file' || true
 }
+
+# Distinct chunk bytes in the store (what dedup and gc change): from `imgfs du --json`.
+t_stored_bytes() {
+    "$IMGFS" du --json | jq -r '.stored_bytes // .chunk_bytes // .store.stored_bytes'
+}
+# The layer diff_ids of an image, one per line, from `imgfs inspect --json`.
+t_diff_ids() {
+    "$IMGFS" inspect --json "$1" | jq -r '[.. | objects | .diff_ids? // empty] | flatten | .[]'
+}
+# Image names in the store, sorted, one per line (`imgfs images -q`-free: first column of the table).
+t_image_names() {
+    "$IMGFS" images | awk 'NR > 1 {print $1}' | sort
+}
+
+# t_rejects "what" PATTERN SOURCE [import args...]: `imgfs import` of SOURCE must fail cleanly — a
+# non-zero exit that is not a crash, an "imgfs import: ..." message matching PATTERN (grep -E), and
+# the store unchanged (same image names, same stored bytes).
+t_rejects() {
+    local what=$1 pattern=$2 src=$3
+    shift 3
+    local names bytes rc=0 out
+    names=$(t_image_names)
+    bytes=$(t_stored_bytes)
+    out=$("$IMGFS" import "$@" "$src" 2>&1 >/dev/null) || rc=$?
+    echo "$out" | head -n 3 | sed 's/^/    stderr: /'
+    if ((rc == 0)); then
+        t_fail "$what: import succeeded"
+    elif ((rc > 128 && rc != EXIT_IMGFS_FAILED_)); then
+        t_fail "$what: import crashed (exit $rc)"
+    else
+        t_pass "$what: import fails (exit $rc)"
+    fi
+    if grep -qE "^imgfs import: " <<<"$out" && grep -qE -- "$pattern" <<<"$out"; then
+        t_pass "$what: the error says what is wrong ($pattern)"
+    else
+        t_fail "$what: expected an 'imgfs import: ...' error matching /$pattern/, got: $out"
+    fi
+    t_eq "$what: image names unchanged" "$names" "$(t_image_names)"
+    t_eq "$what: stored bytes unchanged" "$bytes" "$(t_stored_bytes)"
+}
+EXIT_IMGFS_FAILED_=125
