@@ -1,0 +1,73 @@
+/* imgfs mount — an image as a read-only directory tree (fs/mount.h). */
+#include "../fs/mount.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+static void mount_usage(FILE *f)
+{
+    fprintf(f, "Usage: imgfs mount [OPTIONS] IMAGE DIR\n\n"
+               "Mount IMAGE (a name, a digest or a unique digest prefix) read-only on the\n"
+               "directory DIR, through FUSE, without unpacking it. Returns once the mount is\n"
+               "live, leaving a daemon that serves it until `imgfs umount DIR`.\n\n"
+               "Options:\n"
+               "  -f, --foreground   serve in this process until unmounted (SIGINT/SIGTERM unmount)\n"
+               "  -d, --debug        print every FUSE request (implies --foreground)\n"
+               "      --threads N    at most N worker threads (default: libfuse's)\n"
+               "  -h, --help         show this help\n");
+}
+
+int cmd_mount(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"foreground", no_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},
+        {"threads", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    /* containers run as other users: let them in when we can (root) */
+    struct mount_options o = {.allow_other = geteuid() == 0};
+    int c;
+    while ((c = getopt_long(argc, argv, "+fdh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            o.foreground = true;
+            break;
+        case 'd':
+            o.debug = o.foreground = true;
+            break;
+        case 'T': {
+            char *end;
+            errno = 0;
+            long n = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || n < 1 || n > 1024) {
+                cli_error("mount", "--threads wants a number from 1 to 1024, not `%s`", optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            o.threads = (int)n;
+            break;
+        }
+        case 'h':
+            mount_usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "See 'imgfs mount --help'.\n");
+            return EXIT_IMGFS_FAILED;
+        }
+    }
+    if (argc - optind != 2) {
+        cli_error("mount", "wants exactly two arguments, IMAGE and DIR");
+        fprintf(stderr, "See 'imgfs mount --help'.\n");
+        return EXIT_IMGFS_FAILED;
+    }
+    struct imgfs_err err = {0};
+    if (mount_image(cli->root, argv[optind], argv[optind + 1], &o, &err) < 0) {
+        cli_report("mount", &err);
+        return EXIT_IMGFS_FAILED;
+    }
+    return 0;
+}
