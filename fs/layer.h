@@ -80,7 +80,7 @@ struct layer_reader {
     /* scratch owned by the reader, reused per entry */
     struct layer_xattr *xattrs;
     uint32_t xattrs_cap;
-    struct layer_extent *extents; /* points into the table when aligned, else scratch */
+    struct layer_extent *extents;
     uint32_t extents_cap;
 };
 int layer_reader_init(struct layer_reader *r, const void *table, size_t len,

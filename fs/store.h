@@ -119,6 +119,11 @@ struct store_gc_stats {
 /* Free every record no name and no live lease reaches. Waits for imports in progress. */
 int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *err);
 
+/* Implemented by the image model (image.c): report every record an image references to `mark`. */
+int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
+                        void (*mark)(void *ctx, enum store_db db, const struct digest *d),
+                        void *ctx, struct imgfs_err *err);
+
 struct store_usage {
     uint64_t chunks, chunk_bytes; /* distinct chunks and their bytes: what is stored */
     uint64_t map_bytes;           /* size of the LMDB data file */

@@ -5,6 +5,8 @@
 #include "../fs/util.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct cli {
     const char *root;    /* store root: --root, IMGFS_ROOT, or /var/lib/imgfs */
@@ -41,6 +43,17 @@ IMGFS_VERBS(X)
 void cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print an imgfs_err as "imgfs VERB: message". */
 void cli_report(const char *verb, const struct imgfs_err *err);
+struct store;
+/* Open the store at cli->root; prints the error itself and returns NULL on failure. */
+struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly);
+/* "12.3MB"-style sizes, as docker prints them (decimal units). */
+void cli_human_size(uint64_t bytes, char *buf, size_t len);
+/* True when argv[1..] asks for help ("-h" or "--help" anywhere before "--"). */
+bool cli_wants_help(int argc, char **argv);
+
+/* A name `imgfs` accepts for an image: REPOSITORY[:TAG], Docker's rules (lowercase repository). */
+bool cli_valid_name(const char *name);
+
 /* Exit status for an error: 125 is imgfs's own failure, as in Docker. */
 #define EXIT_IMGFS_FAILED 125
 

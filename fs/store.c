@@ -1,0 +1,810 @@
+#include "store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define SCHEMA_VERSION "1"
+/* Only address space: the data file grows as it is written. Overridable with IMGFS_MAP_SIZE. */
+#define DEFAULT_MAP_SIZE (1ull << 40)
+/* Content-addressed records are committed in transactions of about this many bytes. */
+#define BATCH_BYTES (64u << 20)
+
+enum { DB_CHUNK, DB_BLOB, DB_LAYER, DB_VIEW, DB_IMAGE, DB_REMOTE, DB_META, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"chunk", "blob",   "layer", "view",
+                                               "image", "remote", "meta"};
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    char *root;
+    int lock_fd; /* ROOT/lock: shared by batches, exclusive by gc */
+    store_fetch_fn fetch;
+    void *fetch_ctx;
+    pthread_mutex_t mu;
+};
+
+struct store_read {
+    struct store *s;
+    MDB_txn *txn;
+};
+
+struct pending_name {
+    char *name;
+    struct digest manifest;
+    bool remove;
+};
+
+struct store_batch {
+    struct store *s;
+    MDB_txn *txn;
+    size_t pending;
+    struct pending_name *names;
+    size_t n_names;
+};
+
+struct store_lease {
+    int fd;
+    char *path;
+};
+
+static int mdb_fail(struct imgfs_err *err, int rc, const char *what)
+{
+    int code = rc == MDB_MAP_FULL ? ENOSPC : rc > 0 && rc < 1000 ? rc : EIO;
+    if (rc == MDB_MAP_FULL)
+        return err_set(err, ENOSPC,
+                       "%s: the store's map is full (raise IMGFS_MAP_SIZE, in bytes)", what);
+    return err_set(err, code, "%s: %s", what, mdb_strerror(rc));
+}
+
+static MDB_val val_of(const void *data, size_t len)
+{
+    return (MDB_val){.mv_size = len, .mv_data = (void *)data};
+}
+
+int store_open(const char *root, unsigned flags, struct store **out, struct imgfs_err *err)
+{
+    bool readonly = flags & STORE_READONLY;
+    if (!readonly) {
+        if (mkdir_p(root, 0700, err) < 0)
+            return err_ctx(err, "creating store `%s`", root);
+        cleanup_free char *leases = xasprintf("%s/leases", root);
+        cleanup_free char *tmp = xasprintf("%s/tmp", root);
+        if (mkdir_p(leases, 0700, err) < 0 || mkdir_p(tmp, 0700, err) < 0)
+            return err_ctx(err, "creating store `%s`", root);
+    }
+    cleanup_free char *data = xasprintf("%s/data.mdb", root);
+    cleanup_free char *lock = xasprintf("%s/lock", root);
+    if (readonly && access(data, F_OK) < 0)
+        return err_set(err, ENOENT, "no store at `%s` (import an image first)", root);
+
+    struct store *s = xcalloc(1, sizeof *s);
+    s->root = xstrdup(root);
+    s->lock_fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    int rc = mdb_env_create(&s->env);
+    if (rc) {
+        mdb_fail(err, rc, "creating LMDB environment");
+        goto fail;
+    }
+    uint64_t map = DEFAULT_MAP_SIZE;
+    const char *m = getenv("IMGFS_MAP_SIZE");
+    if (m && *m)
+        map = strtoull(m, NULL, 0);
+    mdb_env_set_mapsize(s->env, map);
+    mdb_env_set_maxdbs(s->env, DB_COUNT + 2);
+    mdb_env_set_maxreaders(s->env, 1024);
+    /* NOTLS: FUSE worker threads and readers are not tied one-to-one.
+     * NOMETASYNC: data pages are synced at every commit, the meta page at the next one; LMDB
+     * documents this keeps the database consistent, a crash may only undo the last commit. */
+    unsigned envflags = MDB_NOTLS | MDB_NOMETASYNC | (readonly ? MDB_RDONLY : 0);
+    rc = mdb_env_open(s->env, root, envflags, 0600);
+    if (rc) {
+        mdb_fail(err, rc, "opening store");
+        err_ctx(err, "`%s`", root);
+        goto fail;
+    }
+    MDB_txn *txn;
+    rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
+    if (rc) {
+        mdb_fail(err, rc, "opening store databases");
+        goto fail;
+    }
+    for (int i = 0; i < DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], readonly ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (rc) {
+            mdb_txn_abort(txn);
+            mdb_fail(err, rc, "opening store database");
+            err_ctx(err, "`%s` in `%s`", db_names[i], root);
+            goto fail;
+        }
+    }
+    MDB_val key = val_of("schema", 6), val;
+    rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
+    if (rc == MDB_NOTFOUND && !readonly) {
+        val = val_of(SCHEMA_VERSION, 1);
+        rc = mdb_put(txn, s->dbi[DB_META], &key, &val, 0);
+    } else if (rc == 0 && (val.mv_size != 1 || memcmp(val.mv_data, SCHEMA_VERSION, 1))) {
+        mdb_txn_abort(txn);
+        err_set(err, EPROTO, "store `%s` has schema %.*s; this imgfs knows schema %s", root,
+                (int)val.mv_size, (char *)val.mv_data, SCHEMA_VERSION);
+        goto fail;
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        mdb_fail(err, rc, "reading store schema");
+        goto fail;
+    }
+    /* commit even a read-only txn: aborting it would close the dbi handles it opened */
+    rc = mdb_txn_commit(txn);
+    if (rc) {
+        mdb_fail(err, rc, "initialising store");
+        goto fail;
+    }
+    s->lock_fd = open(lock, (readonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0 && !readonly) {
+        err_sys(err, errno, "opening `%s`", lock);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -1;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->env)
+        mdb_env_close(s->env);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    pthread_mutex_destroy(&s->mu);
+    free(s->root);
+    free(s);
+}
+
+const char *store_root(const struct store *s)
+{
+    return s->root;
+}
+
+void store_set_fetcher(struct store *s, store_fetch_fn fn, void *ctx)
+{
+    s->fetch = fn;
+    s->fetch_ctx = ctx;
+}
+
+/* Another process grew the map: adopt its size and try again (LMDB's documented protocol). */
+static int txn_begin(struct store *s, unsigned flags, MDB_txn **txn, struct imgfs_err *err)
+{
+    int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        pthread_mutex_lock(&s->mu);
+        mdb_env_set_mapsize(s->env, 0);
+        pthread_mutex_unlock(&s->mu);
+        rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    }
+    if (rc)
+        return mdb_fail(err, rc, flags & MDB_RDONLY ? "starting a store read" : "starting a store write");
+    return 0;
+}
+
+/* ---- reading ---- */
+
+int store_read_begin(struct store *s, struct store_read **out, struct imgfs_err *err)
+{
+    MDB_txn *txn;
+    if (txn_begin(s, MDB_RDONLY, &txn, err) < 0)
+        return -1;
+    struct store_read *r = xmalloc(sizeof *r);
+    r->s = s;
+    r->txn = txn;
+    *out = r;
+    return 0;
+}
+
+void store_read_end(struct store_read *r)
+{
+    if (!r)
+        return;
+    mdb_txn_abort(r->txn);
+    free(r);
+}
+
+static int get_raw(struct store_read *r, int db, const void *key, size_t klen, MDB_val *val)
+{
+    MDB_val k = val_of(key, klen);
+    return mdb_get(r->txn, r->s->dbi[db], &k, val);
+}
+
+bool store_chunk_present(struct store_read *r, const struct digest *d)
+{
+    MDB_val v;
+    return get_raw(r, DB_CHUNK, d->b, DIGEST_LEN, &v) == 0;
+}
+
+int store_chunk_get(struct store_read *r, const struct digest *d, bool verify, const void **data,
+                    size_t *len, struct imgfs_err *err)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    MDB_val v;
+    int rc = get_raw(r, DB_CHUNK, d->b, DIGEST_LEN, &v);
+    if (rc == MDB_NOTFOUND && r->s->fetch) {
+        if (r->s->fetch(r->s->fetch_ctx, r->s, d, err) < 0) {
+            digest_hex(d, hex);
+            return err_ctx(err, "fetching chunk sha256:%s", hex);
+        }
+        /* the fetcher committed the chunk: look at a snapshot that has it */
+        mdb_txn_reset(r->txn);
+        rc = mdb_txn_renew(r->txn);
+        if (rc)
+            return mdb_fail(err, rc, "renewing store read");
+        rc = get_raw(r, DB_CHUNK, d->b, DIGEST_LEN, &v);
+    }
+    if (rc == MDB_NOTFOUND) {
+        digest_hex(d, hex);
+        return err_set(err, EIO, "chunk sha256:%s is not in the store", hex);
+    }
+    if (rc)
+        return mdb_fail(err, rc, "reading chunk");
+    if (verify) {
+        struct digest got;
+        digest_of(v.mv_data, v.mv_size, &got);
+        if (!digest_equal(&got, d)) {
+            digest_hex(d, hex);
+            return err_set(err, EIO, "chunk sha256:%s is corrupt (its content hash differs)", hex);
+        }
+    }
+    *data = v.mv_data;
+    *len = v.mv_size;
+    return 0;
+}
+
+static int db_of(enum store_db db)
+{
+    switch (db) {
+    case STORE_CHUNK: return DB_CHUNK;
+    case STORE_BLOB: return DB_BLOB;
+    case STORE_LAYER: return DB_LAYER;
+    case STORE_VIEW: return DB_VIEW;
+    default: return DB_BLOB;
+    }
+}
+
+int store_get(struct store_read *r, enum store_db db, const struct digest *key, const void **data,
+              size_t *len, struct imgfs_err *err)
+{
+    MDB_val v;
+    int rc = get_raw(r, db_of(db), key->b, DIGEST_LEN, &v);
+    if (rc == MDB_NOTFOUND) {
+        char hex[DIGEST_HEX_LEN + 1];
+        digest_hex(key, hex);
+        return err_set(err, ENOENT, "%s sha256:%s is not in the store", db_names[db_of(db)], hex);
+    }
+    if (rc)
+        return mdb_fail(err, rc, "reading store");
+    *data = v.mv_data;
+    *len = v.mv_size;
+    return 0;
+}
+
+char *store_name_normalize(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    const char *colon = strrchr(name, ':');
+    if (strncmp(name, "sha256:", 7) == 0 || (colon && (!slash || colon > slash)))
+        return xstrdup(name);
+    return xasprintf("%s:latest", name);
+}
+
+static bool is_hex(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+int store_image_resolve(struct store_read *r, const char *ref, struct digest *manifest,
+                        struct imgfs_err *err)
+{
+    if (!*ref)
+        return err_set(err, EINVAL, "empty image reference");
+    cleanup_free char *name = store_name_normalize(ref);
+    MDB_val v;
+    int rc = get_raw(r, DB_IMAGE, name, strlen(name), &v);
+    if (rc == 0 && v.mv_size >= DIGEST_LEN) {
+        memcpy(manifest->b, v.mv_data, DIGEST_LEN);
+        return 0;
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_fail(err, rc, "looking up image");
+    /* A digest or a unique prefix of one, among the images that have names. */
+    const char *hex = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
+    size_t n = strlen(hex);
+    if (n >= 12 && n <= DIGEST_HEX_LEN && is_hex(hex)) {
+        MDB_cursor *c;
+        if ((rc = mdb_cursor_open(r->txn, r->s->dbi[DB_IMAGE], &c)))
+            return mdb_fail(err, rc, "listing images");
+        MDB_val k;
+        int found = 0;
+        struct digest match = {0};
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            if (v.mv_size < DIGEST_LEN)
+                continue;
+            char h[DIGEST_HEX_LEN + 1];
+            struct digest d;
+            memcpy(d.b, v.mv_data, DIGEST_LEN);
+            digest_hex(&d, h);
+            if (strncmp(h, hex, n) == 0) {
+                if (found && !digest_equal(&d, &match)) {
+                    mdb_cursor_close(c);
+                    return err_set(err, EINVAL, "`%s` matches more than one image", ref);
+                }
+                match = d;
+                found = 1;
+            }
+        }
+        mdb_cursor_close(c);
+        if (found) {
+            *manifest = match;
+            return 0;
+        }
+    }
+    return err_set(err, ENOENT, "no such image: %s", ref);
+}
+
+int store_image_foreach(struct store_read *r,
+                        int (*fn)(void *ctx, const struct store_image_entry *e), void *ctx)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(r->txn, r->s->dbi[DB_IMAGE], &c))
+        return -1;
+    MDB_val k, v;
+    int ret = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !ret;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (v.mv_size < DIGEST_LEN)
+            continue;
+        cleanup_free char *name = xmalloc(k.mv_size + 1);
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        struct store_image_entry e = {.name = name};
+        memcpy(e.manifest.b, v.mv_data, DIGEST_LEN);
+        if (v.mv_size >= DIGEST_LEN + 8)
+            memcpy(&e.tagged_at, (char *)v.mv_data + DIGEST_LEN, 8);
+        ret = fn(ctx, &e);
+    }
+    mdb_cursor_close(c);
+    return ret;
+}
+
+int store_foreach(struct store_read *r, enum store_db db,
+                  int (*fn)(void *ctx, const struct digest *key, const void *data, size_t len),
+                  void *ctx)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(r->txn, r->s->dbi[db_of(db)], &c))
+        return -1;
+    MDB_val k, v;
+    int ret = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !ret;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != DIGEST_LEN)
+            continue;
+        struct digest d;
+        memcpy(d.b, k.mv_data, DIGEST_LEN);
+        ret = fn(ctx, &d, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(c);
+    return ret;
+}
+
+/* ---- writing ---- */
+
+static int flock_retry(int fd, int op)
+{
+    int rc;
+    do
+        rc = flock(fd, op);
+    while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+int store_batch_begin(struct store *s, struct store_batch **out, struct imgfs_err *err)
+{
+    if (s->lock_fd < 0)
+        return err_set(err, EROFS, "store `%s` is open read-only", s->root);
+    /* Shared: several imports at once; gc takes it exclusively. The lock is held by this open
+     * file description until the batch ends (or the process dies). */
+    if (flock_retry(s->lock_fd, LOCK_SH) < 0)
+        return err_sys(err, errno, "locking store `%s`", s->root);
+    struct store_batch *b = xcalloc(1, sizeof *b);
+    b->s = s;
+    *out = b;
+    return 0;
+}
+
+static int batch_flush(struct store_batch *b, struct imgfs_err *err)
+{
+    if (!b->txn)
+        return 0;
+    int rc = mdb_txn_commit(b->txn);
+    b->txn = NULL;
+    b->pending = 0;
+    if (rc)
+        return mdb_fail(err, rc, "writing to the store");
+    return 0;
+}
+
+int store_batch_put(struct store_batch *b, enum store_db db, const struct digest *key,
+                    const void *data, size_t len, struct imgfs_err *err)
+{
+    if (!b->txn && txn_begin(b->s, 0, &b->txn, err) < 0)
+        return -1;
+    MDB_val k = val_of(key->b, DIGEST_LEN), v = val_of(data, len);
+    int rc = mdb_put(b->txn, b->s->dbi[db_of(db)], &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST)
+        return 0;
+    if (rc) {
+        mdb_txn_abort(b->txn);
+        b->txn = NULL;
+        return mdb_fail(err, rc, "storing a record");
+    }
+    b->pending += len + DIGEST_LEN;
+    if (b->pending >= BATCH_BYTES)
+        return batch_flush(b, err);
+    return 0;
+}
+
+static void batch_name(struct store_batch *b, const char *name, const struct digest *m, bool rm)
+{
+    b->names = xrealloc(b->names, (b->n_names + 1) * sizeof *b->names);
+    b->names[b->n_names++] = (struct pending_name){
+        .name = store_name_normalize(name),
+        .manifest = m ? *m : (struct digest){{0}},
+        .remove = rm,
+    };
+}
+
+void store_batch_tag(struct store_batch *b, const char *name, const struct digest *manifest)
+{
+    batch_name(b, name, manifest, false);
+}
+
+void store_batch_untag(struct store_batch *b, const char *name)
+{
+    batch_name(b, name, NULL, true);
+}
+
+static void batch_free(struct store_batch *b)
+{
+    if (b->txn)
+        mdb_txn_abort(b->txn);
+    for (size_t i = 0; i < b->n_names; i++)
+        free(b->names[i].name);
+    free(b->names);
+    flock_retry(b->s->lock_fd, LOCK_UN);
+    free(b);
+}
+
+int store_batch_commit(struct store_batch *b, struct imgfs_err *err)
+{
+    int ret = -1;
+    if (!b->txn && txn_begin(b->s, 0, &b->txn, err) < 0)
+        goto out;
+    int64_t now = time(NULL);
+    for (size_t i = 0; i < b->n_names; i++) {
+        struct pending_name *n = &b->names[i];
+        MDB_val k = val_of(n->name, strlen(n->name));
+        int rc;
+        if (n->remove) {
+            rc = mdb_del(b->txn, b->s->dbi[DB_IMAGE], &k, NULL);
+            if (rc == MDB_NOTFOUND) {
+                err_set(err, ENOENT, "no such image: %s", n->name);
+                goto out;
+            }
+        } else {
+            uint8_t v[DIGEST_LEN + 8];
+            memcpy(v, n->manifest.b, DIGEST_LEN);
+            memcpy(v + DIGEST_LEN, &now, 8);
+            MDB_val val = val_of(v, sizeof v);
+            rc = mdb_put(b->txn, b->s->dbi[DB_IMAGE], &k, &val, 0);
+        }
+        if (rc) {
+            mdb_fail(err, rc, "naming image");
+            err_ctx(err, "`%s`", n->name);
+            goto out;
+        }
+    }
+    if (batch_flush(b, err) < 0)
+        goto out;
+    int rc = mdb_env_sync(b->s->env, 1);
+    if (rc) {
+        mdb_fail(err, rc, "syncing the store");
+        goto out;
+    }
+    ret = 0;
+out:
+    batch_free(b);
+    return ret;
+}
+
+void store_batch_abort(struct store_batch *b)
+{
+    if (b)
+        batch_free(b);
+}
+
+/* ---- leases ---- */
+
+int store_lease_take(struct store *s, const struct digest *manifest, struct store_lease **out,
+                     struct imgfs_err *err)
+{
+    static int counter;
+    char hex[DIGEST_HEX_LEN + 1];
+    digest_hex(manifest, hex);
+    cleanup_free char *dir = xasprintf("%s/leases", s->root);
+    if (mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    char *path = xasprintf("%s/%s.%d.%d", dir, hex, (int)getpid(), __sync_fetch_and_add(&counter, 1));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock_retry(fd, LOCK_EX) < 0) {
+        err_sys(err, errno, "taking lease `%s`", path);
+        if (fd >= 0)
+            close(fd);
+        free(path);
+        return -1;
+    }
+    struct store_lease *l = xmalloc(sizeof *l);
+    l->fd = fd;
+    l->path = path;
+    *out = l;
+    return 0;
+}
+
+void store_lease_release(struct store_lease *l)
+{
+    if (!l)
+        return;
+    unlink(l->path);
+    close(l->fd);
+    free(l->path);
+    free(l);
+}
+
+/* ---- gc ---- */
+
+/* A set of digests: open addressing on the digest's own (uniformly random) bytes. */
+struct dset {
+    struct digest *slots;
+    uint8_t *used;
+    size_t cap, n;
+};
+
+static void dset_add(struct dset *s, const struct digest *d);
+
+static void dset_grow(struct dset *s)
+{
+    struct dset old = *s;
+    s->cap = old.cap ? old.cap * 2 : 1024;
+    s->slots = xcalloc(s->cap, sizeof *s->slots);
+    s->used = xcalloc(s->cap, 1);
+    s->n = 0;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.used[i])
+            dset_add(s, &old.slots[i]);
+    free(old.slots);
+    free(old.used);
+}
+
+static size_t dset_hash(const struct digest *d)
+{
+    size_t h;
+    memcpy(&h, d->b, sizeof h);
+    return h;
+}
+
+static void dset_add(struct dset *s, const struct digest *d)
+{
+    if ((s->n + 1) * 2 > s->cap)
+        dset_grow(s);
+    for (size_t i = dset_hash(d) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->used[i]) {
+            s->used[i] = 1;
+            s->slots[i] = *d;
+            s->n++;
+            return;
+        }
+        if (digest_equal(&s->slots[i], d))
+            return;
+    }
+}
+
+static bool dset_has(const struct dset *s, const struct digest *d)
+{
+    if (!s->cap)
+        return false;
+    for (size_t i = dset_hash(d) & (s->cap - 1); s->used[i]; i = (i + 1) & (s->cap - 1))
+        if (digest_equal(&s->slots[i], d))
+            return true;
+    return false;
+}
+
+static void dset_free(struct dset *s)
+{
+    free(s->slots);
+    free(s->used);
+}
+
+struct marks {
+    struct dset live[DB_COUNT];
+};
+
+static void mark_fn(void *ctx, enum store_db db, const struct digest *d)
+{
+    struct marks *m = ctx;
+    dset_add(&m->live[db_of(db)], d);
+}
+
+static int mark_name(void *ctx, const struct store_image_entry *e)
+{
+    struct dset *roots = ctx;
+    dset_add(roots, &e->manifest);
+    return 0;
+}
+
+/* Live leases name roots; a lease file nobody holds is left by a dead process. */
+static void collect_leases(struct store *s, struct dset *roots)
+{
+    cleanup_free char *dir = xasprintf("%s/leases", s->root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char hex[DIGEST_HEX_LEN + 1];
+        snprintf(hex, sizeof hex, "%.64s", de->d_name);
+        struct digest m;
+        if (digest_parse(hex, true, &m) < 0)
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
+        cleanup_close int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            unlink(path);
+        else
+            dset_add(roots, &m);
+    }
+    closedir(d);
+}
+
+int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *err)
+{
+    memset(stats, 0, sizeof *stats);
+    if (s->lock_fd < 0)
+        return err_set(err, EROFS, "store `%s` is open read-only", s->root);
+    if (flock_retry(s->lock_fd, LOCK_EX) < 0)
+        return err_sys(err, errno, "locking store `%s` for gc", s->root);
+
+    int ret = -1;
+    struct dset roots = {0};
+    struct marks marks;
+    memset(&marks, 0, sizeof marks);
+    MDB_txn *txn = NULL;
+    /* The write transaction is the snapshot marking works on: no other writer can add a name
+     * between mark and sweep, and batches are excluded by the lock. */
+    if (txn_begin(s, 0, &txn, err) < 0)
+        goto out;
+    struct store_read r = {.s = s, .txn = txn};
+    store_image_foreach(&r, mark_name, &roots);
+    collect_leases(s, &roots);
+    for (size_t i = 0; i < roots.cap; i++) {
+        if (!roots.used[i])
+            continue;
+        if (store_gc_mark_image(&r, &roots.slots[i], mark_fn, &marks, err) < 0)
+            goto out;
+    }
+    static const int swept[] = {DB_CHUNK, DB_BLOB, DB_LAYER, DB_VIEW};
+    for (size_t i = 0; i < sizeof swept / sizeof *swept; i++) {
+        int db = swept[i];
+        MDB_cursor *c;
+        int rc = mdb_cursor_open(txn, s->dbi[db], &c);
+        if (rc) {
+            mdb_fail(err, rc, "gc");
+            goto out;
+        }
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            struct digest d = {0};
+            if (k.mv_size == DIGEST_LEN)
+                memcpy(d.b, k.mv_data, DIGEST_LEN);
+            if (k.mv_size == DIGEST_LEN && dset_has(&marks.live[db], &d))
+                continue;
+            size_t sz = v.mv_size;
+            if ((rc = mdb_cursor_del(c, 0))) {
+                mdb_cursor_close(c);
+                mdb_fail(err, rc, "gc: deleting");
+                goto out;
+            }
+            if (db == DB_CHUNK) {
+                stats->chunks_freed++;
+                stats->bytes_freed += sz;
+            } else if (db == DB_BLOB) {
+                stats->blobs_freed++;
+            } else if (db == DB_LAYER) {
+                stats->layers_freed++;
+            } else {
+                stats->views_freed++;
+            }
+        }
+        mdb_cursor_close(c);
+    }
+    int rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc) {
+        mdb_fail(err, rc, "gc: committing");
+        goto out;
+    }
+    /* temp files of dead imports */
+    char *tmp = xasprintf("%s/tmp", s->root);
+    DIR *d = opendir(tmp);
+    free(tmp);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)))
+            if (de->d_name[0] != '.')
+                unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+    }
+    ret = 0;
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    dset_free(&roots);
+    for (int i = 0; i < DB_COUNT; i++)
+        dset_free(&marks.live[i]);
+    flock_retry(s->lock_fd, LOCK_UN);
+    return ret;
+}
+
+int store_usage(struct store *s, struct store_usage *u, struct imgfs_err *err)
+{
+    memset(u, 0, sizeof *u);
+    MDB_txn *txn;
+    if (txn_begin(s, MDB_RDONLY, &txn, err) < 0)
+        return -1;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_CHUNK], &c);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_fail(err, rc, "reading chunks");
+    }
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        u->chunks++;
+        u->chunk_bytes += v.mv_size;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    cleanup_free char *data = xasprintf("%s/data.mdb", s->root);
+    struct stat st;
+    if (stat(data, &st) == 0)
+        u->map_bytes = st.st_size;
+    return 0;
+}

@@ -1,0 +1,107 @@
+#include "../fs/store.h"
+#include "../fs/view.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: imgfs du [--json]\n\n"
+    "Show the store's logical bytes (the files of every image, each image counted once),\n"
+    "stored bytes (distinct chunks) and the dedup ratio.\n";
+
+struct du {
+    struct store_read *r;
+    struct digest *seen;
+    size_t n_seen;
+    uint64_t logical, files;
+    json_t *images;
+    bool json;
+};
+
+static int du_one(void *ctx, const struct store_image_entry *e)
+{
+    struct du *d = ctx;
+    uint64_t bytes = 0, files = 0;
+    const void *data;
+    size_t len;
+    struct imgfs_err err;
+    if (store_get(d->r, STORE_VIEW, &e->manifest, &data, &len, &err) == 0 &&
+        len >= sizeof(struct view_header)) {
+        bytes = ((const struct view_header *)data)->total_size;
+        files = ((const struct view_header *)data)->n_inodes;
+    }
+    if (d->json)
+        json_array_append_new(d->images, json_pack("{s:s, s:I, s:I}", "Name", e->name, "Logical",
+                                                   (json_int_t)bytes, "Files", (json_int_t)files));
+    else {
+        char h[32];
+        cli_human_size(bytes, h, sizeof h);
+        printf("%-40s %10llu %12s\n", e->name, (unsigned long long)files, h);
+    }
+    for (size_t i = 0; i < d->n_seen; i++)
+        if (digest_equal(&d->seen[i], &e->manifest))
+            return 0;
+    d->seen = xrealloc(d->seen, (d->n_seen + 1) * sizeof *d->seen);
+    d->seen[d->n_seen++] = e->manifest;
+    d->logical += bytes;
+    d->files += files;
+    return 0;
+}
+
+int cmd_du(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    struct du d = {0};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': d.json = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 1;
+        }
+    }
+    struct store *s = cli_store_open(cli, "du", true);
+    if (!s)
+        return 1;
+    struct imgfs_err err = {0};
+    struct store_usage u;
+    if (store_read_begin(s, &d.r, &err) < 0 || store_usage(s, &u, &err) < 0) {
+        cli_report("du", &err);
+        store_close(s);
+        return 1;
+    }
+    if (d.json)
+        d.images = json_array();
+    else
+        printf("%-40s %10s %12s\n", "IMAGE", "FILES", "LOGICAL");
+    store_image_foreach(d.r, du_one, &d);
+    double ratio = u.chunk_bytes ? (double)d.logical / (double)u.chunk_bytes : 1.0;
+    if (d.json) {
+        json_t *j = json_pack("{s:o, s:I, s:I, s:I, s:f, s:I}", "Images", d.images, "Logical",
+                              (json_int_t)d.logical, "Stored", (json_int_t)u.chunk_bytes,
+                              "Chunks", (json_int_t)u.chunks, "DedupRatio", ratio, "StoreFile",
+                              (json_int_t)u.map_bytes);
+        char *out = json_dumps(j, JSON_INDENT(2));
+        puts(out);
+        free(out);
+        json_decref(j);
+    } else {
+        char l[32], st[32], f[32];
+        cli_human_size(d.logical, l, sizeof l);
+        cli_human_size(u.chunk_bytes, st, sizeof st);
+        cli_human_size(u.map_bytes, f, sizeof f);
+        printf("\nLogical:     %llu bytes (%s)\n", (unsigned long long)d.logical, l);
+        printf("Stored:      %llu bytes (%s) in %llu chunks\n", (unsigned long long)u.chunk_bytes,
+               st, (unsigned long long)u.chunks);
+        printf("Dedup ratio: %.2f\n", ratio);
+        printf("Store file:  %llu bytes (%s)\n", (unsigned long long)u.map_bytes, f);
+    }
+    free(d.seen);
+    store_read_end(d.r);
+    store_close(s);
+    return 0;
+}

@@ -1,0 +1,133 @@
+#include "../fs/image.h"
+#include "../fs/layer.h"
+#include "../fs/store.h"
+#include "../fs/view.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: imgfs fsck\n\n"
+    "Re-hash every chunk and check every reference of every image (manifest, config, layers,\n"
+    "view, chunks). Exits 1 and names each problem when the store is damaged.\n";
+
+struct fsck {
+    struct store_read *r;
+    uint64_t chunks, problems, images, layers;
+    struct digest *layers_seen;
+    size_t n_layers_seen;
+};
+
+static void problem(struct fsck *f, const char *fmt, const struct digest *d, const char *more)
+{
+    char s[DIGEST_STR_SIZE];
+    digest_str(d, s);
+    printf(fmt, s, more ? more : "");
+    putchar('\n');
+    f->problems++;
+}
+
+static int check_chunk(void *ctx, const struct digest *key, const void *data, size_t len)
+{
+    struct fsck *f = ctx;
+    struct digest got;
+    digest_of(data, len, &got);
+    f->chunks++;
+    if (!digest_equal(&got, key))
+        problem(f, "corrupt: chunk %s: its content does not match its hash%s", key, NULL);
+    return 0;
+}
+
+static void check_layer(struct fsck *f, const struct digest *id)
+{
+    for (size_t i = 0; i < f->n_layers_seen; i++)
+        if (digest_equal(&f->layers_seen[i], id))
+            return;
+    f->layers_seen = xrealloc(f->layers_seen, (f->n_layers_seen + 1) * sizeof *id);
+    f->layers_seen[f->n_layers_seen++] = *id;
+    f->layers++;
+    struct imgfs_err err = {0};
+    const void *table;
+    size_t len;
+    if (store_get(f->r, STORE_LAYER, id, &table, &len, &err) < 0) {
+        problem(f, "missing: layer %s%s", id, NULL);
+        return;
+    }
+    struct layer_reader rd;
+    struct layer_entry e;
+    int rc = layer_reader_init(&rd, table, len, &err);
+    while (rc == 0 && (rc = layer_next(&rd, &e, &err)) > 0) {
+        rc = 0;
+        for (uint32_t k = 0; k < e.n_extents; k++) {
+            const void *data;
+            size_t n;
+            if (store_chunk_get(f->r, &e.extents[k].chunk, false, &data, &n, &err) < 0) {
+                char where[4200];
+                snprintf(where, sizeof where, " (file `%s` of a layer)", e.path);
+                problem(f, "missing: chunk %s%s", &e.extents[k].chunk, where);
+            } else if (n != e.extents[k].length) {
+                problem(f, "corrupt: chunk %s has the wrong length for file `%s`",
+                        &e.extents[k].chunk, e.path);
+            }
+        }
+    }
+    if (rc < 0)
+        problem(f, "corrupt: layer %s: %s", id, err.msg);
+    layer_reader_free(&rd);
+}
+
+static int check_image(void *ctx, const struct store_image_entry *e)
+{
+    struct fsck *f = ctx;
+    struct imgfs_err err = {0};
+    struct image img;
+    f->images++;
+    if (image_load(f->r, &e->manifest, &img, &err) < 0) {
+        problem(f, "broken: image %s: %s", &e->manifest, err.msg);
+        return 0;
+    }
+    const void *data;
+    size_t len;
+    struct view v;
+    if (store_get(f->r, STORE_VIEW, &e->manifest, &data, &len, &err) < 0)
+        problem(f, "missing: view of image %s (%s)", &e->manifest, e->name);
+    else if (view_open(data, len, &v, &err) < 0)
+        problem(f, "corrupt: view of image %s: %s", &e->manifest, err.msg);
+    for (size_t i = 0; i < img.n_layers; i++)
+        check_layer(f, &img.layers[i]);
+    image_free(&img);
+    return 0;
+}
+
+int cmd_fsck(int argc, char **argv, struct cli *cli)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (argc != 1) {
+        cli_error("fsck", "unexpected argument `%s`", argv[1]);
+        return 1;
+    }
+    struct store *s = cli_store_open(cli, "fsck", true);
+    if (!s)
+        return 1;
+    struct imgfs_err err = {0};
+    struct fsck f = {0};
+    if (store_read_begin(s, &f.r, &err) < 0) {
+        cli_report("fsck", &err);
+        store_close(s);
+        return 1;
+    }
+    store_foreach(f.r, STORE_CHUNK, check_chunk, &f);
+    store_image_foreach(f.r, check_image, &f);
+    printf("checked %llu chunks, %llu layers, %llu image names: %llu problem%s\n",
+           (unsigned long long)f.chunks, (unsigned long long)f.layers,
+           (unsigned long long)f.images, (unsigned long long)f.problems,
+           f.problems == 1 ? "" : "s");
+    free(f.layers_seen);
+    store_read_end(f.r);
+    store_close(s);
+    return f.problems ? 1 : 0;
+}

@@ -1,0 +1,137 @@
+#include "../fs/image.h"
+#include "../fs/store.h"
+#include "../fs/view.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage[] = "Usage: imgfs images [OPTIONS]\n\n"
+                            "List images.\n\n"
+                            "Options:\n"
+                            "  -q, --quiet      only image IDs\n"
+                            "      --digests    show full digests\n"
+                            "      --json       one JSON array\n"
+                            "  -h, --help       show this help\n";
+
+struct listing {
+    struct store_read *r;
+    bool quiet, digests;
+    json_t *json;
+};
+
+static void ago(int64_t t, char *buf, size_t len)
+{
+    int64_t d = time(NULL) - t;
+    if (d < 60)
+        snprintf(buf, len, "%s", "Less than a minute ago");
+    else if (d < 3600)
+        snprintf(buf, len, "%lld minutes ago", (long long)d / 60);
+    else if (d < 86400)
+        snprintf(buf, len, "%lld hours ago", (long long)d / 3600);
+    else
+        snprintf(buf, len, "%lld days ago", (long long)d / 86400);
+}
+
+static int list_one(void *ctx, const struct store_image_entry *e)
+{
+    struct listing *l = ctx;
+    char hex[DIGEST_HEX_LEN + 1], size[32], when[64];
+    digest_hex(&e->manifest, hex);
+    uint64_t bytes = 0;
+    const void *data;
+    size_t len;
+    struct imgfs_err err;
+    if (store_get(l->r, STORE_VIEW, &e->manifest, &data, &len, &err) == 0 &&
+        len >= sizeof(struct view_header))
+        bytes = ((const struct view_header *)data)->total_size;
+    bool untagged = !strncmp(e->name, "sha256:", 7);
+    cleanup_free char *repo = xstrdup(untagged ? "<none>" : e->name);
+    const char *tag = "<none>";
+    char *colon = strrchr(repo, ':');
+    if (!untagged && colon && !strchr(colon, '/')) {
+        *colon = 0;
+        tag = colon + 1;
+    }
+    if (l->json) {
+        json_array_append_new(l->json,
+                              json_pack("{s:s, s:s, s:s, s:s+, s:I, s:I}", "Name", e->name,
+                                        "Repository", repo, "Tag", tag, "Digest", "sha256:", hex,
+                                        "Size", (json_int_t)bytes, "Created",
+                                        (json_int_t)e->tagged_at));
+        return 0;
+    }
+    if (l->quiet) {
+        printf("%.12s\n", hex);
+        return 0;
+    }
+    cli_human_size(bytes, size, sizeof size);
+    ago(e->tagged_at, when, sizeof when);
+    if (l->digests)
+        printf("%-30s %-12s sha256:%-64s %-24s %s\n", repo, tag, hex, when, size);
+    else
+        printf("%-30s %-12s %-12.12s %-24s %s\n", repo, tag, hex, when, size);
+    return 0;
+}
+
+int cmd_images(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {{"quiet", no_argument, 0, 'q'},
+                                         {"digests", no_argument, 0, 'D'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    struct listing l = {0};
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q': l.quiet = true; break;
+        case 'D': l.digests = true; break;
+        case 'j': json = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 1;
+        }
+    }
+    if (optind != argc) {
+        cli_error("images", "unexpected argument `%s`", argv[optind]);
+        return 1;
+    }
+    struct imgfs_err err = {0};
+    struct store *s;
+    if (store_open(cli->root, STORE_READONLY, &s, &err) < 0) {
+        if (err.code == ENOENT) { /* no store yet: no images */
+            if (json)
+                puts("[]");
+            else if (!l.quiet)
+                printf("%-30s %-12s %-12s %-24s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED",
+                       "SIZE");
+            return 0;
+        }
+        cli_report("images", &err);
+        return 1;
+    }
+    if (store_read_begin(s, &l.r, &err) < 0) {
+        cli_report("images", &err);
+        store_close(s);
+        return 1;
+    }
+    if (json)
+        l.json = json_array();
+    else if (!l.quiet)
+        printf("%-30s %-12s %-*s %-24s %s\n", "REPOSITORY", "TAG", l.digests ? 71 : 12,
+               l.digests ? "DIGEST" : "IMAGE ID", "CREATED", "SIZE");
+    store_image_foreach(l.r, list_one, &l);
+    if (l.json) {
+        char *out = json_dumps(l.json, JSON_INDENT(2));
+        puts(out);
+        free(out);
+        json_decref(l.json);
+    }
+    store_read_end(l.r);
+    store_close(s);
+    return 0;
+}

@@ -1,0 +1,178 @@
+#include "../fs/image.h"
+#include "../fs/store.h"
+#include "../fs/view.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: imgfs inspect [OPTIONS] IMAGE [IMAGE...]\n\n"
+    "Show an image's config and layers. IMAGE is a name, a digest or a digest prefix.\n\n"
+    "Options:\n"
+    "      --json           a JSON array with the manifest, config and layers\n"
+    "  -f, --format FIELD   print one field: Digest, Id, Config, Size, Layers (also as\n"
+    "                       Docker-style `{{.Digest}}`)\n"
+    "  -h, --help           show this help\n";
+
+static json_t *image_json(const char *ref, const struct image *img, uint64_t size)
+{
+    char d[DIGEST_STR_SIZE], c[DIGEST_STR_SIZE];
+    digest_str(&img->digest, d);
+    digest_str(&img->config_digest, c);
+    json_t *layers = json_array();
+    for (size_t i = 0; i < img->n_layers; i++) {
+        char l[DIGEST_STR_SIZE];
+        digest_str(&img->layers[i], l);
+        json_array_append_new(layers, json_pack("{s:s, s:I}", "Digest", l, "Size",
+                                                (json_int_t)img->layer_sizes[i]));
+    }
+    json_t *manifest = json_loadb(img->manifest_json, img->manifest_len, 0, NULL);
+    json_t *config = json_loadb(img->config_json, img->config_len, 0, NULL);
+    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o*, s:o*}", "Name", ref, "Digest", d,
+                     "ConfigDigest", c, "Size", (json_int_t)size, "Layers", layers, "Manifest",
+                     manifest, "Config", config);
+}
+
+static void print_list(const char *label, char **v)
+{
+    if (!v)
+        return;
+    printf("%-13s", label);
+    for (char **p = v; *p; p++)
+        printf("%s%s", p == v ? "" : "\n             ", *p);
+    printf("%s\n", *v ? "" : "[]");
+}
+
+static void print_human(const char *ref, const struct image *img, uint64_t size)
+{
+    char d[DIGEST_STR_SIZE], c[DIGEST_STR_SIZE], sz[32];
+    digest_str(&img->digest, d);
+    digest_str(&img->config_digest, c);
+    cli_human_size(size, sz, sizeof sz);
+    const struct image_config *cf = &img->config;
+    printf("Name:        %s\nDigest:      %s\nConfig:      %s\n", ref, d, c);
+    printf("Platform:    %s/%s\nSize:        %s (%llu bytes)\n",
+           cf->os ? cf->os : "?", cf->architecture ? cf->architecture : "?", sz,
+           (unsigned long long)size);
+    print_list("Env:", cf->env);
+    print_list("Entrypoint:", cf->entrypoint);
+    print_list("Cmd:", cf->cmd);
+    if (cf->working_dir)
+        printf("WorkingDir:  %s\n", cf->working_dir);
+    if (cf->user)
+        printf("User:        %s\n", cf->user);
+    print_list("ExposedPorts:", cf->exposed_ports);
+    print_list("Volumes:", cf->volumes);
+    print_list("Labels:", cf->labels);
+    if (cf->stop_signal)
+        printf("StopSignal:  %s\n", cf->stop_signal);
+    printf("Layers:\n");
+    for (size_t i = 0; i < img->n_layers; i++) {
+        char l[DIGEST_STR_SIZE], ls[32];
+        digest_str(&img->layers[i], l);
+        cli_human_size(img->layer_sizes[i], ls, sizeof ls);
+        printf("  %2zu  %s  %s\n", i + 1, l, ls);
+    }
+}
+
+/* "{{.Digest}}" or "Digest" */
+static int print_field(const char *format, const struct image *img, uint64_t size)
+{
+    char field[64];
+    if (sscanf(format, " {{ .%63[A-Za-z] }}", field) != 1 &&
+        sscanf(format, "%63[A-Za-z]", field) != 1)
+        return -1;
+    char s[DIGEST_STR_SIZE];
+    if (!strcmp(field, "Digest") || !strcmp(field, "Id") || !strcmp(field, "ID")) {
+        digest_str(&img->digest, s);
+        puts(s);
+    } else if (!strcmp(field, "Config") || !strcmp(field, "ConfigDigest")) {
+        digest_str(&img->config_digest, s);
+        puts(s);
+    } else if (!strcmp(field, "Size")) {
+        printf("%llu\n", (unsigned long long)size);
+    } else if (!strcmp(field, "Layers")) {
+        for (size_t i = 0; i < img->n_layers; i++) {
+            digest_str(&img->layers[i], s);
+            puts(s);
+        }
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_inspect(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    bool json = false;
+    const char *format = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = true; break;
+        case 'f': format = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 1;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("inspect", "expected at least one IMAGE (see 'imgfs inspect --help')");
+        return 1;
+    }
+    struct store *s = cli_store_open(cli, "inspect", true);
+    if (!s)
+        return 1;
+    struct imgfs_err err = {0};
+    struct store_read *r;
+    if (store_read_begin(s, &r, &err) < 0) {
+        cli_report("inspect", &err);
+        store_close(s);
+        return 1;
+    }
+    int status = 0;
+    json_t *all = json ? json_array() : NULL;
+    for (int i = optind; i < argc; i++) {
+        struct image img;
+        if (image_load_ref(r, argv[i], &img, &err) < 0) {
+            cli_report("inspect", &err);
+            status = 1;
+            continue;
+        }
+        uint64_t size = 0;
+        const void *data;
+        size_t len;
+        if (store_get(r, STORE_VIEW, &img.digest, &data, &len, &err) == 0 &&
+            len >= sizeof(struct view_header))
+            size = ((const struct view_header *)data)->total_size;
+        if (all) {
+            json_array_append_new(all, image_json(argv[i], &img, size));
+        } else if (format) {
+            if (print_field(format, &img, size) < 0) {
+                cli_error("inspect", "unknown format `%s` (known: Digest, Id, Config, Size, "
+                          "Layers)", format);
+                status = 1;
+            }
+        } else {
+            if (i > optind)
+                putchar('\n');
+            print_human(argv[i], &img, size);
+        }
+        image_free(&img);
+    }
+    if (all) {
+        char *out = json_dumps(all, JSON_INDENT(2));
+        puts(out);
+        free(out);
+        json_decref(all);
+    }
+    store_read_end(r);
+    store_close(s);
+    return status;
+}

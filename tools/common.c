@@ -1,0 +1,75 @@
+#include "cli.h"
+#include "../fs/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly)
+{
+    struct imgfs_err err = {0};
+    struct store *s;
+    if (store_open(cli->root, readonly ? STORE_READONLY : 0, &s, &err) < 0) {
+        cli_report(verb, &err);
+        return NULL;
+    }
+    return s;
+}
+
+void cli_human_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1000 && u < 4) {
+        v /= 1000;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%lluB", (unsigned long long)bytes);
+    else
+        snprintf(buf, len, "%.*f%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return true;
+    }
+    return false;
+}
+
+bool cli_valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > 255 || !strncmp(name, "sha256:", 7))
+        return false;
+    const char *slash = strrchr(name, '/');
+    const char *colon = strrchr(name, ':');
+    const char *tag = colon && (!slash || colon > slash) ? colon + 1 : NULL;
+    size_t repo_len = tag ? (size_t)(tag - 1 - name) : n;
+    if (!repo_len)
+        return false;
+    for (size_t i = 0; i < repo_len; i++) {
+        char ch = name[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                  ch == '_' || ch == '-' || ch == '/' || ch == ':'; /* ':' for a registry port */
+        if (!ok)
+            return false;
+    }
+    if (tag) {
+        size_t tl = strlen(tag);
+        if (!tl || tl > 128)
+            return false;
+        for (size_t i = 0; i < tl; i++) {
+            char ch = tag[i];
+            bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+            if (!ok || (i == 0 && (ch == '.' || ch == '-')))
+                return false;
+        }
+    }
+    return true;
+}
