@@ -12,12 +12,18 @@
 
 #include "../fs/util.h"
 
-/* 0 = no limit. memory_bytes also caps memory+swap where the host accounts swap, as Docker does when
- * only --memory is given. cpus: e.g. 1.5 = 150 ms of CPU time every 100 ms. */
+/* 0 = no limit. memory_bytes also caps memory+swap where the host accounts swap (so a hog is killed
+ * at --memory instead of swapping; Docker would allow as much swap again). cpus: e.g. 1.5 = 150 ms of
+ * CPU time every 100 ms.
+ * Devices: on cgroup v1 the devices controller allows, like Docker, only mknod of any device and
+ * read/write of null, zero, full, random, urandom, tty, console, ptmx, pts/N and net/tun — so a
+ * container with CAP_MKNOD can't mknod and open the host's disks. allow_all_devices (--privileged)
+ * lifts that. (cgroup v2 needs a BPF device program for this; not done yet.) */
 struct cgroup_limits {
     int64_t memory_bytes;
     int64_t pids;
     double cpus;
+    bool allow_all_devices;
 };
 
 struct ctr_cgroup;

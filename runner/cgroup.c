@@ -1,0 +1,372 @@
+/* cgroup.c — a container's control group on cgroup v2 or v1.
+ *
+ * v1 (hybrid hosts, this project's test machine): one directory per controller (memory, pids, cpu,
+ * devices) at <mount>/<our own cgroup>/imgfs/<id>, so a container stays inside whatever limits the
+ * caller itself runs under. v2: <root>/imgfs/<id> with the memory, pids and cpu controllers enabled
+ * on the way down (v2 forbids enabling controllers below a cgroup that has processes, so nesting
+ * under our own cgroup would not work). */
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+enum { V1_MEMORY, V1_PIDS, V1_CPU, V1_DEVICES, V1_COUNT };
+static const char *const v1_names[V1_COUNT] = {"memory", "pids", "cpu", "devices"};
+/* where each v1 controller may be mounted; the first that exists wins */
+static const char *const v1_mounts[V1_COUNT][3] = {
+    {CGROUP_ROOT "/memory", NULL},
+    {CGROUP_ROOT "/pids", NULL},
+    {CGROUP_ROOT "/cpu", CGROUP_ROOT "/cpu,cpuacct", NULL},
+    {CGROUP_ROOT "/devices", NULL},
+};
+
+struct ctr_cgroup {
+    bool v2;
+    char *dir[V1_COUNT]; /* v2: dir[0] only; v1: one per controller, NULL when the host lacks it */
+};
+
+bool cgroup_is_v2(void)
+{
+    struct statfs s;
+    return statfs(CGROUP_ROOT, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static int id_check(const char *id, struct imgfs_err *err)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 128 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0 ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+        return err_set(err, EINVAL, "bad container id `%s` for a cgroup", id);
+    return 0;
+}
+
+static int write_str(const char *dir, const char *file, const char *value, struct imgfs_err *err)
+{
+    cleanup_free char *path = xasprintf("%s/%s", dir, file);
+    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, errno, "opening `%s`", path);
+    /* one write() per value: cgroup files take one value per write */
+    ssize_t n;
+    do
+        n = write(fd, value, strlen(value));
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return err_sys(err, errno, "writing `%s` to `%s`", value, path);
+    return 0;
+}
+
+/* Our own path in a v1 hierarchy, from /proc/self/cgroup ("4:memory:/a/b"); "" for the root. */
+static char *v1_own_path(const char *controller)
+{
+    struct buf b = {0};
+    struct imgfs_err ignored;
+    char *own = NULL;
+    if (read_file("/proc/self/cgroup", 1 << 20, &b, &ignored) < 0)
+        return xstrdup("");
+    buf_append(&b, "", 1);
+    for (char *save = NULL, *line = strtok_r((char *)b.data, "\n", &save); line && !own;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *list = strchr(line, ':'), *path = list ? strchr(list + 1, ':') : NULL;
+        if (!path)
+            continue;
+        *path++ = 0;
+        list++;
+        for (char *s2 = NULL, *c = strtok_r(list, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
+            if (strcmp(c, controller) == 0) {
+                own = xstrdup(strcmp(path, "/") == 0 ? "" : path);
+                break;
+            }
+    }
+    buf_free(&b);
+    return own ? own : xstrdup("");
+}
+
+static const char *v1_mount(int c)
+{
+    for (int i = 0; v1_mounts[c][i]; i++) {
+        struct statfs s;
+        if (statfs(v1_mounts[c][i], &s) == 0 && s.f_type != CGROUP2_SUPER_MAGIC &&
+            access(v1_mounts[c][i], W_OK) == 0) {
+            cleanup_free char *procs = xasprintf("%s/cgroup.procs", v1_mounts[c][i]);
+            if (access(procs, F_OK) == 0)
+                return v1_mounts[c][i];
+        }
+    }
+    return NULL;
+}
+
+/* The directories a container's cgroup has (or would have). own = below our own cgroup, else
+ * below the hierarchy's root (where a process in another cgroup looks when cleaning up). */
+static void cgroup_dirs(const char *id, bool v2, bool own, char *dir[V1_COUNT])
+{
+    memset(dir, 0, sizeof(char *) * V1_COUNT);
+    if (v2) {
+        dir[0] = xasprintf(CGROUP_ROOT "/imgfs/%s", id);
+        return;
+    }
+    for (int c = 0; c < V1_COUNT; c++) {
+        const char *m = v1_mount(c);
+        if (!m)
+            continue;
+        cleanup_free char *self = own ? v1_own_path(v1_names[c]) : xstrdup("");
+        dir[c] = xasprintf("%s%s/imgfs/%s", m, self, id);
+    }
+}
+
+static int make_dir(const char *path, struct imgfs_err *err)
+{
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return err_sys(err, errno, "creating cgroup directory `%s`", path);
+    return 0;
+}
+
+/* v2: enable the controllers for the children of dir (ignoring ones the host lacks). */
+static void v2_enable(const char *dir)
+{
+    static const char *const ctl[] = {"+memory", "+pids", "+cpu"};
+    for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
+        struct imgfs_err ignored;
+        write_str(dir, "cgroup.subtree_control", ctl[i], &ignored);
+    }
+}
+
+static int set_v2(const char *dir, const struct cgroup_limits *l, struct imgfs_err *err)
+{
+    char v[64];
+    if (l->memory_bytes > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)l->memory_bytes);
+        if (write_str(dir, "memory.max", v, err) < 0)
+            return -1;
+        struct imgfs_err ignored; /* no swap accounting on this host: nothing to cap */
+        write_str(dir, "memory.swap.max", "0", &ignored);
+    }
+    if (l->pids > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)l->pids);
+        if (write_str(dir, "pids.max", v, err) < 0)
+            return -1;
+    }
+    if (l->cpus > 0) {
+        snprintf(v, sizeof v, "%lld 100000", (long long)(l->cpus * 100000 + 0.5));
+        if (write_str(dir, "cpu.max", v, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Docker's default device allowlist (runc's AllowedDevices). */
+static const char *const allowed_devices[] = {
+    "c *:* m", "b *:* m",  "c 1:3 rwm", "c 1:5 rwm",   "c 1:7 rwm",    "c 1:8 rwm",
+    "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+};
+
+static int set_v1(char *dir[V1_COUNT], const struct cgroup_limits *l, struct imgfs_err *err)
+{
+    char v[64];
+    if (l->memory_bytes > 0) {
+        if (!dir[V1_MEMORY])
+            return err_set(err, ENOTSUP, "--memory: the host has no memory cgroup");
+        snprintf(v, sizeof v, "%lld", (long long)l->memory_bytes);
+        if (write_str(dir[V1_MEMORY], "memory.limit_in_bytes", v, err) < 0)
+            return -1;
+        cleanup_free char *memsw = xasprintf("%s/memory.memsw.limit_in_bytes", dir[V1_MEMORY]);
+        if (access(memsw, F_OK) == 0 && write_str(dir[V1_MEMORY], "memory.memsw.limit_in_bytes", v, err) < 0)
+            return -1;
+    }
+    if (l->pids > 0) {
+        if (!dir[V1_PIDS])
+            return err_set(err, ENOTSUP, "--pids-limit: the host has no pids cgroup");
+        snprintf(v, sizeof v, "%lld", (long long)l->pids);
+        if (write_str(dir[V1_PIDS], "pids.max", v, err) < 0)
+            return -1;
+    }
+    if (l->cpus > 0) {
+        if (!dir[V1_CPU])
+            return err_set(err, ENOTSUP, "--cpus: the host has no cpu cgroup");
+        if (write_str(dir[V1_CPU], "cpu.cfs_period_us", "100000", err) < 0)
+            return -1;
+        snprintf(v, sizeof v, "%lld", (long long)(l->cpus * 100000 + 0.5));
+        if (write_str(dir[V1_CPU], "cpu.cfs_quota_us", v, err) < 0)
+            return -1;
+    }
+    if (dir[V1_DEVICES] && !l->allow_all_devices) {
+        if (write_str(dir[V1_DEVICES], "devices.deny", "a", err) < 0)
+            return -1;
+        for (size_t i = 0; i < sizeof allowed_devices / sizeof allowed_devices[0]; i++)
+            if (write_str(dir[V1_DEVICES], "devices.allow", allowed_devices[i], err) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+int cgroup_create(const char *id, const struct cgroup_limits *l, struct ctr_cgroup **out,
+                  struct imgfs_err *err)
+{
+    if (id_check(id, err) < 0)
+        return -1;
+    struct ctr_cgroup *c = xcalloc(1, sizeof *c);
+    c->v2 = cgroup_is_v2();
+    cgroup_dirs(id, c->v2, true, c->dir);
+    if (c->v2) {
+        v2_enable(CGROUP_ROOT);
+        if (make_dir(CGROUP_ROOT "/imgfs", err) < 0)
+            goto fail;
+        v2_enable(CGROUP_ROOT "/imgfs");
+        if (make_dir(c->dir[0], err) < 0 || set_v2(c->dir[0], l, err) < 0)
+            goto fail;
+    } else {
+        for (int i = 0; i < V1_COUNT; i++) {
+            if (!c->dir[i])
+                continue;
+            char *parent = xstrdup(c->dir[i]);
+            *strrchr(parent, '/') = 0;
+            int rc = make_dir(parent, err);
+            free(parent);
+            if (rc < 0 || make_dir(c->dir[i], err) < 0)
+                goto fail;
+        }
+        if (set_v1(c->dir, l, err) < 0)
+            goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    err_ctx(err, "creating the cgroup of container %s", id);
+    struct imgfs_err ignored;
+    cgroup_destroy(c, &ignored);
+    return -1;
+}
+
+int cgroup_enter(const struct ctr_cgroup *c, pid_t pid, struct imgfs_err *err)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d", (int)pid);
+    for (int i = 0; i < V1_COUNT; i++)
+        if (c->dir[i] && write_str(c->dir[i], "cgroup.procs", v, err) < 0)
+            return err_ctx(err, "moving process %d into its cgroup", (int)pid);
+    return 0;
+}
+
+/* SIGKILL everything listed in dir/cgroup.procs; returns how many were listed, -1 when the
+ * directory is gone. */
+static int kill_listed(const char *dir)
+{
+    cleanup_free char *path = xasprintf("%s/cgroup.procs", dir);
+    struct buf b = {0};
+    struct imgfs_err ignored;
+    if (read_file(path, 16 << 20, &b, &ignored) < 0)
+        return -1;
+    buf_append(&b, "", 1);
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r((char *)b.data, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+        pid_t p = (pid_t)atoi(t);
+        if (p > 0) {
+            kill(p, SIGKILL);
+            n++;
+        }
+    }
+    buf_free(&b);
+    return n;
+}
+
+/* Kill what is left and remove dir and, when empty, its imgfs/ parent. A dying process stays listed
+ * until its exit finishes, so retry (bounded) until the kernel lets the directory go. */
+static int remove_dir(const char *dir, struct imgfs_err *err)
+{
+    if (!dir || access(dir, F_OK) < 0)
+        return 0;
+    cleanup_free char *kill_file = xasprintf("%s/cgroup.kill", dir);
+    if (access(kill_file, F_OK) == 0) {
+        struct imgfs_err ignored;
+        write_str(dir, "cgroup.kill", "1", &ignored);
+    }
+    for (int tries = 0;; tries++) {
+        int left = kill_listed(dir);
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            break;
+        if (errno != EBUSY || tries >= 2000) /* 10 s of 5 ms steps: something unkillable (D state) */
+            return err_sys(err, errno, "removing cgroup `%s` (%d processes left)", dir, left);
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    char *parent = xstrdup(dir);
+    *strrchr(parent, '/') = 0;
+    rmdir(parent); /* fails while another container uses it: fine */
+    free(parent);
+    return 0;
+}
+
+int cgroup_destroy(struct ctr_cgroup *c, struct imgfs_err *err)
+{
+    if (!c)
+        return 0;
+    int ret = 0;
+    for (int i = 0; i < V1_COUNT; i++) {
+        if (remove_dir(c->dir[i], err) < 0)
+            ret = -1;
+        free(c->dir[i]);
+    }
+    free(c);
+    return ret;
+}
+
+int cgroup_remove_by_id(const char *id, struct imgfs_err *err)
+{
+    if (id_check(id, err) < 0)
+        return -1;
+    int ret = 0;
+    bool v2 = cgroup_is_v2();
+    for (int own = 1; own >= 0; own--) {
+        char *dir[V1_COUNT];
+        cgroup_dirs(id, v2, own, dir);
+        for (int i = 0; i < V1_COUNT; i++) {
+            if (remove_dir(dir[i], err) < 0)
+                ret = -1;
+            free(dir[i]);
+        }
+        if (v2)
+            break;
+    }
+    return ret;
+}
+
+/* The number after `key` in a "key value" per line file (memory.events, memory.oom_control). */
+static long long read_key(const char *dir, const char *file, const char *key)
+{
+    cleanup_free char *path = xasprintf("%s/%s", dir, file);
+    struct buf b = {0};
+    struct imgfs_err ignored;
+    long long v = -1;
+    if (read_file(path, 1 << 16, &b, &ignored) < 0)
+        return -1;
+    buf_append(&b, "", 1);
+    size_t kl = strlen(key);
+    for (char *save = NULL, *t = strtok_r((char *)b.data, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+        if (strncmp(t, key, kl) == 0 && t[kl] == ' ')
+            v = atoll(t + kl + 1);
+    buf_free(&b);
+    return v;
+}
+
+int cgroup_oom_killed(const struct ctr_cgroup *c)
+{
+    long long n;
+    if (c->v2)
+        n = read_key(c->dir[0], "memory.events", "oom_kill");
+    else if (c->dir[V1_MEMORY])
+        n = read_key(c->dir[V1_MEMORY], "memory.oom_control", "oom_kill");
+    else
+        n = -1;
+    return n < 0 ? -1 : n > 0;
+}
