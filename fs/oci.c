@@ -360,6 +360,7 @@ struct layer_job {
     struct digest alt;        /* docker: the layer's diff_id also vouches for an uncompressed blob */
     bool have_alt;
     int64_t size;             /* expected size, -1 when unknown */
+    bool needed; /* by an image being imported */
     bool done;
     struct import_layer_result res;
 };
@@ -372,6 +373,8 @@ struct plan_image {
     size_t n_layers;
     char **names;
     size_t n_names;
+    char *ref_tags; /* the ref.name annotations the image is listed with, NUL-separated */
+    size_t ref_tags_len;
 };
 
 struct plan {
@@ -396,8 +399,63 @@ static void plan_free(struct plan *p)
         for (size_t j = 0; j < im->n_names; j++)
             free(im->names[j]);
         free(im->names);
+        free(im->ref_tags);
     }
     free(p->images);
+}
+
+static void image_add_ref_tag(struct plan_image *im, const char *tag)
+{
+    size_t n = strlen(tag) + 1;
+    im->ref_tags = xrealloc(im->ref_tags, im->ref_tags_len + n);
+    memcpy(im->ref_tags + im->ref_tags_len, tag, n);
+    im->ref_tags_len += n;
+}
+
+static bool image_has_ref_tag(const struct plan_image *im, const char *tag)
+{
+    for (size_t off = 0; off < im->ref_tags_len; off += strlen(im->ref_tags + off) + 1)
+        if (!strcmp(im->ref_tags + off, tag))
+            return true;
+    return false;
+}
+
+static void plan_image_free(struct plan_image *im)
+{
+    for (size_t j = 0; j < im->n_names; j++)
+        free(im->names[j]);
+    free(im->names);
+    free(im->config);
+    free(im->layers);
+    free(im->ref_tags);
+}
+
+/* A layout listing several images and a name given for one: keep the image whose ref.name is
+ * the name's tag (or the whole name), as `umoci unpack --image DIR:TAG` would pick it. */
+static int plan_select(struct plan *p, const char *name, const char *path, struct imgfs_err *err)
+{
+    cleanup_free char *full = store_name_normalize(name);
+    const char *slash = strrchr(full, '/');
+    const char *tag = strrchr(slash ? slash : full, ':');
+    tag = tag ? tag + 1 : "latest";
+    size_t pick = SIZE_MAX, matches = 0;
+    for (size_t i = 0; i < p->n_images; i++)
+        if (image_has_ref_tag(&p->images[i], tag) || image_has_ref_tag(&p->images[i], name) ||
+            image_has_ref_tag(&p->images[i], full)) {
+            pick = i;
+            matches++;
+        }
+    if (matches != 1)
+        return err_set(err, EINVAL,
+                       "`%s` holds %zu images and %s of them is listed as `%s`; a name can be "
+                       "given to only one",
+                       path, p->n_images, matches ? "more than one" : "none", tag);
+    for (size_t i = 0; i < p->n_images; i++)
+        if (i != pick)
+            plan_image_free(&p->images[i]);
+    p->images[0] = p->images[pick];
+    p->n_images = 1;
+    return 0;
 }
 
 static int plan_add_job(struct plan *p, const char *member, const struct digest *expect,
@@ -450,13 +508,11 @@ static void plan_add_image(struct plan *p, struct plan_image *im)
         struct plan_image *o = &p->images[i];
         if (!digest_equal(&o->source_manifest, &im->source_manifest))
             continue;
-        for (size_t k = 0; k < im->n_names; k++) {
+        for (size_t k = 0; k < im->n_names; k++)
             image_add_name(o, im->names[k]);
-            free(im->names[k]);
-        }
-        free(im->names);
-        free(im->config);
-        free(im->layers);
+        for (size_t off = 0; off < im->ref_tags_len; off += strlen(im->ref_tags + off) + 1)
+            image_add_ref_tag(o, im->ref_tags + off);
+        plan_image_free(im);
         return;
     }
     p->images = xrealloc(p->images, (p->n_images + 1) * sizeof *p->images);
@@ -745,6 +801,9 @@ static int oci_plan(struct source *s, struct plan *p, struct imgfs_err *err)
         const char *name = descriptor_image_name(m);
         if (name)
             image_add_name(&im, name);
+        json_t *ref = json_object_get(json_object_get(m, "annotations"), ANNOT_REF_NAME);
+        if (json_is_string(ref))
+            image_add_ref_tag(&im, json_string_value(ref));
         plan_add_image(p, &im);
     }
     return 0;
@@ -975,9 +1034,12 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
     size_t pending = 0;
     for (size_t i = 0; i < p->n_jobs; i++) {
         struct layer_job *j = &p->jobs[i];
+        if (!j->needed)
+            continue;
         *in = (struct blob_in){ .fd = -1 };
+        cleanup_close int fd = -1;
         if (s->kind == OCI_SOURCE_OCI_DIR) {
-            cleanup_close int fd = openat(s->dirfd, j->member, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            fd = openat(s->dirfd, j->member, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0)
                 return err_sys(err, errno, "%s: blob `%s` in `%s`", j->what, j->member, s->path);
             in->fd = fd;
@@ -1018,7 +1080,7 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
             continue;
         for (size_t i = 0; i < p->n_jobs; i++) {
             struct layer_job *j = &p->jobs[i];
-            if (j->done || source_find(s, j->member) != m)
+            if (!j->needed || j->done || source_find(s, j->member) != m)
                 continue;
             *in = (struct blob_in){ .fd = -1, .outer = a };
             if (job_run(j, in, s->path, b, err) < 0)
@@ -1029,7 +1091,7 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
     }
     if (pending) {
         for (size_t i = 0; i < p->n_jobs; i++)
-            if (!p->jobs[i].done) {
+            if (p->jobs[i].needed && !p->jobs[i].done) {
                 err_set(err, EIO, "%s: `%s` not found on reading `%s` again", p->jobs[i].what,
                         p->jobs[i].member, s->path);
                 goto out;
@@ -1055,16 +1117,16 @@ int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kin
     if ((kind == OCI_SOURCE_DOCKER_TAR ? docker_plan(&s, &p, err) : oci_plan(&s, &p, err)) < 0)
         goto out;
     if (name) {
-        if (p.n_images > 1) {
-            err_set(err, EINVAL, "`%s` holds %zu images; a name can be given to only one", path,
-                    p.n_images);
+        if (p.n_images > 1 && plan_select(&p, name, path, err) < 0)
             goto out;
-        }
         for (size_t k = 0; k < p.images[0].n_names; k++)
             free(p.images[0].names[k]);
         p.images[0].n_names = 0;
         image_add_name(&p.images[0], name);
     }
+    for (size_t i = 0; i < p.n_images; i++)
+        for (size_t k = 0; k < p.images[i].n_layers; k++)
+            p.jobs[p.images[i].layers[k]].needed = true;
     if (run_jobs(&s, &p, b, err) < 0)
         goto out;
     for (size_t i = 0; i < p.n_images; i++) {
@@ -1491,7 +1553,9 @@ static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
     archive_entry_free(ae);
     for (uint32_t i = 0; i < e.n_xattrs; i++)
         free(w->xattr_names[i]);
-    if (r < ARCHIVE_OK)
+    /* a name that is not UTF-8 in this locale is a warning: pax then stores it as raw bytes
+     * (hdrcharset=BINARY), as the canonical layer writer does */
+    if (r < ARCHIVE_WARN)
         return err_set(err, EIO, "writing `%s`: %s", path, archive_error_string(w->a));
     if (e.kind == LAYER_REG && rootfs_data(w, &e, err) < 0)
         return -1;
