@@ -49,7 +49,11 @@ struct ctr_spec {
     const char *image;    /* the reference the user gave, for ps */
     const char *image_id; /* the image's digest ("sha256:..."), for ps, or NULL */
     const char *lower;    /* the image's rootfs directory (its FUSE mount) */
-    const char *mount_key; /* the shared image mount this container uses (ctr_mount_release), or NULL */
+    /* The shared image mount: with mount_key set, ctr_run acquires RUN_DIR/images/KEY/rootfs
+     * (calling do_mount(dir, mount_ctx) when it is not mounted yet) and uses it instead of lower. */
+    const char *mount_key;
+    int (*do_mount)(const char *dir, void *ctx, struct imgfs_err *err);
+    void *mount_ctx;
     const struct image_config *config; /* the image's config; NULL = empty */
 
     char **command;       /* argv after IMAGE (NULL or empty: the image's Cmd) */
@@ -138,13 +142,14 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
 /* ---- the shared, reference-counted image mount ---- */
 
 /* Make sure image `mount_key` (a manifest digest's hex) is mounted at RUN_DIR/images/KEY/rootfs,
- * calling `do_mount(dir, ctx)` when it is not, and return that directory (caller frees). The
- * reference is held by a container's state naming mount_key; ctr_mount_release unmounts once no
- * live container names it. */
+ * calling `do_mount(dir, ctx)` when it is not, record container `id` as a user (a file
+ * RUN_DIR/images/KEY/refs/ID) and return the directory (caller frees). ctr_mount_release drops the
+ * reference and unmounts once no live container (one whose monitor holds its lock) refers to it.
+ * Both serialize on RUN_DIR/images/KEY/lock. */
 typedef int (*ctr_mount_fn)(const char *dir, void *ctx, struct imgfs_err *err);
-int ctr_mount_acquire(const char *run_dir, const char *mount_key, ctr_mount_fn do_mount, void *ctx,
-                      char **dir, struct imgfs_err *err);
-int ctr_mount_release(const char *run_dir, const char *mount_key, const char *except_id,
+int ctr_mount_acquire(const char *run_dir, const char *mount_key, const char *id,
+                      ctr_mount_fn do_mount, void *ctx, char **dir, struct imgfs_err *err);
+int ctr_mount_release(const char *run_dir, const char *mount_key, const char *id,
                       struct imgfs_err *err);
 
 #endif

@@ -1,0 +1,851 @@
+/* container.c — starting a container: the monitor (our process, or a detached child with -d) and
+ * the container's init (PID 1 of its own namespaces). The shape and the reasons are in
+ * docs/runner.md; the start path is kept to one clone and a handful of syscalls per mount. */
+#include "ctr_internal.h"
+#include "caps.h"
+#include "cgroup.h"
+#include "net.h"
+#include "seccomp.h"
+#include "../fs/image.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+
+void ctr_new_id(char id[65])
+{
+    uint8_t raw[32];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        /* getrandom on 32 bytes only fails before the pool is ready; fall back, ids need not be secret */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (uint8_t)((ts.tv_nsec >> (i % 8)) ^ (getpid() << (i % 5)) ^ i * 131);
+    }
+    for (size_t i = 0; i < 32; i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* ---- messages between the monitor and the init (SOCK_SEQPACKET: one message per send) ---- */
+
+enum { MSG_GO = 'G', MSG_READY = 'R', MSG_ERROR = 'E', MSG_TTY = 'T' };
+
+static int send_msg(int fd, char kind, const char *text, int pass_fd)
+{
+    char data[sizeof ((struct imgfs_err *)0)->msg + 1];
+    size_t len = 1;
+    data[0] = kind;
+    if (text) {
+        size_t n = strnlen(text, sizeof data - 1);
+        memcpy(data + 1, text, n);
+        len += n;
+    }
+    struct iovec iov = {.iov_base = data, .iov_len = len};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (pass_fd >= 0) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    ssize_t r;
+    do
+        r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
+}
+
+/* Returns the kind ('\0' at end of stream, -1 on error); text NUL-terminated. */
+static int recv_msg(int fd, char *text, size_t text_len, int *got_fd)
+{
+    char data[sizeof ((struct imgfs_err *)0)->msg + 1];
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    ssize_t r;
+    do
+        r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return 0;
+    if (got_fd) {
+        *got_fd = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                memcpy(got_fd, CMSG_DATA(c), sizeof(int));
+    }
+    if (text && text_len) {
+        size_t n = (size_t)r - 1 < text_len - 1 ? (size_t)r - 1 : text_len - 1;
+        memcpy(text, data + 1, n);
+        text[n] = 0;
+    }
+    return (unsigned char)data[0];
+}
+
+/* ---- the init: PID 1 of the container ---- */
+
+struct init_args {
+    const struct ctr_spec *spec;
+    struct ctr_rootfs rootfs;
+    char **argv, **env;
+    const char *hostname;
+    uint64_t caps;
+    struct ctr_seccomp *seccomp;
+    int sync;
+    int stdio[3]; /* -1: keep ours */
+};
+
+static volatile sig_atomic_t init_dummy;
+static void init_note_signal(int sig)
+{
+    init_dummy = sig;
+}
+
+/* Ends the init with a message to the monitor. */
+static __attribute__((noreturn)) void init_fail(int sync, struct imgfs_err *err)
+{
+    send_msg(sync, MSG_ERROR, err->msg, -1);
+    _exit(CTR_EXIT_FAILED);
+}
+
+/* The command: everything after fork in PID 2 until execve. Never returns. */
+static __attribute__((noreturn)) void command_exec(struct init_args *a, const struct ctr_user *u,
+                                                   int workdir, int tty_slave,
+                                                   const sigset_t *old_mask)
+{
+    struct imgfs_err err = {0};
+    int status = CTR_EXIT_FAILED;
+    char path[4096];
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL);
+    sigprocmask(SIG_SETMASK, old_mask, NULL);
+    if (setsid() < 0) {
+        err_sys(&err, errno, "setsid");
+        goto fail;
+    }
+    if (tty_slave >= 0) {
+        if (ioctl(tty_slave, TIOCSCTTY, 0) < 0) {
+            err_sys(&err, errno, "making the pty the controlling terminal");
+            goto fail;
+        }
+        for (int i = 0; i < 3; i++)
+            if (dup2(tty_slave, i) < 0) {
+                err_sys(&err, errno, "dup2");
+                goto fail;
+            }
+        if (tty_slave > 2)
+            close(tty_slave);
+    }
+    if (workdir >= 0 && fchdir(workdir) < 0) {
+        err_sys(&err, errno, "entering the working directory");
+        goto fail;
+    }
+    if (workdir >= 0)
+        close(workdir);
+    /* seccomp before the uid change when no_new_privs is off (needs CAP_SYS_ADMIN then, see
+     * seccomp.h); after everything else when it is on */
+    if (!a->spec->no_new_privileges && seccomp_apply(a->seccomp, &err) < 0)
+        goto fail;
+    if (user_switch(u, &err) < 0)
+        goto fail;
+    if (caps_apply(a->caps, u->uid == 0, &err) < 0)
+        goto fail;
+    if (a->spec->no_new_privileges) {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+            err_sys(&err, errno, "no_new_privs");
+            goto fail;
+        }
+        if (seccomp_apply(a->seccomp, &err) < 0)
+            goto fail;
+    }
+    status = user_find_executable(a->argv[0], a->env, path, sizeof path, &err);
+    if (status == 0) {
+        execve(path, a->argv, a->env);
+        status = errno == ENOENT ? CTR_EXIT_NOT_FOUND : CTR_EXIT_NOT_EXECUTABLE;
+        err_sys(&err, errno, "exec: `%s`", a->argv[0]);
+    }
+fail:;
+    char line[sizeof err.msg + 32];
+    int n = snprintf(line, sizeof line, "imgfs: %s\n", err.msg);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    _exit(status);
+}
+
+static int init_tty(int sync, int *slave, struct imgfs_err *err)
+{
+    int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        return err_sys(err, errno, "opening /dev/pts/ptmx");
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0) {
+        close(master);
+        return err_sys(err, errno, "unlocking the pty");
+    }
+    *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*slave < 0) {
+        close(master);
+        return err_sys(err, errno, "opening the pty's peer");
+    }
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", *slave);
+    if (mount(self, "/dev/console", NULL, MS_BIND, NULL) < 0) {
+        close(master);
+        return err_sys(err, errno, "binding /dev/console");
+    }
+    int r = send_msg(sync, MSG_TTY, NULL, master);
+    close(master);
+    if (r < 0)
+        return err_sys(err, errno, "passing the pty to the monitor");
+    return 0;
+}
+
+static int init_main(void *arg)
+{
+    struct init_args *a = arg;
+    struct imgfs_err err = {0};
+    /* the container must not outlive its monitor; a monitor that died before this line is seen as
+     * end of stream on sync below */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+    /* stdio, then nothing else of the monitor's: no descriptor of imgfs reaches the container */
+    int sync = fcntl(a->sync, F_DUPFD_CLOEXEC, 64);
+    for (int i = 0; i < 3; i++)
+        if (a->stdio[i] >= 0 && a->stdio[i] != i && dup2(a->stdio[i], i) < 0)
+            _exit(CTR_EXIT_FAILED);
+    if (sync < 0 || dup3(sync, 3, O_CLOEXEC) < 0)
+        _exit(CTR_EXIT_FAILED);
+    sync = 3;
+    close_range(4, ~0U, 0);
+
+    if (sethostname(a->hostname, strlen(a->hostname)) < 0) {
+        err_sys(&err, errno, "sethostname");
+        init_fail(sync, &err);
+    }
+    const struct ctr_spec *spec = a->spec;
+    int *volume_fds = xcalloc(spec->n_mounts + 1, sizeof *volume_fds);
+    for (size_t i = 0; i < spec->n_mounts; i++) {
+        volume_fds[i] = -1;
+        if (!spec->mounts[i].tmpfs &&
+            (volume_fds[i] = rootfs_open_volume(&spec->mounts[i], &err)) < 0)
+            init_fail(sync, &err);
+    }
+    a->rootfs.volume_fds = volume_fds;
+    if (rootfs_setup(&a->rootfs, &err) < 0)
+        init_fail(sync, &err);
+    for (size_t i = 0; i < spec->n_mounts; i++)
+        if (volume_fds[i] >= 0)
+            close(volume_fds[i]);
+
+    int tty_slave = -1;
+    if (spec->tty && init_tty(sync, &tty_slave, &err) < 0)
+        init_fail(sync, &err);
+
+    cleanup_close int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct ctr_user user;
+    const char *user_spec = spec->user ? spec->user : spec->config ? spec->config->user : NULL;
+    if (root < 0 || user_resolve(root, user_spec, &user, &err) < 0)
+        init_fail(sync, &err);
+    user_env_home(&a->env, user.home);
+    const char *wd = spec->workdir ? spec->workdir
+                     : spec->config && spec->config->working_dir && *spec->config->working_dir
+                         ? spec->config->working_dir
+                         : "/";
+    int workdir = rootfs_open(root, wd, O_PATH | O_DIRECTORY, spec->read_only ? 0 : S_IFDIR, &err);
+    if (workdir < 0) {
+        err_ctx(&err, "working directory");
+        init_fail(sync, &err);
+    }
+
+    /* PID 1 of a namespace gets only the signals it has handlers for: catch them all, then take
+     * them synchronously */
+    sigset_t all, old;
+    sigfillset(&all);
+    struct sigaction sa = {.sa_handler = init_note_signal};
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &sa, NULL);
+    sigprocmask(SIG_BLOCK, &all, &old);
+
+    char text[8];
+    int kind = recv_msg(sync, text, sizeof text, NULL);
+    if (kind != MSG_GO)
+        _exit(CTR_EXIT_FAILED);
+
+    pid_t child = fork();
+    if (child < 0) {
+        err_sys(&err, errno, "fork");
+        init_fail(sync, &err);
+    }
+    if (child == 0)
+        command_exec(a, &user, workdir, tty_slave, &old);
+    close(workdir);
+    if (tty_slave >= 0)
+        close(tty_slave);
+    send_msg(sync, MSG_READY, NULL, -1);
+    close(sync);
+    close(root);
+    root = -1;
+
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig < 0)
+            continue;
+        if (sig != SIGCHLD) {
+            kill(child, sig);
+            continue;
+        }
+        int st;
+        pid_t p;
+        while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+            if (p == child)
+                _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+}
+
+/* ---- the monitor ---- */
+
+static char *write_etc_files(const char *dir, const char *hostname, enum net_mode mode,
+                             struct imgfs_err *err)
+{
+    char *etc = xasprintf("%s/etc", dir);
+    if (mkdir(etc, 0755) < 0 && errno != EEXIST) {
+        err_sys(err, errno, "creating `%s`", etc);
+        free(etc);
+        return NULL;
+    }
+    cleanup_free char *hosts = xasprintf(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
+        mode == NET_PRIVATE ? "10.0.2.100" : "127.0.1.1", hostname);
+    cleanup_free char *hn = xasprintf("%s\n", hostname);
+    cleanup_free char *resolv = NULL;
+    const char *ns = net_nameserver(mode);
+    if (ns) {
+        resolv = xasprintf("nameserver %s\n", ns);
+    } else {
+        struct buf b = {0};
+        struct imgfs_err ignored;
+        if (read_file("/etc/resolv.conf", 1 << 20, &b, &ignored) == 0) {
+            buf_append(&b, "", 1);
+            resolv = (char *)b.data;
+        } else {
+            buf_free(&b);
+            resolv = xstrdup("");
+        }
+    }
+    const char *names[] = {"hosts", "hostname", "resolv.conf"};
+    const char *data[] = {hosts, hn, resolv};
+    for (int i = 0; i < 3; i++) {
+        cleanup_free char *p = xasprintf("%s/%s", etc, names[i]);
+        cleanup_close int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write_full(fd, data[i], strlen(data[i])) < 0) {
+            err_sys(err, errno, "writing `%s`", p);
+            free(etc);
+            return NULL;
+        }
+    }
+    return etc;
+}
+
+struct monitor {
+    const struct ctr_spec *spec;
+    char *dir;
+    int lock;
+    struct ctr_state state;
+    struct ctr_cgroup *cgroup;
+    struct net_handle *net;
+    pid_t init;
+    int master;      /* pty master, or -1 */
+    int log;         /* -d: the log file */
+    int notify;      /* -d: pipe to the `imgfs run` that waits for the start, or -1 */
+    bool mounted;    /* holds a reference on the shared image mount */
+    bool finished;   /* monitor_finish ran */
+};
+
+static int64_t now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void notify_parent(struct monitor *m, const char *error)
+{
+    if (m->notify < 0)
+        return;
+    (void)!write(m->notify, error ? error : "", error ? strlen(error) : 0);
+    close(m->notify);
+    m->notify = -1;
+}
+
+/* Copy what is available from `from` to `to`; 0 at end (EOF/EIO), 1 when there may be more. */
+static int relay(int from, int to)
+{
+    char buf[16384];
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? 1 : 0;
+    if (n == 0)
+        return 0;
+    if (to >= 0)
+        write_full(to, buf, (size_t)n);
+    return 1;
+}
+
+static void resize_pty(int master)
+{
+    struct winsize ws;
+    if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+        ioctl(master, TIOCSWINSZ, &ws);
+}
+
+/* Wait for the init to end, forwarding signals and relaying the terminal. Returns its wait status. */
+static int monitor_wait(struct monitor *m, int sigfd)
+{
+    bool stdin_open = m->master >= 0 && m->spec->interactive && !m->spec->detach;
+    int out = m->spec->detach ? m->log : 1;
+    if (m->master >= 0) {
+        fcntl(m->master, F_SETFL, fcntl(m->master, F_GETFL) | O_NONBLOCK);
+        if (!m->spec->detach)
+            resize_pty(m->master);
+    }
+    for (;;) {
+        struct pollfd p[3] = {{sigfd, POLLIN, 0}, {m->master, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+        if (poll(p, 3, -1) < 0 && errno != EINTR)
+            break;
+        if (p[2].revents) {
+            char buf[16384];
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n > 0)
+                write_full(m->master, buf, (size_t)n);
+            else if (n == 0 || errno != EINTR) {
+                stdin_open = false;
+                /* end of input: tell the terminal (^D at the start of a line) */
+                char eof = 4;
+                (void)!write(m->master, &eof, 1);
+            }
+        }
+        if (p[1].revents && m->master >= 0 && relay(m->master, out) == 0) {
+            close(m->master);
+            m->master = -1;
+        }
+        if (p[0].revents) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof si) != sizeof si)
+                continue;
+            if (si.ssi_signo == SIGWINCH) {
+                if (m->master >= 0)
+                    resize_pty(m->master);
+            } else if (si.ssi_signo != SIGCHLD) {
+                kill(m->init, (int)si.ssi_signo);
+            }
+        }
+        int st;
+        pid_t r = waitpid(m->init, &st, WNOHANG);
+        if (r == m->init) {
+            while (m->master >= 0 && relay(m->master, out) == 1) {
+                struct pollfd q = {m->master, POLLIN, 0};
+                if (poll(&q, 1, 0) <= 0)
+                    break;
+            }
+            return st;
+        }
+    }
+    int st = 0;
+    while (waitpid(m->init, &st, 0) < 0 && errno == EINTR)
+        ;
+    return st;
+}
+
+/* The container ended (or never started, `failed`): record it, free what it held outside its
+ * directory, and remove it with --rm or when it never ran. */
+static void monitor_finish(struct monitor *m, int exit_code, bool failed)
+{
+    struct imgfs_err ignored;
+    m->state.status = CTR_EXITED;
+    m->state.exit_code = exit_code;
+    m->state.finished = now();
+    if (m->net)
+        net_detach(m->net);
+    m->net = NULL;
+    if (m->cgroup && CGROUP_HAVE())
+        cgroup_destroy(m->cgroup, &ignored);
+    m->cgroup = NULL;
+    if (m->spec->remove || failed)
+        ctr_remove_tree(m->dir, &ignored);
+    else
+        ctr_state_save(m->spec->run_dir, &m->state, &ignored);
+    if (m->spec->mount_key && m->mounted)
+        ctr_mount_release(m->spec->run_dir, m->spec->mount_key, m->spec->id, &ignored);
+    m->mounted = false;
+    m->finished = true;
+}
+
+static int monitor_start(struct monitor *m, struct init_args *a, int *status,
+                         struct imgfs_err *err)
+{
+    const struct ctr_spec *spec = m->spec;
+    enum net_mode mode = NET_PRIVATE;
+    if (spec->network && net_parse_mode(spec->network, &mode, err) < 0)
+        return -1;
+    size_t n_ports = strv_len(spec->publish);
+    cleanup_free struct net_port *ports = xcalloc(n_ports + 1, sizeof *ports);
+    for (size_t i = 0; i < n_ports; i++)
+        if (net_parse_port(spec->publish[i], &ports[i], err) < 0)
+            return -1;
+
+    struct cgroup_limits limits = {.memory_bytes = spec->memory_bytes, .pids = spec->pids_limit,
+                                   .cpus = spec->cpus, .allow_all_devices = spec->privileged};
+    if (CGROUP_HAVE() && cgroup_create(spec->id, &limits, &m->cgroup, err) < 0)
+        return err_ctx(err, "creating the container's cgroup");
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return err_sys(err, errno, "socketpair");
+    cleanup_close int sync = sv[0];
+    a->sync = sv[1];
+
+    /* signals for the monitor arrive on a signalfd; the init restores its own */
+    sigset_t set, old;
+    sigemptyset(&set);
+    int fwd[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+        sigaddset(&set, fwd[i]);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    cleanup_close int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+
+    unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    if (mode != NET_HOST)
+        flags |= CLONE_NEWNET;
+    if (CGROUP_HAVE() && cgroup_is_v2())
+        flags |= CLONE_NEWCGROUP;
+    /* fork-like clone (no new stack): the child runs on a copy of ours */
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        _exit(init_main(a));
+    }
+    int clone_errno = errno;
+    close(a->sync);
+    if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return err_sys(err, clone_errno, "creating the container's namespaces (clone)");
+    }
+    m->init = pid;
+
+    if ((CGROUP_HAVE() && cgroup_enter(m->cgroup, pid, err) < 0) ||
+        net_attach(pid, mode, ports, n_ports, m->dir, &m->net, err) < 0)
+        goto kill_init;
+    m->state.init_pid = pid;
+    m->state.status = CTR_RUNNING;
+    m->state.started = now();
+    if (ctr_state_save(spec->run_dir, &m->state, err) < 0)
+        goto kill_init;
+    if (send_msg(sync, MSG_GO, NULL, -1) < 0) {
+        err_sys(err, errno, "starting the container");
+        goto kill_init;
+    }
+    for (;;) {
+        char text[sizeof err->msg];
+        int fd = -1;
+        int kind = recv_msg(sync, text, sizeof text, &fd);
+        if (kind == MSG_TTY) {
+            m->master = fd;
+            continue;
+        }
+        if (kind == MSG_READY)
+            break;
+        if (kind == MSG_ERROR)
+            err_set(err, EIO, "%s", text);
+        else
+            err_set(err, EIO, "the container's init ended before starting the command");
+        goto kill_init;
+    }
+    notify_parent(m, NULL);
+
+    int st = monitor_wait(m, sigfd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    *status = code;
+    monitor_finish(m, code, false);
+    return 0;
+
+kill_init:
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return -1;
+}
+
+static int open_stdio(struct monitor *m, int stdio[3], struct imgfs_err *err)
+{
+    const struct ctr_spec *spec = m->spec;
+    stdio[0] = stdio[1] = stdio[2] = -1;
+    if (spec->tty)
+        return 0; /* the init puts the pty on 0, 1, 2 */
+    if (spec->detach || !spec->interactive) {
+        stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (stdio[0] < 0)
+            return err_sys(err, errno, "opening /dev/null");
+    }
+    if (spec->detach)
+        stdio[1] = stdio[2] = m->log;
+    return 0;
+}
+
+/* Set up the container's directory: made as .ID, locked, then renamed into place, so that a
+ * container directory without a held lock always means a dead monitor. */
+static int prepare_dir(struct monitor *m, struct imgfs_err *err)
+{
+    const struct ctr_spec *spec = m->spec;
+    cleanup_free char *base = xasprintf("%s/containers", spec->run_dir);
+    if (mkdir_p(base, 0700, err) < 0)
+        return -1;
+    cleanup_free char *tmp = xasprintf("%s/.%s", base, spec->id);
+    m->dir = xasprintf("%s/%s", base, spec->id);
+    if (mkdir(tmp, 0700) < 0)
+        return err_sys(err, errno, "creating `%s`", tmp);
+    cleanup_free char *lock = xasprintf("%s/lock", tmp);
+    m->lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (m->lock < 0 || flock(m->lock, LOCK_EX) < 0)
+        return err_sys(err, errno, "locking `%s`", lock);
+    static const char *const sub[] = {"rootfs", "upper", "work"};
+    for (size_t i = 0; i < 3; i++) {
+        cleanup_free char *p = xasprintf("%s/%s", tmp, sub[i]);
+        if (mkdir(p, 0755) < 0)
+            return err_sys(err, errno, "creating `%s`", p);
+    }
+    if (rename(tmp, m->dir) < 0)
+        return err_sys(err, errno, "creating `%s`", m->dir);
+    return 0;
+}
+
+static int check_name(const struct ctr_spec *spec, struct imgfs_err *err)
+{
+    struct ctr_state *list = NULL;
+    size_t n = 0;
+    if (ctr_list(spec->run_dir, &list, &n, err) < 0)
+        return -1;
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i].name, spec->name)) {
+            r = err_set(err, EEXIST,
+                        "the container name `%s` is already in use by container %.12s", spec->name,
+                        list[i].id);
+            break;
+        }
+    ctr_state_list_free(list, n);
+    return r;
+}
+
+static char *make_name(const char *id)
+{
+    static const char *const adj[] = {"brave", "calm", "eager", "fancy", "gentle", "happy",
+                                      "jolly", "keen",  "lucid", "merry", "nifty",  "proud",
+                                      "quiet", "swift", "vivid", "witty"};
+    static const char *const noun[] = {"babbage", "curie", "darwin", "euler", "fermi", "gauss",
+                                       "hopper",  "kepler", "lovelace", "noether", "pascal",
+                                       "ritchie", "shannon", "turing", "volta", "wozniak"};
+    unsigned a = (unsigned)strtoul((char[]){id[0], id[1], 0}, NULL, 16);
+    return xasprintf("%s_%s_%.4s", adj[a & 15], noun[a >> 4], id + 2);
+}
+
+int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
+{
+    struct ctr_spec spec = *spec_in;
+    cleanup_free char *name = spec.name ? NULL : make_name(spec.id);
+    if (!spec.name)
+        spec.name = name;
+    else if (check_name(&spec, err) < 0)
+        return -1;
+    *status = 0;
+
+    struct monitor m = {.spec = &spec, .lock = -1, .master = -1, .log = -1, .notify = -1};
+    struct init_args a = {.spec = &spec, .sync = -1};
+    cleanup_free char *lower = NULL, *etc = NULL, *upper = NULL, *work = NULL, *target = NULL;
+    cleanup_free char *hostname = NULL;
+    cleanup_free char *cache = xasprintf("%s/seccomp", spec.run_dir);
+    int r = -1;
+
+    if (prepare_dir(&m, err) < 0)
+        goto out;
+    if (spec.mount_key) {
+        if (ctr_mount_acquire(spec.run_dir, spec.mount_key, spec.id, spec.do_mount,
+                              spec.mount_ctx, &lower, err) < 0)
+            goto out;
+        m.mounted = true;
+        spec.lower = lower;
+    }
+    hostname = spec.hostname ? xstrdup(spec.hostname) : xasprintf("%.12s", spec.id);
+    a.hostname = hostname;
+    a.argv = user_command(spec.config, spec.entrypoint, spec.command, err);
+    if (!a.argv)
+        goto out;
+    a.env = user_env(spec.config, spec.env, hostname, spec.tty);
+
+    enum net_mode mode = NET_PRIVATE;
+    if (spec.network && net_parse_mode(spec.network, &mode, err) < 0)
+        goto out;
+    etc = write_etc_files(m.dir, hostname, mode, err);
+    if (!etc)
+        goto out;
+    upper = xasprintf("%s/upper", m.dir);
+    work = xasprintf("%s/work", m.dir);
+    target = xasprintf("%s/rootfs", m.dir);
+    a.rootfs = (struct ctr_rootfs){
+        .lower = spec.lower, .upper = upper, .work = work, .target = target, .etc_dir = etc,
+        .read_only = spec.read_only, .privileged = spec.privileged, .tty = spec.tty,
+        .mounts = spec.mounts, .n_mounts = spec.n_mounts,
+    };
+
+    a.caps = spec.privileged ? caps_all() : caps_default();
+    if (caps_adjust(&a.caps, spec.cap_add, spec.cap_drop, err) < 0)
+        goto out;
+    if (seccomp_prepare(spec.privileged && !spec.seccomp ? "unconfined" : spec.seccomp, a.caps,
+                        cache, &a.seccomp, err) < 0)
+        goto out;
+
+    m.state = (struct ctr_state){
+        .name = (char *)spec.name, .image = (char *)spec.image, .image_id = (char *)spec.image_id,
+        .command = strv_join(a.argv, " "), .mount_key = (char *)spec.mount_key,
+        .status = CTR_CREATED, .created = now(), .monitor_pid = getpid(),
+        .remove = spec.remove, .tty = spec.tty, .env = a.env, .workdir = (char *)spec.workdir,
+        .user = (char *)spec.user, .caps = a.caps, .seccomp = (char *)spec.seccomp,
+        .no_new_privileges = spec.no_new_privileges,
+    };
+    memcpy(m.state.id, spec.id, sizeof m.state.id);
+    if (!m.state.workdir && spec.config)
+        m.state.workdir = spec.config->working_dir;
+    if (!m.state.user && spec.config)
+        m.state.user = spec.config->user;
+
+    if (spec.detach) {
+        cleanup_free char *log = xasprintf("%s/ctr.log", m.dir);
+        m.log = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (m.log < 0) {
+            err_sys(err, errno, "creating `%s`", log);
+            goto out;
+        }
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+            err_sys(err, errno, "pipe");
+            goto out;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            err_sys(err, errno, "fork");
+            close(pipefd[0]);
+            close(pipefd[1]);
+            goto out;
+        }
+        if (pid > 0) {
+            /* `imgfs run -d`: wait until the monitor says the command runs (or why not) */
+            close(pipefd[1]);
+            char msg[sizeof err->msg];
+            ssize_t n;
+            do
+                n = read(pipefd[0], msg, sizeof msg - 1);
+            while (n < 0 && errno == EINTR);
+            close(pipefd[0]);
+            if (n > 0) {
+                msg[n] = 0;
+                err_set(err, EIO, "%s", msg);
+                goto out_parent;
+            }
+            if (n < 0) {
+                err_sys(err, errno, "waiting for the container to start");
+                goto out_parent;
+            }
+            r = 0;
+            goto out_parent;
+        }
+        /* the monitor: its own session, no terminal, nothing of the caller's stdio */
+        close(pipefd[0]);
+        m.notify = pipefd[1];
+        setsid();
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(m.log, 2);
+            close(null);
+        }
+        m.state.monitor_pid = getpid();
+    }
+
+    if (open_stdio(&m, a.stdio, err) < 0)
+        goto monitor_failed;
+    r = monitor_start(&m, &a, status, err);
+    if (a.stdio[0] >= 0)
+        close(a.stdio[0]);
+    if (r < 0)
+        goto monitor_failed;
+    if (spec.detach)
+        _exit(0);
+    goto out;
+
+monitor_failed:
+    monitor_finish(&m, CTR_EXIT_FAILED, true);
+    if (spec.detach) {
+        notify_parent(&m, err->msg);
+        _exit(CTR_EXIT_FAILED);
+    }
+    r = -1;
+    goto out;
+
+out_parent:
+    /* the monitor owns the container from here on: drop our copy of the lock without touching it */
+    close(m.lock);
+    m.lock = -1;
+    free(m.state.command);
+    strv_free(a.argv);
+    strv_free(a.env);
+    seccomp_free(a.seccomp);
+    if (m.log >= 0)
+        close(m.log);
+    free(m.dir);
+    return r;
+
+out:
+    if (r < 0 && m.dir && !m.finished)
+        monitor_finish(&m, CTR_EXIT_FAILED, true); /* never started: leave nothing behind */
+    if (m.lock >= 0)
+        close(m.lock);
+    free(m.state.command);
+    strv_free(a.argv);
+    strv_free(a.env);
+    seccomp_free(a.seccomp);
+    if (m.log >= 0)
+        close(m.log);
+    free(m.dir);
+    return r;
+}

@@ -1,0 +1,94 @@
+/* ctr_internal.h — what the runner's own files share (not a public contract). */
+#ifndef IMGFS_CTR_INTERNAL_H
+#define IMGFS_CTR_INTERNAL_H
+
+#include "runner.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* ---- rootfs.c: the container's filesystem, set up by its init inside its mount namespace ---- */
+
+struct ctr_rootfs {
+    const char *lower;   /* image rootfs */
+    const char *upper, *work; /* NULL with read_only */
+    const char *target;  /* empty directory to build the root on (RUN_DIR/containers/ID/rootfs) */
+    const char *etc_dir; /* directory with hosts, hostname, resolv.conf to bind in, or NULL */
+    bool read_only, privileged, tty;
+    const struct ctr_mount *mounts;
+    size_t n_mounts;
+    int *volume_fds;     /* one detached mount (open_tree) per bind mount, opened before setup */
+};
+/* Mount everything and pivot_root into it. After it returns, "/" is the container's root. */
+int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err);
+/* Open `path` under the directory `rootfd` as if rootfd were "/" (symlinks included: openat2
+ * RESOLVE_IN_ROOT, magic links refused). With `create` (S_IFDIR or S_IFREG) missing components are
+ * made as directories and the last one as `create` says. */
+int rootfs_open(int rootfd, const char *path, int flags, mode_t create, struct imgfs_err *err);
+/* Clone host path `source` as a detached bind mount (read-only when asked). Runs before setup. */
+int rootfs_open_volume(const struct ctr_mount *m, struct imgfs_err *err);
+
+/* ---- user.c: identity and command line from the image config and the options ---- */
+
+struct ctr_user {
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    size_t n_groups;
+    char home[256];
+};
+/* Resolve "name", "uid", "name:group", "uid:gid"... in /etc/passwd and /etc/group under rootfd
+ * (the container's root). NULL or "" = root. */
+int user_resolve(int rootfd, const char *spec, struct ctr_user *out, struct imgfs_err *err);
+/* Docker's rules for Entrypoint/Cmd overrides. Returns a NULL-terminated vector (free with
+ * strv_free); EINVAL when there is no command at all. */
+char **user_command(const struct image_config *c, char **entrypoint, char **command,
+                    struct imgfs_err *err);
+/* The container's environment: default PATH, HOSTNAME, the image's Env, then -e entries. */
+char **user_env(const struct image_config *c, char **extra, const char *hostname, bool tty);
+/* Set HOME when the environment lacks it. */
+void user_env_home(char ***env, const char *home);
+/* Find argv0 along PATH from env, as the command will see its root. Returns 0 with the path in
+ * out, or the exit status (126, 127) with a message in err. */
+int user_find_executable(const char *argv0, char *const *env, char *out, size_t len,
+                         struct imgfs_err *err);
+/* Switch to the user: setgroups, setgid, setuid, keeping capabilities (PR_SET_KEEPCAPS). */
+int user_switch(const struct ctr_user *u, struct imgfs_err *err);
+
+/* ---- helpers ---- */
+char **strv_dup(char *const *v);
+size_t strv_len(char *const *v);
+void strv_free(char **v);
+char **strv_append(char **v, const char *s); /* takes a copy */
+char *strv_join(char *const *v, const char *sep);
+
+/* ---- state.c ---- */
+char *ctr_dir(const char *run_dir, const char *id);
+int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_err *err);
+int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
+                   struct imgfs_err *err);
+/* Is a monitor holding the container's lock? */
+bool ctr_is_live(const char *run_dir, const char *id);
+/* Release everything a dead container holds outside its directory (cgroup, image mount). */
+void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s);
+/* Remove a directory tree without following symlinks or crossing mounts. */
+int ctr_remove_tree(const char *path, struct imgfs_err *err);
+
+/* ---- pty.c ---- */
+/* Relay between our stdin/stdout and a pty master until the container's init (`pid`) ends; forwards
+ * signals and window size changes. Returns the init's wait status. */
+int pty_relay(int master, pid_t pid, int log_fd, struct imgfs_err *err);
+int pty_raw_begin(int fd, void *saved, size_t saved_len);
+void pty_raw_end(int fd, const void *saved);
+
+/* TEMPORARY until runner/cgroup.c lands: weak references, so the runner builds and runs without
+ * limits meanwhile. CGROUP_HAVE() is false while the functions are absent. */
+#include "cgroup.h"
+#pragma weak cgroup_create
+#pragma weak cgroup_enter
+#pragma weak cgroup_destroy
+#pragma weak cgroup_remove_by_id
+#pragma weak cgroup_is_v2
+#define CGROUP_HAVE() (cgroup_create != NULL)
+
+#endif

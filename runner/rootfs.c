@@ -1,0 +1,315 @@
+/* rootfs.c — the container's filesystem: overlay, volumes, /proc, /dev, /sys, masked paths,
+ * pivot_root. Runs in the container's init, inside its own mount namespace, so nothing here is
+ * visible on the host and everything goes away with the namespace.
+ *
+ * The image is untrusted: every path inside it is resolved with openat2(RESOLVE_IN_ROOT) against
+ * the container's root and mounted on through /proc/self/fd/N (the host's /proc, still there before
+ * pivot_root), so a symlink such as `proc -> /` or `dev -> ../../../etc` stays inside the root. */
+#include "ctr_internal.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode)
+{
+    struct open_how how = {
+        .flags = (uint64_t)flags | O_CLOEXEC,
+        .mode = mode,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd;
+    do
+        fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    return fd;
+}
+
+int rootfs_open(int rootfd, const char *path, int flags, mode_t create, struct imgfs_err *err)
+{
+    while (*path == '/')
+        path++;
+    if (!*path)
+        path = ".";
+    int fd = sys_openat2(rootfd, path, flags, 0);
+    if (fd >= 0 || errno != ENOENT || !create)
+        return fd >= 0 ? fd : err_sys(err, errno, "opening `/%s` in the container", path);
+
+    /* Make the parent (recursively, through this same function) and then the last component
+     * relative to the parent's descriptor: mkdirat/openat on one name never follows a symlink out. */
+    cleanup_free char *copy = xstrdup(path);
+    char *slash = strrchr(copy, '/');
+    const char *last = copy;
+    cleanup_close int parent = -1;
+    if (slash) {
+        *slash = 0;
+        last = slash + 1;
+        parent = rootfs_open(rootfd, copy, O_PATH | O_DIRECTORY, S_IFDIR, err);
+    } else {
+        parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+    }
+    if (parent < 0)
+        return -1;
+    if (!*last || !strcmp(last, ".") || !strcmp(last, ".."))
+        return err_set(err, EINVAL, "bad path `/%s` in the container", path);
+    if (S_ISDIR(create)) {
+        if (mkdirat(parent, last, 0755) < 0 && errno != EEXIST)
+            return err_sys(err, errno, "creating directory `/%s` in the container", path);
+    } else {
+        int f = openat(parent, last, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f < 0 && errno != EEXIST)
+            return err_sys(err, errno, "creating `/%s` in the container", path);
+        if (f >= 0)
+            close(f);
+    }
+    fd = sys_openat2(rootfd, path, flags, 0);
+    if (fd < 0)
+        return err_sys(err, errno, "opening `/%s` in the container", path);
+    return fd;
+}
+
+static int mount_fd(const char *source, int fd, const char *fstype, unsigned long flags,
+                    const char *data)
+{
+    char target[64];
+    snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+    return mount(source, target, fstype, flags, data);
+}
+
+/* Mount at `path` in the container: a new file system (`fstype`), or with MS_BIND `source`. */
+static int mount_in(int rootfd, const char *path, const char *source, const char *fstype,
+                    unsigned long flags, const char *data, mode_t create, struct imgfs_err *err)
+{
+    cleanup_close int fd = rootfs_open(rootfd, path, O_PATH, create, err);
+    if (fd < 0)
+        return err_ctx(err, "mounting %s", path);
+    if (mount_fd(source, fd, fstype, flags & ~MS_RDONLY, data) < 0)
+        return err_sys(err, errno, "mounting %s on `%s`", fstype ? fstype : source, path);
+    /* a bind mount ignores MS_RDONLY: it takes a remount */
+    if ((flags & MS_BIND) && (flags & MS_RDONLY)) {
+        cleanup_close int again = rootfs_open(rootfd, path, O_PATH, 0, err);
+        if (again < 0)
+            return -1;
+        if (mount_fd(NULL, again, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | (flags & ~MS_REC & ~MS_BIND & ~MS_RDONLY), NULL) < 0)
+            return err_sys(err, errno, "making `%s` read-only", path);
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    unsigned major, minor;
+} devices[] = {
+    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+};
+
+static int setup_dev(int rootfd, bool tty, struct imgfs_err *err)
+{
+    if (mount_in(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                 "mode=755,size=65536k", S_IFDIR, err) < 0)
+        return -1;
+    cleanup_close int dev = rootfs_open(rootfd, "/dev", O_PATH | O_DIRECTORY, 0, err);
+    if (dev < 0)
+        return -1;
+    mode_t old = umask(0);
+    for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
+        if (mknodat(dev, devices[i].name, S_IFCHR | 0666,
+                    makedev(devices[i].major, devices[i].minor)) < 0) {
+            umask(old);
+            return err_sys(err, errno, "creating /dev/%s", devices[i].name);
+        }
+    umask(old);
+    static const char *const links[][2] = {
+        {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+        {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},         {"/proc/kcore", "core"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+            return err_sys(err, errno, "creating /dev/%s", links[i][1]);
+    if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 ||
+        mkdirat(dev, "mqueue", 0755) < 0)
+        return err_sys(err, errno, "creating directories in /dev");
+    if (mount_in(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620,gid=5", 0, err) < 0 ||
+        mount_in(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
+                 "mode=1777,size=65536k", 0, err) < 0 ||
+        mount_in(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL,
+                 0, err) < 0)
+        return -1;
+    if (tty) {
+        /* /dev/console: the container's terminal, bound on later by the init (it owns the pty) */
+        int f = openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        if (f < 0)
+            return err_sys(err, errno, "creating /dev/console");
+        close(f);
+    }
+    return 0;
+}
+
+/* Docker's masked and read-only paths (moby oci/defaults.go). */
+static const char *const masked_paths[] = {
+    "/proc/asound",        "/proc/acpi",       "/proc/kcore",     "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static int mask_paths(int rootfd, struct imgfs_err *err)
+{
+    for (size_t i = 0; i < sizeof masked_paths / sizeof masked_paths[0]; i++) {
+        cleanup_close int fd = rootfs_open(rootfd, masked_paths[i], O_PATH, 0, err);
+        if (fd < 0) {
+            if (err->code == ENOENT)
+                continue;
+            return -1;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            return err_sys(err, errno, "stat `%s`", masked_paths[i]);
+        int r = S_ISDIR(st.st_mode)
+                    ? mount_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                               "size=0")
+                    : mount_fd("/dev/null", fd, NULL, MS_BIND, NULL);
+        if (r < 0)
+            return err_sys(err, errno, "masking `%s`", masked_paths[i]);
+    }
+    for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++) {
+        cleanup_close int fd = rootfs_open(rootfd, readonly_paths[i], O_PATH, 0, err);
+        if (fd < 0) {
+            if (err->code == ENOENT)
+                continue;
+            return -1;
+        }
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", (int)fd);
+        if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return err_sys(err, errno, "binding `%s`", readonly_paths[i]);
+        cleanup_close int again = rootfs_open(rootfd, readonly_paths[i], O_PATH, 0, err);
+        if (again < 0)
+            return -1;
+        if (mount_fd(NULL, again, NULL,
+                     MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            return err_sys(err, errno, "making `%s` read-only", readonly_paths[i]);
+    }
+    return 0;
+}
+
+int rootfs_open_volume(const struct ctr_mount *m, struct imgfs_err *err)
+{
+    int fd = open_tree(AT_FDCWD, m->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fd < 0)
+        return err_sys(err, errno, "volume source `%s`", m->source);
+    if (m->readonly) {
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+            int e = errno;
+            close(fd);
+            return err_sys(err, e, "making volume `%s` read-only", m->source);
+        }
+    }
+    return fd;
+}
+
+static int setup_mounts(const struct ctr_rootfs *r, int rootfd, struct imgfs_err *err)
+{
+    for (size_t i = 0; i < r->n_mounts; i++) {
+        const struct ctr_mount *m = &r->mounts[i];
+        if (m->tmpfs) {
+            if (mount_in(rootfd, m->target, "tmpfs", "tmpfs",
+                         MS_NOSUID | MS_NODEV | MS_NOEXEC | (m->readonly ? MS_RDONLY : 0),
+                         m->options ? m->options : "mode=1777", S_IFDIR, err) < 0)
+                return -1;
+            continue;
+        }
+        struct stat st;
+        if (fstat(r->volume_fds[i], &st) < 0)
+            return err_sys(err, errno, "volume `%s`", m->source);
+        cleanup_close int target =
+            rootfs_open(rootfd, m->target, O_PATH, S_ISDIR(st.st_mode) ? S_IFDIR : S_IFREG, err);
+        if (target < 0)
+            return err_ctx(err, "volume target `%s`", m->target);
+        if (move_mount(r->volume_fds[i], "", target, "",
+                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            return err_sys(err, errno, "mounting volume `%s` on `%s`", m->source, m->target);
+    }
+    return 0;
+}
+
+static int bind_etc_files(const struct ctr_rootfs *r, int rootfd, struct imgfs_err *err)
+{
+    static const char *const files[] = {"hosts", "hostname", "resolv.conf"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char src[4096], dst[64];
+        snprintf(src, sizeof src, "%s/%s", r->etc_dir, files[i]);
+        if (access(src, F_OK) < 0)
+            continue;
+        snprintf(dst, sizeof dst, "/etc/%s", files[i]);
+        if (mount_in(rootfd, dst, src, NULL, MS_BIND, NULL, S_IFREG, err) < 0) {
+            /* a read-only rootfs without the file: Docker fails too; an image without /etc
+             * could not create it either */
+            if (r->read_only && err->code == EROFS)
+                continue;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err)
+{
+    /* our mounts must not propagate back to the host's namespace */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return err_sys(err, errno, "making mounts private");
+    if (r->read_only) {
+        if (mount(r->lower, r->target, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return err_sys(err, errno, "binding the image rootfs `%s`", r->lower);
+        if (mount(NULL, r->target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+            return err_sys(err, errno, "making the rootfs read-only");
+    } else {
+        char opts[8192];
+        int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", r->lower,
+                         r->upper, r->work);
+        if (n < 0 || (size_t)n >= sizeof opts)
+            return err_set(err, ENAMETOOLONG, "overlay options too long");
+        if (mount("overlay", r->target, "overlay", 0, opts) < 0)
+            return err_sys(err, errno, "mounting overlay on `%s` (%s)", r->target, opts);
+    }
+    cleanup_close int rootfd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return err_sys(err, errno, "opening the rootfs `%s`", r->target);
+
+    if (mount_in(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, S_IFDIR,
+                 err) < 0)
+        return -1;
+    if (setup_dev(rootfd, r->tty, err) < 0)
+        return -1;
+    unsigned long sysflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (r->privileged ? 0 : MS_RDONLY);
+    if (mount_in(rootfd, "/sys", "sysfs", "sysfs", sysflags, NULL, S_IFDIR, err) < 0)
+        return -1;
+    if (r->etc_dir && bind_etc_files(r, rootfd, err) < 0)
+        return -1;
+    if (setup_mounts(r, rootfd, err) < 0)
+        return -1;
+    if (!r->privileged && mask_paths(rootfd, err) < 0)
+        return -1;
+
+    /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours
+     * (the way runc does it: no directory for the old root inside the image) */
+    if (fchdir(rootfd) < 0)
+        return err_sys(err, errno, "entering the rootfs");
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return err_sys(err, errno, "pivot_root");
+    if (umount2(".", MNT_DETACH) < 0)
+        return err_sys(err, errno, "detaching the old root");
+    if (chdir("/") < 0)
+        return err_sys(err, errno, "chdir /");
+    return 0;
+}

@@ -1,0 +1,537 @@
+/* state.c — containers on disk: RUN_DIR/containers/ID/{state.json,lock,ctr.log,upper,work,...},
+ * listing with a true status, kill/stop/rm, and the shared image mounts.
+ *
+ * Truth about liveness comes from the lock, not from the state file: the monitor holds an flock on
+ * `lock` for its whole life, and the kernel drops it when the monitor dies however it dies. A
+ * container whose lock is free and whose state still says running had its monitor killed; it is
+ * reported exited and its leftovers outside its directory are freed on the spot. */
+#include "ctr_internal.h"
+#include "cgroup.h"
+#include "../fs/mount.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+char *ctr_dir(const char *run_dir, const char *id)
+{
+    return xasprintf("%s/containers/%s", run_dir, id);
+}
+
+char *ctr_log_path(const char *run_dir, const char *id)
+{
+    return xasprintf("%s/containers/%s/ctr.log", run_dir, id);
+}
+
+static const char *const status_names[] = {"created", "running", "exited"};
+
+const char *ctr_status_name(const struct ctr_state *s)
+{
+    return status_names[s->status];
+}
+
+static json_t *strv_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_err *err)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(s->id));
+    json_object_set_new(o, "name", str_or_null(s->name));
+    json_object_set_new(o, "image", str_or_null(s->image));
+    json_object_set_new(o, "image_id", str_or_null(s->image_id));
+    json_object_set_new(o, "command", str_or_null(s->command));
+    json_object_set_new(o, "mount_key", str_or_null(s->mount_key));
+    json_object_set_new(o, "status", json_string(status_names[s->status]));
+    json_object_set_new(o, "exit_code", json_integer(s->exit_code));
+    json_object_set_new(o, "created", json_integer(s->created));
+    json_object_set_new(o, "started", json_integer(s->started));
+    json_object_set_new(o, "finished", json_integer(s->finished));
+    json_object_set_new(o, "monitor_pid", json_integer(s->monitor_pid));
+    json_object_set_new(o, "init_pid", json_integer(s->init_pid));
+    json_object_set_new(o, "remove", json_boolean(s->remove));
+    json_object_set_new(o, "tty", json_boolean(s->tty));
+    json_object_set_new(o, "env", strv_json(s->env));
+    json_object_set_new(o, "workdir", str_or_null(s->workdir));
+    json_object_set_new(o, "user", str_or_null(s->user));
+    json_object_set_new(o, "caps", json_integer((json_int_t)s->caps));
+    json_object_set_new(o, "seccomp", str_or_null(s->seccomp));
+    json_object_set_new(o, "no_new_privileges", json_boolean(s->no_new_privileges));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return err_set(err, ENOMEM, "encoding the container state");
+
+    /* temp file + rename: readers see the old or the new state, never half. No fsync: the run
+     * dir is runtime state (tmpfs in /run), and the start path should not wait for a disk. */
+    cleanup_free char *path = xasprintf("%s/containers/%s/state.json", run_dir, s->id);
+    cleanup_free char *tmp = xasprintf("%s.%d.tmp", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(text);
+        return err_sys(err, errno, "writing `%s`", tmp);
+    }
+    int r = write_full(fd, text, strlen(text));
+    int e = errno;
+    free(text);
+    close(fd);
+    if (r < 0 || rename(tmp, path) < 0) {
+        if (r >= 0)
+            e = errno;
+        unlink(tmp);
+        return err_sys(err, e, "writing `%s`", path);
+    }
+    return 0;
+}
+
+static char *get_str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? xstrdup(s) : NULL;
+}
+
+int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
+                   struct imgfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cleanup_free char *path = xasprintf("%s/containers/%s/state.json", run_dir, id);
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    if (!o)
+        return err_set(err, access(path, F_OK) < 0 ? ENOENT : EINVAL, "reading `%s`: %s", path,
+                       je.text);
+    snprintf(out->id, sizeof out->id, "%s", id);
+    out->name = get_str(o, "name");
+    out->image = get_str(o, "image");
+    out->image_id = get_str(o, "image_id");
+    out->command = get_str(o, "command");
+    out->mount_key = get_str(o, "mount_key");
+    const char *st = json_string_value(json_object_get(o, "status"));
+    out->status = CTR_CREATED;
+    for (int i = 0; st && i < 3; i++)
+        if (!strcmp(st, status_names[i]))
+            out->status = (enum ctr_status)i;
+    out->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
+    out->created = json_integer_value(json_object_get(o, "created"));
+    out->started = json_integer_value(json_object_get(o, "started"));
+    out->finished = json_integer_value(json_object_get(o, "finished"));
+    out->monitor_pid = (pid_t)json_integer_value(json_object_get(o, "monitor_pid"));
+    out->init_pid = (pid_t)json_integer_value(json_object_get(o, "init_pid"));
+    out->remove = json_is_true(json_object_get(o, "remove"));
+    out->tty = json_is_true(json_object_get(o, "tty"));
+    json_t *env = json_object_get(o, "env");
+    out->env = xcalloc(json_array_size(env) + 1, sizeof *out->env);
+    for (size_t i = 0; i < json_array_size(env); i++) {
+        const char *e = json_string_value(json_array_get(env, i));
+        out->env[i] = xstrdup(e ? e : "");
+    }
+    out->workdir = get_str(o, "workdir");
+    out->user = get_str(o, "user");
+    out->caps = (uint64_t)json_integer_value(json_object_get(o, "caps"));
+    out->seccomp = get_str(o, "seccomp");
+    out->no_new_privileges = json_is_true(json_object_get(o, "no_new_privileges"));
+    if (!out->name)
+        out->name = xasprintf("%.12s", id);
+    json_decref(o);
+    return 0;
+}
+
+void ctr_state_free(struct ctr_state *s)
+{
+    free(s->name);
+    free(s->image);
+    free(s->image_id);
+    free(s->command);
+    free(s->mount_key);
+    strv_free(s->env);
+    free(s->workdir);
+    free(s->user);
+    free(s->seccomp);
+    memset(s, 0, sizeof *s);
+}
+
+void ctr_state_list_free(struct ctr_state *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ctr_state_free(&s[i]);
+    free(s);
+}
+
+/* Try the container's lock: returns a descriptor holding it (the monitor is gone), or -1 when a
+ * monitor holds it (or there is no lock file). */
+static int take_lock(const char *run_dir, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/lock", run_dir, id);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool ctr_is_live(const char *run_dir, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/lock", run_dir, id);
+    cleanup_close int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        /* a container being created (".ID", locked before it is renamed into place) */
+        free(path);
+        path = xasprintf("%s/containers/.%s/lock", run_dir, id);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            return false;
+    }
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+        return false;
+    return errno == EWOULDBLOCK;
+}
+
+void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s)
+{
+    struct imgfs_err ignored;
+    if (CGROUP_HAVE())
+        cgroup_remove_by_id(s->id, &ignored);
+    if (s->mount_key)
+        ctr_mount_release(run_dir, s->mount_key, s->id, &ignored);
+}
+
+/* Make the state true for a container found with its lock free (we hold it in `lock`). */
+static void settle_dead(const char *run_dir, struct ctr_state *s)
+{
+    bool changed = s->status != CTR_EXITED;
+    if (changed) {
+        s->status = CTR_EXITED;
+        s->exit_code = -1; /* nobody recorded it: the monitor was killed */
+        s->finished = (int64_t)time(NULL);
+    }
+    ctr_cleanup_dead(run_dir, s);
+    struct imgfs_err ignored;
+    if (s->remove) {
+        cleanup_free char *dir = ctr_dir(run_dir, s->id);
+        ctr_remove_tree(dir, &ignored);
+    } else if (changed) {
+        ctr_state_save(run_dir, s, &ignored);
+    }
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+    const struct ctr_state *x = a, *y = b;
+    return x->created < y->created ? 1 : x->created > y->created ? -1 : strcmp(x->id, y->id);
+}
+
+int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgfs_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    cleanup_free char *base = xasprintf("%s/containers", run_dir);
+    DIR *d = opendir(base);
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        return err_sys(err, errno, "listing `%s`", base);
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) != 64)
+            continue;
+        struct ctr_state s;
+        cleanup_close int lock = take_lock(run_dir, e->d_name);
+        struct imgfs_err ignored;
+        if (ctr_state_load(run_dir, e->d_name, &s, &ignored) < 0) {
+            /* no state and no monitor: a start that died half-way */
+            if (lock >= 0) {
+                cleanup_free char *dir = ctr_dir(run_dir, e->d_name);
+                ctr_remove_tree(dir, &ignored);
+            }
+            continue;
+        }
+        if (lock >= 0) {
+            settle_dead(run_dir, &s);
+            if (s.remove) {
+                ctr_state_free(&s);
+                continue;
+            }
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*n)++] = s;
+    }
+    closedir(d);
+    if (*n)
+        qsort(*out, *n, sizeof **out, cmp_created);
+    return 0;
+}
+
+int ctr_find(const char *run_dir, const char *ref, struct ctr_state *out, struct imgfs_err *err)
+{
+    struct ctr_state *list;
+    size_t n;
+    if (ctr_list(run_dir, &list, &n, err) < 0)
+        return -1;
+    ssize_t found = -1;
+    int matches = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(list[i].name, ref) || !strcmp(list[i].id, ref)) {
+            found = (ssize_t)i;
+            matches = 1;
+            break;
+        }
+        if (strlen(ref) >= 1 && !strncmp(list[i].id, ref, strlen(ref))) {
+            found = (ssize_t)i;
+            matches++;
+        }
+    }
+    int r = 0;
+    if (matches == 0)
+        r = err_set(err, ENOENT, "no such container: %s", ref);
+    else if (matches > 1)
+        r = err_set(err, EINVAL, "container reference `%s` is ambiguous", ref);
+    else {
+        *out = list[found];
+        memset(&list[found], 0, sizeof list[found]);
+    }
+    ctr_state_list_free(list, n);
+    return r;
+}
+
+int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err)
+{
+    if (s->status != CTR_RUNNING || !ctr_is_live(run_dir, s->id) || s->init_pid <= 0)
+        return err_set(err, EINVAL, "container %.12s is not running", s->id);
+    /* the init pid is only ours while the monitor holds the lock; checked just above */
+    if (kill(s->init_pid, sig) < 0 && errno != ESRCH)
+        return err_sys(err, errno, "signalling container %.12s", s->id);
+    return 0;
+}
+
+/* Wait until the monitor releases the lock, at most timeout_ms (-1 forever). 0 when it did. */
+static int wait_lock(const char *run_dir, const char *id, int timeout_ms)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/lock", run_dir, id);
+    cleanup_close int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    /* flock has no timeout: poll it. Short steps first, as containers mostly end quickly. */
+    int waited = 0, step = 1;
+    while (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+        if (timeout_ms >= 0 && waited >= timeout_ms)
+            return -1;
+        poll(NULL, 0, step);
+        waited += step;
+        if (step < 50)
+            step *= 2;
+    }
+    return 0;
+}
+
+int ctr_wait(const char *run_dir, const char *id, struct imgfs_err *err)
+{
+    (void)err;
+    return wait_lock(run_dir, id, -1);
+}
+
+int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err)
+{
+    if (s->status != CTR_RUNNING || !ctr_is_live(run_dir, s->id))
+        return 0; /* stopping a stopped container is fine, as in Docker */
+    if (ctr_kill(run_dir, s, SIGTERM, err) < 0)
+        return -1;
+    if (wait_lock(run_dir, s->id, timeout * 1000) == 0)
+        return 0;
+    if (ctr_kill(run_dir, s, SIGKILL, err) < 0 && ctr_is_live(run_dir, s->id))
+        return -1;
+    return wait_lock(run_dir, s->id, -1);
+}
+
+int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struct imgfs_err *err)
+{
+    if (ctr_is_live(run_dir, s->id)) {
+        if (!force)
+            return err_set(err, EBUSY,
+                           "cannot remove running container %.12s: stop it first or use -f",
+                           s->id);
+        if (ctr_kill(run_dir, s, SIGKILL, err) < 0 && ctr_is_live(run_dir, s->id))
+            return -1;
+        wait_lock(run_dir, s->id, -1);
+    }
+    cleanup_close int lock = take_lock(run_dir, s->id);
+    if (lock < 0 && ctr_is_live(run_dir, s->id))
+        return err_set(err, EBUSY, "container %.12s was started again", s->id);
+    ctr_cleanup_dead(run_dir, s);
+    cleanup_free char *dir = ctr_dir(run_dir, s->id);
+    if (ctr_remove_tree(dir, err) < 0)
+        return err_ctx(err, "removing container %.12s", s->id);
+    return 0;
+}
+
+/* ---- removing a tree: no symlink is followed, no mount point crossed ---- */
+
+static int remove_at(int at, const char *name, dev_t dev, struct imgfs_err *err)
+{
+    struct stat st;
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : err_sys(err, errno, "stat `%s`", name);
+    if (S_ISDIR(st.st_mode)) {
+        if (st.st_dev != dev) {
+            /* a mount point: a leftover mount would otherwise be emptied through; detach it */
+            int fd = openat(at, name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+            if (fd >= 0) {
+                char self[64];
+                snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+                umount2(self, MNT_DETACH);
+                close(fd);
+            }
+            if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
+                return err_set(err, EBUSY, "`%s` is still a mount point", name);
+        }
+        int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return err_sys(err, errno, "opening `%s`", name);
+        DIR *d = fdopendir(fd);
+        if (!d) {
+            close(fd);
+            return err_sys(err, errno, "opening `%s`", name);
+        }
+        struct dirent *e;
+        int r = 0;
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+                remove_at(dirfd(d), e->d_name, dev, err) < 0) {
+                r = -1;
+                break;
+            }
+        closedir(d);
+        if (r < 0)
+            return -1;
+        if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+            return err_sys(err, errno, "removing `%s`", name);
+        return 0;
+    }
+    if (unlinkat(at, name, 0) < 0 && errno != ENOENT)
+        return err_sys(err, errno, "removing `%s`", name);
+    return 0;
+}
+
+int ctr_remove_tree(const char *path, struct imgfs_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : err_sys(err, errno, "stat `%s`", path);
+    return remove_at(AT_FDCWD, path, st.st_dev, err);
+}
+
+/* ---- the shared image mounts ---- */
+
+static bool is_mounted(const char *dir)
+{
+    struct stat a, b;
+    cleanup_free char *parent = xasprintf("%s/..", dir);
+    if (stat(dir, &a) < 0 || stat(parent, &b) < 0)
+        return false;
+    return a.st_dev != b.st_dev;
+}
+
+static int lock_image(const char *run_dir, const char *key, struct imgfs_err *err)
+{
+    cleanup_free char *dir = xasprintf("%s/images/%s/refs", run_dir, key);
+    if (mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    cleanup_free char *path = xasprintf("%s/images/%s/lock", run_dir, key);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_sys(err, errno, "opening `%s`", path);
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR) {
+            close(fd);
+            return err_sys(err, errno, "locking `%s`", path);
+        }
+    return fd;
+}
+
+int ctr_mount_acquire(const char *run_dir, const char *key, const char *id, ctr_mount_fn do_mount,
+                      void *ctx, char **dir, struct imgfs_err *err)
+{
+    cleanup_close int lock = lock_image(run_dir, key, err);
+    if (lock < 0)
+        return -1;
+    char *root = xasprintf("%s/images/%s/rootfs", run_dir, key);
+    if (!is_mounted(root)) {
+        if (mkdir(root, 0755) < 0 && errno != EEXIST) {
+            err_sys(err, errno, "creating `%s`", root);
+            free(root);
+            return -1;
+        }
+        if (do_mount(root, ctx, err) < 0) {
+            free(root);
+            return err_ctx(err, "mounting the image");
+        }
+    }
+    cleanup_free char *ref = xasprintf("%s/images/%s/refs/%s", run_dir, key, id);
+    int fd = open(ref, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err_sys(err, errno, "creating `%s`", ref);
+        free(root);
+        return -1;
+    }
+    close(fd);
+    *dir = root;
+    return 0;
+}
+
+int ctr_mount_release(const char *run_dir, const char *key, const char *id, struct imgfs_err *err)
+{
+    cleanup_close int lock = lock_image(run_dir, key, err);
+    if (lock < 0)
+        return -1;
+    cleanup_free char *refs = xasprintf("%s/images/%s/refs", run_dir, key);
+    cleanup_free char *mine = xasprintf("%s/%s", refs, id);
+    unlink(mine);
+    DIR *d = opendir(refs);
+    if (!d)
+        return err_sys(err, errno, "listing `%s`", refs);
+    bool used = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (ctr_is_live(run_dir, e->d_name)) {
+            used = true;
+        } else {
+            cleanup_free char *stale = xasprintf("%s/%s", refs, e->d_name);
+            unlink(stale);
+        }
+    }
+    closedir(d);
+    if (used)
+        return 0;
+    cleanup_free char *root = xasprintf("%s/images/%s/rootfs", run_dir, key);
+    if (is_mounted(root) && mount_unmount(root, true, err) < 0)
+        return err_ctx(err, "unmounting the image");
+    return 0;
+}

@@ -1,0 +1,424 @@
+/* imgfs run — parse Docker's options, resolve the image to its shared mount, hand over to
+ * ctr_run (runner/runner.h). */
+#include "../fs/image.h"
+#include "../fs/mount.h"
+#include "../fs/store.h"
+#include "../runner/runner.h"
+#include "cli.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static const char usage[] =
+    "Usage: imgfs run [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
+    "Run a command in a new container. IMAGE is an image in the store (name, digest or digest\n"
+    "prefix), mounted once and shared by all its containers, or an absolute path to a rootfs\n"
+    "directory.\n\n"
+    "Options:\n"
+    "      --name NAME            name the container\n"
+    "  -d, --detach               run in the background and print the container id\n"
+    "      --rm                   remove the container when it exits\n"
+    "  -i, --interactive          keep stdin open\n"
+    "  -t, --tty                  allocate a pseudo-terminal\n"
+    "  -e, --env KEY[=VALUE]      set an environment variable (KEY alone: our value)\n"
+    "      --env-file FILE        read KEY=VALUE lines from FILE\n"
+    "  -w, --workdir DIR          working directory inside the container\n"
+    "  -u, --user USER[:GROUP]    user name or uid (and group) to run as\n"
+    "      --entrypoint CMD       override the image's entrypoint\n"
+    "      --hostname NAME        the container's host name\n"
+    "  -v, --volume HOST:CTR[:ro] bind-mount a host path\n"
+    "      --tmpfs CTR[:OPTIONS]  mount a tmpfs\n"
+    "      --read-only            no writable layer: the rootfs is read-only\n"
+    "      --cap-add CAP          add a capability (or ALL)\n"
+    "      --cap-drop CAP         drop a capability (or ALL)\n"
+    "      --privileged           every capability, no seccomp filter, no masked paths\n"
+    "      --security-opt OPT     no-new-privileges, seccomp=unconfined, seccomp=PROFILE.json\n"
+    "  -m, --memory BYTES         memory limit (suffixes k, m, g)\n"
+    "      --pids-limit N         limit the number of processes\n"
+    "      --cpus N               CPU limit (e.g. 1.5)\n"
+    "      --network MODE         private (default: own namespace + slirp4netns), host, none\n"
+    "  -p, --publish [IP:]HOST:CTR[/tcp|/udp]  publish a container port on the host\n"
+    "  -h, --help                 show this help\n";
+
+enum {
+    OPT_NAME = 256, OPT_RM, OPT_ENV_FILE, OPT_ENTRYPOINT, OPT_HOSTNAME, OPT_TMPFS, OPT_READ_ONLY,
+    OPT_CAP_ADD, OPT_CAP_DROP, OPT_PRIVILEGED, OPT_SECURITY_OPT, OPT_PIDS_LIMIT, OPT_CPUS,
+    OPT_NETWORK,
+};
+
+static char **strv_push(char **v, size_t *n, const char *s)
+{
+    v = xrealloc(v, (*n + 2) * sizeof *v);
+    v[(*n)++] = xstrdup(s);
+    v[*n] = NULL;
+    return v;
+}
+
+static void strv_release(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Docker's env-file: KEY=VALUE lines, KEY alone takes our value, # comments, blank lines. */
+static int read_env_file(const char *path, char ***env, size_t *n, struct imgfs_err *err)
+{
+    struct buf b = {0};
+    if (read_file(path, 16 << 20, &b, err) < 0)
+        return err_ctx(err, "--env-file");
+    buf_append(&b, "", 1);
+    char *save = NULL;
+    for (char *line = strtok_r((char *)b.data, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r')
+            line[len - 1] = 0;
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (!*line || *line == '#')
+            continue;
+        *env = strv_push(*env, n, line);
+    }
+    buf_free(&b);
+    return 0;
+}
+
+static int parse_bytes(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    int64_t mult = 1;
+    switch (*end) {
+    case 'b': case 'B': mult = 1; end++; break;
+    case 'k': case 'K': mult = 1024; end++; break;
+    case 'm': case 'M': mult = 1024 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024LL * 1024 * 1024; end++; break;
+    case 0: break;
+    default: return -1;
+    }
+    if (*end == 'b' || *end == 'B')
+        end++;
+    if (*end)
+        return -1;
+    *out = (int64_t)(v * (double)mult);
+    return 0;
+}
+
+static int parse_volume(const char *spec, struct ctr_mount *m, struct imgfs_err *err)
+{
+    memset(m, 0, sizeof *m);
+    cleanup_free char *copy = xstrdup(spec);
+    char *target = strchr(copy, ':');
+    if (!target || target == copy)
+        return err_set(err, EINVAL, "bad volume `%s`: want HOST:CONTAINER[:ro]", spec);
+    *target++ = 0;
+    char *mode = strchr(target, ':');
+    if (mode) {
+        *mode++ = 0;
+        if (!strcmp(mode, "ro"))
+            m->readonly = true;
+        else if (strcmp(mode, "rw"))
+            return err_set(err, EINVAL, "bad volume mode `%s` in `%s`: want ro or rw", mode, spec);
+    }
+    if (copy[0] != '/')
+        return err_set(err, EINVAL, "volume source `%s` must be an absolute host path", copy);
+    if (target[0] != '/')
+        return err_set(err, EINVAL, "volume target `%s` must be an absolute path", target);
+    char *real = realpath(copy, NULL);
+    if (!real)
+        return err_sys(err, errno, "volume source `%s`", copy);
+    m->source = real;
+    m->target = xstrdup(target);
+    return 0;
+}
+
+static int parse_tmpfs(const char *spec, struct ctr_mount *m, struct imgfs_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->tmpfs = true;
+    const char *colon = strchr(spec, ':');
+    m->target = colon ? strndup(spec, (size_t)(colon - spec)) : xstrdup(spec);
+    if (m->target[0] != '/')
+        return err_set(err, EINVAL, "tmpfs target `%s` must be an absolute path", m->target);
+    if (colon && colon[1]) {
+        /* "ro" is a mount flag, not a tmpfs option */
+        struct buf o = {0};
+        cleanup_free char *opts = xstrdup(colon + 1);
+        char *save = NULL;
+        for (char *w = strtok_r(opts, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+            if (!strcmp(w, "ro")) {
+                m->readonly = true;
+                continue;
+            }
+            if (!strcmp(w, "rw"))
+                continue;
+            if (o.len)
+                buf_append(&o, ",", 1);
+            buf_append(&o, w, strlen(w));
+        }
+        buf_append(&o, "", 1);
+        m->options = (char *)o.data;
+    }
+    return 0;
+}
+
+struct mount_ctx {
+    const char *root;
+    const char *ref;
+};
+
+/* Mount the image in a child that keeps none of our descriptors: the FUSE daemon it leaves behind
+ * must not hold the container's lock (or anything else of ours) open. */
+static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
+{
+    struct mount_ctx *ctx = p;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return err_sys(err, errno, "pipe");
+    pid_t pid = fork();
+    if (pid < 0)
+        return err_sys(err, errno, "fork");
+    if (pid == 0) {
+        if (dup3(pipefd[1], 3, 0) < 0)
+            _exit(1);
+        close_range(4, ~0U, 0);
+        struct mount_options o = {.allow_other = true};
+        struct imgfs_err e = {0};
+        if (mount_image(ctx->root, ctx->ref, dir, &o, &e) < 0) {
+            (void)!write(3, e.msg, strlen(e.msg));
+            _exit(1);
+        }
+        _exit(0);
+    }
+    close(pipefd[1]);
+    char msg[sizeof err->msg];
+    ssize_t n = read_full(pipefd[0], msg, sizeof msg - 1);
+    close(pipefd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    msg[n > 0 ? n : 0] = 0;
+    return err_set(err, EIO, "%s", n > 0 ? msg : "the mount helper failed");
+}
+
+int cmd_run(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"name", required_argument, NULL, OPT_NAME},
+        {"detach", no_argument, NULL, 'd'},
+        {"rm", no_argument, NULL, OPT_RM},
+        {"interactive", no_argument, NULL, 'i'},
+        {"tty", no_argument, NULL, 't'},
+        {"env", required_argument, NULL, 'e'},
+        {"env-file", required_argument, NULL, OPT_ENV_FILE},
+        {"workdir", required_argument, NULL, 'w'},
+        {"user", required_argument, NULL, 'u'},
+        {"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+        {"hostname", required_argument, NULL, OPT_HOSTNAME},
+        {"volume", required_argument, NULL, 'v'},
+        {"tmpfs", required_argument, NULL, OPT_TMPFS},
+        {"read-only", no_argument, NULL, OPT_READ_ONLY},
+        {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+        {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+        {"privileged", no_argument, NULL, OPT_PRIVILEGED},
+        {"security-opt", required_argument, NULL, OPT_SECURITY_OPT},
+        {"memory", required_argument, NULL, 'm'},
+        {"pids-limit", required_argument, NULL, OPT_PIDS_LIMIT},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"network", required_argument, NULL, OPT_NETWORK},
+        {"net", required_argument, NULL, OPT_NETWORK},
+        {"publish", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct ctr_spec spec = {.run_dir = cli->run_dir};
+    struct imgfs_err err = {0};
+    char **env = NULL, **cap_add = NULL, **cap_drop = NULL, **publish = NULL;
+    size_t n_env = 0, n_add = 0, n_drop = 0, n_pub = 0;
+    struct ctr_mount *mounts = NULL;
+    size_t n_mounts = 0;
+    char *entrypoint[2] = {NULL, NULL};
+    bool have_entrypoint = false;
+    int rc = EXIT_IMGFS_FAILED;
+    struct store *store = NULL;
+    struct store_read *rd = NULL;
+    struct image img;
+    bool have_image = false;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "+dite:w:u:v:m:p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_NAME: spec.name = optarg; break;
+        case 'd': spec.detach = true; break;
+        case OPT_RM: spec.remove = true; break;
+        case 'i': spec.interactive = true; break;
+        case 't': spec.tty = true; break;
+        case 'e': env = strv_push(env, &n_env, optarg); break;
+        case OPT_ENV_FILE:
+            if (read_env_file(optarg, &env, &n_env, &err) < 0)
+                goto fail;
+            break;
+        case 'w':
+            if (optarg[0] != '/') {
+                err_set(&err, EINVAL, "the working directory `%s` must be an absolute path", optarg);
+                goto fail;
+            }
+            spec.workdir = optarg;
+            break;
+        case 'u': spec.user = optarg; break;
+        case OPT_ENTRYPOINT:
+            have_entrypoint = true;
+            entrypoint[0] = *optarg ? optarg : NULL;
+            break;
+        case OPT_HOSTNAME: spec.hostname = optarg; break;
+        case 'v':
+        case OPT_TMPFS:
+            mounts = xrealloc(mounts, (n_mounts + 1) * sizeof *mounts);
+            if ((c == 'v' ? parse_volume : parse_tmpfs)(optarg, &mounts[n_mounts], &err) < 0) {
+                n_mounts++;
+                goto fail;
+            }
+            n_mounts++;
+            break;
+        case OPT_READ_ONLY: spec.read_only = true; break;
+        case OPT_CAP_ADD: cap_add = strv_push(cap_add, &n_add, optarg); break;
+        case OPT_CAP_DROP: cap_drop = strv_push(cap_drop, &n_drop, optarg); break;
+        case OPT_PRIVILEGED: spec.privileged = true; break;
+        case OPT_SECURITY_OPT:
+            if (!strcmp(optarg, "no-new-privileges") || !strcmp(optarg, "no-new-privileges=true") ||
+                !strcmp(optarg, "no-new-privileges:true"))
+                spec.no_new_privileges = true;
+            else if (!strcmp(optarg, "no-new-privileges=false") ||
+                     !strcmp(optarg, "no-new-privileges:false"))
+                spec.no_new_privileges = false;
+            else if (!strncmp(optarg, "seccomp=", 8) || !strncmp(optarg, "seccomp:", 8))
+                spec.seccomp = optarg + 8;
+            else {
+                err_set(&err, EINVAL, "unknown --security-opt `%s`", optarg);
+                goto fail;
+            }
+            break;
+        case 'm':
+            if (parse_bytes(optarg, &spec.memory_bytes) < 0 || spec.memory_bytes < 6 * 1024 * 1024) {
+                err_set(&err, EINVAL, "bad --memory `%s` (at least 6m)", optarg);
+                goto fail;
+            }
+            break;
+        case OPT_PIDS_LIMIT: {
+            char *end;
+            long long v = strtoll(optarg, &end, 10);
+            if (*end || end == optarg) {
+                err_set(&err, EINVAL, "bad --pids-limit `%s`", optarg);
+                goto fail;
+            }
+            spec.pids_limit = v > 0 ? v : 0;
+            break;
+        }
+        case OPT_CPUS: {
+            char *end;
+            spec.cpus = strtod(optarg, &end);
+            if (*end || end == optarg || spec.cpus < 0) {
+                err_set(&err, EINVAL, "bad --cpus `%s`", optarg);
+                goto fail;
+            }
+            break;
+        }
+        case OPT_NETWORK: spec.network = optarg; break;
+        case 'p': publish = strv_push(publish, &n_pub, optarg); break;
+        case 'h': fputs(usage, stdout); rc = 0; goto out;
+        default: fprintf(stderr, "See 'imgfs run --help'.\n"); goto out;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("run", "wants an IMAGE");
+        fprintf(stderr, "See 'imgfs run --help'.\n");
+        goto out;
+    }
+    const char *image = argv[optind];
+    spec.image = image;
+    spec.command = argv + optind + 1;
+    if (have_entrypoint)
+        spec.entrypoint = entrypoint;
+    spec.env = env;
+    spec.cap_add = cap_add;
+    spec.cap_drop = cap_drop;
+    spec.publish = publish;
+    spec.mounts = mounts;
+    spec.n_mounts = n_mounts;
+    ctr_new_id(spec.id);
+
+    char digest[DIGEST_STR_SIZE], hex[DIGEST_HEX_LEN + 1];
+    struct mount_ctx mctx = {.root = cli->root};
+    if (image[0] == '/') {
+        /* a plain rootfs directory: no config, no shared mount */
+        struct stat st;
+        if (stat(image, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            err_sys(&err, errno ? errno : ENOTDIR, "rootfs directory `%s`", image);
+            goto fail;
+        }
+        spec.lower = image;
+    } else {
+        if (store_open(cli->root, STORE_READONLY, &store, &err) < 0 ||
+            store_read_begin(store, &rd, &err) < 0)
+            goto fail;
+        if (image_load_ref(rd, image, &img, &err) < 0)
+            goto fail;
+        have_image = true;
+        store_read_end(rd);
+        rd = NULL;
+        /* the container must not hold the store: LMDB must not be used across fork */
+        store_close(store);
+        store = NULL;
+        digest_str(&img.digest, digest);
+        digest_hex(&img.digest, hex);
+        spec.image_id = digest;
+        spec.config = &img.config;
+        spec.mount_key = hex;
+        mctx.ref = digest;
+        spec.do_mount = mount_in_child;
+        spec.mount_ctx = &mctx;
+    }
+
+    if (spec.detach && spec.remove) {
+        /* fine: the monitor removes it at the end */
+    }
+    int status = 0;
+    if (ctr_run(&spec, &status, &err) < 0)
+        goto fail;
+    if (spec.detach)
+        printf("%s\n", spec.id);
+    rc = status;
+    goto out;
+
+fail:
+    cli_report("run", &err);
+    rc = EXIT_IMGFS_FAILED;
+out:
+    if (rd)
+        store_read_end(rd);
+    if (store)
+        store_close(store);
+    if (have_image)
+        image_free(&img);
+    strv_release(env);
+    strv_release(cap_add);
+    strv_release(cap_drop);
+    strv_release(publish);
+    for (size_t i = 0; i < n_mounts; i++) {
+        free(mounts[i].source);
+        free(mounts[i].target);
+        free(mounts[i].options);
+    }
+    free(mounts);
+    return rc;
+}
