@@ -890,12 +890,12 @@ static int check_mount_dir(const char *dir, struct imgfs_err *err)
 {
     struct statx stx;
     if (statx(AT_FDCWD, dir, 0, STATX_TYPE, &stx) < 0)
-        return err_sys(err, errno, "`%s`", dir);
+        return err_sys(err, errno, "mount point `%s`", dir);
     if (!S_ISDIR(stx.stx_mode))
-        return err_set(err, ENOTDIR, "`%s` is not a directory", dir);
+        return err_set(err, ENOTDIR, "mount point `%s` is not a directory", dir);
     if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
         (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
-        return err_set(err, EBUSY, "`%s` is already a mount point", dir);
+        return err_set(err, EBUSY, "`%s` is already a mount point (imgfs umount it first)", dir);
     return 0;
 }
 

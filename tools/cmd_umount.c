@@ -24,6 +24,7 @@ int cmd_umount(int argc, char **argv, struct cli *cli)
     };
     bool lazy = false;
     int c;
+    opterr = 0; /* our own messages, in the "imgfs VERB: ..." form */
     while ((c = getopt_long(argc, argv, "+lh", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -33,6 +34,10 @@ int cmd_umount(int argc, char **argv, struct cli *cli)
             umount_usage(stdout);
             return 0;
         default:
+            if (optopt)
+                cli_error("umount", "unknown option `-%c`", optopt);
+            else
+                cli_error("umount", "unknown option `%s`", argv[optind - 1]);
             fprintf(stderr, "See 'imgfs umount --help'.\n");
             return EXIT_IMGFS_FAILED;
         }
