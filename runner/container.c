@@ -496,7 +496,7 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     if (m->net)
         net_detach(m->net);
     m->net = NULL;
-    if (m->cgroup && CGROUP_HAVE())
+    if (m->cgroup)
         cgroup_destroy(m->cgroup, &ignored);
     m->cgroup = NULL;
     if (m->spec->remove || failed)
@@ -524,7 +524,7 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status,
 
     struct cgroup_limits limits = {.memory_bytes = spec->memory_bytes, .pids = spec->pids_limit,
                                    .cpus = spec->cpus, .allow_all_devices = spec->privileged};
-    if (CGROUP_HAVE() && cgroup_create(spec->id, &limits, &m->cgroup, err) < 0)
+    if (cgroup_create(spec->id, &limits, &m->cgroup, err) < 0)
         return err_ctx(err, "creating the container's cgroup");
 
     int sv[2];
@@ -545,7 +545,7 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status,
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
     if (mode != NET_HOST)
         flags |= CLONE_NEWNET;
-    if (CGROUP_HAVE() && cgroup_is_v2())
+    if (cgroup_is_v2())
         flags |= CLONE_NEWCGROUP;
     /* fork-like clone (no new stack): the child runs on a copy of ours */
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
@@ -561,7 +561,7 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status,
     }
     m->init = pid;
 
-    if ((CGROUP_HAVE() && cgroup_enter(m->cgroup, pid, err) < 0) ||
+    if (cgroup_enter(m->cgroup, pid, err) < 0 ||
         net_attach(pid, mode, ports, n_ports, m->dir, &m->net, err) < 0)
         goto kill_init;
     m->state.init_pid = pid;

@@ -81,14 +81,5 @@ int pty_relay(int master, pid_t pid, int log_fd, struct imgfs_err *err);
 int pty_raw_begin(int fd, void *saved, size_t saved_len);
 void pty_raw_end(int fd, const void *saved);
 
-/* TEMPORARY until runner/cgroup.c lands: weak references, so the runner builds and runs without
- * limits meanwhile. CGROUP_HAVE() is false while the functions are absent. */
-#include "cgroup.h"
-#pragma weak cgroup_create
-#pragma weak cgroup_enter
-#pragma weak cgroup_destroy
-#pragma weak cgroup_remove_by_id
-#pragma weak cgroup_is_v2
-#define CGROUP_HAVE() (cgroup_create != NULL)
 
 #endif

@@ -211,8 +211,7 @@ bool ctr_is_live(const char *run_dir, const char *id)
 void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s)
 {
     struct imgfs_err ignored;
-    if (CGROUP_HAVE())
-        cgroup_remove_by_id(s->id, &ignored);
+    cgroup_remove_by_id(s->id, &ignored);
     if (s->mount_key)
         ctr_mount_release(run_dir, s->mount_key, s->id, &ignored);
 }
