@@ -48,7 +48,7 @@ void layer_writer_add(struct layer_writer *w, const struct layer_entry *e)
     put_varint(b, e->mode);
     put_varint(b, e->uid);
     put_varint(b, e->gid);
-    put_varint(b, (uint64_t)((e->mtime_sec << 1) ^ (e->mtime_sec >> 63))); /* zigzag */
+    put_varint(b, ((uint64_t)e->mtime_sec << 1) ^ (uint64_t)(e->mtime_sec >> 63)); /* zigzag */
     put_varint(b, e->mtime_nsec);
     put_varint(b, e->size);
     put_varint(b, e->rdev_major);

@@ -448,7 +448,8 @@ int view_build(const struct layer_table *layers, size_t n, struct buf *out, stru
         o->rdev_major = e->rdev_major;
         o->rdev_minor = e->rdev_minor;
         o->nlink = v->refs ? v->refs : 1;
-        qsort((void *)e->xattrs, e->n_xattrs, sizeof *e->xattrs, xattr_cmp);
+        if (e->n_xattrs > 1)
+            qsort((void *)e->xattrs, e->n_xattrs, sizeof *e->xattrs, xattr_cmp);
         o->xattr_first = xi;
         o->xattr_count = e->n_xattrs;
         for (uint32_t k = 0; k < e->n_xattrs; k++, xi++) {
