@@ -338,17 +338,25 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
                 e.size = archive_entry_size(ae);
         }
         /* xattrs */
-        e.n_xattrs = archive_entry_xattr_reset(ae);
-        if (e.n_xattrs > xattrs_cap) {
-            xattrs_cap = e.n_xattrs;
+        uint32_t n_xattrs = (uint32_t)archive_entry_xattr_reset(ae);
+        if (n_xattrs > xattrs_cap) {
+            xattrs_cap = n_xattrs;
             xattrs = xrealloc(xattrs, xattrs_cap * sizeof *xattrs);
         }
-        for (uint32_t i = 0; i < e.n_xattrs; i++) {
+        e.n_xattrs = 0;
+        for (uint32_t i = 0; i < n_xattrs; i++) {
             const char *name;
             const void *value;
             size_t size;
             archive_entry_xattr_next(ae, &name, &value, &size);
-            xattrs[i] = (struct layer_xattr){.name = name, .value = value, .len = (uint32_t)size};
+            /* libarchive writes a binary xattr twice (LIBARCHIVE.xattr and SCHILY.xattr) and
+             * reads both back: keep one, or a canonical tar would not import to itself */
+            bool dup = false;
+            for (uint32_t k = 0; k < e.n_xattrs && !dup; k++)
+                dup = !strcmp(xattrs[k].name, name);
+            if (!dup)
+                xattrs[e.n_xattrs++] =
+                    (struct layer_xattr){.name = name, .value = value, .len = (uint32_t)size};
         }
         e.xattrs = xattrs;
 
