@@ -137,61 +137,58 @@ static __attribute__((noreturn)) void init_fail(int sync, struct imgfs_err *err)
     _exit(CTR_EXIT_FAILED);
 }
 
-/* The command: everything after fork in PID 2 until execve. Never returns. */
-static __attribute__((noreturn)) void command_exec(struct init_args *a, const struct ctr_user *u,
-                                                   int workdir, int tty_slave,
-                                                   const sigset_t *old_mask)
+void ctr_proc_exec(const struct ctr_proc *p, const sigset_t *mask)
 {
     struct imgfs_err err = {0};
     int status = CTR_EXIT_FAILED;
     char path[4096];
     for (int s = 1; s < NSIG; s++)
         signal(s, SIG_DFL);
-    sigprocmask(SIG_SETMASK, old_mask, NULL);
+    sigprocmask(SIG_SETMASK, mask, NULL);
     if (setsid() < 0) {
         err_sys(&err, errno, "setsid");
         goto fail;
     }
-    if (tty_slave >= 0) {
-        if (ioctl(tty_slave, TIOCSCTTY, 0) < 0) {
+    if (p->tty_slave >= 0) {
+        if (ioctl(p->tty_slave, TIOCSCTTY, 0) < 0) {
             err_sys(&err, errno, "making the pty the controlling terminal");
             goto fail;
         }
         for (int i = 0; i < 3; i++)
-            if (dup2(tty_slave, i) < 0) {
+            if (dup2(p->tty_slave, i) < 0) {
                 err_sys(&err, errno, "dup2");
                 goto fail;
             }
-        if (tty_slave > 2)
-            close(tty_slave);
+        if (p->tty_slave > 2)
+            close(p->tty_slave);
     }
-    if (workdir >= 0 && fchdir(workdir) < 0) {
+    if (p->workdir >= 0 && fchdir(p->workdir) < 0) {
         err_sys(&err, errno, "entering the working directory");
         goto fail;
     }
-    if (workdir >= 0)
-        close(workdir);
+    if (p->workdir >= 0)
+        close(p->workdir);
     /* seccomp before the uid change when no_new_privs is off (needs CAP_SYS_ADMIN then, see
      * seccomp.h); after everything else when it is on */
-    if (!a->spec->no_new_privileges && seccomp_apply(a->seccomp, &err) < 0)
+    if (!p->no_new_privileges && seccomp_apply(p->seccomp, &err) < 0)
         goto fail;
-    if (user_switch(u, &err) < 0)
+    if (user_switch(&p->user, &err) < 0)
         goto fail;
-    if (caps_apply(a->caps, u->uid == 0, &err) < 0)
+    if (caps_apply(p->caps, p->user.uid == 0, &err) < 0)
         goto fail;
-    if (a->spec->no_new_privileges) {
+    if (p->no_new_privileges) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
             err_sys(&err, errno, "no_new_privs");
             goto fail;
         }
-        if (seccomp_apply(a->seccomp, &err) < 0)
+        if (seccomp_apply(p->seccomp, &err) < 0)
             goto fail;
     }
-    status = user_find_executable(a->argv[0], a->env, path, sizeof path, &err);
+    status = user_find_executable(p->argv[0], p->env, path, sizeof path, &err);
     if (status == 0) {
-        execve(path, a->argv, a->env);
+        execve(path, p->argv, p->env);
         status = errno == ENOENT ? CTR_EXIT_NOT_FOUND : CTR_EXIT_NOT_EXECUTABLE;
-        err_sys(&err, errno, "exec: `%s`", a->argv[0]);
+        err_sys(&err, errno, "exec: `%s`", p->argv[0]);
     }
 fail:;
     char line[sizeof err.msg + 32];
@@ -306,8 +303,14 @@ static int init_main(void *arg)
         err_sys(&err, errno, "fork");
         init_fail(sync, &err);
     }
-    if (child == 0)
-        command_exec(a, &user, workdir, tty_slave, &old);
+    if (child == 0) {
+        struct ctr_proc proc = {
+            .argv = a->argv, .env = a->env, .caps = a->caps, .seccomp = a->seccomp,
+            .no_new_privileges = spec->no_new_privileges, .user = user, .workdir = workdir,
+            .tty_slave = tty_slave,
+        };
+        ctr_proc_exec(&proc, &old);
+    }
     close(workdir);
     if (tty_slave >= 0)
         close(tty_slave);

@@ -4,6 +4,7 @@
 
 #include "runner.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -54,6 +55,21 @@ int user_find_executable(const char *argv0, char *const *env, char *out, size_t 
                          struct imgfs_err *err);
 /* Switch to the user: setgroups, setgid, setuid, keeping capabilities (PR_SET_KEEPCAPS). */
 int user_switch(const struct ctr_user *u, struct imgfs_err *err);
+
+/* ---- container.c ---- */
+struct ctr_seccomp;
+/* A process about to become the container's command (or an exec'd one): everything between fork
+ * and execve. Errors are printed on its stderr and end it with 125/126/127. */
+struct ctr_proc {
+    char **argv, **env;
+    uint64_t caps;
+    const struct ctr_seccomp *seccomp;
+    bool no_new_privileges;
+    struct ctr_user user;
+    int workdir;   /* O_PATH descriptor of the working directory, or -1 */
+    int tty_slave; /* made the controlling terminal and stdio, or -1 */
+};
+__attribute__((noreturn)) void ctr_proc_exec(const struct ctr_proc *p, const sigset_t *mask);
 
 /* ---- helpers ---- */
 char **strv_dup(char *const *v);

@@ -1,0 +1,72 @@
+/* imgfs kill — send a signal to containers' PID 1 (which passes it to the command). */
+#include "../runner/runner.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char usage[] = "Usage: imgfs kill [OPTIONS] CONTAINER...\n\n"
+                            "Send a signal (default SIGKILL) to running containers.\n\n"
+                            "Options:\n"
+                            "  -s, --signal SIG  signal name (TERM, SIGHUP...) or number\n"
+                            "  -h, --help        show this help\n";
+
+static int parse_signal(const char *s)
+{
+    char *end;
+    long n = strtol(s, &end, 10);
+    if (!*end && end != s)
+        return n > 0 && n < NSIG ? (int)n : -1;
+    if (!strncasecmp(s, "SIG", 3))
+        s += 3;
+    for (int i = 1; i < NSIG; i++) {
+        const char *name = sigabbrev_np(i);
+        if (name && !strcasecmp(name, s))
+            return i;
+    }
+    return -1;
+}
+
+int cmd_kill(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"signal", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int sig = SIGKILL, c;
+    while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if ((sig = parse_signal(optarg)) < 0) {
+                cli_error("kill", "unknown signal `%s`", optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fprintf(stderr, "See 'imgfs kill --help'.\n"); return EXIT_IMGFS_FAILED;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("kill", "wants at least one CONTAINER");
+        return EXIT_IMGFS_FAILED;
+    }
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        struct imgfs_err err = {0};
+        struct ctr_state s;
+        if (ctr_find(cli->run_dir, argv[i], &s, &err) < 0) {
+            cli_report("kill", &err);
+            rc = 1;
+            continue;
+        }
+        if (ctr_kill(cli->run_dir, &s, sig, &err) < 0) {
+            cli_report("kill", &err);
+            rc = 1;
+        } else {
+            printf("%s\n", argv[i]);
+        }
+        ctr_state_free(&s);
+    }
+    return rc;
+}

@@ -1,0 +1,55 @@
+/* imgfs stop — SIGTERM, then SIGKILL after a grace period. */
+#include "../runner/runner.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] = "Usage: imgfs stop [OPTIONS] CONTAINER...\n\n"
+                            "Stop containers: SIGTERM, then SIGKILL after the grace period.\n\n"
+                            "Options:\n"
+                            "  -t, --time SECS  seconds to wait before SIGKILL (default 10)\n"
+                            "  -h, --help       show this help\n";
+
+int cmd_stop(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"time", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int timeout = 10, c;
+    while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 0 || v > 86400) {
+                cli_error("stop", "bad --time `%s`", optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            timeout = (int)v;
+            break;
+        }
+        case 'h': fputs(usage, stdout); return 0;
+        default: fprintf(stderr, "See 'imgfs stop --help'.\n"); return EXIT_IMGFS_FAILED;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("stop", "wants at least one CONTAINER");
+        return EXIT_IMGFS_FAILED;
+    }
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        struct imgfs_err err = {0};
+        struct ctr_state s;
+        if (ctr_find(cli->run_dir, argv[i], &s, &err) < 0 ||
+            ctr_stop(cli->run_dir, &s, timeout, &err) < 0) {
+            cli_report("stop", &err);
+            rc = 1;
+        } else {
+            printf("%s\n", argv[i]);
+        }
+        if (!err.code)
+            ctr_state_free(&s);
+    }
+    return rc;
+}
