@@ -1671,7 +1671,12 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
         }
     }
     a = archive_write_new();
-    if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+    /* the rootfs tar is written like a canonical layer (pax); the layouts around the blobs need
+     * nothing pax_restricted cannot say. The last block is padded the same way for a file and a
+     * pipe (libarchive's default differs), so an export is the same bytes wherever it goes. */
+    if ((format == EXPORT_ROOTFS ? archive_write_set_format_pax(a)
+                                 : archive_write_set_format_pax_restricted(a)) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
         archive_write_open_fd(a, to_stdout ? STDOUT_FILENO : fd) != ARCHIVE_OK) {
         err_set(err, EIO, "writing `%s`: %s", path, archive_error_string(a));
         goto out;
