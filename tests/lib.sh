@@ -31,7 +31,7 @@ _t_exit() {
         eval "${_t_cleanups[$i]}" >/dev/null 2>&1 || true
     done
     # nothing a test mounted may outlive it
-    grep -F " $T/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+    { grep -F " $T/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
     rm -rf "$T" 2>/dev/null || true
