@@ -631,8 +631,11 @@ static void report_bad_chunk(struct mount_ctx *m, uint64_t ino, const struct dig
     char path[1024], hex[DIGEST_STR_SIZE];
     view_path_of(&m->view, ino, path, sizeof path);
     digest_str(d, hex);
-    mount_log(LOG_ERR, "%s: reading `%s` (inode %llu): chunk %s: %s; reads of it fail with EIO",
-              m->ref, path, (unsigned long long)ino, hex, err->msg);
+    /* the store's message usually names the chunk already */
+    bool named = strstr(err->msg, hex) != NULL;
+    mount_log(LOG_ERR, "%s: reading `%s` (inode %llu): %s%s%s%s; reads of it fail with EIO", m->ref,
+              path, (unsigned long long)ino, named ? "" : "chunk ", named ? "" : hex,
+              named ? "" : ": ", err->msg);
 }
 
 /* The first extent of `in` that ends after `off` (binary search: extents are sorted by offset). */
