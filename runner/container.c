@@ -233,6 +233,9 @@ static int init_main(void *arg)
     /* the container must not outlive its monitor; a monitor that died before this line is seen as
      * end of stream on sync below */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* the init is imgfs's own image: without this, root in the container could reach the host's
+     * binary through /proc/1/exe (CVE-2019-5736). The command's execve makes itself dumpable again. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     /* stdio, then nothing else of the monitor's: no descriptor of imgfs reaches the container */
     int sync = fcntl(a->sync, F_DUPFD_CLOEXEC, 64);
@@ -409,82 +412,17 @@ static void notify_parent(struct monitor *m, const char *error)
     m->notify = -1;
 }
 
-/* Copy what is available from `from` to `to`; 0 at end (EOF/EIO), 1 when there may be more. */
-static int relay(int from, int to)
-{
-    char buf[16384];
-    ssize_t n = read(from, buf, sizeof buf);
-    if (n < 0)
-        return errno == EINTR || errno == EAGAIN ? 1 : 0;
-    if (n == 0)
-        return 0;
-    if (to >= 0)
-        write_full(to, buf, (size_t)n);
-    return 1;
-}
-
-static void resize_pty(int master)
-{
-    struct winsize ws;
-    if (ioctl(0, TIOCGWINSZ, &ws) == 0)
-        ioctl(master, TIOCSWINSZ, &ws);
-}
-
 /* Wait for the init to end, forwarding signals and relaying the terminal. Returns its wait status. */
 static int monitor_wait(struct monitor *m, int sigfd)
 {
-    bool stdin_open = m->master >= 0 && m->spec->interactive && !m->spec->detach;
-    int out = m->spec->detach ? m->log : 1;
-    if (m->master >= 0) {
-        fcntl(m->master, F_SETFL, fcntl(m->master, F_GETFL) | O_NONBLOCK);
-        if (!m->spec->detach)
-            resize_pty(m->master);
-    }
-    for (;;) {
-        struct pollfd p[3] = {{sigfd, POLLIN, 0}, {m->master, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
-        if (poll(p, 3, -1) < 0 && errno != EINTR)
-            break;
-        if (p[2].revents) {
-            char buf[16384];
-            ssize_t n = read(0, buf, sizeof buf);
-            if (n > 0)
-                write_full(m->master, buf, (size_t)n);
-            else if (n == 0 || errno != EINTR) {
-                stdin_open = false;
-                /* end of input: tell the terminal (^D at the start of a line) */
-                char eof = 4;
-                (void)!write(m->master, &eof, 1);
-            }
-        }
-        if (p[1].revents && m->master >= 0 && relay(m->master, out) == 0) {
-            close(m->master);
-            m->master = -1;
-        }
-        if (p[0].revents) {
-            struct signalfd_siginfo si;
-            if (read(sigfd, &si, sizeof si) != sizeof si)
-                continue;
-            if (si.ssi_signo == SIGWINCH) {
-                if (m->master >= 0)
-                    resize_pty(m->master);
-            } else if (si.ssi_signo != SIGCHLD) {
-                kill(m->init, (int)si.ssi_signo);
-            }
-        }
-        int st;
-        pid_t r = waitpid(m->init, &st, WNOHANG);
-        if (r == m->init) {
-            while (m->master >= 0 && relay(m->master, out) == 1) {
-                struct pollfd q = {m->master, POLLIN, 0};
-                if (poll(&q, 1, 0) <= 0)
-                    break;
-            }
-            return st;
-        }
-    }
-    int st = 0;
-    while (waitpid(m->init, &st, 0) < 0 && errno == EINTR)
-        ;
+    bool attached = !m->spec->detach;
+    int in = m->master >= 0 && attached && m->spec->interactive ? 0 : -1;
+    struct termios saved;
+    bool raw = in >= 0 && isatty(0) && pty_raw_begin(0, &saved, sizeof saved) == 0;
+    int st = pty_relay(m->master, m->init, sigfd, in, attached ? 1 : m->log);
+    m->master = -1;
+    if (raw)
+        pty_raw_end(0, &saved);
     return st;
 }
 

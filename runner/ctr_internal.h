@@ -91,9 +91,10 @@ void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s);
 int ctr_remove_tree(const char *path, struct imgfs_err *err);
 
 /* ---- pty.c ---- */
-/* Relay between our stdin/stdout and a pty master until the container's init (`pid`) ends; forwards
- * signals and window size changes. Returns the init's wait status. */
-int pty_relay(int master, pid_t pid, int log_fd, struct imgfs_err *err);
+/* Until child `pid` ends: relay `in` (-1: none) to the pty `master` (-1: none) and the master to
+ * `out`, pass signals read from `sigfd` to pid (SIGWINCH: copy our window size). Closes master.
+ * Returns pid's wait status. */
+int pty_relay(int master, pid_t pid, int sigfd, int in, int out);
 int pty_raw_begin(int fd, void *saved, size_t saved_len);
 void pty_raw_end(int fd, const void *saved);
 

@@ -1,0 +1,71 @@
+/* imgfs exec — run a command in a running container. */
+#include "../runner/runner.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: imgfs exec [OPTIONS] CONTAINER COMMAND [ARG...]\n\n"
+    "Run a command in a running container: its namespaces, cgroups, capabilities and seccomp\n"
+    "filter.\n\n"
+    "Options:\n"
+    "  -i, --interactive        keep stdin open\n"
+    "  -t, --tty                allocate a pseudo-terminal\n"
+    "  -e, --env KEY[=VALUE]    set an environment variable\n"
+    "  -w, --workdir DIR        working directory inside the container\n"
+    "  -u, --user USER[:GROUP]  user to run as\n"
+    "  -h, --help               show this help\n";
+
+int cmd_exec(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"interactive", no_argument, NULL, 'i'}, {"tty", no_argument, NULL, 't'},
+        {"env", required_argument, NULL, 'e'},   {"workdir", required_argument, NULL, 'w'},
+        {"user", required_argument, NULL, 'u'},  {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct ctr_exec_spec e = {0};
+    char **env = xcalloc(1, sizeof *env);
+    size_t n_env = 0;
+    int c, rc = EXIT_IMGFS_FAILED;
+    while ((c = getopt_long(argc, argv, "+ite:w:u:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i': e.interactive = true; break;
+        case 't': e.tty = true; break;
+        case 'e':
+            env = xrealloc(env, (n_env + 2) * sizeof *env);
+            env[n_env++] = optarg;
+            env[n_env] = NULL;
+            break;
+        case 'w': e.workdir = optarg; break;
+        case 'u': e.user = optarg; break;
+        case 'h': fputs(usage, stdout); free(env); return 0;
+        default: fprintf(stderr, "See 'imgfs exec --help'.\n"); free(env); return rc;
+        }
+    }
+    if (optind + 2 > argc) {
+        cli_error("exec", "wants a CONTAINER and a COMMAND");
+        fprintf(stderr, "See 'imgfs exec --help'.\n");
+        free(env);
+        return rc;
+    }
+    e.env = env;
+    e.argv = argv + optind + 1;
+    struct imgfs_err err = {0};
+    struct ctr_state s;
+    if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
+        cli_report("exec", &err);
+        free(env);
+        return rc;
+    }
+    int status = 0;
+    if (ctr_exec(cli->run_dir, &s, &e, &status, &err) < 0)
+        cli_report("exec", &err);
+    else
+        rc = status;
+    ctr_state_free(&s);
+    free(env);
+    return rc;
+}
