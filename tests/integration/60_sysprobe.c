@@ -1,0 +1,151 @@
+/* 60_sysprobe.c — a static helper the security and limits tests (60_*, 61_*) put into a test image:
+ * tries one privileged operation per call from inside a container and reports what happened.
+ *
+ *   sysprobe OP [ARG]   prints "OP ok" (exit 0) or "OP ERRNAME" (exit 1); usage errors exit 2
+ *
+ * OPs: mount, unshare-ns, unshare-user, unshare-net, clone-newns, clone3, keyctl, bpf, ptrace PID,
+ * sethostname, personality, hog MIB (touch MIB of memory), forks N (fork N children, each waits; "forks
+ * K EAGAIN" when the Kth failed), fds (list open descriptors other than 0-2, "fds none" when none),
+ * chroot, mknod-read (mknod a block device for loop0 and read it). Built by the tests with
+ * `cc -static`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int report(const char *op, long rc)
+{
+    if (rc >= 0) {
+        printf("%s ok\n", op);
+        return 0;
+    }
+    printf("%s %s\n", op, strerrorname_np(errno) ? strerrorname_np(errno) : "?");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    const char *op = argv[1];
+    const char *arg = argc > 2 ? argv[2] : "0";
+    setvbuf(stdout, NULL, _IONBF, 0);
+
+    if (!strcmp(op, "mount"))
+        return report(op, mount("none", "/mnt", "tmpfs", 0, NULL));
+    if (!strcmp(op, "unshare-ns"))
+        return report(op, unshare(CLONE_NEWNS));
+    if (!strcmp(op, "unshare-user"))
+        return report(op, unshare(CLONE_NEWUSER));
+    if (!strcmp(op, "unshare-net"))
+        return report(op, unshare(CLONE_NEWNET));
+    if (!strcmp(op, "clone-newns")) {
+        long pid = syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, NULL);
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            waitpid((pid_t)pid, NULL, 0);
+        return report(op, pid);
+    }
+    if (!strcmp(op, "clone3")) {
+        struct clone_args ca = {.exit_signal = SIGCHLD};
+        long pid = syscall(SYS_clone3, &ca, sizeof ca);
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            waitpid((pid_t)pid, NULL, 0);
+        return report(op, pid);
+    }
+    if (!strcmp(op, "keyctl")) /* KEYCTL_JOIN_SESSION_KEYRING */
+        return report(op, syscall(SYS_keyctl, 1, "imgfs-test", 0, 0, 0));
+    if (!strcmp(op, "bpf")) {
+        union bpf_attr a = {.map_type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 4, .max_entries = 1};
+        return report(op, syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof a));
+    }
+    if (!strcmp(op, "ptrace"))
+        return report(op, ptrace(PTRACE_ATTACH, (pid_t)atoi(arg), NULL, NULL));
+    if (!strcmp(op, "sethostname"))
+        return report(op, sethostname("escaped", 7));
+    if (!strcmp(op, "personality"))
+        return report(op, personality(ADDR_NO_RANDOMIZE) == -1 ? -1 : 0);
+    if (!strcmp(op, "chroot"))
+        return report(op, chroot("/"));
+    if (!strcmp(op, "hog")) {
+        size_t n = (size_t)atol(arg) << 20;
+        char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return report(op, -1);
+        for (size_t i = 0; i < n; i += 4096)
+            m[i] = 1;
+        return report(op, 0);
+    }
+    if (!strcmp(op, "forks")) {
+        int n = atoi(arg), made = 0, rc = 0;
+        pid_t *kids = calloc((size_t)n + 1, sizeof *kids);
+        for (int i = 1; kids && i <= n; i++) {
+            pid_t p = fork();
+            if (p < 0) {
+                printf("forks %d %s\n", i, strerrorname_np(errno));
+                rc = 1;
+                break;
+            }
+            if (p == 0) {
+                pause();
+                _exit(0);
+            }
+            kids[made++] = p;
+        }
+        if (!rc)
+            printf("forks ok\n");
+        for (int i = 0; i < made; i++) {
+            kill(kids[i], SIGKILL);
+            waitpid(kids[i], NULL, 0);
+        }
+        return rc;
+    }
+    if (!strcmp(op, "fds")) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int found = 0;
+        printf("fds");
+        while (d && (e = readdir(d))) {
+            int fd = atoi(e->d_name);
+            if (e->d_name[0] == '.' || fd <= 2 || fd == dirfd(d))
+                continue;
+            char link[256] = "", path[64];
+            snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+            ssize_t k = readlink(path, link, sizeof link - 1);
+            link[k > 0 ? k : 0] = 0;
+            printf(" %d=%s", fd, link);
+            found = 1;
+        }
+        printf(found ? "\n" : " none\n");
+        return found;
+    }
+    if (!strcmp(op, "mknod-read")) {
+        unlink("/tmp/probe-disk");
+        if (mknod("/tmp/probe-disk", S_IFBLK | 0600, makedev(7, 0)) < 0)
+            return report("mknod", -1);
+        int fd = open("/tmp/probe-disk", O_RDONLY);
+        unlink("/tmp/probe-disk");
+        return report(op, fd);
+    }
+    fprintf(stderr, "sysprobe: unknown op %s\n", op);
+    return 2;
+}

@@ -1,0 +1,80 @@
+#!/bin/bash
+# --memory, --pids-limit and --cpus on this host's cgroups (v1 on hybrid hosts, v2 where unified):
+# a memory hog is OOM-killed at the limit (exit 137), a fork loop stops at the pids limit, the CPU
+# quota is set, and no cgroup outlives its container.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/60_security.bash"
+t_begin limits
+[[ -w /sys/fs/cgroup ]] || t_skip "no writable /sys/fs/cgroup"
+sec_probe_image probe
+v2=0
+[[ -e /sys/fs/cgroup/cgroup.controllers ]] && v2=1
+
+run() { "$IMGFS" run --rm "$@"; }
+
+# Memory: a 256 MiB hog under --memory 64m is killed by the kernel; 16 MiB is fine
+out=$(run --memory 64m probe sysprobe hog 256 2>&1) && rc=0 || rc=$?
+t_eq "a memory hog is killed at --memory (137 = SIGKILL)" 137 "$rc"
+t_check "it never finished" bash -c "! grep -q 'hog ok' <<<'$out'"
+t_eq "under the limit it runs" "hog ok" "$(run --memory 64m probe sysprobe hog 16 2>&1)"
+t_eq "without --memory the hog runs" "hog ok" "$(run probe sysprobe hog 256 2>&1)"
+
+# pids: a fork loop stops with EAGAIN before the limit; without the limit it goes on
+out=$(run --pids-limit 20 probe sysprobe forks 200 2>&1) || true
+t_check "a fork loop stops at --pids-limit ($out)" grep -qE '^forks ([0-9]+) EAGAIN$' <<<"$out"
+n=$(sed -nE 's/^forks ([0-9]+) EAGAIN$/\1/p' <<<"$out")
+t_check "it stopped within the limit ($n <= 20)" test "${n:-999}" -le 20
+t_eq "without the limit 200 forks work" "forks ok" "$(run probe sysprobe forks 200 2>&1 || true)"
+
+# --cpus: the quota is written (cfs_quota_us / cpu.max) and a busy loop gets throttled
+"$IMGFS" run -d --name lim --cpus 0.5 --memory 32m --pids-limit 50 probe sh -c 'while :; do :; done' >/dev/null
+t_cleanup "\"$IMGFS\" rm -f lim"
+id=$(sec_ctr_id lim)
+t_check "the container has an id" test -n "$id"
+if ((v2 == 0)); then
+    cpu=$(sec_cgroup_dir cpu "$id")
+    t_check "its cpu cgroup exists" test -n "$cpu"
+    t_eq "cpu.cfs_quota_us" 50000 "$(cat "$cpu/cpu.cfs_quota_us" 2>/dev/null)"
+    t_eq "cpu.cfs_period_us" 100000 "$(cat "$cpu/cpu.cfs_period_us" 2>/dev/null)"
+    t_check "the busy loop is throttled" \
+        t_wait_for 400 bash -c "awk '/^nr_throttled/ {exit !(\$2 > 0)}' '$cpu/cpu.stat'"
+    mem=$(sec_cgroup_dir memory "$id")
+    t_eq "memory.limit_in_bytes" 33554432 "$(cat "$mem/memory.limit_in_bytes" 2>/dev/null)"
+    pids=$(sec_cgroup_dir pids "$id")
+    t_eq "pids.max" 50 "$(cat "$pids/pids.max" 2>/dev/null)"
+    dev=$(sec_cgroup_dir devices "$id")
+    t_check "the devices allowlist is set" grep -q "^c 1:3 rwm" "$dev/devices.list"
+else
+    dir=$(find /sys/fs/cgroup/imgfs -maxdepth 1 -type d -name "$id" | head -n 1)
+    t_eq "cpu.max" "50000 100000" "$(cat "$dir/cpu.max" 2>/dev/null)"
+    t_eq "memory.max" 33554432 "$(cat "$dir/memory.max" 2>/dev/null)"
+    t_eq "pids.max" 50 "$(cat "$dir/pids.max" 2>/dev/null)"
+fi
+
+# No cgroup outlives its container: removed with the container, also when its monitor is killed
+t_check "rm -f removes the container" "$IMGFS" rm -f lim
+t_eq "its cgroups are gone" "" "$(find /sys/fs/cgroup -type d -path "*/imgfs/$id" 2>/dev/null)"
+
+"$IMGFS" run -d --name orphan --memory 32m probe sleep 987654 >/dev/null
+t_cleanup "\"$IMGFS\" rm -f orphan"
+id=$(sec_ctr_id orphan)
+monitor=$("$IMGFS" ps -a --json | jq -r --arg id "$id" '
+    (if type == "array" then . else [.] end) | .[] | select((.id // .Id) == $id)
+    | (.monitor_pid // .MonitorPid // empty)')
+if [[ -n $monitor && $monitor != null ]]; then
+    kill -9 "$monitor"
+    t_wait_for 200 bash -c "! kill -0 $monitor"
+    "$IMGFS" ps -a >/dev/null # notices the dead monitor and cleans up
+    "$IMGFS" rm -f orphan >/dev/null 2>&1 || true
+    t_eq "a killed monitor's container leaves no cgroup" "" \
+        "$(find /sys/fs/cgroup -type d -path "*/imgfs/$id" 2>/dev/null)"
+    t_check "and no process: sleep 987654 is gone" t_wait_for 200 bash -c "! pgrep -f 'sleep 987654' >/dev/null"
+else
+    t_note "ps --json has no monitor pid: skipping the killed-monitor check"
+fi
+
+# Bad values are imgfs's errors
+t_eq "--memory nonsense fails with 125" 125 "$("$IMGFS" run --rm --memory lots probe true >/dev/null 2>&1; echo $?)"
+t_eq "--cpus nonsense fails with 125" 125 "$("$IMGFS" run --rm --cpus -1 probe true >/dev/null 2>&1; echo $?)"
+t_end
