@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #define SCHEMA_VERSION "1"
@@ -61,6 +62,17 @@ static int mdb_fail(struct imgfs_err *err, int rc, const char *what)
         return err_set(err, ENOSPC,
                        "%s: the store's map is full (raise IMGFS_MAP_SIZE, in bytes)", what);
     return err_set(err, code, "%s: %s", what, mdb_strerror(rc));
+}
+
+/* LMDB reports a write cut short by a full disk as EIO; say what really happened. */
+static int write_fail(struct store *s, struct imgfs_err *err, int rc, const char *what)
+{
+    struct statvfs fs;
+    if ((rc == EIO || rc == ENOSPC) && statvfs(s->root, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < 2 * (uint64_t)BATCH_BYTES)
+        return err_set(err, ENOSPC, "%s: no space left on the device of `%s` (%llu bytes free)",
+                       what, s->root, (unsigned long long)fs.f_bavail * fs.f_frsize);
+    return mdb_fail(err, rc, what);
 }
 
 static MDB_val val_of(const void *data, size_t len)
@@ -443,7 +455,7 @@ static int batch_flush(struct store_batch *b, struct imgfs_err *err)
     b->txn = NULL;
     b->pending = 0;
     if (rc)
-        return mdb_fail(err, rc, "writing to the store");
+        return write_fail(b->s, err, rc, "writing to the store");
     return 0;
 }
 
@@ -459,7 +471,7 @@ int store_batch_put(struct store_batch *b, enum store_db db, const struct digest
     if (rc) {
         mdb_txn_abort(b->txn);
         b->txn = NULL;
-        return mdb_fail(err, rc, "storing a record");
+        return write_fail(b->s, err, rc, "storing a record");
     }
     b->pending += len + DIGEST_LEN;
     if (b->pending >= BATCH_BYTES)
@@ -531,7 +543,7 @@ int store_batch_commit(struct store_batch *b, struct imgfs_err *err)
         goto out;
     int rc = mdb_env_sync(b->s->env, 1);
     if (rc) {
-        mdb_fail(err, rc, "syncing the store");
+        write_fail(b->s, err, rc, "syncing the store");
         goto out;
     }
     ret = 0;
