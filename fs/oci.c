@@ -447,8 +447,8 @@ static int plan_select(struct plan *p, const char *name, const char *path, struc
         }
     if (matches != 1)
         return err_set(err, EINVAL,
-                       "`%s` holds %zu images and %s of them is listed as `%s`; a name can be "
-                       "given to only one",
+                       "`%s` holds %zu images and %s of them is listed as `%s`: a name given "
+                       "for one must have the tag of exactly one of them",
                        path, p->n_images, matches ? "more than one" : "none", tag);
     for (size_t i = 0; i < p->n_images; i++)
         if (i != pick)
@@ -1009,9 +1009,9 @@ static int job_run(struct layer_job *j, struct blob_in *in, const char *path, st
                     j->member, path, ws, gs);
         else
             err_set(err, EINVAL,
-                    "layer `%s` in `%s`: its content (%s) is not the layer's diff_id %s "
-                    "(compressed layers in a docker-save archive cannot be verified)",
-                    j->member, path, gs, ws);
+                    "layer `%s` in `%s`: digest mismatch: the config's diff_id is %s, its content "
+                    "is %s (a docker-save layer must be the uncompressed tar its diff_id names)",
+                    j->member, path, ws, gs);
         goto out;
     }
     if (j->size >= 0 && (uint64_t)j->size != in->bytes) {
