@@ -1,19 +1,18 @@
-/* net.h — a container's network: loopback, and for private networking a slirp4netns user-space stack
- * with published ports.
+/* net.h — a container's network: loopback, and for private networking a slirp4netns user-space
+ * stack with published ports.
  *
  * Modes (`imgfs run --network MODE`):
- *   NET_PRIVATE (default) the container has its own net namespace with `lo` up and a `tap0` interface
- *                         served by slirp4netns (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3). Outbound
- *                         traffic leaves through slirp4netns's sockets on the host; 10.0.2.2 is the host's
- *                         loopback. Published ports (`-p`) are host sockets that slirp4netns forwards in.
- *   NET_NONE              own net namespace with only `lo` (up).
- *   NET_HOST              the host's namespace; the core creates no net namespace and net_attach does
- *                         nothing.
+ *   NET_PRIVATE (default) the container has its own net namespace with `lo` up and a `tap0`
+ * interface served by slirp4netns (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3). Outbound traffic
+ * leaves through slirp4netns's sockets on the host; 10.0.2.2 is the host's loopback. Published
+ * ports (`-p`) are host sockets that slirp4netns forwards in. NET_NONE              own net
+ * namespace with only `lo` (up). NET_HOST              the host's namespace; the core creates no
+ * net namespace and net_attach does nothing.
  *
- * Lifetime: net_attach runs in the container's monitor process (the init's parent) once the init exists
- * in its new net namespace and before it execs the user's command; the returned handle owns the
- * slirp4netns process, which the monitor keeps until the container ends and then net_detach stops it.
- * Errors follow fs/util.h: 0 on success, -1 with `err` filled. */
+ * Lifetime: net_attach runs in the container's monitor process (the init's parent) once the init
+ * exists in its new net namespace and before it execs the user's command; the returned handle owns
+ * the slirp4netns process, which the monitor keeps until the container ends and then net_detach
+ * stops it. Errors follow fs/util.h: 0 on success, -1 with `err` filled. */
 #ifndef IMGFS_RUNNER_NET_H
 #define IMGFS_RUNNER_NET_H
 
@@ -41,17 +40,22 @@ int net_parse_port(const char *spec, struct net_port *out, struct imgfs_err *err
 struct net_handle;
 
 /* Bring up `lo` in /proc/INIT_PID/ns/net and, for NET_PRIVATE, start slirp4netns on that namespace
- * (its state — API socket, pid, log — under state_dir, which must exist), wait until its tap device is
- * configured, and publish `ports` through its API socket. For NET_NONE only `lo`; for NET_HOST nothing
- * (and `ports` are ignored: the container already listens on the host). On failure nothing is left
- * running. *out is always set on success (a handle for NET_HOST/NET_NONE too). */
+ * (its state — API socket, pid, log — under state_dir, which must exist), wait until its tap device
+ * is configured, and publish `ports` through its API socket. For NET_NONE only `lo`; for NET_HOST
+ * nothing (and `ports` are ignored: the container already listens on the host). On failure nothing
+ * is left running. *out is always set on success (a handle for NET_HOST/NET_NONE too). */
 int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports, size_t n_ports,
                const char *state_dir, struct net_handle **out, struct imgfs_err *err);
+
+/* The nameserver the container's /etc/resolv.conf should name: "10.0.2.3" (slirp4netns's DNS
+ * forwarder) for NET_PRIVATE; NULL otherwise (NET_HOST: copy the host's file; NET_NONE: no DNS). */
+const char *net_nameserver(enum net_mode mode);
 
 /* pid of the slirp4netns helper, or 0 when there is none (NET_NONE, NET_HOST). */
 pid_t net_helper_pid(const struct net_handle *h);
 
-/* Stop helpers (SIGTERM, reaped), free. NULL is fine. */
+/* Stop helpers (SIGKILL, reaped with waitpid on their pid: a monitor that reaps with waitpid(-1)
+ * must compare against net_helper_pid() and need not tell us), free. NULL is fine. */
 void net_detach(struct net_handle *h);
 
 #endif

@@ -1,0 +1,448 @@
+/* net.c — container networking: loopback up, slirp4netns for private networking, published ports.
+ *
+ * Why slirp4netns and not a veth pair + NAT: it needs no host firewall rules, no bridge and no IP
+ * allocation, so a container leaves nothing behind on the host if imgfs dies, and it is the stack
+ * rootless Podman uses. Its cost is a user-space TCP/IP stack (see docs/benchmarks.md). It runs in
+ * its own session (Ctrl-C on `imgfs run` must reach the container, not kill its network) and ends
+ * when the monitor closes — or dies and so closes — the exit pipe (`--exit-fd`), so it can never
+ * outlive the container's monitor. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+/* How long slirp4netns may take to configure the namespace or answer an API request. It normally
+ * takes milliseconds; the bound only turns a wedged helper into an error instead of a hang. */
+#define NET_HELPER_TIMEOUT_MS 10000
+
+#define NET_API_SOCKET "slirp4netns.sock"
+#define NET_HELPER_LOG "slirp4netns.log"
+#define NET_TAP_NAME   "tap0"
+/* Podman's choice: a large MTU lets slirp move big segments, several times the throughput of 1500.
+ */
+#define NET_MTU "65520"
+
+struct net_handle {
+    enum net_mode mode;
+    pid_t helper_pid; /* slirp4netns, 0 when none */
+    int exit_fd;      /* write end of the pipe slirp4netns watches; closing it ends the helper */
+};
+
+int net_parse_mode(const char *s, enum net_mode *out, struct imgfs_err *err)
+{
+    if (!strcmp(s, "private") || !strcmp(s, "slirp4netns") || !strcmp(s, "bridge") ||
+        !strcmp(s, "default"))
+        *out = NET_PRIVATE;
+    else if (!strcmp(s, "host"))
+        *out = NET_HOST;
+    else if (!strcmp(s, "none"))
+        *out = NET_NONE;
+    else
+        return err_set(err, EINVAL, "unknown network mode `%s` (expected private, host or none)",
+                       s);
+    return 0;
+}
+
+const char *net_nameserver(enum net_mode mode)
+{
+    return mode == NET_PRIVATE ? "10.0.2.3" : NULL;
+}
+
+static int net_parse_port_number(const char *s, size_t len, uint16_t *out)
+{
+    unsigned long v = 0;
+    if (len == 0 || len > 5)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+int net_parse_port(const char *spec, struct net_port *out, struct imgfs_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *end = spec + strlen(spec);
+    const char *slash = strchr(spec, '/');
+    if (slash) {
+        if (!strcmp(slash + 1, "udp"))
+            out->udp = true;
+        else if (strcmp(slash + 1, "tcp"))
+            return err_set(err, EINVAL, "port `%s`: protocol must be tcp or udp", spec);
+        end = slash;
+    }
+
+    /* The container port is after the last colon, the host port before it, the address before that
+     * (an IPv6 address is bracketed, so its colons do not count). */
+    const char *last = NULL;
+    for (const char *p = end; p > spec; p--)
+        if (p[-1] == ':') {
+            last = p - 1;
+            break;
+        }
+    if (!last)
+        return err_set(err, EINVAL, "port `%s`: expected [IP:]HOST:CTR (a host port is required)",
+                       spec);
+    if (net_parse_port_number(last + 1, (size_t)(end - last - 1), &out->ctr_port) < 0)
+        return err_set(err, EINVAL, "port `%s`: bad container port (1-65535; ranges unsupported)",
+                       spec);
+
+    const char *host_start = spec;
+    if (spec[0] == '[') {
+        const char *close = memchr(spec, ']', (size_t)(last - spec));
+        if (!close || close[1] != ':')
+            return err_set(err, EINVAL, "port `%s`: bad bracketed IPv6 address", spec);
+        size_t ip_len = (size_t)(close - spec - 1);
+        if (ip_len >= sizeof(out->host_ip))
+            return err_set(err, EINVAL, "port `%s`: address too long", spec);
+        memcpy(out->host_ip, spec + 1, ip_len);
+        host_start = close + 2;
+    } else {
+        const char *colon = memchr(spec, ':', (size_t)(last - spec));
+        if (colon) {
+            size_t ip_len = (size_t)(colon - spec);
+            if (ip_len >= sizeof(out->host_ip))
+                return err_set(err, EINVAL, "port `%s`: address too long", spec);
+            memcpy(out->host_ip, spec, ip_len);
+            host_start = colon + 1;
+        }
+    }
+    if (net_parse_port_number(host_start, (size_t)(last - host_start), &out->host_port) < 0)
+        return err_set(err, EINVAL, "port `%s`: bad host port (1-65535; ranges unsupported)", spec);
+    if (out->host_ip[0]) {
+        unsigned char addr[sizeof(struct in6_addr)];
+        if (inet_pton(AF_INET, out->host_ip, addr) != 1 &&
+            inet_pton(AF_INET6, out->host_ip, addr) != 1)
+            return err_set(err, EINVAL, "port `%s`: `%s` is not an IP address", spec, out->host_ip);
+    }
+    return 0;
+}
+
+/* Sets `lo` up inside the container's namespace. The socket is made while this thread is in that
+ * namespace (setns of a net namespace is per thread, so other threads are unaffected), then the
+ * thread returns home; the socket stays bound to the namespace it was made in, which is all the
+ * ioctl needs. No fork, so this costs microseconds. */
+static int net_loopback_up(pid_t pid, struct imgfs_err *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+    cleanup_close int target = open(path, O_RDONLY | O_CLOEXEC);
+    if (target < 0)
+        return err_sys(err, errno, "opening `%s`", path);
+    cleanup_close int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0)
+        return err_sys(err, errno, "opening /proc/thread-self/ns/net");
+    if (setns(target, CLONE_NEWNET) < 0)
+        return err_sys(err, errno, "entering the network namespace of pid %d", (int)pid);
+    cleanup_close int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int saved = errno;
+    if (setns(home, CLONE_NEWNET) < 0)
+        /* This thread would keep acting in the container's network: nothing sane can follow. */
+        abort();
+    if (sock < 0)
+        return err_sys(err, saved, "creating a socket in the container's network namespace");
+
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+        return err_sys(err, errno, "reading the flags of `lo`");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+        return err_sys(err, errno, "bringing up `lo`");
+    return 0;
+}
+
+static int64_t net_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* poll() one descriptor until `deadline_ms` (monotonic), retrying EINTR. 1 ready, 0 timeout. */
+static int net_poll_until(int fd, short events, int64_t deadline_ms)
+{
+    for (;;) {
+        int64_t left = deadline_ms - net_now_ms();
+        if (left < 0)
+            left = 0;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, (int)left);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+/* The last line of the helper's log, for error messages. */
+static void net_helper_log_tail(int dir_fd, char *out, size_t len)
+{
+    out[0] = 0;
+    cleanup_close int fd = openat(dir_fd, NET_HELPER_LOG, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char data[4096];
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t start = size > (off_t)sizeof(data) - 1 ? size - (off_t)sizeof(data) + 1 : 0;
+    ssize_t n = pread(fd, data, sizeof(data) - 1, start);
+    if (n <= 0)
+        return;
+    data[n] = 0;
+    while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == ' '))
+        data[--n] = 0;
+    char *line = strrchr(data, '\n');
+    const char *src = line ? line + 1 : data;
+    size_t n_copy = strnlen(src, len - 1);
+    memcpy(out, src, n_copy);
+    out[n_copy] = 0;
+}
+
+static void net_helper_stop(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    /* ECHILD: the monitor's reaper already collected it; nothing is left either way. */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* Send one request to the helper's API socket and check its answer. */
+static int net_api_call(int dir_fd, json_t *request, struct imgfs_err *err)
+{
+    /* Through /proc/self/fd: the state dir's path can exceed sun_path's 108 bytes. */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/" NET_API_SOCKET, dir_fd);
+    cleanup_close int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return err_sys(err, errno, "creating a unix socket");
+    if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return err_sys(err, errno, "connecting to slirp4netns's API socket");
+    cleanup_free char *text = json_dumps(request, JSON_COMPACT);
+    if (!text)
+        return err_set(err, ENOMEM, "encoding an API request");
+    if (write_full(sock, text, strlen(text)) < 0)
+        return err_sys(err, errno, "writing to slirp4netns's API socket");
+    shutdown(sock, SHUT_WR);
+
+    char reply[4096];
+    size_t got = 0;
+    int64_t deadline = net_now_ms() + NET_HELPER_TIMEOUT_MS;
+    for (;;) {
+        int r = net_poll_until(sock, POLLIN, deadline);
+        if (r < 0)
+            return err_sys(err, errno, "waiting for slirp4netns's answer");
+        if (r == 0)
+            return err_set(err, ETIMEDOUT, "slirp4netns did not answer");
+        ssize_t n = read(sock, reply + got, sizeof(reply) - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_sys(err, errno, "reading slirp4netns's answer");
+        if (n == 0 || (got += (size_t)n) == sizeof(reply) - 1)
+            break;
+    }
+    reply[got] = 0;
+    json_error_t jerr;
+    json_t *answer = json_loads(reply, 0, &jerr);
+    if (!answer)
+        return err_set(err, EPROTO, "slirp4netns's answer is not JSON: %s", jerr.text);
+    json_t *error = json_object_get(answer, "error");
+    int rc = 0;
+    if (error || !json_object_get(answer, "return")) {
+        const char *desc = json_string_value(json_object_get(error, "desc"));
+        rc = err_set(err, EIO, "slirp4netns refused: %s", desc ? desc : reply);
+    }
+    json_decref(answer);
+    return rc;
+}
+
+static int net_publish(int dir_fd, const struct net_port *p, struct imgfs_err *err)
+{
+    json_t *req =
+        json_pack("{s:s, s:{s:s, s:s, s:i, s:i}}", "execute", "add_hostfwd", "arguments", "proto",
+                  p->udp ? "udp" : "tcp", "host_addr", p->host_ip[0] ? p->host_ip : "0.0.0.0",
+                  "host_port", (int)p->host_port, "guest_port", (int)p->ctr_port);
+    if (!req)
+        return err_set(err, ENOMEM, "building an API request");
+    int rc = net_api_call(dir_fd, req, err);
+    json_decref(req);
+    if (rc < 0)
+        return err_ctx(err, "publishing %s%s%u -> %u/%s", p->host_ip, p->host_ip[0] ? ":" : "",
+                       p->host_port, p->ctr_port, p->udp ? "udp" : "tcp");
+    return 0;
+}
+
+/* Start slirp4netns on the namespace of `pid`; returns its pid, and the exit pipe's write end in
+ * *exit_fd, once it reports the tap device configured. */
+static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, int *exit_fd,
+                              struct imgfs_err *err)
+{
+    int ready[2], exitp[2];
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return err_sys(err, errno, "creating a pipe");
+    cleanup_close int ready_r = ready[0], ready_w = ready[1];
+    if (pipe2(exitp, O_CLOEXEC) < 0)
+        return err_sys(err, errno, "creating a pipe");
+    cleanup_close int exit_r = exitp[0], exit_w = exitp[1];
+    cleanup_close int log_fd =
+        openat(dir_fd, NET_HELPER_LOG, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0)
+        return err_sys(err, errno, "creating `%s/%s`", state_dir, NET_HELPER_LOG);
+    cleanup_close int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return err_sys(err, errno, "opening /dev/null");
+
+    char pid_arg[16];
+    snprintf(pid_arg, sizeof(pid_arg), "%d", (int)pid);
+    /* The helper finds its pipes at 3 (exit) and 4 (ready); everything else of ours is closed. */
+    char *argv[] = {"slirp4netns",
+                    "--configure",
+                    "--mtu=" NET_MTU,
+                    "--exit-fd=3",
+                    "--ready-fd=4",
+                    "--api-socket=" NET_API_SOCKET,
+                    "--enable-sandbox",
+                    "--enable-seccomp",
+                    pid_arg,
+                    NET_TAP_NAME,
+                    NULL};
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    /* dup2 onto 3 and 4 could clobber a source that happens to be 3 or 4: go through fds >= 10. */
+    cleanup_close int exit_hi = fcntl(exit_r, F_DUPFD_CLOEXEC, 10);
+    cleanup_close int ready_hi = fcntl(ready_w, F_DUPFD_CLOEXEC, 10);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    int rc = exit_hi < 0 || ready_hi < 0 ? errno : 0;
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(&fa, null_fd, 0);
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(&fa, log_fd, 1);
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(&fa, exit_hi, 3);
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(&fa, ready_hi, 4);
+    if (!rc)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+    /* The API socket's path is relative to the state dir: an absolute one may not fit sun_path. */
+    if (!rc)
+        rc = posix_spawn_file_actions_addchdir_np(&fa, state_dir);
+    if (!rc)
+        rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (!rc)
+        rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (!rc)
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                                 POSIX_SPAWN_SETSIGDEF);
+    pid_t helper = -1;
+    if (!rc)
+        rc = posix_spawnp(&helper, "slirp4netns", &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc == ENOENT)
+        return err_set(err, ENOENT,
+                       "slirp4netns is not installed (apt-get install slirp4netns, "
+                       "or use --network none or --network host)");
+    if (rc)
+        return err_sys(err, rc, "starting slirp4netns");
+
+    /* Only the helper may hold the write end now, so its death reads as end of file. */
+    close(take_fd(&ready_w));
+    int64_t deadline = net_now_ms() + NET_HELPER_TIMEOUT_MS;
+    char c = 0;
+    ssize_t n = -1;
+    for (;;) {
+        int r = net_poll_until(ready_r, POLLIN, deadline);
+        if (r <= 0)
+            break;
+        n = read(ready_r, &c, 1);
+        if (n >= 0 || errno != EINTR)
+            break;
+    }
+    if (n != 1 || c != '1') {
+        char tail[512];
+        net_helper_stop(helper);
+        net_helper_log_tail(dir_fd, tail, sizeof(tail));
+        return err_set(err, EIO, "slirp4netns did not configure the network%s%s",
+                       tail[0] ? ": " : "", tail);
+    }
+    *exit_fd = take_fd(&exit_w);
+    return helper;
+}
+
+int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports, size_t n_ports,
+               const char *state_dir, struct net_handle **out, struct imgfs_err *err)
+{
+    struct net_handle *h = xcalloc(1, sizeof(*h));
+    h->mode = mode;
+    h->exit_fd = -1;
+    if (mode == NET_HOST) {
+        *out = h;
+        return 0;
+    }
+    if (net_loopback_up(init_pid, err) < 0)
+        goto fail;
+    if (mode == NET_PRIVATE) {
+        cleanup_close int dir_fd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+            err_sys(err, errno, "opening `%s`", state_dir);
+            goto fail;
+        }
+        pid_t helper = net_helper_start(init_pid, dir_fd, state_dir, &h->exit_fd, err);
+        if (helper < 0)
+            goto fail;
+        h->helper_pid = helper;
+        for (size_t i = 0; i < n_ports; i++)
+            if (net_publish(dir_fd, &ports[i], err) < 0)
+                goto fail;
+    }
+    *out = h;
+    return 0;
+fail:
+    net_detach(h);
+    return err_ctx(err, "setting up the container's network");
+}
+
+pid_t net_helper_pid(const struct net_handle *h)
+{
+    return h ? h->helper_pid : 0;
+}
+
+void net_detach(struct net_handle *h)
+{
+    if (!h)
+        return;
+    if (h->exit_fd >= 0)
+        close(h->exit_fd);
+    net_helper_stop(h->helper_pid);
+    free(h);
+}
