@@ -110,5 +110,11 @@ t_check "no file is left" test ! -e "$T/missing.tar" -a ! -e "$T/missing.tar.tmp
 rc=0
 "$IMGFS" export --format zip -o "$T/zip.tar" busybox 2>/dev/null || rc=$?
 t_eq "an unknown format is exit 125" 125 "$rc"
+if command -v script >/dev/null; then
+    # a terminal on stdout (script(1) gives the command a pty): refused, nothing written to it
+    out=$(script -qec "'$IMGFS' export busybox" /dev/null 2>&1 || true)
+    t_check "a tar is not written to a terminal" grep -q "refusing to write a tar archive to a terminal" <<<"$out"
+    t_check "not a byte of it" test "$(wc -c <<<"$out")" -lt 200
+fi
 t_check_fails "export into a missing directory fails" "$IMGFS" export -o "$T/nodir/x.tar" busybox
 t_end
