@@ -2,7 +2,7 @@
 # ./imgfs-asan (ASan + UBSan), `make deps` installs the Debian packages the project needs.
 
 CC      ?= cc
-PKGS    := fuse3 libarchive lmdb jansson libseccomp libcrypto
+PKGS    := fuse3 libarchive lmdb jansson libseccomp libcrypto zlib
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral \
            -Wstrict-prototypes -Wvla

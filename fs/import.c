@@ -8,9 +8,12 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 struct archive *import_tar_reader_new(void)
 {
@@ -21,6 +24,254 @@ struct archive *import_tar_reader_new(void)
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
     return a;
+}
+
+/* ---- decompression in a second thread ---- */
+
+struct import_stream {
+    pthread_t thread;
+    bool started;
+    int fds[2]; /* pipe: decompressor writes [1], the tar reader reads [0] */
+    struct archive *src;
+    struct archive *tar;
+    struct imgfs_err err; /* the decompressor's, when err.code != 0 */
+};
+
+/* The raw (still compressed) bytes of the source, the first block pushed back once. */
+struct raw_source {
+    struct archive *src;
+    const void *first;
+    la_ssize_t first_len;
+};
+
+static la_ssize_t raw_next(struct raw_source *r, const void **buf)
+{
+    if (r->first) {
+        *buf = r->first;
+        r->first = NULL;
+        return r->first_len;
+    }
+    size_t len;
+    la_int64_t off;
+    int rc = archive_read_data_block(r->src, buf, &len, &off);
+    if (rc == ARCHIVE_EOF)
+        return 0;
+    if (rc < ARCHIVE_WARN)
+        return -1;
+    return (la_ssize_t)len;
+}
+
+static la_ssize_t raw_read_cb(struct archive *a, void *ctx, const void **buf)
+{
+    struct raw_source *r = ctx;
+    la_ssize_t n = raw_next(r, buf);
+    if (n < 0)
+        archive_set_error(a, EIO, "%s", archive_error_string(r->src));
+    return n;
+}
+
+/* gzip through zlib itself: libarchive's gzip reader does not check the CRC-32 in the trailer, and
+ * a corrupt deflate stream can decode into plausible but wrong file contents. Concatenated members
+ * (as pigz and `cat a.gz b.gz` make) are read one after another. */
+static int gunzip(struct import_stream *st, struct raw_source *raw, char *out, size_t out_len)
+{
+    z_stream z = {0};
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return err_set(&st->err, ENOMEM, "starting gzip decompression");
+    int ret = -1;
+    bool in_member = true;
+    for (;;) {
+        if (z.avail_in == 0) {
+            const void *buf;
+            la_ssize_t n = raw_next(raw, &buf);
+            if (n < 0) {
+                err_set(&st->err, EIO, "%s", archive_error_string(st->src));
+                goto out;
+            }
+            if (n == 0) {
+                if (in_member) {
+                    err_set(&st->err, EINVAL, "truncated gzip input (it ends inside a member)");
+                    goto out;
+                }
+                break;
+            }
+            z.next_in = (Bytef *)buf;
+            z.avail_in = (uInt)n;
+        }
+        if (!in_member) {
+            inflateReset(&z);
+            in_member = true;
+        }
+        z.next_out = (Bytef *)out;
+        z.avail_out = (uInt)out_len;
+        int rc = inflate(&z, Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+            err_set(&st->err, EINVAL, "corrupt gzip data: %s (after %lu bytes of input)",
+                    z.msg ? z.msg : "inflate failed", (unsigned long)z.total_in);
+            goto out;
+        }
+        size_t n = out_len - z.avail_out;
+        if (n && write_full(st->fds[1], out, n) < 0) {
+            ret = 0; /* the tar reader is done with the stream */
+            goto out;
+        }
+        if (rc == Z_STREAM_END)
+            in_member = false;
+    }
+    ret = 0;
+out:
+    inflateEnd(&z);
+    return ret;
+}
+
+static void *decompress_main(void *arg)
+{
+    struct import_stream *st = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE); /* a reader that stopped early gives EPIPE, not a signal */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    static __thread char buf[1 << 20];
+    struct raw_source raw = {.src = st->src};
+    struct archive_entry *ae;
+    int rc = archive_read_next_header(st->src, &ae);
+    if (rc == ARCHIVE_EOF)
+        goto done;
+    if (rc < ARCHIVE_WARN) {
+        err_set(&st->err, EINVAL, "%s", archive_error_string(st->src));
+        goto done;
+    }
+    raw.first_len = raw_next(&raw, &raw.first);
+    if (raw.first_len < 0) {
+        err_set(&st->err, EIO, "%s", archive_error_string(st->src));
+        goto done;
+    }
+    if (raw.first_len >= 2 && ((const uint8_t *)raw.first)[0] == 0x1f &&
+        ((const uint8_t *)raw.first)[1] == 0x8b) {
+        gunzip(st, &raw, buf, sizeof buf);
+        goto done;
+    }
+    /* every other compression (and none) through libarchive's filters */
+    struct archive *dec = archive_read_new();
+    archive_read_support_filter_all(dec);
+    archive_read_support_format_raw(dec);
+    archive_read_support_format_empty(dec);
+    if (archive_read_open(dec, &raw, NULL, raw_read_cb, NULL) != ARCHIVE_OK ||
+        ((rc = archive_read_next_header(dec, &ae)) < ARCHIVE_WARN && rc != ARCHIVE_EOF)) {
+        err_set(&st->err, EINVAL, "%s", archive_error_string(dec));
+    } else if (rc != ARCHIVE_EOF) {
+        for (;;) {
+            la_ssize_t n = archive_read_data(dec, buf, sizeof buf);
+            if (n < 0) {
+                err_set(&st->err, EINVAL, "%s", archive_error_string(dec));
+                break;
+            }
+            if (n == 0 || write_full(st->fds[1], buf, (size_t)n) < 0)
+                break;
+        }
+    }
+    archive_read_free(dec);
+done:
+    close(st->fds[1]);
+    st->fds[1] = -1;
+    return NULL;
+}
+
+static int stream_start(struct import_stream *st, struct import_stream **out, struct archive **tar,
+                        struct imgfs_err *err)
+{
+    if (pipe2(st->fds, O_CLOEXEC) < 0) {
+        err_sys(err, errno, "creating a pipe");
+        goto fail;
+    }
+    fcntl(st->fds[1], F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups; best effort */
+    if (pthread_create(&st->thread, NULL, decompress_main, st) != 0) {
+        err_set(err, EAGAIN, "starting the decompression thread");
+        goto fail;
+    }
+    st->started = true;
+    st->tar = archive_read_new();
+    archive_read_support_filter_none(st->tar);
+    archive_read_support_format_tar(st->tar);
+    archive_read_support_format_gnutar(st->tar);
+    if (archive_read_open_fd(st->tar, st->fds[0], 1 << 20) != ARCHIVE_OK) {
+        struct imgfs_err ignored;
+        err_set(err, EINVAL, "%s", archive_error_string(st->tar));
+        import_stream_close(st, true, &ignored);
+        if (ignored.code)
+            *err = ignored;
+        return -1;
+    }
+    *out = st;
+    *tar = st->tar;
+    return 0;
+fail:
+    import_stream_close(st, false, &(struct imgfs_err){0});
+    return -1;
+}
+
+static struct import_stream *stream_new(void)
+{
+    struct import_stream *st = xcalloc(1, sizeof *st);
+    st->fds[0] = st->fds[1] = -1;
+    st->src = archive_read_new();
+    archive_read_support_filter_none(st->src);
+    archive_read_support_format_raw(st->src);
+    archive_read_support_format_empty(st->src);
+    return st;
+}
+
+int import_stream_open_file(const char *path, struct import_stream **out, struct archive **tar,
+                            struct imgfs_err *err)
+{
+    struct import_stream *st = stream_new();
+    if (archive_read_open_filename(st->src, path, 1 << 20) != ARCHIVE_OK) {
+        err_set(err, EINVAL, "`%s`: %s", path, archive_error_string(st->src));
+        import_stream_close(st, false, &(struct imgfs_err){0});
+        return -1;
+    }
+    return stream_start(st, out, tar, err);
+}
+
+int import_stream_open_cb(void *ctx,
+                          ssize_t (*read_fn)(struct archive *, void *ctx, const void **buf),
+                          struct import_stream **out, struct archive **tar,
+                          struct imgfs_err *err)
+{
+    struct import_stream *st = stream_new();
+    if (archive_read_open(st->src, ctx, NULL, read_fn, NULL) != ARCHIVE_OK) {
+        err_set(err, EINVAL, "%s", archive_error_string(st->src));
+        import_stream_close(st, false, &(struct imgfs_err){0});
+        return -1;
+    }
+    return stream_start(st, out, tar, err);
+}
+
+int import_stream_close(struct import_stream *st, bool tar_failed, struct imgfs_err *err)
+{
+    if (!st)
+        return 0;
+    if (st->tar)
+        archive_read_free(st->tar);
+    if (tar_failed && st->started && st->fds[0] >= 0) {
+        static __thread char sink[1 << 16];
+        while (read(st->fds[0], sink, sizeof sink) > 0)
+            ;
+    }
+    if (st->fds[0] >= 0)
+        close(st->fds[0]); /* unblocks a decompressor still writing */
+    if (st->started)
+        pthread_join(st->thread, NULL);
+    if (st->fds[1] >= 0)
+        close(st->fds[1]);
+    archive_read_free(st->src);
+    int ret = 0;
+    if (st->err.code) {
+        *err = st->err;
+        ret = -1;
+    }
+    free(st);
+    return ret;
 }
 
 /* ---- names ---- */
@@ -435,15 +686,21 @@ static int spool_stdin(struct store *s, char **path, struct imgfs_err *err)
 static int import_rootfs(struct store_batch *b, const char *path, const char *name,
                          struct digest *out, struct imgfs_err *err)
 {
-    struct archive *a = import_tar_reader_new();
+    struct archive *a;
+    struct import_stream *st;
     int ret = -1;
     struct import_layer_result res = {0};
     cleanup_free char *what = xasprintf("`%s`", path);
-    if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-        err_set(err, EINVAL, "`%s`: %s", path, archive_error_string(a));
-        goto out;
+    if (import_stream_open_file(path, &st, &a, err) < 0)
+        return -1;
+    int rc = import_layer(b, a, what, &res, err);
+    struct imgfs_err derr = {0};
+    if (import_stream_close(st, rc < 0, &derr) < 0) {
+        /* the decompressor's error is the cause; the tar reader only saw the stream end early */
+        err_set(err, derr.code, "%s: %s", what, derr.msg);
+        rc = -1;
     }
-    if (import_layer(b, a, what, &res, err) < 0)
+    if (rc < 0)
         goto out;
     if (res.files == 0) {
         err_set(err, EINVAL, "`%s` holds no files (is it a tar archive?)", path);
@@ -454,7 +711,6 @@ static int import_rootfs(struct store_batch *b, const char *path, const char *na
     ret = image_commit(b, NULL, 0, &layer, 1, name, out, err);
 out:
     buf_free(&res.table);
-    archive_read_free(a);
     return ret;
 }
 

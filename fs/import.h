@@ -19,6 +19,22 @@ struct store_batch;
 /* A libarchive reader that takes tar in every format and compression libarchive knows. */
 struct archive *import_tar_reader_new(void);
 
+/* A tar reader whose decompression runs in a second thread, so that decompressing (zlib, xz, zstd
+ * are single-threaded) overlaps with chunking, hashing and storing. The source is a file, or a
+ * libarchive-style read callback (which is then called from the second thread only). */
+struct import_stream;
+int import_stream_open_file(const char *path, struct import_stream **out, struct archive **tar,
+                            struct imgfs_err *err);
+int import_stream_open_cb(void *ctx,
+                          ssize_t (*read_fn)(struct archive *, void *ctx, const void **buf),
+                          struct import_stream **out, struct archive **tar,
+                          struct imgfs_err *err);
+/* Free the tar reader and stop the thread. Returns -1 with the decompressor's own error when it
+ * had one (a corrupt gzip stream, say): the tar reader then saw only garbage or a truncated
+ * stream, so the caller should report this error instead of its own. With `tar_failed`, the rest
+ * of the stream is decompressed first, so that a checksum error at its end is found. */
+int import_stream_close(struct import_stream *s, bool tar_failed, struct imgfs_err *err);
+
 struct import_layer_result {
     struct digest diff_id; /* SHA-256 of the layer's canonical tar */
     uint64_t size;         /* canonical tar size */
