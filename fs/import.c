@@ -690,14 +690,14 @@ static int import_rootfs(struct store_batch *b, const char *path, const char *na
     struct import_stream *st;
     int ret = -1;
     struct import_layer_result res = {0};
-    cleanup_free char *what = xasprintf("`%s`", path);
+    const char *what = "rootfs tar"; /* import_source names the file */
     if (import_stream_open_file(path, &st, &a, err) < 0)
         return -1;
     int rc = import_layer(b, a, what, &res, err);
     struct imgfs_err derr = {0};
     if (import_stream_close(st, rc < 0, &derr) < 0) {
         /* the decompressor's error is the cause; the tar reader only saw the stream end early */
-        err_set(err, derr.code, "%s: %s", what, derr.msg);
+        *err = derr;
         rc = -1;
     }
     if (rc < 0)
