@@ -218,14 +218,20 @@ static int source_scan_tar(struct source *s, struct imgfs_err *err)
         if (hardlink) {
             m.target = member_name_normalize(hardlink);
             m.size = 0;
+            if (!m.target)
+                continue; /* leaves the archive: as good as absent */
         } else if (type == AE_IFLNK) {
             /* relative to the link's directory */
             const char *slash = strrchr(name, '/');
             const char *target = archive_entry_symlink(ae);
+            if (!target)
+                continue;
             cleanup_free char *joined =
                 target[0] == '/' ? xstrdup(target)
                                  : xasprintf("%.*s/%s", slash ? (int)(slash - name) : 0, name, target);
             m.target = member_name_normalize(joined);
+            if (!m.target)
+                continue;
         } else if (type != AE_IFREG) {
             continue;
         }
@@ -591,6 +597,13 @@ static int blob_read_verified(struct source *s, const struct descriptor *d, stru
     return 0;
 }
 
+/* Build attestations (buildx, docker >= 24) sit in indexes beside the image they describe. */
+static bool is_attestation(json_t *desc)
+{
+    json_t *t = json_object_get(json_object_get(desc, "annotations"), "vnd.docker.reference.type");
+    return json_is_string(t) && !strcmp(json_string_value(t), "attestation-manifest");
+}
+
 static bool platform_is(json_t *desc, const char *os, const char *arch)
 {
     json_t *pl = json_object_get(desc, "platform");
@@ -604,20 +617,23 @@ static bool platform_is(json_t *desc, const char *os, const char *arch)
 static int index_pick(json_t *manifests, const char *what, const char *path, json_t **out,
                       struct imgfs_err *err)
 {
-    size_t n = json_array_size(manifests);
-    if (n == 0)
-        return err_set(err, EINVAL, "%s in `%s` lists no manifests", what, path);
-    size_t i;
-    json_t *m;
+    size_t n = 0, i;
+    json_t *m, *only = NULL;
     json_array_foreach(manifests, i, m)
     {
+        if (is_attestation(m))
+            continue;
         if (platform_is(m, "linux", "amd64")) {
             *out = m;
             return 0;
         }
+        only = m;
+        n++;
     }
+    if (n == 0)
+        return err_set(err, EINVAL, "%s in `%s` lists no image manifests", what, path);
     if (n == 1) {
-        *out = json_array_get(manifests, 0);
+        *out = only;
         return 0;
     }
     return err_set(err, ENOENT, "%s in `%s` has no linux/amd64 image among its %zu manifests", what,
@@ -789,6 +805,8 @@ static int oci_plan(struct source *s, struct plan *p, struct imgfs_err *err)
     }
     json_array_foreach(manifests, i, m)
     {
+        if (is_attestation(m))
+            continue;
         struct descriptor d;
         if (descriptor_parse(m, what, s->path, &d, err) < 0)
             return -1;
@@ -1116,6 +1134,10 @@ int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kin
         goto out;
     if ((kind == OCI_SOURCE_DOCKER_TAR ? docker_plan(&s, &p, err) : oci_plan(&s, &p, err)) < 0)
         goto out;
+    if (p.n_images == 0) {
+        err_set(err, ENOENT, "`%s` holds no image", path);
+        goto out;
+    }
     if (name) {
         if (p.n_images > 1 && plan_select(&p, name, path, err) < 0)
             goto out;

@@ -118,5 +118,19 @@ jq -nc --arg d "sha256:$nd" --argjson s "$(stat -c %s "$T/nested.json")" '{schem
 t_check "import a multi-platform layout" "$IMGFS" import -q "$T/multi"
 t_eq "linux/amd64 was picked" "$want" "$(digest_of multi:1)"
 
+# build attestations (buildx) are not images: an index of one arm64 image and an attestation
+jq -nc --argjson a "$amd" --argjson o "$other" '{schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [($a + {platform: {os: "unknown", architecture: "unknown"},
+                       annotations: {"vnd.docker.reference.type": "attestation-manifest"}}),
+                ($o + {platform: {os: "linux", architecture: "arm64"}})]}' >"$T/nested.json"
+nd=$(sha256sum <"$T/nested.json" | cut -d' ' -f1)
+cp "$T/nested.json" "$T/multi/blobs/sha256/$nd"
+jq -nc --arg d "sha256:$nd" --argjson s "$(stat -c %s "$T/nested.json")" '{schemaVersion: 2, manifests: [{
+    mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
+    annotations: {"org.opencontainers.image.ref.name": "multi:2"}}]}' >"$T/multi/index.json"
+t_check "import an index with an attestation" "$IMGFS" import -q "$T/multi"
+t_eq "the one image was picked" "$(digest_of dir:v1)" "$(digest_of multi:2)"
+
 t_check "fsck passes" quiet "$IMGFS" fsck
 t_end
