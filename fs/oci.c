@@ -1682,8 +1682,33 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
             name = NULL;
         }
     }
-    bool to_stdout = !strcmp(path, "-");
-    if (!to_stdout) {
+    bool direct = !strcmp(path, "-");
+    struct stat st;
+    if (direct) {
+        fd = dup(STDOUT_FILENO);
+        if (fd < 0) {
+            err_sys(err, errno, "standard output");
+            goto out;
+        }
+    } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device or a fifo (/dev/null, a named pipe): write to it, there is no file to replace
+         * (a temp file renamed over /dev/null would replace the device) */
+        if (S_ISDIR(st.st_mode)) {
+            err_set(err, EISDIR, "`%s` is a directory", path);
+            goto out;
+        }
+        fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            err_sys(err, errno, "opening `%s`", path);
+            goto out;
+        }
+        direct = true;
+    }
+    if (direct && isatty(fd)) {
+        err_set(err, EINVAL, "refusing to write a tar archive to a terminal");
+        goto out;
+    }
+    if (!direct) {
         tmp = xasprintf("%s.tmp", path);
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
@@ -1699,7 +1724,7 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
     if ((format == EXPORT_ROOTFS ? archive_write_set_format_pax(a)
                                  : archive_write_set_format_pax_restricted(a)) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-        archive_write_open_fd(a, to_stdout ? STDOUT_FILENO : fd) != ARCHIVE_OK) {
+        archive_write_open_fd(a, fd) != ARCHIVE_OK) {
         err_set(err, EIO, "writing `%s`: %s", path, archive_error_string(a));
         goto out;
     }
@@ -1712,7 +1737,7 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
         err_set(err, EIO, "writing `%s`: %s", path, archive_error_string(a));
         goto out;
     }
-    if (!to_stdout) {
+    if (!direct) {
         if (fsync(fd) < 0) {
             err_sys(err, errno, "writing `%s`", tmp);
             goto out;

@@ -116,5 +116,16 @@ if command -v script >/dev/null; then
     t_check "a tar is not written to a terminal" grep -q "refusing to write a tar archive to a terminal" <<<"$out"
     t_check "not a byte of it" test "$(wc -c <<<"$out")" -lt 200
 fi
+# devices and fifos are written to, not replaced by a renamed temp file
+t_check "export to /dev/null" "$IMGFS" export -o /dev/null busybox
+t_check "/dev/null is still the device" test -c /dev/null
+mkfifo "$T/fifo"
+sha256sum <"$T/fifo" >"$T/fifo.sum" &
+reader=$!
+t_cleanup "kill $reader"
+t_check "export to a fifo" "$IMGFS" export -o "$T/fifo" busybox
+wait "$reader"
+t_eq "the fifo got the archive" "$(sha256sum <"$T/busybox-oci.tar")" "$(cat "$T/fifo.sum")"
+t_check_fails "export onto a directory fails" "$IMGFS" export -o "$T" busybox
 t_check_fails "export into a missing directory fails" "$IMGFS" export -o "$T/nodir/x.tar" busybox
 t_end
