@@ -22,12 +22,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MT_OCI_INDEX      "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST   "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_CONFIG     "application/vnd.oci.image.config.v1+json"
-#define MT_DOCKER_LIST    "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_CONFIG      "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_CONFIG  "application/vnd.docker.container.image.v1+json"
+#define MT_DOCKER_CONFIG   "application/vnd.docker.container.image.v1+json"
 
 #define ANNOT_REF_NAME  "org.opencontainers.image.ref.name"
 #define ANNOT_CTRD_NAME "io.containerd.image.name"
@@ -37,7 +37,7 @@
 /* Tar members kept in memory by the first pass: every document, and layers small enough. */
 #define CACHE_MEMBER_LIMIT (4u << 20)
 #define CACHE_TOTAL_LIMIT  (256u << 20)
-#define NESTING_LIMIT 8
+#define NESTING_LIMIT      8
 
 static const char *const layer_media_types[] = {
     "application/vnd.oci.image.layer.v1.tar",
@@ -214,7 +214,7 @@ static int source_scan_tar(struct source *s, struct imgfs_err *err)
             continue;
         mode_t type = archive_entry_filetype(ae);
         const char *hardlink = archive_entry_hardlink(ae);
-        struct member m = { .size = (uint64_t)archive_entry_size(ae) };
+        struct member m = {.size = (uint64_t)archive_entry_size(ae)};
         if (hardlink) {
             m.target = member_name_normalize(hardlink);
             m.size = 0;
@@ -227,8 +227,9 @@ static int source_scan_tar(struct source *s, struct imgfs_err *err)
             if (!target)
                 continue;
             cleanup_free char *joined =
-                target[0] == '/' ? xstrdup(target)
-                                 : xasprintf("%.*s/%s", slash ? (int)(slash - name) : 0, name, target);
+                target[0] == '/'
+                    ? xstrdup(target)
+                    : xasprintf("%.*s/%s", slash ? (int)(slash - name) : 0, name, target);
             m.target = member_name_normalize(joined);
             if (!m.target)
                 continue;
@@ -259,7 +260,7 @@ out:
 static int source_open(struct source *s, const char *path, enum oci_source_kind kind,
                        struct imgfs_err *err)
 {
-    *s = (struct source){ .kind = kind, .path = path, .dirfd = -1 };
+    *s = (struct source){.kind = kind, .path = path, .dirfd = -1};
     if (kind == OCI_SOURCE_OCI_DIR) {
         s->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s->dirfd < 0)
@@ -334,8 +335,8 @@ static json_t *json_parse(const struct buf *b, const char *what, struct imgfs_er
     json_error_t je;
     json_t *j = json_loadb((const char *)b->data, b->len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
-        err_set(err, EINVAL, "%s: broken JSON at line %d column %d: %s", what, je.line,
-                je.column, je.text);
+        err_set(err, EINVAL, "%s: broken JSON at line %d column %d: %s", what, je.line, je.column,
+                je.text);
         return NULL;
     }
     if (!json_is_object(j) && !json_is_array(j)) {
@@ -363,10 +364,10 @@ struct layer_job {
     char *what;   /* "layer 2 of `x.tar`" */
     struct digest expect;
     bool have_expect;
-    struct digest alt;        /* docker: the layer's diff_id also vouches for an uncompressed blob */
+    struct digest alt; /* docker: the layer's diff_id also vouches for an uncompressed blob */
     bool have_alt;
-    int64_t size;             /* expected size, -1 when unknown */
-    bool needed; /* by an image being imported */
+    int64_t size; /* expected size, -1 when unknown */
+    bool needed;  /* by an image being imported */
     bool done;
     struct import_layer_result res;
 };
@@ -474,14 +475,14 @@ static int plan_add_job(struct plan *p, const char *member, const struct digest 
             continue;
         if ((expect && j->have_expect && !digest_equal(expect, &j->expect)) ||
             (alt && j->have_alt && !digest_equal(alt, &j->alt)))
-            return err_set(err, EINVAL, "`%s` in `%s` is listed with two different digests",
-                           member, path);
+            return err_set(err, EINVAL, "`%s` in `%s` is listed with two different digests", member,
+                           path);
         *idx = i;
         return 0;
     }
     p->jobs = xrealloc(p->jobs, (p->n_jobs + 1) * sizeof *p->jobs);
     struct layer_job *j = &p->jobs[p->n_jobs];
-    *j = (struct layer_job){ .member = xstrdup(member), .size = size };
+    *j = (struct layer_job){.member = xstrdup(member), .size = size};
     if (expect) {
         j->expect = *expect;
         j->have_expect = true;
@@ -527,8 +528,7 @@ static void plan_add_image(struct plan *p, struct plan_image *im)
 
 /* ---- OCI layouts ---- */
 
-static int blob_member_name(const char *digest, const char *path, char **out,
-                            struct imgfs_err *err)
+static int blob_member_name(const char *digest, const char *path, char **out, struct imgfs_err *err)
 {
     struct digest d;
     if (strncmp(digest, "sha256:", 7))
@@ -569,8 +569,7 @@ static int descriptor_parse(json_t *j, const char *what, const char *path, struc
         return err_set(err, ENOTSUP, "%s in `%s`: unsupported digest `%s`", what, path,
                        d->digest_str);
     if (digest_parse(d->digest_str, false, &d->digest) < 0)
-        return err_set(err, EINVAL, "%s in `%s`: malformed digest `%s`", what, path,
-                       d->digest_str);
+        return err_set(err, EINVAL, "%s in `%s`: malformed digest `%s`", what, path, d->digest_str);
     return 0;
 }
 
@@ -656,12 +655,12 @@ static int oci_manifest(struct source *s, struct plan *p, const struct descripto
     snprintf(what, sizeof what, "config of manifest %.19s", d->digest_str);
     if (descriptor_parse(json_object_get(doc, "config"), what, path, &cd, err) < 0)
         return -1;
-    if (!cd.media_type || (strcmp(cd.media_type, MT_OCI_CONFIG) &&
-                           strcmp(cd.media_type, MT_DOCKER_CONFIG)))
+    if (!cd.media_type ||
+        (strcmp(cd.media_type, MT_OCI_CONFIG) && strcmp(cd.media_type, MT_DOCKER_CONFIG)))
         return err_set(err, EINVAL,
                        "manifest %s in `%s`: config media type `%s` is not a container image's",
                        d->digest_str, path, cd.media_type ? cd.media_type : "(none)");
-    cleanup_buf struct buf config = { 0 };
+    cleanup_buf struct buf config = {0};
     if (blob_read_verified(s, &cd, &config, err) < 0)
         return -1;
     {
@@ -705,7 +704,7 @@ static int oci_resolve(struct source *s, struct plan *p, const struct descriptor
 {
     if (depth > NESTING_LIMIT)
         return err_set(err, ELOOP, "`%s`: indexes nested too deep", s->path);
-    cleanup_buf struct buf raw = { 0 };
+    cleanup_buf struct buf raw = {0};
     if (blob_read_verified(s, d, &raw, err) < 0)
         return -1;
     char what[128];
@@ -755,7 +754,7 @@ static const char *descriptor_image_name(json_t *desc)
 
 static int oci_plan(struct source *s, struct plan *p, struct imgfs_err *err)
 {
-    cleanup_buf struct buf layout = { 0 }, index = { 0 };
+    cleanup_buf struct buf layout = {0}, index = {0};
     if (source_read(s, "oci-layout", JSON_LIMIT, &layout, err) < 0)
         return -1;
     char what[1024];
@@ -794,7 +793,7 @@ static int oci_plan(struct source *s, struct plan *p, struct imgfs_err *err)
         struct descriptor d;
         if (descriptor_parse(pick, what, s->path, &d, err) < 0)
             return -1;
-        struct plan_image im = { 0 };
+        struct plan_image im = {0};
         if (oci_resolve(s, p, &d, 0, &im, err) < 0) {
             free(im.config);
             free(im.layers);
@@ -810,7 +809,7 @@ static int oci_plan(struct source *s, struct plan *p, struct imgfs_err *err)
         struct descriptor d;
         if (descriptor_parse(m, what, s->path, &d, err) < 0)
             return -1;
-        struct plan_image im = { 0 };
+        struct plan_image im = {0};
         if (oci_resolve(s, p, &d, 0, &im, err) < 0) {
             free(im.config);
             free(im.layers);
@@ -848,7 +847,7 @@ static bool docker_name_digest(const char *name, struct digest *out)
 static int docker_plan(struct source *s, struct plan *p, struct imgfs_err *err)
 {
     const char *path = s->path;
-    cleanup_buf struct buf mb = { 0 };
+    cleanup_buf struct buf mb = {0};
     if (source_read(s, "manifest.json", JSON_LIMIT, &mb, err) < 0)
         return -1;
     char what[1024];
@@ -871,8 +870,8 @@ static int docker_plan(struct source *s, struct plan *p, struct imgfs_err *err)
         cleanup_free char *cfg_name = member_name_normalize(json_string_value(cfg));
         if (!cfg_name)
             return err_set(err, EINVAL, "%s: bad config name `%s`", what, json_string_value(cfg));
-        struct plan_image im = { 0 };
-        cleanup_buf struct buf config = { 0 };
+        struct plan_image im = {0};
+        cleanup_buf struct buf config = {0};
         if (source_read(s, cfg_name, JSON_LIMIT, &config, err) < 0)
             return err_ctx(err, "config of image %zu", i + 1);
         struct digest want, got;
@@ -902,7 +901,8 @@ static int docker_plan(struct source *s, struct plan *p, struct imgfs_err *err)
         {
             const char *ds = json_string_value(json_array_get(diff_ids, k));
             struct digest diff_id, named;
-            cleanup_free char *member = json_is_string(l) ? member_name_normalize(json_string_value(l)) : NULL;
+            cleanup_free char *member =
+                json_is_string(l) ? member_name_normalize(json_string_value(l)) : NULL;
             if (!member || !*member) {
                 free(im.layers);
                 return err_set(err, EINVAL, "%s: layer %zu of image %zu has a bad name", what,
@@ -1023,8 +1023,9 @@ static int job_run(struct layer_job *j, struct blob_in *in, const char *path, st
         digest_str(&got, gs);
         digest_str(j->have_expect ? &j->expect : &j->alt, ws);
         if (j->have_expect || !j->have_alt)
-            err_set(err, EINVAL, "blob `%s` in `%s`: digest mismatch: expected %s, its content is %s",
-                    j->member, path, ws, gs);
+            err_set(err, EINVAL,
+                    "blob `%s` in `%s`: digest mismatch: expected %s, its content is %s", j->member,
+                    path, ws, gs);
         else
             err_set(err, EINVAL,
                     "layer `%s` in `%s`: digest mismatch: the config's diff_id is %s, its content "
@@ -1054,7 +1055,7 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
         struct layer_job *j = &p->jobs[i];
         if (!j->needed)
             continue;
-        *in = (struct blob_in){ .fd = -1 };
+        *in = (struct blob_in){.fd = -1};
         cleanup_close int fd = -1;
         if (s->kind == OCI_SOURCE_OCI_DIR) {
             fd = openat(s->dirfd, j->member, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -1100,7 +1101,7 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
             struct layer_job *j = &p->jobs[i];
             if (!j->needed || j->done || source_find(s, j->member) != m)
                 continue;
-            *in = (struct blob_in){ .fd = -1, .outer = a };
+            *in = (struct blob_in){.fd = -1, .outer = a};
             if (job_run(j, in, s->path, b, err) < 0)
                 goto out;
             pending--;
@@ -1128,7 +1129,7 @@ int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kin
         return err_set(err, EINVAL, "`%s` is a rootfs, not an OCI layout or docker-save archive",
                        path);
     struct source s;
-    struct plan p = { 0 };
+    struct plan p = {0};
     int ret = -1;
     if (source_open(&s, path, kind, err) < 0)
         goto out;
@@ -1157,10 +1158,10 @@ int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kin
             xcalloc(im->n_layers ? im->n_layers : 1, sizeof *layers);
         for (size_t k = 0; k < im->n_layers; k++) {
             struct layer_job *j = &p.jobs[im->layers[k]];
-            layers[k] = (struct image_layer){ .diff_id = j->res.diff_id,
-                                              .size = j->res.size,
-                                              .table = j->res.table.data,
-                                              .table_len = j->res.table.len };
+            layers[k] = (struct image_layer){.diff_id = j->res.diff_id,
+                                             .size = j->res.size,
+                                             .table = j->res.table.data,
+                                             .table_len = j->res.table.len};
         }
         struct digest d;
         if (image_commit(b, im->config, im->config_len, layers, im->n_layers,
@@ -1182,7 +1183,8 @@ out:
 
 /* ---- detection ---- */
 
-/* Does a member name belong to an OCI layout (1), a docker-save archive (2), both (3), neither (0)? */
+/* Does a member name belong to an OCI layout (1), a docker-save archive (2), both (3), neither (0)?
+ */
 static int member_kind(const char *n)
 {
     enum { OCI = 1, DOCKER = 2 };
@@ -1337,7 +1339,7 @@ static int out_layer(struct archive *a, struct store_read *r, const char *member
         return err_ctx(err, "layer %s", ds);
     if (out_header(a, member, AE_IFREG, size, err) < 0)
         return -1;
-    struct layer_out o = { .outer = a, .dc = digest_ctx_new(), .limit = size };
+    struct layer_out o = {.outer = a, .dc = digest_ctx_new(), .limit = size};
     struct archive *nested = layer_tar_writer_new(&o, layer_out_cb);
     int ret = -1;
     if (layer_tar_write(r, table, table_len, nested, err) < 0) {
@@ -1376,8 +1378,8 @@ static int write_oci(struct archive *a, struct store_read *r, const struct image
     char ds[DIGEST_STR_SIZE], hex[DIGEST_HEX_LEN + 1];
     digest_str(&img->digest, ds);
     cleanup_json json_t *layout = json_pack("{s:s}", "imageLayoutVersion", "1.0.0");
-    cleanup_json json_t *desc = json_pack("{s:s, s:s, s:I}", "mediaType", MT_OCI_MANIFEST,
-                                          "digest", ds, "size", (json_int_t)img->manifest_len);
+    cleanup_json json_t *desc = json_pack("{s:s, s:s, s:I}", "mediaType", MT_OCI_MANIFEST, "digest",
+                                          ds, "size", (json_int_t)img->manifest_len);
     if (name) {
         /* ref.name carries the tag (what skopeo's oci-archive:FILE:TAG and umoci's DIR:TAG look
          * up); containerd's annotation the full name, as docker save writes them */
@@ -1465,8 +1467,8 @@ struct rootfs_walk {
     struct store_read *r;
     const struct view *v;
     struct archive *a;
-    char **first_path;  /* per inode: where a hardlinked file was first written */
-    uint8_t *dir_seen;  /* per inode: a directory already entered (a corrupt view must not loop) */
+    char **first_path; /* per inode: where a hardlinked file was first written */
+    uint8_t *dir_seen; /* per inode: a directory already entered (a corrupt view must not loop) */
     struct layer_xattr *xattrs;
     char **xattr_names;
     struct layer_extent *extents;
@@ -1522,14 +1524,29 @@ static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
     };
     cleanup_free char *target = NULL;
     switch (in->mode & S_IFMT) {
-    case S_IFREG: e.kind = LAYER_REG; break;
-    case S_IFDIR: e.kind = LAYER_DIR; break;
-    case S_IFLNK: e.kind = LAYER_SYMLINK; break;
-    case S_IFCHR: e.kind = LAYER_CHAR; break;
-    case S_IFBLK: e.kind = LAYER_BLOCK; break;
-    case S_IFIFO: e.kind = LAYER_FIFO; break;
-    case S_IFSOCK: e.kind = LAYER_SOCKET; break;
-    default: return err_set(err, EIO, "`%s`: unknown file type %o", path, in->mode);
+    case S_IFREG:
+        e.kind = LAYER_REG;
+        break;
+    case S_IFDIR:
+        e.kind = LAYER_DIR;
+        break;
+    case S_IFLNK:
+        e.kind = LAYER_SYMLINK;
+        break;
+    case S_IFCHR:
+        e.kind = LAYER_CHAR;
+        break;
+    case S_IFBLK:
+        e.kind = LAYER_BLOCK;
+        break;
+    case S_IFIFO:
+        e.kind = LAYER_FIFO;
+        break;
+    case S_IFSOCK:
+        e.kind = LAYER_SOCKET;
+        break;
+    default:
+        return err_set(err, EIO, "`%s`: unknown file type %o", path, in->mode);
     }
     if (e.kind == LAYER_SYMLINK) {
         target = strndup(v->strings + in->first, in->size);
@@ -1549,8 +1566,8 @@ static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
         w->extents = xrealloc(w->extents, (in->count ? in->count : 1) * sizeof *w->extents);
         for (uint32_t i = 0; i < in->count; i++) {
             const struct view_extent *x = &v->extents[in->first + i];
-            w->extents[i] = (struct layer_extent){ .offset = x->offset, .length = x->length,
-                                                   .chunk = x->chunk };
+            w->extents[i] =
+                (struct layer_extent){.offset = x->offset, .length = x->length, .chunk = x->chunk};
         }
         e.extents = w->extents;
     }
@@ -1587,8 +1604,8 @@ static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
 static int rootfs_dir(struct rootfs_walk *w, uint32_t dir, struct buf *path, struct imgfs_err *err)
 {
     if (w->dir_seen[dir])
-        return err_set(err, EIO, "the image's tree has a directory loop at `%.*s`",
-                       (int)path->len, path->data);
+        return err_set(err, EIO, "the image's tree has a directory loop at `%.*s`", (int)path->len,
+                       path->data);
     w->dir_seen[dir] = 1;
     size_t base = path->len;
     const struct view_dirent *de;
@@ -1628,7 +1645,7 @@ static int write_rootfs(struct archive *a, struct store_read *r, const struct im
         .first_path = xcalloc(n, sizeof(char *)),
         .dir_seen = xcalloc(n, 1),
     };
-    cleanup_buf struct buf path = { 0 };
+    cleanup_buf struct buf path = {0};
     int ret = rootfs_entry(&w, 1, "", err);
     if (ret == 0)
         ret = rootfs_dir(&w, 1, &path, err);
@@ -1663,7 +1680,7 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
     struct store_read *r;
     if (store_read_begin(s, &r, err) < 0)
         return -1;
-    struct image img = { 0 };
+    struct image img = {0};
     cleanup_free char *tmp = NULL;
     cleanup_close int fd = -1;
     struct archive *a = NULL;
@@ -1675,7 +1692,7 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
     if (strncmp(ref, "sha256:", 7))
         name = store_name_normalize(ref);
     if (name) {
-        struct name_check c = { .name = name, .manifest = img.digest };
+        struct name_check c = {.name = name, .manifest = img.digest};
         store_image_foreach(r, name_check_cb, &c);
         if (!c.found) {
             free(name);

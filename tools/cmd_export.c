@@ -10,32 +10,41 @@
 
 static void export_usage(FILE *f)
 {
-    fprintf(f, "Usage: imgfs export [OPTIONS] IMAGE\n\n"
-               "Write an image as a tar archive.\n\n"
-               "Options:\n"
-               "  -o, --output FILE      write to FILE (\"-\": standard output; the default when\n"
-               "                         standard output is not a terminal)\n"
-               "  -f, --format FORMAT    oci (an OCI image layout, the default), docker (docker save\n"
-               "                         format), or rootfs (the image's merged tree)\n"
-               "  -h, --help             show this help\n");
+    fprintf(f,
+            "Usage: imgfs export [OPTIONS] IMAGE\n\n"
+            "Write an image as a tar archive.\n\n"
+            "Options:\n"
+            "  -o, --output FILE      write to FILE (\"-\": standard output; the default when\n"
+            "                         standard output is not a terminal)\n"
+            "  -f, --format FORMAT    oci (an OCI image layout, the default), docker (docker save\n"
+            "                         format), or rootfs (the image's merged tree)\n"
+            "  -h, --help             show this help\n");
 }
 
 int cmd_export(int argc, char **argv, struct cli *cli)
 {
     static const struct option opts[] = {
-        { "output", required_argument, NULL, 'o' },
-        { "format", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { 0 },
+        {"output", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     const char *output = NULL, *format_name = "oci";
     int c;
     while ((c = getopt_long(argc, argv, "o:f:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': output = optarg; break;
-        case 'f': format_name = optarg; break;
-        case 'h': export_usage(stdout); return 0;
-        default: export_usage(stderr); return EXIT_IMGFS_FAILED;
+        case 'o':
+            output = optarg;
+            break;
+        case 'f':
+            format_name = optarg;
+            break;
+        case 'h':
+            export_usage(stdout);
+            return 0;
+        default:
+            export_usage(stderr);
+            return EXIT_IMGFS_FAILED;
         }
     }
     if (optind + 1 != argc) {
@@ -62,7 +71,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
         return EXIT_IMGFS_FAILED;
     }
 
-    struct imgfs_err err = { 0 };
+    struct imgfs_err err = {0};
     struct store *s;
     if (store_open(cli->root, STORE_READONLY, &s, &err) < 0) {
         cli_report("export", &err);
