@@ -148,6 +148,9 @@ struct mount_ctx {
 };
 
 static bool log_to_syslog;
+/* Until the mount is live, libfuse's messages only become the error returned to the caller (which
+ * prints it): echoing them too would print them twice. */
+static bool log_capture_only;
 static pthread_mutex_t last_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_log[512]; /* libfuse's last message, for errors before the mount is live */
 
@@ -184,7 +187,7 @@ static void fuse_log_capture(enum fuse_log_level level, const char *fmt, va_list
         last_log[--n] = 0;
     pthread_mutex_unlock(&last_log_lock);
     va_end(copy);
-    if (level <= FUSE_LOG_NOTICE || !log_to_syslog)
+    if (!log_capture_only && (level <= FUSE_LOG_NOTICE || !log_to_syslog))
         mount_vlog(level <= FUSE_LOG_ERR ? LOG_ERR : LOG_INFO, fmt, ap);
 }
 
@@ -228,8 +231,8 @@ static void view_path_of(const struct view *v, uint64_t ino, char *out, size_t s
     out[0] = 0;
     for (size_t i = n; i-- > 0 && used + 1 < size;) {
         int w = snprintf(out + used, size - used, "/%.*s", (int)lens[i], parts[i]);
-        if (w < 0)
-            break;
+        if (w < 0 || (size_t)w >= size - used)
+            break; /* truncated: enough for a log line */
         used += (size_t)w;
     }
     if (!n)
@@ -1004,6 +1007,7 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
     fuse_set_log_func(fuse_log_capture);
     last_log[0] = 0;
+    log_capture_only = !o->debug;
     se = fuse_session_new(&args, &mount_ops, sizeof mount_ops, m);
     fuse_opt_free_args(&args);
     if (!se) {
@@ -1021,6 +1025,7 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
         goto out;
     }
     mounted = true;
+    log_capture_only = false;
 
     if (*notify_fd >= 0) {
         notify_parent(notify_fd, NULL);
@@ -1129,6 +1134,11 @@ int mount_image(const char *root, const char *ref, const char *dir, const struct
         pid_t daemon = fork();
         if (daemon != 0)
             _exit(daemon < 0 ? 1 : 0);
+        /* Hold none of the caller's descriptors: a daemon keeping, say, the write end of the
+         * caller's own status pipe would make the caller wait for an EOF that never comes. */
+        if (wr > 3)
+            close_range(3, (unsigned)wr - 1, 0);
+        close_range((unsigned)(wr > 2 ? wr : 2) + 1, ~0U, 0);
         struct imgfs_err e = {0};
         signal(SIGPIPE, SIG_IGN);
         int rc = mount_serve(abs_root, ref, abs_dir, o, &wr, &e);

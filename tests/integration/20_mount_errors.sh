@@ -40,6 +40,14 @@ fails "mount on a mount point" "already a mount point" "$IMGFS" mount busybox "$
 t_eq "the first mount still serves" "hello" "$(chroot "$T/mnt" /bin/echo hello)"
 t_eq "only one mount there" 1 "$(grep -cF " $T/mnt " /proc/mounts)"
 
+# the daemon keeps none of the caller's descriptors (a caller waiting for EOF on a pipe it handed
+# down would otherwise wait forever)
+mkdir -p "$T/mnt3"
+t_cleanup "umount -l '$T/mnt3'"
+t_check "mount with extra descriptors open" "$IMGFS" mount busybox "$T/mnt3" 3>"$T/held" 7>>"$T/held"
+t_check_fails "no process holds them afterwards" fuser "$T/held"
+t_check "umount" "$IMGFS" umount "$T/mnt3"
+
 fails "umount of a plain directory" "not a mount point" "$IMGFS" umount "$T/mnt2"
 fails "umount of a missing directory" "No such file|not a mount point" "$IMGFS" umount "$T/nope/x"
 t_cleanup "umount -l '$T/tmpfs'"
