@@ -222,6 +222,226 @@ int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
     return ret;
 }
 
+/* ---- editing ---- */
+
+static json_t *fresh_config(void)
+{
+    return json_pack("{s:s, s:s, s:{s:[s]}, s:[{s:s, s:s}]}", "architecture", "amd64", "os",
+                     "linux", "config", "Env",
+                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                     "history", "created_by", "imgfs import", "comment",
+                     "imported from a rootfs tarball");
+}
+
+static json_t *config_section(json_t *root)
+{
+    json_t *c = json_object_get(root, "config");
+    if (!json_is_object(c)) {
+        c = json_object();
+        json_object_set_new(root, "config", c);
+    }
+    return c;
+}
+
+/* The words of an instruction's argument: a JSON array (exec form) or, for `shell`, the shell form
+ * wrapped in /bin/sh -c; without `shell`, whitespace-separated words. */
+static json_t *words(const char *arg, bool shell, struct imgfs_err *err)
+{
+    while (*arg == ' ' || *arg == '\t')
+        arg++;
+    if (*arg == '[') {
+        json_error_t je;
+        json_t *a = json_loads(arg, 0, &je);
+        bool ok = json_is_array(a);
+        for (size_t i = 0; ok && i < json_array_size(a); i++)
+            ok = json_is_string(json_array_get(a, i));
+        if (ok)
+            return a;
+        json_decref(a);
+        if (shell) /* Docker runs a malformed JSON form as a shell command */
+            return json_pack("[s, s, s]", "/bin/sh", "-c", arg);
+        err_set(err, EINVAL, "`%s` is not a JSON array of strings", arg);
+        return NULL;
+    }
+    if (shell)
+        return json_pack("[s, s, s]", "/bin/sh", "-c", arg);
+    json_t *a = json_array();
+    cleanup_free char *copy = xstrdup(arg);
+    for (char *save, *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+        json_array_append_new(a, json_string(w));
+    return a;
+}
+
+/* KEY=VALUE pairs (values may be double-quoted) or the old `KEY VALUE` form. */
+static int key_values(const char *arg, json_t *(*apply)(json_t *target, const char *k,
+                                                        const char *v),
+                      json_t *target, struct imgfs_err *err)
+{
+    cleanup_free char *copy = xstrdup(arg);
+    char *p = copy;
+    while (*p == ' ')
+        p++;
+    char *eq = strchr(p, '='), *sp = strpbrk(p, " \t");
+    if (!eq || (sp && sp < eq)) { /* KEY VALUE */
+        if (!sp)
+            return err_set(err, EINVAL, "`%s` needs a value", arg);
+        *sp++ = 0;
+        while (*sp == ' ' || *sp == '\t')
+            sp++;
+        apply(target, p, sp);
+        return 0;
+    }
+    while (*p) {
+        char *key = p;
+        eq = strchr(p, '=');
+        if (!eq)
+            return err_set(err, EINVAL, "`%s`: expected KEY=VALUE", key);
+        *eq = 0;
+        char *v = eq + 1, *end;
+        if (*v == '"') {
+            v++;
+            end = strchr(v, '"');
+            if (!end)
+                return err_set(err, EINVAL, "`%s`: unterminated quote", arg);
+            *end++ = 0;
+        } else {
+            end = v + strcspn(v, " \t");
+            if (*end)
+                *end++ = 0;
+        }
+        apply(target, key, v);
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+    }
+    return 0;
+}
+
+static json_t *set_env(json_t *env, const char *k, const char *v)
+{
+    size_t kl = strlen(k);
+    for (size_t i = 0; i < json_array_size(env); i++) {
+        const char *e = json_string_value(json_array_get(env, i));
+        if (e && !strncmp(e, k, kl) && e[kl] == '=') {
+            json_array_set_new(env, i, json_sprintf("%s=%s", k, v));
+            return env;
+        }
+    }
+    json_array_append_new(env, json_sprintf("%s=%s", k, v));
+    return env;
+}
+
+static json_t *set_label(json_t *labels, const char *k, const char *v)
+{
+    json_object_set_new(labels, k, json_string(v));
+    return labels;
+}
+
+static json_t *object_at(json_t *c, const char *key)
+{
+    json_t *o = json_object_get(c, key);
+    if (!json_is_object(o)) {
+        o = json_object();
+        json_object_set_new(c, key, o);
+    }
+    return o;
+}
+
+static int apply_change(json_t *root, const char *change, struct imgfs_err *err)
+{
+    json_t *c = config_section(root);
+    char op[16] = {0};
+    size_t n = strcspn(change, " \t");
+    if (n >= sizeof op)
+        return err_set(err, EINVAL, "unknown instruction in `%s`", change);
+    for (size_t i = 0; i < n; i++)
+        op[i] = (char)(change[i] >= 'a' && change[i] <= 'z' ? change[i] - 32 : change[i]);
+    const char *arg = change + n;
+    while (*arg == ' ' || *arg == '\t')
+        arg++;
+    if (!*arg)
+        return err_set(err, EINVAL, "`%s` needs an argument", change);
+    json_t *w;
+    if (!strcmp(op, "CMD") || !strcmp(op, "ENTRYPOINT")) {
+        if (!(w = words(arg, true, err)))
+            return -1;
+        json_object_set_new(c, op[0] == 'C' ? "Cmd" : "Entrypoint", w);
+        if (op[0] == 'E') /* as in Docker: a new ENTRYPOINT resets an inherited CMD */
+            json_object_del(c, "Cmd");
+    } else if (!strcmp(op, "ENV")) {
+        json_t *env = json_object_get(c, "Env");
+        if (!json_is_array(env)) {
+            env = json_array();
+            json_object_set_new(c, "Env", env);
+        }
+        return key_values(arg, set_env, env, err);
+    } else if (!strcmp(op, "LABEL")) {
+        return key_values(arg, set_label, object_at(c, "Labels"), err);
+    } else if (!strcmp(op, "EXPOSE")) {
+        json_t *ports = object_at(c, "ExposedPorts");
+        if (!(w = words(arg, false, err)))
+            return -1;
+        for (size_t i = 0; i < json_array_size(w); i++) {
+            const char *p = json_string_value(json_array_get(w, i));
+            char *end;
+            unsigned long port = strtoul(p, &end, 10);
+            if (end == p || port == 0 || port > 65535 ||
+                (*end && strcmp(end, "/tcp") && strcmp(end, "/udp") && strcmp(end, "/sctp"))) {
+                err_set(err, EINVAL, "EXPOSE: `%s` is not a PORT[/PROTOCOL]", p);
+                json_decref(w);
+                return -1;
+            }
+            cleanup_free char *key = xasprintf("%lu%s", port, *end ? end : "/tcp");
+            json_object_set_new(ports, key, json_object());
+        }
+        json_decref(w);
+    } else if (!strcmp(op, "VOLUME")) {
+        json_t *vols = object_at(c, "Volumes");
+        if (!(w = words(arg, false, err)))
+            return -1;
+        for (size_t i = 0; i < json_array_size(w); i++)
+            json_object_set_new(vols, json_string_value(json_array_get(w, i)), json_object());
+        json_decref(w);
+    } else if (!strcmp(op, "WORKDIR") || !strcmp(op, "USER") || !strcmp(op, "STOPSIGNAL")) {
+        const char *key = op[0] == 'W' ? "WorkingDir" : op[0] == 'U' ? "User" : "StopSignal";
+        if (op[0] == 'W' && arg[0] != '/')
+            return err_set(err, EINVAL, "WORKDIR `%s` must be an absolute path", arg);
+        json_object_set_new(c, key, json_string(arg));
+    } else {
+        return err_set(err, EINVAL, "`%s`: only CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, "
+                       "USER, VOLUME and WORKDIR can be changed", op);
+    }
+    return 0;
+}
+
+int image_config_edit(const char *config_json, size_t len, char *const *changes, char **out,
+                      size_t *out_len, struct imgfs_err *err)
+{
+    json_t *root;
+    if (config_json) {
+        json_error_t je;
+        root = json_loadb(config_json, len, 0, &je);
+        if (!json_is_object(root)) {
+            json_decref(root);
+            return err_set(err, EINVAL, "image config is not a JSON object: %s", je.text);
+        }
+    } else {
+        root = fresh_config();
+    }
+    for (char *const *c = changes; c && *c; c++) {
+        if (apply_change(root, *c, err) < 0) {
+            json_decref(root);
+            return err_ctx(err, "--change `%s`", *c);
+        }
+    }
+    *out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(root);
+    if (!*out)
+        return err_set(err, ENOMEM, "encoding the config");
+    *out_len = strlen(*out);
+    return 0;
+}
+
 /* ---- making ---- */
 
 static json_t *descriptor(const char *media_type, const struct digest *d, uint64_t size)
@@ -260,11 +480,7 @@ int image_commit(struct store_batch *b, const char *config_json, size_t config_l
                            je.text, je.line);
         }
     } else {
-        config = json_pack("{s:s, s:s, s:{s:[s]}, s:[{s:s, s:s}]}", "architecture", "amd64", "os",
-                           "linux", "config", "Env",
-                           "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                           "history", "created_by", "imgfs import", "comment",
-                           "imported from a rootfs tarball");
+        config = fresh_config();
     }
     json_t *diff_ids = json_array();
     for (size_t i = 0; i < n_layers; i++) {

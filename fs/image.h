@@ -35,6 +35,12 @@ int image_config_parse(const char *json, size_t len, struct image_config *out,
                        struct imgfs_err *err);
 void image_config_free(struct image_config *c);
 
+/* Apply Dockerfile-style changes to a config, as `docker import --change` does: CMD, ENTRYPOINT
+ * (JSON or shell form), ENV, EXPOSE, WORKDIR, USER, LABEL, VOLUME, STOPSIGNAL. `config_json` NULL
+ * starts from a fresh linux/amd64 config. The new config (JSON) goes to *out (caller frees). */
+int image_config_edit(const char *config_json, size_t len, char *const *changes, char **out,
+                      size_t *out_len, struct imgfs_err *err);
+
 struct image {
     struct digest digest;        /* of the manifest */
     struct digest config_digest;

@@ -684,8 +684,13 @@ static int spool_stdin(struct store *s, char **path, struct imgfs_err *err)
 }
 
 static int import_rootfs(struct store_batch *b, const char *path, const char *name,
-                         struct digest *out, struct imgfs_err *err)
+                         char *const *changes, struct digest *out, struct imgfs_err *err)
 {
+    cleanup_free char *config = NULL;
+    size_t config_len = 0;
+    if (changes && *changes &&
+        image_config_edit(NULL, 0, changes, &config, &config_len, err) < 0)
+        return -1;
     struct archive *a;
     struct import_stream *st;
     int ret = -1;
@@ -708,14 +713,14 @@ static int import_rootfs(struct store_batch *b, const char *path, const char *na
     }
     struct image_layer layer = {
         .diff_id = res.diff_id, .size = res.size, .table = res.table.data, .table_len = res.table.len};
-    ret = image_commit(b, NULL, 0, &layer, 1, name, out, err);
+    ret = image_commit(b, config, config_len, &layer, 1, name, out, err);
 out:
     buf_free(&res.table);
     return ret;
 }
 
-int import_source(struct store *s, const char *source, const char *name, struct digest *out,
-                  struct imgfs_err *err)
+int import_source(struct store *s, const char *source, const char *name, char *const *changes,
+                  struct digest *out, struct imgfs_err *err)
 {
     cleanup_free char *spooled = NULL;
     const char *path = source;
@@ -744,10 +749,15 @@ int import_source(struct store *s, const char *source, const char *name, struct 
                 "file); to import a directory tree, tar it: tar -C DIR -c . | imgfs import -", source);
         goto out;
     }
+    if (kind != OCI_SOURCE_ROOTFS && changes && *changes) {
+        err_set(err, EINVAL, "--change applies to rootfs tarballs; `%s` is an image archive with "
+                "a config of its own", source);
+        goto out;
+    }
     if (store_batch_begin(s, &b, err) < 0)
         goto out;
     if (kind == OCI_SOURCE_ROOTFS)
-        ret = import_rootfs(b, path, name, out, err);
+        ret = import_rootfs(b, path, name, changes, out, err);
     else
         ret = oci_import(b, path, kind, name, out, err);
     if (ret < 0) {

@@ -48,9 +48,10 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
 
 /* Import SOURCE: a rootfs tarball (any compression), a `docker save` archive, an OCI image layout
  * (directory or tar), or "-" for stdin (any of those). Tags `name` when not NULL (for archives that
- * carry names of their own and no `name` is given, those are used). The manifest digest goes to
- * *out. Atomic: on failure no name changes. */
-int import_source(struct store *s, const char *source, const char *name, struct digest *out,
-                  struct imgfs_err *err);
+ * carry names of their own and no `name` is given, those are used). `changes` (NULL-terminated, may
+ * be NULL) are Dockerfile-style config changes for a rootfs (image_config_edit). The manifest digest
+ * goes to *out. Atomic: on failure no name changes. */
+int import_source(struct store *s, const char *source, const char *name, char *const *changes,
+                  struct digest *out, struct imgfs_err *err);
 
 #endif

@@ -13,21 +13,29 @@ static const char usage[] =
     "input. Prints the image digest.\n\n"
     "Options:\n"
     "  -t, --tag NAME   name the image (default: the archive's own names, else untagged)\n"
+    "  -c, --change INSTRUCTION\n"
+    "                   set the config of a rootfs image, as a Dockerfile line: CMD,\n"
+    "                   ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR\n"
+    "                   (repeatable), e.g. -c 'CMD [\"/app\"]' -c 'EXPOSE 8080'\n"
     "  -q, --quiet      print nothing on success\n"
     "  -h, --help       show this help\n";
 
 int cmd_import(int argc, char **argv, struct cli *cli)
 {
     static const struct option opts[] = {{"tag", required_argument, 0, 't'},
+                                         {"change", required_argument, 0, 'c'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *name = NULL;
     bool quiet = false;
+    cleanup_free char **changes = xcalloc(argc + 1, sizeof *changes);
+    size_t n_changes = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+t:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+t:c:qh", opts, NULL)) != -1) {
         switch (c) {
         case 't': name = optarg; break;
+        case 'c': changes[n_changes++] = optarg; break;
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 1;
@@ -47,7 +55,7 @@ int cmd_import(int argc, char **argv, struct cli *cli)
         return 1;
     struct imgfs_err err = {0};
     struct digest d;
-    int rc = import_source(s, argv[optind], name, &d, &err);
+    int rc = import_source(s, argv[optind], name, changes, &d, &err);
     store_close(s);
     if (rc < 0) {
         cli_report("import", &err);

@@ -40,9 +40,9 @@ static void print_list(const char *label, char **v)
 {
     if (!v)
         return;
-    printf("%-13s", label);
+    printf("%-14s", label);
     for (char **p = v; *p; p++)
-        printf("%s%s", p == v ? "" : "\n             ", *p);
+        printf("%s%s", p == v ? "" : "\n              ", *p);
     printf("%s\n", *v ? "" : "[]");
 }
 
@@ -53,22 +53,22 @@ static void print_human(const char *ref, const struct image *img, uint64_t size)
     digest_str(&img->config_digest, c);
     cli_human_size(size, sz, sizeof sz);
     const struct image_config *cf = &img->config;
-    printf("Name:        %s\nDigest:      %s\nConfig:      %s\n", ref, d, c);
-    printf("Platform:    %s/%s\nSize:        %s (%llu bytes)\n",
+    printf("Name:         %s\nDigest:       %s\nConfig:       %s\n", ref, d, c);
+    printf("Platform:     %s/%s\nSize:         %s (%llu bytes)\n",
            cf->os ? cf->os : "?", cf->architecture ? cf->architecture : "?", sz,
            (unsigned long long)size);
     print_list("Env:", cf->env);
     print_list("Entrypoint:", cf->entrypoint);
     print_list("Cmd:", cf->cmd);
     if (cf->working_dir)
-        printf("WorkingDir:  %s\n", cf->working_dir);
+        printf("WorkingDir:   %s\n", cf->working_dir);
     if (cf->user)
-        printf("User:        %s\n", cf->user);
+        printf("User:         %s\n", cf->user);
     print_list("ExposedPorts:", cf->exposed_ports);
     print_list("Volumes:", cf->volumes);
     print_list("Labels:", cf->labels);
     if (cf->stop_signal)
-        printf("StopSignal:  %s\n", cf->stop_signal);
+        printf("StopSignal:   %s\n", cf->stop_signal);
     printf("Layers:\n");
     for (size_t i = 0; i < img->n_layers; i++) {
         char l[DIGEST_STR_SIZE], ls[32];
