@@ -132,5 +132,33 @@ jq -nc --arg d "sha256:$nd" --argjson s "$(stat -c %s "$T/nested.json")" '{schem
 t_check "import an index with an attestation" "$IMGFS" import -q "$T/multi"
 t_eq "the one image was picked" "$(digest_of dir:v1)" "$(digest_of multi:2)"
 
+# empty layers: a gzip'd empty tar (docker's "empty layer") and a zero-byte blob are the same layer
+add_layer() { # add_layer LAYOUT BLOBFILE MEDIATYPE: append a layer to the layout's first manifest
+    local d m s
+    d=$(sha256sum <"$2" | cut -d' ' -f1)
+    cp "$2" "$1/blobs/sha256/$d"
+    m=$(jq -r '.manifests[0].digest' "$1/index.json" | cut -d: -f2)
+    jq -c --arg d "sha256:$d" --argjson s "$(stat -c %s "$2")" --arg t "$3" \
+        '.layers += [{mediaType: $t, digest: $d, size: $s}]' "$1/blobs/sha256/$m" >"$T/m.json"
+    d=$(sha256sum <"$T/m.json" | cut -d' ' -f1)
+    cp "$T/m.json" "$1/blobs/sha256/$d"
+    s=$(stat -c %s "$T/m.json")
+    jq -c --arg d "sha256:$d" --argjson s "$s" '.manifests[0].digest = $d | .manifests[0].size = $s' \
+        "$1/index.json" >"$T/i.json"
+    mv "$T/i.json" "$1/index.json"
+}
+head -c 1024 /dev/zero | gzip -n >"$T/empty.tar.gz"
+: >"$T/empty.blob"
+for kind in gzip zero; do
+    rm -rf "$T/el-$kind" && mkdir "$T/el-$kind" && tar -C "$T/el-$kind" -xf "$T/v2-oci.tar"
+done
+add_layer "$T/el-gzip" "$T/empty.tar.gz" application/vnd.oci.image.layer.v1.tar+gzip
+add_layer "$T/el-zero" "$T/empty.blob" application/vnd.oci.image.layer.v1.tar
+t_check "a gzip'd empty layer imports" "$IMGFS" import -q -t empty:gzip "$T/el-gzip"
+t_check "a zero-byte layer imports" "$IMGFS" import -q -t empty:zero "$T/el-zero"
+t_eq "three layers" 3 "$(t_diff_ids empty:gzip | wc -l)"
+t_eq "both are the same image" "$(digest_of empty:gzip)" "$(digest_of empty:zero)"
+same_tree "with an empty layer" empty:zero
+
 t_check "fsck passes" quiet "$IMGFS" fsck
 t_end
