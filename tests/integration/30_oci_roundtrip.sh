@@ -70,6 +70,22 @@ for fmt in oci docker; do
 done
 export IMGFS_ROOT=$T/store
 
+# A real distribution (~8,000 files) survives the trip too.
+if [[ -s $FIXTURES/debian.tar.gz ]]; then
+    t_check "import debian" "$IMGFS" import -q -t debian:12 "$FIXTURES/debian.tar.gz"
+    deb=$(digest_of debian:12)
+    for fmt in oci docker; do
+        t_check "debian: export $fmt" "$IMGFS" export --format "$fmt" -o "$T/debian-$fmt.tar" debian:12
+        t_check "debian: import the $fmt export elsewhere" \
+            env IMGFS_ROOT="$T/store-deb-$fmt" "$IMGFS" import -q "$T/debian-$fmt.tar"
+        t_eq "debian: $fmt round trip keeps the digest" "$deb" \
+            "$(IMGFS_ROOT=$T/store-deb-$fmt "$IMGFS" inspect -f Digest debian:12)"
+        rm -rf "$T/store-deb-$fmt" "$T/debian-$fmt.tar"
+    done
+else
+    t_note "debian.tar.gz fixture missing: skipping the debian round trip"
+fi
+
 # Export is deterministic, and `-o -` writes the same bytes to a pipe.
 "$IMGFS" export -o - busybox | cat >"$T/stdout.tar"
 t_eq "export to a pipe writes the same archive" "$(sha256sum <"$T/busybox-oci.tar")" \

@@ -28,7 +28,12 @@ extract() { # extract TAR DIR
 t_check "import busybox" "$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
 t_check "import the generated tree" "$IMGFS" import -q -t tree:v1 "$FIXTURES/tree.tar"
 
-for img in busybox tree:v1; do
+images=(busybox tree:v1)
+if [[ -s $FIXTURES/debian.tar.gz ]]; then
+    t_check "import debian" "$IMGFS" import -q -t debian:12 "$FIXTURES/debian.tar.gz"
+    images+=(debian:12)
+fi
+for img in "${images[@]}"; do
     n=${img%%:*}
     digest=$("$IMGFS" inspect -f Digest "$img")
     t_check "$n: export oci" "$IMGFS" export -o "$T/$n.tar" "$img"
