@@ -190,6 +190,8 @@ static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
         if (dup3(pipefd[1], 3, 0) < 0)
             _exit(1);
         close_range(4, ~0U, 0);
+        /* the daemon must not keep the pipe either */
+        fcntl(3, F_SETFD, FD_CLOEXEC);
         struct mount_options o = {.allow_other = true};
         struct imgfs_err e = {0};
         if (mount_image(ctx->root, ctx->ref, dir, &o, &e) < 0) {
@@ -199,12 +201,14 @@ static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
         _exit(0);
     }
     close(pipefd[1]);
-    char msg[sizeof err->msg];
-    ssize_t n = read_full(pipefd[0], msg, sizeof msg - 1);
-    close(pipefd[0]);
+    /* the daemon the child leaves behind inherits the pipe: wait for the child, not for EOF */
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    char msg[sizeof err->msg];
+    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
+    close(pipefd[0]);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
     msg[n > 0 ? n : 0] = 0;
