@@ -31,8 +31,19 @@ static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode)
     return fd;
 }
 
+static int open_depth(int rootfd, const char *path, int flags, mode_t create, int depth,
+                      struct imgfs_err *err);
+
 int rootfs_open(int rootfd, const char *path, int flags, mode_t create, struct imgfs_err *err)
 {
+    return open_depth(rootfd, path, flags, create, 0, err);
+}
+
+static int open_depth(int rootfd, const char *path, int flags, mode_t create, int depth,
+                      struct imgfs_err *err)
+{
+    if (depth > 16)
+        return err_set(err, ELOOP, "too many symlinks creating `%s` in the container", path);
     while (*path == '/')
         path++;
     if (!*path)
@@ -50,7 +61,7 @@ int rootfs_open(int rootfd, const char *path, int flags, mode_t create, struct i
     if (slash) {
         *slash = 0;
         last = slash + 1;
-        parent = rootfs_open(rootfd, copy, O_PATH | O_DIRECTORY, S_IFDIR, err);
+        parent = open_depth(rootfd, copy, O_PATH | O_DIRECTORY, S_IFDIR, depth + 1, err);
     } else {
         parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
     }
@@ -69,9 +80,17 @@ int rootfs_open(int rootfd, const char *path, int flags, mode_t create, struct i
             close(f);
     }
     fd = sys_openat2(rootfd, path, flags, 0);
-    if (fd < 0)
+    if (fd >= 0)
+        return fd;
+    /* a dangling symlink: create what it points to, inside the root like everything else */
+    char target[4096];
+    ssize_t n = readlinkat(parent, last, target, sizeof target - 1);
+    if (errno != ENOENT || n <= 0)
         return err_sys(err, errno, "opening `/%s` in the container", path);
-    return fd;
+    target[n] = 0;
+    cleanup_free char *next = target[0] == '/' ? xstrdup(target)
+                                               : xasprintf("%s/%s", slash ? copy : "", target);
+    return open_depth(rootfd, next, flags, create, depth + 1, err);
 }
 
 static int mount_fd(const char *source, int fd, const char *fstype, unsigned long flags,
