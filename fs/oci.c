@@ -1514,6 +1514,34 @@ static int rootfs_data(struct rootfs_walk *w, const struct layer_entry *e, struc
     return 0;
 }
 
+/* A file with holes gets a sparse map (pax GNU.sparse), so the tar stores only its data and
+ * extracts to a sparse file again. The writer is still handed the whole logical content and
+ * skips the holes itself. */
+static void rootfs_sparse_map(const struct layer_entry *e, struct archive_entry *ae)
+{
+    uint64_t data = 0;
+    for (uint32_t i = 0; i < e->n_extents; i++)
+        data += e->extents[i].length;
+    if (data == e->size)
+        return;
+    uint64_t start = 0, end = 0;
+    for (uint32_t i = 0; i < e->n_extents; i++) {
+        const struct layer_extent *x = &e->extents[i];
+        if (x->offset == end && end > start) { /* adjacent chunks are one data run */
+            end += x->length;
+            continue;
+        }
+        if (end > start)
+            archive_entry_sparse_add_entry(ae, (la_int64_t)start, (la_int64_t)(end - start));
+        start = x->offset;
+        end = x->offset + x->length;
+    }
+    if (end > start)
+        archive_entry_sparse_add_entry(ae, (la_int64_t)start, (la_int64_t)(end - start));
+    /* the map ends with the file's end (GNU tar's convention, also for an all-hole file) */
+    archive_entry_sparse_add_entry(ae, (la_int64_t)e->size, 0);
+}
+
 static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
                         struct imgfs_err *err)
 {
@@ -1597,6 +1625,8 @@ static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
     }
     struct archive_entry *ae = archive_entry_new();
     layer_entry_to_archive(&e, ae);
+    if (e.kind == LAYER_REG)
+        rootfs_sparse_map(&e, ae);
     int r = archive_write_header(w->a, ae);
     archive_entry_free(ae);
     for (uint32_t i = 0; i < e.n_xattrs; i++)

@@ -118,6 +118,22 @@ t_eq "hardlinks stay hardlinks" "$(find "$T/a" -type f -links +1 | wc -l)" \
 t_check "a rootfs tar imports as a rootfs" "$IMGFS" import -q -t again "$T/tree-rootfs.tar"
 t_eq "and has the same tree (the same diff_id)" "$(t_diff_ids tree:v1)" "$(t_diff_ids again)"
 
+# Sparse files: holes stay holes in the rootfs tar (a sparse map), and extract sparse again.
+mkdir -p "$T/sp/d"
+truncate -s 8M "$T/sp/d/sparse.bin"
+printf start | dd of="$T/sp/d/sparse.bin" conv=notrunc status=none
+printf middle | dd of="$T/sp/d/sparse.bin" bs=1M seek=3 conv=notrunc status=none
+truncate -s 1M "$T/sp/d/hole.bin"
+tar -S -C "$T/sp" -cf "$T/sparse.tar" .
+t_check "import a tar with sparse files" "$IMGFS" import -q -t sparse "$T/sparse.tar"
+t_check "export it as a rootfs" "$IMGFS" export --format rootfs -o "$T/sparse-rootfs.tar" sparse
+t_check "the holes are not in the tar" test "$(stat -c %s "$T/sparse-rootfs.tar")" -lt 100000
+mkdir "$T/spx"
+tar -C "$T/spx" -xf "$T/sparse-rootfs.tar"
+t_check "the sparse file's content" cmp "$T/sp/d/sparse.bin" "$T/spx/d/sparse.bin"
+t_check "the all-hole file's content" cmp "$T/sp/d/hole.bin" "$T/spx/d/hole.bin"
+t_check "extracted sparse" test "$(du -k "$T/spx/d/sparse.bin" | cut -f1)" -lt 1024
+
 # Errors: clear, exit 125, and no file left behind.
 t_check_fails "export of a missing image fails" "$IMGFS" export -o "$T/missing.tar" no-such-image
 out=$("$IMGFS" export -o "$T/missing.tar" no-such-image 2>&1 || true)
