@@ -26,6 +26,13 @@ t_check "busybox equals its tarball" "$COMPARE" "$T/ref-busybox" "$T/busybox"
 t_check "debian equals its tarball" "$COMPARE" "$T/ref-debian" "$T/debian"
 t_check "the second busybox mount too" quiet "$COMPARE" "$T/ref-busybox" "$T/busybox2"
 
+# many readers at once over a cold cache: every file of debian, 8 processes, against the copy
+t_check "drop the page cache" sh -c 'sync; echo 3 >/proc/sys/vm/drop_caches'
+(cd "$T/ref-debian" && find . -type f -print0) >"$T/files"
+t_check "8 parallel readers see every debian file right" \
+    xargs -0 -P 8 -n 64 bash -c 'for f in "${@:2}"; do cmp -s "$0/$f" "$1/$f" || { echo "differs: $f"; exit 1; }; done' \
+    "$T/ref-debian" "$T/debian" <"$T/files"
+
 # programs run straight from the mount (exec, mmap of binaries, setuid bits kept)
 t_eq "busybox runs from its mount" "hello" "$(chroot "$T/busybox" /bin/sh -c 'echo hello')"
 t_eq "debian's bash and coreutils run from the mount" "$(ls "$T/ref-debian/usr/bin" | wc -l)" \
