@@ -36,7 +36,7 @@
 #define JSON_LIMIT (16u << 20)
 /* Tar members kept in memory by the first pass: every document, and layers small enough. */
 #define CACHE_MEMBER_LIMIT (4u << 20)
-#define CACHE_TOTAL_LIMIT  (256u << 20)
+#define CACHE_TOTAL_LIMIT  (64u << 20)
 #define NESTING_LIMIT      8
 
 static const char *const layer_media_types[] = {
@@ -1211,6 +1211,12 @@ static int member_kind(const char *n)
             return DOCKER;
     }
     return 0;
+}
+
+bool oci_member_name_is_image_archive(const char *name)
+{
+    cleanup_free char *n = member_name_normalize(name);
+    return n && member_kind(n) != 0;
 }
 
 int oci_detect(const char *path, enum oci_source_kind *kind, struct imgfs_err *err)
