@@ -98,15 +98,15 @@ t_store_state() {
 
 # Distinct chunk bytes in the store (what dedup and gc change): from `imgfs du --json`.
 t_stored_bytes() {
-    "$IMGFS" du --json | jq -r '.stored_bytes // .chunk_bytes // .store.stored_bytes'
+    "$IMGFS" du --json | jq -r '.Stored'
 }
 # The layer diff_ids of an image, one per line, from `imgfs inspect --json`.
 t_diff_ids() {
     "$IMGFS" inspect --json "$1" | jq -r '[.. | objects | .diff_ids? // empty] | flatten | .[]'
 }
-# Image names in the store, sorted, one per line (`imgfs images -q`-free: first column of the table).
+# Image names in the store (REPOSITORY:TAG), sorted, one per line.
 t_image_names() {
-    "$IMGFS" images | awk 'NR > 1 {print $1}' | sort
+    "$IMGFS" images --json | jq -r '.[].Name' | sort
 }
 
 # t_rejects "what" PATTERN SOURCE [import args...]: `imgfs import` of SOURCE must fail cleanly — a

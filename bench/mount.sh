@@ -1,0 +1,140 @@
+#!/bin/bash
+# bench/mount.sh [--runs N] [--tarball FILE] [--imgfs BIN] — imgfs mount against its peers, in one run.
+#
+# The same rootfs (default: tests/out/fixtures/debian-go.tar.gz, Debian minbase + golang-go, ~20,000
+# files; made by `tests/fixtures/make.sh --go`) three ways:
+#   plain      `tar -xzf` into a directory on the local disk
+#   squashfuse `mksquashfs` of that directory, mounted with squashfuse_ll (FUSE low-level, like imgfs)
+#   imgfs      `imgfs import` into a fresh store, `imgfs mount`
+# and measured with hyperfine:
+#   walk        `find DIR | wc -l` and `du -s DIR`, cold (caches dropped) and warm
+#   read-all    every file's content (`find DIR -type f -exec cat {} +`), cold and warm
+#   large file  `cat` of the largest file, cold
+#   import      `imgfs import` against `tar -xzf` of the same tarball (each into an empty target)
+# It prints a table with the ratios imgfs/plain and imgfs/squashfuse (lower is better) and writes it
+# to bench/out/results.md. The goals (walk <= 1.0x plain, cold read <= 1.1x, warm <= 1.05x, import <=
+# 1.0x tar -xzf, better than squashfuse_ll everywhere) are reported, never asserted. Needs root
+# (drop_caches, mounts).
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=5
+TARBALL=$TOP/tests/out/fixtures/debian-go.tar.gz
+IMGFS=$TOP/imgfs
+while (($#)); do
+    case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --tarball) TARBALL=$2; shift 2 ;;
+    --imgfs) IMGFS=$2; shift 2 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "mount.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[[ $(id -u) == 0 ]] || { echo "mount.sh: run as root" >&2; exit 1; }
+[[ -x $IMGFS ]] || { echo "mount.sh: $IMGFS not built (make)" >&2; exit 1; }
+if [[ ! -s $TARBALL ]]; then
+    echo "mount.sh: making $TARBALL (tests/fixtures/make.sh --go)" >&2
+    "$TOP/tests/fixtures/make.sh" --go
+fi
+
+OUT=$TOP/bench/out
+W=${BENCH_WORK:-/var/tmp/imgfs-bench}
+mkdir -p "$OUT"
+J=$OUT/json
+rm -rf "$J"
+mkdir -p "$J"
+PLAIN=$W/plain SQIMG=$W/tree.squashfs SQMNT=$W/sqmnt IMGMNT=$W/imgmnt
+export IMGFS_ROOT=$W/store IMGFS_RUN_DIR=$W/run
+
+unmount_all() {
+    mountpoint -q "$IMGMNT" 2>/dev/null && { "$IMGFS" umount "$IMGMNT" 2>/dev/null || umount -l "$IMGMNT"; }
+    mountpoint -q "$SQMNT" 2>/dev/null && umount -l "$SQMNT"
+    return 0
+}
+trap unmount_all EXIT
+unmount_all
+rm -rf "$W"
+mkdir -p "$W" "$SQMNT" "$IMGMNT"
+
+DROP='sync; echo 3 > /proc/sys/vm/drop_caches'
+log() { echo "bench: $*" >&2; }
+
+# hyperfine NAME [hyperfine options...] -- COMMAND: mean seconds into $J/NAME.json
+hf() {
+    local name=$1
+    shift
+    hyperfine --style basic --export-json "$J/$name.json" "$@" >"$J/$name.txt" 2>&1 ||
+        { cat "$J/$name.txt" >&2; return 1; }
+    jq -r '.results[0].mean' "$J/$name.json"
+}
+mean() { jq -r '.results[0].mean' "$J/$1.json" 2>/dev/null || echo nan; }
+stddev() { jq -r '.results[0].stddev // 0' "$J/$1.json" 2>/dev/null || echo 0; }
+
+log "tarball: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
+
+# ---- import vs tar -xzf (each into an empty target; the last run leaves the tree/store in place) ----
+log "import: tar -xzf"
+hf import-tar --runs "$RUNS" --prepare "rm -rf '$PLAIN' && mkdir -p '$PLAIN' && $DROP" \
+    "tar --xattrs --xattrs-include='*' --numeric-owner -xzf '$TARBALL' -C '$PLAIN'" >/dev/null
+log "import: imgfs import"
+hf import-imgfs --runs "$RUNS" --prepare "rm -rf '$IMGFS_ROOT' && $DROP" \
+    "'$IMGFS' import -t bench '$TARBALL'" >/dev/null
+files=$(find "$PLAIN" | wc -l)
+bytes=$(du -sb "$PLAIN" | cut -f1)
+largest=$(find "$PLAIN" -type f -printf '%s %P\n' | sort -n | tail -n1 | cut -d' ' -f2-)
+log "tree: $files entries, $bytes bytes; largest file: $largest"
+
+log "mksquashfs"
+mksquashfs "$PLAIN" "$SQIMG" -noappend -quiet -no-progress >/dev/null
+squashfuse_ll "$SQIMG" "$SQMNT"
+"$IMGFS" mount bench "$IMGMNT"
+for d in "$SQMNT" "$IMGMNT"; do
+    mountpoint -q "$d" || { echo "mount.sh: $d is not mounted" >&2; exit 1; }
+done
+# Sanity: the three trees agree on the entry count and on the largest file
+for d in "$SQMNT" "$IMGMNT"; do
+    n=$(find "$d" | wc -l)
+    [[ $n == "$files" ]] || log "WARNING: $d has $n entries, plain has $files"
+    cmp -s "$PLAIN/$largest" "$d/$largest" || log "WARNING: $d/$largest differs from plain"
+done
+
+for kind in plain squashfuse imgfs; do
+    case $kind in
+    plain) d=$PLAIN ;;
+    squashfuse) d=$SQMNT ;;
+    imgfs) d=$IMGMNT ;;
+    esac
+    log "measuring $kind ($d)"
+    hf "walk-find-cold-$kind" --runs "$RUNS" --prepare "$DROP" "find '$d' | wc -l" >/dev/null
+    hf "walk-find-warm-$kind" --runs "$RUNS" --warmup 1 "find '$d' | wc -l" >/dev/null
+    hf "walk-du-warm-$kind" --runs "$RUNS" --warmup 1 "du -s '$d'" >/dev/null
+    hf "read-cold-$kind" --runs "$RUNS" --prepare "$DROP" \
+        "find '$d' -type f -exec cat {} + > /dev/null" >/dev/null
+    hf "read-warm-$kind" --runs "$RUNS" --warmup 1 "find '$d' -type f -exec cat {} + > /dev/null" >/dev/null
+    hf "large-cold-$kind" --runs "$RUNS" --prepare "$DROP" "cat '$d/$largest' > /dev/null" >/dev/null
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+ms() { awk -v a="$1" -v s="$2" 'BEGIN { printf "%.1f ± %.1f", a * 1000, s * 1000 }'; }
+{
+    echo "Tarball: \`$(basename "$TARBALL")\` — $files entries, $((bytes / 1024 / 1024)) MiB; largest file \`$largest\` ($(($(stat -c %s "$PLAIN/$largest") / 1024 / 1024)) MiB)."
+    echo "Host: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d). hyperfine, $RUNS runs each; times in ms (mean ± stddev)."
+    echo
+    echo "| measurement | plain dir | squashfuse_ll | imgfs | imgfs/plain | imgfs/squashfuse | goal (imgfs/plain) |"
+    echo "|---|---|---|---|---|---|---|"
+    for m in walk-find-cold:"walk: find | wc -l, cold":"" walk-find-warm:"walk: find | wc -l, warm":"<= 1.0x" \
+        walk-du-warm:"walk: du -s, warm":"<= 1.0x" read-cold:"read all files, cold":"<= 1.1x" \
+        read-warm:"read all files, warm":"<= 1.05x" large-cold:"largest file, cold":""; do
+        key=${m%%:*}
+        rest=${m#*:}
+        label=${rest%%:*}
+        goal=${rest#*:}
+        p=$(mean "$key-plain") s=$(mean "$key-squashfuse") i=$(mean "$key-imgfs")
+        echo "| $label | $(ms "$p" "$(stddev "$key-plain")") | $(ms "$s" "$(stddev "$key-squashfuse")") | $(ms "$i" "$(stddev "$key-imgfs")") | $(ratio "$i" "$p") | $(ratio "$i" "$s") | $goal |"
+    done
+    it=$(mean import-tar) ii=$(mean import-imgfs)
+    echo "| import: \`imgfs import\` vs \`tar -xzf\` | $(ms "$it" "$(stddev import-tar)") | | $(ms "$ii" "$(stddev import-imgfs)") | $(ratio "$ii" "$it") | | <= 1.0x |"
+    echo
+    echo "Store after import: $("$IMGFS" du 2>/dev/null | tr '\n' ';' | sed 's/;$//')"
+    echo "squashfs image: $(du -h "$SQIMG" | cut -f1); plain tree: $(du -sh "$PLAIN" | cut -f1)."
+} | tee "$OUT/results.md"
