@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IONBF, 0);
 
     if (!strcmp(op, "mount"))
-        return report(op, mount("none", "/mnt", "tmpfs", 0, NULL));
+        return report(op, mount("none", "/tmp", "tmpfs", 0, NULL));
     if (!strcmp(op, "unshare-ns"))
         return report(op, unshare(CLONE_NEWNS));
     if (!strcmp(op, "unshare-user"))
