@@ -108,14 +108,15 @@ static int mount_in(int rootfd, const char *path, const char *source, const char
     cleanup_close int fd = rootfs_open(rootfd, path, O_PATH, create, err);
     if (fd < 0)
         return err_ctx(err, "mounting %s", path);
-    if (mount_fd(source, fd, fstype, flags & ~MS_RDONLY, data) < 0)
+    bool bind = flags & MS_BIND;
+    if (mount_fd(source, fd, fstype, bind ? flags & ~MS_RDONLY : flags, data) < 0)
         return err_sys(err, errno, "mounting %s on `%s`", fstype ? fstype : source, path);
     /* a bind mount ignores MS_RDONLY: it takes a remount */
-    if ((flags & MS_BIND) && (flags & MS_RDONLY)) {
+    if (bind && (flags & MS_RDONLY)) {
         cleanup_close int again = rootfs_open(rootfd, path, O_PATH, 0, err);
         if (again < 0)
             return -1;
-        if (mount_fd(NULL, again, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | (flags & ~MS_REC & ~MS_BIND & ~MS_RDONLY), NULL) < 0)
+        if (mount_fd(NULL, again, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
             return err_sys(err, errno, "making `%s` read-only", path);
     }
     return 0;
