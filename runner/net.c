@@ -279,6 +279,34 @@ static int net_api_call(int dir_fd, json_t *request, struct imgfs_err *err)
     return rc;
 }
 
+/* slirp4netns only says "slirp_add_hostfwd failed"; the usual cause is a taken port, which is
+ * worth naming. */
+static bool net_port_in_use(const struct net_port *p)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    const char *ip = p->host_ip[0] ? p->host_ip : "0.0.0.0";
+    if (inet_pton(AF_INET, ip, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(p->host_port);
+        len = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(p->host_port);
+        len = sizeof(*in6);
+    } else {
+        return false;
+    }
+    cleanup_close int s =
+        socket(ss.ss_family, (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        return false;
+    return bind(s, (struct sockaddr *)&ss, len) < 0 && errno == EADDRINUSE;
+}
+
 static int net_publish(int dir_fd, const struct net_port *p, struct imgfs_err *err)
 {
     json_t *req =
@@ -289,6 +317,8 @@ static int net_publish(int dir_fd, const struct net_port *p, struct imgfs_err *e
         return err_set(err, ENOMEM, "building an API request");
     int rc = net_api_call(dir_fd, req, err);
     json_decref(req);
+    if (rc < 0 && net_port_in_use(p))
+        err_set(err, EADDRINUSE, "the host port is already in use");
     if (rc < 0)
         return err_ctx(err, "publishing %s%s%u -> %u/%s", p->host_ip, p->host_ip[0] ? ":" : "",
                        p->host_port, p->ctr_port, p->udp ? "udp" : "tcp");
