@@ -70,6 +70,16 @@ for fmt in oci docker; do
 done
 export IMGFS_ROOT=$T/store
 
+# A docker-save entry with several RepoTags gets every one of them.
+mkdir "$T/two-tags"
+tar -C "$T/two-tags" -xf "$T/busybox-docker.tar"
+jq -c '.[0].RepoTags = ["one:1", "two:2"]' "$T/two-tags/manifest.json" >"$T/m.json"
+mv "$T/m.json" "$T/two-tags/manifest.json"
+tar -C "$T/two-tags" -cf "$T/two-tags.tar" .
+t_check "import a docker archive with two tags" \
+    env IMGFS_ROOT="$T/store-tags" "$IMGFS" import -q "$T/two-tags.tar"
+t_eq "both names" "one:1 two:2 " "$(IMGFS_ROOT=$T/store-tags names)"
+
 # A real distribution (~8,000 files) survives the trip too.
 if [[ -s $FIXTURES/debian.tar.gz ]]; then
     t_check "import debian" "$IMGFS" import -q -t debian:12 "$FIXTURES/debian.tar.gz"
