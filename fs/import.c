@@ -652,9 +652,84 @@ out:
 
 /* ---- sources ---- */
 
-/* stdin can be read once only, and telling an OCI tar from a rootfs needs a look first: spool it
- * into the store's tmp dir (same filesystem, removed at once; gc clears leftovers of killed runs). */
-static int spool_stdin(struct store *s, char **path, struct imgfs_err *err)
+/* ---- standard input ---- */
+
+/* stdin is read once. A rootfs tar is imported as it streams in (so a long import commits as it
+ * goes); an image archive (OCI layout or docker save) is read twice by oci_import, so it is spooled to
+ * the store's tmp dir first. Which of the two it is shows in its first member names, which the first
+ * megabyte (peeked) holds. */
+#define PEEK_BYTES (1u << 20)
+
+struct stdin_source {
+    uint8_t *peek;
+    size_t peek_len, peek_pos;
+    bool eof;
+    uint8_t buf[1 << 16];
+};
+
+static int peek_stdin(struct stdin_source *in, struct imgfs_err *err)
+{
+    in->peek = xmalloc(PEEK_BYTES);
+    while (in->peek_len < PEEK_BYTES) {
+        ssize_t n = read(0, in->peek + in->peek_len, PEEK_BYTES - in->peek_len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_sys(err, errno, "reading standard input");
+        if (n == 0) {
+            in->eof = true;
+            break;
+        }
+        in->peek_len += (size_t)n;
+    }
+    return 0;
+}
+
+static ssize_t stdin_read_cb(struct archive *a, void *ctx, const void **out)
+{
+    struct stdin_source *in = ctx;
+    if (in->peek_pos < in->peek_len) {
+        *out = in->peek + in->peek_pos;
+        size_t n = in->peek_len - in->peek_pos;
+        in->peek_pos = in->peek_len;
+        return (ssize_t)n;
+    }
+    if (in->eof)
+        return 0;
+    for (;;) {
+        ssize_t n = read(0, in->buf, sizeof in->buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            archive_set_error(a, errno, "reading standard input: %s", strerror(errno));
+        *out = in->buf;
+        return n;
+    }
+}
+
+/* Do the first members in the peeked bytes all look like an image archive's? */
+static bool peek_is_image_archive(const struct stdin_source *in)
+{
+    struct archive *a = import_tar_reader_new();
+    bool maybe = false;
+    if (archive_read_open_memory(a, in->peek, in->peek_len) == ARCHIVE_OK) {
+        struct archive_entry *ae;
+        int rc;
+        while ((rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
+            const char *n = archive_entry_pathname(ae);
+            if (!n || !oci_member_name_is_image_archive(n)) {
+                maybe = false;
+                break;
+            }
+            maybe = true;
+        }
+    }
+    archive_read_free(a);
+    return maybe;
+}
+
+static int spool_stdin(struct store *s, struct stdin_source *in, char **path,
+                       struct imgfs_err *err)
 {
     char *p = xasprintf("%s/tmp/stdin.XXXXXX", store_root(s));
     int fd = mkostemp(p, O_CLOEXEC);
@@ -663,42 +738,38 @@ static int spool_stdin(struct store *s, char **path, struct imgfs_err *err)
         free(p);
         return -1;
     }
-    static char buf[1 << 16];
-    for (;;) {
-        ssize_t n = read(0, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || (n > 0 && write_full(fd, buf, n) < 0)) {
-            err_sys(err, errno, n < 0 ? "reading standard input" : "writing `%s`", p);
-            close(fd);
-            unlink(p);
-            free(p);
-            return -1;
-        }
-        if (n == 0)
+    const void *data;
+    ssize_t n;
+    struct archive *dummy = archive_read_new(); /* only for error strings */
+    while ((n = stdin_read_cb(dummy, in, &data)) > 0)
+        if (write_full(fd, data, (size_t)n) < 0)
             break;
+    int e = errno;
+    archive_read_free(dummy);
+    if (n != 0 || close(fd) < 0) {
+        err_sys(err, e, n < 0 ? "reading standard input" : "writing `%s`", p);
+        unlink(p);
+        free(p);
+        return -1;
     }
-    close(fd);
     *path = p;
     return 0;
 }
 
-static int import_rootfs(struct store_batch *b, const char *path, const char *name,
-                         char *const *changes, struct digest *out, struct imgfs_err *err)
+/* Import one rootfs layer from an opened stream, then commit it as an image. */
+static int import_rootfs(struct store_batch *b, struct import_stream *st, struct archive *a,
+                         const char *name, char *const *changes, struct digest *out,
+                         struct imgfs_err *err)
 {
     cleanup_free char *config = NULL;
     size_t config_len = 0;
-    if (changes && *changes &&
-        image_config_edit(NULL, 0, changes, &config, &config_len, err) < 0)
-        return -1;
-    struct archive *a;
-    struct import_stream *st;
-    int ret = -1;
     struct import_layer_result res = {0};
-    const char *what = "rootfs tar"; /* import_source names the file */
-    if (import_stream_open_file(path, &st, &a, err) < 0)
-        return -1;
-    int rc = import_layer(b, a, what, &res, err);
+    int ret = -1;
+    int rc = 0;
+    if (changes && *changes)
+        rc = image_config_edit(NULL, 0, changes, &config, &config_len, err);
+    if (rc == 0)
+        rc = import_layer(b, a, "rootfs tar", &res, err);
     struct imgfs_err derr = {0};
     if (import_stream_close(st, rc < 0, &derr) < 0) {
         /* the decompressor's error is the cause; the tar reader only saw the stream end early */
@@ -708,7 +779,7 @@ static int import_rootfs(struct store_batch *b, const char *path, const char *na
     if (rc < 0)
         goto out;
     if (res.files == 0) {
-        err_set(err, EINVAL, "`%s` holds no files (is it a tar archive?)", path);
+        err_set(err, EINVAL, "no files in it (is it a tar archive?)");
         goto out;
     }
     struct image_layer layer = {
@@ -724,30 +795,48 @@ int import_source(struct store *s, const char *source, const char *name, char *c
 {
     cleanup_free char *spooled = NULL;
     const char *path = source;
-    if (!strcmp(source, "-")) {
-        if (spool_stdin(s, &spooled, err) < 0)
-            return -1;
-        path = spooled;
-    }
-    int ret = -1;
+    struct stdin_source *in = NULL;
     struct store_batch *b = NULL;
-    enum oci_source_kind kind;
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        err_sys(err, errno, "`%s`", source);
-        goto out;
+    struct import_stream *st = NULL;
+    struct archive *a;
+    enum oci_source_kind kind = OCI_SOURCE_ROOTFS;
+    int ret = -1;
+    bool from_stdin = !strcmp(source, "-");
+
+    if (from_stdin) {
+        in = xcalloc(1, sizeof *in);
+        if (peek_stdin(in, err) < 0)
+            goto out;
+        if (in->peek_len == 0) {
+            err_set(err, EINVAL, "standard input is empty");
+            goto out;
+        }
+        if (peek_is_image_archive(in)) {
+            if (spool_stdin(s, in, &spooled, err) < 0)
+                goto out;
+            path = spooled;
+        }
     }
-    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) &&
-        !S_ISCHR(st.st_mode)) {
-        err_set(err, EINVAL, "`%s` is neither a file nor a directory", source);
-        goto out;
-    }
-    if (oci_detect(path, &kind, err) < 0)
-        goto out;
-    if (S_ISDIR(st.st_mode) && kind == OCI_SOURCE_ROOTFS) {
-        err_set(err, EINVAL, "`%s` is a directory but not an OCI image layout (no oci-layout "
-                "file); to import a directory tree, tar it: tar -C DIR -c . | imgfs import -", source);
-        goto out;
+    if (!from_stdin || spooled) {
+        struct stat st_;
+        if (stat(path, &st_) < 0) {
+            err_sys(err, errno, "`%s`", source);
+            goto out;
+        }
+        if (!S_ISDIR(st_.st_mode) && !S_ISREG(st_.st_mode) && !S_ISFIFO(st_.st_mode) &&
+            !S_ISCHR(st_.st_mode)) {
+            err_set(err, EINVAL, "`%s` is neither a file nor a directory", source);
+            goto out;
+        }
+        /* a FIFO or a device can be read only once: it can only be a rootfs stream */
+        if (!S_ISFIFO(st_.st_mode) && !S_ISCHR(st_.st_mode) && oci_detect(path, &kind, err) < 0)
+            goto out;
+        if (S_ISDIR(st_.st_mode) && kind == OCI_SOURCE_ROOTFS) {
+            err_set(err, EINVAL, "`%s` is a directory but not an OCI image layout (no oci-layout "
+                    "file); to import a directory tree, tar it: tar -C DIR -c . | imgfs import -",
+                    source);
+            goto out;
+        }
     }
     if (kind != OCI_SOURCE_ROOTFS && changes && *changes) {
         err_set(err, EINVAL, "--change applies to rootfs tarballs; `%s` is an image archive with "
@@ -756,10 +845,16 @@ int import_source(struct store *s, const char *source, const char *name, char *c
     }
     if (store_batch_begin(s, &b, err) < 0)
         goto out;
-    if (kind == OCI_SOURCE_ROOTFS)
-        ret = import_rootfs(b, path, name, changes, out, err);
-    else
+    if (kind != OCI_SOURCE_ROOTFS) {
         ret = oci_import(b, path, kind, name, out, err);
+    } else {
+        if (from_stdin && !spooled)
+            ret = import_stream_open_cb(in, stdin_read_cb, &st, &a, err);
+        else
+            ret = import_stream_open_file(path, &st, &a, err);
+        if (ret == 0)
+            ret = import_rootfs(b, st, a, name, changes, out, err);
+    }
     if (ret < 0) {
         store_batch_abort(b);
         goto out;
@@ -768,7 +863,11 @@ int import_source(struct store *s, const char *source, const char *name, char *c
 out:
     if (spooled)
         unlink(spooled);
-    if (ret < 0 && spooled)
+    if (in) {
+        free(in->peek);
+        free(in);
+    }
+    if (ret < 0 && from_stdin)
         err_ctx(err, "importing standard input");
     else if (ret < 0)
         err_ctx(err, "importing `%s`", source);

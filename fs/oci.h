@@ -15,6 +15,9 @@ enum oci_source_kind { OCI_SOURCE_ROOTFS, OCI_SOURCE_OCI_DIR, OCI_SOURCE_OCI_TAR
  * an OCI layout or of `docker save`; anything else is taken for a rootfs). */
 int oci_detect(const char *path, enum oci_source_kind *kind, struct imgfs_err *err);
 
+/* Could a tar member of this name belong to an OCI layout or a docker-save archive? */
+bool oci_member_name_is_image_archive(const char *name);
+
 /* Import an OCI layout (directory or tar) or a docker-save tar at `path` into the batch; each image
  * found is committed with image_commit. `name` (may be NULL) overrides the archive's own names; an
  * archive holding several images with one `name` given is an error. The first image's manifest digest
