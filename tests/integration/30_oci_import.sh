@@ -77,6 +77,12 @@ t_check "import skopeo's docker-archive" "$IMGFS" import -q "$T/v2-docker.tar"
 name=$("$IMGFS" images | awk '$2 == "docker" {print $1 ":" $2}')
 t_check "it is named by its RepoTags" test -n "$name"
 t_eq "docker-archive: the same image" "$want" "$(digest_of "$name")"
+gzip -c "$T/v2-docker.tar" >"$T/v2-docker.tar.gz"
+zstd -q -c "$T/v2-oci.tar" >"$T/v2-oci.tar.zst"
+t_check "import \`docker save | gzip\`" "$IMGFS" import -q -t gz "$T/v2-docker.tar.gz"
+t_eq "a compressed docker archive: the same image" "$want" "$(digest_of gz)"
+t_check "import a zstd-compressed OCI archive" "$IMGFS" import -q -t zst "$T/v2-oci.tar.zst"
+t_eq "a compressed OCI archive: the same image" "$want" "$(digest_of zst)"
 t_check "import the zstd archive" "$IMGFS" import -q -t zstd "$T/v2-zstd.tar"
 t_eq "zstd layers: the same image" "$want" "$(digest_of zstd)"
 
