@@ -48,7 +48,8 @@ int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports,
                const char *state_dir, struct net_handle **out, struct imgfs_err *err);
 
 /* The nameserver the container's /etc/resolv.conf should name: "10.0.2.3" (slirp4netns's DNS
- * forwarder) for NET_PRIVATE; NULL otherwise (NET_HOST: copy the host's file; NET_NONE: no DNS). */
+ * forwarder) for NET_PRIVATE; NULL otherwise (the caller copies the host's file, as Docker does).
+ */
 const char *net_nameserver(enum net_mode mode);
 
 /* pid of the slirp4netns helper, or 0 when there is none (NET_NONE, NET_HOST). */

@@ -1,0 +1,80 @@
+#!/bin/bash
+# --network none|host|private: none has only `lo` (up, working); host sees the host's interfaces
+# and loopback; private (the default) has lo + tap0 (10.0.2.100, default route via 10.0.2.2, DNS at
+# 10.0.2.3), an outbound path to a server this test starts on the host's 127.0.0.1 (through
+# 10.0.2.2), but not the host's own loopback; two private containers do not share a network. Only
+# 127.0.0.0/8 and addresses inside the containers' own namespaces are ever contacted.
+# (busybox wget -T segfaults in busybox-static 1.35, host included: no -T here; every failing
+# connection below is refused at once, none waits.)
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+t_begin net_modes
+command -v slirp4netns >/dev/null || t_skip "slirp4netns is not installed"
+
+"$IMGFS" import -t busybox "$FIXTURES/busybox.tar" >/dev/null
+run() { "$IMGFS" run --rm "$@"; }
+ifaces() { awk -F: 'NR > 2 {gsub(/ /, "", $1); print $1}' | sort | tr '\n' ' '; }
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A server on the host's loopback only, for the outbound path.
+port=$(free_port)
+mkdir -p "$T/www"
+echo "served by the host" >"$T/www/index.html"
+busybox httpd -f -p "127.0.0.1:$port" -h "$T/www" &
+server=$!
+t_cleanup "kill $server"
+t_check "the host's test server is up" t_wait_for 400 curl -sf -o /dev/null "http://127.0.0.1:$port/"
+
+# --network none
+t_eq "none: only lo" "lo " "$(run --network none busybox cat /proc/net/dev | ifaces)"
+t_check "none: lo is up" bash -c "\"$IMGFS\" run --rm --network none busybox ip -o link show lo |
+    grep -q '<.*UP.*>'"
+t_eq "none: loopback works inside" "loop ok" "$(run --network none busybox sh -c \
+    'mkdir /w && echo loop ok >/w/i && httpd -p 127.0.0.1:81 -h /w && wget -qO- http://127.0.0.1:81/i')"
+t_check_fails "none: no route out" run --network none busybox wget -qO- "http://10.0.2.2:$port/"
+
+# --network host
+t_eq "host: the host's interfaces" "$(ifaces </proc/net/dev)" \
+    "$(run --network host busybox cat /proc/net/dev | ifaces)"
+t_eq "host: the host's loopback server is reachable on 127.0.0.1" "served by the host" \
+    "$(run --network host busybox wget -qO- "http://127.0.0.1:$port/")"
+
+# --network private (the default)
+t_eq "private: lo and tap0" "lo tap0 " "$(run busybox cat /proc/net/dev | ifaces)"
+t_eq "private is the default and can be named" "lo tap0 " \
+    "$(run --network private busybox cat /proc/net/dev | ifaces)"
+t_check "private: tap0 has 10.0.2.100/24" bash -c "\"$IMGFS\" run --rm busybox ip -o -4 addr show tap0 |
+    grep -q 'inet 10.0.2.100/24'"
+t_check "private: default route via 10.0.2.2" bash -c "\"$IMGFS\" run --rm busybox ip route |
+    grep -q '^default via 10.0.2.2 dev tap0'"
+t_check "private: lo is up" bash -c "\"$IMGFS\" run --rm busybox ip -o link show lo | grep -q '<.*UP.*>'"
+t_eq "private: resolv.conf names slirp4netns's DNS" "nameserver 10.0.2.3" \
+    "$(run busybox grep nameserver /etc/resolv.conf)"
+t_eq "private: outbound to the host's 127.0.0.1 via 10.0.2.2" "served by the host" \
+    "$(run busybox wget -qO- "http://10.0.2.2:$port/")"
+t_check_fails "private: the host's loopback is not the container's" \
+    run busybox wget -qO- "http://127.0.0.1:$port/"
+t_eq "private: loopback works inside" "loop ok" "$(run busybox sh -c \
+    'mkdir /w && echo loop ok >/w/i && httpd -p 127.0.0.1:81 -h /w && wget -qO- http://127.0.0.1:81/i')"
+t_check "private: a large download through slirp4netns is intact" bash -c "
+    head -c 4194304 /dev/urandom >'$T/www/big' &&
+    \"$IMGFS\" run --rm busybox sh -c 'wget -qO- http://10.0.2.2:$port/big | sha256sum' |
+        awk '{print \$1}' >'$T/got' && sha256sum '$T/www/big' | awk '{print \$1}' | diff - '$T/got'"
+
+# Two private containers do not share a network: one listens on its loopback, the other can't see it.
+"$IMGFS" run -d --name a busybox sh -c 'mkdir /w && echo a >/w/i && exec httpd -f -p 8080 -h /w' \
+    >/dev/null
+t_cleanup "\"$IMGFS\" rm -f a"
+t_check "a serves on its own loopback" \
+    t_wait_for 400 "$IMGFS" exec a wget -qO /dev/null http://127.0.0.1:8080/i
+t_check_fails "b does not see a's port" run busybox wget -qO- http://127.0.0.1:8080/i
+t_check_fails "nor at the shared guest address" run busybox wget -qO- http://10.0.2.100:8080/i
+netns() { readlink "/proc/$1/ns/net"; }
+pid_a=$(jq -r .init_pid "$IMGFS_RUN_DIR"/containers/*/state.json | head -n 1)
+t_check "a's init has its own net namespace" test "$(netns "$pid_a")" != "$(netns $$)"
+
+t_check "an unknown mode is refused" bash -c "! \"$IMGFS\" run --rm --network bogus busybox true 2>'$T/err'"
+t_check "... naming it" grep -q bogus "$T/err"
+t_end
