@@ -18,7 +18,7 @@ echo marker >"$host_dir/host-marker"
 printf 'root:x:0:0:root:/root:/bin/sh\nescapee:x:4242:4242::/:/bin/sh\n' >"$host_etc/passwd"
 printf 'root:x:0:\nescapee:x:4242:\n' >"$host_etc/group"
 echo "10.9.9.9 host-marker" >"$host_etc/hosts"
-snapshot() { (cd "$1" && find . -printf '%p %y %s %m %T@\n' | sort && cat ./* 2>/dev/null | md5sum); }
+snapshot() { (cd "$1" && find . -printf '%p %y %s %m %T@\n' | sort && find . -type f -exec md5sum {} + | sort); }
 dir_before=$(snapshot "$host_dir")
 etc_before=$(snapshot "$host_etc")
 cwd_dir=$T/cwd
@@ -52,15 +52,16 @@ config = json.dumps({"architecture": "amd64", "os": "linux",
     "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "WorkingDir": workdir, "Cmd": ["sh"]},
     "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
 cfg_name = hashlib.sha256(config).hexdigest() + ".json"
+layer_name = diff_id[7:] + "/layer.tar"
 manifest = json.dumps([{"Config": cfg_name, "RepoTags": [name + ":latest"],
-                        "Layers": ["layer/layer.tar"]}]).encode()
+                        "Layers": [layer_name]}]).encode()
 with tarfile.open(out, "w") as o:
-    for n, b in ((cfg_name, config), ("layer/layer.tar", data), ("manifest.json", manifest)):
+    for n, b in ((cfg_name, config), (layer_name, data), ("manifest.json", manifest)):
         t = tarfile.TarInfo(n)
         t.size = len(b)
         o.addfile(t, io.BytesIO(b))
 PY
-    "$IMGFS" import -q "$T/$name.tar"
+    "$IMGFS" import -q -t "$name" "$T/$name.tar"
 }
 
 # The image: an absolute symlink, a `..` chain and a /proc/self link, each aimed at a host directory,
@@ -70,7 +71,8 @@ make_image esc "/wd/inner" \
     "vol2=$dotdots$host_dir" \
     "wd=$dotdots$host_dir" \
     "pself=/proc/self/cwd"
-run() { (cd "$cwd_dir" && "$IMGFS" run --rm "$@"); }
+t_check "the crafted image runs" "$IMGFS" run --rm --network none -w / esc true
+run() { (cd "$cwd_dir" && "$IMGFS" run --rm --network none "$@"); }
 
 # WORKDIR through the chain: resolved inside the root (created there), never on the host
 out=$(run esc sh -c 'ls -A; touch created-by-container; pwd' 2>&1) && rc=0 || rc=$?
@@ -100,6 +102,7 @@ t_check "no volume mount leaked onto the host" bash -c "! grep -qF '$host_dir' /
 # /etc as an absolute symlink to a host directory: the runner's /etc/hosts, hostname and
 # resolv.conf, and the user lookup, stay inside
 make_image escetc "/" "etc=$host_etc"
+t_check "the image with /etc -> host path runs" "$IMGFS" run --rm --network none escetc true
 out=$(run --hostname evil escetc sh -c 'cat /etc/hosts; cat /etc/hostname' 2>&1) || true
 t_check "/etc symlink: the host's hosts file is not read" bash -c "! grep -q 10.9.9.9 <<<'$out'"
 out=$(run -u escapee escetc id -u 2>&1) || true
@@ -108,7 +111,8 @@ out=$(run -v "$T/hv:/etc/mnt" escetc true 2>&1) || true
 t_eq "the host /etc stand-in is untouched" "$etc_before" "$(snapshot "$host_etc")"
 t_check "no mount on the host /etc stand-in" bash -c "! grep -qF '$host_etc' /proc/self/mountinfo"
 
-# Real host paths: an image whose /etc and /tmp point at the host's own
+# Real host paths: an image whose /etc and /tmp point at the host's own (/etc -> /etc is a loop inside
+# the root: the container may refuse to start, but must not touch the host)
 make_image hostlinks "/" "etc=/etc" "tmp=$dotdots/tmp" "mnt=/"
 etc_hosts=$(md5sum /etc/hosts /etc/hostname /etc/resolv.conf 2>/dev/null || true)
 # a safety net for the machine should the runner be broken: put the host's files back at exit
