@@ -29,7 +29,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# print a command (shell-quoted, bold on a terminal), then run it
+step() {
+    local b='' n=''
+    [[ -t 1 ]] && b=$'\033[1m' n=$'\033[0m'
+    printf '\n%s$' "$b"
+    printf ' %q' "$@"
+    printf '%s\n' "$n"
+    "$@"
+}
 
 echo "== 1. a Debian bookworm rootfs from Debian packages (debootstrap --variant=minbase; cached)"
 "$TOP/tests/fixtures/make.sh" "$FIXTURES"
