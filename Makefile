@@ -16,7 +16,8 @@ DEPS := build-essential pkg-config clang-format \
         libseccomp-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev \
         skopeo umoci crun runc squashfuse squashfs-tools fuse-overlayfs slirp4netns golang-go \
         debootstrap busybox-static hyperfine docker-registry attr iproute2 curl jq xz-utils \
-        zstd bzip2 file procps psmisc util-linux
+        zstd bzip2 file procps psmisc util-linux \
+        libcap2-bin openssl python3 tar findutils coreutils gzip
 
 LIB_SRCS  := $(wildcard fs/*.c runner/*.c builder/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
