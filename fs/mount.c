@@ -138,8 +138,7 @@ struct mount_ctx {
     void *view_blob; /* the view record, copied out of the map once */
     struct view view;
     char ref[256];
-    bool daemon;                /* log to syslog: stderr is /dev/null */
-    atomic_bool no_open;        /* the kernel accepts ENOSYS from open: it keeps pages by itself */
+    atomic_bool no_open; /* the kernel accepts ENOSYS from open: it keeps pages by itself */
     atomic_bool no_opendir;
     atomic_bool readahead_raised;
     const char *dir;            /* the mount point (absolute) */
@@ -292,8 +291,8 @@ static char *mount_type_at(const char *dir, char **dev, struct imgfs_err *err);
  * again when INIT is answered), whatever max_pages allows; reading large binaries at 1 MiB a
  * request takes an eighth of the round trips. The window belongs to the mount's bdi and is set
  * through sysfs (root only: best effort), once INIT is done: on the first lookup or getattr, one
- * of which comes before any file is opened (open files keep the window they started with). The device comes from
- * mountinfo: stat'ing our own mount from a request handler could deadlock. */
+ * of which comes before any file is opened (open files keep the window they started with). The
+ * device comes from mountinfo: stat'ing our own mount from a request handler could deadlock. */
 static void raise_readahead(struct mount_ctx *m)
 {
     if (atomic_load_explicit(&m->readahead_raised, memory_order_relaxed) ||
@@ -722,8 +721,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct imgfs_err err = {0};
     struct store_read *r;
     if (store_read_begin(m->store, &r, &err) < 0) {
-        mount_log(LOG_ERR, "%s: reading inode %llu: %s", m->ref, (unsigned long long)ino,
-                  err.msg);
+        mount_log(LOG_ERR, "%s: reading inode %llu: %s", m->ref, (unsigned long long)ino, err.msg);
         fuse_reply_err(req, err.code == ENOMEM ? ENOMEM : EIO);
         return;
     }
@@ -1011,8 +1009,7 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
     se = fuse_session_new(&args, &mount_ops, sizeof mount_ops, m);
     fuse_opt_free_args(&args);
     if (!se) {
-        err_set(err, EINVAL, "setting up the FUSE session: %s",
-                last_log[0] ? last_log : "failed");
+        err_set(err, EINVAL, "setting up the FUSE session: %s", last_log[0] ? last_log : "failed");
         goto out;
     }
     if (fuse_set_signal_handlers(se) < 0) {
@@ -1029,7 +1026,6 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
 
     if (*notify_fd >= 0) {
         notify_parent(notify_fd, NULL);
-        m->daemon = true;
         log_to_syslog = true;
         openlog("imgfs", LOG_PID, LOG_DAEMON);
         detach_stdio();
@@ -1153,8 +1149,7 @@ int mount_image(const char *root, const char *ref, const char *dir, const struct
     struct imgfs_err reply;
     ssize_t n = read_full(rd, &reply, sizeof reply);
     if (n != (ssize_t)sizeof reply)
-        return err_set(err, EIO, "the mount daemon for `%s` exited before the mount was live",
-                       dir);
+        return err_set(err, EIO, "the mount daemon for `%s` exited before the mount was live", dir);
     if (reply.code) {
         reply.msg[sizeof reply.msg - 1] = 0;
         *err = reply;

@@ -9,15 +9,16 @@
 
 static void mount_usage(FILE *f)
 {
-    fprintf(f, "Usage: imgfs mount [OPTIONS] IMAGE DIR\n\n"
-               "Mount IMAGE (a name, a digest or a unique digest prefix) read-only on the\n"
-               "directory DIR, through FUSE, without unpacking it. Returns once the mount is\n"
-               "live, leaving a daemon that serves it until `imgfs umount DIR`.\n\n"
-               "Options:\n"
-               "  -f, --foreground   serve in this process until unmounted (SIGINT/SIGTERM unmount)\n"
-               "  -d, --debug        print every FUSE request (implies --foreground)\n"
-               "      --threads N    at most N worker threads (default: libfuse's)\n"
-               "  -h, --help         show this help\n");
+    fprintf(f,
+            "Usage: imgfs mount [OPTIONS] IMAGE DIR\n\n"
+            "Mount IMAGE (a name, a digest or a unique digest prefix) read-only on the\n"
+            "directory DIR, through FUSE, without unpacking it. Returns once the mount is\n"
+            "live, leaving a daemon that serves it until `imgfs umount DIR`.\n\n"
+            "Options:\n"
+            "  -f, --foreground   serve in this process until unmounted (SIGINT/SIGTERM unmount)\n"
+            "  -d, --debug        print every FUSE request (implies --foreground)\n"
+            "      --threads N    at most N worker threads (default: libfuse's)\n"
+            "  -h, --help         show this help\n");
 }
 
 int cmd_mount(int argc, char **argv, struct cli *cli)
