@@ -18,8 +18,10 @@ struct mount_options {
 };
 
 /* Mount image `ref` from the store at `root` on `dir`. Without foreground the call returns once the
- * mount is live, leaving a daemon serving it; errors found before that (no such image, `dir` not an
- * empty directory or already a mount point) are returned, not logged. */
+ * mount is live, leaving a daemon serving it; errors found before that (no such image, `dir`
+ * missing, not a directory or already a mount point) are returned, not logged. The daemon holds
+ * none of the caller's file descriptors. Mounting over a non-empty directory is allowed (as in
+ * fuse3). */
 int mount_image(const char *root, const char *ref, const char *dir, const struct mount_options *o,
                 struct imgfs_err *err);
 /* Unmount `dir` (fusermount3 -u semantics; `lazy` detaches even when busy). */
