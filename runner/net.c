@@ -473,6 +473,13 @@ void net_detach(struct net_handle *h)
         return;
     if (h->exit_fd >= 0)
         close(h->exit_fd);
-    net_helper_stop(h->helper_pid);
+    /* Not waited for: the helper's exit tears down its tap device, which takes the kernel tens of
+     * milliseconds (an RCU grace period) that `imgfs run --rm` would otherwise add to every run.
+     * SIGKILLed, it can do nothing more; the zombie goes to whoever reaps the monitor's children.
+     */
+    if (h->helper_pid > 0) {
+        kill(h->helper_pid, SIGKILL);
+        (void)waitpid(h->helper_pid, NULL, WNOHANG);
+    }
     free(h);
 }

@@ -55,8 +55,10 @@ const char *net_nameserver(enum net_mode mode);
 /* pid of the slirp4netns helper, or 0 when there is none (NET_NONE, NET_HOST). */
 pid_t net_helper_pid(const struct net_handle *h);
 
-/* Stop helpers (SIGKILL, reaped with waitpid on their pid: a monitor that reaps with waitpid(-1)
- * must compare against net_helper_pid() and need not tell us), free. NULL is fine. */
+/* Stop helpers and free; NULL is fine. The helper is SIGKILLed but not waited for (its exit takes
+ * the kernel tens of milliseconds): it is reaped here only if already dead, otherwise it stays a
+ * zombie child of the caller until the caller reaps it (waitpid(-1)/its own exit; compare against
+ * net_helper_pid() first if you count your children). */
 void net_detach(struct net_handle *h);
 
 #endif

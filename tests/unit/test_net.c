@@ -241,8 +241,14 @@ static void test_attach(enum net_mode mode)
         CHECK(read(report[0], r + 3, 1) == 1 && r[3] == 'y', "outbound exchange");
     }
     net_detach(h);
-    if (helper > 0)
+    if (helper > 0) {
+        int st = 0;
+        pid_t w = waitpid(helper, &st, 0);
+        CHECK((w == helper && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ||
+                  (w < 0 && errno == ECHILD),
+              "net_detach killed the helper");
         CHECK(kill(helper, 0) < 0 && errno == ESRCH, "helper gone after net_detach");
+    }
     int status;
     waitpid(child, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);

@@ -1,0 +1,194 @@
+#!/bin/bash
+# bench/run.sh [--runs N] [--imgfs BIN] [--loop N] — container start and concurrency, in one run.
+#
+# Start: `imgfs run --rm busybox /bin/true` on an image that is already mounted (a holder container
+# keeps the shared mount), with the full default isolation (all namespaces, caps, seccomp, cgroup,
+# private network through slirp4netns) and again with --network none, against `crun run` and
+# `runc run` of an OCI bundle made from the same busybox rootfs (`crun spec` defaults: pid, net, ipc,
+# uts, mount namespaces; args /bin/true). Measured with hyperfine; prints ratios imgfs/crun and
+# imgfs/runc (goal: <= 0.5 of crun's time; reported, never asserted).
+#
+# crun refuses this host's hybrid cgroups ("cgroups in hybrid mode not supported"), so its hyperfine
+# runs inside a private mount namespace where /sys/fs/cgroup is a cgroup2 mount, with
+# --cgroup-manager=disabled; the unshare and mount happen once, outside the timed commands.
+#
+# Concurrency: n = 1, 2, 4, 8 containers of one image started at once, each running a CPU-bound
+# busybox shell loop of --loop iterations: wall time until the last one exits, throughput (jobs/s)
+# and total memory: the sum of PSS of every process of the containers (imgfs monitor, container init,
+# the job, slirp4netns), sampled while all n run; the one shared FUSE daemon is reported apart.
+#
+# Writes bench/out/run.md (the table) and bench/out/json/run-*.json (hyperfine's data). Needs root.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=30
+IMGFS=$TOP/imgfs
+LOOP=300000
+while (($#)); do
+    case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --imgfs) IMGFS=$2; shift 2 ;;
+    --loop) LOOP=$2; shift 2 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[[ $(id -u) == 0 ]] || { echo "run.sh: run as root" >&2; exit 1; }
+[[ -x $IMGFS ]] || { echo "run.sh: $IMGFS not built (make)" >&2; exit 1; }
+for tool in hyperfine crun runc jq unshare; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
+done
+FIXTURES=${IMGFS_FIXTURES:-$TOP/tests/out/fixtures}
+if [[ ! -s $FIXTURES/busybox.tar ]]; then
+    echo "run.sh: making the fixtures (tests/fixtures/make.sh)" >&2
+    "$TOP/tests/fixtures/make.sh"
+fi
+
+OUT=$TOP/bench/out
+J=$OUT/json
+mkdir -p "$J"
+rm -f "$J"/run-*.json
+W=$(mktemp -d /var/tmp/imgfs-bench-run.XXXXXX)
+export IMGFS_ROOT=$W/store IMGFS_RUN_DIR=$W/run
+BUNDLE=$W/bundle
+
+cleanup() {
+    local id
+    for id in $(ls "$IMGFS_RUN_DIR/containers" 2>/dev/null); do
+        "$IMGFS" rm -f "$id" >/dev/null 2>&1 || true
+    done
+    crun --root "$W/crun" delete -f bench-crun >/dev/null 2>&1 || true
+    runc --root "$W/runc" delete -f bench-runc >/dev/null 2>&1 || true
+    grep -F " $W/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+echo "== setup: image, holder container, OCI bundle" >&2
+"$IMGFS" import -t busybox "$FIXTURES/busybox.tar" >/dev/null
+"$IMGFS" run -d --name holder --network none busybox sleep 1000000 >/dev/null
+mkdir -p "$BUNDLE/rootfs"
+tar -xf "$FIXTURES/busybox.tar" -C "$BUNDLE/rootfs"
+(cd "$BUNDLE" && crun spec)
+jq '.process.args = ["/bin/true"] | .process.terminal = false' "$BUNDLE/config.json" \
+    >"$BUNDLE/config.json.new"
+mv "$BUNDLE/config.json.new" "$BUNDLE/config.json"
+# Each must work before it is timed.
+"$IMGFS" run --rm busybox /bin/true
+runc --root "$W/runc" run -b "$BUNDLE" bench-runc
+CRUN_NS='mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup'
+CRUN="crun --root $W/crun --cgroup-manager=disabled run -b $BUNDLE bench-crun"
+unshare -m sh -c "$CRUN_NS && $CRUN"
+
+echo "== start: $RUNS runs each" >&2
+hf() { # hf NAME COMMAND
+    hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$J/run-$1.json" -n "$1" "$2" >&2
+}
+hf imgfs "$IMGFS run --rm busybox /bin/true"
+hf imgfs-none "$IMGFS run --rm --network none busybox /bin/true"
+hf runc "runc --root $W/runc run -b $BUNDLE bench-runc"
+unshare -m sh -c "$CRUN_NS && hyperfine -N --warmup 3 --runs $RUNS --export-json $J/run-crun.json \
+    -n crun '$CRUN'" >&2
+
+mean_ms() { jq '.results[0].mean * 1000' "$J/run-$1.json"; }
+sd_ms() { jq '.results[0].stddev * 1000' "$J/run-$1.json"; }
+ratio() { jq -n "$(mean_ms "$1") / $(mean_ms "$2")"; }
+
+# Memory: PSS (KiB) of the process trees rooted at the given pids.
+pss_tree_kib() {
+    ps -e -o pid=,ppid= | awk -v roots="$*" '
+        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+        { parent[$1] = $2; pids[++m] = $1 }
+        END {
+            do {
+                changed = 0
+                for (i = 1; i <= m; i++)
+                    if (!(pids[i] in want) && (parent[pids[i]] in want)) { want[pids[i]] = 1; changed = 1 }
+            } while (changed)
+            for (p in want) print p
+        }' | while read -r p; do
+        awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true
+    done | awk '{s += $1} END {print s + 0}'
+}
+running_monitors() { # monitor pids of running containers named job*
+    local f
+    for f in "$IMGFS_RUN_DIR"/containers/*/state.json; do
+        [[ -e $f ]] || continue
+        jq -r 'select(.status == "running" and (.name | startswith("job"))) | .monitor_pid' "$f" \
+            2>/dev/null || true
+    done
+}
+
+echo "== concurrency: n containers, each a $LOOP-iteration shell loop" >&2
+JOB="i=0; while [ \$i -lt $LOOP ]; do i=\$((i+1)); done"
+conc_rows=""
+base_tput=""
+for n in 1 2 4 8; do
+    pids=()
+    start=$(date +%s.%N)
+    for ((k = 0; k < n; k++)); do
+        "$IMGFS" run --rm --name "job$k" busybox sh -c "$JOB" &
+        pids+=($!)
+    done
+    # sample while all n run: the largest total seen
+    peak=0
+    while :; do
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+        ((alive > 0)) || break
+        mons=$(running_monitors | tr '\n' ' ')
+        if (($(wc -w <<<"$mons") == n)); then
+            kib=$(pss_tree_kib "${pids[@]}" $mons)
+            ((kib > peak)) && peak=$kib
+        fi
+        sleep 0.1
+    done
+    wait "${pids[@]}"
+    end=$(date +%s.%N)
+    wall=$(jq -n "$end - $start")
+    tput=$(jq -n "$n / $wall")
+    [[ -n $base_tput ]] || base_tput=$tput
+    conc_rows+=$(printf '| %d | %.2f | %.2f | %.2fx | %.1f | %.1f |' "$n" "$wall" "$tput" \
+        "$(jq -n "$tput / $base_tput")" "$(jq -n "$peak / 1024")" "$(jq -n "$peak / 1024 / $n")")
+    conc_rows+=$'\n'
+    echo "n=$n wall=${wall}s peak PSS=${peak} KiB" >&2
+done
+holder_mon=$(jq -r 'select(.name == "holder") | .monitor_pid' "$IMGFS_RUN_DIR"/containers/*/state.json)
+fuse_pid=""
+for p in /proc/[0-9]*; do # the process holding /dev/fuse and this store open
+    fds=$(ls -l "$p/fd" 2>/dev/null || true)
+    if grep -q ' /dev/fuse$' <<<"$fds" && grep -qF "$IMGFS_ROOT/" <<<"$fds"; then
+        fuse_pid=${p#/proc/}
+        break
+    fi
+done
+fuse_kib=$(awk '/^Pss:/ {print $2}' "/proc/$fuse_pid/smaps_rollup" 2>/dev/null || echo 0)
+
+{
+    echo "### Container start ($(date -u +%Y-%m-%d), $(nproc) CPUs, $RUNS runs, hyperfine -N)"
+    echo
+    echo "| command | mean ms | stddev ms | imgfs / this |"
+    echo "|---|---|---|---|"
+    for name in imgfs imgfs-none crun runc; do
+        printf '| %s | %.1f | %.1f | %.2f |\n' "$name" "$(mean_ms "$name")" "$(sd_ms "$name")" \
+            "$(ratio imgfs "$name")"
+    done
+    echo
+    printf 'imgfs / crun = %.2f (goal <= 0.50), imgfs / runc = %.2f; with --network none: ' \
+        "$(ratio imgfs crun)" "$(ratio imgfs runc)"
+    printf 'imgfs / crun = %.2f, imgfs / runc = %.2f\n' "$(ratio imgfs-none crun)" \
+        "$(ratio imgfs-none runc)"
+    echo
+    echo "### Concurrent CPU-bound containers (busybox sh loop of $LOOP iterations each)"
+    echo
+    echo "| n | wall s | jobs/s | vs n=1 | total PSS MiB | PSS MiB per container |"
+    echo "|---|---|---|---|---|---|"
+    printf '%s' "$conc_rows"
+    echo
+    printf 'The shared FUSE daemon of the image (one for all containers): %.1f MiB PSS. ' \
+        "$(jq -n "$fuse_kib / 1024")"
+    printf 'Holder container (monitor+init+sleep): %.1f MiB PSS.\n' \
+        "$(jq -n "$(pss_tree_kib $holder_mon) / 1024")"
+} | tee "$OUT/run.md"
