@@ -64,7 +64,7 @@ monitor=$(jq -r '.monitor_pid // empty' "$IMGFS_RUN_DIR/containers/$id/state.jso
 if [[ -n $monitor && $monitor != null ]]; then
     kill -9 "$monitor"
     # gone, or a zombie nobody reaps (its parent was the `imgfs run -d` that returned)
-    t_wait_for 200 bash -c "! grep -qv '^State:[[:space:]]*Z' /proc/$monitor/status 2>/dev/null || grep -q '^State:[[:space:]]*Z' /proc/$monitor/status"
+    t_wait_for 200 bash -c "[ ! -e /proc/$monitor ] || grep -q '^State:[[:space:]]*Z' /proc/$monitor/status"
     "$IMGFS" ps -a >/dev/null # notices the dead monitor and cleans up
     "$IMGFS" rm -f orphan >/dev/null 2>&1 || true
     t_eq "a killed monitor's container leaves no cgroup" "" \
