@@ -11,7 +11,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 
 # Debian packages: libraries, and the real tools the tests and benchmarks check against.
-DEPS := build-essential pkg-config clang-format \
+DEPS := build-essential pkg-config clang-format clang \
         libfuse3-dev fuse3 libarchive-dev libssl-dev liblmdb-dev lmdb-utils libjansson-dev \
         libseccomp-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev \
         skopeo umoci crun runc squashfuse squashfs-tools fuse-overlayfs slirp4netns golang-go \
@@ -32,7 +32,13 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all asan test unit integration deps clean format check-format
+# libFuzzer targets for every parser of untrusted input (tests/fuzz/fuzz_*.c), built with clang.
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_LIB   := $(filter-out fs/mount.c,$(wildcard fs/*.c))
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: all asan test unit integration deps clean format check-format fuzz
 all: imgfs
 
 imgfs: $(OBJS)
@@ -61,6 +67,12 @@ unit: $(UNIT_BINS)
 # Every test: unit tests, then the integration suites against ./imgfs and ./imgfs-asan.
 test: imgfs imgfs-asan $(UNIT_BINS)
 	tests/run.sh
+
+fuzz: $(FUZZ_BINS)
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -Wall -Wextra $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ $< $(FUZZ_LIB) $(LDFLAGS) $(LDLIBS)
 
 deps:
 	@if [ "$$(id -u)" != 0 ]; then \

@@ -182,7 +182,8 @@ int layer_next(struct layer_reader *r, struct layer_entry *e, struct imgfs_err *
         r->p += DIGEST_LEN;
     }
     e->extents = r->extents;
-    if (e->kind < LAYER_REG || e->kind > LAYER_SOCKET)
+    if (e->kind < LAYER_REG || e->kind > LAYER_SOCKET ||
+        ((e->kind == LAYER_HARDLINK || e->kind == LAYER_SYMLINK) && !e->link))
         goto bad;
     r->entries_left--;
     return 1;

@@ -1,0 +1,40 @@
+/* fuzz_tar.c — import_layer on arbitrary bytes (any compression libarchive knows): an error or a
+ * layer, never a crash; a layer it accepts must merge into a view. One store per process, batches
+ * aborted, so nothing accumulates. */
+#include "../../fs/import.h"
+#include "../../fs/store.h"
+#include "../../fs/view.h"
+
+#include <archive.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct store *store;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct imgfs_err err;
+    if (!store) {
+        char dir[] = "/tmp/imgfs-fuzz.XXXXXX";
+        if (!mkdtemp(dir) || store_open(dir, 0, &store, &err) < 0)
+            abort();
+    }
+    struct store_batch *b;
+    if (store_batch_begin(store, &b, &err) < 0)
+        abort();
+    struct archive *a = import_tar_reader_new();
+    struct import_layer_result res;
+    if (archive_read_open_memory(a, data, size) == ARCHIVE_OK &&
+        import_layer(b, a, "fuzz", &res, &err) == 0) {
+        struct layer_table t = {res.table.data, res.table.len};
+        struct buf view = {0};
+        view_build(&t, 1, &view, &err);
+        buf_free(&view);
+        buf_free(&res.table);
+    }
+    archive_read_free(a);
+    store_batch_abort(b);
+    return 0;
+}
