@@ -16,12 +16,13 @@
 #   IMGFS_TEST_ASAN=all|none   run the integration scripts against ./imgfs-asan too (default all)
 #   IMGFS_TEST_TIMEOUT=SECONDS  hang guard per script run (default 1800); not a performance limit
 #   IMGFS_FIXTURES=DIR          where the fixtures are (default tests/out/fixtures)
+#   IMGFS_TEST_LOGS=DIR         where the logs go (default tests/out/logs)
 #   IMGFS_TEST_BIN, IMGFS_TEST_ASAN_BIN  the binaries to test (default ./imgfs, ./imgfs-asan)
 set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$TOP"
-LOGS=$TOP/tests/out/logs
+LOGS=${IMGFS_TEST_LOGS:-$TOP/tests/out/logs}
 export IMGFS_FIXTURES=${IMGFS_FIXTURES:-$TOP/tests/out/fixtures}
 export IMGFS_TEST_LOGS=$LOGS
 ASAN_MODE=${IMGFS_TEST_ASAN:-all}
@@ -144,9 +145,9 @@ on_signal() {
 }
 trap on_signal INT TERM
 
+# (each script's log is overwritten when it runs; nothing is wiped up front, because someone else's
+# run may be writing here at the same time)
 mkdir -p "$LOGS"
-rm -f "$LOGS"/*.log
-rm -rf "$LOGS/sanitizer"
 if [[ $(id -u) != 0 ]]; then
     echo "tests/run.sh: the tests mount filesystems and start containers: run as root" >&2
     exit 1
