@@ -83,6 +83,22 @@ t_check "a mknod'ed block device can't be opened ($out)" \
 # No descriptor of imgfs reaches the command
 t_eq "no inherited descriptors" "fds none" "$(probe fds)"
 
+# exec joins the container with the same confinement
+"$IMGFS" run -d --name sec-exec probe sleep 100000 >/dev/null
+t_cleanup "\"$IMGFS\" rm -f sec-exec"
+ex() { "$IMGFS" exec sec-exec "$@"; }
+t_eq "exec: CapEff" 00000000a80425fb "$(ex grep ^CapEff: /proc/self/status | awk '{print $2}')"
+t_eq "exec: CapBnd" 00000000a80425fb "$(ex grep ^CapBnd: /proc/self/status | awk '{print $2}')"
+t_eq "exec: seccomp filter" 2 "$(ex grep ^Seccomp: /proc/self/status | awk '{print $2}')"
+t_eq "exec: mount refused" "mount EPERM" "$(ex sysprobe mount 2>&1 || true)"
+t_eq "exec: keyctl refused" "keyctl EPERM" "$(ex sysprobe keyctl 2>&1 || true)"
+t_eq "exec: no inherited descriptors" "fds none" "$(ex sysprobe fds 2>&1 || true)"
+t_eq "exec -u 1000: no effective capabilities" 0000000000000000 \
+    "$("$IMGFS" exec -u 1000 sec-exec grep ^CapEff: /proc/self/status | awk '{print $2}')"
+t_check "exec: the host's processes stay invisible" \
+    test "$(ex sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\0" " " | grep -c imgfs-host-[m]arker' || true)" = 0
+"$IMGFS" rm -f sec-exec >/dev/null
+
 # The same on the Debian image (glibc, dash)
 if [[ -s $FIXTURES/debian.tar.gz ]]; then
     "$IMGFS" import -q -t debian "$FIXTURES/debian.tar.gz"
