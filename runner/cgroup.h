@@ -18,7 +18,8 @@
  * Devices: on cgroup v1 the devices controller allows, like Docker, only mknod of any device and
  * read/write of null, zero, full, random, urandom, tty, console, ptmx, pts/N and net/tun — so a
  * container with CAP_MKNOD can't mknod and open the host's disks. allow_all_devices (--privileged)
- * lifts that. (cgroup v2 needs a BPF device program for this; not done yet.) */
+ * lifts that. On cgroup v2 the same allowlist is a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the
+ * container's cgroup. */
 struct cgroup_limits {
     int64_t memory_bytes;
     int64_t pids;
