@@ -478,8 +478,12 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status,
     sigset_t set, old;
     sigemptyset(&set);
     int fwd[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
-    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) {
         sigaddset(&set, fwd[i]);
+        /* an ignored signal is discarded, not queued for the signalfd: a shell starts background
+         * jobs with SIGINT and SIGQUIT ignored, and we still want to pass them on */
+        signal(fwd[i], SIG_DFL);
+    }
     sigprocmask(SIG_BLOCK, &set, &old);
     cleanup_close int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 

@@ -164,8 +164,10 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     sigset_t set, old;
     sigemptyset(&set);
     int fwd[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) {
         sigaddset(&set, fwd[i]);
+        signal(fwd[i], SIG_DFL); /* see monitor_start: ignored signals never reach a signalfd */
+    }
     sigprocmask(SIG_BLOCK, &set, &old);
     /* until its execve the child is an image of imgfs visible in the container (/proc/PID/exe) */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -177,6 +179,10 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
         if (read(sync[0], &c, 1) != 1)
             _exit(CTR_EXIT_FAILED);
         close(sync[0]);
+        /* (security engineer) descriptors `imgfs exec` inherited from its caller must not reach the
+         * container (a directory fd would be a way out of the root); CLOEXEC, not close, because
+         * ctr_proc_exec still uses its own until execve. tests/integration/60_security_default.sh */
+        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         if (!e->interactive && !e->tty) {
             int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
             if (null >= 0)
