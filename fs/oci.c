@@ -1674,13 +1674,17 @@ static int rootfs_dir(struct rootfs_walk *w, uint32_t dir, struct buf *path, str
 static int write_rootfs(struct archive *a, struct store_read *r, const struct image *img,
                         struct imgfs_err *err)
 {
-    const void *blob;
+    const void *stored;
     size_t len;
     struct view v;
     char ds[DIGEST_STR_SIZE];
     digest_str(&img->digest, ds);
-    if (store_get(r, STORE_VIEW, &img->digest, &blob, &len, err) < 0 ||
-        view_open(blob, len, &v, err) < 0)
+    if (store_get(r, STORE_VIEW, &img->digest, &stored, &len, err) < 0)
+        return err_ctx(err, "the merged tree of %s", ds);
+    /* the tables are used in place and need their alignment, which LMDB does not promise */
+    cleanup_free void *blob = xmalloc(len ? len : 1);
+    memcpy(blob, stored, len);
+    if (view_open(blob, len, &v, err) < 0)
         return err_ctx(err, "the merged tree of %s", ds);
     size_t n = (size_t)v.hdr->n_inodes + 1;
     struct rootfs_walk w = {
