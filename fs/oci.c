@@ -1192,8 +1192,7 @@ out:
 
 /* ---- detection ---- */
 
-/* Does a member name belong to an OCI layout (1), a docker-save archive (2), both (3), neither (0)?
- */
+/* Which archives a member name belongs in: an OCI layout (1), docker save (2), both, or none. */
 static int member_kind(const char *n)
 {
     enum { OCI = 1, DOCKER = 2 };
