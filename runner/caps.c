@@ -13,14 +13,46 @@
 
 /* capabilities(7), in number order. */
 static const char *const cap_names[] = {
-    "CHOWN",           "DAC_OVERRIDE",     "DAC_READ_SEARCH", "FOWNER",          "FSETID",
-    "KILL",            "SETGID",           "SETUID",          "SETPCAP",         "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE", "NET_BROADCAST",   "NET_ADMIN",       "NET_RAW",         "IPC_LOCK",
-    "IPC_OWNER",       "SYS_MODULE",       "SYS_RAWIO",       "SYS_CHROOT",      "SYS_PTRACE",
-    "SYS_PACCT",       "SYS_ADMIN",        "SYS_BOOT",        "SYS_NICE",        "SYS_RESOURCE",
-    "SYS_TIME",        "SYS_TTY_CONFIG",   "MKNOD",           "LEASE",           "AUDIT_WRITE",
-    "AUDIT_CONTROL",   "SETFCAP",          "MAC_OVERRIDE",    "MAC_ADMIN",       "SYSLOG",
-    "WAKE_ALARM",      "BLOCK_SUSPEND",    "AUDIT_READ",      "PERFMON",         "BPF",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
     "CHECKPOINT_RESTORE",
 };
 #define N_CAP_NAMES ((int)(sizeof cap_names / sizeof cap_names[0]))
@@ -101,7 +133,8 @@ static int caps_list_mask(char *const *list, const char *what, uint64_t *out, st
 int caps_adjust(uint64_t *set, char *const *add, char *const *drop, struct imgfs_err *err)
 {
     uint64_t a, d;
-    if (caps_list_mask(add, "--cap-add", &a, err) < 0 || caps_list_mask(drop, "--cap-drop", &d, err) < 0)
+    if (caps_list_mask(add, "--cap-add", &a, err) < 0 ||
+        caps_list_mask(drop, "--cap-drop", &d, err) < 0)
         return -1;
     *set = (*set & ~d) | a;
     return 0;
@@ -133,8 +166,8 @@ int caps_apply(uint64_t set, bool is_root_user, struct imgfs_err *err)
     uint64_t permitted = cur[0].permitted | (uint64_t)cur[1].permitted << 32;
     set &= permitted;
 
-    /* setuid() to a non-zero uid cleared the effective set even with KEEPCAPS; dropping the bounding
-     * set needs CAP_SETPCAP effective, so raise everything we still hold first. */
+    /* setuid() to a non-zero uid cleared the effective set even with KEEPCAPS; dropping the
+     * bounding set needs CAP_SETPCAP effective, so raise everything we still hold first. */
     if (cap_set(permitted, permitted, 0) < 0)
         return err_sys(err, errno, "raising the effective capability set");
 

@@ -178,13 +178,14 @@ static int set_v2(const char *dir, const struct cgroup_limits *l, struct imgfs_e
 
 /* Docker's default device allowlist (runc's AllowedDevices). */
 static const char *const allowed_devices[] = {
-    "c *:* m", "b *:* m",  "c 1:3 rwm", "c 1:5 rwm",   "c 1:7 rwm",    "c 1:8 rwm",
+    "c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
     "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 };
 
-/* cgroup v2 has no devices controller: access to device nodes is decided by a BPF_PROG_TYPE_CGROUP_DEVICE
- * program attached to the cgroup (what runc and crun generate). Ours encodes the same allowlist as
- * allowed_devices: mknod of anything; read/write/mknod of the listed character devices; nothing else. */
+/* cgroup v2 has no devices controller: access to device nodes is decided by a
+ * BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup (what runc and crun generate). Ours
+ * encodes the same allowlist as allowed_devices: mknod of anything; read/write/mknod of the listed
+ * character devices; nothing else. */
 struct dev_rule {
     int64_t major, minor; /* -1 = any */
 };
@@ -192,7 +193,8 @@ static const struct dev_rule allowed_char_devices[] = {
     {1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {136, -1}, {10, 200},
 };
 
-#define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+#define INSN(c, d, s, o, i)                                                                        \
+    ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
 
 static int v2_device_program(struct bpf_insn *p, size_t max)
 {
@@ -201,7 +203,8 @@ static int v2_device_program(struct bpf_insn *p, size_t max)
     if (max < 16 + 3 * n_rules)
         return -1;
     /* r2 = access (high 16 bits of access_type), r3 = type (low 16), r4 = major, r5 = minor */
-    p[n++] = INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 1, offsetof(struct bpf_cgroup_dev_ctx, access_type), 0);
+    p[n++] =
+        INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 1, offsetof(struct bpf_cgroup_dev_ctx, access_type), 0);
     p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, 3, 2, 0, 0);
     p[n++] = INSN(BPF_ALU64 | BPF_AND | BPF_K, 3, 0, 0, 0xffff);
     p[n++] = INSN(BPF_ALU64 | BPF_RSH | BPF_K, 2, 0, 0, 16);
@@ -256,7 +259,8 @@ static int v2_restrict_devices(const char *dir, struct imgfs_err *err)
         load.log_size = sizeof log;
         load.log_level = 1;
         prog_fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
-        return err_sys(err, e, "loading the device-access BPF program%s%.300s", log[0] ? ": " : "", log);
+        return err_sys(err, e, "loading the device-access BPF program%s%.300s", log[0] ? ": " : "",
+                       log);
     }
     cleanup_close int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
@@ -281,7 +285,8 @@ static int set_v1(char *dir[V1_COUNT], const struct cgroup_limits *l, struct img
         if (write_str(dir[V1_MEMORY], "memory.limit_in_bytes", v, err) < 0)
             return -1;
         cleanup_free char *memsw = xasprintf("%s/memory.memsw.limit_in_bytes", dir[V1_MEMORY]);
-        if (access(memsw, F_OK) == 0 && write_str(dir[V1_MEMORY], "memory.memsw.limit_in_bytes", v, err) < 0)
+        if (access(memsw, F_OK) == 0 &&
+            write_str(dir[V1_MEMORY], "memory.memsw.limit_in_bytes", v, err) < 0)
             return -1;
     }
     if (l->pids > 0) {
@@ -372,7 +377,8 @@ static int kill_listed(const char *dir)
         return -1;
     buf_append(&b, "", 1);
     int n = 0;
-    for (char *save = NULL, *t = strtok_r((char *)b.data, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+    for (char *save = NULL, *t = strtok_r((char *)b.data, "\n", &save); t;
+         t = strtok_r(NULL, "\n", &save)) {
         pid_t p = (pid_t)atoi(t);
         if (p > 0) {
             kill(p, SIGKILL);
@@ -398,7 +404,8 @@ static int remove_dir(const char *dir, struct imgfs_err *err)
         int left = kill_listed(dir);
         if (rmdir(dir) == 0 || errno == ENOENT)
             break;
-        if (errno != EBUSY || tries >= 2000) /* 10 s of 5 ms steps: something unkillable (D state) */
+        if (errno != EBUSY ||
+            tries >= 2000) /* 10 s of 5 ms steps: something unkillable (D state) */
             return err_sys(err, errno, "removing cgroup `%s` (%d processes left)", dir, left);
         nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
     }
@@ -454,7 +461,8 @@ static long long read_key(const char *dir, const char *file, const char *key)
         return -1;
     buf_append(&b, "", 1);
     size_t kl = strlen(key);
-    for (char *save = NULL, *t = strtok_r((char *)b.data, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+    for (char *save = NULL, *t = strtok_r((char *)b.data, "\n", &save); t;
+         t = strtok_r(NULL, "\n", &save))
         if (strncmp(t, key, kl) == 0 && t[kl] == ' ')
             v = atoll(t + kl + 1);
     buf_free(&b);

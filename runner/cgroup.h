@@ -1,8 +1,8 @@
-/* cgroup.h — a container's control group and its resource limits (--memory, --pids-limit, --cpus), on
- * cgroup v2 (unified hierarchy at /sys/fs/cgroup) or v1 (controllers memory, pids, cpu mounted under
- * /sys/fs/cgroup/<controller>, as on hybrid hosts). The group is imgfs/<id> below the cgroup of the
- * process that creates it (v1) or below the root (v2, whose no-internal-process rule forbids nesting
- * under a populated group). */
+/* cgroup.h — a container's control group and its resource limits (--memory, --pids-limit, --cpus),
+ * on cgroup v2 (unified hierarchy at /sys/fs/cgroup) or v1 (controllers memory, pids, cpu mounted
+ * under /sys/fs/cgroup/<controller>, as on hybrid hosts). The group is imgfs/<id> below the cgroup
+ * of the process that creates it (v1) or below the root (v2, whose no-internal-process rule forbids
+ * nesting under a populated group). */
 #ifndef IMGFS_RUNNER_CGROUP_H
 #define IMGFS_RUNNER_CGROUP_H
 
@@ -13,13 +13,12 @@
 #include "../fs/util.h"
 
 /* 0 = no limit. memory_bytes also caps memory+swap where the host accounts swap (so a hog is killed
- * at --memory instead of swapping; Docker would allow as much swap again). cpus: e.g. 1.5 = 150 ms of
- * CPU time every 100 ms.
- * Devices: on cgroup v1 the devices controller allows, like Docker, only mknod of any device and
- * read/write of null, zero, full, random, urandom, tty, console, ptmx, pts/N and net/tun — so a
- * container with CAP_MKNOD can't mknod and open the host's disks. allow_all_devices (--privileged)
- * lifts that. On cgroup v2 the same allowlist is a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the
- * container's cgroup. */
+ * at --memory instead of swapping; Docker would allow as much swap again). cpus: e.g. 1.5 = 150 ms
+ * of CPU time every 100 ms. Devices: on cgroup v1 the devices controller allows, like Docker, only
+ * mknod of any device and read/write of null, zero, full, random, urandom, tty, console, ptmx,
+ * pts/N and net/tun — so a container with CAP_MKNOD can't mknod and open the host's disks.
+ * allow_all_devices (--privileged) lifts that. On cgroup v2 the same allowlist is a
+ * BPF_PROG_TYPE_CGROUP_DEVICE program attached to the container's cgroup. */
 struct cgroup_limits {
     int64_t memory_bytes;
     int64_t pids;

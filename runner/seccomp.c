@@ -2,10 +2,10 @@
  *
  * A profile is a default action plus rules, each a list of syscall names with an action, optional
  * argument conditions and conditions on the container (capabilities it holds, architecture, kernel
- * version) — the shape of Docker's JSON profiles, so that Docker's default profile is one table below
- * and `--security-opt seccomp=FILE` is the same table read from JSON. A profile is compiled with
- * libseccomp into classic BPF and cached by the digest of everything that went into it; a cache hit
- * costs one file read and seccomp(2). */
+ * version) — the shape of Docker's JSON profiles, so that Docker's default profile is one table
+ * below and `--security-opt seccomp=FILE` is the same table read from JSON. A profile is compiled
+ * with libseccomp into classic BPF and cached by the digest of everything that went into it; a
+ * cache hit costs one file read and seccomp(2). */
 #include "seccomp.h"
 
 #include <fcntl.h>
@@ -41,8 +41,8 @@ struct sc_rule {
     unsigned n_args;
     struct sc_cond args[SC_MAX_ARGS];
     /* When the rule applies, as Docker decides it: every capability of caps_all_of is held, none of
-     * caps_none_of; the native architecture (Go's name: amd64, arm64...) is in arches_in (NULL = any)
-     * and not in arches_out; the kernel is at least min_kernel_in and below min_kernel_out
+     * caps_none_of; the native architecture (Go's name: amd64, arm64...) is in arches_in (NULL =
+     * any) and not in arches_out; the kernel is at least min_kernel_in and below min_kernel_out
      * (major << 16 | minor, 0 = no condition). `never` marks a rule naming a capability we don't
      * know: it can't be held, so the rule never applies. */
     uint64_t caps_all_of, caps_none_of;
@@ -53,131 +53,179 @@ struct sc_rule {
 
 struct sc_profile {
     uint32_t default_action;
-    const char *const *arches; /* libseccomp names ("x86_64", "x86"...), NULL-terminated; NULL = native */
+    const char *const
+        *arches; /* libseccomp names ("x86_64", "x86"...), NULL-terminated; NULL = native */
     const struct sc_rule *rules;
     size_t n_rules;
 };
 
-#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define CAP(c)    (UINT64_C(1) << (c))
+#define LIST(...)            ((const char *const[]){__VA_ARGS__, NULL})
+#define CAP(c)               (UINT64_C(1) << (c))
 #define KERNEL(major, minor) ((unsigned)(major) << 16 | (unsigned)(minor))
 
 /* CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET: clone may not create
  * namespaces without CAP_SYS_ADMIN. */
 #define CLONE_NAMESPACE_FLAGS UINT64_C(0x7E020000)
 
-/* Docker's default profile (moby/profiles seccomp/default.json), rule for rule. Keep it in step with
- * ../shared/conformance/docker/seccomp-default.json: tests/unit/test_seccomp.c compares the two. */
+/* Docker's default profile (moby/profiles seccomp/default.json), rule for rule. Keep it in step
+ * with ../shared/conformance/docker/seccomp-default.json: tests/unit/test_seccomp.c compares the
+ * two. */
 static const struct sc_rule default_rules[] = {
-    {.action = SCMP_ACT_ALLOW, .names = LIST(
-    "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat", "capget",
-    "capset", "chdir", "chmod", "chown", "chown32", "clock_adjtime", "clock_adjtime64",
-    "clock_getres", "clock_getres_time64", "clock_gettime", "clock_gettime64", "clock_nanosleep",
-    "clock_nanosleep_time64", "close", "close_range", "connect", "copy_file_range", "creat", "dup",
-    "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_pwait",
-    "epoll_pwait2", "epoll_wait", "epoll_wait_old", "eventfd", "eventfd2", "execve", "execveat",
-    "exit", "exit_group", "faccessat", "faccessat2", "fadvise64", "fadvise64_64", "fallocate",
-    "fanotify_mark", "fchdir", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchown32", "fchownat",
-    "fcntl", "fcntl64", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork", "fremovexattr",
-    "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs", "fstatfs64", "fsync", "ftruncate",
-    "ftruncate64", "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv",
-    "futex_wake", "futimesat", "getcpu", "getcwd", "getdents", "getdents64", "getegid",
-    "getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups", "getgroups32",
-    "getitimer", "getpeername", "getpgid", "getpgrp", "getpid", "getppid", "getpriority",
-    "getrandom", "getresgid", "getresgid32", "getresuid", "getresuid32", "getrlimit",
-    "get_robust_list", "getrusage", "getsid", "getsockname", "getsockopt", "get_thread_area",
-    "gettid", "gettimeofday", "getuid", "getuid32", "getxattr", "getxattrat", "inotify_add_watch",
-    "inotify_init", "inotify_init1", "inotify_rm_watch", "io_cancel", "ioctl", "io_destroy",
-    "io_getevents", "io_pgetevents", "io_pgetevents_time64", "ioprio_get", "ioprio_set",
-    "io_setup", "io_submit", "ipc", "kill", "landlock_add_rule", "landlock_create_ruleset",
-    "landlock_restrict_self", "lchown", "lchown32", "lgetxattr", "link", "linkat", "listen",
-    "listmount", "listxattr", "listxattrat", "llistxattr", "_llseek", "lremovexattr", "lseek",
-    "lsetxattr", "lstat", "lstat64", "madvise", "map_shadow_stack", "membarrier", "memfd_create",
-    "memfd_secret", "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mlock2",
-    "mlockall", "mmap", "mmap2", "mprotect", "mq_getsetattr", "mq_notify", "mq_open",
-    "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend", "mq_timedsend_time64",
-    "mq_unlink", "mremap", "mseal", "msgctl", "msgget", "msgrcv", "msgsnd", "msync", "munlock",
-    "munlockall", "munmap", "name_to_handle_at", "nanosleep", "newfstatat", "_newselect", "open",
-    "openat", "openat2", "pause", "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc",
-    "pkey_free", "pkey_mprotect", "poll", "ppoll", "ppoll_time64", "prctl", "pread64", "preadv",
-    "preadv2", "prlimit64", "process_mrelease", "pselect6", "pselect6_time64", "pwrite64",
-    "pwritev", "pwritev2", "read", "readahead", "readlink", "readlinkat", "readv", "recv",
-    "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg", "remap_file_pages", "removexattr",
-    "removexattrat", "rename", "renameat", "renameat2", "restart_syscall", "riscv_hwprobe",
-    "rmdir", "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo",
-    "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait", "rt_sigtimedwait_time64",
-    "rt_tgsigqueueinfo", "sched_getaffinity", "sched_getattr", "sched_getparam",
-    "sched_get_priority_max", "sched_get_priority_min", "sched_getscheduler",
-    "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_setaffinity", "sched_setattr",
-    "sched_setparam", "sched_setscheduler", "sched_yield", "seccomp", "select", "semctl", "semget",
-    "semop", "semtimedop", "semtimedop_time64", "send", "sendfile", "sendfile64", "sendmmsg",
-    "sendmsg", "sendto", "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32",
-    "setgroups", "setgroups32", "setitimer", "setpgid", "setpriority", "setregid", "setregid32",
-    "setresgid", "setresgid32", "setresuid", "setresuid32", "setreuid", "setreuid32", "setrlimit",
-    "set_robust_list", "setsid", "setsockopt", "set_thread_area", "set_tid_address", "setuid",
-    "setuid32", "setxattr", "setxattrat", "shmat", "shmctl", "shmdt", "shmget", "shutdown",
-    "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall", "socketpair",
-    "splice", "stat", "stat64", "statfs", "statfs64", "statmount", "statx", "symlink", "symlinkat",
-    "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time", "timer_create",
-    "timer_delete", "timer_getoverrun", "timer_gettime", "timer_gettime64", "timer_settime",
-    "timer_settime64", "timerfd_create", "timerfd_gettime", "timerfd_gettime64", "timerfd_settime",
-    "timerfd_settime64", "times", "tkill", "truncate", "truncate64", "ugetrlimit", "umask",
-    "uname", "unlink", "unlinkat", "uretprobe", "utime", "utimensat", "utimensat_time64", "utimes",
-    "vfork", "vmsplice", "wait4", "waitid", "waitpid", "write", "writev"
-    )},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("process_vm_readv", "process_vm_writev", "ptrace"),
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST(
+         "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat", "capget",
+         "capset", "chdir", "chmod", "chown", "chown32", "clock_adjtime", "clock_adjtime64",
+         "clock_getres", "clock_getres_time64", "clock_gettime", "clock_gettime64",
+         "clock_nanosleep", "clock_nanosleep_time64", "close", "close_range", "connect",
+         "copy_file_range", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1",
+         "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2", "epoll_wait",
+         "epoll_wait_old", "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group",
+         "faccessat", "faccessat2", "fadvise64", "fadvise64_64", "fallocate", "fanotify_mark",
+         "fchdir", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchown32", "fchownat", "fcntl",
+         "fcntl64", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork", "fremovexattr",
+         "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs", "fstatfs64", "fsync", "ftruncate",
+         "ftruncate64", "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv",
+         "futex_wake", "futimesat", "getcpu", "getcwd", "getdents", "getdents64", "getegid",
+         "getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups", "getgroups32",
+         "getitimer", "getpeername", "getpgid", "getpgrp", "getpid", "getppid", "getpriority",
+         "getrandom", "getresgid", "getresgid32", "getresuid", "getresuid32", "getrlimit",
+         "get_robust_list", "getrusage", "getsid", "getsockname", "getsockopt", "get_thread_area",
+         "gettid", "gettimeofday", "getuid", "getuid32", "getxattr", "getxattrat",
+         "inotify_add_watch", "inotify_init", "inotify_init1", "inotify_rm_watch", "io_cancel",
+         "ioctl", "io_destroy", "io_getevents", "io_pgetevents", "io_pgetevents_time64",
+         "ioprio_get", "ioprio_set", "io_setup", "io_submit", "ipc", "kill", "landlock_add_rule",
+         "landlock_create_ruleset", "landlock_restrict_self", "lchown", "lchown32", "lgetxattr",
+         "link", "linkat", "listen", "listmount", "listxattr", "listxattrat", "llistxattr",
+         "_llseek", "lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64", "madvise",
+         "map_shadow_stack", "membarrier", "memfd_create", "memfd_secret", "mincore", "mkdir",
+         "mkdirat", "mknod", "mknodat", "mlock", "mlock2", "mlockall", "mmap", "mmap2", "mprotect",
+         "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64",
+         "mq_timedsend", "mq_timedsend_time64", "mq_unlink", "mremap", "mseal", "msgctl", "msgget",
+         "msgrcv", "msgsnd", "msync", "munlock", "munlockall", "munmap", "name_to_handle_at",
+         "nanosleep", "newfstatat", "_newselect", "open", "openat", "openat2", "pause",
+         "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc", "pkey_free",
+         "pkey_mprotect", "poll", "ppoll", "ppoll_time64", "prctl", "pread64", "preadv", "preadv2",
+         "prlimit64", "process_mrelease", "pselect6", "pselect6_time64", "pwrite64", "pwritev",
+         "pwritev2", "read", "readahead", "readlink", "readlinkat", "readv", "recv", "recvfrom",
+         "recvmmsg", "recvmmsg_time64", "recvmsg", "remap_file_pages", "removexattr",
+         "removexattrat", "rename", "renameat", "renameat2", "restart_syscall", "riscv_hwprobe",
+         "rmdir", "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo",
+         "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait", "rt_sigtimedwait_time64",
+         "rt_tgsigqueueinfo", "sched_getaffinity", "sched_getattr", "sched_getparam",
+         "sched_get_priority_max", "sched_get_priority_min", "sched_getscheduler",
+         "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_setaffinity",
+         "sched_setattr", "sched_setparam", "sched_setscheduler", "sched_yield", "seccomp",
+         "select", "semctl", "semget", "semop", "semtimedop", "semtimedop_time64", "send",
+         "sendfile", "sendfile64", "sendmmsg", "sendmsg", "sendto", "setfsgid", "setfsgid32",
+         "setfsuid", "setfsuid32", "setgid", "setgid32", "setgroups", "setgroups32", "setitimer",
+         "setpgid", "setpriority", "setregid", "setregid32", "setresgid", "setresgid32",
+         "setresuid", "setresuid32", "setreuid", "setreuid32", "setrlimit", "set_robust_list",
+         "setsid", "setsockopt", "set_thread_area", "set_tid_address", "setuid", "setuid32",
+         "setxattr", "setxattrat", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack",
+         "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall", "socketpair", "splice",
+         "stat", "stat64", "statfs", "statfs64", "statmount", "statx", "symlink", "symlinkat",
+         "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time", "timer_create",
+         "timer_delete", "timer_getoverrun", "timer_gettime", "timer_gettime64", "timer_settime",
+         "timer_settime64", "timerfd_create", "timerfd_gettime", "timerfd_gettime64",
+         "timerfd_settime", "timerfd_settime64", "times", "tkill", "truncate", "truncate64",
+         "ugetrlimit", "umask", "uname", "unlink", "unlinkat", "uretprobe", "utime", "utimensat",
+         "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4", "waitid", "waitpid", "write",
+         "writev")},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("process_vm_readv", "process_vm_writev", "ptrace"),
      .min_kernel_in = KERNEL(4, 8)},
     /* socket: every address family but AF_ALG (38) and AF_VSOCK (40) */
-    {.action = SCMP_ACT_ALLOW, .names = LIST("socket"), .n_args = 1, .args = {{0, SCMP_CMP_LT, 38, 0}}},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("socket"), .n_args = 1, .args = {{0, SCMP_CMP_EQ, 39, 0}}},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("socket"), .n_args = 1, .args = {{0, SCMP_CMP_GT, 40, 0}}},
-    /* personality: PER_LINUX, PER_LINUX32, UNAME26, UNAME26|PER_LINUX32, and the 0xffffffff query */
-    {.action = SCMP_ACT_ALLOW, .names = LIST("personality"), .n_args = 1, .args = {{0, SCMP_CMP_EQ, 0x0, 0}}},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("personality"), .n_args = 1, .args = {{0, SCMP_CMP_EQ, 0x8, 0}}},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("personality"), .n_args = 1, .args = {{0, SCMP_CMP_EQ, 0x20000, 0}}},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("personality"), .n_args = 1, .args = {{0, SCMP_CMP_EQ, 0x20008, 0}}},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("personality"), .n_args = 1,
-     .args = {{0, SCMP_CMP_EQ, 0xffffffff, 0}}},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("sync_file_range2", "swapcontext"), .arches_in = LIST("ppc64le")},
     {.action = SCMP_ACT_ALLOW,
-     .names = LIST("arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush",
-                   "set_tls"),
+     .names = LIST("socket"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_LT, 38, 0}}},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("socket"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_EQ, 39, 0}}},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("socket"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_GT, 40, 0}}},
+    /* personality: PER_LINUX, PER_LINUX32, UNAME26, UNAME26|PER_LINUX32, the 0xffffffff query */
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("personality"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_EQ, 0x0, 0}}},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("personality"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_EQ, 0x8, 0}}},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("personality"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_EQ, 0x20000, 0}}},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("personality"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_EQ, 0x20008, 0}}},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("personality"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_EQ, 0xffffffff, 0}}},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("sync_file_range2", "swapcontext"),
+     .arches_in = LIST("ppc64le")},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint",
+                   "cacheflush", "set_tls"),
      .arches_in = LIST("arm", "arm64")},
     {.action = SCMP_ACT_ALLOW, .names = LIST("arch_prctl"), .arches_in = LIST("amd64", "x32")},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("modify_ldt"), .arches_in = LIST("amd64", "x32", "x86")},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("s390_pci_mmio_read", "s390_pci_mmio_write", "s390_runtime_instr"),
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("modify_ldt"),
+     .arches_in = LIST("amd64", "x32", "x86")},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("s390_pci_mmio_read", "s390_pci_mmio_write", "s390_runtime_instr"),
      .arches_in = LIST("s390", "s390x")},
     {.action = SCMP_ACT_ALLOW, .names = LIST("riscv_flush_icache"), .arches_in = LIST("riscv64")},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("open_by_handle_at"), .caps_all_of = CAP(CAP_DAC_READ_SEARCH)},
     {.action = SCMP_ACT_ALLOW,
-     .names = LIST("bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
-                   "lookup_dcookie", "lsm_get_self_attr", "lsm_list_modules", "lsm_set_self_attr", "mount",
-                   "mount_setattr", "move_mount", "open_tree", "perf_event_open", "quotactl", "quotactl_fd",
-                   "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2", "unshare"),
+     .names = LIST("open_by_handle_at"),
+     .caps_all_of = CAP(CAP_DAC_READ_SEARCH)},
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen",
+                   "fspick", "lookup_dcookie", "lsm_get_self_attr", "lsm_list_modules",
+                   "lsm_set_self_attr", "mount", "mount_setattr", "move_mount", "open_tree",
+                   "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname",
+                   "setns", "syslog", "umount", "umount2", "unshare"),
      .caps_all_of = CAP(CAP_SYS_ADMIN)},
     /* clone without namespace flags; on s390 the flags are the second argument */
-    {.action = SCMP_ACT_ALLOW, .names = LIST("clone"), .n_args = 1,
-     .args = {{0, SCMP_CMP_MASKED_EQ, CLONE_NAMESPACE_FLAGS, 0}}, .caps_none_of = CAP(CAP_SYS_ADMIN),
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("clone"),
+     .n_args = 1,
+     .args = {{0, SCMP_CMP_MASKED_EQ, CLONE_NAMESPACE_FLAGS, 0}},
+     .caps_none_of = CAP(CAP_SYS_ADMIN),
      .arches_out = LIST("s390", "s390x")},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("clone"), .n_args = 1,
-     .args = {{1, SCMP_CMP_MASKED_EQ, CLONE_NAMESPACE_FLAGS, 0}}, .caps_none_of = CAP(CAP_SYS_ADMIN),
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("clone"),
+     .n_args = 1,
+     .args = {{1, SCMP_CMP_MASKED_EQ, CLONE_NAMESPACE_FLAGS, 0}},
+     .caps_none_of = CAP(CAP_SYS_ADMIN),
      .arches_in = LIST("s390", "s390x")},
     /* clone3 passes its flags in memory a filter can't read: answer ENOSYS so libc falls back to
      * clone, whose flags the rule above checks. */
     {.action = SCMP_ACT_ERRNO(ENOSYS), .names = LIST("clone3"), .caps_none_of = CAP(CAP_SYS_ADMIN)},
     {.action = SCMP_ACT_ALLOW, .names = LIST("reboot"), .caps_all_of = CAP(CAP_SYS_BOOT)},
     {.action = SCMP_ACT_ALLOW, .names = LIST("chroot"), .caps_all_of = CAP(CAP_SYS_CHROOT)},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("delete_module", "init_module", "finit_module"),
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("delete_module", "init_module", "finit_module"),
      .caps_all_of = CAP(CAP_SYS_MODULE)},
     {.action = SCMP_ACT_ALLOW, .names = LIST("acct"), .caps_all_of = CAP(CAP_SYS_PACCT)},
     {.action = SCMP_ACT_ALLOW,
-     .names = LIST("kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"),
+     .names = LIST("kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv",
+                   "process_vm_writev", "ptrace"),
      .caps_all_of = CAP(CAP_SYS_PTRACE)},
     {.action = SCMP_ACT_ALLOW, .names = LIST("iopl", "ioperm"), .caps_all_of = CAP(CAP_SYS_RAWIO)},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("settimeofday", "stime", "clock_settime", "clock_settime64"),
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("settimeofday", "stime", "clock_settime", "clock_settime64"),
      .caps_all_of = CAP(CAP_SYS_TIME)},
     {.action = SCMP_ACT_ALLOW, .names = LIST("vhangup"), .caps_all_of = CAP(CAP_SYS_TTY_CONFIG)},
-    {.action = SCMP_ACT_ALLOW, .names = LIST("get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"),
+    {.action = SCMP_ACT_ALLOW,
+     .names = LIST("get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"),
      .caps_all_of = CAP(CAP_SYS_NICE)},
     {.action = SCMP_ACT_ALLOW, .names = LIST("syslog"), .caps_all_of = CAP(CAP_SYSLOG)},
     {.action = SCMP_ACT_ALLOW, .names = LIST("bpf"), .caps_all_of = CAP(CAP_BPF)},
@@ -194,10 +242,10 @@ static const struct sc_profile default_profile = {
 /* ---- the host ------------------------------------------------------------------------------ */
 
 struct sc_host {
-    const char *goarch;           /* the native architecture in Docker's (Go's) naming */
-    uint32_t native;              /* SCMP_ARCH_* */
+    const char *goarch;            /* the native architecture in Docker's (Go's) naming */
+    uint32_t native;               /* SCMP_ARCH_* */
     const char *const *sub_arches; /* libseccomp names of the 32-bit ABIs the native one can run */
-    unsigned kernel;              /* KERNEL(major, minor) */
+    unsigned kernel;               /* KERNEL(major, minor) */
     char machine[65];
 };
 
@@ -266,19 +314,30 @@ static bool rule_applies(const struct sc_rule *r, uint64_t caps, const struct sc
     return true;
 }
 
-/* Syscalls newer than the libseccomp we build against. Since Linux 5.1 new syscalls share one number
- * on every architecture (x32 adds its marker bit, which is why these go to the native filter only). */
+/* Syscalls newer than the libseccomp we build against. Since Linux 5.1 new syscalls share one
+ * number on every architecture (x32 adds its marker bit, which is why these go to the native filter
+ * only). */
 static int newer_syscall_nr(const char *name, const struct sc_host *h)
 {
     static const struct {
         const char *name;
         int nr;
     } generic[] = {
-        {"cachestat", 451},         {"fchmodat2", 452},        {"futex_wake", 454},
-        {"futex_wait", 455},        {"futex_requeue", 456},    {"statmount", 457},
-        {"listmount", 458},         {"lsm_get_self_attr", 459}, {"lsm_set_self_attr", 460},
-        {"lsm_list_modules", 461},  {"mseal", 462},            {"setxattrat", 463},
-        {"getxattrat", 464},        {"listxattrat", 465},      {"removexattrat", 466},
+        {"cachestat", 451},
+        {"fchmodat2", 452},
+        {"futex_wake", 454},
+        {"futex_wait", 455},
+        {"futex_requeue", 456},
+        {"statmount", 457},
+        {"listmount", 458},
+        {"lsm_get_self_attr", 459},
+        {"lsm_set_self_attr", 460},
+        {"lsm_list_modules", 461},
+        {"mseal", 462},
+        {"setxattrat", 463},
+        {"getxattrat", 464},
+        {"listxattrat", 465},
+        {"removexattrat", 466},
     };
     for (size_t i = 0; i < sizeof generic / sizeof generic[0]; i++)
         if (strcmp(name, generic[i].name) == 0)
@@ -455,9 +514,12 @@ static int parse_op(const char *s, enum scmp_compare *out)
     static const struct {
         const char *name;
         enum scmp_compare op;
-    } ops[] = {{"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
-               {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-               {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+    } ops[] = {{"SCMP_CMP_NE", SCMP_CMP_NE},
+               {"SCMP_CMP_LT", SCMP_CMP_LT},
+               {"SCMP_CMP_LE", SCMP_CMP_LE},
+               {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+               {"SCMP_CMP_GE", SCMP_CMP_GE},
+               {"SCMP_CMP_GT", SCMP_CMP_GT},
                {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
     for (size_t i = 0; s && i < sizeof ops / sizeof ops[0]; i++)
         if (strcmp(s, ops[i].name) == 0) {
@@ -524,10 +586,10 @@ static unsigned parse_kernel(json_t *v)
 /* "SCMP_ARCH_X86_64" -> "x86_64" (libseccomp's name); the result points into a static table. */
 static const char *arch_name(const char *s)
 {
-    static const char *const known[] = {"x86",      "x86_64",      "x32",      "arm",   "aarch64",
-                                        "mips",     "mipsel",      "mips64",   "mipsel64", "mips64n32",
-                                        "mipsel64n32", "ppc",      "ppc64",    "ppc64le", "s390",
-                                        "s390x",    "parisc",      "parisc64", "riscv64", "loongarch64"};
+    static const char *const known[] = {
+        "x86",    "x86_64",   "x32",       "arm",         "aarch64", "mips",       "mipsel",
+        "mips64", "mipsel64", "mips64n32", "mipsel64n32", "ppc",     "ppc64",      "ppc64le",
+        "s390",   "s390x",    "parisc",    "parisc64",    "riscv64", "loongarch64"};
     if (strncmp(s, "SCMP_ARCH_", 10) == 0)
         s += 10;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -553,27 +615,31 @@ static int parse_rule(json_t *o, int default_errno, struct sc_rule *r, struct im
     }
     if (!r->names)
         r->names = xcalloc(1, sizeof *r->names);
-    if (parse_action(json_string_value(json_object_get(o, "action")), json_object_get(o, "errnoRet"),
-                     default_errno, &r->action, err) < 0)
+    if (parse_action(json_string_value(json_object_get(o, "action")),
+                     json_object_get(o, "errnoRet"), default_errno, &r->action, err) < 0)
         return -1;
 
     json_t *args = json_object_get(o, "args"), *a;
     size_t i;
     if (args && !json_is_null(args)) {
         if (!json_is_array(args) || json_array_size(args) > SC_MAX_ARGS)
-            return err_set(err, EINVAL, "`args` must be a list of at most %d conditions", SC_MAX_ARGS);
+            return err_set(err, EINVAL, "`args` must be a list of at most %d conditions",
+                           SC_MAX_ARGS);
         json_array_foreach(args, i, a)
         {
             struct sc_cond *c = &r->args[i];
             json_t *index = json_object_get(a, "index");
-            if (!json_is_integer(index) || json_integer_value(index) < 0 || json_integer_value(index) > 5 ||
+            if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+                json_integer_value(index) > 5 ||
                 parse_op(json_string_value(json_object_get(a, "op")), &c->op) < 0)
                 return err_set(err, EINVAL, "bad argument condition %zu", i);
             c->index = (unsigned)json_integer_value(index);
             /* values up to 2^64-1 exceed json_int_t; jansson then reads them as reals */
             json_t *v = json_object_get(a, "value"), *v2 = json_object_get(a, "valueTwo");
-            c->value = json_is_real(v) ? (uint64_t)json_real_value(v) : (uint64_t)json_integer_value(v);
-            c->value_two = json_is_real(v2) ? (uint64_t)json_real_value(v2) : (uint64_t)json_integer_value(v2);
+            c->value =
+                json_is_real(v) ? (uint64_t)json_real_value(v) : (uint64_t)json_integer_value(v);
+            c->value_two =
+                json_is_real(v2) ? (uint64_t)json_real_value(v2) : (uint64_t)json_integer_value(v2);
             r->n_args++;
         }
     }
@@ -606,8 +672,8 @@ static int json_profile_parse(const char *text, size_t len, const struct sc_host
     if (!json_is_object(jp->root))
         return err_set(err, EINVAL, "not a JSON object");
     json_t *def_errno = json_object_get(jp->root, "defaultErrnoRet");
-    if (parse_action(json_string_value(json_object_get(jp->root, "defaultAction")), def_errno, EPERM,
-                     &jp->p.default_action, err) < 0)
+    if (parse_action(json_string_value(json_object_get(jp->root, "defaultAction")), def_errno,
+                     EPERM, &jp->p.default_action, err) < 0)
         return err_ctx(err, "defaultAction");
 
     /* Architectures: Docker resolves archMap to the native entry and its sub-architectures; a plain
@@ -673,11 +739,12 @@ static void key_rules(struct digest_ctx *d, const struct sc_profile *p)
         const struct sc_rule *r = &p->rules[i];
         for (const char *const *n = r->names; *n; n++)
             digest_ctx_update(d, *n, strlen(*n) + 1);
-        uint64_t fields[] = {r->action,         r->n_args,         r->caps_all_of, r->caps_none_of,
-                             r->min_kernel_in,  r->min_kernel_out, r->never};
+        uint64_t fields[] = {r->action,        r->n_args,         r->caps_all_of, r->caps_none_of,
+                             r->min_kernel_in, r->min_kernel_out, r->never};
         digest_ctx_update(d, fields, sizeof fields);
         for (unsigned a = 0; a < r->n_args; a++) {
-            uint64_t c[] = {r->args[a].index, r->args[a].op, r->args[a].value, r->args[a].value_two};
+            uint64_t c[] = {r->args[a].index, r->args[a].op, r->args[a].value,
+                            r->args[a].value_two};
             digest_ctx_update(d, c, sizeof c);
         }
         for (const char *const *a = r->arches_in; a && *a; a++)

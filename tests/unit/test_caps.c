@@ -41,22 +41,26 @@ static uint64_t status_field(const char *name)
 static void test_sets(void)
 {
     struct imgfs_err err = {0};
-    CHECK(caps_default() == UINT64_C(0xa80425fb), "default set %llx", (unsigned long long)caps_default());
+    CHECK(caps_default() == UINT64_C(0xa80425fb), "default set %llx",
+          (unsigned long long)caps_default());
     CHECK(__builtin_popcountll(caps_default()) == 14, "14 default capabilities");
-    CHECK((caps_all() & caps_default()) == caps_default() && caps_all() & BIT(CAP_SYS_ADMIN), "all");
+    CHECK((caps_all() & caps_default()) == caps_default() && caps_all() & BIT(CAP_SYS_ADMIN),
+          "all");
 
     char name[32];
-    CHECK(caps_name(CAP_NET_ADMIN, name, sizeof name) == 0 && strcmp(name, "CAP_NET_ADMIN") == 0, "%s", name);
+    CHECK(caps_name(CAP_NET_ADMIN, name, sizeof name) == 0 && strcmp(name, "CAP_NET_ADMIN") == 0,
+          "%s", name);
     CHECK(caps_name(CAP_CHOWN, name, 4) < 0, "short buffer");
     CHECK(caps_name(-1, name, sizeof name) < 0, "negative");
-    CHECK(caps_from_name("net_admin") == CAP_NET_ADMIN && caps_from_name("CAP_SYS_ADMIN") == CAP_SYS_ADMIN &&
-              caps_from_name("NOPE") < 0,
+    CHECK(caps_from_name("net_admin") == CAP_NET_ADMIN &&
+              caps_from_name("CAP_SYS_ADMIN") == CAP_SYS_ADMIN && caps_from_name("NOPE") < 0,
           "names");
 
     uint64_t s = caps_default();
     char *add[] = {"NET_ADMIN", "cap_sys_ptrace", NULL}, *drop[] = {"CHOWN", NULL};
     CHECK(caps_adjust(&s, add, drop, &err) == 0, "%s", err.msg);
-    CHECK(s == ((caps_default() | BIT(CAP_NET_ADMIN) | BIT(CAP_SYS_PTRACE)) & ~BIT(CAP_CHOWN)), "adjusted");
+    CHECK(s == ((caps_default() | BIT(CAP_NET_ADMIN) | BIT(CAP_SYS_PTRACE)) & ~BIT(CAP_CHOWN)),
+          "adjusted");
 
     s = caps_default();
     char *all[] = {"ALL", NULL}, *one[] = {"KILL", NULL};
@@ -67,7 +71,8 @@ static void test_sets(void)
 
     s = caps_default();
     char *bad[] = {"KILL", "FLY", NULL};
-    CHECK(caps_adjust(&s, bad, NULL, &err) < 0 && err.code == EINVAL && strstr(err.msg, "FLY"), "%s", err.msg);
+    CHECK(caps_adjust(&s, bad, NULL, &err) < 0 && err.code == EINVAL && strstr(err.msg, "FLY"),
+          "%s", err.msg);
     CHECK(s == caps_default(), "unchanged after an error");
 }
 
@@ -81,7 +86,8 @@ static void check_applied(uint64_t set, bool root, uint64_t want_eff, uint64_t w
     if (pid == 0) {
         struct imgfs_err err = {0};
         uint64_t r[4] = {0};
-        if (!root && (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgid(1000) < 0 || setuid(1000) < 0))
+        if (!root &&
+            (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgid(1000) < 0 || setuid(1000) < 0))
             _exit(2);
         if (caps_apply(set, root, &err) < 0) {
             fprintf(stderr, "caps_apply: %s\n", err.msg);
@@ -102,9 +108,12 @@ static void check_applied(uint64_t set, bool root, uint64_t want_eff, uint64_t w
     int st = 0;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && n == sizeof r, "child status %d", st);
-    CHECK(r[0] == want_eff, "CapEff %llx, want %llx", (unsigned long long)r[0], (unsigned long long)want_eff);
-    CHECK(r[2] == want_eff, "CapPrm %llx, want %llx", (unsigned long long)r[2], (unsigned long long)want_eff);
-    CHECK(r[1] == want_bnd, "CapBnd %llx, want %llx", (unsigned long long)r[1], (unsigned long long)want_bnd);
+    CHECK(r[0] == want_eff, "CapEff %llx, want %llx", (unsigned long long)r[0],
+          (unsigned long long)want_eff);
+    CHECK(r[2] == want_eff, "CapPrm %llx, want %llx", (unsigned long long)r[2],
+          (unsigned long long)want_eff);
+    CHECK(r[1] == want_bnd, "CapBnd %llx, want %llx", (unsigned long long)r[1],
+          (unsigned long long)want_bnd);
     CHECK(r[3] == 0, "ambient/inheritable %llx", (unsigned long long)r[3]);
 }
 

@@ -1,6 +1,6 @@
 /* test_cgroup.c — a container cgroup for real: limits written, a process moved in, a memory hog
- * OOM-killed and reported, a fork loop stopped at the pids limit, leftovers killed on destroy. Needs
- * root and a writable cgroup hierarchy; skips otherwise. */
+ * OOM-killed and reported, a fork loop stopped at the pids limit, leftovers killed on destroy.
+ * Needs root and a writable cgroup hierarchy; skips otherwise. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -182,7 +182,8 @@ int main(void)
     bool v2 = cgroup_is_v2();
     printf("  cgroup v%d\n", v2 ? 2 : 1);
 
-    CHECK(cgroup_create("../x", &(struct cgroup_limits){0}, &c, &err) < 0 && err.code == EINVAL, "bad id");
+    CHECK(cgroup_create("../x", &(struct cgroup_limits){0}, &c, &err) < 0 && err.code == EINVAL,
+          "bad id");
 
     struct cgroup_limits l = {.memory_bytes = 16 << 20, .pids = 8, .cpus = 0.5};
     CHECK(cgroup_create(id, &l, &c, &err) == 0, "cgroup_create: %s", err.msg);
@@ -222,7 +223,8 @@ int main(void)
     /* destroy kills the sleeper, its grandchild and the fork loop's pause()d children */
     CHECK(cgroup_destroy(c, &err) == 0, "cgroup_destroy: %s", err.msg);
     c = NULL;
-    CHECK(waitpid(p, &st, 0) == p && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "sleeper killed: %x", st);
+    CHECK(waitpid(p, &st, 0) == p && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+          "sleeper killed: %x", st);
     char path[256];
     snprintf(path, sizeof path, "/sys/fs/cgroup/%s/imgfs/%s", v2 ? "" : "pids", id);
     CHECK(!exists(path), "%s removed", path);
@@ -243,7 +245,8 @@ int main(void)
     if (!v2 && statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == 0x63677270) {
         setenv("IMGFS_CGROUP2_ROOT", "/sys/fs/cgroup/unified", 1);
         CHECK(cgroup_is_v2(), "the test hook selects v2");
-        CHECK(cgroup_create(id, &(struct cgroup_limits){0}, &c, &err) == 0, "v2 create: %s", err.msg);
+        CHECK(cgroup_create(id, &(struct cgroup_limits){0}, &c, &err) == 0, "v2 create: %s",
+              err.msg);
         if (c) {
             run_in(c, device_check, &st);
             CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2 device program: status %x", st);
@@ -256,8 +259,8 @@ int main(void)
             CHECK(!exists(path), "%s removed", path);
         }
         /* --privileged: no program, the disk node opens */
-        CHECK(cgroup_create(id, &(struct cgroup_limits){.allow_all_devices = true}, &c, &err) == 0, "%s",
-              err.msg);
+        CHECK(cgroup_create(id, &(struct cgroup_limits){.allow_all_devices = true}, &c, &err) == 0,
+              "%s", err.msg);
         if (c) {
             run_in(c, device_open_ok, &st);
             CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2 allow_all_devices: status %x", st);

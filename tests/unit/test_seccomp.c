@@ -1,6 +1,7 @@
 /* test_seccomp.c — our default seccomp profile against Docker's (../shared/conformance/docker/
- * seccomp-default.json), by running both compiled programs over every syscall number and the argument
- * values their rules look at; Docker-format parsing; the cache; and a real filter in a child. */
+ * seccomp-default.json), by running both compiled programs over every syscall number and the
+ * argument values their rules look at; Docker-format parsing; the cache; and a real filter in a
+ * child. */
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -76,25 +77,51 @@ static uint32_t bpf_run(const struct sock_filter *f, size_t n, const struct secc
             break;
         case BPF_ALU:
             switch (BPF_OP(i->code)) {
-            case BPF_AND: a &= src; break;
-            case BPF_OR: a |= src; break;
-            case BPF_ADD: a += src; break;
-            case BPF_SUB: a -= src; break;
-            case BPF_LSH: a <<= src; break;
-            case BPF_RSH: a >>= src; break;
-            case BPF_NEG: a = -a; break;
-            default: return 0xdead;
+            case BPF_AND:
+                a &= src;
+                break;
+            case BPF_OR:
+                a |= src;
+                break;
+            case BPF_ADD:
+                a += src;
+                break;
+            case BPF_SUB:
+                a -= src;
+                break;
+            case BPF_LSH:
+                a <<= src;
+                break;
+            case BPF_RSH:
+                a >>= src;
+                break;
+            case BPF_NEG:
+                a = -a;
+                break;
+            default:
+                return 0xdead;
             }
             break;
         case BPF_JMP: {
             bool t;
             switch (BPF_OP(i->code)) {
-            case BPF_JA: pc += i->k; continue;
-            case BPF_JEQ: t = a == src; break;
-            case BPF_JGT: t = a > src; break;
-            case BPF_JGE: t = a >= src; break;
-            case BPF_JSET: t = (a & src) != 0; break;
-            default: return 0xdead;
+            case BPF_JA:
+                pc += i->k;
+                continue;
+            case BPF_JEQ:
+                t = a == src;
+                break;
+            case BPF_JGT:
+                t = a > src;
+                break;
+            case BPF_JGE:
+                t = a >= src;
+                break;
+            case BPF_JSET:
+                t = (a & src) != 0;
+                break;
+            default:
+                return 0xdead;
             }
             pc += t ? i->jt : i->jf;
             break;
@@ -137,11 +164,28 @@ static struct prog prog_of(const struct ctr_seccomp *s)
 /* Argument vectors worth trying: the values the profiles' conditions compare against, each side. */
 static size_t arg_cases(uint64_t cases[][6], size_t max)
 {
-    static const uint64_t first[] = {0,          1,          8,          0x20000,    0x20008,
-                                     0xffffffff, 0x400000,   37,         38,         39,
-                                     40,         41,         16,         CLONE_NEWNS, CLONE_NEWUSER,
-                                     CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_VM | CLONE_FS,
-                                     SIGCHLD,    0x7E020000, UINT64_C(0x100000000)};
+    static const uint64_t first[] = {0,
+                                     1,
+                                     8,
+                                     0x20000,
+                                     0x20008,
+                                     0xffffffff,
+                                     0x400000,
+                                     37,
+                                     38,
+                                     39,
+                                     40,
+                                     41,
+                                     16,
+                                     CLONE_NEWNS,
+                                     CLONE_NEWUSER,
+                                     CLONE_NEWNET,
+                                     CLONE_NEWPID,
+                                     CLONE_NEWCGROUP,
+                                     CLONE_VM | CLONE_FS,
+                                     SIGCHLD,
+                                     0x7E020000,
+                                     UINT64_C(0x100000000)};
     size_t n = 0;
     for (size_t i = 0; i < sizeof first / sizeof first[0] && n < max; i++) {
         memset(cases[n], 0, sizeof cases[n]);
@@ -154,7 +198,8 @@ static size_t arg_cases(uint64_t cases[][6], size_t max)
     return n;
 }
 
-/* Every syscall number of x86_64, i386 and x32, with every interesting argument vector: same answer. */
+/* Every syscall number of x86_64, i386 and x32, with every interesting argument vector: same
+ * answer. */
 static void compare_programs(struct prog ours, struct prog theirs, const char *what)
 {
     static const struct {
@@ -170,8 +215,8 @@ static void compare_programs(struct prog ours, struct prog theirs, const char *w
                 uint32_t o = eval(ours, abis[a].arch, abis[a].base + nr, cases[c]);
                 uint32_t t = eval(theirs, abis[a].arch, abis[a].base + nr, cases[c]);
                 if (o != t && differences++ < 10)
-                    printf("  %s: arch %08x nr %d arg0 %llx arg1 %llx: ours %08x, Docker's %08x\n", what,
-                           abis[a].arch, abis[a].base + nr, (unsigned long long)cases[c][0],
+                    printf("  %s: arch %08x nr %d arg0 %llx arg1 %llx: ours %08x, Docker's %08x\n",
+                           what, abis[a].arch, abis[a].base + nr, (unsigned long long)cases[c][0],
                            (unsigned long long)cases[c][1], o, t);
             }
     CHECK(differences == 0, "%s: %d differences from Docker's profile", what, differences);
@@ -209,10 +254,17 @@ static int x86_64_nr(const char *name)
     static const struct {
         const char *name;
         int nr;
-    } newer[] = {{"uretprobe", 335},      {"statmount", 457},  {"listmount", 458},
-                 {"lsm_get_self_attr", 459}, {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461},
-                 {"mseal", 462},          {"setxattrat", 463}, {"getxattrat", 464},
-                 {"listxattrat", 465},    {"removexattrat", 466}};
+    } newer[] = {{"uretprobe", 335},
+                 {"statmount", 457},
+                 {"listmount", 458},
+                 {"lsm_get_self_attr", 459},
+                 {"lsm_set_self_attr", 460},
+                 {"lsm_list_modules", 461},
+                 {"mseal", 462},
+                 {"setxattrat", 463},
+                 {"getxattrat", 464},
+                 {"listxattrat", 465},
+                 {"removexattrat", 466}};
     for (size_t i = 0; i < sizeof newer / sizeof newer[0]; i++)
         if (strcmp(newer[i].name, name) == 0)
             return newer[i].nr;
@@ -253,13 +305,14 @@ static void check_unconditional_names(const char *path, struct prog ours)
             }
             checked++;
             uint32_t r = eval(ours, AUDIT_ARCH_X86_64, nr, NULL);
-            CHECK(r == SECCOMP_RET_ALLOW, "Docker allows %s (%d) unconditionally, ours answers %08x",
+            CHECK(r == SECCOMP_RET_ALLOW,
+                  "Docker allows %s (%d) unconditionally, ours answers %08x",
                   json_string_value(name), nr, r);
         }
     }
     CHECK(checked > 300, "only %zu unconditional names checked", checked);
-    printf("  %zu unconditional amd64 names allowed by ours (%zu are not x86_64 syscalls)\n", checked,
-           unknown);
+    printf("  %zu unconditional amd64 names allowed by ours (%zu are not x86_64 syscalls)\n",
+           checked, unknown);
     json_decref(root);
 }
 
@@ -280,8 +333,10 @@ static void test_against_docker(void)
     for (size_t i = 0; i < sizeof cap_sets / sizeof cap_sets[0]; i++) {
         struct imgfs_err err = {0};
         struct ctr_seccomp *ours = NULL, *theirs = NULL;
-        CHECK(seccomp_prepare(NULL, cap_sets[i], NULL, &ours, &err) == 0, "default profile: %s", err.msg);
-        CHECK(seccomp_prepare(path, cap_sets[i], NULL, &theirs, &err) == 0, "Docker's profile: %s", err.msg);
+        CHECK(seccomp_prepare(NULL, cap_sets[i], NULL, &ours, &err) == 0, "default profile: %s",
+              err.msg);
+        CHECK(seccomp_prepare(path, cap_sets[i], NULL, &theirs, &err) == 0, "Docker's profile: %s",
+              err.msg);
         if (ours && theirs) {
             char what[64];
             snprintf(what, sizeof what, "caps %016llx", (unsigned long long)cap_sets[i]);
@@ -317,21 +372,28 @@ static void test_default_answers(void)
     CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_clone, flags_ns) == eperm, "clone(CLONE_NEWNS)");
     CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_socket, inet) == SECCOMP_RET_ALLOW, "socket(AF_INET)");
     CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_socket, vsock) == eperm, "socket(AF_VSOCK)");
-    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_personality, query) == SECCOMP_RET_ALLOW, "personality query");
-    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_personality, odd) == eperm, "personality(ADDR_NO_RANDOMIZE)");
+    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_personality, query) == SECCOMP_RET_ALLOW,
+          "personality query");
+    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_personality, odd) == eperm,
+          "personality(ADDR_NO_RANDOMIZE)");
     CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_arch_prctl, NULL) == SECCOMP_RET_ALLOW, "arch_prctl");
-    CHECK(eval(p, AUDIT_ARCH_X86_64, 462, NULL) == SECCOMP_RET_ALLOW, "mseal (newer than libseccomp)");
+    CHECK(eval(p, AUDIT_ARCH_X86_64, 462, NULL) == SECCOMP_RET_ALLOW,
+          "mseal (newer than libseccomp)");
     CHECK(eval(p, AUDIT_ARCH_I386, 3 /* read */, NULL) == SECCOMP_RET_ALLOW, "i386 read");
-    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_ptrace, NULL) == SECCOMP_RET_ALLOW, "ptrace (kernel >= 4.8)");
+    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_ptrace, NULL) == SECCOMP_RET_ALLOW,
+          "ptrace (kernel >= 4.8)");
     seccomp_free(s);
 
     /* CAP_SYS_ADMIN unlocks mount and namespace flags */
-    CHECK(seccomp_prepare(NULL, caps_default() | (UINT64_C(1) << CAP_SYS_ADMIN), NULL, &s, &err) == 0,
+    CHECK(seccomp_prepare(NULL, caps_default() | (UINT64_C(1) << CAP_SYS_ADMIN), NULL, &s, &err) ==
+              0,
           "%s", err.msg);
     p = prog_of(s);
     CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_mount, NULL) == SECCOMP_RET_ALLOW, "mount with SYS_ADMIN");
-    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_clone, flags_ns) == SECCOMP_RET_ALLOW, "clone(NEWNS) with SYS_ADMIN");
-    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_clone3, NULL) == SECCOMP_RET_ALLOW, "clone3 with SYS_ADMIN");
+    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_clone, flags_ns) == SECCOMP_RET_ALLOW,
+          "clone(NEWNS) with SYS_ADMIN");
+    CHECK(eval(p, AUDIT_ARCH_X86_64, SYS_clone3, NULL) == SECCOMP_RET_ALLOW,
+          "clone3 with SYS_ADMIN");
     seccomp_free(s);
 
     CHECK(seccomp_prepare("unconfined", caps_default(), NULL, &s, &err) == 0, "unconfined");
@@ -355,22 +417,29 @@ static void test_json_profiles(const char *dir)
     struct imgfs_err err = {0};
     struct ctr_seccomp *s = NULL;
     /* a blocklist: everything allowed but mkdir (EACCES) and chmod with two conditions on arg 1 */
-    char *p = write_temp(dir, "block.json",
-                         "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\"],"
-                         "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":13},"
-                         "{\"name\":\"chmod\",\"action\":\"SCMP_ACT_ERRNO\",\"args\":["
-                         "{\"index\":1,\"value\":511,\"op\":\"SCMP_CMP_EQ\"},"
-                         "{\"index\":1,\"value\":448,\"op\":\"SCMP_CMP_EQ\"}]},"
-                         "{\"names\":[\"reboot\"],\"action\":\"SCMP_ACT_ERRNO\",\"includes\":{\"caps\":[\"CAP_NOPE\"]}}]}");
-    CHECK(seccomp_prepare(p, caps_default(), NULL, &s, &err) == 0, "blocklist profile: %s", err.msg);
+    char *p = write_temp(
+        dir, "block.json",
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\"],"
+        "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":13},"
+        "{\"name\":\"chmod\",\"action\":\"SCMP_ACT_ERRNO\",\"args\":["
+        "{\"index\":1,\"value\":511,\"op\":\"SCMP_CMP_EQ\"},"
+        "{\"index\":1,\"value\":448,\"op\":\"SCMP_CMP_EQ\"}]},"
+        "{\"names\":[\"reboot\"],\"action\":\"SCMP_ACT_ERRNO\",\"includes\":{\"caps\":[\"CAP_"
+        "NOPE\"]}}]}");
+    CHECK(seccomp_prepare(p, caps_default(), NULL, &s, &err) == 0, "blocklist profile: %s",
+          err.msg);
     if (s) {
         struct prog pr = prog_of(s);
         uint64_t a777[6] = {0, 0777}, a700[6] = {0, 0700}, a755[6] = {0, 0755};
-        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_mkdir, NULL) == (SECCOMP_RET_ERRNO | EACCES), "mkdir EACCES");
-        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_chmod, a777) == (SECCOMP_RET_ERRNO | EPERM), "chmod 777");
-        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_chmod, a700) == (SECCOMP_RET_ERRNO | EPERM), "chmod 700");
+        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_mkdir, NULL) == (SECCOMP_RET_ERRNO | EACCES),
+              "mkdir EACCES");
+        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_chmod, a777) == (SECCOMP_RET_ERRNO | EPERM),
+              "chmod 777");
+        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_chmod, a700) == (SECCOMP_RET_ERRNO | EPERM),
+              "chmod 700");
         CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_chmod, a755) == SECCOMP_RET_ALLOW, "chmod 755");
-        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_reboot, NULL) == SECCOMP_RET_ALLOW, "rule for unknown cap skipped");
+        CHECK(eval(pr, AUDIT_ARCH_X86_64, SYS_reboot, NULL) == SECCOMP_RET_ALLOW,
+              "rule for unknown cap skipped");
         CHECK(eval(pr, AUDIT_ARCH_I386, 3, NULL) != SECCOMP_RET_ALLOW, "i386 not in architectures");
     }
     seccomp_free(s);
@@ -378,10 +447,15 @@ static void test_json_profiles(const char *dir)
     free(p);
 
     static const char *const bad[] = {
-        "{", "[]", "{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}", "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}",
-        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\","
+        "{",
+        "[]",
+        "{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}",
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}",
+        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+        "\"SCMP_ACT_ALLOW\","
         "\"args\":[{\"index\":9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
-        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\","
+        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+        "\"SCMP_ACT_ALLOW\","
         "\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_WAT\"}]}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -402,11 +476,15 @@ static void test_cache(const char *dir)
     struct ctr_seccomp *a = NULL, *b = NULL, *c = NULL;
     CHECK(seccomp_prepare(NULL, caps_default(), cache, &a, &err) == 0, "%s", err.msg);
     CHECK(seccomp_prepare(NULL, caps_default(), cache, &b, &err) == 0, "%s", err.msg);
-    CHECK(seccomp_prepare(NULL, caps_default() | 1u << CAP_SYS_ADMIN, cache, &c, &err) == 0, "%s", err.msg);
+    CHECK(seccomp_prepare(NULL, caps_default() | 1u << CAP_SYS_ADMIN, cache, &c, &err) == 0, "%s",
+          err.msg);
     size_t na, nb, nc;
-    const void *pa = seccomp_program(a, &na), *pb = seccomp_program(b, &nb), *pc = seccomp_program(c, &nc);
-    CHECK(na && na == nb && memcmp(pa, pb, na * sizeof(struct sock_filter)) == 0, "cached program differs");
-    CHECK(na != nc || memcmp(pa, pc, na * sizeof(struct sock_filter)) != 0, "caps not in the cache key");
+    const void *pa = seccomp_program(a, &na), *pb = seccomp_program(b, &nb),
+               *pc = seccomp_program(c, &nc);
+    CHECK(na && na == nb && memcmp(pa, pb, na * sizeof(struct sock_filter)) == 0,
+          "cached program differs");
+    CHECK(na != nc || memcmp(pa, pc, na * sizeof(struct sock_filter)) != 0,
+          "caps not in the cache key");
     int files = 0;
     char cmd[PATH_MAX + 32];
     snprintf(cmd, sizeof cmd, "ls %s/*.bpf | wc -l", cache);
@@ -460,7 +538,8 @@ static void test_apply(void)
     }
     int st = 0;
     CHECK(pid > 0 && waitpid(pid, &st, 0) == pid, "fork/wait");
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child under the filter: status %d (bit mask of failures)",
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "child under the filter: status %d (bit mask of failures)",
           WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
     seccomp_free(s);
 }
