@@ -98,10 +98,14 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     int r = -1, master = -1, tty_slave = -1, root = -1, workdir = -1, sync[2] = {-1, -1};
     char **env = strv_dup(s->env);
     pid_t child = -1;
+    int own_pid_ns = -1, own_mnt_ns = -1;
     if (!env)
         env = xcalloc(1, sizeof *env);
     if (open_cgroup_procs(s->init_pid, cg, 16, &n_cg, err) < 0)
         goto out;
+    /* (security engineer) to go back to our own pid and mount namespaces after the fork */
+    own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    own_mnt_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (join_namespaces(s->init_pid, err) < 0)
         goto out;
 
@@ -195,6 +199,16 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
         err_sys(err, errno, "fork");
         goto out;
     }
+    /* Only the command belongs in the container: from here we just relay its I/O with descriptors
+     * we hold. Back in our own namespaces, what we fork later is ours and /proc shows us — the ASan
+     * build's leak checker forks a tracer at exit that reads /proc/PID/task and ptraces our threads;
+     * inside the container's pid and mount namespaces it hangs or dies. Entering our own active pid
+     * namespace is always allowed. */
+    if ((own_pid_ns >= 0 && setns(own_pid_ns, CLONE_NEWPID) < 0) ||
+        (own_mnt_ns >= 0 && setns(own_mnt_ns, CLONE_NEWNS) < 0)) {
+        err_sys(err, errno, "returning to our own namespaces");
+        goto out;
+    }
     close(sync[0]);
     sync[0] = -1;
     char pidtext[32];
@@ -221,6 +235,10 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     r = 0;
 out:
+    if (own_pid_ns >= 0)
+        close(own_pid_ns);
+    if (own_mnt_ns >= 0)
+        close(own_mnt_ns);
     for (size_t i = 0; i < n_cg; i++)
         close(cg[i]);
     for (int i = 0; i < 2; i++)
