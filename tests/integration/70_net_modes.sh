@@ -67,12 +67,13 @@ t_check "private: a large download through slirp4netns is intact" bash -c "
 "$IMGFS" run -d --name a busybox sh -c 'mkdir /w && echo a >/w/i && exec httpd -f -p 8080 -h /w' \
     >/dev/null
 t_cleanup "\"$IMGFS\" rm -f a"
-t_check "a serves on its own loopback" \
-    t_wait_for 400 "$IMGFS" exec a wget -qO /dev/null http://127.0.0.1:8080/i
+netns() { readlink "/proc/$1/ns/net"; }
+pid_a=$(jq -r 'select(.name == "a") | .init_pid' "$IMGFS_RUN_DIR"/containers/*/state.json)
+# /proc/PID/net/tcp{,6} list the sockets of PID's network namespace: a's listener, seen from the host
+t_check "a listens on 8080 in its own namespace" t_wait_for 400 bash -c \
+    "cat /proc/$pid_a/net/tcp /proc/$pid_a/net/tcp6 | awk '\$2 ~ /:1F90\$/ && \$4 == \"0A\"' | grep -q ."
 t_check_fails "b does not see a's port" run busybox wget -qO- http://127.0.0.1:8080/i
 t_check_fails "nor at the shared guest address" run busybox wget -qO- http://10.0.2.100:8080/i
-netns() { readlink "/proc/$1/ns/net"; }
-pid_a=$(jq -r .init_pid "$IMGFS_RUN_DIR"/containers/*/state.json | head -n 1)
 t_check "a's init has its own net namespace" test "$(netns "$pid_a")" != "$(netns $$)"
 
 t_check "an unknown mode is refused" bash -c "! \"$IMGFS\" run --rm --network bogus busybox true 2>'$T/err'"
