@@ -132,9 +132,14 @@ int net_parse_port(const char *spec, struct net_port *out, struct imgfs_err *err
         return err_set(err, EINVAL, "port `%s`: bad host port (1-65535; ranges unsupported)", spec);
     if (out->host_ip[0]) {
         unsigned char addr[sizeof(struct in6_addr)];
-        if (inet_pton(AF_INET, out->host_ip, addr) != 1 &&
-            inet_pton(AF_INET6, out->host_ip, addr) != 1)
-            return err_set(err, EINVAL, "port `%s`: `%s` is not an IP address", spec, out->host_ip);
+        if (inet_pton(AF_INET6, out->host_ip, addr) == 1)
+            return err_set(err, EINVAL,
+                           "port `%s`: IPv6 host addresses are not supported (slirp4netns "
+                           "publishes on IPv4 only)",
+                           spec);
+        if (inet_pton(AF_INET, out->host_ip, addr) != 1)
+            return err_set(err, EINVAL, "port `%s`: `%s` is not an IPv4 address", spec,
+                           out->host_ip);
     }
     return 0;
 }

@@ -33,8 +33,9 @@ struct net_port {
     bool udp;
 };
 
-/* "[IP:]HOST:CTR[/tcp|/udp]"; IP may be "[v6]" in brackets. HOST may be empty ("::80" or ":80"
- * meaning the same port as CTR is not supported: HOST must be given). */
+/* "[IP:]HOST:CTR[/tcp|/udp]". IP is IPv4 (slirp4netns 1.2 publishes on IPv4 only; a bracketed IPv6
+ * address is recognised and refused with a message saying so); without it, every address. HOST must
+ * be given (Docker's random host port and port ranges are refused). */
 int net_parse_port(const char *spec, struct net_port *out, struct imgfs_err *err);
 
 struct net_handle;

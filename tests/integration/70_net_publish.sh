@@ -66,6 +66,9 @@ for spec in 80 0:80 70000:80 8080:80/sctp "a.b.c.d:8080:80" "8000-8010:80"; do
     t_eq "-p $spec is refused (125)" 125 "$rc"
 done
 t_check "the error says what a port spec is" grep -q "HOST:CTR\|port" <<<"$out"
+out=$("$IMGFS" run --rm -p "[::1]:$p1:80" busybox true 2>&1) && rc=0 || rc=$?
+t_eq "an IPv6 host address is refused (125)" 125 "$rc"
+t_check "... saying why ($out)" grep -q "IPv6" <<<"$out"
 
 # The listener ends with the container.
 t_check "stop" bash -c "\"$IMGFS\" stop -t 5 web >/dev/null"

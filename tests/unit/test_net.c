@@ -46,9 +46,9 @@ static void test_parse_port(void)
     CHECK(net_parse_port("53:5353/udp", &p, &err) == 0 && p.udp && p.host_port == 53 &&
               p.ctr_port == 5353,
           "udp: %s", err.msg);
-    CHECK(net_parse_port("[::1]:8080:80", &p, &err) == 0 && !strcmp(p.host_ip, "::1") &&
-              p.host_port == 8080 && p.ctr_port == 80,
-          "[::1]: %s", err.msg);
+    err_clear(&err);
+    CHECK(net_parse_port("[::1]:8080:80", &p, &err) < 0 && strstr(err.msg, "IPv6"),
+          "[::1] refused as IPv6: %s", err.msg);
     CHECK(net_parse_port("65535:1", &p, &err) == 0 && p.host_port == 65535 && p.ctr_port == 1,
           "bounds: %s", err.msg);
 
@@ -244,9 +244,9 @@ static void test_attach(enum net_mode mode)
     if (helper > 0) {
         int st = 0;
         pid_t w = waitpid(helper, &st, 0);
-        CHECK((w == helper && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ||
-                  (w < 0 && errno == ECHILD),
-              "net_detach killed the helper");
+        /* killed, or already gone by itself: closing the exit pipe comes first */
+        CHECK((w == helper && (WIFSIGNALED(st) || WIFEXITED(st))) || (w < 0 && errno == ECHILD),
+              "net_detach ended the helper");
         CHECK(kill(helper, 0) < 0 && errno == ESRCH, "helper gone after net_detach");
     }
     int status;
