@@ -55,6 +55,12 @@ t_eq "no host process is visible" 0 \
 t_check "the container sees only its own processes" \
     test "$(run sh -c 'ls -d /proc/[0-9]* | wc -l')" -le 4
 
+# PID 1 is imgfs's init, started from the host: its environment, descriptors and binary stay out of
+# reach of the container's processes (non-dumpable; ptrace access checks)
+t_check_fails "the init's environment can't be read" run cat /proc/1/environ
+t_check_fails "the init's descriptors can't be followed" run readlink /proc/1/fd/0
+t_check_fails "the init's executable (a host file) can't be opened" run head -c 1 /proc/1/exe
+
 # Host files are not there
 echo secret >"$T/host-secret"
 t_check_fails "a host file is invisible" run test -e "$T/host-secret"
