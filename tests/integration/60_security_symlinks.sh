@@ -111,6 +111,17 @@ out=$(run -v "$T/hv:/etc/mnt" escetc true 2>&1) || true
 t_eq "the host /etc stand-in is untouched" "$etc_before" "$(snapshot "$host_etc")"
 t_check "no mount on the host /etc stand-in" bash -c "! grep -qF '$host_etc' /proc/self/mountinfo"
 
+# The kernel filesystems' mount points as symlinks: /proc, /dev, /sys and /dev/shm aimed at host
+# directories (absolute, `..` chain, /proc/self): the container may refuse to start, but nothing may
+# be made or mounted there
+make_image kfs "/" "proc=$host_dir" "dev=$dotdots$host_dir/dev" "sys=/proc/self/cwd" "run=$host_dir"
+out=$(run kfs sh -c 'ls -A /proc | head -n 3' 2>&1) && rc=0 || rc=$?
+t_note "kernel filesystems on symlinks: exit $rc: $(head -n 2 <<<"$out" | tr '\n' ' ')"
+t_check "no host file shows through /proc" bash -c "! grep -q host-marker <<<'$out'"
+t_eq "the host directory is untouched after proc/dev/sys setup" "$dir_before" "$(snapshot "$host_dir")"
+t_eq "the caller's directory is untouched after sys -> /proc/self/cwd" "$cwd_before" "$(snapshot "$cwd_dir")"
+t_check "no kernel filesystem mounted on the host directory" bash -c "! grep -qF '$host_dir' /proc/self/mountinfo"
+
 # Real host paths: an image whose /etc and /tmp point at the host's own (/etc -> /etc is a loop inside
 # the root: the container may refuse to start, but must not touch the host)
 make_image hostlinks "/" "etc=/etc" "tmp=$dotdots/tmp" "mnt=/"
