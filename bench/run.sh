@@ -92,9 +92,9 @@ hf runc "runc --root $W/runc run -b $BUNDLE bench-runc"
 unshare -m sh -c "$CRUN_NS && hyperfine -N --warmup 3 --runs $RUNS --export-json $J/run-crun.json \
     -n crun '$CRUN'" >&2
 
-mean_ms() { jq '.results[0].mean * 1000' "$J/run-$1.json"; }
-sd_ms() { jq '.results[0].stddev * 1000' "$J/run-$1.json"; }
-ratio() { jq -n "$(mean_ms "$1") / $(mean_ms "$2")"; }
+stat_ms() { jq ".results[0].$2 * 1000" "$J/run-$1.json"; } # stat_ms NAME mean|median|min|stddev
+# Ratios of medians: on a shared machine a few runs that wait for the CPU inflate the mean.
+ratio() { jq -n "$(stat_ms "$1" median) / $(stat_ms "$2" median)"; }
 
 # Memory: PSS (KiB) of the process trees rooted at the given pids.
 pss_tree_kib() {
@@ -169,14 +169,17 @@ fuse_kib=$(awk '/^Pss:/ {print $2}' "/proc/$fuse_pid/smaps_rollup" 2>/dev/null |
 {
     echo "### Container start ($(date -u +%Y-%m-%d), $(nproc) CPUs, $RUNS runs, hyperfine -N)"
     echo
-    echo "| command | mean ms | stddev ms | imgfs / this |"
-    echo "|---|---|---|---|"
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    echo "| command | median ms | mean ms | stddev ms | min ms | imgfs / this (medians) |"
+    echo "|---|---|---|---|---|---|"
     for name in imgfs imgfs-none crun runc; do
-        printf '| %s | %.1f | %.1f | %.2f |\n' "$name" "$(mean_ms "$name")" "$(sd_ms "$name")" \
+        printf '| %s | %.1f | %.1f | %.1f | %.1f | %.2f |\n' "$name" "$(stat_ms "$name" median)" \
+            "$(stat_ms "$name" mean)" "$(stat_ms "$name" stddev)" "$(stat_ms "$name" min)" \
             "$(ratio imgfs "$name")"
     done
     echo
-    printf 'imgfs / crun = %.2f (goal <= 0.50), imgfs / runc = %.2f; with --network none: ' \
+    printf 'Medians: imgfs / crun = %.2f (goal <= 0.50), imgfs / runc = %.2f; with --network none: ' \
         "$(ratio imgfs crun)" "$(ratio imgfs runc)"
     printf 'imgfs / crun = %.2f, imgfs / runc = %.2f\n' "$(ratio imgfs-none crun)" \
         "$(ratio imgfs-none runc)"
