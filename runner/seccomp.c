@@ -394,6 +394,86 @@ static int export_bpf(scmp_filter_ctx ctx, struct buf *out, struct imgfs_err *er
     return 0;
 }
 
+/* The highest syscall number libseccomp (or, for the native ABI, newer_syscall_nr) knows on an ABI.
+ */
+static uint32_t highest_known_nr(uint32_t scmp_arch, uint32_t base, bool native)
+{
+    uint32_t max = 0;
+    for (uint32_t n = 0; n < 1024; n++) {
+        char *name = seccomp_syscall_resolve_num_arch(scmp_arch, (int)(base + n));
+        if (name)
+            max = n;
+        free(name);
+    }
+    if (native && max < 466) /* newer_syscall_nr's last */
+        max = 466;
+    return base + max;
+}
+
+/* A syscall newer than everything the profile could know about must answer ENOSYS, not the default
+ * EPERM: libc then falls back to an older call, as it does on an older kernel. libseccomp can't
+ * express "number above N", so, like runc (libcontainer/seccomp/patchbpf), we put a stub in front
+ * of the exported program: for each ABI in the filter, nr > highest known -> ERRNO(ENOSYS);
+ * everything else falls through to libseccomp's program, which starts by loading what it needs
+ * itself. */
+static int prepend_enosys_stub(const uint32_t *arches, size_t n_arches, const struct sc_host *h,
+                               struct buf *bpf)
+{
+    struct range {
+        uint32_t audit_arch, lo, hi, max;
+    } r[8];
+    size_t n = 0;
+    for (size_t i = 0; i < n_arches && n < 8; i++) {
+        uint32_t a = arches[i];
+        bool native = a == h->native;
+        if (a == SCMP_ARCH_X32) /* x32 calls arrive as x86_64 ones with bit 30 set */
+            r[n++] = (struct range){AUDIT_ARCH_X86_64, 0x40000000, UINT32_MAX,
+                                    highest_known_nr(a, 0x40000000, native)};
+        else if (a == SCMP_ARCH_X86_64)
+            r[n++] = (struct range){a, 0, 0x3fffffff, highest_known_nr(a, 0, native)};
+        else
+            r[n++] = (struct range){a, 0, UINT32_MAX, highest_known_nr(a, 0, native)};
+    }
+    struct sock_filter stub[8 * 6 + 2];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* every jump out of this block goes to its end: patched below; `to ENOSYS` likewise */
+        size_t start = k, len = 4 + (r[i].lo > 0) + (r[i].hi < UINT32_MAX);
+        size_t end = start + len;
+        stub[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 4); /* arch */
+        stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, r[i].audit_arch, 0,
+                                               (uint8_t)(end - k - 1));
+        k++;
+        stub[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0); /* nr */
+        if (r[i].lo > 0) {
+            stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, r[i].lo, 0,
+                                                   (uint8_t)(end - k - 1));
+            k++;
+        }
+        if (r[i].hi < UINT32_MAX) {
+            stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, r[i].hi,
+                                                   (uint8_t)(end - k - 1), 0);
+            k++;
+        }
+        stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, r[i].max, 0, 0);
+        k++; /* jt patched once the ENOSYS return's place is known */
+    }
+    stub[k++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 1); /* past the ENOSYS return */
+    size_t enosys = k;
+    stub[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+    /* patch each block's last jump (`nr > max`) to the ENOSYS return */
+    for (size_t i = 0, at = 0; i < n; i++) {
+        at += 4 + (r[i].lo > 0) + (r[i].hi < UINT32_MAX);
+        stub[at - 1].jt = (uint8_t)(enosys - at);
+    }
+    struct buf out = {0};
+    buf_append(&out, stub, k * sizeof stub[0]);
+    buf_append(&out, bpf->data, bpf->len);
+    buf_free(bpf);
+    *bpf = out;
+    return 0;
+}
+
 static int profile_compile(const struct sc_profile *p, uint64_t caps, const struct sc_host *h,
                            struct buf *bpf, struct imgfs_err *err)
 {
@@ -403,11 +483,15 @@ static int profile_compile(const struct sc_profile *p, uint64_t caps, const stru
         return err_set(err, ENOMEM, "seccomp_init");
     /* The native ABI gets its own filter so syscalls newer than libseccomp can go in by number;
      * the 32-bit ABIs share a second one, merged in at the end. */
+    uint32_t in_filter[8] = {h->native};
+    size_t n_in_filter = 1;
     const char *const *arches = p->arches ? p->arches : h->sub_arches;
     for (; arches && *arches; arches++) {
         uint32_t a = seccomp_arch_resolve_name(*arches);
         if (!a || a == h->native)
             continue; /* an architecture this libseccomp does not know can't run here either */
+        if (n_in_filter < 8)
+            in_filter[n_in_filter++] = a;
         if (!sub) {
             sub = seccomp_init(p->default_action);
             if (!sub || seccomp_arch_remove(sub, SCMP_ARCH_NATIVE) < 0) {
@@ -456,6 +540,10 @@ static int profile_compile(const struct sc_profile *p, uint64_t caps, const stru
         sub = NULL; /* merge released it */
     }
     ret = export_bpf(native, bpf, err);
+    /* as runc: not for permissive profiles, nor when the default already is ENOSYS */
+    if (ret == 0 && p->default_action != SCMP_ACT_ALLOW && p->default_action != SCMP_ACT_LOG &&
+        p->default_action != SCMP_ACT_ERRNO(ENOSYS))
+        ret = prepend_enosys_stub(in_filter, n_in_filter, h, bpf);
 out:
     seccomp_release(native);
     if (sub)
@@ -761,7 +849,7 @@ static void cache_key(const char *profile_text, size_t profile_len, uint64_t cap
     struct digest_ctx *d = digest_ctx_new();
     const struct scmp_version *v = seccomp_version();
     char head[256];
-    int n = snprintf(head, sizeof head, "imgfs-seccomp-1 %s %u %u.%u.%u %016llx %s", h->machine,
+    int n = snprintf(head, sizeof head, "imgfs-seccomp-2 %s %u %u.%u.%u %016llx %s", h->machine,
                      h->kernel, v->major, v->minor, v->micro, (unsigned long long)caps,
                      profile_text ? "json" : "default");
     digest_ctx_update(d, head, (size_t)n);
