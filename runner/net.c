@@ -248,8 +248,16 @@ static int net_api_call(int dir_fd, json_t *request, struct imgfs_err *err)
     cleanup_free char *text = json_dumps(request, JSON_COMPACT);
     if (!text)
         return err_set(err, ENOMEM, "encoding an API request");
-    if (write_full(sock, text, strlen(text)) < 0)
+    /* send(MSG_NOSIGNAL), not write: a helper that died must be an error, not a SIGPIPE that kills
+     * the monitor. The request is far smaller than the socket buffer, so one call sends it all. */
+    ssize_t sent;
+    size_t len = strlen(text);
+    while ((sent = send(sock, text, len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    if (sent < 0)
         return err_sys(err, errno, "writing to slirp4netns's API socket");
+    if ((size_t)sent != len)
+        return err_set(err, EIO, "short write to slirp4netns's API socket");
     shutdown(sock, SHUT_WR);
 
     char reply[4096];
