@@ -37,6 +37,7 @@ t_eq "bpf is refused" "bpf EPERM" "$(probe bpf)"
 t_eq "sethostname is refused" "sethostname EPERM" "$(probe sethostname)"
 t_eq "personality(ADDR_NO_RANDOMIZE) is refused" "personality EPERM" "$(probe personality)"
 t_eq "chroot is allowed (CAP_SYS_CHROOT is a default)" "chroot ok" "$(probe chroot)"
+t_eq "a syscall newer than the profile answers ENOSYS" "future ENOSYS" "$(probe future)"
 t_check_fails "busybox mount fails" run mount -t tmpfs none /mnt
 t_check_fails "busybox unshare fails" run unshare -m true
 t_check "fork and exec work under the filter" run sh -c 'sh -c "exit 3"; [ $? = 3 ]'

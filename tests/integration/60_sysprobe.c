@@ -4,7 +4,7 @@
  *   sysprobe OP [ARG]   prints "OP ok" (exit 0) or "OP ERRNAME" (exit 1); usage errors exit 2
  *
  * OPs: mount, unshare-ns, unshare-user, unshare-net, clone-newns, clone3, keyctl, bpf, ptrace PID,
- * sethostname, personality, hog MIB (touch MIB of memory), forks N (fork N children, each waits; "forks
+ * sethostname, personality, future (syscall 1000), hog MIB (touch MIB of memory), forks N (fork N children, each waits; "forks
  * K EAGAIN" when the Kth failed), fds (list open descriptors other than 0-2, "fds none" when none),
  * chroot, mknod-read (mknod a block device for loop0 and read it). Built by the tests with
  * `cc -static`. */
@@ -84,6 +84,8 @@ int main(int argc, char **argv)
         return report(op, sethostname("escaped", 7));
     if (!strcmp(op, "personality"))
         return report(op, personality(ADDR_NO_RANDOMIZE) == -1 ? -1 : 0);
+    if (!strcmp(op, "future")) /* a syscall number no kernel has yet */
+        return report(op, syscall(1000));
     if (!strcmp(op, "chroot"))
         return report(op, chroot("/"));
     if (!strcmp(op, "hog")) {
