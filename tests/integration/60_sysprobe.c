@@ -3,10 +3,11 @@
  *
  *   sysprobe OP [ARG]   prints "OP ok" (exit 0) or "OP ERRNAME" (exit 1); usage errors exit 2
  *
- * OPs: mount, unshare-ns, unshare-user, unshare-net, clone-newns, clone3, keyctl, bpf, ptrace PID,
- * sethostname, personality, future (syscall 1000), hog MIB (touch MIB of memory), forks N (fork N children, each waits; "forks
- * K EAGAIN" when the Kth failed), fds (list open descriptors other than 0-2, "fds none" when none),
- * chroot, mknod-read (mknod a block device for loop0 and read it). Built by the tests with
+ * OPs: mount (tmpfs on /tmp), unshare-ns, unshare-user, unshare-net, clone-newns, clone3, keyctl,
+ * bpf, ptrace PID, sethostname, personality, future (syscall 1000), chroot, hog MIB (touch MIB of
+ * memory), forks N (fork N children that wait; "forks K EAGAIN" when the Kth failed), fds (list
+ * open descriptors other than 0-2; "fds none"), mknod-read (mknod a block device for loop0, open it).
+ * Built by the tests with
  * `cc -static`. */
 #define _GNU_SOURCE
 #include <errno.h>
