@@ -7,8 +7,7 @@
  * bpf, ptrace PID, sethostname, personality, future (syscall 1000), chroot, hog MIB (touch MIB of
  * memory), forks N (fork N children that wait; "forks K EAGAIN" when the Kth failed), fds (list
  * open descriptors other than 0-2; "fds none"), mknod-read (mknod a block device for loop0, open it).
- * Built by the tests with
- * `cc -static`. */
+ * Built by the tests with `cc -static`. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <dirent.h>
