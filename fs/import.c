@@ -305,6 +305,19 @@ static int normalize_path(char *p)
     return 0;
 }
 
+static size_t longest_component(const char *p)
+{
+    size_t longest = 0;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+        if (n > longest)
+            longest = n;
+        p += n;
+        p += *p == '/';
+    }
+    return longest;
+}
+
 /* A set of the paths seen in this layer, for checking hardlink targets. */
 struct pathset {
     char **slots;
@@ -550,6 +563,12 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
                     what, raw);
             goto out;
         }
+        size_t longest = longest_component(path);
+        if (longest > NAME_MAX) {
+            err_set(err, ENAMETOOLONG, "%s: member `%.80s...` has a name part of %zu bytes (the "
+                    "limit is %d)", what, raw, longest, NAME_MAX);
+            goto out;
+        }
         struct layer_entry e = {
             .path = path,
             .mode = archive_entry_perm(ae),
@@ -580,6 +599,11 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
             if (e.kind == LAYER_SYMLINK) {
                 const char *t = archive_entry_symlink(ae);
                 e.link = t ? t : "";
+                if (strlen(e.link) >= PATH_MAX) {
+                    err_set(err, ENAMETOOLONG, "%s: symlink `%s` has a target of %zu bytes (the "
+                            "limit is %d)", what, raw, strlen(e.link), PATH_MAX - 1);
+                    goto out;
+                }
             }
             if (e.kind == LAYER_CHAR || e.kind == LAYER_BLOCK) {
                 e.rdev_major = archive_entry_rdevmajor(ae);

@@ -908,16 +908,10 @@ static int ctx_load(const char *root, const char *ref, struct mount_ctx **out,
         store_read_end(r);
         goto fail;
     }
-    /* the map may move under a later writer's growth; our own copy never does */
-    m->view_blob = xmalloc(len ? len : 1);
-    memcpy(m->view_blob, blob, len);
+    int rc = view_open_copy(blob, len, &m->view_blob, &m->view, err);
     store_read_end(r);
-    if (view_open(m->view_blob, len, &m->view, err) < 0) {
+    if (rc < 0) {
         err_ctx(err, "image `%s`", ref);
-        goto fail;
-    }
-    if (m->view.hdr->n_inodes < 1 || !S_ISDIR(view_inode(&m->view, 1)->mode)) {
-        err_set(err, EIO, "image `%s`: its view has no root directory", ref);
         goto fail;
     }
     *out = m;

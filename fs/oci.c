@@ -1680,10 +1680,8 @@ static int write_rootfs(struct archive *a, struct store_read *r, const struct im
     digest_str(&img->digest, ds);
     if (store_get(r, STORE_VIEW, &img->digest, &stored, &len, err) < 0)
         return err_ctx(err, "the merged tree of %s", ds);
-    /* the tables are used in place and need their alignment, which LMDB does not promise */
-    cleanup_free void *blob = xmalloc(len ? len : 1);
-    memcpy(blob, stored, len);
-    if (view_open(blob, len, &v, err) < 0)
+    cleanup_free void *blob = NULL;
+    if (view_open_copy(stored, len, &blob, &v, err) < 0)
         return err_ctx(err, "the merged tree of %s", ds);
     size_t n = (size_t)v.hdr->n_inodes + 1;
     struct rootfs_walk w = {

@@ -64,6 +64,27 @@ int view_open(const void *blob, size_t len, struct view *v, struct imgfs_err *er
     return 0;
 }
 
+int view_open_copy(const void *stored, size_t len, void **copy, struct view *v,
+                   struct imgfs_err *err)
+{
+    *copy = xmalloc(len ? len : 1); /* malloc's alignment suits every table */
+    memcpy(*copy, stored, len);
+    if (view_open(*copy, len, v, err) < 0) {
+        free(*copy);
+        *copy = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int view_header_of(const void *stored, size_t len, struct view_header *h)
+{
+    if (len < sizeof *h)
+        return -1;
+    memcpy(h, stored, sizeof *h);
+    return memcmp(h->magic, VIEW_MAGIC, 8) ? -1 : 0;
+}
+
 const struct view_inode *view_inode(const struct view *v, uint64_t ino)
 {
     if (ino < 1 || ino > v->hdr->n_inodes)

@@ -74,6 +74,14 @@ struct view {
 /* Check every index and offset of the blob (a corrupt view must not crash a daemon). */
 int view_open(const void *blob, size_t len, struct view *v, struct imgfs_err *err);
 
+/* A view as stored: LMDB promises no alignment for values, and the map may move under a later
+ * writer, so a view is used from a copy of its own. *copy (the caller frees it) holds the tables. */
+int view_open_copy(const void *stored, size_t len, void **copy, struct view *v,
+                   struct imgfs_err *err);
+/* Just the header of a stored view (for sizes and counts), read without alignment assumptions.
+ * Returns -1 when the blob is too short or not a view. */
+int view_header_of(const void *stored, size_t len, struct view_header *h);
+
 /* NULL when ino is out of range. */
 const struct view_inode *view_inode(const struct view *v, uint64_t ino);
 /* Child of directory `dir` named name[0..len): its inode number, or 0 when absent. O(log n). */

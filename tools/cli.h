@@ -46,6 +46,11 @@ void cli_report(const char *verb, const struct imgfs_err *err);
 struct store;
 /* Open the store at cli->root; prints the error itself and returns NULL on failure. */
 struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly);
+struct store_read;
+struct digest;
+struct view_header;
+/* The header of an image's view (its file count and logical size); false when it is missing. */
+bool cli_view_header(struct store_read *r, const struct digest *manifest, struct view_header *h);
 /* "12.3MB"-style sizes, as docker prints them (decimal units). */
 void cli_human_size(uint64_t bytes, char *buf, size_t len);
 /* True when argv[1..] asks for help ("-h" or "--help" anywhere before "--"). */

@@ -25,21 +25,18 @@ static int du_one(void *ctx, const struct store_image_entry *e)
 {
     struct du *d = ctx;
     uint64_t bytes = 0, files = 0;
-    const void *data;
-    size_t len;
-    struct imgfs_err err;
-    if (store_get(d->r, STORE_VIEW, &e->manifest, &data, &len, &err) == 0 &&
-        len >= sizeof(struct view_header)) {
-        bytes = ((const struct view_header *)data)->total_size;
-        files = ((const struct view_header *)data)->n_inodes;
+    struct view_header h;
+    if (cli_view_header(d->r, &e->manifest, &h)) {
+        bytes = h.total_size;
+        files = h.n_inodes;
     }
     if (d->json)
         json_array_append_new(d->images, json_pack("{s:s, s:I, s:I}", "Name", e->name, "Logical",
                                                    (json_int_t)bytes, "Files", (json_int_t)files));
     else {
-        char h[32];
-        cli_human_size(bytes, h, sizeof h);
-        printf("%-40s %10llu %12s\n", e->name, (unsigned long long)files, h);
+        char human[32];
+        cli_human_size(bytes, human, sizeof human);
+        printf("%-40s %10llu %12s\n", e->name, (unsigned long long)files, human);
     }
     for (size_t i = 0; i < d->n_seen; i++)
         if (digest_equal(&d->seen[i], &e->manifest))

@@ -92,8 +92,13 @@ static int check_image(void *ctx, const struct store_image_entry *e)
     struct view v;
     if (store_get(f->r, STORE_VIEW, &e->manifest, &data, &len, &err) < 0)
         problem(f, "missing: view of image %s (%s)", &e->manifest, e->name);
-    else if (view_open(data, len, &v, &err) < 0)
-        problem(f, "corrupt: view of image %s: %s", &e->manifest, err.msg);
+    else {
+        void *copy;
+        if (view_open_copy(data, len, &copy, &v, &err) < 0)
+            problem(f, "corrupt: view of image %s: %s", &e->manifest, err.msg);
+        else
+            free(copy);
+    }
     for (size_t i = 0; i < img.n_layers; i++)
         check_layer(f, &img.layers[i]);
     image_free(&img);

@@ -41,13 +41,8 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     struct listing *l = ctx;
     char hex[DIGEST_HEX_LEN + 1], size[32], when[64];
     digest_hex(&e->manifest, hex);
-    uint64_t bytes = 0;
-    const void *data;
-    size_t len;
-    struct imgfs_err err;
-    if (store_get(l->r, STORE_VIEW, &e->manifest, &data, &len, &err) == 0 &&
-        len >= sizeof(struct view_header))
-        bytes = ((const struct view_header *)data)->total_size;
+    struct view_header h;
+    uint64_t bytes = cli_view_header(l->r, &e->manifest, &h) ? h.total_size : 0;
     bool untagged = !strncmp(e->name, "sha256:", 7);
     cleanup_free char *repo = xstrdup(untagged ? "<none>" : e->name);
     const char *tag = "<none>";

@@ -145,12 +145,8 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
             status = 1;
             continue;
         }
-        uint64_t size = 0;
-        const void *data;
-        size_t len;
-        if (store_get(r, STORE_VIEW, &img.digest, &data, &len, &err) == 0 &&
-            len >= sizeof(struct view_header))
-            size = ((const struct view_header *)data)->total_size;
+        struct view_header h;
+        uint64_t size = cli_view_header(r, &img.digest, &h) ? h.total_size : 0;
         if (all) {
             json_array_append_new(all, image_json(argv[i], &img, size));
         } else if (format) {

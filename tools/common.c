@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "../fs/store.h"
+#include "../fs/view.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -72,4 +73,13 @@ bool cli_valid_name(const char *name)
         }
     }
     return true;
+}
+
+bool cli_view_header(struct store_read *r, const struct digest *manifest, struct view_header *h)
+{
+    const void *data;
+    size_t len;
+    struct imgfs_err err;
+    return store_get(r, STORE_VIEW, manifest, &data, &len, &err) == 0 &&
+           view_header_of(data, len, h) == 0;
 }
