@@ -78,30 +78,32 @@ static int write_str(const char *dir, const char *file, const char *value, struc
     return 0;
 }
 
-/* Our own path in a v1 hierarchy, from /proc/self/cgroup ("4:memory:/a/b"); "" for the root. */
-static char *v1_own_path(const char *controller)
+/* Our own path in each v1 hierarchy we use, from /proc/self/cgroup ("4:memory:/a/b"); "" for the
+ * root. One read for all controllers: this is on every container start. */
+static void v1_own_paths(char *own[V1_COUNT])
 {
     struct buf b = {0};
     struct imgfs_err ignored;
-    char *own = NULL;
-    if (read_file("/proc/self/cgroup", 1 << 20, &b, &ignored) < 0)
-        return xstrdup("");
-    buf_append(&b, "", 1);
-    for (char *save = NULL, *line = strtok_r((char *)b.data, "\n", &save); line && !own;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *list = strchr(line, ':'), *path = list ? strchr(list + 1, ':') : NULL;
-        if (!path)
-            continue;
-        *path++ = 0;
-        list++;
-        for (char *s2 = NULL, *c = strtok_r(list, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
-            if (strcmp(c, controller) == 0) {
-                own = xstrdup(strcmp(path, "/") == 0 ? "" : path);
-                break;
-            }
+    memset(own, 0, sizeof(char *) * V1_COUNT);
+    if (read_file("/proc/self/cgroup", 1 << 20, &b, &ignored) == 0) {
+        buf_append(&b, "", 1);
+        for (char *save = NULL, *line = strtok_r((char *)b.data, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+            char *list = strchr(line, ':'), *path = list ? strchr(list + 1, ':') : NULL;
+            if (!path)
+                continue;
+            *path++ = 0;
+            list++;
+            for (char *s2 = NULL, *c = strtok_r(list, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
+                for (int i = 0; i < V1_COUNT; i++)
+                    if (!own[i] && strcmp(c, v1_names[i]) == 0)
+                        own[i] = xstrdup(strcmp(path, "/") == 0 ? "" : path);
+        }
     }
     buf_free(&b);
-    return own ? own : xstrdup("");
+    for (int i = 0; i < V1_COUNT; i++)
+        if (!own[i])
+            own[i] = xstrdup("");
 }
 
 static const char *v1_mount(int c)
@@ -127,12 +129,14 @@ static void cgroup_dirs(const char *id, bool v2, bool own, char *dir[V1_COUNT])
         dir[0] = xasprintf("%s/imgfs/%s", v2_root(), id);
         return;
     }
+    char *self[V1_COUNT] = {0};
+    if (own)
+        v1_own_paths(self);
     for (int c = 0; c < V1_COUNT; c++) {
         const char *m = v1_mount(c);
-        if (!m)
-            continue;
-        cleanup_free char *self = own ? v1_own_path(v1_names[c]) : xstrdup("");
-        dir[c] = xasprintf("%s%s/imgfs/%s", m, self, id);
+        if (m)
+            dir[c] = xasprintf("%s%s/imgfs/%s", m, self[c] ? self[c] : "", id);
+        free(self[c]);
     }
 }
 
@@ -308,9 +312,19 @@ static int set_v1(char *dir[V1_COUNT], const struct cgroup_limits *l, struct img
     if (dir[V1_DEVICES] && !l->allow_all_devices) {
         if (write_str(dir[V1_DEVICES], "devices.deny", "a", err) < 0)
             return -1;
-        for (size_t i = 0; i < sizeof allowed_devices / sizeof allowed_devices[0]; i++)
-            if (write_str(dir[V1_DEVICES], "devices.allow", allowed_devices[i], err) < 0)
-                return -1;
+        /* one open for the whole list: the file takes one rule per write() */
+        cleanup_free char *path = xasprintf("%s/devices.allow", dir[V1_DEVICES]);
+        cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return err_sys(err, errno, "opening `%s`", path);
+        for (size_t i = 0; i < sizeof allowed_devices / sizeof allowed_devices[0]; i++) {
+            ssize_t n;
+            do
+                n = write(fd, allowed_devices[i], strlen(allowed_devices[i]));
+            while (n < 0 && errno == EINTR);
+            if (n < 0)
+                return err_sys(err, errno, "writing `%s` to `%s`", allowed_devices[i], path);
+        }
     }
     return 0;
 }
