@@ -544,6 +544,13 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status,
     return 0;
 
 kill_init:
+    /* An init that failed on its own (a bad -w, a volume) said why before it ended; what failed
+     * here (its network, the GO message: EPIPE) is only the symptom. Non-blocking: never waits. */
+    if (fcntl(sync, F_SETFL, O_NONBLOCK) == 0) {
+        char text[sizeof err->msg];
+        if (recv_msg(sync, text, sizeof text, NULL) == MSG_ERROR)
+            err_set(err, EIO, "%s", text);
+    }
     kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;

@@ -215,12 +215,15 @@ static void net_helper_log_tail(int dir_fd, char *out, size_t len)
     if (n <= 0)
         return;
     data[n] = 0;
-    while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == ' '))
-        data[--n] = 0;
-    char *line = strrchr(data, '\n');
-    const char *src = line ? line + 1 : data;
-    size_t n_copy = strnlen(src, len - 1);
-    memcpy(out, src, n_copy);
+    /* the last non-empty line, but not the standing "seccomp is experimental" warning */
+    const char *last = NULL;
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n"))
+        if (*line && !strstr(line, "WARNING: Support for seccomp"))
+            last = line;
+    if (!last)
+        return;
+    size_t n_copy = strnlen(last, len - 1);
+    memcpy(out, last, n_copy);
     out[n_copy] = 0;
 }
 
@@ -442,6 +445,16 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, int 
     return helper;
 }
 
+static bool net_init_gone(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    return fd < 0 && (errno == ENOENT || errno == ESRCH);
+}
+
 int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports, size_t n_ports,
                const char *state_dir, struct net_handle **out, struct imgfs_err *err)
 {
@@ -472,6 +485,12 @@ int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports,
     return 0;
 fail:
     net_detach(h);
+    /* An init that failed on its own (a bad -w, a volume) takes its namespace with it, and the
+     * helper's failure is only a symptom: say so, so that the caller can report the init's error.
+     */
+    if (net_init_gone(init_pid))
+        return err_set(err, ESRCH, "the container's init (pid %d) ended before its network was up",
+                       (int)init_pid);
     return err_ctx(err, "setting up the container's network");
 }
 

@@ -44,7 +44,9 @@ struct net_handle;
  * (its state — API socket, pid, log — under state_dir, which must exist), wait until its tap device
  * is configured, and publish `ports` through its API socket. For NET_NONE only `lo`; for NET_HOST
  * nothing (and `ports` are ignored: the container already listens on the host). On failure nothing
- * is left running. *out is always set on success (a handle for NET_HOST/NET_NONE too). */
+ * is left running. *out is always set on success (a handle for NET_HOST/NET_NONE too). When the
+ * init died meanwhile (its namespace is gone) the error code is ESRCH: the init's own error is then
+ * the one to report. */
 int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports, size_t n_ports,
                const char *state_dir, struct net_handle **out, struct imgfs_err *err);
 
