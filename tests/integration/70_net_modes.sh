@@ -76,6 +76,14 @@ t_check_fails "b does not see a's port" run busybox wget -qO- http://127.0.0.1:8
 t_check_fails "nor at the shared guest address" run busybox wget -qO- http://10.0.2.100:8080/i
 t_check "a's init has its own net namespace" test "$(netns "$pid_a")" != "$(netns $$)"
 
+# An init that fails early (here: -w names a file) takes its namespace along while slirp4netns is
+# starting on it: the user must see the init's error, not the network's.
+for i in 1 2 3 4 5; do
+    "$IMGFS" run --rm -w /etc/passwd busybox true 2>>"$T/wd.err" && echo "ran?" >>"$T/wd.err" || true
+done
+t_eq "a bad -w is reported as such, every time" 5 "$(grep -c "working directory" "$T/wd.err")"
+t_check "... never as a network failure" bash -c "! grep -q network '$T/wd.err'"
+
 t_check "an unknown mode is refused" bash -c "! \"$IMGFS\" run --rm --network bogus busybox true 2>'$T/err'"
 t_check "... naming it" grep -q bogus "$T/err"
 t_end
