@@ -10,7 +10,7 @@ t_begin fuzz_smoke
 t_check "fuzz targets build" make -s -C "$TOP" fuzz
 
 # seeds: small tars with every kind of member, compressed several ways, and real configs
-mkdir -p "$T/src/d/sub" "$T/seed/tar" "$T/seed/config" "$T/seed/layer" "$T/seed/view"
+mkdir -p "$T/src/d/sub" "$T/seed/tar" "$T/seed/config" "$T/seed/layer" "$T/seed/view" "$T/seed/oci"
 echo hello >"$T/src/d/file"
 ln "$T/src/d/file" "$T/src/d/hard"
 ln -s file "$T/src/d/sym"
@@ -27,6 +27,12 @@ xz -c "$T/seed/tar/plain.tar" >"$T/seed/tar/plain.tar.xz"
 echo '{"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"Cmd":["sh"],"ExposedPorts":{"80/tcp":{}},"Labels":{"a":"b"}},"rootfs":{"type":"layers","diff_ids":[]}}' >"$T/seed/config/c1"
 printf '{"config":{"Entrypoint":null}}\xffCMD ["a","b"]\nENV A=1 B="x y"\nEXPOSE 80/udp\n' >"$T/seed/config/c2"
 
+# small image archives, made by imgfs itself (OCI and docker save)
+tar -C "$T/src" -cf "$T/tiny.tar" d/file d/sym
+t_check "a tiny image for the OCI seeds" "$IMGFS" import -q -t tiny "$T/tiny.tar"
+t_check "seed: OCI archive" "$IMGFS" export --format oci tiny -o "$T/seed/oci/tiny-oci.tar"
+t_check "seed: docker archive" "$IMGFS" export --format docker tiny -o "$T/seed/oci/tiny-docker.tar"
+
 run_fuzzer() { # NAME SEED_DIR RUNS
     local log=$T/fuzz-$1.log
     if "$TOP/build/fuzz/fuzz_$1" -runs="$3" -max_len=65536 -rss_limit_mb=2048 \
@@ -36,8 +42,9 @@ run_fuzzer() { # NAME SEED_DIR RUNS
     grep -E "ERROR|runtime error|Base64" "$log" | head -5
     return 1
 }
-t_check "fuzz_tar: 20000 inputs, no crash" run_fuzzer tar "$T/seed/tar" 20000
+t_check "fuzz_tar: 5000 inputs, no crash" run_fuzzer tar "$T/seed/tar" 5000
 t_check "fuzz_config: 50000 inputs, no crash" run_fuzzer config "$T/seed/config" 50000
-t_check "fuzz_layer: 50000 inputs, no crash" run_fuzzer layer "$T/seed/layer" 50000
+t_check "fuzz_layer: 20000 inputs, no crash" run_fuzzer layer "$T/seed/layer" 20000
 t_check "fuzz_view: 100000 inputs, no crash" run_fuzzer view "$T/seed/view" 100000
+t_check "fuzz_oci: 1000 inputs, no crash" run_fuzzer oci "$T/seed/oci" 1000
 t_end
