@@ -9,6 +9,7 @@
 #include "../fs/image.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -682,8 +683,13 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     a.caps = spec.privileged ? caps_all() : caps_default();
     if (caps_adjust(&a.caps, spec.cap_add, spec.cap_drop, err) < 0)
         goto out;
-    if (seccomp_prepare(spec.privileged && !spec.seccomp ? "unconfined" : spec.seccomp, a.caps,
-                        cache, &a.seccomp, err) < 0)
+    /* (security engineer) the state keeps what exec needs to get the filter run got: the effective
+     * profile, a profile file by absolute path (exec runs from anywhere) */
+    const char *profile = spec.privileged && !spec.seccomp ? "unconfined" : spec.seccomp;
+    static char profile_abs[PATH_MAX];
+    if (profile && strcmp(profile, "unconfined") && realpath(profile, profile_abs))
+        profile = profile_abs;
+    if (seccomp_prepare(profile, a.caps, cache, &a.seccomp, err) < 0)
         goto out;
 
     m.state = (struct ctr_state){
@@ -691,7 +697,7 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         .command = strv_join(a.argv, " "), .mount_key = (char *)spec.mount_key,
         .status = CTR_CREATED, .created = now(), .monitor_pid = getpid(),
         .remove = spec.remove, .tty = spec.tty, .env = a.env, .workdir = (char *)spec.workdir,
-        .user = (char *)spec.user, .caps = a.caps, .seccomp = (char *)spec.seccomp,
+        .user = (char *)spec.user, .caps = a.caps, .seccomp = (char *)profile,
         .no_new_privileges = spec.no_new_privileges,
     };
     memcpy(m.state.id, spec.id, sizeof m.state.id);

@@ -74,6 +74,22 @@ t_check_fails "profile: chmod 777 refused" run "${prof[@]}" probe sh -c 'touch /
 t_eq "profile: a filter is installed" 2 "$(sec_status_field probe Seccomp "${prof[@]}")"
 t_check "without the profile mkdir works" run probe mkdir /tmp/d
 
+# exec gets what run got: no filter in a privileged container, the same profile file (given by a
+# relative path, exec'd from elsewhere)
+"$IMGFS" run -d --name priv --privileged probe sleep 100000 >/dev/null
+t_cleanup "\"$IMGFS\" rm -f priv"
+t_eq "exec into --privileged: no seccomp" 0 \
+    "$("$IMGFS" exec priv grep ^Seccomp: /proc/self/status | awk '{print $2}')"
+t_eq "exec into --privileged: every capability" "$host_bnd" \
+    "$("$IMGFS" exec priv grep ^CapEff: /proc/self/status | awk '{print $2}')"
+"$IMGFS" rm -f priv >/dev/null
+(cd "$T" && "$IMGFS" run -d --name prof --security-opt seccomp=profile.json probe sleep 100000 >/dev/null)
+t_cleanup "\"$IMGFS\" rm -f prof"
+out=$(cd / && "$IMGFS" exec prof mkdir /tmp/d2 2>&1) && rc=0 || rc=$?
+t_check "exec under a profile: mkdir refused as in run ($rc)" test "$rc" != 0
+t_check "exec under a profile: with the profile's EACCES" grep -qi "permission denied" <<<"$out"
+"$IMGFS" rm -f prof >/dev/null
+
 # Docker's own default profile file gives what our built-in one gives
 docker_profile=$TOP/../shared/conformance/docker/seccomp-default.json
 if [[ -r $docker_profile ]]; then
