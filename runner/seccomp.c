@@ -234,7 +234,7 @@ static const struct sc_rule default_rules[] = {
 
 static const struct sc_profile default_profile = {
     .default_action = SCMP_ACT_ERRNO(EPERM),
-    .arches = NULL, /* filled per host by profile_arches(): native + its 32-bit sub-architectures */
+    .arches = NULL, /* the host's: native + its 32-bit sub-architectures (host_probe) */
     .rules = default_rules,
     .n_rules = sizeof default_rules / sizeof default_rules[0],
 };
@@ -394,8 +394,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct buf *out, struct imgfs_err *er
     return 0;
 }
 
-/* The highest syscall number libseccomp (or, for the native ABI, newer_syscall_nr) knows on an ABI.
- */
+/* The highest syscall number known on an ABI: to libseccomp, or for the native one to us too. */
 static uint32_t highest_known_nr(uint32_t scmp_arch, uint32_t base, bool native)
 {
     uint32_t max = 0;
