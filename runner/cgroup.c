@@ -140,14 +140,28 @@ static void cgroup_dirs(const char *id, bool v2, bool own, char *dir[V1_COUNT])
     }
 }
 
-static int make_dir(const char *path, struct imgfs_err *err)
+/* v2: enable the controllers for the children of dir (ignoring ones the host lacks). */
+static void v2_enable(const char *dir);
+
+/* mkdir a container's group and its imgfs/ parent. Another container's teardown removes that parent
+ * when it looks empty, possibly between our two mkdirs (containers starting and ending at once):
+ * then make it again. */
+static int make_group(const char *dir, bool v2, struct imgfs_err *err)
 {
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
-        return err_sys(err, errno, "creating cgroup directory `%s`", path);
-    return 0;
+    cleanup_free char *parent = xstrdup(dir);
+    *strrchr(parent, '/') = 0;
+    for (int tries = 0;; tries++) {
+        if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+            return err_sys(err, errno, "creating cgroup directory `%s`", parent);
+        if (v2)
+            v2_enable(parent);
+        if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+            return 0;
+        if (errno != ENOENT || tries >= 100)
+            return err_sys(err, errno, "creating cgroup directory `%s`", dir);
+    }
 }
 
-/* v2: enable the controllers for the children of dir (ignoring ones the host lacks). */
 static void v2_enable(const char *dir)
 {
     static const char *const ctl[] = {"+memory", "+pids", "+cpu"};
@@ -338,26 +352,15 @@ int cgroup_create(const char *id, const struct cgroup_limits *l, struct ctr_cgro
     c->v2 = cgroup_is_v2();
     cgroup_dirs(id, c->v2, true, c->dir);
     if (c->v2) {
-        cleanup_free char *parent = xasprintf("%s/imgfs", v2_root());
         v2_enable(v2_root());
-        if (make_dir(parent, err) < 0)
-            goto fail;
-        v2_enable(parent);
-        if (make_dir(c->dir[0], err) < 0 || set_v2(c->dir[0], l, err) < 0)
+        if (make_group(c->dir[0], true, err) < 0 || set_v2(c->dir[0], l, err) < 0)
             goto fail;
         if (!l->allow_all_devices && v2_restrict_devices(c->dir[0], err) < 0)
             goto fail;
     } else {
-        for (int i = 0; i < V1_COUNT; i++) {
-            if (!c->dir[i])
-                continue;
-            char *parent = xstrdup(c->dir[i]);
-            *strrchr(parent, '/') = 0;
-            int rc = make_dir(parent, err);
-            free(parent);
-            if (rc < 0 || make_dir(c->dir[i], err) < 0)
+        for (int i = 0; i < V1_COUNT; i++)
+            if (c->dir[i] && make_group(c->dir[i], false, err) < 0)
                 goto fail;
-        }
         if (set_v1(c->dir, l, err) < 0)
             goto fail;
     }

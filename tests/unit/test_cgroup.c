@@ -239,6 +239,34 @@ int main(void)
     CHECK(cgroup_remove_by_id(id, &err) == 0, "removing a missing cgroup is fine");
     CHECK(cgroup_destroy(leak, &err) == 0, "destroying a removed cgroup: %s", err.msg);
 
+    /* Containers starting and ending at once: one's teardown removes the shared imgfs/ parent while
+     * another is between its two mkdirs. Every create must still succeed. */
+    pid_t workers[4];
+    for (int w = 0; w < 4; w++) {
+        workers[w] = fork();
+        if (workers[w] == 0) {
+            for (int i = 0; i < 40; i++) {
+                char wid[96];
+                struct ctr_cgroup *wc = NULL;
+                snprintf(wid, sizeof wid, "%s-w%d-%d", id, w, i);
+                if (cgroup_create(wid, &(struct cgroup_limits){.pids = 10}, &wc, &err) < 0) {
+                    printf("  worker %d: %s\n", w, err.msg);
+                    _exit(1);
+                }
+                if (cgroup_destroy(wc, &err) < 0)
+                    _exit(2);
+            }
+            _exit(0);
+        }
+    }
+    int worker_failures = 0;
+    for (int w = 0; w < 4; w++)
+        if (workers[w] < 0 || waitpid(workers[w], &st, 0) != workers[w] || !WIFEXITED(st) ||
+            WEXITSTATUS(st) != 0)
+            worker_failures++;
+    CHECK(worker_failures == 0, "%d of 4 concurrent create/destroy workers failed",
+          worker_failures);
+
     /* The v2 code on this host's unified hierarchy when it is hybrid: limits need controllers v1
      * holds, but the device program works on any cgroup2 directory. */
     struct statfs sf;
