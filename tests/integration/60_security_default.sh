@@ -113,5 +113,9 @@ if [[ -s $FIXTURES/debian.tar.gz ]]; then
         "$("$IMGFS" run --rm debian sh -c 'grep ^CapEff: /proc/self/status' | awk '{print $2}')"
     t_check_fails "debian: mount fails" "$IMGFS" run --rm debian mount -t tmpfs none /mnt
     t_check_fails "debian: unshare fails" "$IMGFS" run --rm debian unshare -U true
+    # ordinary programs are not hurt by the filter: threads, timers, signals, apt's locking
+    t_check "debian: perl, apt-get, tar, threaded sort and timeout work under the filter" \
+        "$IMGFS" run --rm debian sh -ec 'perl -e 1; apt-get -qq check; tar czf /tmp/e.tgz /etc
+            seq 100000 | sort --parallel=2 -n >/dev/null; timeout 0.2 sleep 5 || [ $? = 124 ]'
 fi
 t_end
