@@ -1,5 +1,6 @@
 #!/bin/bash
-# bench/run.sh [--runs N] [--imgfs BIN] [--loop N] — container start and concurrency, in one run.
+# bench/run.sh [--runs N] [--imgfs BIN] [--loop N] [--net-mb N] — container start, network
+# throughput and concurrency, in one run.
 #
 # Start: `imgfs run --rm busybox /bin/true` on an image that is already mounted (a holder container
 # keeps the shared mount), with the full default isolation (all namespaces, caps, seccomp, cgroup,
@@ -12,10 +13,15 @@
 # runs inside a private mount namespace where /sys/fs/cgroup is a cgroup2 mount, with
 # --cgroup-manager=disabled; the unshare and mount happen once, outside the timed commands.
 #
-# Concurrency: n = 1, 2, 4, 8 containers of one image started at once, each running a CPU-bound
-# busybox shell loop of --loop iterations: wall time until the last one exits, throughput (jobs/s)
-# and total memory: the sum of PSS of every process of the containers (imgfs monitor, container init,
-# the job, slirp4netns), sampled while all n run; the one shared FUSE daemon is reported apart.
+# Network: N MiB (default 256) over HTTP through slirp4netns, both ways (a container's wget from a
+# server on the host's 127.0.0.1 via 10.0.2.2; the host's curl from a container's httpd via -p),
+# against --network host. Only 127.0.0.1 is used.
+#
+# Concurrency: n = 1, 2, 4, 8 containers of one image, each running a CPU-bound busybox shell loop
+# of --loop iterations once all n are up (they wait at a barrier): wall time from the barrier until
+# the last one exits, throughput (jobs/s) and total memory: the sum of PSS of every process of the
+# containers (imgfs monitor, container init, the job, slirp4netns), sampled while all n wait; the
+# one shared FUSE daemon is reported apart.
 #
 # Writes bench/out/run.md (the table) and bench/out/json/run-*.json (hyperfine's data). Needs root.
 set -euo pipefail
@@ -24,12 +30,14 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=30
 IMGFS=$TOP/imgfs
 LOOP=300000
+NET_MB=256
 while (($#)); do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
     --imgfs) IMGFS=$2; shift 2 ;;
     --loop) LOOP=$2; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --net-mb) NET_MB=$2; shift 2 ;;
+    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -52,17 +60,20 @@ W=$(mktemp -d /var/tmp/imgfs-bench-run.XXXXXX)
 export IMGFS_ROOT=$W/store IMGFS_RUN_DIR=$W/run
 BUNDLE=$W/bundle
 
+host_httpd=""
 cleanup() {
-    local id
+    local rc=$? id
+    [[ -z $host_httpd ]] || kill "$host_httpd" 2>/dev/null || true
     for id in $(ls "$IMGFS_RUN_DIR/containers" 2>/dev/null); do
         "$IMGFS" rm -f "$id" >/dev/null 2>&1 || true
     done
     crun --root "$W/crun" delete -f bench-crun >/dev/null 2>&1 || true
     runc --root "$W/runc" delete -f bench-runc >/dev/null 2>&1 || true
-    grep -F " $W/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+    { grep -F " $W/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
     rm -rf "$W"
+    exit "$rc"
 }
 trap cleanup EXIT
 
@@ -121,30 +132,64 @@ running_monitors() { # monitor pids of running containers named job*
     done
 }
 
+echo "== network throughput: $NET_MB MiB over HTTP" >&2
+# Outbound: a container downloads from a server on the host's 127.0.0.1 — private through
+# slirp4netns (10.0.2.2), and --network host as the baseline. Inbound: curl on the host downloads
+# from busybox httpd in a container through -p (slirp4netns), and from one in --network host.
+mkdir -p "$W/www"
+head -c $((NET_MB << 20)) /dev/zero >"$W/www/big"
+port_out=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+busybox httpd -f -p "127.0.0.1:$port_out" -h "$W/www" &
+host_httpd=$!
+port_in=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port_host=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+SERVE="mkdir -p /www && head -c $((NET_MB << 20)) /dev/zero >/www/big && exec httpd -f -p"
+"$IMGFS" run -d --name srv-private -p "127.0.0.1:$port_in:80" busybox sh -c "$SERVE 80 -h /www" >/dev/null
+"$IMGFS" run -d --name srv-host --network host busybox sh -c "$SERVE 127.0.0.1:$port_host -h /www" >/dev/null
+for p in "$port_out" "$port_in" "$port_host"; do
+    for _ in $(seq 200); do curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$p/big" && break; sleep 0.05; done
+done
+hfn() { # hfn NAME COMMAND: 5 runs, a shell is needed for the pipes
+    hyperfine --warmup 1 --runs 5 --export-json "$J/run-$1.json" -n "$1" "$2" >&2
+}
+hfn out-private "$IMGFS run --rm busybox wget -qO /dev/null http://10.0.2.2:$port_out/big"
+hfn out-host "$IMGFS run --rm --network host busybox wget -qO /dev/null http://127.0.0.1:$port_out/big"
+hfn in-private "curl -sf -o /dev/null http://127.0.0.1:$port_in/big"
+hfn in-host "curl -sf -o /dev/null http://127.0.0.1:$port_host/big"
+kill "$host_httpd"
+host_httpd=""
+"$IMGFS" rm -f srv-private srv-host >/dev/null
+mibps() { jq -n "$NET_MB / $(stat_ms "$1" median) * 1000"; }
+
 echo "== concurrency: n containers, each a $LOOP-iteration shell loop" >&2
 JOB="i=0; while [ \$i -lt $LOOP ]; do i=\$((i+1)); done"
+# All n wait at a barrier (a file on a read-only volume) until every one runs: memory is sampled
+# then, and the clock starts when the barrier opens, so start-up cost is not throughput.
+mkdir -p "$W/barrier"
+WAIT="while [ ! -e /barrier/go ]; do sleep 0.01; done"
 conc_rows=""
 base_tput=""
 for n in 1 2 4 8; do
+    rm -f "$W/barrier/go"
     pids=()
-    start=$(date +%s.%N)
     for ((k = 0; k < n; k++)); do
-        "$IMGFS" run --rm --name "job$k" busybox sh -c "$JOB" &
+        "$IMGFS" run --rm --name "job$k" -v "$W/barrier:/barrier:ro" busybox sh -c "$WAIT; $JOB" &
         pids+=($!)
     done
-    # sample while all n run: the largest total seen
+    for _ in $(seq 1200); do
+        (($(running_monitors | wc -l) == n)) && break
+        sleep 0.05
+    done
+    mons=$(running_monitors | tr '\n' ' ')
+    (($(wc -w <<<"$mons") == n)) || { echo "run.sh: the $n containers did not all start" >&2; exit 1; }
     peak=0
-    while :; do
-        alive=0
-        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
-        ((alive > 0)) || break
-        mons=$(running_monitors | tr '\n' ' ')
-        if (($(wc -w <<<"$mons") == n)); then
-            kib=$(pss_tree_kib "${pids[@]}" $mons)
-            ((kib > peak)) && peak=$kib
-        fi
+    for _ in 1 2 3 4 5; do
+        kib=$(pss_tree_kib "${pids[@]}" $mons)
+        ((kib > peak)) && peak=$kib
         sleep 0.1
     done
+    start=$(date +%s.%N)
+    touch "$W/barrier/go"
     wait "${pids[@]}"
     end=$(date +%s.%N)
     wall=$(jq -n "$end - $start")
@@ -153,7 +198,7 @@ for n in 1 2 4 8; do
     conc_rows+=$(printf '| %d | %.2f | %.2f | %.2fx | %.1f | %.1f |' "$n" "$wall" "$tput" \
         "$(jq -n "$tput / $base_tput")" "$(jq -n "$peak / 1024")" "$(jq -n "$peak / 1024 / $n")")
     conc_rows+=$'\n'
-    echo "n=$n wall=${wall}s peak PSS=${peak} KiB" >&2
+    echo "n=$n wall=${wall}s PSS=${peak} KiB" >&2
 done
 holder_mon=$(jq -r 'select(.name == "holder") | .monitor_pid' "$IMGFS_RUN_DIR"/containers/*/state.json)
 fuse_pid=""
@@ -183,6 +228,15 @@ fuse_kib=$(awk '/^Pss:/ {print $2}' "/proc/$fuse_pid/smaps_rollup" 2>/dev/null |
         "$(ratio imgfs crun)" "$(ratio imgfs runc)"
     printf 'imgfs / crun = %.2f, imgfs / runc = %.2f\n' "$(ratio imgfs-none crun)" \
         "$(ratio imgfs-none runc)"
+    echo
+    echo "### Network throughput ($NET_MB MiB over HTTP, median of 5)"
+    echo
+    echo "| path | private (slirp4netns) MiB/s | --network host MiB/s | private / host |"
+    echo "|---|---|---|---|"
+    printf '| outbound: container wget from host 127.0.0.1 (incl. container start) | %.0f | %.0f | %.2f |\n' \
+        "$(mibps out-private)" "$(mibps out-host)" "$(jq -n "$(mibps out-private) / $(mibps out-host)")"
+    printf '| inbound: host curl from container httpd (-p) | %.0f | %.0f | %.2f |\n' \
+        "$(mibps in-private)" "$(mibps in-host)" "$(jq -n "$(mibps in-private) / $(mibps in-host)")"
     echo
     echo "### Concurrent CPU-bound containers (busybox sh loop of $LOOP iterations each)"
     echo
