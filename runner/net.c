@@ -34,8 +34,7 @@ extern char **environ;
 #define NET_API_SOCKET "slirp4netns.sock"
 #define NET_HELPER_LOG "slirp4netns.log"
 #define NET_TAP_NAME   "tap0"
-/* Podman's choice: a large MTU lets slirp move big segments, several times the throughput of 1500.
- */
+/* Podman's choice: a large MTU lets slirp move big segments, several times faster than 1500. */
 #define NET_MTU "65520"
 
 struct net_handle {
