@@ -32,7 +32,8 @@ void ctr_new_id(char id[65])
 {
     uint8_t raw[32];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-        /* getrandom on 32 bytes only fails before the pool is ready; fall back, ids need not be secret */
+        /* getrandom on 32 bytes only fails before the pool is ready; fall back, ids need not be
+         * secret */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         for (size_t i = 0; i < sizeof raw; i++)
@@ -48,7 +49,7 @@ enum { MSG_GO = 'G', MSG_READY = 'R', MSG_ERROR = 'E', MSG_TTY = 'T' };
 
 static int send_msg(int fd, char kind, const char *text, int pass_fd)
 {
-    char data[sizeof ((struct imgfs_err *)0)->msg + 1];
+    char data[sizeof((struct imgfs_err *)0)->msg + 1];
     size_t len = 1;
     data[0] = kind;
     if (text) {
@@ -82,13 +83,15 @@ static int send_msg(int fd, char kind, const char *text, int pass_fd)
 /* Returns the kind ('\0' at end of stream, -1 on error); text NUL-terminated. */
 static int recv_msg(int fd, char *text, size_t text_len, int *got_fd)
 {
-    char data[sizeof ((struct imgfs_err *)0)->msg + 1];
+    char data[sizeof((struct imgfs_err *)0)->msg + 1];
     struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
     } control;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
                          .msg_controllen = sizeof control.buf};
     ssize_t r;
     do
@@ -235,7 +238,8 @@ static int init_main(void *arg)
      * end of stream on sync below */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     /* the init is imgfs's own image: without this, root in the container could reach the host's
-     * binary through /proc/1/exe (CVE-2019-5736). The command's execve makes itself dumpable again. */
+     * binary through /proc/1/exe (CVE-2019-5736). The command's execve makes itself dumpable again.
+     */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     /* stdio, then nothing else of the monitor's: no descriptor of imgfs reaches the container */
@@ -309,8 +313,13 @@ static int init_main(void *arg)
     }
     if (child == 0) {
         struct ctr_proc proc = {
-            .argv = a->argv, .env = a->env, .caps = a->caps, .seccomp = a->seccomp,
-            .no_new_privileges = spec->no_new_privileges, .user = user, .workdir = workdir,
+            .argv = a->argv,
+            .env = a->env,
+            .caps = a->caps,
+            .seccomp = a->seccomp,
+            .no_new_privileges = spec->no_new_privileges,
+            .user = user,
+            .workdir = workdir,
             .tty_slave = tty_slave,
         };
         ctr_proc_exec(&proc, &old);
@@ -351,9 +360,9 @@ static char *write_etc_files(const char *dir, const char *hostname, enum net_mod
         free(etc);
         return NULL;
     }
-    cleanup_free char *hosts = xasprintf(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
-        mode == NET_PRIVATE ? "10.0.2.100" : "127.0.1.1", hostname);
+    cleanup_free char *hosts =
+        xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
+                  mode == NET_PRIVATE ? "10.0.2.100" : "127.0.1.1", hostname);
     cleanup_free char *hn = xasprintf("%s\n", hostname);
     cleanup_free char *resolv = NULL;
     const char *ns = net_nameserver(mode);
@@ -392,11 +401,11 @@ struct monitor {
     struct ctr_cgroup *cgroup;
     struct net_handle *net;
     pid_t init;
-    int master;      /* pty master, or -1 */
-    int log;         /* -d: the log file */
-    int notify;      /* -d: pipe to the `imgfs run` that waits for the start, or -1 */
-    bool mounted;    /* holds a reference on the shared image mount */
-    bool finished;   /* monitor_finish ran */
+    int master;    /* pty master, or -1 */
+    int log;       /* -d: the log file */
+    int notify;    /* -d: pipe to the `imgfs run` that waits for the start, or -1 */
+    bool mounted;  /* holds a reference on the shared image mount */
+    bool finished; /* monitor_finish ran */
 };
 
 static int64_t now(void)
@@ -413,7 +422,8 @@ static void notify_parent(struct monitor *m, const char *error)
     m->notify = -1;
 }
 
-/* Wait for the init to end, forwarding signals and relaying the terminal. Returns its wait status. */
+/* Wait for the init to end, forwarding signals and relaying the terminal. Returns its wait status.
+ */
 static int monitor_wait(struct monitor *m, int sigfd)
 {
     bool attached = !m->spec->detach;
@@ -451,8 +461,7 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     m->finished = true;
 }
 
-static int monitor_start(struct monitor *m, struct init_args *a, int *status,
-                         struct imgfs_err *err)
+static int monitor_start(struct monitor *m, struct init_args *a, int *status, struct imgfs_err *err)
 {
     const struct ctr_spec *spec = m->spec;
     enum net_mode mode = NET_PRIVATE;
@@ -464,8 +473,10 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status,
         if (net_parse_port(spec->publish[i], &ports[i], err) < 0)
             return -1;
 
-    struct cgroup_limits limits = {.memory_bytes = spec->memory_bytes, .pids = spec->pids_limit,
-                                   .cpus = spec->cpus, .allow_all_devices = spec->privileged};
+    struct cgroup_limits limits = {.memory_bytes = spec->memory_bytes,
+                                   .pids = spec->pids_limit,
+                                   .cpus = spec->cpus,
+                                   .allow_all_devices = spec->privileged};
     if (cgroup_create(spec->id, &limits, &m->cgroup, err) < 0)
         return err_ctx(err, "creating the container's cgroup");
 
@@ -611,9 +622,8 @@ static int check_name(const struct ctr_spec *spec, struct imgfs_err *err)
     int r = 0;
     for (size_t i = 0; i < n; i++)
         if (!strcmp(list[i].name, spec->name)) {
-            r = err_set(err, EEXIST,
-                        "the container name `%s` is already in use by container %.12s", spec->name,
-                        list[i].id);
+            r = err_set(err, EEXIST, "the container name `%s` is already in use by container %.12s",
+                        spec->name, list[i].id);
             break;
         }
     ctr_state_list_free(list, n);
@@ -622,12 +632,12 @@ static int check_name(const struct ctr_spec *spec, struct imgfs_err *err)
 
 static char *make_name(const char *id)
 {
-    static const char *const adj[] = {"brave", "calm", "eager", "fancy", "gentle", "happy",
+    static const char *const adj[] = {"brave", "calm",  "eager", "fancy", "gentle", "happy",
                                       "jolly", "keen",  "lucid", "merry", "nifty",  "proud",
                                       "quiet", "swift", "vivid", "witty"};
-    static const char *const noun[] = {"babbage", "curie", "darwin", "euler", "fermi", "gauss",
-                                       "hopper",  "kepler", "lovelace", "noether", "pascal",
-                                       "ritchie", "shannon", "turing", "volta", "wozniak"};
+    static const char *const noun[] = {
+        "babbage",  "curie",   "darwin", "euler",   "fermi",   "gauss",  "hopper", "kepler",
+        "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "volta",  "wozniak"};
     unsigned a = (unsigned)strtoul((char[]){id[0], id[1], 0}, NULL, 16);
     return xasprintf("%s_%s_%.4s", adj[a & 15], noun[a >> 4], id + 2);
 }
@@ -652,8 +662,8 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     if (prepare_dir(&m, err) < 0)
         goto out;
     if (spec.mount_key) {
-        if (ctr_mount_acquire(spec.run_dir, spec.mount_key, spec.id, spec.do_mount,
-                              spec.mount_ctx, &lower, err) < 0)
+        if (ctr_mount_acquire(spec.run_dir, spec.mount_key, spec.id, spec.do_mount, spec.mount_ctx,
+                              &lower, err) < 0)
             goto out;
         m.mounted = true;
         spec.lower = lower;
@@ -675,9 +685,16 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     work = xasprintf("%s/work", m.dir);
     target = xasprintf("%s/rootfs", m.dir);
     a.rootfs = (struct ctr_rootfs){
-        .lower = spec.lower, .upper = upper, .work = work, .target = target, .etc_dir = etc,
-        .read_only = spec.read_only, .privileged = spec.privileged, .tty = spec.tty,
-        .mounts = spec.mounts, .n_mounts = spec.n_mounts,
+        .lower = spec.lower,
+        .upper = upper,
+        .work = work,
+        .target = target,
+        .etc_dir = etc,
+        .read_only = spec.read_only,
+        .privileged = spec.privileged,
+        .tty = spec.tty,
+        .mounts = spec.mounts,
+        .n_mounts = spec.n_mounts,
     };
 
     a.caps = spec.privileged ? caps_all() : caps_default();
@@ -693,11 +710,21 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         goto out;
 
     m.state = (struct ctr_state){
-        .name = (char *)spec.name, .image = (char *)spec.image, .image_id = (char *)spec.image_id,
-        .command = strv_join(a.argv, " "), .mount_key = (char *)spec.mount_key,
-        .status = CTR_CREATED, .created = now(), .monitor_pid = getpid(),
-        .remove = spec.remove, .tty = spec.tty, .env = a.env, .workdir = (char *)spec.workdir,
-        .user = (char *)spec.user, .caps = a.caps, .seccomp = (char *)profile,
+        .name = (char *)spec.name,
+        .image = (char *)spec.image,
+        .image_id = (char *)spec.image_id,
+        .command = strv_join(a.argv, " "),
+        .mount_key = (char *)spec.mount_key,
+        .status = CTR_CREATED,
+        .created = now(),
+        .monitor_pid = getpid(),
+        .remove = spec.remove,
+        .tty = spec.tty,
+        .env = a.env,
+        .workdir = (char *)spec.workdir,
+        .user = (char *)spec.user,
+        .caps = a.caps,
+        .seccomp = (char *)profile,
         .no_new_privileges = spec.no_new_privileges,
     };
     memcpy(m.state.id, spec.id, sizeof m.state.id);

@@ -11,14 +11,14 @@
 /* ---- rootfs.c: the container's filesystem, set up by its init inside its mount namespace ---- */
 
 struct ctr_rootfs {
-    const char *lower;   /* image rootfs */
+    const char *lower;        /* image rootfs */
     const char *upper, *work; /* NULL with read_only */
     const char *target;  /* empty directory to build the root on (RUN_DIR/containers/ID/rootfs) */
     const char *etc_dir; /* directory with hosts, hostname, resolv.conf to bind in, or NULL */
     bool read_only, privileged, tty;
     const struct ctr_mount *mounts;
     size_t n_mounts;
-    int *volume_fds;     /* one detached mount (open_tree) per bind mount, opened before setup */
+    int *volume_fds; /* one detached mount (open_tree) per bind mount, opened before setup */
 };
 /* Mount everything and pivot_root into it. After it returns, "/" is the container's root. */
 int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err);
@@ -97,6 +97,5 @@ int ctr_remove_tree(const char *path, struct imgfs_err *err);
 int pty_relay(int master, pid_t pid, int sigfd, int in, int out);
 int pty_raw_begin(int fd, void *saved, size_t saved_len);
 void pty_raw_end(int fd, const void *saved);
-
 
 #endif

@@ -17,7 +17,8 @@
 #include <termios.h>
 
 /* Open cgroup.procs of every hierarchy the init is in (v1: one per controller line, v2: "0::").
- * Opened before we enter the container's mount namespace, where /sys/fs/cgroup is not the host's. */
+ * Opened before we enter the container's mount namespace, where /sys/fs/cgroup is not the host's.
+ */
 static int open_cgroup_procs(pid_t pid, int *fds, size_t max, size_t *n, struct imgfs_err *err)
 {
     *n = 0;
@@ -115,8 +116,10 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
         err_sys(err, errno, "opening the container's root");
         goto out;
     }
-    struct ctr_proc proc = {.caps = s->caps, .seccomp = seccomp,
-                            .no_new_privileges = s->no_new_privileges, .workdir = -1,
+    struct ctr_proc proc = {.caps = s->caps,
+                            .seccomp = seccomp,
+                            .no_new_privileges = s->no_new_privileges,
+                            .workdir = -1,
                             .tty_slave = -1};
     const char *user = e->user ? e->user : s->user;
     if (user_resolve(root, user, &proc.user, err) < 0)
@@ -185,7 +188,8 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
         close(sync[0]);
         /* (security engineer) descriptors `imgfs exec` inherited from its caller must not reach the
          * container (a directory fd would be a way out of the root); CLOEXEC, not close, because
-         * ctr_proc_exec still uses its own until execve. tests/integration/60_security_default.sh */
+         * ctr_proc_exec still uses its own until execve. tests/integration/60_security_default.sh
+         */
         close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         if (!e->interactive && !e->tty) {
             int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -201,9 +205,9 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     }
     /* Only the command belongs in the container: from here we just relay its I/O with descriptors
      * we hold. Back in our own namespaces, what we fork later is ours and /proc shows us — the ASan
-     * build's leak checker forks a tracer at exit that reads /proc/PID/task and ptraces our threads;
-     * inside the container's pid and mount namespaces it hangs or dies. Entering our own active pid
-     * namespace is always allowed. */
+     * build's leak checker forks a tracer at exit that reads /proc/PID/task and ptraces our
+     * threads; inside the container's pid and mount namespaces it hangs or dies. Entering our own
+     * active pid namespace is always allowed. */
     if ((own_pid_ns >= 0 && setns(own_pid_ns, CLONE_NEWPID) < 0) ||
         (own_mnt_ns >= 0 && setns(own_mnt_ns, CLONE_NEWNS) < 0)) {
         err_sys(err, errno, "returning to our own namespaces");

@@ -53,7 +53,8 @@ static int open_depth(int rootfd, const char *path, int flags, mode_t create, in
         return fd >= 0 ? fd : err_sys(err, errno, "opening `/%s` in the container", path);
 
     /* Make the parent (recursively, through this same function) and then the last component
-     * relative to the parent's descriptor: mkdirat/openat on one name never follows a symlink out. */
+     * relative to the parent's descriptor: mkdirat/openat on one name never follows a symlink out.
+     */
     cleanup_free char *copy = xstrdup(path);
     char *slash = strrchr(copy, '/');
     const char *last = copy;
@@ -88,8 +89,8 @@ static int open_depth(int rootfd, const char *path, int flags, mode_t create, in
     if (errno != ENOENT || n <= 0)
         return err_sys(err, errno, "opening `/%s` in the container", path);
     target[n] = 0;
-    cleanup_free char *next = target[0] == '/' ? xstrdup(target)
-                                               : xasprintf("%s/%s", slash ? copy : "", target);
+    cleanup_free char *next =
+        target[0] == '/' ? xstrdup(target) : xasprintf("%s/%s", slash ? copy : "", target);
     return open_depth(rootfd, next, flags, create, depth + 1, err);
 }
 
@@ -126,7 +127,8 @@ static const struct {
     const char *name;
     unsigned major, minor;
 } devices[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 static int setup_dev(int rootfd, bool tty, struct imgfs_err *err)
@@ -174,9 +176,17 @@ static int setup_dev(int rootfd, bool tty, struct imgfs_err *err)
 
 /* Docker's masked and read-only paths (moby oci/defaults.go). */
 static const char *const masked_paths[] = {
-    "/proc/asound",        "/proc/acpi",       "/proc/kcore",     "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 };
 static const char *const readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",

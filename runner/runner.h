@@ -2,16 +2,17 @@
  *
  * Shape of a container (docs/runner.md has the reasons):
  *
- *   imgfs run ──(foreground: is itself)── monitor ──clone(new mnt,pid,uts,ipc,net ns)──> init (PID 1)
- *                                                                                          └─> command
+ *   imgfs run ──(foreground: is itself)── monitor ──clone(new mnt,pid,uts,ipc,net ns)──> init (PID
+ * 1) └─> command
  *
  * The monitor owns the container's life: it holds the cgroup and the network helpers, writes the
- * state file and records the exit status. Without -d the `imgfs run` process is the monitor (no extra
- * fork on the start path); with -d a detached monitor is forked and `imgfs run` returns once the
- * command started. The init sets up the rootfs inside its own mount namespace (overlayfs upper per
- * container over the image's read-only rootfs, then pivot_root), so every container mount vanishes
- * with the namespace and none can leak on the host. It then forks the command, reaps zombies,
- * forwards signals, and exits with the command's status (128+N when the command died of signal N).
+ * state file and records the exit status. Without -d the `imgfs run` process is the monitor (no
+ * extra fork on the start path); with -d a detached monitor is forked and `imgfs run` returns once
+ * the command started. The init sets up the rootfs inside its own mount namespace (overlayfs upper
+ * per container over the image's read-only rootfs, then pivot_root), so every container mount
+ * vanishes with the namespace and none can leak on the host. It then forks the command, reaps
+ * zombies, forwards signals, and exits with the command's status (128+N when the command died of
+ * signal N).
  *
  * State lives under RUN_DIR/containers/ID/: `state.json`, `lock` (held by the monitor for its whole
  * life: a container whose lock is free has no monitor, whatever its state file says), `ctr.log`,
@@ -30,14 +31,14 @@
 struct image_config;
 
 /* Exit statuses, as Docker's. */
-#define CTR_EXIT_FAILED        125 /* imgfs itself failed: the command never started */
+#define CTR_EXIT_FAILED         125 /* imgfs itself failed: the command never started */
 #define CTR_EXIT_NOT_EXECUTABLE 126
-#define CTR_EXIT_NOT_FOUND     127
+#define CTR_EXIT_NOT_FOUND      127
 
 /* -v HOST:CTR[:ro] and --tmpfs CTR[:OPTIONS] */
 struct ctr_mount {
-    char *source;  /* host path (bind) or NULL (tmpfs) */
-    char *target;  /* absolute path inside the container */
+    char *source; /* host path (bind) or NULL (tmpfs) */
+    char *target; /* absolute path inside the container */
     bool readonly;
     bool tmpfs;
     char *options; /* tmpfs options ("size=64m,mode=1777"), NULL for the default */
@@ -50,31 +51,32 @@ struct ctr_spec {
     const char *image_id; /* the image's digest ("sha256:..."), for ps, or NULL */
     const char *lower;    /* the image's rootfs directory (its FUSE mount) */
     /* The shared image mount: with mount_key set, ctr_run acquires RUN_DIR/images/KEY/rootfs
-     * (calling do_mount(dir, mount_ctx) when it is not mounted yet) and uses it instead of lower. */
+     * (calling do_mount(dir, mount_ctx) when it is not mounted yet) and uses it instead of lower.
+     */
     const char *mount_key;
     int (*do_mount)(const char *dir, void *ctx, struct imgfs_err *err);
     void *mount_ctx;
     const struct image_config *config; /* the image's config; NULL = empty */
 
-    char **command;       /* argv after IMAGE (NULL or empty: the image's Cmd) */
-    char **entrypoint;    /* --entrypoint as one word list; NULL = not given */
-    char **env;           /* -e/--env-file entries, "K=V" or "K" (taken from our environment) */
+    char **command;    /* argv after IMAGE (NULL or empty: the image's Cmd) */
+    char **entrypoint; /* --entrypoint as one word list; NULL = not given */
+    char **env;        /* -e/--env-file entries, "K=V" or "K" (taken from our environment) */
     const char *workdir, *user, *hostname;
 
     bool tty, interactive, detach, remove, read_only;
     bool privileged, no_new_privileges;
     struct ctr_mount *mounts;
     size_t n_mounts;
-    char **cap_add, **cap_drop;   /* NULL-terminated, or NULL */
-    const char *seccomp;          /* NULL = default profile, "unconfined", or a JSON path */
+    char **cap_add, **cap_drop; /* NULL-terminated, or NULL */
+    const char *seccomp;        /* NULL = default profile, "unconfined", or a JSON path */
 
     int64_t memory_bytes, pids_limit; /* 0 = no limit */
     double cpus;
 
-    const char *network;  /* "private" (default), "host" or "none" */
-    char **publish;       /* -p specs, NULL-terminated, or NULL */
+    const char *network; /* "private" (default), "host" or "none" */
+    char **publish;      /* -p specs, NULL-terminated, or NULL */
 
-    const char *run_dir;  /* state root */
+    const char *run_dir; /* state root */
 };
 
 /* A fresh random container id. */
@@ -95,15 +97,15 @@ struct ctr_state {
     char *name, *image, *image_id, *command; /* command: for ps, words joined by spaces */
     char *mount_key;
     enum ctr_status status;
-    int exit_code;                 /* valid when CTR_EXITED; -1 when the monitor died unrecorded */
+    int exit_code; /* valid when CTR_EXITED; -1 when the monitor died unrecorded */
     int64_t created, started, finished; /* unix seconds; 0 = not yet */
-    pid_t monitor_pid, init_pid;   /* init_pid: the container's PID 1 as seen from the host */
+    pid_t monitor_pid, init_pid;        /* init_pid: the container's PID 1 as seen from the host */
     bool remove, tty;
     /* what exec needs to give a process the container's identity */
     char **env;
     char *workdir, *user;
     uint64_t caps;
-    char *seccomp;                 /* NULL = default */
+    char *seccomp; /* NULL = default */
     bool no_new_privileges;
 };
 

@@ -373,8 +373,7 @@ int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struc
     if (ctr_is_live(run_dir, s->id)) {
         if (!force)
             return err_set(err, EBUSY,
-                           "cannot remove running container %.12s: stop it first or use -f",
-                           s->id);
+                           "cannot remove running container %.12s: stop it first or use -f", s->id);
         if (ctr_kill(run_dir, s, SIGKILL, err) < 0 && ctr_is_live(run_dir, s->id))
             return -1;
         wait_lock(run_dir, s->id, -1);

@@ -142,7 +142,8 @@ int user_find_executable(const char *argv0, char *const *env, char *out, size_t 
             return err_set(err, ENAMETOOLONG, "exec: `%s`: name too long", argv0), 127;
         if (stat(out, &st) < 0) {
             err_sys(err, errno, "exec: `%s`", argv0);
-            return errno == ENOENT || errno == ENOTDIR ? CTR_EXIT_NOT_FOUND : CTR_EXIT_NOT_EXECUTABLE;
+            return errno == ENOENT || errno == ENOTDIR ? CTR_EXIT_NOT_FOUND
+                                                       : CTR_EXIT_NOT_EXECUTABLE;
         }
         if (S_ISDIR(st.st_mode))
             return err_set(err, EISDIR, "exec: `%s`: is a directory", argv0), 126;

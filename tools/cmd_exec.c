@@ -21,9 +21,12 @@ static const char usage[] =
 int cmd_exec(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
-        {"interactive", no_argument, NULL, 'i'}, {"tty", no_argument, NULL, 't'},
-        {"env", required_argument, NULL, 'e'},   {"workdir", required_argument, NULL, 'w'},
-        {"user", required_argument, NULL, 'u'},  {"help", no_argument, NULL, 'h'},
+        {"interactive", no_argument, NULL, 'i'},
+        {"tty", no_argument, NULL, 't'},
+        {"env", required_argument, NULL, 'e'},
+        {"workdir", required_argument, NULL, 'w'},
+        {"user", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     struct ctr_exec_spec e = {0};
@@ -32,17 +35,31 @@ int cmd_exec(int argc, char **argv, struct cli *cli)
     int c, rc = EXIT_IMGFS_FAILED;
     while ((c = getopt_long(argc, argv, "+ite:w:u:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'i': e.interactive = true; break;
-        case 't': e.tty = true; break;
+        case 'i':
+            e.interactive = true;
+            break;
+        case 't':
+            e.tty = true;
+            break;
         case 'e':
             env = xrealloc(env, (n_env + 2) * sizeof *env);
             env[n_env++] = optarg;
             env[n_env] = NULL;
             break;
-        case 'w': e.workdir = optarg; break;
-        case 'u': e.user = optarg; break;
-        case 'h': fputs(usage, stdout); free(env); return 0;
-        default: fprintf(stderr, "See 'imgfs exec --help'.\n"); free(env); return rc;
+        case 'w':
+            e.workdir = optarg;
+            break;
+        case 'u':
+            e.user = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            free(env);
+            return 0;
+        default:
+            fprintf(stderr, "See 'imgfs exec --help'.\n");
+            free(env);
+            return rc;
         }
     }
     if (optind + 2 > argc) {

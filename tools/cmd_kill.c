@@ -43,8 +43,12 @@ int cmd_kill(int argc, char **argv, struct cli *cli)
                 return EXIT_IMGFS_FAILED;
             }
             break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "See 'imgfs kill --help'.\n"); return EXIT_IMGFS_FAILED;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "See 'imgfs kill --help'.\n");
+            return EXIT_IMGFS_FAILED;
         }
     }
     if (optind >= argc) {

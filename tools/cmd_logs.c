@@ -38,9 +38,15 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
     int c;
     while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f': follow = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "See 'imgfs logs --help'.\n"); return EXIT_IMGFS_FAILED;
+        case 'f':
+            follow = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "See 'imgfs logs --help'.\n");
+            return EXIT_IMGFS_FAILED;
         }
     }
     if (optind + 1 != argc) {

@@ -36,7 +36,9 @@ static void status_text(const struct ctr_state *s, char *buf, size_t len)
     char d[64];
     int64_t now = (int64_t)time(NULL);
     switch (s->status) {
-    case CTR_CREATED: snprintf(buf, len, "Created"); break;
+    case CTR_CREATED:
+        snprintf(buf, len, "Created");
+        break;
     case CTR_RUNNING:
         duration(now - s->started, d, sizeof d);
         snprintf(buf, len, "Up %s", d);
@@ -51,20 +53,32 @@ static void status_text(const struct ctr_state *s, char *buf, size_t len)
 int cmd_ps(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
-        {"all", no_argument, NULL, 'a'},     {"quiet", no_argument, NULL, 'q'},
+        {"all", no_argument, NULL, 'a'},      {"quiet", no_argument, NULL, 'q'},
         {"no-trunc", no_argument, NULL, 'N'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},    {0},
+        {"help", no_argument, NULL, 'h'},     {0},
     };
     bool all = false, quiet = false, no_trunc = false, json = false;
     int c;
     while ((c = getopt_long(argc, argv, "aqh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'a': all = true; break;
-        case 'q': quiet = true; break;
-        case 'N': no_trunc = true; break;
-        case 'j': json = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "See 'imgfs ps --help'.\n"); return EXIT_IMGFS_FAILED;
+        case 'a':
+            all = true;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'N':
+            no_trunc = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "See 'imgfs ps --help'.\n");
+            return EXIT_IMGFS_FAILED;
         }
     }
     if (optind < argc) {
@@ -80,8 +94,8 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
     }
     json_t *arr = json ? json_array() : NULL;
     if (!quiet && !json)
-        printf("%-12s   %-20s %-22s %-18s %-28s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
-               "STATUS", "NAMES");
+        printf("%-12s   %-20s %-22s %-18s %-28s %s\n", "CONTAINER ID", "IMAGE", "COMMAND",
+               "CREATED", "STATUS", "NAMES");
     for (size_t i = 0; i < n; i++) {
         const struct ctr_state *s = &list[i];
         if (!all && s->status != CTR_RUNNING)
@@ -93,7 +107,8 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
             json_object_set_new(o, "id", json_string(s->id));
             json_object_set_new(o, "name", json_string(s->name));
             json_object_set_new(o, "image", json_string(s->image ? s->image : ""));
-            json_object_set_new(o, "image_id", s->image_id ? json_string(s->image_id) : json_null());
+            json_object_set_new(o, "image_id",
+                                s->image_id ? json_string(s->image_id) : json_null());
             json_object_set_new(o, "command", json_string(s->command ? s->command : ""));
             json_object_set_new(o, "state", json_string(ctr_status_name(s)));
             json_object_set_new(o, "status", json_string(status));
@@ -102,8 +117,8 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
             json_object_set_new(o, "created", json_integer(s->created));
             json_object_set_new(o, "started", json_integer(s->started));
             json_object_set_new(o, "finished", json_integer(s->finished));
-            json_object_set_new(o, "pid", s->status == CTR_RUNNING ? json_integer(s->init_pid)
-                                                                   : json_null());
+            json_object_set_new(o, "pid",
+                                s->status == CTR_RUNNING ? json_integer(s->init_pid) : json_null());
             json_array_append_new(arr, o);
             continue;
         }

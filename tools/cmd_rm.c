@@ -20,9 +20,15 @@ int cmd_rm(int argc, char **argv, struct cli *cli)
     int c;
     while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'f': force = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "See 'imgfs rm --help'.\n"); return EXIT_IMGFS_FAILED;
+        case 'f':
+            force = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "See 'imgfs rm --help'.\n");
+            return EXIT_IMGFS_FAILED;
         }
     }
     if (optind >= argc) {

@@ -45,8 +45,19 @@ static const char usage[] =
     "  -h, --help                 show this help\n";
 
 enum {
-    OPT_NAME = 256, OPT_RM, OPT_ENV_FILE, OPT_ENTRYPOINT, OPT_HOSTNAME, OPT_TMPFS, OPT_READ_ONLY,
-    OPT_CAP_ADD, OPT_CAP_DROP, OPT_PRIVILEGED, OPT_SECURITY_OPT, OPT_PIDS_LIMIT, OPT_CPUS,
+    OPT_NAME = 256,
+    OPT_RM,
+    OPT_ENV_FILE,
+    OPT_ENTRYPOINT,
+    OPT_HOSTNAME,
+    OPT_TMPFS,
+    OPT_READ_ONLY,
+    OPT_CAP_ADD,
+    OPT_CAP_DROP,
+    OPT_PRIVILEGED,
+    OPT_SECURITY_OPT,
+    OPT_PIDS_LIMIT,
+    OPT_CPUS,
     OPT_NETWORK,
 };
 
@@ -97,12 +108,30 @@ static int parse_bytes(const char *s, int64_t *out)
         return -1;
     int64_t mult = 1;
     switch (*end) {
-    case 'b': case 'B': mult = 1; end++; break;
-    case 'k': case 'K': mult = 1024; end++; break;
-    case 'm': case 'M': mult = 1024 * 1024; end++; break;
-    case 'g': case 'G': mult = 1024LL * 1024 * 1024; end++; break;
-    case 0: break;
-    default: return -1;
+    case 'b':
+    case 'B':
+        mult = 1;
+        end++;
+        break;
+    case 'k':
+    case 'K':
+        mult = 1024;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024LL * 1024 * 1024;
+        end++;
+        break;
+    case 0:
+        break;
+    default:
+        return -1;
     }
     if (*end == 'b' || *end == 'B')
         end++;
@@ -262,29 +291,46 @@ int cmd_run(int argc, char **argv, struct cli *cli)
 
     while ((c = getopt_long(argc, argv, "+dite:w:u:v:m:p:h", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_NAME: spec.name = optarg; break;
-        case 'd': spec.detach = true; break;
-        case OPT_RM: spec.remove = true; break;
-        case 'i': spec.interactive = true; break;
-        case 't': spec.tty = true; break;
-        case 'e': env = strv_push(env, &n_env, optarg); break;
+        case OPT_NAME:
+            spec.name = optarg;
+            break;
+        case 'd':
+            spec.detach = true;
+            break;
+        case OPT_RM:
+            spec.remove = true;
+            break;
+        case 'i':
+            spec.interactive = true;
+            break;
+        case 't':
+            spec.tty = true;
+            break;
+        case 'e':
+            env = strv_push(env, &n_env, optarg);
+            break;
         case OPT_ENV_FILE:
             if (read_env_file(optarg, &env, &n_env, &err) < 0)
                 goto fail;
             break;
         case 'w':
             if (optarg[0] != '/') {
-                err_set(&err, EINVAL, "the working directory `%s` must be an absolute path", optarg);
+                err_set(&err, EINVAL, "the working directory `%s` must be an absolute path",
+                        optarg);
                 goto fail;
             }
             spec.workdir = optarg;
             break;
-        case 'u': spec.user = optarg; break;
+        case 'u':
+            spec.user = optarg;
+            break;
         case OPT_ENTRYPOINT:
             have_entrypoint = true;
             entrypoint[0] = *optarg ? optarg : NULL;
             break;
-        case OPT_HOSTNAME: spec.hostname = optarg; break;
+        case OPT_HOSTNAME:
+            spec.hostname = optarg;
+            break;
         case 'v':
         case OPT_TMPFS:
             mounts = xrealloc(mounts, (n_mounts + 1) * sizeof *mounts);
@@ -294,10 +340,18 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             }
             n_mounts++;
             break;
-        case OPT_READ_ONLY: spec.read_only = true; break;
-        case OPT_CAP_ADD: cap_add = strv_push(cap_add, &n_add, optarg); break;
-        case OPT_CAP_DROP: cap_drop = strv_push(cap_drop, &n_drop, optarg); break;
-        case OPT_PRIVILEGED: spec.privileged = true; break;
+        case OPT_READ_ONLY:
+            spec.read_only = true;
+            break;
+        case OPT_CAP_ADD:
+            cap_add = strv_push(cap_add, &n_add, optarg);
+            break;
+        case OPT_CAP_DROP:
+            cap_drop = strv_push(cap_drop, &n_drop, optarg);
+            break;
+        case OPT_PRIVILEGED:
+            spec.privileged = true;
+            break;
         case OPT_SECURITY_OPT:
             if (!strcmp(optarg, "no-new-privileges") || !strcmp(optarg, "no-new-privileges=true") ||
                 !strcmp(optarg, "no-new-privileges:true"))
@@ -313,7 +367,8 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             }
             break;
         case 'm':
-            if (parse_bytes(optarg, &spec.memory_bytes) < 0 || spec.memory_bytes < 6 * 1024 * 1024) {
+            if (parse_bytes(optarg, &spec.memory_bytes) < 0 ||
+                spec.memory_bytes < 6 * 1024 * 1024) {
                 err_set(&err, EINVAL, "bad --memory `%s` (at least 6m)", optarg);
                 goto fail;
             }
@@ -337,10 +392,19 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             }
             break;
         }
-        case OPT_NETWORK: spec.network = optarg; break;
-        case 'p': publish = strv_push(publish, &n_pub, optarg); break;
-        case 'h': fputs(usage, stdout); rc = 0; goto out;
-        default: fprintf(stderr, "See 'imgfs run --help'.\n"); goto out;
+        case OPT_NETWORK:
+            spec.network = optarg;
+            break;
+        case 'p':
+            publish = strv_push(publish, &n_pub, optarg);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            rc = 0;
+            goto out;
+        default:
+            fprintf(stderr, "See 'imgfs run --help'.\n");
+            goto out;
         }
     }
     if (optind >= argc) {

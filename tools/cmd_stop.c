@@ -29,8 +29,12 @@ int cmd_stop(int argc, char **argv, struct cli *cli)
             timeout = (int)v;
             break;
         }
-        case 'h': fputs(usage, stdout); return 0;
-        default: fprintf(stderr, "See 'imgfs stop --help'.\n"); return EXIT_IMGFS_FAILED;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "See 'imgfs stop --help'.\n");
+            return EXIT_IMGFS_FAILED;
         }
     }
     if (optind >= argc) {
