@@ -726,6 +726,7 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         .caps = a.caps,
         .seccomp = (char *)profile,
         .no_new_privileges = spec.no_new_privileges,
+        .stop_signal = spec.config ? spec.config->stop_signal : NULL,
     };
     memcpy(m.state.id, spec.id, sizeof m.state.id);
     if (!m.state.workdir && spec.config)

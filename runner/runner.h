@@ -107,6 +107,7 @@ struct ctr_state {
     uint64_t caps;
     char *seccomp; /* NULL = default */
     bool no_new_privileges;
+    char *stop_signal;             /* the image's StopSignal ("SIGQUIT", "3"), or NULL */
 };
 
 /* Load every container under run_dir, with the status made true: a container whose monitor is
@@ -120,8 +121,8 @@ const char *ctr_status_name(const struct ctr_state *s);
 
 /* Send a signal to the container's PID 1, which passes it to the command. */
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
-/* SIGTERM (or the image's stop signal), wait `timeout` seconds for the container to end, then
- * SIGKILL. */
+/* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its
+ * monitor to let go of the lock), then SIGKILL. */
 int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err);
 /* Remove an exited container's state and writable layer; `force` kills a running one first. */
 int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struct imgfs_err *err);

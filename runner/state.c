@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -76,6 +77,7 @@ int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_
     json_object_set_new(o, "caps", json_integer((json_int_t)s->caps));
     json_object_set_new(o, "seccomp", str_or_null(s->seccomp));
     json_object_set_new(o, "no_new_privileges", json_boolean(s->no_new_privileges));
+    json_object_set_new(o, "stop_signal", str_or_null(s->stop_signal));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
@@ -149,6 +151,7 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
     out->caps = (uint64_t)json_integer_value(json_object_get(o, "caps"));
     out->seccomp = get_str(o, "seccomp");
     out->no_new_privileges = json_is_true(json_object_get(o, "no_new_privileges"));
+    out->stop_signal = get_str(o, "stop_signal");
     if (!out->name)
         out->name = xasprintf("%.12s", id);
     json_decref(o);
@@ -166,6 +169,7 @@ void ctr_state_free(struct ctr_state *s)
     free(s->workdir);
     free(s->user);
     free(s->seccomp);
+    free(s->stop_signal);
     memset(s, 0, sizeof *s);
 }
 
@@ -355,11 +359,30 @@ int ctr_wait(const char *run_dir, const char *id, struct imgfs_err *err)
     return wait_lock(run_dir, id, -1);
 }
 
+/* "SIGQUIT", "QUIT", "3"; SIGTERM for anything else */
+static int stop_signal(const char *name)
+{
+    if (!name || !*name)
+        return SIGTERM;
+    char *end;
+    long n = strtol(name, &end, 10);
+    if (!*end)
+        return n > 0 && n < NSIG ? (int)n : SIGTERM;
+    if (!strncasecmp(name, "SIG", 3))
+        name += 3;
+    for (int i = 1; i < NSIG; i++) {
+        const char *abbrev = sigabbrev_np(i);
+        if (abbrev && !strcasecmp(abbrev, name))
+            return i;
+    }
+    return SIGTERM;
+}
+
 int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err)
 {
     if (s->status != CTR_RUNNING || !ctr_is_live(run_dir, s->id))
         return 0; /* stopping a stopped container is fine, as in Docker */
-    if (ctr_kill(run_dir, s, SIGTERM, err) < 0)
+    if (ctr_kill(run_dir, s, stop_signal(s->stop_signal), err) < 0)
         return -1;
     if (wait_lock(run_dir, s->id, timeout * 1000) == 0)
         return 0;

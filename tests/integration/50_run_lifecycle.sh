@@ -66,6 +66,13 @@ t_check_fails "ps (running only) does not list it" running "$id"
 t_check "stop -t 0 of a SIGTERM-ignoring command" "$IMGFS" stop -t 0 stubborn
 t_eq "SIGKILL: 137" "137" "$(state stubborn exit_code)"
 
+# stop sends the image's STOPSIGNAL
+"$IMGFS" import -q -t quitter -c 'STOPSIGNAL SIGQUIT' "$FIXTURES/busybox.tar"
+"$IMGFS" run -d --network none --name quitter quitter sh -c 'trap "exit 33" QUIT; while :; do sleep 0.05; done' >/dev/null
+t_check "stop of an image with STOPSIGNAL" "$IMGFS" stop -t 30 quitter
+t_eq "STOPSIGNAL was sent" "33" "$(state quitter exit_code)"
+"$IMGFS" rm quitter >/dev/null
+
 # kill -s
 "$IMGFS" run -d --network none --name hup busybox sh -c 'trap "exit 11" HUP; while :; do sleep 0.05; done' >/dev/null
 t_check "kill -s HUP" "$IMGFS" kill -s HUP hup
