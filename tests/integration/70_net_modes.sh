@@ -84,6 +84,13 @@ done
 t_eq "a bad -w is reported as such, every time" 5 "$(grep -c "working directory" "$T/wd.err")"
 t_check "... never as a network failure" bash -c "! grep -q network '$T/wd.err'"
 
+# Without slirp4netns (an empty PATH), private networking is a clear error; none still works.
+mkdir -p "$T/emptybin"
+out=$(PATH=$T/emptybin "$IMGFS" run --rm busybox true 2>&1) && rc=0 || rc=$?
+t_eq "no slirp4netns: exit 125" 125 "$rc"
+t_check "... saying so ($out)" grep -q "slirp4netns is not installed" <<<"$out"
+t_check "... and --network none still runs" env PATH="$T/emptybin" "$IMGFS" run --rm --network none busybox true
+
 t_check "an unknown mode is refused" bash -c "! \"$IMGFS\" run --rm --network bogus busybox true 2>'$T/err'"
 t_check "... naming it" grep -q bogus "$T/err"
 t_end
