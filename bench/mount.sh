@@ -40,7 +40,7 @@ fi
 OUT=$TOP/bench/out
 W=${BENCH_WORK:-/var/tmp/imgfs-bench}
 mkdir -p "$OUT"
-J=$OUT/json
+J=$OUT/mount   # (bench/out/json belongs to bench/run.sh)
 rm -rf "$J"
 mkdir -p "$J"
 PLAIN=$W/plain SQIMG=$W/tree.squashfs SQMNT=$W/sqmnt IMGMNT=$W/imgmnt
@@ -67,8 +67,10 @@ hf() {
         { cat "$J/$name.txt" >&2; return 1; }
     jq -r '.results[0].mean' "$J/$name.json"
 }
-mean() { jq -r '.results[0].mean' "$J/$1.json" 2>/dev/null || echo nan; }
-stddev() { jq -r '.results[0].stddev // 0' "$J/$1.json" 2>/dev/null || echo 0; }
+# Medians (and the minimum): on a shared machine a few runs that wait for a CPU or for someone
+# else's I/O inflate the mean; the median and the minimum say more about the filesystem itself.
+median() { jq -r '.results[0].median' "$J/$1.json" 2>/dev/null || echo nan; }
+minimum() { jq -r '.results[0].min' "$J/$1.json" 2>/dev/null || echo nan; }
 
 log "tarball: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
 
@@ -115,26 +117,21 @@ for kind in plain squashfuse imgfs; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
-ms() { awk -v a="$1" -v s="$2" 'BEGIN { printf "%.1f ± %.1f", a * 1000, s * 1000 }'; }
+ms() { awk -v a="$(median "$1")" -v m="$(minimum "$1")" 'BEGIN { printf "%.0f (%.0f)", a * 1000, m * 1000 }'; }
 {
     echo "Tarball: \`$(basename "$TARBALL")\` — $files entries, $((bytes / 1024 / 1024)) MiB; largest file \`$largest\` ($(($(stat -c %s "$PLAIN/$largest") / 1024 / 1024)) MiB)."
-    echo "Host: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d). hyperfine, $RUNS runs each; times in ms (mean ± stddev)."
+    echo "Host: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), load average at the end $(cut -d' ' -f1-3 /proc/loadavg). hyperfine, $RUNS runs each; times in ms: median (minimum). Ratios are of medians."
     echo
     echo "| measurement | plain dir | squashfuse_ll | imgfs | imgfs/plain | imgfs/squashfuse | goal (imgfs/plain) |"
     echo "|---|---|---|---|---|---|---|"
-    for m in walk-find-cold:"walk: find | wc -l, cold":"" walk-find-warm:"walk: find | wc -l, warm":"<= 1.0x" \
-        walk-du-warm:"walk: du -s, warm":"<= 1.0x" read-cold:"read all files, cold":"<= 1.1x" \
-        read-warm:"read all files, warm":"<= 1.05x" large-cold:"largest file, cold":""; do
-        key=${m%%:*}
-        rest=${m#*:}
-        label=${rest%%:*}
-        goal=${rest#*:}
-        p=$(mean "$key-plain") s=$(mean "$key-squashfuse") i=$(mean "$key-imgfs")
-        echo "| $label | $(ms "$p" "$(stddev "$key-plain")") | $(ms "$s" "$(stddev "$key-squashfuse")") | $(ms "$i" "$(stddev "$key-imgfs")") | $(ratio "$i" "$p") | $(ratio "$i" "$s") | $goal |"
+    for m in "walk-find-cold@walk: find \\| wc -l, cold@" "walk-find-warm@walk: find \\| wc -l, warm@<= 1.0x" \
+        "walk-du-warm@walk: du -s, warm@<= 1.0x" "read-cold@read all files, cold@<= 1.1x" \
+        "read-warm@read all files, warm@<= 1.05x" "large-cold@largest file, cold@"; do
+        IFS=@ read -r key label goal <<<"$m"
+        echo "| $label | $(ms "$key-plain") | $(ms "$key-squashfuse") | $(ms "$key-imgfs") | $(ratio "$(median "$key-imgfs")" "$(median "$key-plain")") | $(ratio "$(median "$key-imgfs")" "$(median "$key-squashfuse")") | $goal |"
     done
-    it=$(mean import-tar) ii=$(mean import-imgfs)
-    echo "| import: \`imgfs import\` vs \`tar -xzf\` | $(ms "$it" "$(stddev import-tar)") | | $(ms "$ii" "$(stddev import-imgfs)") | $(ratio "$ii" "$it") | | <= 1.0x |"
+    echo "| import: \`imgfs import\` vs \`tar -xzf\` | $(ms import-tar) | | $(ms import-imgfs) | $(ratio "$(median import-imgfs)" "$(median import-tar)") | | <= 1.0x |"
     echo
-    echo "Store after import: $("$IMGFS" du 2>/dev/null | tr '\n' ';' | sed 's/;$//')"
-    echo "squashfs image: $(du -h "$SQIMG" | cut -f1); plain tree: $(du -sh "$PLAIN" | cut -f1)."
+    "$IMGFS" du --json | jq -r '"Store after import: \(.Logical) bytes of files, \(.Stored) bytes stored in \(.Chunks) chunks, data.mdb \(.StoreFile) bytes."'
+    echo "squashfs image (mksquashfs defaults, gzip): $(du -h "$SQIMG" | cut -f1); plain tree on disk: $(du -sh "$PLAIN" | cut -f1)."
 } | tee "$OUT/results.md"
