@@ -1,13 +1,14 @@
 #!/bin/bash
-# bench/run.sh [--runs N] [--imgfs BIN] [--loop N] [--net-mb N] — container start, network
-# throughput and concurrency, in one run.
+# bench/run.sh [--runs N] [--rounds N] [--imgfs BIN] [--loop N] [--net-mb N] — container start,
+# network throughput and concurrency, in one run.
 #
 # Start: `imgfs run --rm busybox /bin/true` on an image that is already mounted (a holder container
 # keeps the shared mount), with the full default isolation (all namespaces, caps, seccomp, cgroup,
 # private network through slirp4netns) and again with --network none, against `crun run` and
 # `runc run` of an OCI bundle made from the same busybox rootfs (`crun spec` defaults: pid, net, ipc,
-# uts, mount namespaces; args /bin/true). Measured with hyperfine; prints ratios imgfs/crun and
-# imgfs/runc (goal: <= 0.5 of crun's time; reported, never asserted).
+# uts, mount namespaces; args /bin/true). Measured with hyperfine, --runs in total per command, the
+# commands taking turns in --rounds rounds (a shared machine's load then hits all alike); prints
+# ratios of medians imgfs/crun and imgfs/runc (goal: <= 0.5 of crun's; reported, never asserted).
 #
 # crun refuses this host's hybrid cgroups ("cgroups in hybrid mode not supported"), so its hyperfine
 # runs inside a private mount namespace where /sys/fs/cgroup is a cgroup2 mount, with
@@ -31,13 +32,15 @@ RUNS=30
 IMGFS=$TOP/imgfs
 LOOP=300000
 NET_MB=256
+ROUNDS=6
 while (($#)); do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
     --imgfs) IMGFS=$2; shift 2 ;;
     --loop) LOOP=$2; shift 2 ;;
     --net-mb) NET_MB=$2; shift 2 ;;
-    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -93,15 +96,28 @@ CRUN_NS='mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup'
 CRUN="crun --root $W/crun --cgroup-manager=disabled run -b $BUNDLE bench-crun"
 unshare -m sh -c "$CRUN_NS && $CRUN"
 
-echo "== start: $RUNS runs each" >&2
-hf() { # hf NAME COMMAND
-    hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$J/run-$1.json" -n "$1" "$2" >&2
+echo "== start: $RUNS runs each, interleaved in $ROUNDS rounds" >&2
+# The machine may be shared: load that comes and goes would favour whichever command ran in a quiet
+# minute. So the commands take turns, a few runs each per round, and each one's times are merged.
+per_round=$(((RUNS + ROUNDS - 1) / ROUNDS))
+hf() { # hf NAME ROUND COMMAND
+    hyperfine -N --warmup 1 --runs "$per_round" --export-json "$J/run-$1.r$2.json" -n "$1" "$3" >&2
 }
-hf imgfs "$IMGFS run --rm busybox /bin/true"
-hf imgfs-none "$IMGFS run --rm --network none busybox /bin/true"
-hf runc "runc --root $W/runc run -b $BUNDLE bench-runc"
-unshare -m sh -c "$CRUN_NS && hyperfine -N --warmup 3 --runs $RUNS --export-json $J/run-crun.json \
-    -n crun '$CRUN'" >&2
+for ((r = 1; r <= ROUNDS; r++)); do
+    hf imgfs "$r" "$IMGFS run --rm busybox /bin/true"
+    hf imgfs-none "$r" "$IMGFS run --rm --network none busybox /bin/true"
+    hf runc "$r" "runc --root $W/runc run -b $BUNDLE bench-runc"
+    unshare -m sh -c "$CRUN_NS && hyperfine -N --warmup 1 --runs $per_round \
+        --export-json $J/run-crun.r$r.json -n crun '$CRUN'" >&2
+done
+for name in imgfs imgfs-none runc crun; do
+    jq -s '{results: [{command: .[0].results[0].command, times: (map(.results[0].times) | add)}
+        | (.times | sort) as $s | ($s | length) as $n | ($s | add / $n) as $m
+        | . + {mean: $m, min: $s[0], max: $s[$n - 1],
+               median: (if $n % 2 == 1 then $s[($n - 1) / 2] else ($s[$n / 2 - 1] + $s[$n / 2]) / 2 end),
+               stddev: (if $n > 1 then ($s | map((. - $m) * (. - $m)) | add / ($n - 1) | sqrt) else 0 end)}]}' \
+        "$J"/run-"$name".r*.json >"$J/run-$name.json"
+done
 
 stat_ms() { jq ".results[0].$2 * 1000" "$J/run-$1.json"; } # stat_ms NAME mean|median|min|stddev
 # Ratios of medians: on a shared machine a few runs that wait for the CPU inflate the mean.
@@ -212,7 +228,7 @@ done
 fuse_kib=$(awk '/^Pss:/ {print $2}' "/proc/$fuse_pid/smaps_rollup" 2>/dev/null || echo 0)
 
 {
-    echo "### Container start ($(date -u +%Y-%m-%d), $(nproc) CPUs, $RUNS runs, hyperfine -N)"
+    echo "### Container start ($(date -u +%Y-%m-%d), $(nproc) CPUs, hyperfine -N, $((per_round * ROUNDS)) runs each in $ROUNDS interleaved rounds)"
     echo
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
