@@ -230,6 +230,35 @@ static int init_tty(int sync, int *slave, struct imgfs_err *err)
     return 0;
 }
 
+/* Overwrite our argv area (its bounds are fields 48 and 49 of /proc/self/stat) with a name. */
+static void hide_command_line(void)
+{
+    static const char name[] = "imgfs-init";
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+    char stat[4096];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    stat[n] = 0;
+    char *p = strrchr(stat, ')'); /* the comm field may hold spaces */
+    unsigned long start = 0, end = 0;
+    for (int field = 2; p && field < 49; field++) {
+        p = strchr(p + 1, ' ');
+        if (p && field + 1 == 48)
+            start = strtoul(p + 1, NULL, 10);
+        else if (p && field + 1 == 49)
+            end = strtoul(p + 1, NULL, 10);
+    }
+    if (!start || end <= start + sizeof name)
+        return;
+    memset((void *)start, 0, end - start);
+    memcpy((void *)start, name, sizeof name);
+}
+
 static int init_main(void *arg)
 {
     struct init_args *a = arg;
@@ -290,6 +319,11 @@ static int init_main(void *arg)
         err_ctx(&err, "working directory");
         init_fail(sync, &err);
     }
+
+    /* /proc/1/cmdline is readable by everyone in the container: show a name, not our command line
+     * (host paths of volumes, -e values). Last use of anything that points into argv (the spec's
+     * option strings) is above this line. */
+    hide_command_line();
 
     /* PID 1 of a namespace gets only the signals it has handlers for: catch them all, then take
      * them synchronously */

@@ -502,6 +502,12 @@ int ctr_mount_acquire(const char *run_dir, const char *key, const char *id, ctr_
     if (lock < 0)
         return -1;
     char *root = xasprintf("%s/images/%s/rootfs", run_dir, key);
+    struct stat st;
+    if (stat(root, &st) < 0 && errno == ENOTCONN) {
+        /* its FUSE daemon died: detach the dead mount and mount again */
+        struct imgfs_err ignored;
+        mount_unmount(root, true, &ignored);
+    }
     if (!is_mounted(root)) {
         if (mkdir(root, 0755) < 0 && errno != EEXIST) {
             err_sys(err, errno, "creating `%s`", root);

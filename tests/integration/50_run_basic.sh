@@ -81,6 +81,11 @@ t_check "own uts namespace" test "$(readlink /proc/self/ns/uts)" != \
 t_check "own net namespace" test "$(readlink /proc/self/ns/net)" != \
     "$(run busybox readlink /proc/self/ns/net)"
 
+t_eq "PID 1 does not show our command line" "imgfs-init" \
+    "$(run -e SECRET=hidden -v "$T:/t:ro" busybox sh -c 'tr "\0" "\n" < /proc/1/cmdline | head -1')"
+t_check_fails "no -e value or host path in /proc/1/cmdline" \
+    run -e SECRET=hidden -v "$T:/t:ro" busybox grep -qE "hidden|imgfs-test" /proc/1/cmdline
+
 # /dev, /proc, /sys as Docker sets them up
 devs=$(run busybox sh -c 'cd /dev && ls -d null zero full random urandom tty ptmx pts shm mqueue fd stdin stdout stderr | tr "\n" " "')
 t_eq "/dev entries" "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero " "$devs"
