@@ -152,13 +152,20 @@ echo "== network throughput: $NET_MB MiB over HTTP" >&2
 # Outbound: a container downloads from a server on the host's 127.0.0.1 — private through
 # slirp4netns (10.0.2.2), and --network host as the baseline. Inbound: curl on the host downloads
 # from busybox httpd in a container through -p (slirp4netns), and from one in --network host.
+free_port() { # a TCP port nothing listens on now (ss from iproute2; no python needed)
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
 mkdir -p "$W/www"
 head -c $((NET_MB << 20)) /dev/zero >"$W/www/big"
-port_out=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port_out=$(free_port)
 busybox httpd -f -p "127.0.0.1:$port_out" -h "$W/www" &
 host_httpd=$!
-port_in=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-port_host=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port_in=$(free_port)
+port_host=$(free_port)
 SERVE="mkdir -p /www && head -c $((NET_MB << 20)) /dev/zero >/www/big && exec httpd -f -p"
 "$IMGFS" run -d --name srv-private -p "127.0.0.1:$port_in:80" busybox sh -c "$SERVE 80 -h /www" >/dev/null
 "$IMGFS" run -d --name srv-host --network host busybox sh -c "$SERVE 127.0.0.1:$port_host -h /www" >/dev/null

@@ -10,12 +10,18 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin net_modes
 command -v slirp4netns >/dev/null || t_skip "slirp4netns is not installed"
+command -v curl >/dev/null || t_skip "curl is not installed"
+command -v ss >/dev/null || t_skip "ss (iproute2) is not installed"
 
 "$IMGFS" import -t busybox "$FIXTURES/busybox.tar" >/dev/null
 run() { "$IMGFS" run --rm "$@"; }
 ifaces() { awk -F: 'NR > 2 {gsub(/ /, "", $1); print $1}' | sort | tr '\n' ' '; }
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() { # a TCP port nothing listens on now (ss from iproute2; no python needed)
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
 }
 
 # A server on the host's loopback only, for the outbound path.

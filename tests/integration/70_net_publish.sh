@@ -12,8 +12,12 @@ command -v ss >/dev/null || t_skip "ss (iproute2) is not installed"
 
 "$IMGFS" import -t busybox "$FIXTURES/busybox.tar" >/dev/null
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() { # a TCP port nothing listens on now (ss from iproute2; no python needed)
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
 }
 # state.json field of a container, by name
 ctr_field() {
