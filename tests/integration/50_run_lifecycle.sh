@@ -68,13 +68,16 @@ t_eq "SIGKILL: 137" "137" "$(state stubborn exit_code)"
 
 # stop sends the image's STOPSIGNAL
 "$IMGFS" import -q -t quitter -c 'STOPSIGNAL SIGQUIT' "$FIXTURES/busybox.tar"
-"$IMGFS" run -d --network none --name quitter quitter sh -c 'trap "exit 33" QUIT; while :; do sleep 0.05; done' >/dev/null
+"$IMGFS" run -d --network none --name quitter quitter sh -c 'trap "exit 33" QUIT; echo ready; while :; do sleep 0.05; done' >/dev/null
+# -d returns once the command runs, not once its trap is set: wait for it to say so
+t_check "quitter ready" t_wait_for 400 sh -c "'$IMGFS' logs quitter | grep -q ready"
 t_check "stop of an image with STOPSIGNAL" "$IMGFS" stop -t 30 quitter
 t_eq "STOPSIGNAL was sent" "33" "$(state quitter exit_code)"
 "$IMGFS" rm quitter >/dev/null
 
 # kill -s
-"$IMGFS" run -d --network none --name hup busybox sh -c 'trap "exit 11" HUP; while :; do sleep 0.05; done' >/dev/null
+"$IMGFS" run -d --network none --name hup busybox sh -c 'trap "exit 11" HUP; echo ready; while :; do sleep 0.05; done' >/dev/null
+t_check "hup ready" t_wait_for 400 sh -c "'$IMGFS' logs hup | grep -q ready"
 t_check "kill -s HUP" "$IMGFS" kill -s HUP hup
 t_check "ends after SIGHUP" t_wait_for 400 sh -c "'$IMGFS' ps -a --json | jq -e '.[] | select(.name==\"hup\" and .state==\"exited\")' >/dev/null"
 t_eq "its trap's status" "11" "$(state hup exit_code)"
