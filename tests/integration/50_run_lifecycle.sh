@@ -15,7 +15,7 @@ t_cleanup "'$IMGFS' ps -q | xargs -r '$IMGFS' rm -f"
 
 # -d prints the id and returns while the command runs
 id=$("$IMGFS" run -d --network none --name web busybox \
-    sh -c 'echo started; echo to-stderr >&2; trap "echo got-term; exit 7" TERM; while :; do sleep 0.05; done')
+    sh -c 'trap "echo got-term; exit 7" TERM; echo started; echo to-stderr >&2; while :; do sleep 0.05; done')
 t_check "-d prints a full id" grep -Eq '^[0-9a-f]{64}$' <<<"$id"
 t_check "ps shows it running" running "$id"
 t_eq "ps --json state" "running" "$(state web state)"
