@@ -13,9 +13,9 @@
 # binary counts twice) and unit binaries. Exit status is non-zero when anything failed.
 #
 # Environment:
-#   IMGFS_TEST_ASAN=subset|all|none   which integration scripts run again against ./imgfs-asan:
-#                               subset (default) leaves out the slow ones listed in ASAN_SKIP below
-#                               (the whole suite twice would not fit the 20-minute budget on 2 cores)
+#   IMGFS_TEST_ASAN=all|subset|none   which integration scripts run again against ./imgfs-asan:
+#                               all (default), or subset: without the slow ones listed in ASAN_SKIP
+#                               below, for a machine busy with other work
 #   IMGFS_TEST_TIMEOUT=SECONDS  hang guard per script run (default 1800); not a performance limit
 #   IMGFS_FIXTURES=DIR          where the fixtures are (default tests/out/fixtures)
 #   IMGFS_TEST_LOGS=DIR         where the logs go (default tests/out/logs)
@@ -27,12 +27,14 @@ cd "$TOP"
 LOGS=${IMGFS_TEST_LOGS:-$TOP/tests/out/logs}
 export IMGFS_FIXTURES=${IMGFS_FIXTURES:-$TOP/tests/out/fixtures}
 export IMGFS_TEST_LOGS=$LOGS
-ASAN_MODE=${IMGFS_TEST_ASAN:-subset}
-# Left out of the ASan pass by default: long scripts whose time goes to external tools (skopeo,
-# umoci, big imports, network waits) or that repeat what a faster script already drives through the
-# same C code. Measured in the release pass on 2 busy cores: together ~530 s of ~720 s; the rest
-# (~190 s, about 400 s under ASan) covers import, fsck/gc, every mount test, OCI import and bad
-# input, the runner's fs/process/lifecycle paths and the fuzz smoke test.
+ASAN_MODE=${IMGFS_TEST_ASAN:-all}
+# Time (2 cores, 2026-11-24, 35 scripts): on a quiet machine the release pass takes ~6 min and the
+# ASan pass of every script ~4 min more (fixtures: 1-5 min once), well inside the 20-minute budget.
+# With other work on the machine (load 8) the release pass alone took 12 min; then use
+# IMGFS_TEST_ASAN=subset, which leaves out these long scripts whose time goes to external tools
+# (skopeo, umoci, big imports, network waits) or that repeat what a faster script already drives
+# through the same C code. The rest covers import, fsck/gc, every mount test, OCI import and bad
+# input, the runner's fs/process/lifecycle paths.
 ASAN_SKIP=(20_mount_images 30_oci_tools 30_oci_roundtrip 70_net_modes 70_net_publish
     10_import_killed 10_import_concurrent 10_import_compression 11_store_limits 12_import_gzip_crc
     40_badinput_members 50_run_basic 60_security_default 60_security_options 61_limits)
