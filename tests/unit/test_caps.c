@@ -7,20 +7,8 @@
 #include <sys/wait.h>
 
 #include "../../runner/caps.h"
+#include "unit.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 #define BIT(c) (UINT64_C(1) << (c))
 
@@ -130,6 +118,5 @@ int main(void)
     } else {
         printf("SKIP caps_apply tests need root\n");
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return unit_summary();
 }

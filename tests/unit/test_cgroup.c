@@ -12,20 +12,8 @@
 #include <sys/wait.h>
 
 #include "../../runner/cgroup.h"
+#include "unit.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 /* The line of /proc/PID/cgroup for a controller ("memory"; "" = the v2 line). */
 static bool in_cgroup(pid_t pid, const char *controller, const char *suffix)
@@ -300,6 +288,5 @@ int main(void)
 out:
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return unit_summary();
 }

@@ -26,20 +26,8 @@
 
 #include "../../runner/caps.h"
 #include "../../runner/seccomp.h"
+#include "unit.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 /* A classic-BPF interpreter for what libseccomp emits; returns the SECCOMP_RET_* value, or 0xdead
  * for an instruction it does not know (which fails the comparisons loudly). */
@@ -574,6 +562,5 @@ int main(void)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         printf("could not remove %s\n", dir);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return unit_summary();
 }
