@@ -51,6 +51,14 @@ struct digest;
 struct view_header;
 /* The header of an image's view (its file count and logical size); false when it is missing. */
 bool cli_view_header(struct store_read *r, const struct digest *manifest, struct view_header *h);
+struct ctr_state;
+/* For `stop`, `kill` and `rm`: run `act` on each container named in argv[optind..argc), printing
+ * each name that succeeded (as Docker does) and each error. Returns the exit status: 0, or 1 when
+ * any failed. */
+int cli_each_container(const struct cli *cli, const char *verb, int optind_, int argc, char **argv,
+                       int (*act)(const char *run_dir, struct ctr_state *s, void *ctx,
+                                  struct imgfs_err *err),
+                       void *ctx);
 /* "12.3MB"-style sizes, as docker prints them (decimal units). */
 void cli_human_size(uint64_t bytes, char *buf, size_t len);
 /* True when argv[1..] asks for help ("-h" or "--help" anywhere before "--"). */

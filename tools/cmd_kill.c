@@ -30,6 +30,11 @@ static int parse_signal(const char *s)
     return -1;
 }
 
+static int kill_one(const char *run_dir, struct ctr_state *s, void *ctx, struct imgfs_err *err)
+{
+    return ctr_kill(run_dir, s, *(int *)ctx, err);
+}
+
 int cmd_kill(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
@@ -55,22 +60,5 @@ int cmd_kill(int argc, char **argv, struct cli *cli)
         cli_error("kill", "wants at least one CONTAINER");
         return EXIT_IMGFS_FAILED;
     }
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        struct imgfs_err err = {0};
-        struct ctr_state s;
-        if (ctr_find(cli->run_dir, argv[i], &s, &err) < 0) {
-            cli_report("kill", &err);
-            rc = 1;
-            continue;
-        }
-        if (ctr_kill(cli->run_dir, &s, sig, &err) < 0) {
-            cli_report("kill", &err);
-            rc = 1;
-        } else {
-            printf("%s\n", argv[i]);
-        }
-        ctr_state_free(&s);
-    }
-    return rc;
+    return cli_each_container(cli, "kill", optind, argc, argv, kill_one, &sig);
 }

@@ -12,6 +12,11 @@ static const char usage[] = "Usage: imgfs rm [OPTIONS] CONTAINER...\n\n"
                             "  -f, --force      kill running containers first\n"
                             "  -h, --help       show this help\n";
 
+static int remove_one(const char *run_dir, struct ctr_state *s, void *ctx, struct imgfs_err *err)
+{
+    return ctr_remove(run_dir, s, *(bool *)ctx, err);
+}
+
 int cmd_rm(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
@@ -35,22 +40,5 @@ int cmd_rm(int argc, char **argv, struct cli *cli)
         cli_error("rm", "wants at least one CONTAINER");
         return EXIT_IMGFS_FAILED;
     }
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        struct imgfs_err err = {0};
-        struct ctr_state s;
-        if (ctr_find(cli->run_dir, argv[i], &s, &err) < 0) {
-            cli_report("rm", &err);
-            rc = 1;
-            continue;
-        }
-        if (ctr_remove(cli->run_dir, &s, force, &err) < 0) {
-            cli_report("rm", &err);
-            rc = 1;
-        } else {
-            printf("%s\n", argv[i]);
-        }
-        ctr_state_free(&s);
-    }
-    return rc;
+    return cli_each_container(cli, "rm", optind, argc, argv, remove_one, &force);
 }

@@ -12,6 +12,11 @@ static const char usage[] = "Usage: imgfs stop [OPTIONS] CONTAINER...\n\n"
                             "  -t, --time SECS  seconds to wait before SIGKILL (default 10)\n"
                             "  -h, --help       show this help\n";
 
+static int stop_one(const char *run_dir, struct ctr_state *s, void *ctx, struct imgfs_err *err)
+{
+    return ctr_stop(run_dir, s, *(int *)ctx, err);
+}
+
 int cmd_stop(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
@@ -41,19 +46,5 @@ int cmd_stop(int argc, char **argv, struct cli *cli)
         cli_error("stop", "wants at least one CONTAINER");
         return EXIT_IMGFS_FAILED;
     }
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        struct imgfs_err err = {0};
-        struct ctr_state s;
-        if (ctr_find(cli->run_dir, argv[i], &s, &err) < 0 ||
-            ctr_stop(cli->run_dir, &s, timeout, &err) < 0) {
-            cli_report("stop", &err);
-            rc = 1;
-        } else {
-            printf("%s\n", argv[i]);
-        }
-        if (!err.code)
-            ctr_state_free(&s);
-    }
-    return rc;
+    return cli_each_container(cli, "stop", optind, argc, argv, stop_one, &timeout);
 }

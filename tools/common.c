@@ -1,6 +1,7 @@
 #include "cli.h"
 #include "../fs/store.h"
 #include "../fs/view.h"
+#include "../runner/runner.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -82,4 +83,29 @@ bool cli_view_header(struct store_read *r, const struct digest *manifest, struct
     struct imgfs_err err;
     return store_get(r, STORE_VIEW, manifest, &data, &len, &err) == 0 &&
            view_header_of(data, len, h) == 0;
+}
+
+int cli_each_container(const struct cli *cli, const char *verb, int optind_, int argc, char **argv,
+                       int (*act)(const char *run_dir, struct ctr_state *s, void *ctx,
+                                  struct imgfs_err *err),
+                       void *ctx)
+{
+    int rc = 0;
+    for (int i = optind_; i < argc; i++) {
+        struct imgfs_err err = {0};
+        struct ctr_state s;
+        if (ctr_find(cli->run_dir, argv[i], &s, &err) < 0) {
+            cli_report(verb, &err);
+            rc = 1;
+            continue;
+        }
+        if (act(cli->run_dir, &s, ctx, &err) < 0) {
+            cli_report(verb, &err);
+            rc = 1;
+        } else {
+            printf("%s\n", argv[i]);
+        }
+        ctr_state_free(&s);
+    }
+    return rc;
 }
