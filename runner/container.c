@@ -9,6 +9,7 @@
 #include "../fs/image.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -365,6 +366,11 @@ static int init_main(void *arg)
     close(sync);
     close(root);
     root = -1;
+    /* The init is root in the container's namespaces for the container's whole life; from here on
+     * it only waits and passes signals on, which needs CAP_KILL alone (for a command of another
+     * uid). Best effort: the command already runs, and the init is non-dumpable either way. */
+    struct imgfs_err ignored;
+    caps_apply(UINT64_C(1) << CAP_KILL, true, &ignored);
 
     for (;;) {
         siginfo_t si;

@@ -16,6 +16,8 @@ t_check "a default container starts" run true
 
 # Capabilities: Docker's 14, nothing inheritable or ambient
 t_eq "CapEff is Docker's default set" 00000000a80425fb "$(sec_status_field probe CapEff)"
+t_eq "imgfs's PID 1 keeps only CAP_KILL" "0000000000000020 0000000000000020" \
+    "$("$IMGFS" run --rm probe sh -c 'grep -E "^Cap(Eff|Bnd):" /proc/1/status' | awk '{print $2}' | tr '\n' ' ' | sed 's/ $//')"
 t_eq "CapPrm is Docker's default set" 00000000a80425fb "$(sec_status_field probe CapPrm)"
 t_eq "CapBnd is Docker's default set" 00000000a80425fb "$(sec_status_field probe CapBnd)"
 t_eq "CapInh is empty" 0000000000000000 "$(sec_status_field probe CapInh)"
