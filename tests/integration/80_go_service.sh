@@ -6,7 +6,9 @@ source "$(dirname "$0")/../lib.sh"
 t_begin go_service
 [[ $(basename "$IMGFS") == imgfs ]] || t_skip "the example is the same code path as 50_run_*; run once"
 
-port=$(comm -23 <(seq 20000 20999) <(ss -Htan | awk '{print $4}' | sed 's/.*://' | sort -u) | head -1)
+used=" $(ss -Htan | awk '{print $4}' | sed 's/.*://' | tr '\n' ' ') "
+port=20000
+while [[ $used == *" $port "* ]]; do port=$((port + 1)); done
 out=$(PORT=$port IMGFS=$IMGFS "$TOP/examples/go-service.sh" 2>&1) && rc=0 || rc=$?
 t_eq "examples/go-service.sh succeeds" 0 "$rc"
 t_check "the service answered through the published port" grep -q "^hello from " <<<"$out"
