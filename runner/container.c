@@ -852,20 +852,14 @@ out_parent:
     /* the monitor owns the container from here on: drop our copy of the lock without touching it */
     close(m.lock);
     m.lock = -1;
-    free(m.state.command);
-    strv_free(a.argv);
-    strv_free(a.env);
-    seccomp_free(a.seccomp);
-    if (m.log >= 0)
-        close(m.log);
-    free(m.dir);
-    return r;
+    goto release;
 
 out:
     if (r < 0 && m.dir && !m.finished)
         monitor_finish(&m, CTR_EXIT_FAILED, true); /* never started: leave nothing behind */
     if (m.lock >= 0)
         close(m.lock);
+release:
     free(m.state.command);
     strv_free(a.argv);
     strv_free(a.env);
