@@ -2,7 +2,7 @@
 # ./imgfs-asan (ASan + UBSan), `make deps` installs the Debian packages the project needs.
 
 CC      ?= cc
-PKGS    := fuse3 libarchive lmdb jansson libseccomp libcrypto zlib
+PKGS    := fuse3 libarchive lmdb jansson libseccomp libcrypto zlib libcurl
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral \
            -Wstrict-prototypes -Wvla
@@ -17,7 +17,8 @@ DEPS := build-essential pkg-config clang-format clang \
         skopeo umoci crun runc squashfuse squashfs-tools fuse-overlayfs slirp4netns golang-go \
         debootstrap busybox-static hyperfine docker-registry attr iproute2 curl jq xz-utils \
         zstd bzip2 file procps psmisc util-linux \
-        libcap2-bin openssl python3 tar findutils coreutils gzip
+        libcap2-bin openssl python3 tar findutils coreutils gzip \
+        docker.io containerd stargz-snapshotter buildah apache2-utils ca-certificates git
 
 LIB_SRCS  := $(wildcard fs/*.c runner/*.c builder/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
