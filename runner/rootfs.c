@@ -4,25 +4,32 @@
  *
  * The image is untrusted: every path inside it is resolved with openat2(RESOLVE_IN_ROOT) against
  * the container's root and mounted on through /proc/self/fd/N (the host's /proc, still there before
- * pivot_root), so a symlink such as `proc -> /` or `dev -> ../../../etc` stays inside the root. */
+ * pivot_root), so a symlink such as `dev -> ../../../etc` stays inside the root. Staying inside is
+ * not enough: `proc -> /` resolves to the root itself, and procfs mounted there is reachable as
+ * `/..` with no mask and a writable /proc/sys (core_pattern: code run as root on the host). So
+ * every target is checked where it resolved to (check_target): /proc and /sys must be ordinary
+ * directories at exactly that path (runc's rule since CVE-2019-19921), nothing else may land on the
+ * root or inside the kernel file systems, and the masks must land on them. */
 #include "ctr_internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode)
+static int sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
 {
     struct open_how how = {
         .flags = (uint64_t)flags | O_CLOEXEC,
-        .mode = mode,
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve,
     };
     int fd;
     do
@@ -102,11 +109,119 @@ static int mount_fd(const char *source, int fd, const char *fstype, unsigned lon
     return mount(source, target, fstype, flags, data);
 }
 
-/* Mount at `path` in the container: a new file system (`fstype`), or with MS_BIND `source`. */
-static int mount_in(int rootfd, const char *path, const char *source, const char *fstype,
-                    unsigned long flags, const char *data, mode_t create, struct imgfs_err *err)
+/* The container's root while it is built: its descriptor and its path as the kernel names it. */
+struct root {
+    int fd;
+    char path[PATH_MAX];
+    size_t len;
+};
+
+static int fd_path(int fd, char *out, size_t len)
 {
-    cleanup_close int fd = rootfs_open(rootfd, path, O_PATH, create, err);
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(self, out, len - 1);
+    if (n < 0)
+        return -1;
+    if ((size_t)n >= len - 1) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    out[n] = 0;
+    return 0;
+}
+
+/* What a mount target may resolve to. */
+enum target {
+    TARGET_KERNEL, /* /proc, /sys: an ordinary directory at exactly that path */
+    TARGET_RUNNER, /* /dev, /etc/hosts...: anywhere inside but the root, /proc and /sys */
+    /* -v, --tmpfs: anywhere inside but the root and /proc (runc's checkProcMount; volumes under
+     * /sys such as /sys/fs/cgroup are the user's choice) */
+    TARGET_USER,
+};
+
+static bool path_under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return !strncmp(path, dir, n) && (path[n] == 0 || path[n] == '/');
+}
+
+/* Where did `fd`, opened for target `path`, really land? The kernel's name for it (d_path through
+ * /proc/self/fd, as runc checks its mount-on-fd targets) must be strictly below the root. */
+static int check_target(const struct root *root, int fd, const char *path, enum target kind,
+                        struct imgfs_err *err)
+{
+    char where[PATH_MAX];
+    if (fd_path(fd, where, sizeof where) < 0)
+        return err_sys(err, errno, "mount target `%s`: finding where it resolved to", path);
+    if (strncmp(where, root->path, root->len) || (where[root->len] && where[root->len] != '/'))
+        return err_set(err, EXDEV, "mount target `%s` resolves outside the container's root (`%s`)",
+                       path, where);
+    const char *rel = where + root->len;
+    if (!*rel)
+        return err_set(err, EINVAL,
+                       "mount target `%s` resolves to the container's root directory (a symlink "
+                       "in the image?): refusing to mount over the root",
+                       path);
+    if (kind != TARGET_KERNEL &&
+        (path_under(rel, "/proc") || (kind == TARGET_RUNNER && path_under(rel, "/sys"))))
+        return err_set(err, EINVAL,
+                       "mount target `%s` resolves to `%s`, inside a kernel file system: refused",
+                       path, rel);
+    return 0;
+}
+
+/* /proc or /sys (`name` without the slash): an ordinary directory of the image, made when missing.
+ * A symlink there is refused, never followed: runc's rule since CVE-2019-19921, with its words. */
+static int open_kernel_dir(const struct root *root, const char *name, struct imgfs_err *err)
+{
+    struct stat st;
+    if (fstatat(root->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT)
+            return err_sys(err, errno, "`/%s` in the container", name);
+        if (mkdirat(root->fd, name, 0755) < 0 && errno != EEXIST)
+            return err_sys(err, errno, "creating directory `/%s` in the container", name);
+    } else if (S_ISLNK(st.st_mode)) {
+        char link[256] = "";
+        ssize_t n = readlinkat(root->fd, name, link, sizeof link - 1);
+        if (n > 0)
+            link[n] = 0;
+        return err_set(err, ELOOP,
+                       "`/%s` in the image is a symlink (to `%s`): %s must be mounted on an "
+                       "ordinary directory",
+                       name, link, name);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return err_set(err, ENOTDIR,
+                       "`/%s` in the image is not a directory: %s must be mounted on an ordinary "
+                       "directory",
+                       name, name);
+    }
+    int fd = openat(root->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, errno, "opening `/%s` in the container", name);
+    return fd;
+}
+
+static int open_target(const struct root *root, const char *path, enum target kind, mode_t create,
+                       struct imgfs_err *err)
+{
+    int fd = kind == TARGET_KERNEL ? open_kernel_dir(root, path + 1, err)
+                                   : rootfs_open(root->fd, path, O_PATH, create, err);
+    if (fd < 0)
+        return -1;
+    if (check_target(root, fd, path, kind, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Mount at `path` in the container: a new file system (`fstype`), or with MS_BIND `source`. */
+static int mount_in(const struct root *root, const char *path, const char *source,
+                    const char *fstype, unsigned long flags, const char *data, mode_t create,
+                    enum target kind, struct imgfs_err *err)
+{
+    cleanup_close int fd = open_target(root, path, kind, create, err);
     if (fd < 0)
         return err_ctx(err, "mounting %s", path);
     bool bind = flags & MS_BIND;
@@ -114,12 +229,22 @@ static int mount_in(int rootfd, const char *path, const char *source, const char
         return err_sys(err, errno, "mounting %s on `%s`", fstype ? fstype : source, path);
     /* a bind mount ignores MS_RDONLY: it takes a remount */
     if (bind && (flags & MS_RDONLY)) {
-        cleanup_close int again = rootfs_open(rootfd, path, O_PATH, 0, err);
+        cleanup_close int again = open_target(root, path, kind, 0, err);
         if (again < 0)
             return -1;
         if (mount_fd(NULL, again, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
             return err_sys(err, errno, "making `%s` read-only", path);
     }
+    return 0;
+}
+
+/* A directory we made in a file system we just mounted (`dir`, our /dev): no image data below. */
+static int mount_below(int dir, const char *name, const char *fstype, unsigned long flags,
+                       const char *data, struct imgfs_err *err)
+{
+    cleanup_close int fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || mount_fd(fstype, fd, fstype, flags, data) < 0)
+        return err_sys(err, errno, "mounting %s on `/dev/%s`", fstype, name);
     return 0;
 }
 
@@ -131,14 +256,18 @@ static const struct {
     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
-static int setup_dev(int rootfd, bool tty, struct imgfs_err *err)
+static int setup_dev(const struct root *root, bool tty, struct imgfs_err *err)
 {
-    if (mount_in(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
-                 "mode=755,size=65536k", S_IFDIR, err) < 0)
+    if (mount_in(root, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k",
+                 S_IFDIR, TARGET_RUNNER, err) < 0)
         return -1;
-    cleanup_close int dev = rootfs_open(rootfd, "/dev", O_PATH | O_DIRECTORY, 0, err);
+    /* the tmpfs just mounted (the same resolution again: nothing else runs in the container) */
+    cleanup_close int dev = open_target(root, "/dev", TARGET_RUNNER, 0, err);
     if (dev < 0)
         return -1;
+    struct statfs sfs;
+    if (fstatfs(dev, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
+        return err_set(err, EIO, "`/dev` in the container is not the tmpfs just mounted there");
     mode_t old = umask(0);
     for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
         if (mknodat(dev, devices[i].name, S_IFCHR | 0666,
@@ -157,12 +286,12 @@ static int setup_dev(int rootfd, bool tty, struct imgfs_err *err)
     if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 ||
         mkdirat(dev, "mqueue", 0755) < 0)
         return err_sys(err, errno, "creating directories in /dev");
-    if (mount_in(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-                 "newinstance,ptmxmode=0666,mode=0620,gid=5", 0, err) < 0 ||
-        mount_in(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
-                 "mode=1777,size=65536k", 0, err) < 0 ||
-        mount_in(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL,
-                 0, err) < 0)
+    /* below our own tmpfs: whatever the image had at dev/pts, dev/shm... is hidden under it */
+    if (mount_below(dev, "pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                    "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
+        mount_below(dev, "shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k",
+                    err) < 0 ||
+        mount_below(dev, "mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err) < 0)
         return -1;
     if (tty) {
         /* /dev/console: the container's terminal, bound on later by the init (it owns the pty) */
@@ -192,10 +321,29 @@ static const char *const readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
-static int mask_paths(int rootfd, struct imgfs_err *err)
+/* A masked or read-only path: below /proc or /sys without a symlink, on procfs or sysfs (never
+ * somewhere an image's symlink could send it). -1 with ENOENT in err->code: not there, skip it. */
+static int open_kernel_path(const struct root *root, const char *path, struct imgfs_err *err)
+{
+    int fd = sys_openat2(root->fd, path + 1, O_PATH, RESOLVE_NO_SYMLINKS);
+    if (fd < 0)
+        return err_sys(err, errno, "opening `%s` in the container", path);
+    struct statfs sfs;
+    if (fstatfs(fd, &sfs) < 0 || (sfs.f_type != PROC_SUPER_MAGIC && sfs.f_type != SYSFS_MAGIC)) {
+        close(fd);
+        return err_set(err, EXDEV, "`%s` in the container is not on procfs or sysfs", path);
+    }
+    if (check_target(root, fd, path, TARGET_KERNEL, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int mask_paths(const struct root *root, struct imgfs_err *err)
 {
     for (size_t i = 0; i < sizeof masked_paths / sizeof masked_paths[0]; i++) {
-        cleanup_close int fd = rootfs_open(rootfd, masked_paths[i], O_PATH, 0, err);
+        cleanup_close int fd = open_kernel_path(root, masked_paths[i], err);
         if (fd < 0) {
             if (err->code == ENOENT)
                 continue;
@@ -212,7 +360,7 @@ static int mask_paths(int rootfd, struct imgfs_err *err)
             return err_sys(err, errno, "masking `%s`", masked_paths[i]);
     }
     for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++) {
-        cleanup_close int fd = rootfs_open(rootfd, readonly_paths[i], O_PATH, 0, err);
+        cleanup_close int fd = open_kernel_path(root, readonly_paths[i], err);
         if (fd < 0) {
             if (err->code == ENOENT)
                 continue;
@@ -222,7 +370,7 @@ static int mask_paths(int rootfd, struct imgfs_err *err)
         snprintf(self, sizeof self, "/proc/self/fd/%d", (int)fd);
         if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0)
             return err_sys(err, errno, "binding `%s`", readonly_paths[i]);
-        cleanup_close int again = rootfs_open(rootfd, readonly_paths[i], O_PATH, 0, err);
+        cleanup_close int again = open_kernel_path(root, readonly_paths[i], err);
         if (again < 0)
             return -1;
         if (mount_fd(NULL, again, NULL,
@@ -248,14 +396,14 @@ int rootfs_open_volume(const struct ctr_mount *m, struct imgfs_err *err)
     return fd;
 }
 
-static int setup_mounts(const struct ctr_rootfs *r, int rootfd, struct imgfs_err *err)
+static int setup_mounts(const struct ctr_rootfs *r, const struct root *root, struct imgfs_err *err)
 {
     for (size_t i = 0; i < r->n_mounts; i++) {
         const struct ctr_mount *m = &r->mounts[i];
         if (m->tmpfs) {
-            if (mount_in(rootfd, m->target, "tmpfs", "tmpfs",
+            if (mount_in(root, m->target, "tmpfs", "tmpfs",
                          MS_NOSUID | MS_NODEV | MS_NOEXEC | (m->readonly ? MS_RDONLY : 0),
-                         m->options ? m->options : "mode=1777", S_IFDIR, err) < 0)
+                         m->options ? m->options : "mode=1777", S_IFDIR, TARGET_USER, err) < 0)
                 return -1;
             continue;
         }
@@ -263,7 +411,7 @@ static int setup_mounts(const struct ctr_rootfs *r, int rootfd, struct imgfs_err
         if (fstat(r->volume_fds[i], &st) < 0)
             return err_sys(err, errno, "volume `%s`", m->source);
         cleanup_close int target =
-            rootfs_open(rootfd, m->target, O_PATH, S_ISDIR(st.st_mode) ? S_IFDIR : S_IFREG, err);
+            open_target(root, m->target, TARGET_USER, S_ISDIR(st.st_mode) ? S_IFDIR : S_IFREG, err);
         if (target < 0)
             return err_ctx(err, "volume target `%s`", m->target);
         if (move_mount(r->volume_fds[i], "", target, "",
@@ -273,7 +421,8 @@ static int setup_mounts(const struct ctr_rootfs *r, int rootfd, struct imgfs_err
     return 0;
 }
 
-static int bind_etc_files(const struct ctr_rootfs *r, int rootfd, struct imgfs_err *err)
+static int bind_etc_files(const struct ctr_rootfs *r, const struct root *root,
+                          struct imgfs_err *err)
 {
     static const char *const files[] = {"hosts", "hostname", "resolv.conf"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -282,7 +431,7 @@ static int bind_etc_files(const struct ctr_rootfs *r, int rootfd, struct imgfs_e
         if (access(src, F_OK) < 0)
             continue;
         snprintf(dst, sizeof dst, "/etc/%s", files[i]);
-        if (mount_in(rootfd, dst, src, NULL, MS_BIND, NULL, S_IFREG, err) < 0) {
+        if (mount_in(root, dst, src, NULL, MS_BIND, NULL, S_IFREG, TARGET_RUNNER, err) < 0) {
             /* a read-only rootfs without the file: Docker fails too; an image without /etc
              * could not create it either */
             if (r->read_only && err->code == EROFS)
@@ -290,6 +439,21 @@ static int bind_etc_files(const struct ctr_rootfs *r, int rootfd, struct imgfs_e
             return -1;
         }
     }
+    return 0;
+}
+
+/* Nothing may sit on top of the root: every mount above went through check_target, and this
+ * says so again where it matters (a mount on the root's own dentry is stacked over it). */
+static int check_root_uncovered(const struct ctr_rootfs *r, const struct root *root,
+                                struct imgfs_err *err)
+{
+    cleanup_close int top = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct statx a, b;
+    if (top < 0 || statx(root->fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) < 0 ||
+        statx(top, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) < 0)
+        return err_sys(err, errno, "checking the rootfs `%s`", r->target);
+    if (!(a.stx_mask & b.stx_mask & STATX_MNT_ID) || a.stx_mnt_id != b.stx_mnt_id)
+        return err_set(err, EIO, "something is mounted over the container's root `%s`", r->target);
     return 0;
 }
 
@@ -316,23 +480,29 @@ int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err)
         if (mount("overlay", r->target, "overlay", 0, opts) < 0)
             return err_sys(err, errno, "mounting overlay on `%s` (%s)", r->target, opts);
     }
-    cleanup_close int rootfd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct root root = {.fd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC)};
+    cleanup_close int rootfd = root.fd;
     if (rootfd < 0)
         return err_sys(err, errno, "opening the rootfs `%s`", r->target);
+    if (fd_path(rootfd, root.path, sizeof root.path) < 0)
+        return err_sys(err, errno, "finding the rootfs `%s`", r->target);
+    root.len = strcmp(root.path, "/") ? strlen(root.path) : 0;
 
-    if (mount_in(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, S_IFDIR,
-                 err) < 0)
+    if (mount_in(&root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, S_IFDIR,
+                 TARGET_KERNEL, err) < 0)
         return -1;
-    if (setup_dev(rootfd, r->tty, err) < 0)
+    if (setup_dev(&root, r->tty, err) < 0)
         return -1;
     unsigned long sysflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (r->privileged ? 0 : MS_RDONLY);
-    if (mount_in(rootfd, "/sys", "sysfs", "sysfs", sysflags, NULL, S_IFDIR, err) < 0)
+    if (mount_in(&root, "/sys", "sysfs", "sysfs", sysflags, NULL, S_IFDIR, TARGET_KERNEL, err) < 0)
         return -1;
-    if (r->etc_dir && bind_etc_files(r, rootfd, err) < 0)
+    if (r->etc_dir && bind_etc_files(r, &root, err) < 0)
         return -1;
-    if (setup_mounts(r, rootfd, err) < 0)
+    if (setup_mounts(r, &root, err) < 0)
         return -1;
-    if (!r->privileged && mask_paths(rootfd, err) < 0)
+    if (!r->privileged && mask_paths(&root, err) < 0)
+        return -1;
+    if (check_root_uncovered(r, &root, err) < 0)
         return -1;
 
     /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours

@@ -26,42 +26,11 @@ mkdir -p "$cwd_dir"
 cwd_before=$(snapshot "$cwd_dir")
 dotdots=../../../../../../../../../../../../../../../..
 
-# make_image NAME WORKDIR LINK=TARGET...: busybox.tar with the given symlinks added (replacing what
-# busybox had at that path), as a docker-save archive whose config sets WorkingDir.
+# make_image NAME WORKDIR LINK=TARGET...: busybox with the given symlinks (60_security.bash)
 make_image() {
     local name=$1 workdir=$2
     shift 2
-    python3 - "$FIXTURES/busybox.tar" "$T/$name.tar" "$name" "$workdir" "$@" <<'PY'
-import hashlib, io, json, sys, tarfile
-src, out, name, workdir, *links = sys.argv[1:]
-links = dict(l.split("=", 1) for l in links)
-layer = io.BytesIO()
-with tarfile.open(src) as i, tarfile.open(fileobj=layer, mode="w") as o:
-    for m in i.getmembers():
-        path = m.name.lstrip("./")
-        if any(path == l or path.startswith(l + "/") for l in links):
-            continue
-        o.addfile(m, i.extractfile(m) if m.isreg() else None)
-    for l, target in links.items():
-        t = tarfile.TarInfo("./" + l)
-        t.type, t.linkname, t.mode = tarfile.SYMTYPE, target, 0o777
-        o.addfile(t)
-data = layer.getvalue()
-diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
-config = json.dumps({"architecture": "amd64", "os": "linux",
-    "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "WorkingDir": workdir, "Cmd": ["sh"]},
-    "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
-cfg_name = hashlib.sha256(config).hexdigest() + ".json"
-layer_name = diff_id[7:] + "/layer.tar"
-manifest = json.dumps([{"Config": cfg_name, "RepoTags": [name + ":latest"],
-                        "Layers": [layer_name]}]).encode()
-with tarfile.open(out, "w") as o:
-    for n, b in ((cfg_name, config), (layer_name, data), ("manifest.json", manifest)):
-        t = tarfile.TarInfo(n)
-        t.size = len(b)
-        o.addfile(t, io.BytesIO(b))
-PY
-    "$IMGFS" import -q -t "$name" "$T/$name.tar"
+    sec_image "$name" --workdir "$workdir" "$@"
 }
 
 # The image: an absolute symlink, a `..` chain and a /proc/self link, each aimed at a host directory,

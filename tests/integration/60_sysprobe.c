@@ -6,12 +6,18 @@
  * OPs: mount (tmpfs on /tmp), unshare-ns, unshare-user, unshare-net, clone-newns, clone3, keyctl,
  * bpf, ptrace PID, sethostname, personality, future (syscall 1000), chroot, hog MIB (touch MIB of
  * memory), forks N (fork N children that wait; "forks K EAGAIN" when the Kth failed), fds (list
- * open descriptors other than 0-2; "fds none"), mknod-read (mknod a block device for loop0, open it).
+ * open descriptors other than 0-2; "fds none"), mknod-read (mknod a block device for loop0, open it),
+ * kernelfs (every directory on procfs or sysfs outside /proc and /sys, the root and `/..` included:
+ * "kernelfs PATH..." exit 1, or "kernelfs none"; with "core_pattern ro" when
+ * /proc/sys/kernel/core_pattern cannot be opened for writing — nothing is written to it).
  * Built by the tests with `cc -static`. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <linux/magic.h>
 #include <linux/bpf.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -24,10 +30,35 @@
 #include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static int kernelfs_found;
+
+static bool on_kernelfs(const char *path)
+{
+    struct statfs s;
+    return statfs(path, &s) == 0 && (s.f_type == PROC_SUPER_MAGIC || s.f_type == SYSFS_MAGIC);
+}
+
+static int kernelfs_visit(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    if (type != FTW_D)
+        return FTW_CONTINUE;
+    if (!strcmp(path, "/proc") || !strcmp(path, "/sys"))
+        return FTW_SKIP_SUBTREE;
+    if (on_kernelfs(path)) {
+        printf(" %s", path);
+        kernelfs_found = 1;
+        return FTW_SKIP_SUBTREE;
+    }
+    return FTW_CONTINUE;
+}
 
 static int report(const char *op, long rc)
 {
@@ -147,6 +178,22 @@ int main(int argc, char **argv)
         int fd = open("/tmp/probe-disk", O_RDONLY);
         unlink("/tmp/probe-disk");
         return report(op, fd);
+    }
+    if (!strcmp(op, "kernelfs")) {
+        printf("kernelfs");
+        static const char *const roots[] = {"/..", "/../..", "/."};
+        for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+            if (on_kernelfs(roots[i])) {
+                printf(" %s", roots[i]);
+                kernelfs_found = 1;
+            }
+        nftw("/", kernelfs_visit, 32, FTW_PHYS | FTW_ACTIONRETVAL);
+        printf(kernelfs_found ? "\n" : " none\n");
+        int fd = open("/proc/sys/kernel/core_pattern", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        printf("core_pattern %s\n", fd >= 0 ? "WRITABLE" : errno == EROFS ? "ro" : strerrorname_np(errno));
+        return kernelfs_found || fd >= 0;
     }
     fprintf(stderr, "sysprobe: unknown op %s\n", op);
     return 2;
