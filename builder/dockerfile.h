@@ -166,6 +166,15 @@ int df_parse(const char *name, const char *text, size_t len, unsigned flags, str
 
 void df_file_free(struct df_file *file);
 
+/* The checks df_parse makes without DF_PARSE_SYNTAX_ONLY, for one instruction (all but the
+ * stage order): for an ONBUILD trigger the executor parses in a child build. Errors (EINVAL) carry
+ * BuildKit's message without a location ("unknown flag: --foo"); wrap them with df_error_at. */
+int df_check_instruction(const struct df_instruction *ins, struct imgfs_err *err);
+
+/* A Go duration ("1m30s", "5s", "250ms", "0") as HEALTHCHECK's flags take it, in nanoseconds.
+ * Returns 0, or -1 when `s` is not one (nothing set). */
+int df_duration_parse(const char *s, int64_t *ns);
+
 /* The upper-case name of a keyword ("COPY"); "" for DF_UNKNOWN. Static storage. */
 const char *df_keyword_name(enum df_keyword keyword);
 
