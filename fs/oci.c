@@ -7,6 +7,7 @@
  * second read. Members of a tar come in any order, so a tar is read in passes: the first lists the
  * members and keeps the small ones; the last streams the big layers in whatever order they come. */
 #include "oci.h"
+#include "reference.h"
 
 #include "image.h"
 #include "import.h"
@@ -442,9 +443,11 @@ static void plan_image_free(struct plan_image *im)
 static int plan_select(struct plan *p, const char *name, const char *path, struct imgfs_err *err)
 {
     cleanup_free char *full = store_name_normalize(name);
-    const char *slash = strrchr(full, '/');
-    const char *tag = strrchr(slash ? slash : full, ':');
-    tag = tag ? tag + 1 : "latest";
+    cleanup_free char *repo = NULL;
+    const char *tag;
+    bool is_digest;
+    if (!ref_split_name(full, &repo, &tag, &is_digest) || is_digest)
+        tag = "latest";
     size_t pick = SIZE_MAX, matches = 0;
     for (size_t i = 0; i < p->n_images; i++)
         if (image_has_ref_tag(&p->images[i], tag) || image_has_ref_tag(&p->images[i], name) ||
@@ -1397,11 +1400,13 @@ static int write_oci(struct archive *a, struct store_read *r, const struct image
     if (name) {
         /* ref.name carries the tag (what skopeo's oci-archive:FILE:TAG and umoci's DIR:TAG look
          * up); containerd's annotation the full name, as docker save writes them */
-        const char *slash = strrchr(name, '/');
-        const char *colon = strrchr(slash ? slash : name, ':');
+        cleanup_free char *repo = NULL;
+        const char *tag;
+        bool is_digest;
+        if (!ref_split_name(name, &repo, &tag, &is_digest) || is_digest)
+            tag = "latest";
         json_object_set_new(desc, "annotations",
-                            json_pack("{s:s, s:s}", ANNOT_CTRD_NAME, name, ANNOT_REF_NAME,
-                                      colon ? colon + 1 : "latest"));
+                            json_pack("{s:s, s:s}", ANNOT_CTRD_NAME, name, ANNOT_REF_NAME, tag));
     }
     cleanup_json json_t *index = json_pack("{s:i, s:s, s:[O]}", "schemaVersion", 2, "mediaType",
                                            MT_OCI_INDEX, "manifests", desc);
@@ -1463,12 +1468,16 @@ static int write_docker(struct archive *a, struct store_read *r, const struct im
     }
     if (name && img->n_layers) {
         /* the legacy file older `docker load` reads: repository -> tag -> top layer */
-        const char *slash = strrchr(name, '/');
-        const char *colon = strrchr(slash ? slash : name, ':');
-        cleanup_free char *repo = colon ? strndup(name, (size_t)(colon - name)) : xstrdup(name);
+        cleanup_free char *repo = NULL;
+        const char *tag;
+        bool is_digest;
+        if (!ref_split_name(name, &repo, &tag, &is_digest) || is_digest) {
+            free(repo);
+            repo = xstrdup(name);
+            tag = "latest";
+        }
         digest_hex(&img->layers[img->n_layers - 1], hex);
-        cleanup_json json_t *repos =
-            json_pack("{s:{s:s}}", repo, colon ? colon + 1 : "latest", hex);
+        cleanup_json json_t *repos = json_pack("{s:{s:s}}", repo, tag, hex);
         if (!repos || out_json(a, "repositories", repos, err) < 0)
             return repos ? -1 : err_set(err, ENOMEM, "building repositories");
     }

@@ -1,4 +1,5 @@
 #include "store.h"
+#include "reference.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -311,11 +312,13 @@ int store_get(struct store_read *r, enum store_db db, const struct digest *key, 
 
 char *store_name_normalize(const char *name)
 {
-    const char *slash = strrchr(name, '/');
-    const char *colon = strrchr(name, ':');
-    if (strncmp(name, "sha256:", 7) == 0 || (colon && (!slash || colon > slash)))
-        return xstrdup(name);
-    return xasprintf("%s:latest", name);
+    struct ref r;
+    struct imgfs_err ignored;
+    if (strncmp(name, "sha256:", 7) == 0 || ref_parse(name, &r, &ignored) < 0)
+        return xstrdup(name); /* a digest, or no name at all: looked up as it is */
+    char *out = ref_store_name(&r);
+    ref_free(&r);
+    return out;
 }
 
 static bool is_hex(const char *s)

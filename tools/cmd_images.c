@@ -1,4 +1,5 @@
 #include "../fs/image.h"
+#include "../fs/reference.h"
 #include "../fs/store.h"
 #include "../fs/view.h"
 #include "cli.h"
@@ -43,14 +44,13 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     digest_hex(&e->manifest, hex);
     struct view_header h;
     uint64_t bytes = cli_view_header(l->r, &e->manifest, &h) ? h.total_size : 0;
-    bool untagged = !strncmp(e->name, "sha256:", 7);
-    cleanup_free char *repo = xstrdup(untagged ? "<none>" : e->name);
+    cleanup_free char *repo = NULL;
     const char *tag = "<none>";
-    char *colon = strrchr(repo, ':');
-    if (!untagged && colon && !strchr(colon, '/')) {
-        *colon = 0;
-        tag = colon + 1;
-    }
+    bool by_digest = false;
+    if (!ref_split_name(e->name, &repo, &tag, &by_digest))
+        repo = xstrdup(strncmp(e->name, "sha256:", 7) ? e->name : "<none>");
+    if (by_digest)
+        tag = "<none>";
     if (l->json) {
         json_array_append_new(l->json,
                               json_pack("{s:s, s:s, s:s, s:s+, s:I, s:I}", "Name", e->name,

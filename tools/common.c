@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "../fs/reference.h"
 #include "../fs/store.h"
 #include "../fs/view.h"
 #include "../runner/runner.h"
@@ -45,35 +46,13 @@ bool cli_wants_help(int argc, char **argv)
 
 bool cli_valid_name(const char *name)
 {
-    size_t n = strlen(name);
-    if (!n || n > 255 || !strncmp(name, "sha256:", 7))
+    struct ref r;
+    struct imgfs_err err;
+    if (!strncmp(name, "sha256:", 7) || ref_parse(name, &r, &err) < 0)
         return false;
-    const char *slash = strrchr(name, '/');
-    const char *colon = strrchr(name, ':');
-    const char *tag = colon && (!slash || colon > slash) ? colon + 1 : NULL;
-    size_t repo_len = tag ? (size_t)(tag - 1 - name) : n;
-    if (!repo_len)
-        return false;
-    for (size_t i = 0; i < repo_len; i++) {
-        char ch = name[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                  ch == '_' || ch == '-' || ch == '/' || ch == ':'; /* ':' for a registry port */
-        if (!ok)
-            return false;
-    }
-    if (tag) {
-        size_t tl = strlen(tag);
-        if (!tl || tl > 128)
-            return false;
-        for (size_t i = 0; i < tl; i++) {
-            char ch = tag[i];
-            bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-            if (!ok || (i == 0 && (ch == '.' || ch == '-')))
-                return false;
-        }
-    }
-    return true;
+    bool ok = !r.has_digest;
+    ref_free(&r);
+    return ok;
 }
 
 bool cli_view_header(struct store_read *r, const struct digest *manifest, struct view_header *h)

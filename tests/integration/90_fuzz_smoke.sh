@@ -10,7 +10,8 @@ t_begin fuzz_smoke
 t_check "fuzz targets build" make -s -C "$TOP" fuzz
 
 # seeds: small tars with every kind of member, compressed several ways, and real configs
-mkdir -p "$T/src/d/sub" "$T/seed/tar" "$T/seed/config" "$T/seed/layer" "$T/seed/view" "$T/seed/oci"
+mkdir -p "$T/src/d/sub" "$T/seed/tar" "$T/seed/config" "$T/seed/layer" "$T/seed/view" "$T/seed/oci" \
+    "$T/seed/registry"
 echo hello >"$T/src/d/file"
 ln "$T/src/d/file" "$T/src/d/hard"
 ln -s file "$T/src/d/sym"
@@ -47,4 +48,11 @@ t_check "fuzz_config: 50000 inputs, no crash" run_fuzzer config "$T/seed/config"
 t_check "fuzz_layer: 20000 inputs, no crash" run_fuzzer layer "$T/seed/layer" 20000
 t_check "fuzz_view: 100000 inputs, no crash" run_fuzzer view "$T/seed/view" 100000
 t_check "fuzz_oci: 1000 inputs, no crash" run_fuzzer oci "$T/seed/oci" 1000
+# registry documents: the manifest and index of the tiny image's OCI export, and references
+tar -xOf "$T/seed/oci/tiny-oci.tar" index.json >"$T/seed/registry/index.json"
+for m in $(tar -tf "$T/seed/oci/tiny-oci.tar" | grep '^blobs/sha256/.'); do
+    tar -xOf "$T/seed/oci/tiny-oci.tar" "$m" | head -c 4096 >"$T/seed/registry/${m##*/}"
+done
+printf 'localhost:5000/a/b:1@sha256:%064d' 0 >"$T/seed/registry/ref"
+t_check "fuzz_registry: 50000 inputs, no crash" run_fuzzer registry "$T/seed/registry" 50000
 t_end
