@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_CONFIG   "application/vnd.oci.image.config.v1+json"
@@ -414,32 +415,45 @@ static int apply_change(json_t *root, const char *change, struct imgfs_err *err)
     return 0;
 }
 
-int image_config_edit(const char *config_json, size_t len, char *const *changes, char **out,
-                      size_t *out_len, struct imgfs_err *err)
+/* The config to edit: `config_json` parsed, or a fresh one when NULL. */
+static json_t *config_or_fresh(const char *config_json, size_t len, struct imgfs_err *err)
 {
-    json_t *root;
-    if (config_json) {
-        json_error_t je;
-        root = json_loadb(config_json, len, 0, &je);
-        if (!json_is_object(root)) {
-            json_decref(root);
-            return err_set(err, EINVAL, "image config is not a JSON object: %s", je.text);
-        }
-    } else {
-        root = fresh_config();
+    if (!config_json)
+        return fresh_config();
+    json_error_t je;
+    json_t *root = json_loadb(config_json, len, 0, &je);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        err_set(err, EINVAL, "image config is not a JSON object: %s", je.text);
+        return NULL;
     }
-    for (char *const *c = changes; c && *c; c++) {
-        if (apply_change(root, *c, err) < 0) {
-            json_decref(root);
-            return err_ctx(err, "--change `%s`", *c);
-        }
-    }
+    return root;
+}
+
+/* Encode (compact, sorted keys: the digest depends on content only) and drop `root`. */
+static int config_dump(json_t *root, char **out, size_t *out_len, struct imgfs_err *err)
+{
     *out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     if (!*out)
         return err_set(err, ENOMEM, "encoding the config");
     *out_len = strlen(*out);
     return 0;
+}
+
+int image_config_edit(const char *config_json, size_t len, char *const *changes, char **out,
+                      size_t *out_len, struct imgfs_err *err)
+{
+    json_t *root = config_or_fresh(config_json, len, err);
+    if (!root)
+        return -1;
+    for (char *const *c = changes; c && *c; c++) {
+        if (apply_change(root, *c, err) < 0) {
+            json_decref(root);
+            return err_ctx(err, "--change `%s`", *c);
+        }
+    }
+    return config_dump(root, out, out_len, err);
 }
 
 /* ---- making ---- */
@@ -528,4 +542,70 @@ int image_commit(struct store_batch *b, const char *config_json, size_t config_l
     }
     *out = manifest_digest;
     return 0;
+}
+
+int image_commit_on(struct store_batch *b, struct store_read *r, const struct image *parent,
+                    const char *config_json, size_t config_len, const struct image_layer *layers,
+                    size_t n_layers, const char *name, struct digest *out, struct imgfs_err *err)
+{
+    size_t n_parent = parent ? parent->n_layers : 0;
+    struct image_layer *all = xcalloc(n_parent + n_layers + 1, sizeof *all);
+    for (size_t i = 0; i < n_parent; i++) {
+        const void *table;
+        size_t len;
+        if (store_get(r, STORE_LAYER, &parent->layers[i], &table, &len, err) < 0) {
+            free(all);
+            char s[DIGEST_STR_SIZE];
+            digest_str(&parent->layers[i], s);
+            return err_ctx(err, "layer %s of the parent image", s);
+        }
+        all[i] = (struct image_layer){.diff_id = parent->layers[i],
+                                      .size = parent->layer_sizes[i],
+                                      .table = table,
+                                      .table_len = len};
+    }
+    for (size_t i = 0; i < n_layers; i++)
+        all[n_parent + i] = layers[i];
+    if (!config_json && parent) {
+        config_json = parent->config_json;
+        config_len = parent->config_len;
+    }
+    int ret = image_commit(b, config_json, config_len, all, n_parent + n_layers, name, out, err);
+    free(all);
+    return ret;
+}
+
+int image_config_add_history(const char *config_json, size_t len, const struct image_history *h,
+                             char **out, size_t *out_len, struct imgfs_err *err)
+{
+    json_t *root = config_or_fresh(config_json, len, err);
+    if (!root)
+        return -1;
+    json_t *hist = json_object_get(root, "history");
+    if (!json_is_array(hist)) {
+        hist = json_array();
+        json_object_set_new(root, "history", hist);
+    }
+    json_t *e = json_object();
+    char when[64] = "";
+    if (h->created >= 0) {
+        time_t t = (time_t)h->created;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(e, "created", json_string(when));
+        json_object_set_new(root, "created", json_string(when));
+    }
+    if (h->created_by)
+        json_object_set_new(e, "created_by", json_string(h->created_by));
+    if (h->comment && *h->comment)
+        json_object_set_new(e, "comment", json_string(h->comment));
+    if (h->author && *h->author) {
+        json_object_set_new(e, "author", json_string(h->author));
+        json_object_set_new(root, "author", json_string(h->author));
+    }
+    if (h->empty_layer)
+        json_object_set_new(e, "empty_layer", json_true());
+    json_array_append_new(hist, e);
+    return config_dump(root, out, out_len, err);
 }

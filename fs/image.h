@@ -77,4 +77,24 @@ int image_commit(struct store_batch *b, const char *config_json, size_t config_l
                  const struct image_layer *layers, size_t n_layers, const char *name,
                  struct digest *out, struct imgfs_err *err);
 
+/* Make an image of `parent`'s layers (NULL: none, `FROM scratch`) with `layers` on top, and a
+ * config: `config_json`, or the parent's when NULL (a fresh one without a parent). The parent's
+ * file tables are read through `r` (a read begun after the batch, so gc cannot have freed them);
+ * the view is built for the whole new stack. Otherwise as image_commit. */
+int image_commit_on(struct store_batch *b, struct store_read *r, const struct image *parent,
+                    const char *config_json, size_t config_len, const struct image_layer *layers,
+                    size_t n_layers, const char *name, struct digest *out, struct imgfs_err *err);
+
+/* One `history` entry of a config (Docker's fields). */
+struct image_history {
+    int64_t created;        /* unix seconds, also the config's `created`; -1: not written */
+    const char *created_by; /* "RUN /bin/sh -c make", "imgfs commit", NULL */
+    const char *comment;    /* NULL or "" : none */
+    const char *author;     /* NULL or "": none; also the config's `author` */
+    bool empty_layer;       /* a step that made no layer (ENV, CMD...) */
+};
+/* Append a history entry to a config (NULL: a fresh one); the new JSON to *out (caller frees). */
+int image_config_add_history(const char *config_json, size_t len, const struct image_history *h,
+                             char **out, size_t *out_len, struct imgfs_err *err);
+
 #endif

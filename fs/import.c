@@ -1,6 +1,6 @@
 #include "import.h"
-#include "chunker.h"
 #include "layer.h"
+#include "layerbuild.h"
 #include "oci.h"
 #include "store.h"
 
@@ -274,266 +274,57 @@ int import_stream_close(struct import_stream *st, bool tar_failed, struct imgfs_
     return ret;
 }
 
-/* ---- names ---- */
-
-/* Normalise a member name in place: strip leading "/" and "./", collapse "//" and "/./", drop a
- * trailing "/". Returns -1 for a name with a ".." part (it would escape the root). */
-static int normalize_path(char *p)
-{
-    char *out = p;
-    const char *s = p;
-    while (*s) {
-        while (*s == '/')
-            s++;
-        const char *end = strchr(s, '/');
-        size_t n = end ? (size_t)(end - s) : strlen(s);
-        if (n == 0)
-            break;
-        if (n == 1 && s[0] == '.') {
-            s += n;
-            continue;
-        }
-        if (n == 2 && s[0] == '.' && s[1] == '.')
-            return -1;
-        if (out != p)
-            *out++ = '/';
-        memmove(out, s, n);
-        out += n;
-        s += n;
-    }
-    *out = 0;
-    return 0;
-}
-
-static size_t longest_component(const char *p)
-{
-    size_t longest = 0;
-    while (*p) {
-        size_t n = strcspn(p, "/");
-        if (n > longest)
-            longest = n;
-        p += n;
-        p += *p == '/';
-    }
-    return longest;
-}
-
-/* A set of the paths seen in this layer, for checking hardlink targets. */
-struct pathset {
-    char **slots;
-    size_t cap, n;
-};
-
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
-
-static bool pathset_has(const struct pathset *ps, const char *p)
-{
-    if (!ps->cap)
-        return false;
-    for (size_t i = str_hash(p) & (ps->cap - 1); ps->slots[i]; i = (i + 1) & (ps->cap - 1))
-        if (!strcmp(ps->slots[i], p))
-            return true;
-    return false;
-}
-
-static void pathset_add(struct pathset *ps, const char *p)
-{
-    if ((ps->n + 1) * 2 > ps->cap) {
-        struct pathset old = *ps;
-        ps->cap = old.cap ? old.cap * 2 : 1024;
-        ps->slots = xcalloc(ps->cap, sizeof *ps->slots);
-        ps->n = 0;
-        for (size_t i = 0; i < old.cap; i++)
-            if (old.slots[i])
-                pathset_add(ps, old.slots[i]), free(old.slots[i]);
-        free(old.slots);
-    }
-    size_t i = str_hash(p) & (ps->cap - 1);
-    for (; ps->slots[i]; i = (i + 1) & (ps->cap - 1))
-        if (!strcmp(ps->slots[i], p))
-            return;
-    ps->slots[i] = xstrdup(p);
-    ps->n++;
-}
-
-static void pathset_free(struct pathset *ps)
-{
-    for (size_t i = 0; i < ps->cap; i++)
-        free(ps->slots[i]);
-    free(ps->slots);
-}
-
-/* ---- the layer reader ---- */
-
-struct importer {
-    struct store_batch *b;
-    const char *what;
-    struct archive *hash_out; /* canonical tar writer feeding the diff_id digest */
-    struct digest_ctx *diff;
-    uint64_t tar_size;
-    /* chunker buffer */
-    uint8_t *cbuf;
-    size_t cstart, clen, ccap;
-    uint64_t cpos; /* file offset of cbuf[cstart] */
-    /* extents of the current file */
-    struct layer_extent *ext;
-    size_t n_ext, ext_cap;
-    uint64_t bytes;
-};
-
-static ssize_t hash_write(struct archive *a, void *ctx, const void *data, size_t len)
-{
-    (void)a;
-    struct importer *im = ctx;
-    digest_ctx_update(im->diff, data, len);
-    im->tar_size += len;
-    return len;
-}
-
-static int emit_chunk(struct importer *im, size_t len, const char *path, struct imgfs_err *err)
-{
-    const uint8_t *data = im->cbuf + im->cstart;
-    struct layer_extent x = {.offset = im->cpos, .length = (uint32_t)len};
-    digest_of(data, len, &x.chunk);
-    if (store_batch_put(im->b, STORE_CHUNK, &x.chunk, data, len, err) < 0)
-        return err_ctx(err, "storing `%s`", path);
-    if (im->n_ext == im->ext_cap) {
-        im->ext_cap = im->ext_cap ? im->ext_cap * 2 : 16;
-        im->ext = xrealloc(im->ext, im->ext_cap * sizeof *im->ext);
-    }
-    im->ext[im->n_ext++] = x;
-    im->cstart += len;
-    im->clen -= len;
-    im->cpos += len;
-    return 0;
-}
-
-/* Cut chunks while a full window is buffered (or everything, at the end of a run of data). */
-static int drain(struct importer *im, bool end, const char *path, struct imgfs_err *err)
-{
-    while (im->clen >= CHUNK_MAX || (end && im->clen)) {
-        size_t n = chunker_cut(im->cbuf + im->cstart, im->clen);
-        if (emit_chunk(im, n, path, err) < 0)
-            return -1;
-    }
-    if (im->cstart && im->clen)
-        memmove(im->cbuf, im->cbuf + im->cstart, im->clen);
-    im->cstart = 0;
-    return 0;
-}
-
-static int feed(struct importer *im, const uint8_t *data, size_t len, const char *path,
-                struct imgfs_err *err)
-{
-    while (len) {
-        size_t room = im->ccap - im->clen - im->cstart;
-        if (!room) {
-            if (drain(im, false, path, err) < 0)
-                return -1;
-            continue;
-        }
-        size_t n = len < room ? len : room;
-        memcpy(im->cbuf + im->cstart + im->clen, data, n);
-        im->clen += n;
-        data += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int read_file_data(struct importer *im, struct archive *in, struct layer_entry *e,
-                          struct imgfs_err *err)
-{
-    im->n_ext = 0;
-    im->cstart = im->clen = 0;
-    im->cpos = 0;
-    uint64_t pos = 0; /* logical position written to the canonical stream */
-    for (;;) {
-        const void *block;
-        size_t len;
-        la_int64_t off;
-        int rc = archive_read_data_block(in, &block, &len, &off);
-        if (rc == ARCHIVE_EOF)
-            break;
-        if (rc < ARCHIVE_WARN)
-            return err_set(err, EIO, "%s: reading `%s`: %s", im->what, e->path,
-                           archive_error_string(in));
-        if (off < 0 || (uint64_t)off < pos || (uint64_t)off + len > e->size)
-            return err_set(err, EIO, "%s: `%s`: data beyond the size in its header", im->what,
-                           e->path);
-        if ((uint64_t)off > pos) {
-            /* a hole: end the current run of chunks; the canonical tar carries zeros */
-            if (drain(im, true, e->path, err) < 0)
-                return -1;
-            for (uint64_t z = pos; z < (uint64_t)off;) {
-                static const uint8_t zeros[65536];
-                size_t n = (uint64_t)off - z < sizeof zeros ? (size_t)((uint64_t)off - z)
-                                                             : sizeof zeros;
-                if (archive_write_data(im->hash_out, zeros, n) < 0)
-                    return err_set(err, EIO, "hashing layer: %s",
-                                   archive_error_string(im->hash_out));
-                z += n;
-            }
-            im->cpos = off;
-        }
-        if (len && archive_write_data(im->hash_out, block, len) < 0)
-            return err_set(err, EIO, "hashing layer: %s", archive_error_string(im->hash_out));
-        if (feed(im, block, len, e->path, err) < 0 || drain(im, false, e->path, err) < 0)
-            return -1;
-        pos = off + len;
-        im->bytes += len;
-    }
-    if (drain(im, true, e->path, err) < 0)
-        return -1;
-    if (pos < e->size) {
-        /* a trailing hole (sparse file ending in a hole) */
-        static const uint8_t zeros[65536];
-        for (uint64_t z = pos; z < e->size;) {
-            size_t n = e->size - z < sizeof zeros ? (size_t)(e->size - z) : sizeof zeros;
-            if (archive_write_data(im->hash_out, zeros, n) < 0)
-                return err_set(err, EIO, "hashing layer: %s", archive_error_string(im->hash_out));
-            z += n;
-        }
-    }
-    e->extents = im->ext;
-    e->n_extents = im->n_ext;
-    return 0;
-}
+/* ---- the layer reader: tar members into the layer builder ---- */
 
 static enum layer_kind kind_of(mode_t type)
 {
     switch (type) {
-    case AE_IFDIR: return LAYER_DIR;
-    case AE_IFLNK: return LAYER_SYMLINK;
-    case AE_IFCHR: return LAYER_CHAR;
-    case AE_IFBLK: return LAYER_BLOCK;
-    case AE_IFIFO: return LAYER_FIFO;
-    case AE_IFSOCK: return LAYER_SOCKET;
-    case AE_IFREG: return LAYER_REG;
-    default: return 0;
+    case AE_IFDIR:
+        return LAYER_DIR;
+    case AE_IFLNK:
+        return LAYER_SYMLINK;
+    case AE_IFCHR:
+        return LAYER_CHAR;
+    case AE_IFBLK:
+        return LAYER_BLOCK;
+    case AE_IFIFO:
+        return LAYER_FIFO;
+    case AE_IFSOCK:
+        return LAYER_SOCKET;
+    case AE_IFREG:
+        return LAYER_REG;
+    default:
+        return 0;
     }
 }
 
+/* A member's data blocks (sparse files: one block per extent, holes between them). */
+static int tar_data_next(void *ctx, const void **data, size_t *len, uint64_t *offset,
+                         struct imgfs_err *err)
+{
+    struct archive *in = ctx;
+    la_int64_t off;
+    int rc = archive_read_data_block(in, data, len, &off);
+    if (rc == ARCHIVE_EOF)
+        return 0;
+    if (rc < ARCHIVE_WARN)
+        return err_set(err, EIO, "%s", archive_error_string(in));
+    if (off < 0)
+        return err_set(err, EIO, "a data block at a negative offset");
+    *offset = (uint64_t)off;
+    return 1;
+}
+
 int import_layer(struct store_batch *b, struct archive *in, const char *what,
-                 struct import_layer_result *out, struct imgfs_err *err)
+                 struct layer_build_result *out, struct imgfs_err *err)
 {
     memset(out, 0, sizeof *out);
-    struct importer im = {.b = b, .what = what, .diff = digest_ctx_new()};
-    im.ccap = 2 * CHUNK_MAX;
-    im.cbuf = xmalloc(im.ccap);
-    im.hash_out = layer_tar_writer_new(&im, hash_write);
-    struct layer_writer w;
-    layer_writer_init(&w);
-    struct pathset seen = {0};
-    struct archive_entry *canon = archive_entry_new();
+    struct layer_builder *lb;
+    if (layer_builder_open(b, what, &lb, err) < 0)
+        return -1;
     struct layer_xattr *xattrs = NULL;
     size_t xattrs_cap = 0;
+    uint64_t members = 0;
     int ret = -1;
 
     for (;;) {
@@ -543,34 +334,17 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
             break;
         if (rc < ARCHIVE_WARN) {
             err_set(err, EINVAL, "%s: %s (after %llu members)", what, archive_error_string(in),
-                    (unsigned long long)out->files);
+                    (unsigned long long)members);
             goto out;
         }
         const char *raw = archive_entry_pathname(ae);
         if (!raw) {
             err_set(err, EINVAL, "%s: a member has no name (after %llu members)", what,
-                    (unsigned long long)out->files);
-            goto out;
-        }
-        if (strlen(raw) >= PATH_MAX) {
-            err_set(err, ENAMETOOLONG, "%s: member name of %zu bytes is longer than PATH_MAX",
-                    what, strlen(raw));
-            goto out;
-        }
-        cleanup_free char *path = xstrdup(raw);
-        if (normalize_path(path) < 0) {
-            err_set(err, EINVAL, "%s: member `%s` has a `..` part (it would land outside the root)",
-                    what, raw);
-            goto out;
-        }
-        size_t longest = longest_component(path);
-        if (longest > NAME_MAX) {
-            err_set(err, ENAMETOOLONG, "%s: member `%.80s...` has a name part of %zu bytes (the "
-                    "limit is %d)", what, raw, longest, NAME_MAX);
+                    (unsigned long long)members);
             goto out;
         }
         struct layer_entry e = {
-            .path = path,
+            .path = raw,
             .mode = archive_entry_perm(ae),
             .uid = (uint32_t)archive_entry_uid(ae),
             .gid = (uint32_t)archive_entry_gid(ae),
@@ -579,32 +353,18 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
             .uname = archive_entry_uname(ae),
             .gname = archive_entry_gname(ae),
         };
-        cleanup_free char *link = NULL;
         const char *hard = archive_entry_hardlink(ae);
         if (hard) {
             e.kind = LAYER_HARDLINK;
-            link = xstrdup(hard);
-            if (normalize_path(link) < 0 || !pathset_has(&seen, link)) {
-                err_set(err, EINVAL, "%s: hardlink `%s` points to `%s`, which is not an earlier "
-                        "member of the layer", what, raw, hard);
-                goto out;
-            }
-            e.link = link;
+            e.link = hard;
         } else {
             e.kind = kind_of(archive_entry_filetype(ae));
             if (!e.kind) {
                 err_set(err, EINVAL, "%s: member `%s` has an unknown file type", what, raw);
                 goto out;
             }
-            if (e.kind == LAYER_SYMLINK) {
-                const char *t = archive_entry_symlink(ae);
-                e.link = t ? t : "";
-                if (strlen(e.link) >= PATH_MAX) {
-                    err_set(err, ENAMETOOLONG, "%s: symlink `%s` has a target of %zu bytes (the "
-                            "limit is %d)", what, raw, strlen(e.link), PATH_MAX - 1);
-                    goto out;
-                }
-            }
+            if (e.kind == LAYER_SYMLINK)
+                e.link = archive_entry_symlink(ae);
             if (e.kind == LAYER_CHAR || e.kind == LAYER_BLOCK) {
                 e.rdev_major = archive_entry_rdevmajor(ae);
                 e.rdev_minor = archive_entry_rdevminor(ae);
@@ -612,13 +372,11 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
             if (e.kind == LAYER_REG)
                 e.size = archive_entry_size(ae);
         }
-        /* xattrs */
         uint32_t n_xattrs = (uint32_t)archive_entry_xattr_reset(ae);
         if (n_xattrs > xattrs_cap) {
             xattrs_cap = n_xattrs;
             xattrs = xrealloc(xattrs, xattrs_cap * sizeof *xattrs);
         }
-        e.n_xattrs = 0;
         for (uint32_t i = 0; i < n_xattrs; i++) {
             const char *name;
             const void *value;
@@ -634,42 +392,14 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
                     (struct layer_xattr){.name = name, .value = value, .len = (uint32_t)size};
         }
         e.xattrs = xattrs;
-
-        layer_entry_to_archive(&e, canon);
-        if (archive_write_header(im.hash_out, canon) < ARCHIVE_WARN) {
-            err_set(err, EIO, "%s: member `%s`: %s", what, raw, archive_error_string(im.hash_out));
+        if ((e.kind == LAYER_REG ? layer_builder_add_data(lb, &e, tar_data_next, in, err)
+                                 : layer_builder_add(lb, &e, err)) < 0)
             goto out;
-        }
-        if (e.kind == LAYER_REG && read_file_data(&im, in, &e, err) < 0)
-            goto out;
-        layer_writer_add(&w, &e);
-        pathset_add(&seen, path);
-        out->files++;
+        members++;
     }
-    if (archive_write_close(im.hash_out) != ARCHIVE_OK) {
-        err_set(err, EIO, "%s: finishing layer digest: %s", what,
-                archive_error_string(im.hash_out));
-        goto out;
-    }
-    layer_writer_finish(&w);
-    digest_ctx_final(im.diff, &out->diff_id);
-    out->size = im.tar_size;
-    out->bytes = im.bytes;
-    if (store_batch_put(b, STORE_LAYER, &out->diff_id, w.out.data, w.out.len, err) < 0) {
-        err_ctx(err, "%s: storing the layer table", what);
-        goto out;
-    }
-    out->table = w.out;
-    w.out = (struct buf){0};
-    ret = 0;
+    ret = layer_builder_finish(lb, out, err);
 out:
-    buf_free(&w.out);
-    archive_write_free(im.hash_out);
-    archive_entry_free(canon);
-    digest_ctx_free(im.diff);
-    pathset_free(&seen);
-    free(im.cbuf);
-    free(im.ext);
+    layer_builder_free(lb);
     free(xattrs);
     return ret;
 }
@@ -787,7 +517,7 @@ static int import_rootfs(struct store_batch *b, struct import_stream *st, struct
 {
     cleanup_free char *config = NULL;
     size_t config_len = 0;
-    struct import_layer_result res = {0};
+    struct layer_build_result res = {0};
     int ret = -1;
     int rc = 0;
     if (changes && *changes)

@@ -1,15 +1,16 @@
 /* import.h — bringing images into the store.
  *
  * import_layer reads one layer (a tar stream) and stores its file contents as chunks and its file
- * table as a layer record, all through a store batch, so nothing is visible until the caller commits
- * the image. Every member is checked as untrusted input: names are normalised ("./a//b/" -> "a/b"),
- * absolute names are made relative, names with ".." parts and hardlinks to members that do not come
- * earlier in the same layer are errors naming the member. */
+ * table as a layer record, all through a store batch, so nothing is visible until the caller
+ * commits the image. It is a loop over the tar's members feeding a layer builder (layerbuild.h),
+ * which checks every member as untrusted input (normalised names, no ".." parts, hardlinks only to
+ * earlier members) and computes the canonical diff_id. */
 #ifndef IMGFS_IMPORT_H
 #define IMGFS_IMPORT_H
 
 #include "digest.h"
 #include "image.h"
+#include "layerbuild.h"
 #include "util.h"
 
 struct archive;
@@ -35,16 +36,10 @@ int import_stream_open_cb(void *ctx,
  * of the stream is decompressed first, so that a checksum error at its end is found. */
 int import_stream_close(struct import_stream *s, bool tar_failed, struct imgfs_err *err);
 
-struct import_layer_result {
-    struct digest diff_id; /* SHA-256 of the layer's canonical tar */
-    uint64_t size;         /* canonical tar size */
-    struct buf table;      /* the encoded file table (also put in the batch); caller frees */
-    uint64_t files, bytes; /* entries and content bytes read */
-};
 /* Read every member of `in` (opened by the caller, positioned before the first header). `what`
  * names the source in errors ("layer 2 of foo.tar"). */
 int import_layer(struct store_batch *b, struct archive *in, const char *what,
-                 struct import_layer_result *out, struct imgfs_err *err);
+                 struct layer_build_result *out, struct imgfs_err *err);
 
 /* Import SOURCE: a rootfs tarball (any compression), a `docker save` archive, an OCI image layout
  * (directory or tar), or "-" for stdin (any of those). Tags `name` when not NULL (for archives that

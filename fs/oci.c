@@ -370,7 +370,7 @@ struct layer_job {
     int64_t size; /* expected size, -1 when unknown */
     bool needed;  /* by an image being imported */
     bool done;
-    struct import_layer_result res;
+    struct layer_build_result res;
 };
 
 struct plan_image {

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (store_batch_begin(store, &b, &err) < 0)
         abort();
     struct archive *a = import_tar_reader_new();
-    struct import_layer_result res;
+    struct layer_build_result res;
     if (archive_read_open_memory(a, data, size) == ARCHIVE_OK &&
         import_layer(b, a, "fuzz", &res, &err) == 0) {
         struct layer_table t = {res.table.data, res.table.len};
