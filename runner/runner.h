@@ -130,6 +130,13 @@ int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struc
 int ctr_wait(const char *run_dir, const char *id, struct imgfs_err *err);
 /* Path of the container's log file (caller frees). */
 char *ctr_log_path(const char *run_dir, const char *id);
+/* Path of the container's writable layer, its overlay upper directory (caller frees): what
+ * `commit` makes a layer of. */
+char *ctr_upper_path(const char *run_dir, const char *id);
+/* The paths (relative to the root, NULL-terminated) where the runner creates an empty file or
+ * directory as a mount point when the image has none: an upper directory holds them, but they
+ * are not the container's changes (layer_dir_options.mount_points). */
+extern const char *const ctr_mount_points[];
 
 /* exec: run a command in a running container with its namespaces, cgroup, user, capabilities and
  * seccomp filter. Returns the command's exit status in *status. */

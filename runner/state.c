@@ -33,6 +33,15 @@ char *ctr_log_path(const char *run_dir, const char *id)
     return xasprintf("%s/containers/%s/ctr.log", run_dir, id);
 }
 
+/* what rootfs.c mounts on (proc, sys, dev, the etc files written per container) */
+const char *const ctr_mount_points[] = {
+    "proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf", NULL};
+
+char *ctr_upper_path(const char *run_dir, const char *id)
+{
+    return xasprintf("%s/containers/%s/upper", run_dir, id);
+}
+
 static const char *const status_names[] = {"created", "running", "exited"};
 
 const char *ctr_status_name(const struct ctr_state *s)

@@ -33,7 +33,8 @@ struct cli {
     X(logs, "Show a container's output")                                                           \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
-    X(rm, "Remove containers")
+    X(rm, "Remove containers")                                                                     \
+    X(commit, "Create an image from a container's changes")
 
 #define X(name, help) int cmd_##name(int argc, char **argv, struct cli *cli);
 IMGFS_VERBS(X)
