@@ -14,7 +14,9 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,12 +24,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <syslog.h>
+#include <time.h>
 
 /* The image never changes: entries and attributes stay valid for as long as the kernel likes. */
 #define CACHE_FOREVER (3600.0 * 24 * 365)
@@ -142,6 +147,7 @@ struct mount_ctx {
     atomic_bool no_opendir;
     atomic_bool readahead_raised;
     const char *dir;            /* the mount point (absolute) */
+    const char *root;           /* the store (absolute) */
     struct digest_set verified; /* chunks whose SHA-256 this daemon has checked */
     struct digest_set reported; /* bad chunks already logged */
 };
@@ -973,8 +979,206 @@ static void detach_stdio(void)
         close(fd);
 }
 
-/* Load, mount, tell `*notify_fd` (when >= 0) and serve until unmounted. Errors before the mount is
- * live are returned; the caller reports them. */
+/* ---- the keeper and the daemon ----
+ *
+ * A daemonized mount is two processes. The keeper mounts, answers the kernel's INIT and then only
+ * holds the /dev/fuse connection and forks the daemon, which serves every other request. When the
+ * daemon dies, however it dies, the keeper forks a new one: it inherits the connection and the
+ * session as INIT left it (libfuse keeps that state in memory; a fork copies it, a fresh process
+ * could not rebuild it), opens the store again and serves the same connection. Inode numbers come
+ * from the view, which never changes, so the kernel's dentries, inodes and pages stay valid.
+ *
+ * Requests the dead daemon had read but not answered sit in the kernel's processing queue of the
+ * device file. FUSE_NOTIFY_RESEND (Linux 6.9, protocol 7.40) puts them back in the input queue, so
+ * the new daemon answers them and the reader never notices. On an older kernel the notification
+ * fails with EINVAL; the daemon then reads through cloned device files (FUSE_DEV_IOC_CLONE), which
+ * die with it, and the kernel ends what they held with ECONNABORTED: one failed system call per
+ * lost request, never a hang. Every request here is idempotent, so answering one twice is fine. */
+
+/* linux/fuse.h: enum fuse_notify_code (7.40) */
+#define NOTIFY_RESEND 7
+/* A daemon that dies within QUICK_DEATH seconds of its start, QUICK_DEATHS_MAX times in a row, is
+ * taken for one that a request kills every time (the resend would replay it forever): the keeper
+ * then gives up and the mount dies for good. Restarts after quick deaths back off (50 ms doubling,
+ * at most 1 s), so giving up takes a few seconds. */
+#define QUICK_DEATH      1.0
+#define QUICK_DEATHS_MAX 10
+
+static bool conn_alive(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = 0};
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return !(n > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)));
+}
+
+static bool conn_resend(int fd)
+{
+    struct fuse_out_header h = {.len = sizeof h, .error = NOTIFY_RESEND, .unique = 0};
+    ssize_t n;
+    while ((n = write(fd, &h, sizeof h)) < 0 && errno == EINTR)
+        ;
+    return n == (ssize_t)sizeof h;
+}
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void title_of(const struct mount_ctx *m, const char *role, char *out, size_t size)
+{
+    snprintf(out, size, "%s %s %s", role, m->dir, m->ref);
+}
+
+static void loop_serve(struct mount_ctx *m, struct fuse_session *se, const struct mount_options *o,
+                       bool clone_fd)
+{
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    if (o->threads > 0) {
+        fuse_loop_cfg_set_max_threads(loop, (unsigned)o->threads);
+        fuse_loop_cfg_set_idle_threads(loop, (unsigned)o->threads);
+    }
+    fuse_loop_cfg_set_clone_fd(loop, clone_fd);
+    int rc = fuse_session_loop_mt(se, loop);
+    if (rc < 0 && rc != -EINTR) {
+        /* the mount is gone or broken; report it where the daemon's logs go */
+        mount_log(LOG_ERR, "%s: serving `%s`: %s", m->ref, m->dir, strerror(-rc));
+    }
+    fuse_loop_cfg_destroy(loop);
+}
+
+/* The daemon: a child of the keeper, on the keeper's connection. Never returns. */
+static __attribute__((noreturn)) void daemon_main(struct mount_ctx *m, struct fuse_session *se,
+                                                  const struct mount_options *o,
+                                                  const sigset_t *old_mask)
+{
+    /* any signal ends the daemon; the keeper decides what happens next */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, old_mask, NULL);
+    char title[PATH_MAX];
+    title_of(m, "imgfs-mountd", title, sizeof title);
+    proc_set_title(title);
+    struct imgfs_err err = {0};
+    if (store_open(m->root, STORE_READONLY, &m->store, &err) < 0) {
+        mount_log(LOG_ERR, "%s: the daemon cannot open the store: %s", m->ref, err.msg);
+        _exit(1);
+    }
+    bool resend = conn_resend(fuse_session_fd(se));
+    loop_serve(m, se, o, !resend);
+    /* the connection ended (unmounted): the keeper sees it too */
+    _exit(0);
+}
+
+/* Describe a wait status for the log. */
+static void status_str(int st, char *out, size_t size)
+{
+    if (WIFSIGNALED(st))
+        snprintf(out, size, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(out, size, "exited with status %d", WEXITSTATUS(st));
+}
+
+/* The keeper's life after the mount is live: answer INIT, then run daemons until the connection
+ * ends (unmounted), a signal asks us to stop (unmount), or daemons keep dying (give up). */
+static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struct mount_options *o)
+{
+    char title[PATH_MAX];
+    title_of(m, "imgfs-keeper", title, sizeof title);
+    proc_set_title(title);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    cleanup_close int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sigfd < 0) {
+        mount_log(LOG_ERR, "%s: keeper: signalfd: %s", m->ref, strerror(errno));
+        return;
+    }
+
+    /* INIT is the first request on a new connection; after it the session is what every daemon
+     * inherits */
+    struct fuse_buf buf = {0};
+    int r = fuse_session_receive_buf(se, &buf);
+    if (r > 0)
+        fuse_session_process_buf(se, &buf);
+    free(buf.mem);
+    if (r <= 0 || fuse_session_exited(se)) {
+        mount_log(LOG_ERR, "%s: `%s`: the kernel's INIT failed (%s)", m->ref, m->dir,
+                  r < 0 ? strerror(-r) : "no request");
+        return;
+    }
+
+    int fd = fuse_session_fd(se);
+    unsigned quick = 0;
+    bool unmount = false;
+    for (;;) {
+        double started = monotonic_now();
+        pid_t pid = fork();
+        if (pid < 0) {
+            mount_log(LOG_ERR, "%s: keeper: forking the daemon: %s", m->ref, strerror(errno));
+            unmount = true;
+            break;
+        }
+        if (pid == 0)
+            daemon_main(m, se, o, &old);
+        int st = 0;
+        bool stop = false;
+        for (;;) {
+            struct signalfd_siginfo si;
+            ssize_t n = read(sigfd, &si, sizeof si);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n != (ssize_t)sizeof si || si.ssi_signo != SIGCHLD) {
+                stop = true;
+                break;
+            }
+            if (waitpid(pid, &st, WNOHANG) == pid)
+                break;
+        }
+        if (stop) {
+            /* detach first, so that nothing new arrives, then end the daemon */
+            fuse_session_unmount(se);
+            kill(pid, SIGTERM);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            return;
+        }
+        if (!conn_alive(fd))
+            return; /* unmounted: the daemon saw ENODEV and ended */
+        char how[128];
+        status_str(st, how, sizeof how);
+        quick = monotonic_now() - started < QUICK_DEATH ? quick + 1 : 0;
+        if (quick > QUICK_DEATHS_MAX) {
+            mount_log(LOG_ERR,
+                      "%s: `%s`: the daemon (pid %d) %s, the %u. time in a row within %.0f s of "
+                      "its start; giving up: the mount is dead until it is mounted again",
+                      m->ref, m->dir, (int)pid, how, quick, QUICK_DEATH);
+            return;
+        }
+        mount_log(LOG_WARNING, "%s: `%s`: the daemon (pid %d) %s; starting a new one", m->ref,
+                  m->dir, (int)pid, how);
+        if (quick) {
+            unsigned ms = quick >= 5 ? 1000 : 50u << (quick - 1);
+            poll(NULL, 0, (int)ms);
+        }
+    }
+    if (unmount)
+        fuse_session_unmount(se);
+}
+
+/* Load, mount, tell `*notify_fd` (when >= 0) and serve until unmounted: in this process
+ * (foreground), or as the keeper of a daemon (notify_fd >= 0, forked by mount_image). Errors
+ * before the mount is live are returned; the caller reports them. */
 static int mount_serve(const char *root, const char *ref, const char *dir,
                        const struct mount_options *o, int *notify_fd, struct imgfs_err *err)
 {
@@ -982,14 +1186,14 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
     struct digest manifest;
     struct store_lease *lease = NULL;
     struct fuse_session *se = NULL;
-    struct fuse_loop_config *loop = NULL;
-    bool mounted = false, signals = false;
+    bool mounted = false, signals = false, keeper = *notify_fd >= 0;
     char *opts = NULL;
     int rc = -1;
 
     if (ctx_load(root, ref, &m, &manifest, err) < 0)
         goto out;
     m->dir = dir;
+    m->root = root;
     if (store_lease_take(m->store, &manifest, &lease, err) < 0) {
         err_ctx(err, "image `%s`", ref);
         goto out;
@@ -1006,11 +1210,13 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
         err_set(err, EINVAL, "setting up the FUSE session: %s", last_log[0] ? last_log : "failed");
         goto out;
     }
-    if (fuse_set_signal_handlers(se) < 0) {
-        err_set(err, EIO, "installing signal handlers");
-        goto out;
+    if (!keeper) {
+        if (fuse_set_signal_handlers(se) < 0) {
+            err_set(err, EIO, "installing signal handlers");
+            goto out;
+        }
+        signals = true;
     }
-    signals = true;
     if (fuse_session_mount(se, dir) < 0) {
         err_set(err, EIO, "mounting on `%s`: %s", dir, last_log[0] ? last_log : "failed");
         goto out;
@@ -1018,7 +1224,10 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
     mounted = true;
     log_capture_only = false;
 
-    if (*notify_fd >= 0) {
+    if (keeper) {
+        /* the daemons open the store themselves: LMDB environments must not cross fork() */
+        store_close(m->store);
+        m->store = NULL;
         notify_parent(notify_fd, NULL);
         log_to_syslog = true;
         openlog("imgfs", LOG_PID, LOG_DAEMON);
@@ -1026,23 +1235,14 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
         if (chdir("/") < 0) {
             /* harmless: every path we use is absolute */
         }
-    }
-
-    loop = fuse_loop_cfg_create();
-    if (o->threads > 0) {
-        fuse_loop_cfg_set_max_threads(loop, (unsigned)o->threads);
-        fuse_loop_cfg_set_idle_threads(loop, (unsigned)o->threads);
-    }
-    int loop_rc = fuse_session_loop_mt(se, loop);
-    if (loop_rc < 0 && loop_rc != -EINTR) {
-        /* the mount is gone or broken; report it where the daemon's logs go */
-        mount_log(LOG_ERR, "%s: serving `%s`: %s", ref, dir, strerror(-loop_rc));
+        keeper_run(m, se, o);
+        mounted = false; /* the keeper unmounted, or the mount ended or is dead: leave it */
+    } else {
+        loop_serve(m, se, o, false);
     }
     rc = 0;
 
 out:
-    if (loop)
-        fuse_loop_cfg_destroy(loop);
     if (mounted)
         fuse_session_unmount(se);
     if (signals)
@@ -1093,6 +1293,9 @@ int mount_image(const char *root, const char *ref, const char *dir, const struct
     cleanup_free char *abs_dir = absolute_dir(dir, err);
     if (!abs_dir)
         return -1;
+    /* a mount whose keeper and daemon are gone: detach it and mount again */
+    if (mount_is_dead(abs_dir) && mount_unmount(abs_dir, true, err) < 0)
+        return err_ctx(err, "detaching the dead mount on `%s`", dir);
     if (check_mount_dir(abs_dir, err) < 0)
         return -1;
     /* the daemon leaves the caller's directory: a relative root must not depend on it */
@@ -1210,6 +1413,19 @@ static char *mount_type_at(const char *dir, char **dev, struct imgfs_err *err)
     if (!type)
         err_set(err, EINVAL, "`%s` is not a mount point", dir);
     return type;
+}
+
+bool mount_is_dead(const char *dir)
+{
+    /* statfs always asks the daemon (nothing caches it); a dead connection answers ENOTCONN at
+     * once. A live one whose daemon is being restarted answers once the new daemon runs. */
+    struct statfs sf;
+    if (statfs(dir, &sf) == 0 || errno != ENOTCONN)
+        return false;
+    struct imgfs_err ignored;
+    cleanup_free char *abs_dir = absolute_dir(dir, &ignored);
+    cleanup_free char *type = abs_dir ? mount_type_at(abs_dir, NULL, &ignored) : NULL;
+    return type && !strcmp(type, "fuse.imgfs");
 }
 
 int mount_unmount(const char *dir, bool lazy, struct imgfs_err *err)

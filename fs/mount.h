@@ -24,6 +24,9 @@ struct mount_options {
  * fuse3). */
 int mount_image(const char *root, const char *ref, const char *dir, const struct mount_options *o,
                 struct imgfs_err *err);
+/* Is `dir` an imgfs mount that nobody serves any more (its keeper and daemon are gone: the kernel
+ * answers ENOTCONN)? Asks the daemon of a live mount one STATFS. */
+bool mount_is_dead(const char *dir);
 /* Unmount `dir` (fusermount3 -u semantics; `lazy` detaches even when busy). */
 int mount_unmount(const char *dir, bool lazy, struct imgfs_err *err);
 

@@ -1,6 +1,8 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -221,4 +223,37 @@ int mkdir_p(const char *path, int mode, struct imgfs_err *err)
     if (mkdir(p, mode) < 0 && errno != EEXIST)
         return err_sys(err, errno, "creating directory `%s`", p);
     return 0;
+}
+
+/* The argv area's bounds are fields 48 and 49 of /proc/self/stat: overwrite it with the name. */
+void proc_set_title(const char *name)
+{
+    char comm[16];
+    snprintf(comm, sizeof comm, "%.*s", (int)strcspn(name, " "), name);
+    prctl(PR_SET_NAME, (unsigned long)comm, 0, 0, 0);
+    char stat[4096];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    stat[n] = 0;
+    char *p = strrchr(stat, ')'); /* the comm field may hold spaces */
+    unsigned long start = 0, end = 0;
+    for (int field = 2; p && field < 49; field++) {
+        p = strchr(p + 1, ' ');
+        if (p && field + 1 == 48)
+            start = strtoul(p + 1, NULL, 10);
+        else if (p && field + 1 == 49)
+            end = strtoul(p + 1, NULL, 10);
+    }
+    if (!start || end <= start + 1)
+        return;
+    size_t len = strlen(name);
+    if (len > end - start - 1)
+        len = end - start - 1; /* the area cannot grow: cut the name */
+    memset((void *)start, 0, end - start);
+    memcpy((void *)start, name, len);
 }

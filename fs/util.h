@@ -82,5 +82,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, int mode,
                       struct imgfs_err *err);
 /* mkdir -p */
 int mkdir_p(const char *path, int mode, struct imgfs_err *err);
+/* Show `name` as this process's command line (ps, /proc/PID/cmdline) and its first word, cut to 15
+ * bytes, as its comm. Nothing may use argv afterwards: its strings are overwritten. Best effort. */
+void proc_set_title(const char *name);
 
 #endif

@@ -231,35 +231,6 @@ static int init_tty(int sync, int *slave, struct imgfs_err *err)
     return 0;
 }
 
-/* Overwrite our argv area (its bounds are fields 48 and 49 of /proc/self/stat) with a name. */
-static void hide_command_line(void)
-{
-    static const char name[] = "imgfs-init";
-    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
-    char stat[4096];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, stat, sizeof stat - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    stat[n] = 0;
-    char *p = strrchr(stat, ')'); /* the comm field may hold spaces */
-    unsigned long start = 0, end = 0;
-    for (int field = 2; p && field < 49; field++) {
-        p = strchr(p + 1, ' ');
-        if (p && field + 1 == 48)
-            start = strtoul(p + 1, NULL, 10);
-        else if (p && field + 1 == 49)
-            end = strtoul(p + 1, NULL, 10);
-    }
-    if (!start || end <= start + sizeof name)
-        return;
-    memset((void *)start, 0, end - start);
-    memcpy((void *)start, name, sizeof name);
-}
-
 static int init_main(void *arg)
 {
     struct init_args *a = arg;
@@ -324,7 +295,7 @@ static int init_main(void *arg)
     /* /proc/1/cmdline is readable by everyone in the container: show a name, not our command line
      * (host paths of volumes, -e values). Last use of anything that points into argv (the spec's
      * option strings) is above this line. */
-    hide_command_line();
+    proc_set_title("imgfs-init");
 
     /* PID 1 of a namespace gets only the signals it has handlers for: catch them all, then take
      * them synchronously */
@@ -591,6 +562,10 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
     int st = monitor_wait(m, sigfd);
     sigprocmask(SIG_SETMASK, &old, NULL);
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    /* killed because its image mount died (state.c): record that, not the SIGKILL */
+    m->state.error = ctr_lost_reason(spec->run_dir, spec->id);
+    if (m->state.error)
+        code = CTR_EXIT_ROOTFS_LOST;
     *status = code;
     monitor_finish(m, code, false);
     return 0;
@@ -861,6 +836,7 @@ out:
         close(m.lock);
 release:
     free(m.state.command);
+    free(m.state.error);
     strv_free(a.argv);
     strv_free(a.env);
     seccomp_free(a.seccomp);

@@ -87,6 +87,8 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
 bool ctr_is_live(const char *run_dir, const char *id);
 /* Release everything a dead container holds outside its directory (cgroup, image mount). */
 void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s);
+/* Why the container was failed by ctr_fail_lost_rootfs (caller frees), or NULL. */
+char *ctr_lost_reason(const char *run_dir, const char *id);
 /* Remove a directory tree without following symlinks or crossing mounts. */
 int ctr_remove_tree(const char *path, struct imgfs_err *err);
 

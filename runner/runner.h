@@ -34,6 +34,9 @@ struct image_config;
 #define CTR_EXIT_FAILED         125 /* imgfs itself failed: the command never started */
 #define CTR_EXIT_NOT_EXECUTABLE 126
 #define CTR_EXIT_NOT_FOUND      127
+/* The image mount under the container died (its keeper and daemon are gone): the container was
+ * stopped, as Docker reports 255 for a container whose runtime it lost. */
+#define CTR_EXIT_ROOTFS_LOST 255
 
 /* -v HOST:CTR[:ro] and --tmpfs CTR[:OPTIONS] */
 struct ctr_mount {
@@ -98,6 +101,7 @@ struct ctr_state {
     char *mount_key;
     enum ctr_status status;
     int exit_code; /* valid when CTR_EXITED; -1 when the monitor died unrecorded */
+    char *error;   /* why imgfs ended it ("rootfs lost: ..."), or NULL */
     int64_t created, started, finished; /* unix seconds; 0 = not yet */
     pid_t monitor_pid, init_pid;        /* init_pid: the container's PID 1 as seen from the host */
     bool remove, tty;
@@ -111,7 +115,8 @@ struct ctr_state {
 };
 
 /* Load every container under run_dir, with the status made true: a container whose monitor is
- * gone is reported exited (and its leftovers are cleaned). Sorted newest first. */
+ * gone is reported exited (and its leftovers are cleaned); a running one whose image mount died
+ * is stopped and reported exited with CTR_EXIT_ROOTFS_LOST and `error` set. Sorted newest first. */
 int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgfs_err *err);
 /* Find one container by full id, unique id prefix or name. ENOENT / EINVAL (ambiguous). */
 int ctr_find(const char *run_dir, const char *ref, struct ctr_state *out, struct imgfs_err *err);

@@ -73,6 +73,7 @@ int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_
     json_object_set_new(o, "mount_key", str_or_null(s->mount_key));
     json_object_set_new(o, "status", json_string(status_names[s->status]));
     json_object_set_new(o, "exit_code", json_integer(s->exit_code));
+    json_object_set_new(o, "error", str_or_null(s->error));
     json_object_set_new(o, "created", json_integer(s->created));
     json_object_set_new(o, "started", json_integer(s->started));
     json_object_set_new(o, "finished", json_integer(s->finished));
@@ -142,6 +143,7 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
         if (!strcmp(st, status_names[i]))
             out->status = (enum ctr_status)i;
     out->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
+    out->error = get_str(o, "error");
     out->created = json_integer_value(json_object_get(o, "created"));
     out->started = json_integer_value(json_object_get(o, "started"));
     out->finished = json_integer_value(json_object_get(o, "finished"));
@@ -173,6 +175,7 @@ void ctr_state_free(struct ctr_state *s)
     free(s->image);
     free(s->image_id);
     free(s->command);
+    free(s->error);
     free(s->mount_key);
     strv_free(s->env);
     free(s->workdir);
@@ -229,6 +232,87 @@ void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s)
         ctr_mount_release(run_dir, s->mount_key, s->id, &ignored);
 }
 
+/* ---- containers whose image mount died ----
+ * The shared mount of an image is served by a keeper and its daemon (fs/mount.c); while either
+ * lives, a dead daemon is replaced and the containers never notice. When both are gone the kernel
+ * answers every request on the mount with ENOTCONN: the containers on it have lost their root
+ * file system. They are failed, not left "Up" on a rootfs that fails every read: a marker file
+ * with the reason (read by the monitor when the init ends, and by settle_dead), a line in the
+ * container's log, and SIGKILL to its init. */
+
+#define LOST_FILE "rootfs-lost"
+
+char *ctr_lost_reason(const char *run_dir, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/" LOST_FILE, run_dir, id);
+    struct buf b = {0};
+    struct imgfs_err ignored;
+    if (read_file(path, 1024, &b, &ignored) < 0)
+        return NULL;
+    char *reason = strndup(b.data ? (const char *)b.data : "", b.len);
+    buf_free(&b);
+    return reason;
+}
+
+/* Fail container `id` (running on the dead mount of image `key`): once, whoever sees it first. */
+static void fail_lost_rootfs(const char *run_dir, const char *id, const char *key)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/" LOST_FILE, run_dir, id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        cleanup_free char *reason = xasprintf(
+            "rootfs lost: the mount of image %.12s died (its FUSE daemon and keeper are gone)",
+            key);
+        (void)!write_full(fd, reason, strlen(reason));
+        close(fd);
+        cleanup_free char *log = ctr_log_path(run_dir, id);
+        cleanup_close int lfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (lfd >= 0) {
+            cleanup_free char *line = xasprintf("imgfs: %s; the container is stopped\n", reason);
+            (void)!write_full(lfd, line, strlen(line));
+        }
+    } else if (errno != EEXIST) {
+        return; /* the container is gone */
+    }
+    struct ctr_state st;
+    struct imgfs_err ignored;
+    if (ctr_state_load(run_dir, id, &st, &ignored) < 0)
+        return;
+    if (st.status == CTR_RUNNING)
+        ctr_kill(run_dir, &st, SIGKILL, &ignored);
+    ctr_state_free(&st);
+}
+
+static int wait_lock(const char *run_dir, const char *id, int timeout_ms);
+
+/* Whether the shared mount of image `key` is dead, asked once per key per listing. */
+struct mount_health {
+    char **keys;
+    bool *dead;
+    size_t n;
+};
+
+static bool mount_key_dead(struct mount_health *h, const char *run_dir, const char *key)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (!strcmp(h->keys[i], key))
+            return h->dead[i];
+    cleanup_free char *root = xasprintf("%s/images/%s/rootfs", run_dir, key);
+    h->keys = xrealloc(h->keys, (h->n + 1) * sizeof *h->keys);
+    h->dead = xrealloc(h->dead, (h->n + 1) * sizeof *h->dead);
+    h->keys[h->n] = xstrdup(key);
+    h->dead[h->n] = mount_is_dead(root);
+    return h->dead[h->n++];
+}
+
+static void mount_health_free(struct mount_health *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->keys[i]);
+    free(h->keys);
+    free(h->dead);
+}
+
 /* Make the state true for a container found with its lock free (we hold it in `lock`). */
 static void settle_dead(const char *run_dir, struct ctr_state *s)
 {
@@ -237,6 +321,12 @@ static void settle_dead(const char *run_dir, struct ctr_state *s)
         s->status = CTR_EXITED;
         s->exit_code = -1; /* nobody recorded it: the monitor was killed */
         s->finished = (int64_t)time(NULL);
+        char *lost = ctr_lost_reason(run_dir, s->id);
+        if (lost) {
+            free(s->error);
+            s->error = lost;
+            s->exit_code = CTR_EXIT_ROOTFS_LOST;
+        }
     }
     ctr_cleanup_dead(run_dir, s);
     struct imgfs_err ignored;
@@ -266,6 +356,7 @@ int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgf
         return err_sys(err, errno, "listing `%s`", base);
     }
     size_t cap = 0;
+    struct mount_health health = {0};
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || strlen(e->d_name) != 64)
@@ -287,6 +378,14 @@ int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgf
                 ctr_state_free(&s);
                 continue;
             }
+        } else if (s.status == CTR_RUNNING && s.mount_key &&
+                   mount_key_dead(&health, run_dir, s.mount_key)) {
+            /* report what the monitor records once the init is gone */
+            fail_lost_rootfs(run_dir, s.id, s.mount_key);
+            wait_lock(run_dir, s.id, -1);
+            ctr_state_free(&s);
+            if (ctr_state_load(run_dir, e->d_name, &s, &ignored) < 0)
+                continue; /* --rm: removed by its monitor */
         }
         if (*n == cap) {
             cap = cap ? 2 * cap : 16;
@@ -295,6 +394,7 @@ int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgf
         (*out)[(*n)++] = s;
     }
     closedir(d);
+    mount_health_free(&health);
     if (*n)
         qsort(*out, *n, sizeof **out, cmp_created);
     return 0;
@@ -504,6 +604,20 @@ static int lock_image(const char *run_dir, const char *key, struct imgfs_err *er
     return fd;
 }
 
+/* Fail every live container that refers to image `key`. */
+static void fail_users(const char *run_dir, const char *key)
+{
+    cleanup_free char *refs = xasprintf("%s/images/%s/refs", run_dir, key);
+    DIR *d = opendir(refs);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && ctr_is_live(run_dir, e->d_name))
+            fail_lost_rootfs(run_dir, e->d_name, key);
+    closedir(d);
+}
+
 int ctr_mount_acquire(const char *run_dir, const char *key, const char *id, ctr_mount_fn do_mount,
                       void *ctx, char **dir, struct imgfs_err *err)
 {
@@ -511,9 +625,10 @@ int ctr_mount_acquire(const char *run_dir, const char *key, const char *id, ctr_
     if (lock < 0)
         return -1;
     char *root = xasprintf("%s/images/%s/rootfs", run_dir, key);
-    struct stat st;
-    if (stat(root, &st) < 0 && errno == ENOTCONN) {
-        /* its FUSE daemon died: detach the dead mount and mount again */
+    if (mount_is_dead(root)) {
+        /* its keeper and daemon are gone: the containers on it lost their rootfs (they would not
+         * be found later: the path is mounted again now); detach it and mount again */
+        fail_users(run_dir, key);
         struct imgfs_err ignored;
         mount_unmount(root, true, &ignored);
     }
@@ -567,7 +682,7 @@ int ctr_mount_release(const char *run_dir, const char *key, const char *id, stru
     if (used)
         return 0;
     cleanup_free char *root = xasprintf("%s/images/%s/rootfs", run_dir, key);
-    if (is_mounted(root) && mount_unmount(root, true, err) < 0)
+    if ((is_mounted(root) || mount_is_dead(root)) && mount_unmount(root, true, err) < 0)
         return err_ctx(err, "unmounting the image");
     return 0;
 }

@@ -45,7 +45,8 @@ static void status_text(const struct ctr_state *s, char *buf, size_t len)
         break;
     case CTR_EXITED:
         duration(now - s->finished, d, sizeof d);
-        snprintf(buf, len, "Exited (%d) %s ago", s->exit_code, d);
+        snprintf(buf, len, "Exited (%d) %s ago%s", s->exit_code, d,
+                 s->error && !strncmp(s->error, "rootfs lost", 11) ? " (rootfs lost)" : "");
         break;
     }
 }
@@ -114,6 +115,7 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
             json_object_set_new(o, "status", json_string(status));
             json_object_set_new(o, "exit_code",
                                 s->status == CTR_EXITED ? json_integer(s->exit_code) : json_null());
+            json_object_set_new(o, "error", s->error ? json_string(s->error) : json_null());
             json_object_set_new(o, "created", json_integer(s->created));
             json_object_set_new(o, "started", json_integer(s->started));
             json_object_set_new(o, "finished", json_integer(s->finished));
