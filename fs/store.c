@@ -123,6 +123,10 @@ int store_open(const char *root, unsigned flags, struct store **out, struct imgf
         err_ctx(err, "`%s`", root);
         goto fail;
     }
+    /* A process killed inside a read transaction (a mount daemon under kill -9) leaves its reader
+     * slot behind, and that pins every page newer than its snapshot: free them. */
+    int stale;
+    mdb_reader_check(s->env, &stale);
     MDB_txn *txn;
     rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
     if (rc) {
