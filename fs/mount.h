@@ -18,7 +18,8 @@ struct mount_options {
 };
 
 /* Mount image `ref` from the store at `root` on `dir`. Without foreground the call returns once the
- * mount is live, leaving a daemon serving it; errors found before that (no such image, `dir`
+ * mount is live, leaving two processes of its own: a keeper that holds the FUSE connection and
+ * restarts the daemon serving it whenever that dies (docs/mount.md); errors found before that (no such image, `dir`
  * missing, not a directory or already a mount point) are returned, not logged. The daemon holds
  * none of the caller's file descriptors. Mounting over a non-empty directory is allowed (as in
  * fuse3). */
