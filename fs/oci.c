@@ -9,6 +9,7 @@
 #include "oci.h"
 #include "reference.h"
 
+#include "estargz.h"
 #include "image.h"
 #include "import.h"
 #include "layer.h"
@@ -1389,14 +1390,16 @@ static bool layer_seen(const struct image *img, size_t i)
     return false;
 }
 
-static int write_oci(struct archive *a, struct store_read *r, const struct image *img,
-                     const char *name, struct imgfs_err *err)
+/* oci-layout, index.json (one manifest), the blobs directories and the manifest and config. */
+static int write_oci_top(struct archive *a, const struct digest *manifest_digest,
+                         const char *manifest, size_t manifest_len, const char *config,
+                         size_t config_len, const char *name, struct imgfs_err *err)
 {
     char ds[DIGEST_STR_SIZE], hex[DIGEST_HEX_LEN + 1];
-    digest_str(&img->digest, ds);
+    digest_str(manifest_digest, ds);
     cleanup_json json_t *layout = json_pack("{s:s}", "imageLayoutVersion", "1.0.0");
     cleanup_json json_t *desc = json_pack("{s:s, s:s, s:I}", "mediaType", MT_OCI_MANIFEST, "digest",
-                                          ds, "size", (json_int_t)img->manifest_len);
+                                          ds, "size", (json_int_t)manifest_len);
     if (name) {
         /* ref.name carries the tag (what skopeo's oci-archive:FILE:TAG and umoci's DIR:TAG look
          * up); containerd's annotation the full name, as docker save writes them */
@@ -1417,13 +1420,23 @@ static int write_oci(struct archive *a, struct store_read *r, const struct image
         out_header(a, "blobs/sha256", AE_IFDIR, 0, err) < 0)
         return -1;
     char member[64 + DIGEST_HEX_LEN];
-    digest_hex(&img->digest, hex);
+    digest_hex(manifest_digest, hex);
     snprintf(member, sizeof member, "blobs/sha256/%s", hex);
-    if (out_file(a, member, img->manifest_json, img->manifest_len, err) < 0)
+    if (out_file(a, member, manifest, manifest_len, err) < 0)
         return -1;
-    digest_hex(&img->config_digest, hex);
+    struct digest cd;
+    digest_of(config, config_len, &cd);
+    digest_hex(&cd, hex);
     snprintf(member, sizeof member, "blobs/sha256/%s", hex);
-    if (out_file(a, member, img->config_json, img->config_len, err) < 0)
+    return out_file(a, member, config, config_len, err);
+}
+
+static int write_oci(struct archive *a, struct store_read *r, const struct image *img,
+                     const char *name, struct imgfs_err *err)
+{
+    char hex[DIGEST_HEX_LEN + 1], member[64 + DIGEST_HEX_LEN];
+    if (write_oci_top(a, &img->digest, img->manifest_json, img->manifest_len, img->config_json,
+                      img->config_len, name, err) < 0)
         return -1;
     for (size_t i = 0; i < img->n_layers; i++) {
         if (layer_seen(img, i))
@@ -1434,6 +1447,87 @@ static int write_oci(struct archive *a, struct store_read *r, const struct image
             return -1;
     }
     return 0;
+}
+
+static int spool_sink(void *ctx, const void *data, size_t len, struct imgfs_err *err)
+{
+    if (write_full(*(int *)ctx, data, len) < 0)
+        return err_sys(err, errno, "writing a temporary file");
+    return 0;
+}
+
+/* An OCI layout whose layers are eStargz (estargz.h): what `imgfs push` sends, as a file. Each
+ * layer is spooled to an unnamed temporary file first: the tar header needs its size. */
+static int write_oci_estargz(struct archive *a, struct store_read *r, const struct image *img,
+                             const char *name, struct imgfs_err *err)
+{
+    const char *tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir)
+        tmpdir = "/tmp";
+    size_t n = img->n_layers;
+    struct estargz_result *res = xcalloc(n ? n : 1, sizeof *res);
+    int *fds = xmalloc((n ? n : 1) * sizeof *fds);
+    for (size_t i = 0; i < n; i++)
+        fds[i] = -1;
+    cleanup_free char *config = NULL, *manifest = NULL;
+    size_t config_len, manifest_len;
+    int ret = -1;
+    for (size_t i = 0; i < n; i++) {
+        char ds[DIGEST_STR_SIZE];
+        digest_str(&img->layers[i], ds);
+        const void *table;
+        size_t table_len;
+        if (store_get(r, STORE_LAYER, &img->layers[i], &table, &table_len, err) < 0) {
+            err_ctx(err, "layer %s", ds);
+            goto out;
+        }
+        fds[i] = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fds[i] < 0) {
+            err_sys(err, errno, "creating a temporary file in `%s`", tmpdir);
+            goto out;
+        }
+        if (estargz_write(r, table, table_len, NULL, spool_sink, &fds[i], &res[i], err) < 0) {
+            err_ctx(err, "layer %s", ds);
+            goto out;
+        }
+    }
+    if (estargz_image_json(img, res, &config, &config_len, &manifest, &manifest_len, err) < 0)
+        goto out;
+    struct digest md;
+    digest_of(manifest, manifest_len, &md);
+    if (write_oci_top(a, &md, manifest, manifest_len, config, config_len, name, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen = seen || digest_equal(&res[k].blob, &res[i].blob);
+        if (seen)
+            continue;
+        char hex[DIGEST_HEX_LEN + 1], member[64 + DIGEST_HEX_LEN];
+        digest_hex(&res[i].blob, hex);
+        snprintf(member, sizeof member, "blobs/sha256/%s", hex);
+        if (out_header(a, member, AE_IFREG, res[i].blob_size, err) < 0)
+            goto out;
+        static uint8_t chunk[1 << 16];
+        for (uint64_t off = 0; off < res[i].blob_size;) {
+            ssize_t got = pread(fds[i], chunk, sizeof chunk, (off_t)off);
+            if (got <= 0) {
+                err_sys(err, got < 0 ? errno : EIO, "reading back layer %s", hex);
+                goto out;
+            }
+            if (out_data(a, member, chunk, (size_t)got, err) < 0)
+                goto out;
+            off += (uint64_t)got;
+        }
+    }
+    ret = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    free(res);
+    return ret;
 }
 
 static int write_docker(struct archive *a, struct store_read *r, const struct image *img,
@@ -1800,9 +1894,10 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
         err_set(err, EIO, "writing `%s`: %s", path, archive_error_string(a));
         goto out;
     }
-    int rr = format == EXPORT_OCI      ? write_oci(a, r, &img, name, err)
-             : format == EXPORT_DOCKER ? write_docker(a, r, &img, name, err)
-                                       : write_rootfs(a, r, &img, err);
+    int rr = format == EXPORT_OCI       ? write_oci(a, r, &img, name, err)
+             : format == EXPORT_ESTARGZ ? write_oci_estargz(a, r, &img, name, err)
+             : format == EXPORT_DOCKER  ? write_docker(a, r, &img, name, err)
+                                        : write_rootfs(a, r, &img, err);
     if (rr < 0)
         goto out;
     if (archive_write_close(a) != ARCHIVE_OK) {

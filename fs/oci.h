@@ -25,9 +25,10 @@ bool oci_member_name_is_image_archive(const char *name);
 int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kind, const char *name,
                struct digest *first, struct imgfs_err *err);
 
-enum export_format { EXPORT_OCI, EXPORT_DOCKER, EXPORT_ROOTFS };
+enum export_format { EXPORT_OCI, EXPORT_ESTARGZ, EXPORT_DOCKER, EXPORT_ROOTFS };
 /* Write image `ref` to `path` ("-" for stdout) as an OCI layout tar (readable by skopeo's oci-archive:
- * and umoci after unpacking), a docker-save archive (docker load, skopeo docker-archive:), or a tar of
+ * and umoci after unpacking; EXPORT_ESTARGZ: the same with eStargz tar+gzip layers, as push sends
+ * them), a docker-save archive (docker load, skopeo docker-archive:), or a tar of
  * the merged rootfs. */
 int oci_export(struct store *s, const char *ref, enum export_format format, const char *path,
                struct imgfs_err *err);

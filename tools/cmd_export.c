@@ -16,8 +16,9 @@ static void export_usage(FILE *f)
             "Options:\n"
             "  -o, --output FILE      write to FILE (\"-\": standard output; the default when\n"
             "                         standard output is not a terminal)\n"
-            "  -f, --format FORMAT    oci (an OCI image layout, the default), docker (docker save\n"
-            "                         format), or rootfs (the image's merged tree)\n"
+            "  -f, --format FORMAT    oci (an OCI image layout, the default), estargz (an OCI\n"
+            "                         layout with eStargz layers, lazily pullable), docker\n"
+            "                         (docker save format), or rootfs (the image's merged tree)\n"
             "  -h, --help             show this help\n");
 }
 
@@ -56,12 +57,14 @@ int cmd_export(int argc, char **argv, struct cli *cli)
     enum export_format format;
     if (!strcmp(format_name, "oci"))
         format = EXPORT_OCI;
+    else if (!strcmp(format_name, "estargz"))
+        format = EXPORT_ESTARGZ;
     else if (!strcmp(format_name, "docker"))
         format = EXPORT_DOCKER;
     else if (!strcmp(format_name, "rootfs"))
         format = EXPORT_ROOTFS;
     else {
-        cli_error("export", "unknown format `%s` (oci, docker or rootfs)", format_name);
+        cli_error("export", "unknown format `%s` (oci, estargz, docker or rootfs)", format_name);
         return EXIT_IMGFS_FAILED;
     }
     if (!output)

@@ -11,7 +11,7 @@ t_check "fuzz targets build" make -s -C "$TOP" fuzz
 
 # seeds: small tars with every kind of member, compressed several ways, and real configs
 mkdir -p "$T/src/d/sub" "$T/seed/tar" "$T/seed/config" "$T/seed/layer" "$T/seed/view" "$T/seed/oci" \
-    "$T/seed/registry"
+    "$T/seed/registry" "$T/seed/estargz"
 echo hello >"$T/src/d/file"
 ln "$T/src/d/file" "$T/src/d/hard"
 ln -s file "$T/src/d/sym"
@@ -33,6 +33,13 @@ tar -C "$T/src" -cf "$T/tiny.tar" d/file d/sym
 t_check "a tiny image for the OCI seeds" "$IMGFS" import -q -t tiny "$T/tiny.tar"
 t_check "seed: OCI archive" "$IMGFS" export --format oci tiny -o "$T/seed/oci/tiny-oci.tar"
 t_check "seed: docker archive" "$IMGFS" export --format docker tiny -o "$T/seed/oci/tiny-docker.tar"
+# an eStargz TOC, as imgfs writes it
+t_check "seed: eStargz archive" "$IMGFS" export --format estargz tiny -o "$T/tiny-estargz.tar"
+mkdir "$T/estargz"
+tar -C "$T/estargz" -xf "$T/tiny-estargz.tar"
+for b in "$T"/estargz/blobs/sha256/*; do
+    if gzip -t "$b" 2>/dev/null; then tar -xzOf "$b" stargz.index.json >"$T/seed/estargz/toc.json"; fi
+done
 
 run_fuzzer() { # NAME SEED_DIR RUNS
     local log=$T/fuzz-$1.log
@@ -55,4 +62,5 @@ for m in $(tar -tf "$T/seed/oci/tiny-oci.tar" | grep '^blobs/sha256/.'); do
 done
 printf 'localhost:5000/a/b:1@sha256:%064d' 0 >"$T/seed/registry/ref"
 t_check "fuzz_registry: 50000 inputs, no crash" run_fuzzer registry "$T/seed/registry" 50000
+t_check "fuzz_estargz: 2000 inputs, no crash" run_fuzzer estargz "$T/seed/estargz" 2000
 t_end
