@@ -15,7 +15,7 @@
 #include <zlib.h>
 
 /* Fixed so that the same layer always gives the same blob. */
-#define GZIP_LEVEL 6
+#define GZIP_LEVEL    6
 #define LANDMARK_BYTE 0x0f
 
 /* ---- the gzip stream: members cut where eStargz wants them ---- */
@@ -117,25 +117,38 @@ static ssize_t tar_to_gz(struct archive *a, void *ctx, const void *data, size_t 
 static const char *toc_type(enum layer_kind k)
 {
     switch (k) {
-    case LAYER_DIR: return "dir";
-    case LAYER_SYMLINK: return "symlink";
-    case LAYER_HARDLINK: return "hardlink";
-    case LAYER_CHAR: return "char";
-    case LAYER_BLOCK: return "block";
-    case LAYER_FIFO: return "fifo";
-    default: return "reg";
+    case LAYER_DIR:
+        return "dir";
+    case LAYER_SYMLINK:
+        return "symlink";
+    case LAYER_HARDLINK:
+        return "hardlink";
+    case LAYER_CHAR:
+        return "char";
+    case LAYER_BLOCK:
+        return "block";
+    case LAYER_FIFO:
+        return "fifo";
+    default:
+        return "reg";
     }
 }
 
 static uint32_t type_bits(enum layer_kind k)
 {
     switch (k) {
-    case LAYER_DIR: return S_IFDIR;
-    case LAYER_SYMLINK: return S_IFLNK;
-    case LAYER_CHAR: return S_IFCHR;
-    case LAYER_BLOCK: return S_IFBLK;
-    case LAYER_FIFO: return S_IFIFO;
-    default: return S_IFREG;
+    case LAYER_DIR:
+        return S_IFDIR;
+    case LAYER_SYMLINK:
+        return S_IFLNK;
+    case LAYER_CHAR:
+        return S_IFCHR;
+    case LAYER_BLOCK:
+        return S_IFBLK;
+    case LAYER_FIFO:
+        return S_IFIFO;
+    default:
+        return S_IFREG;
     }
 }
 
@@ -243,9 +256,9 @@ static int write_chunk(struct estargz_writer *w, json_t *first, const char *name
     if (pos)
         json_array_append_new(w->entries, o);
     if (archive_write_data(w->tar, data, len) != (la_ssize_t)len)
-        return w->g.failed ? -1
-                           : err_set(w->err, EIO, "writing `%s`: %s", name,
-                                     archive_error_string(w->tar));
+        return w->g.failed
+                   ? -1
+                   : err_set(w->err, EIO, "writing `%s`: %s", name, archive_error_string(w->tar));
     return 0;
 }
 
@@ -263,9 +276,9 @@ static int write_header(struct estargz_writer *w, const struct layer_entry *e)
 static int finish_entry(struct estargz_writer *w)
 {
     if (archive_write_finish_entry(w->tar) < ARCHIVE_WARN)
-        return w->g.failed ? -1
-                           : err_set(w->err, EIO, "writing tar padding: %s",
-                                     archive_error_string(w->tar));
+        return w->g.failed
+                   ? -1
+                   : err_set(w->err, EIO, "writing tar padding: %s", archive_error_string(w->tar));
     return 0;
 }
 
@@ -288,7 +301,8 @@ static int write_entry(struct estargz_writer *w, const struct layer_entry *e)
         struct digest d;
         if (i < e->n_extents && e->extents[i].offset <= pos) {
             const struct layer_extent *x = &e->extents[i++];
-            if (x->offset < pos || store_chunk_get(w->r, &x->chunk, true, &data, &len, w->err) < 0) {
+            if (x->offset < pos ||
+                store_chunk_get(w->r, &x->chunk, true, &data, &len, w->err) < 0) {
                 if (x->offset < pos)
                     err_set(w->err, EIO, "overlapping extents");
                 err_ctx(w->err, "reading `%s`", e->path);
@@ -324,8 +338,7 @@ out:
 static int write_landmark(struct estargz_writer *w, const char *name)
 {
     static const uint8_t content = LANDMARK_BYTE;
-    struct layer_entry e = {
-        .path = name, .kind = LAYER_REG, .mode = 0644, .size = 1};
+    struct layer_entry e = {.path = name, .kind = LAYER_REG, .mode = 0644, .size = 1};
     if (write_header(w, &e) < 0)
         return -1;
     json_t *o = toc_entry_new(&e);
@@ -347,8 +360,7 @@ struct table_index {
     uint32_t *by_path; /* entry numbers sorted by path */
 };
 
-static int index_table(const void *table, size_t len, struct table_index *ix,
-                       struct imgfs_err *err)
+static int index_table(const void *table, size_t len, struct table_index *ix, struct imgfs_err *err)
 {
     struct layer_reader rd;
     if (layer_reader_init(&rd, table, len, err) < 0)
@@ -520,8 +532,8 @@ int estargz_write(struct store_read *r, const void *table, size_t table_len,
     }
     if (gz_member_end(&w.g) < 0)
         goto out;
-    uint8_t footer[ESTARGZ_FOOTER_SIZE] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 26, 0,
-                                           'S',  'G',  22, 0};
+    uint8_t footer[ESTARGZ_FOOTER_SIZE] = {0x1f, 0x8b, 8,  4, 0,   0,   0,  0,
+                                           0,    0xff, 26, 0, 'S', 'G', 22, 0};
     char sub[23];
     snprintf(sub, sizeof sub, "%016llxSTARGZ", (unsigned long long)out->toc_offset);
     memcpy(footer + 16, sub, 22);
@@ -550,8 +562,8 @@ out:
     return ret;
 }
 
-int estargz_image_json(const struct image *img, const struct estargz_result *layers,
-                       char **config, size_t *config_len, char **manifest, size_t *manifest_len,
+int estargz_image_json(const struct image *img, const struct estargz_result *layers, char **config,
+                       size_t *config_len, char **manifest, size_t *manifest_len,
                        struct imgfs_err *err)
 {
     json_error_t je;
@@ -725,8 +737,7 @@ static int get_uint(json_t *o, const char *key, uint64_t max, uint64_t *out, siz
     return 0;
 }
 
-static const char *get_str(json_t *o, const char *key, size_t idx, struct imgfs_err *err,
-                           bool *bad)
+static const char *get_str(json_t *o, const char *key, size_t idx, struct imgfs_err *err, bool *bad)
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v))
@@ -783,7 +794,7 @@ static int kind_of(const char *type, enum layer_kind *k)
     static const struct {
         const char *name;
         enum layer_kind kind;
-    } kinds[] = {{"dir", LAYER_DIR},         {"reg", LAYER_REG},     {"symlink", LAYER_SYMLINK},
+    } kinds[] = {{"dir", LAYER_DIR},           {"reg", LAYER_REG},   {"symlink", LAYER_SYMLINK},
                  {"hardlink", LAYER_HARDLINK}, {"char", LAYER_CHAR}, {"block", LAYER_BLOCK},
                  {"fifo", LAYER_FIFO}};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
@@ -865,8 +876,9 @@ static int add_chunk(struct toc_reader *tr, json_t *o, size_t idx, struct imgfs_
         return err_set(err, EINVAL, "TOC entry %zu: a chunk of `%s` lies outside the file", idx,
                        f->path);
     if (chunk_size > ESTARGZ_CHUNK_MAX)
-        return err_set(err, EINVAL, "TOC entry %zu: a chunk of `%s` has %llu bytes (at most %u MiB)",
-                       idx, f->path, (unsigned long long)chunk_size, ESTARGZ_CHUNK_MAX >> 20);
+        return err_set(err, EINVAL,
+                       "TOC entry %zu: a chunk of `%s` has %llu bytes (at most %u MiB)", idx,
+                       f->path, (unsigned long long)chunk_size, ESTARGZ_CHUNK_MAX >> 20);
     if (offset >= tr->toc_offset)
         return err_set(err, EINVAL,
                        "TOC entry %zu: a chunk of `%s` is at offset %llu, outside the blob's "
@@ -916,8 +928,8 @@ static int toc_entry(struct toc_reader *tr, json_t *o, size_t idx, struct imgfs_
         return -1;
     if (!strcmp(type, "chunk")) {
         if (!tr->f.active || tr->f.e.kind != LAYER_REG || strcmp(tr->f.path, path))
-            return err_set(err, EINVAL, "TOC entry %zu: a chunk of `%s` follows no such file",
-                           idx, path);
+            return err_set(err, EINVAL, "TOC entry %zu: a chunk of `%s` follows no such file", idx,
+                           path);
         return add_chunk(tr, o, idx, err);
     }
     if (pending_flush(tr, err) < 0)
@@ -964,8 +976,7 @@ static int toc_entry(struct toc_reader *tr, json_t *o, size_t idx, struct imgfs_
     if (bad)
         return -1;
     if (parse_time(mt, &f->e.mtime_sec, &f->e.mtime_nsec) < 0)
-        return err_set(err, EINVAL, "TOC entry %zu: modtime `%s` is not an RFC 3339 time", idx,
-                       mt);
+        return err_set(err, EINVAL, "TOC entry %zu: modtime `%s` is not an RFC 3339 time", idx, mt);
     if (kind == LAYER_SYMLINK) {
         const char *l = get_str(o, "linkName", idx, err, &bad);
         if (bad)
@@ -1051,8 +1062,8 @@ static void finish_chunks(struct estargz_toc *t)
     qsort(t->chunks, t->n_chunks, sizeof *t->chunks, chunk_by_offset);
 }
 
-int estargz_toc_parse(const void *data, size_t len, uint64_t toc_offset, const struct digest *expect,
-                      struct estargz_toc *out, struct imgfs_err *err)
+int estargz_toc_parse(const void *data, size_t len, uint64_t toc_offset,
+                      const struct digest *expect, struct estargz_toc *out, struct imgfs_err *err)
 {
     memset(out, 0, sizeof *out);
     out->toc_offset = toc_offset;

@@ -9,7 +9,8 @@
  * imgfs writes its layers this way with its own FastCDC chunks as the eStargz chunks, so a TOC's
  * `chunkDigest` is exactly the key of that chunk in the store: a chunk held from any image is
  * recognised before it is fetched. It reads eStargz from other tools too (per-file or fixed-size
- * chunks of any size, several chunks in one member via `innerOffset`). Decisions: docs/formats.md. */
+ * chunks of any size, several chunks in one member via `innerOffset`). Decisions: docs/formats.md.
+ */
 #ifndef IMGFS_ESTARGZ_H
 #define IMGFS_ESTARGZ_H
 
@@ -21,12 +22,12 @@
 
 struct store_read;
 
-#define ESTARGZ_FOOTER_SIZE   51
-#define ESTARGZ_TOC_NAME      "stargz.index.json"
-#define ESTARGZ_PREFETCH_NAME ".prefetch.landmark"
+#define ESTARGZ_FOOTER_SIZE     51
+#define ESTARGZ_TOC_NAME        "stargz.index.json"
+#define ESTARGZ_PREFETCH_NAME   ".prefetch.landmark"
 #define ESTARGZ_NOPREFETCH_NAME ".no.prefetch.landmark"
 /* Layer descriptor annotations */
-#define ESTARGZ_ANNOTATION_TOC_DIGEST "containerd.io/snapshot/stargz/toc.digest"
+#define ESTARGZ_ANNOTATION_TOC_DIGEST        "containerd.io/snapshot/stargz/toc.digest"
 #define ESTARGZ_ANNOTATION_UNCOMPRESSED_SIZE "io.containers.estargz.uncompressed-size"
 
 /* Limits on what a reader accepts (a TOC is untrusted input). */
@@ -45,9 +46,10 @@ struct estargz_write_options {
 };
 
 struct estargz_result {
-    struct digest blob;    /* SHA-256 of the compressed blob: the layer's digest in a manifest */
+    struct digest blob; /* SHA-256 of the compressed blob: the layer's digest in a manifest */
     uint64_t blob_size;
-    struct digest diff_id; /* SHA-256 of the whole uncompressed stream (TOC and landmark included) */
+    struct digest
+        diff_id; /* SHA-256 of the whole uncompressed stream (TOC and landmark included) */
     uint64_t uncompressed_size;
     struct digest toc_digest; /* SHA-256 of the TOC JSON: the toc.digest annotation */
     uint64_t toc_offset;
@@ -68,8 +70,8 @@ int estargz_write(struct store_read *r, const void *table, size_t table_len,
  * diff_ids; the manifest lists each layer as tar+gzip with its size, digest and the two eStargz
  * annotations. Compact JSON with sorted keys (deterministic). The caller frees both strings. */
 struct image;
-int estargz_image_json(const struct image *img, const struct estargz_result *layers,
-                       char **config, size_t *config_len, char **manifest, size_t *manifest_len,
+int estargz_image_json(const struct image *img, const struct estargz_result *layers, char **config,
+                       size_t *config_len, char **manifest, size_t *manifest_len,
                        struct imgfs_err *err);
 
 #define ESTARGZ_MT_LAYER    "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -93,11 +95,11 @@ struct estargz_chunk {
 };
 
 struct estargz_toc {
-    struct buf table;              /* the layer's file table (layer.h encoding), landmarks hidden */
-    struct estargz_chunk *chunks;  /* one per distinct chunk digest, sorted by offset */
+    struct buf table;             /* the layer's file table (layer.h encoding), landmarks hidden */
+    struct estargz_chunk *chunks; /* one per distinct chunk digest, sorted by offset */
     size_t n_chunks;
     uint64_t toc_offset;
-    uint64_t prefetch_end; /* compressed offset of `.prefetch.landmark`; 0 when there is none */
+    uint64_t prefetch_end;  /* compressed offset of `.prefetch.landmark`; 0 when there is none */
     uint64_t content_bytes; /* sum of the chunks' uncompressed sizes */
     struct digest toc_digest;
 };
@@ -108,8 +110,8 @@ struct estargz_toc {
  * their file, wrong JSON types, too many entries or bytes are errors (EINVAL) naming the entry. A
  * non-empty regular file without `chunkDigest` (legacy stargz) is ENOTSUP: pull such a layer
  * whole. */
-int estargz_toc_parse(const void *data, size_t len, uint64_t toc_offset, const struct digest *expect,
-                      struct estargz_toc *out, struct imgfs_err *err);
+int estargz_toc_parse(const void *data, size_t len, uint64_t toc_offset,
+                      const struct digest *expect, struct estargz_toc *out, struct imgfs_err *err);
 void estargz_toc_free(struct estargz_toc *t);
 
 /* Extract and verify one chunk from the blob bytes [c->offset, c->end) at `data` (len bytes, may

@@ -43,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         int rc;
         while ((rc = layer_next(&r, &le, &err)) > 0)
-            if (strstr(le.path, "..") && (!strcmp(le.path, "..") || !strncmp(le.path, "../", 3) ||
-                                          strstr(le.path, "/../")))
+            if (strstr(le.path, "..") &&
+                (!strcmp(le.path, "..") || !strncmp(le.path, "../", 3) || strstr(le.path, "/../")))
                 __builtin_trap();
         if (rc < 0)
             __builtin_trap();

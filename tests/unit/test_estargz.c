@@ -109,7 +109,8 @@ static void hostile_tocs(void)
         {"{\"version\":2,\"entries\":[]}", "version"},
         {"{\"version\":1,\"entries\":{}}", "entries"},
         {"[1,2]", "not a JSON object"},
-        {"{\"version\":1,\"entries\":[{\"name\":\"f\",\"type\":\"reg\",\"modtime\":\"yesterday\"}]}",
+        {"{\"version\":1,\"entries\":[{\"name\":\"f\",\"type\":\"reg\",\"modtime\":\"yesterday\"}]"
+         "}",
          "RFC 3339"},
         {"{\"version\":1,\"entries\":[{\"name\":\"f\",\"type\":\"weird\"}]}", "unknown type"},
     };
@@ -120,8 +121,8 @@ static void hostile_tocs(void)
         CHECK(strstr(err.msg, bad[i].why), "hostile TOC %zu: message `%s` lacks `%s`", i, err.msg,
               bad[i].why);
     }
-    CHECK(parse_json("{\"version\":1,\"entries\":[{\"name\":\"./a/./b/\",\"type\":\"dir\"}]}",
-                     1000, &err) == 0,
+    CHECK(parse_json("{\"version\":1,\"entries\":[{\"name\":\"./a/./b/\",\"type\":\"dir\"}]}", 1000,
+                     &err) == 0,
           "a normal TOC: %s", err.msg);
     /* legacy stargz (no chunkDigest) is not refused as broken but as not lazily readable */
     parse_json("{\"version\":1,\"entries\":[{\"name\":\"f\",\"type\":\"reg\",\"size\":1,"
@@ -206,8 +207,7 @@ int main(void)
           "estargz_write: %s", err.msg);
     CHECK(estargz_write(r, lr.table.data, lr.table.len, NULL, sink, &again, &res2, &err) == 0,
           "estargz_write again: %s", err.msg);
-    CHECK(blob.len == again.len && !memcmp(blob.data, again.data, blob.len),
-          "two writes differ");
+    CHECK(blob.len == again.len && !memcmp(blob.data, again.data, blob.len), "two writes differ");
     CHECK(res.blob_size == blob.len, "blob size %llu vs %zu", (unsigned long long)res.blob_size,
           blob.len);
     struct digest bd;
