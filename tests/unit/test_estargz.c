@@ -3,6 +3,7 @@
 #include "../../fs/estargz.h"
 #include "../../fs/import.h"
 #include "../../fs/layer.h"
+#include "../../fs/layerbuild.h"
 #include "../../fs/store.h"
 #include "unit.h"
 
@@ -194,7 +195,7 @@ int main(void)
     CHECK(store_batch_begin(s, &b, &err) == 0, "batch: %s", err.msg);
     struct archive *in = import_tar_reader_new();
     archive_read_open_memory(in, tar.data, tar.len);
-    struct import_layer_result lr = {0};
+    struct layer_build_result lr = {0};
     CHECK(import_layer(b, in, "test layer", &lr, &err) == 0, "import_layer: %s", err.msg);
     archive_read_free(in);
     CHECK(store_batch_commit(b, &err) == 0, "commit: %s", err.msg);
