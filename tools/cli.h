@@ -65,6 +65,15 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len);
 /* True when argv[1..] asks for help ("-h" or "--help" anywhere before "--"). */
 bool cli_wants_help(int argc, char **argv);
 
+struct option;
+/* getopt_long for every verb: the same results, but a long option must be spelled out in full
+ * (getopt_long would take "--priv" for "--privileged"), and errors are printed here in Docker's
+ * words ("imgfs run: unknown flag: --priv"). Every error comes back as '?': the caller then
+ * returns cli_usage_error(verb). argv[0] is the verb. */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* "See 'imgfs VERB --help'." on stderr; returns 125, the exit status of every usage error. */
+int cli_usage_error(const char *verb);
+
 /* A name `imgfs` accepts for an image: REPOSITORY[:TAG], Docker's rules (lowercase repository). */
 bool cli_valid_name(const char *name);
 

@@ -54,11 +54,12 @@ int cmd_du(int argc, char **argv, struct cli *cli)
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     struct du d = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'j': d.json = true; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 1;
+        default:
+            return cli_usage_error("du");
         }
     }
     struct store *s = cli_store_open(cli, "du", true);

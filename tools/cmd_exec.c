@@ -33,7 +33,7 @@ int cmd_exec(int argc, char **argv, struct cli *cli)
     char **env = xcalloc(1, sizeof *env);
     size_t n_env = 0;
     int c, rc = EXIT_IMGFS_FAILED;
-    while ((c = getopt_long(argc, argv, "+ite:w:u:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+ite:w:u:h", longopts)) != -1) {
         switch (c) {
         case 'i':
             e.interactive = true;

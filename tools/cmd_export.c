@@ -32,7 +32,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
     };
     const char *output = NULL, *format_name = "oci";
     int c;
-    while ((c = getopt_long(argc, argv, "o:f:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "o:f:h", opts)) != -1) {
         switch (c) {
         case 'o':
             output = optarg;

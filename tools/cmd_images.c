@@ -82,13 +82,14 @@ int cmd_images(int argc, char **argv, struct cli *cli)
     struct listing l = {0};
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qh", opts)) != -1) {
         switch (c) {
         case 'q': l.quiet = true; break;
         case 'D': l.digests = true; break;
         case 'j': json = true; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 1;
+        default:
+            return cli_usage_error("images");
         }
     }
     if (optind != argc) {

@@ -32,13 +32,14 @@ int cmd_import(int argc, char **argv, struct cli *cli)
     cleanup_free char **changes = xcalloc(argc + 1, sizeof *changes);
     size_t n_changes = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+t:c:qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+t:c:qh", opts)) != -1) {
         switch (c) {
         case 't': name = optarg; break;
         case 'c': changes[n_changes++] = optarg; break;
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 1;
+        default:
+            return cli_usage_error("import");
         }
     }
     if (optind + 1 != argc) {

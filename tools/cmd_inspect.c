@@ -114,12 +114,13 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
     bool json = false;
     const char *format = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "f:h", opts)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 'f': format = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 1;
+        default:
+            return cli_usage_error("inspect");
         }
     }
     if (optind >= argc) {

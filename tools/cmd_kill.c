@@ -40,7 +40,7 @@ int cmd_kill(int argc, char **argv, struct cli *cli)
     static const struct option longopts[] = {
         {"signal", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}, {0}};
     int sig = SIGKILL, c;
-    while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "s:h", longopts)) != -1) {
         switch (c) {
         case 's':
             if ((sig = parse_signal(optarg)) < 0) {

@@ -36,7 +36,7 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
         {"follow", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
     bool follow = false;
     int c;
-    while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "fh", longopts)) != -1) {
         switch (c) {
         case 'f':
             follow = true;

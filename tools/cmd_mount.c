@@ -33,8 +33,7 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
     /* containers run as other users: let them in when we can (root) */
     struct mount_options o = {.allow_other = geteuid() == 0};
     int c;
-    opterr = 0; /* our own messages, in the "imgfs VERB: ..." form */
-    while ((c = getopt_long(argc, argv, "+:fdh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+:fdh", longopts)) != -1) {
         switch (c) {
         case 'f':
             o.foreground = true;
@@ -56,17 +55,8 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         case 'h':
             mount_usage(stdout);
             return 0;
-        case ':':
-            cli_error("mount", "`%s` needs a value", argv[optind - 1]);
-            fprintf(stderr, "See 'imgfs mount --help'.\n");
-            return EXIT_IMGFS_FAILED;
         default:
-            if (optopt)
-                cli_error("mount", "unknown option `-%c`", optopt);
-            else
-                cli_error("mount", "unknown option `%s`", argv[optind - 1]);
-            fprintf(stderr, "See 'imgfs mount --help'.\n");
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("mount");
         }
     }
     if (argc - optind != 2) {

@@ -60,7 +60,7 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
     };
     bool all = false, quiet = false, no_trunc = false, json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "aqh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "aqh", longopts)) != -1) {
         switch (c) {
         case 'a':
             all = true;

@@ -23,7 +23,7 @@ int cmd_rm(int argc, char **argv, struct cli *cli)
         {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
     bool force = false;
     int c;
-    while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "fh", longopts)) != -1) {
         switch (c) {
         case 'f':
             force = true;

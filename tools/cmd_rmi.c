@@ -42,11 +42,12 @@ int cmd_rmi(int argc, char **argv, struct cli *cli)
         {"force", no_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     bool force = false;
     int c;
-    while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "fh", opts)) != -1) {
         switch (c) {
         case 'f': force = true; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 1;
+        default:
+            return cli_usage_error("rmi");
         }
     }
     if (optind >= argc) {

@@ -289,7 +289,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     bool have_image = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "+dite:w:u:v:m:p:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:h", longopts)) != -1) {
         switch (c) {
         case OPT_NAME:
             spec.name = optarg;

@@ -22,7 +22,7 @@ int cmd_stop(int argc, char **argv, struct cli *cli)
     static const struct option longopts[] = {
         {"time", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0}};
     int timeout = 10, c;
-    while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "t:h", longopts)) != -1) {
         switch (c) {
         case 't': {
             char *end;

@@ -24,8 +24,7 @@ int cmd_umount(int argc, char **argv, struct cli *cli)
     };
     bool lazy = false;
     int c;
-    opterr = 0; /* our own messages, in the "imgfs VERB: ..." form */
-    while ((c = getopt_long(argc, argv, "+lh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+lh", longopts)) != -1) {
         switch (c) {
         case 'l':
             lazy = true;
@@ -34,12 +33,7 @@ int cmd_umount(int argc, char **argv, struct cli *cli)
             umount_usage(stdout);
             return 0;
         default:
-            if (optopt)
-                cli_error("umount", "unknown option `-%c`", optopt);
-            else
-                cli_error("umount", "unknown option `%s`", argv[optind - 1]);
-            fprintf(stderr, "See 'imgfs umount --help'.\n");
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("umount");
         }
     }
     if (argc - optind != 1) {

@@ -4,6 +4,7 @@
 #include "../fs/view.h"
 #include "../runner/runner.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,4 +88,61 @@ int cli_each_container(const struct cli *cli, const char *verb, int optind_, int
         ctr_state_free(&s);
     }
     return rc;
+}
+
+/* getopt_long takes any unambiguous prefix of a long option ("--priv" for "--privileged"); Docker
+ * does not, and a script relying on a prefix would break the day a second option shares it. The
+ * option just returned stands at argv[optind-1], or at argv[optind-2] when its value was the next
+ * word (GNU getopt permutes skipped operands only on the following call). */
+static bool long_option_spelled_out(char **argv, const struct option *o)
+{
+    const char *word = argv[optind - 1];
+    if (optarg && optarg == argv[optind - 1] && optind >= 2 && !strncmp(argv[optind - 2], "--", 2))
+        word = argv[optind - 2];
+    if (strncmp(word, "--", 2))
+        return true; /* a short option */
+    size_t n = strcspn(word + 2, "=");
+    return strlen(o->name) == n && !strncmp(word + 2, o->name, n);
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    /* our own messages, in Docker's words; ':' makes a missing value distinguishable */
+    char spec[128];
+    bool posix = shortopts[0] == '+';
+    const char *rest = shortopts + posix + (shortopts[posix] == ':');
+    snprintf(spec, sizeof spec, "%s:%s", posix ? "+" : "", rest);
+    opterr = 0;
+    int index = -1;
+    int c = getopt_long(argc, argv, spec, longopts, &index);
+    const char *verb = argv[0];
+    if (c == '?') {
+        if (!strncmp(argv[optind - 1], "--", 2))
+            cli_error(verb, "unknown flag: %.*s", (int)strcspn(argv[optind - 1], "="),
+                      argv[optind - 1]);
+        else
+            cli_error(verb, "unknown shorthand flag: '%c' in %s", optopt, argv[optind - 1]);
+        return '?';
+    }
+    if (c == ':') {
+        if (!strncmp(argv[optind - 1], "--", 2))
+            cli_error(verb, "flag needs an argument: %s", argv[optind - 1]);
+        else
+            cli_error(verb, "flag needs an argument: '%c' in -%c", optopt, optopt);
+        return '?';
+    }
+    if (c != -1 && index >= 0 && !long_option_spelled_out(argv, &longopts[index])) {
+        const char *word = argv[optind - 1];
+        if (optarg && optarg == word && optind >= 2)
+            word = argv[optind - 2];
+        cli_error(verb, "unknown flag: %.*s", (int)strcspn(word, "="), word);
+        return '?';
+    }
+    return c;
+}
+
+int cli_usage_error(const char *verb)
+{
+    fprintf(stderr, "See 'imgfs %s --help'.\n", verb);
+    return EXIT_IMGFS_FAILED;
 }

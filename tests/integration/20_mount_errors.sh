@@ -30,7 +30,7 @@ touch "$T/file"
 fails "mount point is a file" "not a directory" "$IMGFS" mount busybox "$T/file"
 fails "no arguments" "IMAGE and DIR" "$IMGFS" mount
 fails "one argument" "IMAGE and DIR" "$IMGFS" mount busybox
-fails "unknown option" "unknown option" "$IMGFS" mount --bogus busybox "$T/mnt"
+fails "unknown option" "unknown flag: --bogus" "$IMGFS" mount --bogus busybox "$T/mnt"
 fails "bad --threads" "threads" "$IMGFS" mount --threads nine busybox "$T/mnt"
 t_check_fails "nothing got mounted" mountpoint -q "$T/mnt"
 
