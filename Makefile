@@ -39,8 +39,20 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB   := $(filter-out fs/mount.c,$(wildcard fs/*.c))
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all asan test unit integration deps clean format check-format fuzz
-all: imgfs
+.PHONY: all asan test unit integration deps clean format check-format fuzz man install
+all: imgfs build/imgfs.1
+
+# The man page is made from the --help texts (tools/gen-man.sh), so the two cannot disagree.
+build/imgfs.1: imgfs tools/gen-man.sh
+	@mkdir -p $(dir $@)
+	tools/gen-man.sh ./imgfs > $@.tmp && mv $@.tmp $@
+man: build/imgfs.1
+
+PREFIX ?= /usr/local
+install: imgfs build/imgfs.1
+	install -D -m 0755 imgfs $(DESTDIR)$(PREFIX)/bin/imgfs
+	install -D -m 0644 build/imgfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/imgfs.1
+	install -D -m 0644 tools/imgfs-completion.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/imgfs
 
 imgfs: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)

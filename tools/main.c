@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,53 @@ void cli_error(const char *verb, const char *fmt, ...)
 void cli_report(const char *verb, const struct imgfs_err *err)
 {
     fprintf(stderr, "imgfs %s: %s\n", verb, err->msg[0] ? err->msg : "unknown error");
+}
+
+/* Levenshtein distance, counting a swap of two neighbours as one edit ("rnu" -> "run"). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32)
+        return SIZE_MAX;
+    size_t d[33][33];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+/* The verb a mistyped one most likely meant: within two edits (one for short words), or NULL. */
+static const char *closest_verb(const char *typed)
+{
+    static const char *const verbs[] = {
+#define X(name, help) #name,
+        IMGFS_VERBS(X)
+#undef X
+    };
+    const char *best = NULL;
+    size_t best_d = strlen(typed) <= 3 ? 2 : 3;
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        size_t d = edit_distance(typed, verbs[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = verbs[i];
+        }
+    }
+    return best;
 }
 
 static void usage(FILE *f)
@@ -84,6 +132,10 @@ int main(int argc, char **argv)
         return cmd_##name(argc - i, argv + i, &cli);
     IMGFS_VERBS(X)
 #undef X
-    fprintf(stderr, "imgfs: `%s` is not an imgfs command.\nSee 'imgfs --help'.\n", verb);
+    fprintf(stderr, "imgfs: `%s` is not an imgfs command.\n", verb);
+    const char *near = closest_verb(verb);
+    if (near)
+        fprintf(stderr, "Did you mean `imgfs %s`?\n", near);
+    fprintf(stderr, "See 'imgfs --help'.\n");
     return EXIT_IMGFS_FAILED;
 }
