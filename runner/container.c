@@ -312,12 +312,30 @@ static int init_main(void *arg)
     if (kind != MSG_GO)
         _exit(CTR_EXIT_FAILED);
 
+    /* The command's process waits on `go` until the init has given up everything but CAP_KILL and
+     * carries the container's seccomp filter: with --cap-add SYS_PTRACE the container can ptrace
+     * its PID 1, so no container code may ever run beside an init that is not confined as the
+     * container is (Docker: every process of a container carries the filter). */
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) < 0) {
+        err_sys(&err, errno, "pipe");
+        init_fail(sync, &err);
+    }
     pid_t child = fork();
     if (child < 0) {
         err_sys(&err, errno, "fork");
         init_fail(sync, &err);
     }
     if (child == 0) {
+        close(go[1]);
+        char c;
+        ssize_t n;
+        do
+            n = read(go[0], &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+            _exit(CTR_EXIT_FAILED);
+        close(go[0]);
         struct ctr_proc proc = {
             .argv = a->argv,
             .env = a->env,
@@ -330,18 +348,36 @@ static int init_main(void *arg)
         };
         ctr_proc_exec(&proc, &old);
     }
+    close(go[0]);
     close(workdir);
     if (tty_slave >= 0)
         close(tty_slave);
-    send_msg(sync, MSG_READY, NULL, -1);
-    close(sync);
     close(root);
     root = -1;
     /* The init is root in the container's namespaces for the container's whole life; from here on
      * it only waits and passes signals on, which needs CAP_KILL alone (for a command of another
-     * uid). Best effort: the command already runs, and the init is non-dumpable either way. */
-    struct imgfs_err ignored;
-    caps_apply(UINT64_C(1) << CAP_KILL, true, &ignored);
+     * uid). Then no_new_privs (the init never execs; the command is forked already, so it does not
+     * inherit it) so that the filter installs without CAP_SYS_ADMIN, and the container's filter:
+     * what the init still calls (rt_sigtimedwait, kill, wait4, sendmsg, close, write, exit_group)
+     * every profile that can run a container allows. */
+    int confined = caps_apply(UINT64_C(1) << CAP_KILL, true, &err);
+    if (confined == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        confined = err_sys(&err, errno, "no_new_privs");
+    if (confined == 0)
+        confined = seccomp_apply(a->seccomp, &err);
+    if (confined < 0) {
+        err_ctx(&err, "confining the container's init");
+        kill(child, SIGKILL);
+        init_fail(sync, &err);
+    }
+    if (write(go[1], "g", 1) != 1) {
+        err_sys(&err, errno, "starting the command");
+        kill(child, SIGKILL);
+        init_fail(sync, &err);
+    }
+    close(go[1]);
+    send_msg(sync, MSG_READY, NULL, -1);
+    close(sync);
 
     for (;;) {
         siginfo_t si;

@@ -10,6 +10,8 @@
  * kernelfs (every directory on procfs or sysfs outside /proc and /sys, the root and `/..` included:
  * "kernelfs PATH..." exit 1, or "kernelfs none"; with "core_pattern ro" when
  * /proc/sys/kernel/core_pattern cannot be opened for writing — nothing is written to it).
+ * inject PID keyctl|unshare-user|getpid (ptrace PID, make it run that syscall, restore it:
+ * "inject OP ok RESULT" or "inject OP ERRNAME"; x86_64 only).
  * Built by the tests with `cc -static`. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -59,6 +62,43 @@ static int kernelfs_visit(const char *path, const struct stat *st, int type, str
     }
     return FTW_CONTINUE;
 }
+
+#ifdef __x86_64__
+/* Make a stopped-in-a-syscall tracee run syscall `nr`: re-run the `syscall` instruction it is
+ * blocked behind with other registers, single-step, read the result, put everything back. */
+static long inject(pid_t pid, long nr, long a1, long a2)
+{
+    if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) < 0 || ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0)
+        return -errno;
+    int st;
+    if (waitpid(pid, &st, __WALL) < 0)
+        return -errno;
+    struct user_regs_struct saved, r;
+    if (ptrace(PTRACE_GETREGS, pid, NULL, &saved) < 0)
+        return -errno;
+    errno = 0;
+    long text = ptrace(PTRACE_PEEKTEXT, pid, (void *)(saved.rip - 2), NULL);
+    if (errno || (text & 0xffff) != 0x050f) { /* not just after a `syscall` */
+        ptrace(PTRACE_DETACH, pid, NULL, NULL);
+        return -ENOEXEC;
+    }
+    r = saved;
+    r.rip = saved.rip - 2;
+    r.rax = (unsigned long long)nr;
+    r.orig_rax = (unsigned long long)-1; /* no syscall restart on the way back to user space */
+    r.rdi = (unsigned long long)a1;
+    r.rsi = (unsigned long long)a2;
+    r.rdx = r.r10 = r.r8 = r.r9 = 0;
+    long rc = -EIO;
+    if (ptrace(PTRACE_SETREGS, pid, NULL, &r) == 0 &&
+        ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL) == 0 && waitpid(pid, &st, __WALL) == pid &&
+        ptrace(PTRACE_GETREGS, pid, NULL, &r) == 0)
+        rc = (long)r.rax;
+    ptrace(PTRACE_SETREGS, pid, NULL, &saved);
+    ptrace(PTRACE_DETACH, pid, NULL, NULL);
+    return rc;
+}
+#endif
 
 static int report(const char *op, long rc)
 {
@@ -178,6 +218,25 @@ int main(int argc, char **argv)
         int fd = open("/tmp/probe-disk", O_RDONLY);
         unlink("/tmp/probe-disk");
         return report(op, fd);
+    }
+    if (!strcmp(op, "inject") && argc > 3) {
+#ifdef __x86_64__
+        const char *what = argv[3];
+        pid_t pid = atoi(arg);
+        long rc = !strcmp(what, "keyctl")         ? inject(pid, SYS_keyctl, 1, 0)
+                  : !strcmp(what, "unshare-user") ? inject(pid, SYS_unshare, CLONE_NEWUSER, 0)
+                  : !strcmp(what, "getpid")       ? inject(pid, SYS_getpid, 0, 0)
+                                                  : -EINVAL;
+        if (rc < 0 && rc > -4096) {
+            printf("inject %s %s\n", what, strerrorname_np((int)-rc) ? strerrorname_np((int)-rc) : "?");
+            return 1;
+        }
+        printf("inject %s ok %ld\n", what, rc);
+        return 0;
+#else
+        printf("inject unsupported\n");
+        return 2;
+#endif
     }
     if (!strcmp(op, "kernelfs")) {
         printf("kernelfs");
