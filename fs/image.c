@@ -158,6 +158,15 @@ int image_load(struct store_read *r, const struct digest *manifest, struct image
                            hex, i + 1);
         }
     }
+    json_t *ann = json_object_get(m, "annotations");
+    const char *sm = json_string_value(json_object_get(ann, IMAGE_ANNOT_SOURCE_MANIFEST));
+    const char *sc = json_string_value(json_object_get(ann, IMAGE_ANNOT_SOURCE_CONFIG));
+    const char *si = json_string_value(json_object_get(ann, IMAGE_ANNOT_SOURCE_INDEX));
+    if (sm && sc && digest_parse(sm, false, &out->source.manifest) == 0 &&
+        digest_parse(sc, false, &out->source.config) == 0) {
+        out->has_source = true;
+        out->source.has_index = si && digest_parse(si, false, &out->source.index) == 0;
+    }
     json_decref(m);
     if (blob_get(r, &out->config_digest, &out->config_json, &out->config_len, err) < 0 ||
         image_config_parse(out->config_json, out->config_len, &out->config, err) < 0) {
@@ -174,6 +183,13 @@ int image_load_ref(struct store_read *r, const char *ref, struct image *out,
     if (store_image_resolve(r, ref, &d, err) < 0)
         return -1;
     return image_load(r, &d, out, err);
+}
+
+const struct digest *image_registry_digest(const struct image *img)
+{
+    if (!img->has_source)
+        return &img->digest;
+    return img->source.has_index ? &img->source.index : &img->source.manifest;
 }
 
 void image_free(struct image *img)
@@ -198,6 +214,12 @@ int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
     mark(ctx, STORE_BLOB, manifest);
     mark(ctx, STORE_BLOB, &img.config_digest);
     mark(ctx, STORE_VIEW, manifest);
+    if (img.has_source) {
+        mark(ctx, STORE_BLOB, &img.source.manifest);
+        mark(ctx, STORE_BLOB, &img.source.config);
+        if (img.source.has_index)
+            mark(ctx, STORE_BLOB, &img.source.index);
+    }
     int ret = 0;
     for (size_t i = 0; i < img.n_layers && !ret; i++) {
         mark(ctx, STORE_LAYER, &img.layers[i]);
@@ -484,6 +506,15 @@ int image_commit(struct store_batch *b, const char *config_json, size_t config_l
                  const struct image_layer *layers, size_t n_layers, const char *name,
                  struct digest *out, struct imgfs_err *err)
 {
+    return image_commit_source(b, config_json, config_len, layers, n_layers, NULL, name, out,
+                               err);
+}
+
+int image_commit_source(struct store_batch *b, const char *config_json, size_t config_len,
+                        const struct image_layer *layers, size_t n_layers,
+                        const struct image_source *source, const char *name, struct digest *out,
+                        struct imgfs_err *err)
+{
     json_t *config;
     if (config_json) {
         json_error_t je;
@@ -517,6 +548,18 @@ int image_commit(struct store_batch *b, const char *config_json, size_t config_l
     json_t *manifest = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
                                  MT_MANIFEST, "config",
                                  descriptor(MT_CONFIG, &config_digest, config_size), "layers", ls);
+    if (source) {
+        char sm[DIGEST_STR_SIZE], sc[DIGEST_STR_SIZE], si[DIGEST_STR_SIZE];
+        digest_str(&source->manifest, sm);
+        digest_str(&source->config, sc);
+        json_t *ann = json_pack("{s:s, s:s}", IMAGE_ANNOT_SOURCE_MANIFEST, sm,
+                                IMAGE_ANNOT_SOURCE_CONFIG, sc);
+        if (source->has_index) {
+            digest_str(&source->index, si);
+            json_object_set_new(ann, IMAGE_ANNOT_SOURCE_INDEX, json_string(si));
+        }
+        json_object_set_new(manifest, "annotations", ann);
+    }
     ret = put_json(b, manifest, &manifest_digest, &manifest_size, err);
     json_decref(manifest);
     if (ret < 0)

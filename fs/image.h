@@ -41,6 +41,19 @@ void image_config_free(struct image_config *c);
 int image_config_edit(const char *config_json, size_t len, char *const *changes, char **out,
                       size_t *out_len, struct imgfs_err *err);
 
+/* Where a pulled image came from: the documents exactly as the registry served them (kept as
+ * blobs, so `inspect` shows the registry's digest and push can say what it was). The canonical
+ * manifest names them in its annotations (docs/formats.md, "Pulled images"). */
+struct image_source {
+    struct digest manifest; /* the platform's manifest as served */
+    struct digest config;   /* the config as served */
+    struct digest index;    /* the index / manifest list it was chosen from, when has_index */
+    bool has_index;
+};
+#define IMAGE_ANNOT_SOURCE_MANIFEST "org.imgfs.source.manifest"
+#define IMAGE_ANNOT_SOURCE_CONFIG   "org.imgfs.source.config"
+#define IMAGE_ANNOT_SOURCE_INDEX    "org.imgfs.source.index"
+
 struct image {
     struct digest digest;        /* of the manifest */
     struct digest config_digest;
@@ -52,7 +65,12 @@ struct image {
     struct digest *layers;       /* diff_ids, bottom first */
     uint64_t *layer_sizes;       /* canonical tar size of each layer */
     struct image_config config;
+    bool has_source; /* pulled from a registry: */
+    struct image_source source;
 };
+/* The digest a registry knows a pulled image by (its index when there was one, else its
+ * manifest); the image's own digest for other images. */
+const struct digest *image_registry_digest(const struct image *img);
 /* Load an image by manifest digest. */
 int image_load(struct store_read *r, const struct digest *manifest, struct image *out,
                struct imgfs_err *err);
@@ -76,6 +94,12 @@ struct image_layer {
 int image_commit(struct store_batch *b, const char *config_json, size_t config_len,
                  const struct image_layer *layers, size_t n_layers, const char *name,
                  struct digest *out, struct imgfs_err *err);
+/* image_commit for a pulled image: the canonical manifest also names `source` (whose blobs the
+ * caller puts in the batch). */
+int image_commit_source(struct store_batch *b, const char *config_json, size_t config_len,
+                        const struct image_layer *layers, size_t n_layers,
+                        const struct image_source *source, const char *name, struct digest *out,
+                        struct imgfs_err *err);
 
 /* Make an image of `parent`'s layers (NULL: none, `FROM scratch`) with `layers` on top, and a
  * config: `config_json`, or the parent's when NULL (a fresh one without a parent). The parent's

@@ -34,8 +34,17 @@ struct import_stream {
     int fds[2]; /* pipe: decompressor writes [1], the tar reader reads [0] */
     struct archive *src;
     struct archive *tar;
-    struct imgfs_err err; /* the decompressor's, when err.code != 0 */
+    struct imgfs_err err;   /* the decompressor's, when err.code != 0 */
+    struct digest_ctx *hash; /* of the uncompressed bytes, when asked for */
 };
+
+/* Hand uncompressed bytes to the tar reader (hashing them when asked). */
+static int emit_uncompressed(struct import_stream *st, const void *data, size_t len)
+{
+    if (st->hash)
+        digest_ctx_update(st->hash, data, len);
+    return write_full(st->fds[1], data, len);
+}
 
 /* The raw (still compressed) bytes of the source, the first block pushed back once. */
 struct raw_source {
@@ -111,7 +120,7 @@ static int gunzip(struct import_stream *st, struct raw_source *raw, char *out, s
             goto out;
         }
         size_t n = out_len - z.avail_out;
-        if (n && write_full(st->fds[1], out, n) < 0) {
+        if (n && emit_uncompressed(st, out, n) < 0) {
             ret = 0; /* the tar reader is done with the stream */
             goto out;
         }
@@ -166,7 +175,7 @@ static void *decompress_main(void *arg)
                 err_set(&st->err, EINVAL, "%s", archive_error_string(dec));
                 break;
             }
-            if (n == 0 || write_full(st->fds[1], buf, (size_t)n) < 0)
+            if (n == 0 || emit_uncompressed(st, buf, (size_t)n) < 0)
                 break;
         }
     }
@@ -247,6 +256,43 @@ int import_stream_open_cb(void *ctx,
     return stream_start(st, out, tar, err);
 }
 
+int import_stream_open_cb_hashed(void *ctx,
+                                 ssize_t (*read_fn)(struct archive *, void *ctx, const void **buf),
+                                 struct import_stream **out, struct archive **tar,
+                                 struct imgfs_err *err)
+{
+    struct import_stream *st = stream_new();
+    st->hash = digest_ctx_new();
+    if (archive_read_open(st->src, ctx, NULL, read_fn, NULL) != ARCHIVE_OK) {
+        err_set(err, EINVAL, "%s", archive_error_string(st->src));
+        import_stream_close(st, false, &(struct imgfs_err){0});
+        return -1;
+    }
+    return stream_start(st, out, tar, err);
+}
+
+int import_stream_finish(struct import_stream *st, struct digest *uncompressed,
+                         struct imgfs_err *err)
+{
+    /* the tar reader is done: read what it left, so the decompressor runs to the end of the
+     * stream (the hash covers all of it, and a gzip trailer's CRC is checked) */
+    if (st->tar) {
+        archive_read_free(st->tar);
+        st->tar = NULL;
+    }
+    if (st->started && st->fds[0] >= 0) {
+        static __thread char sink[1 << 16];
+        while (read(st->fds[0], sink, sizeof sink) > 0)
+            ;
+    }
+    if (st->started)
+        pthread_join(st->thread, NULL);
+    st->started = false;
+    if (st->hash)
+        digest_ctx_final(st->hash, uncompressed);
+    return import_stream_close(st, false, err);
+}
+
 int import_stream_close(struct import_stream *st, bool tar_failed, struct imgfs_err *err)
 {
     if (!st)
@@ -264,6 +310,8 @@ int import_stream_close(struct import_stream *st, bool tar_failed, struct imgfs_
         pthread_join(st->thread, NULL);
     if (st->fds[1] >= 0)
         close(st->fds[1]);
+    if (st->hash)
+        digest_ctx_free(st->hash);
     archive_read_free(st->src);
     int ret = 0;
     if (st->err.code) {

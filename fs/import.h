@@ -35,6 +35,16 @@ int import_stream_open_cb(void *ctx,
  * stream, so the caller should report this error instead of its own. With `tar_failed`, the rest
  * of the stream is decompressed first, so that a checksum error at its end is found. */
 int import_stream_close(struct import_stream *s, bool tar_failed, struct imgfs_err *err);
+/* For pulls: like import_stream_open_cb, and every uncompressed byte is hashed on its way to the
+ * tar reader. import_stream_finish then decompresses the rest of the stream (what the tar reader
+ * left: end-of-archive blocks, padding), closes it like import_stream_close, and gives the SHA-256
+ * of the whole uncompressed stream — the diff_id an image config lists for the layer. */
+int import_stream_open_cb_hashed(void *ctx,
+                                 ssize_t (*read_fn)(struct archive *, void *ctx, const void **buf),
+                                 struct import_stream **out, struct archive **tar,
+                                 struct imgfs_err *err);
+int import_stream_finish(struct import_stream *s, struct digest *uncompressed,
+                         struct imgfs_err *err);
 
 /* Read every member of `in` (opened by the caller, positioned before the first header). `what`
  * names the source in errors ("layer 2 of foo.tar"). */
