@@ -709,7 +709,9 @@ static int fetch_token(struct registry_client *c, const char *params, uint64_t d
         buf_append(&url, part, strlen(part));
         sep = '&';
     }
-    const char *scopes[2] = {own_scope, scope && strcmp(scope, own_scope) ? scope : NULL};
+    /* a client for a whole registry (login) has no repository: no scope of its own */
+    const char *scopes[2] = {*c->repo ? own_scope : NULL,
+                             scope && strcmp(scope, own_scope) ? scope : NULL};
     for (int i = 0; i < 2; i++) {
         if (!scopes[i])
             continue;

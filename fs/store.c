@@ -27,6 +27,8 @@ struct store {
     MDB_dbi dbi[DB_COUNT];
     char *root;
     int lock_fd; /* ROOT/lock: shared by batches, exclusive by gc */
+    unsigned batches; /* open batches of this process (under mu): the lock is one per fd, so it
+                         is taken by the first and released by the last */
     store_fetch_fn fetch;
     void *fetch_ctx;
     pthread_mutex_t mu;
@@ -446,8 +448,14 @@ int store_batch_begin(struct store *s, struct store_batch **out, struct imgfs_er
         return err_set(err, EROFS, "store `%s` is open read-only", s->root);
     /* Shared: several imports at once; gc takes it exclusively. The lock is held by this open
      * file description until the batch ends (or the process dies). */
-    if (flock_retry(s->lock_fd, LOCK_SH) < 0)
-        return err_sys(err, errno, "locking store `%s`", s->root);
+    pthread_mutex_lock(&s->mu);
+    if (s->batches == 0 && flock_retry(s->lock_fd, LOCK_SH) < 0) {
+        int e = errno;
+        pthread_mutex_unlock(&s->mu);
+        return err_sys(err, e, "locking store `%s`", s->root);
+    }
+    s->batches++;
+    pthread_mutex_unlock(&s->mu);
     struct store_batch *b = xcalloc(1, sizeof *b);
     b->s = s;
     *out = b;
@@ -513,7 +521,10 @@ static void batch_free(struct store_batch *b)
     for (size_t i = 0; i < b->n_names; i++)
         free(b->names[i].name);
     free(b->names);
-    flock_retry(b->s->lock_fd, LOCK_UN);
+    pthread_mutex_lock(&b->s->mu);
+    if (--b->s->batches == 0)
+        flock_retry(b->s->lock_fd, LOCK_UN);
+    pthread_mutex_unlock(&b->s->mu);
     free(b);
 }
 

@@ -33,7 +33,11 @@ struct cli {
     X(logs, "Show a container's output")                                                           \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
-    X(rm, "Remove containers")                                                                     \
+    X(rm, "Remove containers")                                                                    \
+    X(pull, "Download an image from a registry")                                                   \
+    X(push, "Upload an image to a registry")                                                       \
+    X(login, "Store credentials for a registry (checked against it)")                              \
+    X(logout, "Remove stored credentials for a registry")                                                                     \
     X(commit, "Create an image from a container's changes")
 
 #define X(name, help) int cmd_##name(int argc, char **argv, struct cli *cli);
@@ -76,6 +80,56 @@ int cli_usage_error(const char *verb);
 
 /* A name `imgfs` accepts for an image: REPOSITORY[:TAG], Docker's rules (lowercase repository). */
 bool cli_valid_name(const char *name);
+
+/* Options every registry verb (pull, push, login) takes: --tls-verify[=BOOL], --authfile FILE,
+ * --ca-file FILE. Put CLI_REGISTRY_OPTIONS in the getopt_long table and CLI_REGISTRY_HELP in the
+ * usage; pass unknown option characters to cli_registry_option (0 = it was one of them). */
+#define CLI_REGISTRY_OPT_TLS      0x1001
+#define CLI_REGISTRY_OPT_AUTHFILE 0x1002
+#define CLI_REGISTRY_OPT_CAFILE   0x1003
+#define CLI_REGISTRY_OPTIONS                                                                       \
+    {"tls-verify", optional_argument, 0, CLI_REGISTRY_OPT_TLS},                                    \
+        {"authfile", required_argument, 0, CLI_REGISTRY_OPT_AUTHFILE},                             \
+        {"ca-file", required_argument, 0, CLI_REGISTRY_OPT_CAFILE}
+#define CLI_REGISTRY_HELP                                                                          \
+    "      --tls-verify[=BOOL]     true: HTTPS with certificate checks even for loopback\n"        \
+    "                              registries; false: HTTPS without checks (default: checks,\n"    \
+    "                              plain HTTP for 127.0.0.0/8, localhost and insecure ones)\n"     \
+    "      --authfile FILE         credentials (default $REGISTRY_AUTH_FILE or\n"                  \
+    "                              ~/.config/imgfs/auth.json)\n"                                   \
+    "      --ca-file FILE          also trust these CA certificates (PEM; or $CURL_CA_BUNDLE)\n"
+struct registry_options;
+int cli_registry_option(int c, const char *arg, struct registry_options *o, const char *verb);
+
+/* REPO@DIGEST names (what pull and push record, Docker's RepoDigests): the digest of repo's
+ * such name for `manifest` ("sha256:...", caller frees; NULL when none), and whether repo also has
+ * a tagged name for it (then `images` shows the digest name in that row, not in its own). */
+char *cli_repo_digest(struct store_read *r, const char *repo, const struct digest *manifest);
+bool cli_repo_has_tag(struct store_read *r, const char *repo, const struct digest *manifest);
+
+/* Transfer progress (tools/progress.c) for pull and push. */
+enum cli_progress_mode { CLI_PROGRESS_PLAIN, CLI_PROGRESS_TTY, CLI_PROGRESS_QUIET, CLI_PROGRESS_JSON };
+struct cli_progress_layer {
+    const char *status;
+    bool active; /* a bar is drawn */
+    uint64_t done, total;
+    char hex[13];
+};
+struct cli_progress {
+    enum cli_progress_mode mode;
+    struct cli_progress_layer *layers;
+    size_t n;
+    int drawn;
+    uint64_t last_draw, started;
+};
+struct digest;
+void cli_progress_start(struct cli_progress *pg, size_t n_layers);
+/* Layer i's state; a line is printed (plain mode) when it ends (active false, status changed). */
+void cli_progress_update(struct cli_progress *pg, size_t i, const struct digest *d,
+                         const char *status, bool active, uint64_t done, uint64_t total);
+/* For --json: whether a progress event is due now (at most 5 a second; final ones always). */
+bool cli_progress_json_due(struct cli_progress *pg, bool final);
+void cli_progress_free(struct cli_progress *pg);
 
 /* Exit status for an error: 125 is imgfs's own failure, as in Docker. */
 #define EXIT_IMGFS_FAILED 125

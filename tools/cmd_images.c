@@ -14,7 +14,8 @@ static const char usage[] = "Usage: imgfs images [OPTIONS]\n\n"
                             "List images.\n\n"
                             "Options:\n"
                             "  -q, --quiet      only image IDs\n"
-                            "      --digests    show full digests\n"
+                            "      --digests    show the digest a registry knows each image by (recorded by pull\n"
+                            "                   and push; the stored manifest's for local images)\n"
                             "      --json       one JSON array\n"
                             "  -h, --help       show this help\n";
 
@@ -49,14 +50,27 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     bool by_digest = false;
     if (!ref_split_name(e->name, &repo, &tag, &by_digest))
         repo = xstrdup(strncmp(e->name, "sha256:", 7) ? e->name : "<none>");
-    if (by_digest)
+    if (by_digest) {
+        /* a REPO@DIGEST name whose image also has a tag in REPO is shown in that tag's row */
+        if (cli_repo_has_tag(l->r, repo, &e->manifest))
+            return 0;
         tag = "<none>";
+    }
+    /* DIGEST: what the registry knows the image by in this repository (pull and push record
+     * it), else the stored manifest's digest */
+    cleanup_free char *repo_digest = by_digest ? xstrdup(strchr(e->name, '@') + 1)
+                                               : cli_repo_digest(l->r, repo, &e->manifest);
+    char shown[DIGEST_STR_SIZE];
+    if (repo_digest)
+        snprintf(shown, sizeof shown, "%s", repo_digest);
+    else
+        snprintf(shown, sizeof shown, "sha256:%s", hex);
     if (l->json) {
         json_array_append_new(l->json,
-                              json_pack("{s:s, s:s, s:s, s:s+, s:I, s:I}", "Name", e->name,
-                                        "Repository", repo, "Tag", tag, "Digest", "sha256:", hex,
-                                        "Size", (json_int_t)bytes, "Created",
-                                        (json_int_t)e->tagged_at));
+                              json_pack("{s:s, s:s, s:s, s:s+, s:s, s:I, s:I}", "Name",
+                                        e->name, "Repository", repo, "Tag", tag, "Digest",
+                                        "sha256:", hex, "RepoDigest", shown, "Size",
+                                        (json_int_t)bytes, "Created", (json_int_t)e->tagged_at));
         return 0;
     }
     if (l->quiet) {
@@ -66,7 +80,7 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     cli_human_size(bytes, size, sizeof size);
     ago(e->tagged_at, when, sizeof when);
     if (l->digests)
-        printf("%-30s %-12s sha256:%-64s %-24s %s\n", repo, tag, hex, when, size);
+        printf("%-30s %-12s %-71s %-24s %s\n", repo, tag, shown, when, size);
     else
         printf("%-30s %-12s %-12.12s %-24s %s\n", repo, tag, hex, when, size);
     return 0;

@@ -14,13 +14,38 @@ static const char usage[] =
     "Options:\n"
     "      --json           a JSON array with the manifest, config and layers\n"
     "  -f, --format FIELD   print one field: Digest, Id, Config, Size, Layers (also as\n"
-    "                       Docker-style `{{.Digest}}`)\n"
+    "                       Docker-style `{{.Digest}}`). Digest is the registry's digest of\n"
+    "                       a pulled image (skopeo inspect shows the same), Id the stored\n"
+    "                       manifest's (export writes it); for other images they are one\n"
     "  -h, --help           show this help\n";
 
-static json_t *image_json(const char *ref, const struct image *img, uint64_t size)
+/* REPO@DIGEST names of the image (Docker's RepoDigests: recorded by pull and push). */
+struct repo_digests {
+    const struct digest *manifest;
+    json_t *names;
+};
+
+static int repo_digest_one(void *ctx, const struct store_image_entry *e)
 {
-    char d[DIGEST_STR_SIZE], c[DIGEST_STR_SIZE];
-    digest_str(&img->digest, d);
+    struct repo_digests *rd = ctx;
+    if (strchr(e->name, '@') && digest_equal(&e->manifest, rd->manifest))
+        json_array_append_new(rd->names, json_string(e->name));
+    return 0;
+}
+
+static json_t *repo_digests(struct store_read *r, const struct digest *manifest)
+{
+    struct repo_digests rd = {manifest, json_array()};
+    store_image_foreach(r, repo_digest_one, &rd);
+    return rd.names;
+}
+
+static json_t *image_json(struct store_read *r, const char *ref, const struct image *img,
+                          uint64_t size)
+{
+    char d[DIGEST_STR_SIZE], c[DIGEST_STR_SIZE], id[DIGEST_STR_SIZE];
+    digest_str(image_registry_digest(img), d);
+    digest_str(&img->digest, id);
     digest_str(&img->config_digest, c);
     json_t *layers = json_array();
     for (size_t i = 0; i < img->n_layers; i++) {
@@ -31,9 +56,22 @@ static json_t *image_json(const char *ref, const struct image *img, uint64_t siz
     }
     json_t *manifest = json_loadb(img->manifest_json, img->manifest_len, 0, NULL);
     json_t *config = json_loadb(img->config_json, img->config_len, 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o*, s:o*}", "Name", ref, "Digest", d,
-                     "ConfigDigest", c, "Size", (json_int_t)size, "Layers", layers, "Manifest",
-                     manifest, "Config", config);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o*, s:o*}", "Name", ref,
+                          "Digest", d, "Id", id, "ConfigDigest", c, "Size", (json_int_t)size,
+                          "RepoDigests", repo_digests(r, &img->digest), "Layers", layers,
+                          "Manifest", manifest, "Config", config);
+    if (img->has_source) {
+        char sm[DIGEST_STR_SIZE], sc[DIGEST_STR_SIZE], si[DIGEST_STR_SIZE];
+        digest_str(&img->source.manifest, sm);
+        digest_str(&img->source.config, sc);
+        json_t *src = json_pack("{s:s, s:s}", "Manifest", sm, "Config", sc);
+        if (img->source.has_index) {
+            digest_str(&img->source.index, si);
+            json_object_set_new(src, "Index", json_string(si));
+        }
+        json_object_set_new(j, "Source", src);
+    }
+    return j;
 }
 
 static void print_list(const char *label, char **v)
@@ -46,14 +84,27 @@ static void print_list(const char *label, char **v)
     printf("%s\n", *v ? "" : "[]");
 }
 
-static void print_human(const char *ref, const struct image *img, uint64_t size)
+static void print_human(struct store_read *r, const char *ref, const struct image *img,
+                        uint64_t size)
 {
     char d[DIGEST_STR_SIZE], c[DIGEST_STR_SIZE], sz[32];
-    digest_str(&img->digest, d);
+    digest_str(image_registry_digest(img), d);
     digest_str(&img->config_digest, c);
     cli_human_size(size, sz, sizeof sz);
     const struct image_config *cf = &img->config;
-    printf("Name:         %s\nDigest:       %s\nConfig:       %s\n", ref, d, c);
+    printf("Name:         %s\nDigest:       %s\n", ref, d);
+    if (img->has_source) {
+        char id[DIGEST_STR_SIZE];
+        digest_str(&img->digest, id);
+        printf("Id:           %s (the stored image)\n", id);
+    }
+    json_t *rd = repo_digests(r, &img->digest);
+    size_t k;
+    json_t *v;
+    json_array_foreach(rd, k, v) printf("%s%s\n", k ? "              " : "RepoDigests:  ",
+                                         json_string_value(v));
+    json_decref(rd);
+    printf("Config:       %s\n", c);
     printf("Platform:     %s/%s\nSize:         %s (%llu bytes)\n",
            cf->os ? cf->os : "?", cf->architecture ? cf->architecture : "?", sz,
            (unsigned long long)size);
@@ -86,7 +137,10 @@ static int print_field(const char *format, const struct image *img, uint64_t siz
         sscanf(format, "%63[A-Za-z]", field) != 1)
         return -1;
     char s[DIGEST_STR_SIZE];
-    if (!strcmp(field, "Digest") || !strcmp(field, "Id") || !strcmp(field, "ID")) {
+    if (!strcmp(field, "Digest")) {
+        digest_str(image_registry_digest(img), s);
+        puts(s);
+    } else if (!strcmp(field, "Id") || !strcmp(field, "ID")) {
         digest_str(&img->digest, s);
         puts(s);
     } else if (!strcmp(field, "Config") || !strcmp(field, "ConfigDigest")) {
@@ -149,7 +203,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
         struct view_header h;
         uint64_t size = cli_view_header(r, &img.digest, &h) ? h.total_size : 0;
         if (all) {
-            json_array_append_new(all, image_json(argv[i], &img, size));
+            json_array_append_new(all, image_json(r, argv[i], &img, size));
         } else if (format) {
             if (print_field(format, &img, size) < 0) {
                 cli_error("inspect", "unknown format `%s` (known: Digest, Id, Config, Size, "
@@ -159,7 +213,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
         } else {
             if (i > optind)
                 putchar('\n');
-            print_human(argv[i], &img, size);
+            print_human(r, argv[i], &img, size);
         }
         image_free(&img);
     }

@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "../fs/reference.h"
+#include "../fs/registry.h"
 #include "../fs/store.h"
 #include "../fs/view.h"
 #include "../runner/runner.h"
@@ -145,4 +146,59 @@ int cli_usage_error(const char *verb)
 {
     fprintf(stderr, "See 'imgfs %s --help'.\n", verb);
     return EXIT_IMGFS_FAILED;
+}
+
+int cli_registry_option(int c, const char *arg, struct registry_options *o, const char *verb)
+{
+    switch (c) {
+    case CLI_REGISTRY_OPT_TLS:
+        if (!arg || !strcmp(arg, "true") || !strcmp(arg, "1")) {
+            o->tls_verify = REGISTRY_TLS_VERIFY;
+        } else if (!strcmp(arg, "false") || !strcmp(arg, "0")) {
+            o->tls_verify = REGISTRY_TLS_NO_VERIFY;
+        } else {
+            cli_error(verb, "--tls-verify wants true or false, not `%s`", arg);
+            return -1;
+        }
+        return 0;
+    case CLI_REGISTRY_OPT_AUTHFILE: o->auth_file = arg; return 0;
+    case CLI_REGISTRY_OPT_CAFILE: o->ca_file = arg; return 0;
+    default: return -1;
+    }
+}
+
+struct repo_digest_scan {
+    const char *repo;
+    size_t repo_len;
+    const struct digest *manifest;
+    bool want_tag; /* looking for a tagged name (else a digest name) */
+    char *found;
+};
+
+static int repo_digest_one(void *ctx, const struct store_image_entry *e)
+{
+    struct repo_digest_scan *sc = ctx;
+    if (strncmp(e->name, sc->repo, sc->repo_len) || !digest_equal(&e->manifest, sc->manifest))
+        return 0;
+    char sep = e->name[sc->repo_len];
+    if ((sc->want_tag && sep == ':') || (!sc->want_tag && sep == '@')) {
+        sc->found = xstrdup(e->name + sc->repo_len + 1);
+        return 1;
+    }
+    return 0;
+}
+
+char *cli_repo_digest(struct store_read *r, const char *repo, const struct digest *manifest)
+{
+    struct repo_digest_scan sc = {repo, strlen(repo), manifest, false, NULL};
+    store_image_foreach(r, repo_digest_one, &sc);
+    return sc.found;
+}
+
+bool cli_repo_has_tag(struct store_read *r, const char *repo, const struct digest *manifest)
+{
+    struct repo_digest_scan sc = {repo, strlen(repo), manifest, true, NULL};
+    store_image_foreach(r, repo_digest_one, &sc);
+    free(sc.found);
+    return sc.found != NULL;
 }

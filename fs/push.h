@@ -1,0 +1,73 @@
+/* push.h — uploading an image from the store to a registry (docs/registry.md, docs/formats.md).
+ *
+ * push_image encodes every layer of the image (push_encode_layer) into a temporary file under
+ * ROOT/tmp (the blob's digest must be known before the upload: HEAD checks it, the final PUT
+ * names it), then for each blob: HEAD (the registry has it: skipped), else a cross-repository
+ * mount when imgfs pushed the same blob to another repository of that registry before, else an
+ * upload (monolithic up to chunk_size, chunked PATCHes beyond). Then the config, then the manifest
+ * under the reference's tag (or digest). The pushed manifest's digest is recorded as the image's
+ * name REPO@sha256:... (Docker's RepoDigests), so `imgfs images --digests` shows it.
+ *
+ * What is pushed is imgfs's own form: each layer is push_encode_layer's blob of the stored layer,
+ * the config is the image's config with rootfs.diff_ids set to those blobs' uncompressed digests,
+ * and the manifest is an OCI image manifest. A pulled image is pushed in that form too: its layers
+ * are not the registry's original blobs (imgfs keeps their content, not their bytes), so its
+ * pushed digest differs from the one it was pulled by. Output is deterministic: the same image
+ * pushed twice, from two stores, gives the same blobs and manifest. */
+#ifndef IMGFS_PUSH_H
+#define IMGFS_PUSH_H
+
+#include "digest.h"
+#include "registry.h"
+#include "util.h"
+
+#include <stdint.h>
+
+struct store;
+struct store_read;
+
+/* One stored layer as the blob imgfs pushes. */
+struct push_layer_blob {
+    struct digest digest; /* of the compressed blob */
+    uint64_t size;
+    struct digest diff_id; /* of its uncompressed stream (the config's rootfs.diff_ids) */
+    const char *media_type;
+    char **annotations; /* "key", "value", ..., NULL; NULL when none; freed by the caller */
+};
+/* THE function that turns a stored layer (its file table) into the blob imgfs pushes, written
+ * to `fd` from its current offset. Today: the layer's canonical tar, gzip-compressed at a fixed
+ * level with a fixed header (no name, mtime 0). */
+int push_encode_layer(struct store_read *r, const void *table, size_t table_len, int fd,
+                      struct push_layer_blob *out, struct imgfs_err *err);
+void push_layer_blob_free(struct push_layer_blob *b);
+
+enum push_event_kind {
+    PUSH_PREPARED,       /* every layer encoded: n_layers */
+    PUSH_LAYER_EXISTS,   /* the registry has the blob */
+    PUSH_LAYER_MOUNTED,  /* mounted from another repository (`from`) */
+    PUSH_LAYER_START,    /* uploading: total = size */
+    PUSH_LAYER_PROGRESS, /* done of total */
+    PUSH_LAYER_DONE,     /* uploaded */
+    PUSH_DONE,           /* the manifest is in: digest = its digest */
+};
+struct push_event {
+    enum push_event_kind kind;
+    size_t layer, n_layers;
+    const struct digest *digest;
+    uint64_t done, total;
+    const char *from;
+};
+
+struct push_options {
+    struct registry_options registry;
+    size_t chunk_size; /* 0 = monolithic up to 16 MiB, chunked beyond */
+    void (*event)(void *ctx, const struct push_event *e);
+    void *event_ctx;
+};
+
+/* Push the local image `image` (a name or digest) to `ref` (NULL = image's own name). The pushed
+ * manifest's digest goes to *out (may be NULL). */
+int push_image(struct store *s, const char *image, const char *ref, const struct push_options *o,
+               struct digest *out, struct imgfs_err *err);
+
+#endif

@@ -1,0 +1,172 @@
+#include "../fs/pull.h"
+#include "../fs/store.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: imgfs pull [OPTIONS] REF\n\n"
+    "Download an image from a registry into the store. REF is [HOST[:PORT]/]PATH[:TAG][@DIGEST];\n"
+    "without a host it is on docker.io (library/ for one-part names), as with docker.\n\n"
+    "Options:\n"
+    "      --platform OS/ARCH[/VARIANT]  the image of an index to pull (default linux/amd64)\n"
+    "  -q, --quiet                 print only the image name\n"
+    "      --json                  one JSON event per line (resolved, layer progress, done)\n"
+    "  -j, --jobs N                layers downloaded at a time (default 3)\n" CLI_REGISTRY_HELP
+    "  -h, --help                  show this help\n";
+
+struct pull_ui {
+    struct cli_progress pg;
+    char digest[DIGEST_STR_SIZE]; /* the registry's */
+};
+
+static const char *kind_name(enum pull_event_kind k)
+{
+    switch (k) {
+    case PULL_RESOLVED:
+        return "resolved";
+    case PULL_UP_TO_DATE:
+        return "up-to-date";
+    case PULL_LAYER_EXISTS:
+        return "layer-exists";
+    case PULL_LAYER_START:
+        return "layer-start";
+    case PULL_LAYER_PROGRESS:
+        return "layer-progress";
+    case PULL_LAYER_DONE:
+        return "layer-done";
+    case PULL_DONE:
+        return "done";
+    }
+    return "?";
+}
+
+static void on_event(void *ctx, const struct pull_event *e)
+{
+    struct pull_ui *ui = ctx;
+    char ds[DIGEST_STR_SIZE] = "";
+    if (e->digest)
+        digest_str(e->digest, ds);
+    bool per_layer = e->kind != PULL_RESOLVED && e->kind != PULL_DONE && e->kind != PULL_UP_TO_DATE;
+    if (ui->pg.mode == CLI_PROGRESS_JSON) {
+        if (e->kind == PULL_LAYER_PROGRESS && !cli_progress_json_due(&ui->pg, e->done == e->total))
+            return;
+        json_t *j = json_pack("{s:s, s:s}", "event", kind_name(e->kind), "digest", ds);
+        if (per_layer) {
+            json_object_set_new(j, "layer", json_integer((json_int_t)e->layer + 1));
+            json_object_set_new(j, "done", json_integer((json_int_t)e->done));
+            json_object_set_new(j, "total", json_integer((json_int_t)e->total));
+        } else {
+            json_object_set_new(j, "layers", json_integer((json_int_t)e->n_layers));
+        }
+        char *s = json_dumps(j, JSON_COMPACT);
+        puts(s);
+        fflush(stdout);
+        free(s);
+        json_decref(j);
+        return;
+    }
+    switch (e->kind) {
+    case PULL_RESOLVED:
+        snprintf(ui->digest, sizeof ui->digest, "%s", ds);
+        cli_progress_start(&ui->pg, e->n_layers);
+        break;
+    case PULL_UP_TO_DATE:
+        if (ui->pg.mode != CLI_PROGRESS_QUIET)
+            printf("Image is up to date\n");
+        break;
+    case PULL_LAYER_EXISTS:
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Already exists", false, e->done,
+                            e->total);
+        break;
+    case PULL_LAYER_START:
+    case PULL_LAYER_PROGRESS:
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Downloading", true, e->done, e->total);
+        break;
+    case PULL_LAYER_DONE:
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Pull complete", false, e->done,
+                            e->total);
+        break;
+    case PULL_DONE:
+        break;
+    }
+}
+
+int cmd_pull(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {{"platform", required_argument, 0, 'P'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"json", no_argument, 0, 'J'},
+                                         {"jobs", required_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         CLI_REGISTRY_OPTIONS,
+                                         {0, 0, 0, 0}};
+    struct pull_options o = {0};
+    struct pull_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
+    int c;
+    while ((c = getopt_long(argc, argv, "qj:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'P':
+            o.platform = optarg;
+            break;
+        case 'q':
+            ui.pg.mode = CLI_PROGRESS_QUIET;
+            break;
+        case 'J':
+            ui.pg.mode = CLI_PROGRESS_JSON;
+            break;
+        case 'j': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || !n || n > 64) {
+                cli_error("pull", "--jobs wants a number from 1 to 64, not `%s`", optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            o.jobs = (unsigned)n;
+            break;
+        }
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            if (cli_registry_option(c, optarg, &o.registry, "pull") == 0)
+                break;
+            fputs(usage, stderr);
+            return EXIT_IMGFS_FAILED;
+        }
+    }
+    if (optind + 1 != argc) {
+        cli_error("pull", "expected exactly one REF (see 'imgfs pull --help')");
+        return EXIT_IMGFS_FAILED;
+    }
+    const char *ref = argv[optind];
+    struct store *s = cli_store_open(cli, "pull", false);
+    if (!s)
+        return EXIT_IMGFS_FAILED;
+    o.event = on_event;
+    o.event_ctx = &ui;
+    struct imgfs_err err = {0};
+    struct digest d;
+    cleanup_free char *name = NULL;
+    if (ui.pg.mode == CLI_PROGRESS_TTY || ui.pg.mode == CLI_PROGRESS_PLAIN) {
+        printf("Pulling %s\n", ref);
+        fflush(stdout);
+    }
+    int rc = pull_image(s, ref, &o, &d, &name, &err);
+    store_close(s);
+    cli_progress_free(&ui.pg);
+    if (rc < 0) {
+        fflush(stdout);
+        cli_report("pull", &err);
+        return EXIT_IMGFS_FAILED;
+    }
+    if (ui.pg.mode == CLI_PROGRESS_QUIET)
+        puts(name);
+    else if (ui.pg.mode != CLI_PROGRESS_JSON)
+        printf("Digest: %s\n%s\n", ui.digest, name);
+    return 0;
+}

@@ -1,0 +1,163 @@
+#include "../fs/push.h"
+#include "../fs/store.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: imgfs push [OPTIONS] IMAGE [REF]\n\n"
+    "Upload a local image to a registry: to REF ([HOST[:PORT]/]PATH[:TAG]), or to IMAGE's own\n"
+    "name. Layers the registry has are skipped, layers imgfs pushed to another repository of the\n"
+    "same registry are mounted from there. Prints the pushed manifest's digest.\n\n"
+    "Options:\n"
+    "  -q, --quiet                 print only the digest\n"
+    "      --json                  one JSON event per line\n"
+    "      --chunk-size BYTES      upload blobs above this size in chunks of it (default "
+    "16MiB)\n" CLI_REGISTRY_HELP "  -h, --help                  show this help\n";
+
+struct push_ui {
+    struct cli_progress pg;
+};
+
+static const char *kind_name(enum push_event_kind k)
+{
+    switch (k) {
+    case PUSH_PREPARED:
+        return "prepared";
+    case PUSH_LAYER_EXISTS:
+        return "layer-exists";
+    case PUSH_LAYER_MOUNTED:
+        return "layer-mounted";
+    case PUSH_LAYER_START:
+        return "layer-start";
+    case PUSH_LAYER_PROGRESS:
+        return "layer-progress";
+    case PUSH_LAYER_DONE:
+        return "layer-done";
+    case PUSH_DONE:
+        return "done";
+    }
+    return "?";
+}
+
+static void on_event(void *ctx, const struct push_event *e)
+{
+    struct push_ui *ui = ctx;
+    if (ui->pg.mode == CLI_PROGRESS_JSON) {
+        if (e->kind == PUSH_LAYER_PROGRESS && !cli_progress_json_due(&ui->pg, e->done == e->total))
+            return;
+        char ds[DIGEST_STR_SIZE] = "";
+        if (e->digest)
+            digest_str(e->digest, ds);
+        json_t *j = json_pack("{s:s, s:s}", "event", kind_name(e->kind), "digest", ds);
+        if (e->kind != PUSH_PREPARED && e->kind != PUSH_DONE) {
+            json_object_set_new(j, "layer", json_integer((json_int_t)e->layer + 1));
+            json_object_set_new(j, "done", json_integer((json_int_t)e->done));
+            json_object_set_new(j, "total", json_integer((json_int_t)e->total));
+            if (e->from)
+                json_object_set_new(j, "from", json_string(e->from));
+        } else {
+            json_object_set_new(j, "layers", json_integer((json_int_t)e->n_layers));
+        }
+        char *s = json_dumps(j, JSON_COMPACT);
+        puts(s);
+        fflush(stdout);
+        free(s);
+        json_decref(j);
+        return;
+    }
+    switch (e->kind) {
+    case PUSH_PREPARED:
+        cli_progress_start(&ui->pg, e->n_layers);
+        break;
+    case PUSH_LAYER_EXISTS:
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Layer already exists", false, e->done,
+                            e->total);
+        break;
+    case PUSH_LAYER_MOUNTED:
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Mounted", false, e->done, e->total);
+        break;
+    case PUSH_LAYER_START:
+    case PUSH_LAYER_PROGRESS:
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Pushing", true, e->done, e->total);
+        break;
+    case PUSH_LAYER_DONE:
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Pushed", false, e->done, e->total);
+        break;
+    case PUSH_DONE:
+        break;
+    }
+}
+
+int cmd_push(int argc, char **argv, struct cli *cli)
+{
+    static const struct option opts[] = {{"quiet", no_argument, 0, 'q'},
+                                         {"json", no_argument, 0, 'J'},
+                                         {"chunk-size", required_argument, 0, 'C'},
+                                         {"help", no_argument, 0, 'h'},
+                                         CLI_REGISTRY_OPTIONS,
+                                         {0, 0, 0, 0}};
+    struct push_options o = {0};
+    struct push_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
+    int c;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q':
+            ui.pg.mode = CLI_PROGRESS_QUIET;
+            break;
+        case 'J':
+            ui.pg.mode = CLI_PROGRESS_JSON;
+            break;
+        case 'C': {
+            char *end;
+            unsigned long long n = strtoull(optarg, &end, 10);
+            if (*end || n < 1024 || n > (1ull << 32)) {
+                cli_error("push", "--chunk-size wants bytes from 1024 to 4GiB, not `%s`", optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            o.chunk_size = (size_t)n;
+            break;
+        }
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            if (cli_registry_option(c, optarg, &o.registry, "push") == 0)
+                break;
+            fputs(usage, stderr);
+            return EXIT_IMGFS_FAILED;
+        }
+    }
+    if (optind + 1 != argc && optind + 2 != argc) {
+        cli_error("push", "expected IMAGE [REF] (see 'imgfs push --help')");
+        return EXIT_IMGFS_FAILED;
+    }
+    const char *image = argv[optind];
+    const char *ref = optind + 1 < argc ? argv[optind + 1] : NULL;
+    struct store *s = cli_store_open(cli, "push", false);
+    if (!s)
+        return EXIT_IMGFS_FAILED;
+    o.event = on_event;
+    o.event_ctx = &ui;
+    struct imgfs_err err = {0};
+    struct digest d;
+    int rc = push_image(s, image, ref, &o, &d, &err);
+    store_close(s);
+    cli_progress_free(&ui.pg);
+    if (rc < 0) {
+        fflush(stdout);
+        cli_report("push", &err);
+        return EXIT_IMGFS_FAILED;
+    }
+    char ds[DIGEST_STR_SIZE];
+    digest_str(&d, ds);
+    if (ui.pg.mode == CLI_PROGRESS_QUIET)
+        puts(ds);
+    else if (ui.pg.mode != CLI_PROGRESS_JSON)
+        printf("Digest: %s\n", ds);
+    return 0;
+}
