@@ -415,7 +415,15 @@ int pull_image(struct store *s, const char *ref, const struct pull_options *o, s
         goto out;
     struct digest have;
     struct imgfs_err ignored;
-    bool up_to_date = store_image_resolve(r, p.plan.registry_name, &have, &ignored) == 0;
+    /* up to date: the registry digest names an image made from this very manifest (an index's
+     * digest names the platform pulled last) */
+    bool up_to_date = false;
+    struct image had;
+    if (store_image_resolve(r, p.plan.registry_name, &have, &ignored) == 0 &&
+        image_load(r, &have, &had, &ignored) == 0) {
+        up_to_date = had.has_source && digest_equal(&had.source.manifest, &img->manifest.digest);
+        image_free(&had);
+    }
     if (!up_to_date)
         find_reusable(&p, r);
     store_read_end(r);

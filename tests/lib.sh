@@ -135,3 +135,18 @@ t_rejects() {
     t_eq "$what: image names unchanged" "$names" "$(t_image_names)"
     t_eq "$what: stored bytes unchanged" "$bytes" "$(t_stored_bytes)"
 }
+
+# A tree as umoci and tar both see it, for diffing unpacked images: one line per entry (type, mode,
+# owner, size, links, mtime, symlink target), then file contents and xattrs. umoci does not set
+# empty-valued xattrs (it skips them), so those are left out.
+t_tree_listing() {
+    (
+        cd "$1"
+        find . -mindepth 1 -print0 | LC_ALL=C sort -z | xargs -0 -r stat -c '%n|%F|%a|%u|%g|%s|%t:%T|%h|%Y|%N' |
+            awk -F'|' 'BEGIN {OFS = "|"} $2 == "directory" {$6 = "-"} {print}'
+        find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+        # in name order (getfattr -R follows the directory order, which differs between trees)
+        find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+            xargs -0 -r getfattr -h -d -m - --absolute-names 2>/dev/null | grep -v '=""$' || true
+    )
+}

@@ -8,17 +8,7 @@ t_need_fixture busybox.tar tree.tar
 command -v skopeo >/dev/null || t_skip "skopeo not installed"
 command -v umoci >/dev/null || t_skip "umoci not installed"
 
-# One line per entry: type, mode, owner, size, links, mtime, symlink target; then file contents and
-# xattrs. umoci does not set empty-valued xattrs (it skips them), so those are left out on both sides.
-tree_manifest() {
-    (
-        cd "$1"
-        find . -mindepth 1 -print0 | LC_ALL=C sort -z | xargs -0 -r stat -c '%n|%F|%a|%u|%g|%s|%t:%T|%h|%Y|%N' |
-            awk -F'|' 'BEGIN {OFS = "|"} $2 == "directory" {$6 = "-"} {print}'
-        find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
-        getfattr -R -h -d -m - --absolute-names . 2>/dev/null | grep -v '=""$' || true
-    )
-}
+tree_manifest() { t_tree_listing "$@"; }
 quiet() { "$@" >/dev/null; }
 extract() { # extract TAR DIR
     mkdir -p "$2"
