@@ -79,7 +79,7 @@ int cmd_login(int argc, char **argv, struct cli *cli)
     const char *user_arg = NULL, *pass_arg = NULL;
     bool pass_stdin = false;
     int c;
-    while ((c = getopt_long(argc, argv, "u:p:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "u:p:h", opts)) != -1) {
         switch (c) {
         case 'u':
             user_arg = optarg;
@@ -96,8 +96,7 @@ int cmd_login(int argc, char **argv, struct cli *cli)
         default:
             if (cli_registry_option(c, optarg, &o, "login") == 0)
                 break;
-            fputs(login_usage, stderr);
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("login");
         }
     }
     if (optind + 1 < argc) {
@@ -157,7 +156,7 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
         {"authfile", required_argument, 0, 'A'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *auth_file = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'A':
             auth_file = optarg;
@@ -166,8 +165,7 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
             fputs(logout_usage, stdout);
             return 0;
         default:
-            fputs(logout_usage, stderr);
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("logout");
         }
     }
     if (optind + 1 < argc) {

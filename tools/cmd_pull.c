@@ -108,7 +108,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
     struct pull_options o = {0};
     struct pull_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
     int c;
-    while ((c = getopt_long(argc, argv, "qj:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qj:h", opts)) != -1) {
         switch (c) {
         case 'P':
             o.platform = optarg;
@@ -135,8 +135,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
         default:
             if (cli_registry_option(c, optarg, &o.registry, "pull") == 0)
                 break;
-            fputs(usage, stderr);
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("pull");
         }
     }
     if (optind + 1 != argc) {

@@ -104,7 +104,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     struct push_options o = {0};
     struct push_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
     int c;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qh", opts)) != -1) {
         switch (c) {
         case 'q':
             ui.pg.mode = CLI_PROGRESS_QUIET;
@@ -128,8 +128,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
         default:
             if (cli_registry_option(c, optarg, &o.registry, "push") == 0)
                 break;
-            fputs(usage, stderr);
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("push");
         }
     }
     if (optind + 1 != argc && optind + 2 != argc) {

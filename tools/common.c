@@ -199,6 +199,7 @@ bool cli_repo_has_tag(struct store_read *r, const char *repo, const struct diges
 {
     struct repo_digest_scan sc = {repo, strlen(repo), manifest, true, NULL};
     store_image_foreach(r, repo_digest_one, &sc);
+    bool found = sc.found != NULL;
     free(sc.found);
-    return sc.found != NULL;
+    return found;
 }
