@@ -1,5 +1,6 @@
 #!/bin/bash
-# bench/mount.sh [--runs N] [--tarball FILE] [--imgfs BIN] — imgfs mount against its peers, in one run.
+# bench/mount.sh [--runs N] [--tarball FILE] [--imgfs BIN] [--cold-rounds N] — imgfs mount against
+# its peers, in one run.
 #
 # The same rootfs (default: tests/out/fixtures/debian-go.tar.gz, Debian minbase + golang-go, ~20,000
 # files; made by `tests/fixtures/make.sh --go`) three ways:
@@ -15,10 +16,18 @@
 # to bench/out/results.md. The goals (walk <= 1.0x plain, cold read <= 1.1x, warm <= 1.05x, import <=
 # 1.0x tar -xzf, better than squashfuse_ll everywhere) are reported, never asserted. Needs root
 # (drop_caches, mounts).
+#
+# --cold-rounds N measures only the cold read of every file, for a loaded machine: N rounds, each
+# reading plain, squashfuse and imgfs once (caches dropped before each), the order rotating from
+# round to round so that a burst of someone else's load does not always hit the same one; medians
+# over the rounds. "imgfs fresh" mounts anew before its read (a new daemon: nothing verified by it
+# yet), "imgfs" reads through a mount that stays (its daemon checked the chunks in round 1).
+# Written to bench/out/cold.md.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=5
+COLD_ROUNDS=0
 TARBALL=$TOP/tests/out/fixtures/debian-go.tar.gz
 IMGFS=$TOP/imgfs
 while (($#)); do
@@ -26,7 +35,8 @@ while (($#)); do
     --runs) RUNS=$2; shift 2 ;;
     --tarball) TARBALL=$2; shift 2 ;;
     --imgfs) IMGFS=$2; shift 2 ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cold-rounds) COLD_ROUNDS=$2; shift 2 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mount.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -73,6 +83,55 @@ median() { jq -r '.results[0].median' "$J/$1.json" 2>/dev/null || echo nan; }
 minimum() { jq -r '.results[0].min' "$J/$1.json" 2>/dev/null || echo nan; }
 
 log "tarball: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+if ((COLD_ROUNDS > 0)); then
+    mkdir -p "$PLAIN" "$W/freshmnt"
+    log "tar -xzf and imgfs import"
+    tar --xattrs --xattrs-include='*' --numeric-owner -xzf "$TARBALL" -C "$PLAIN"
+    "$IMGFS" import -q -t bench "$TARBALL"
+    mksquashfs "$PLAIN" "$SQIMG" -noappend -quiet -no-progress >/dev/null
+    squashfuse_ll "$SQIMG" "$SQMNT"
+    "$IMGFS" mount bench "$IMGMNT"
+    trap 'unmount_all; mountpoint -q "$W/freshmnt" && umount -l "$W/freshmnt"; true' EXIT
+    kinds=(plain squashfuse imgfs imgfs-fresh)
+    dir_of() {
+        case $1 in
+        plain) echo "$PLAIN" ;; squashfuse) echo "$SQMNT" ;; imgfs) echo "$IMGMNT" ;;
+        imgfs-fresh) echo "$W/freshmnt" ;;
+        esac
+    }
+    loads=()
+    for ((r = 0; r < COLD_ROUNDS; r++)); do
+        for ((i = 0; i < ${#kinds[@]}; i++)); do
+            k=${kinds[$(((i + r) % ${#kinds[@]}))]}
+            d=$(dir_of "$k")
+            if [[ $k == imgfs-fresh ]]; then
+                mountpoint -q "$d" && "$IMGFS" umount "$d"
+                "$IMGFS" mount bench "$d"
+            fi
+            sync
+            echo 3 >/proc/sys/vm/drop_caches
+            start=$(date +%s%N)
+            find "$d" -type f -exec cat {} + >/dev/null
+            echo "$k $((($(date +%s%N) - start) / 1000000))" >>"$J/cold.txt"
+        done
+        loads+=("$(cut -d' ' -f1 /proc/loadavg)")
+        log "round $((r + 1))/$COLD_ROUNDS: load $(cut -d' ' -f1-3 /proc/loadavg)"
+    done
+    med() { awk -v k="$1" '$1 == k { print $2 }' "$J/cold.txt" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+    mn() { awk -v k="$1" '$1 == k { print $2 }' "$J/cold.txt" | sort -n | head -1; }
+    {
+        echo "Cold read of every file (\`find DIR -type f -exec cat {} + >/dev/null\`, caches dropped before each), $COLD_ROUNDS interleaved rounds; $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d); load average (1 min) after each round: ${loads[*]}. Times in ms: median (minimum); ratios of medians."
+        echo
+        echo "| | median | min | /plain | /squashfuse |"
+        echo "|---|---|---|---|---|"
+        for k in "${kinds[@]}"; do
+            echo "| $k | $(med "$k") | $(mn "$k") | $(ratio "$(med "$k")" "$(med plain)") | $(ratio "$(med "$k")" "$(med squashfuse)") |"
+        done
+    } | tee "$OUT/cold.md"
+    exit 0
+fi
 
 # ---- import vs tar -xzf (each into an empty target; the last run leaves the tree/store in place) ----
 log "import: tar -xzf"

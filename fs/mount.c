@@ -10,6 +10,7 @@
 #include "mount.h"
 
 #include "store.h"
+#include "verified.h"
 #include "view.h"
 
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -148,7 +150,9 @@ struct mount_ctx {
     atomic_bool readahead_raised;
     const char *dir;            /* the mount point (absolute) */
     const char *root;           /* the store (absolute) */
-    struct digest_set verified; /* chunks whose SHA-256 this daemon has checked */
+    struct digest_set verified; /* chunks whose SHA-256 this daemon has checked... */
+    struct verified *checked;   /* ...or this boot has (verified.h), when the table opens */
+    _Atomic uint64_t *prefetched; /* one bit per inode: its chunks' pages were asked for */
     struct digest_set reported; /* bad chunks already logged */
 };
 
@@ -683,6 +687,19 @@ static void report_bad_chunk(struct mount_ctx *m, uint64_t ino, const struct dig
               named ? "" : ": ", err->msg);
 }
 
+static bool chunk_checked(struct mount_ctx *m, const struct digest *d)
+{
+    return m->checked ? verified_contains(m->checked, d) : digest_set_contains(&m->verified, d);
+}
+
+static void chunk_mark_checked(struct mount_ctx *m, const struct digest *d)
+{
+    if (m->checked)
+        verified_add(m->checked, d);
+    else
+        digest_set_add(&m->verified, d);
+}
+
 /* The first extent of `in` that ends after `off` (binary search: extents are sorted by offset). */
 static uint32_t extent_at(const struct view *v, const struct view_inode *in, uint64_t off)
 {
@@ -696,6 +713,54 @@ static uint32_t extent_at(const struct view *v, const struct view_inode *in, uin
             hi = mid;
     }
     return lo;
+}
+
+/* A file's first READ: ask the kernel to read the map pages of the rest of its chunks now, in
+ * large asynchronous requests, instead of one synchronous 128 KiB read-around per page fault while
+ * later READs copy them out. A file's chunks were stored in file order by its import, so they are
+ * mostly contiguous in data.mdb: ranges closer than PREFETCH_GAP are merged. Best effort (a chunk
+ * the store does not have is left to the READ that needs it). */
+#define PREFETCH_GAP (256u << 10)
+
+static bool first_read(struct mount_ctx *m, uint64_t ino)
+{
+    uint64_t bit = 1ull << (ino % 64);
+    if (atomic_load_explicit(&m->prefetched[ino / 64], memory_order_relaxed) & bit)
+        return false;
+    return !(atomic_fetch_or(&m->prefetched[ino / 64], bit) & bit);
+}
+
+static void prefetch_range(uintptr_t start, uintptr_t end)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    start &= ~(page - 1);
+    if (end > start && madvise((void *)start, end - start, MADV_WILLNEED) < 0) {
+        /* only a hint */
+    }
+}
+
+static void prefetch_file(struct store_read *r, const struct view *v, const struct view_inode *in,
+                          uint64_t from)
+{
+    uintptr_t run_start = 0, run_end = 0;
+    for (uint32_t i = extent_at(v, in, from); i < in->count; i++) {
+        const struct view_extent *e = &v->extents[in->first + i];
+        const void *data;
+        size_t len;
+        struct imgfs_err ignored;
+        if (store_get(r, STORE_CHUNK, &e->chunk, &data, &len, &ignored) < 0)
+            continue;
+        uintptr_t s = (uintptr_t)data, end = s + len;
+        if (run_end && s >= run_start && s <= run_end + PREFETCH_GAP) {
+            if (end > run_end)
+                run_end = end;
+            continue;
+        }
+        prefetch_range(run_start, run_end);
+        run_start = s;
+        run_end = end;
+    }
+    prefetch_range(run_start, run_end);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -731,6 +796,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, err.code == ENOMEM ? ENOMEM : EIO);
         return;
     }
+    /* what this READ needs faults in right below; the rest of a large file is asked for now */
+    if (in->size > end && first_read(m, ino))
+        prefetch_file(r, v, in, end);
     struct read_plan p = {.n = 0, .cap = 64};
     p.iov = p.stack;
     int rc = 0;
@@ -744,7 +812,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             plan_add_zeros(&p, e->offset - pos); /* a hole */
             pos = e->offset;
         }
-        bool verify = !digest_set_contains(&m->verified, &e->chunk);
+        bool verify = !chunk_checked(m, &e->chunk);
         const void *data;
         size_t len;
         if (store_chunk_get(r, &e->chunk, verify, &data, &len, &err) < 0) {
@@ -759,7 +827,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             break;
         }
         if (verify)
-            digest_set_add(&m->verified, &e->chunk);
+            chunk_mark_checked(m, &e->chunk);
         uint64_t stop = e->offset + e->length < end ? e->offset + e->length : end;
         plan_add(&p, (const char *)data + (pos - e->offset), stop - pos);
         pos = stop;
@@ -888,6 +956,8 @@ static void ctx_free(struct mount_ctx *m)
         return;
     digest_set_free(&m->verified);
     digest_set_free(&m->reported);
+    free(m->prefetched);
+    verified_close(m->checked);
     free(m->view_blob);
     if (m->store)
         store_close(m->store);
@@ -920,6 +990,11 @@ static int ctx_load(const char *root, const char *ref, struct mount_ctx **out,
         err_ctx(err, "image `%s`", ref);
         goto fail;
     }
+    m->prefetched = xcalloc(m->view.hdr->n_inodes / 64 + 1, sizeof *m->prefetched);
+    /* shared with the daemons a keeper forks (MAP_SHARED) and with every later mount */
+    struct imgfs_err ignored;
+    if (verified_open(root, &m->checked, &ignored) < 0)
+        m->checked = NULL; /* a store we cannot write: this daemon's own set */
     *out = m;
     return 0;
 fail:
