@@ -498,7 +498,7 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     if (m->cgroup)
         cgroup_destroy(m->cgroup, &ignored);
     m->cgroup = NULL;
-    if (m->spec->remove || failed)
+    if (m->spec->remove || m->spec->hidden || failed)
         ctr_remove_tree(m->dir, &ignored);
     else
         ctr_state_save(m->spec->run_dir, &m->state, &ignored);
@@ -571,7 +571,7 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
     m->state.init_pid = pid;
     m->state.status = CTR_RUNNING;
     m->state.started = now();
-    if (ctr_state_save(spec->run_dir, &m->state, err) < 0)
+    if (!spec->hidden && ctr_state_save(spec->run_dir, &m->state, err) < 0)
         goto kill_init;
     if (send_msg(sync, MSG_GO, NULL, -1) < 0) {
         err_sys(err, errno, "starting the container");
@@ -634,6 +634,10 @@ static int open_stdio(struct monitor *m, int stdio[3], struct imgfs_err *err)
     }
     if (spec->detach)
         stdio[1] = stdio[2] = m->log;
+    else if (spec->redirect_output) {
+        stdio[1] = spec->stdout_fd;
+        stdio[2] = spec->stderr_fd;
+    }
     return 0;
 }
 
@@ -642,6 +646,20 @@ static int open_stdio(struct monitor *m, int stdio[3], struct imgfs_err *err)
 static int prepare_dir(struct monitor *m, struct imgfs_err *err)
 {
     const struct ctr_spec *spec = m->spec;
+    static const char *const sub[] = {"rootfs", "upper", "work"};
+    if (spec->hidden) {
+        /* never renamed into place: ps never sees it */
+        m->lock = ctr_hidden_dir_create(spec->run_dir, spec->id, spec->mount_key, err);
+        if (m->lock < 0)
+            return -1;
+        m->dir = ctr_hidden_dir(spec->run_dir, spec->id);
+        for (size_t i = 0; i < (spec->upper_dir ? 1 : 3); i++) {
+            cleanup_free char *p = xasprintf("%s/%s", m->dir, sub[i]);
+            if (mkdir(p, 0755) < 0)
+                return err_sys(err, errno, "creating `%s`", p);
+        }
+        return 0;
+    }
     cleanup_free char *base = xasprintf("%s/containers", spec->run_dir);
     if (mkdir_p(base, 0700, err) < 0)
         return -1;
@@ -653,7 +671,6 @@ static int prepare_dir(struct monitor *m, struct imgfs_err *err)
     m->lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (m->lock < 0 || flock(m->lock, LOCK_EX) < 0)
         return err_sys(err, errno, "locking `%s`", lock);
-    static const char *const sub[] = {"rootfs", "upper", "work"};
     for (size_t i = 0; i < 3; i++) {
         cleanup_free char *p = xasprintf("%s/%s", tmp, sub[i]);
         if (mkdir(p, 0755) < 0)
@@ -699,8 +716,12 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     cleanup_free char *name = spec.name ? NULL : make_name(spec.id);
     if (!spec.name)
         spec.name = name;
-    else if (check_name(&spec, err) < 0)
+    else if (!spec.hidden && check_name(&spec, err) < 0)
         return -1;
+    if ((spec.upper_dir != NULL) != (spec.work_dir != NULL))
+        return err_set(err, EINVAL, "an upper directory needs a work directory, and back");
+    if (spec.lowers && spec.read_only)
+        return err_set(err, EINVAL, "extra lower layers need a writable rootfs");
     *status = 0;
 
     struct monitor m = {.spec = &spec, .lock = -1, .master = -1, .log = -1, .notify = -1};
@@ -732,8 +753,25 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     etc = write_etc_files(m.dir, hostname, mode, err);
     if (!etc)
         goto out;
-    upper = xasprintf("%s/upper", m.dir);
-    work = xasprintf("%s/work", m.dir);
+    upper = spec.upper_dir ? xstrdup(spec.upper_dir) : xasprintf("%s/upper", m.dir);
+    work = spec.work_dir ? xstrdup(spec.work_dir) : xasprintf("%s/work", m.dir);
+    if (spec.lowers) {
+        /* overlayfs takes "top:...:bottom"; its separators cannot be in a path here */
+        struct buf b = {0};
+        for (char **l = spec.lowers; *l; l++) {
+            if (strpbrk(*l, ":,\\")) {
+                err_set(err, EINVAL, "lower layer `%s`: a path with `:`, `,` or `\\`", *l);
+                buf_free(&b);
+                goto out;
+            }
+            buf_append(&b, *l, strlen(*l));
+            buf_append(&b, ":", 1);
+        }
+        buf_append(&b, spec.lower, strlen(spec.lower) + 1);
+        free(lower);
+        lower = (char *)b.data;
+        spec.lower = lower;
+    }
     target = xasprintf("%s/rootfs", m.dir);
     a.rootfs = (struct ctr_rootfs){
         .lower = spec.lower,

@@ -89,6 +89,14 @@ bool ctr_is_live(const char *run_dir, const char *id);
 void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s);
 /* Why the container was failed by ctr_fail_lost_rootfs (caller frees), or NULL. */
 char *ctr_lost_reason(const char *run_dir, const char *id);
+/* Hidden containers (build steps) and image-mount holders (ctr_image_acquire) live in
+ * RUN_DIR/containers/.ID: never listed, never renamed into place. A `hidden` file, written once
+ * the lock is held, marks them and holds the image mount key they reference (may be empty), so
+ * ctr_list can clean up after one whose process died. */
+char *ctr_hidden_dir(const char *run_dir, const char *id);
+/* Create it (and RUN_DIR/containers) with its lock held; returns the lock's descriptor. */
+int ctr_hidden_dir_create(const char *run_dir, const char *id, const char *mount_key,
+                          struct imgfs_err *err);
 /* Remove a directory tree without following symlinks or crossing mounts. */
 int ctr_remove_tree(const char *path, struct imgfs_err *err);
 

@@ -80,12 +80,32 @@ struct ctr_spec {
     char **publish;      /* -p specs, NULL-terminated, or NULL */
 
     const char *run_dir; /* state root */
+
+    /* For build steps (the builder's RUN): */
+    bool hidden; /* not in `ps`, no name, no state file: RUN_DIR/containers/.ID, removed at its end
+                  */
+    /* The overlay's upper and work directories, chosen by the caller and left in place at the
+     * end (the builder makes a layer of the upper). NULL: the container's own, removed with it.
+     * Both on one file system; the work directory empty. */
+    const char *upper_dir, *work_dir;
+    /* Read-only layers stacked above the image (top first: an earlier step's upper directory
+     * is a valid one, its whiteouts apply), NULL-terminated, or NULL. Not with read_only. Paths
+     * must not contain ':', ',' or '\\' (overlayfs option syntax). */
+    char **lowers;
+    /* With redirect_output, the command's stdout and stderr go to these descriptors (the same
+     * one for both is fine; a pipe the caller reads, for instance); stdin is /dev/null unless
+     * interactive. Without it, a foreground container uses ours. */
+    bool redirect_output;
+    int stdout_fd, stderr_fd;
 };
 
 /* A fresh random container id. */
 void ctr_new_id(char id[65]);
 
-/* Start the container. Foreground: returns once it ended, with its exit status in *status.
+/* Start the container. A foreground ctr_run takes SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * SIGUSR1/2, SIGWINCH and SIGCONT through a signalfd in the calling thread (passing them on to the
+ * container): every other thread of the process must keep them blocked, or the end of the
+ * container is never seen. Foreground: returns once it ended, with its exit status in *status.
  * Detached (spec->detach): returns once the command is running (status 0) in a monitor that
  * outlives the caller. -1 with err when the container could not be started (the caller exits 125);
  * an exec failure of the command itself is an exit status (126, 127), not an error. */
@@ -153,6 +173,33 @@ struct ctr_exec_spec {
 };
 int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_exec_spec *e,
              int *status, struct imgfs_err *err);
+
+/* ---- a store image as a container's rootfs (shared by `run` and the builder) ---- */
+
+/* An image resolved in the store at `store_root` (a name, digest or digest prefix), its config
+ * loaded; the store is closed again before this returns (a container must not hold LMDB across
+ * its fork). ENOENT when there is no such image. */
+struct ctr_image;
+struct image;
+int ctr_image_open(const char *store_root, const char *ref, struct ctr_image **out,
+                   struct imgfs_err *err);
+/* Releases the mount held by ctr_image_acquire, if any. */
+void ctr_image_free(struct ctr_image *ci);
+/* The loaded image (manifest, config, layers), valid while ci is. */
+const struct image *ctr_image_get(const struct ctr_image *ci);
+/* "sha256:<hex>" of the manifest. */
+const char *ctr_image_digest(const struct ctr_image *ci);
+/* Point a spec at the image: image_id, config, mount_key and do_mount (the shared mount of
+ * RUN_DIR/images/KEY/rootfs, made in a child that keeps none of our descriptors). The spec's
+ * `image` (the name for ps) stays the caller's. ci must outlive ctr_run. */
+void ctr_image_spec(struct ctr_image *ci, struct ctr_spec *spec);
+/* Keep the shared mount up between containers (a build's steps, reading the parent's
+ * /etc/passwd for COPY --chown...) and get its directory (valid until release). A hidden holder
+ * (RUN_DIR/containers/.ID, locked) counts as a user; if the process dies, the next ctr_list
+ * drops the reference. Idempotent. */
+int ctr_image_acquire(const char *run_dir, struct ctr_image *ci, const char **dir,
+                      struct imgfs_err *err);
+int ctr_image_release(struct ctr_image *ci, struct imgfs_err *err);
 
 /* ---- the shared, reference-counted image mount ---- */
 

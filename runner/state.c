@@ -313,6 +313,62 @@ static void mount_health_free(struct mount_health *h)
     free(h->dead);
 }
 
+char *ctr_hidden_dir(const char *run_dir, const char *id)
+{
+    return xasprintf("%s/containers/.%s", run_dir, id);
+}
+
+int ctr_hidden_dir_create(const char *run_dir, const char *id, const char *mount_key,
+                          struct imgfs_err *err)
+{
+    cleanup_free char *base = xasprintf("%s/containers", run_dir);
+    if (mkdir_p(base, 0700, err) < 0)
+        return -1;
+    cleanup_free char *dir = ctr_hidden_dir(run_dir, id);
+    if (mkdir(dir, 0700) < 0)
+        return err_sys(err, errno, "creating `%s`", dir);
+    cleanup_free char *lock = xasprintf("%s/lock", dir);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        err_sys(err, errno, "locking `%s`", lock);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    cleanup_free char *mark = xasprintf("%s/hidden", dir);
+    cleanup_close int m = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (m < 0 || write_full(m, mount_key ? mount_key : "", mount_key ? strlen(mount_key) : 0) < 0) {
+        err_sys(err, errno, "writing `%s`", mark);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A hidden entry (".ID") whose process died: free its cgroup and image reference, remove it.
+ * Entries without the `hidden` mark are starts of ordinary containers, not ours to touch. */
+static void settle_dead_hidden(const char *run_dir, const char *id)
+{
+    cleanup_free char *dir = ctr_hidden_dir(run_dir, id);
+    cleanup_free char *mark = xasprintf("%s/hidden", dir);
+    struct buf key = {0};
+    struct imgfs_err ignored;
+    if (read_file(mark, 256, &key, &ignored) < 0) {
+        buf_free(&key);
+        return;
+    }
+    buf_append(&key, "", 1);
+    cleanup_free char *lock = xasprintf("%s/lock", dir);
+    cleanup_close int fd = open(lock, O_RDWR | O_CLOEXEC);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        cgroup_remove_by_id(id, &ignored);
+        ctr_remove_tree(dir, &ignored);
+        if (key.data[0])
+            ctr_mount_release(run_dir, (const char *)key.data, id, &ignored);
+    }
+    buf_free(&key);
+}
+
 /* Make the state true for a container found with its lock free (we hold it in `lock`). */
 static void settle_dead(const char *run_dir, struct ctr_state *s)
 {
@@ -359,6 +415,8 @@ int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgf
     struct mount_health health = {0};
     struct dirent *e;
     while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && strlen(e->d_name) == 65)
+            settle_dead_hidden(run_dir, e->d_name + 1);
         if (e->d_name[0] == '.' || strlen(e->d_name) != 64)
             continue;
         struct ctr_state s;

@@ -1,8 +1,5 @@
 /* imgfs run — parse Docker's options, resolve the image to its shared mount, hand over to
  * ctr_run (runner/runner.h). */
-#include "../fs/image.h"
-#include "../fs/mount.h"
-#include "../fs/store.h"
 #include "../runner/runner.h"
 #include "cli.h"
 
@@ -11,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static const char usage[] =
     "Usage: imgfs run [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
@@ -199,51 +195,6 @@ static int parse_tmpfs(const char *spec, struct ctr_mount *m, struct imgfs_err *
     return 0;
 }
 
-struct mount_ctx {
-    const char *root;
-    const char *ref;
-};
-
-/* Mount the image in a child that keeps none of our descriptors: the FUSE daemon it leaves behind
- * must not hold the container's lock (or anything else of ours) open. */
-static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
-{
-    struct mount_ctx *ctx = p;
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return err_sys(err, errno, "pipe");
-    pid_t pid = fork();
-    if (pid < 0)
-        return err_sys(err, errno, "fork");
-    if (pid == 0) {
-        if (dup3(pipefd[1], 3, 0) < 0)
-            _exit(1);
-        close_range(4, ~0U, 0);
-        /* the daemon must not keep the pipe either */
-        fcntl(3, F_SETFD, FD_CLOEXEC);
-        struct mount_options o = {.allow_other = true};
-        struct imgfs_err e = {0};
-        if (mount_image(ctx->root, ctx->ref, dir, &o, &e) < 0) {
-            (void)!write(3, e.msg, strlen(e.msg));
-            _exit(1);
-        }
-        _exit(0);
-    }
-    close(pipefd[1]);
-    /* the daemon the child leaves behind inherits the pipe: wait for the child, not for EOF */
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    char msg[sizeof err->msg];
-    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
-    ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
-    close(pipefd[0]);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return 0;
-    msg[n > 0 ? n : 0] = 0;
-    return err_set(err, EIO, "%s", n > 0 ? msg : "the mount helper failed");
-}
-
 int cmd_run(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
@@ -283,10 +234,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     char *entrypoint[2] = {NULL, NULL};
     bool have_entrypoint = false;
     int rc = EXIT_IMGFS_FAILED;
-    struct store *store = NULL;
-    struct store_read *rd = NULL;
-    struct image img;
-    bool have_image = false;
+    struct ctr_image *ci = NULL;
     int c;
 
     while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:h", longopts)) != -1) {
@@ -425,8 +373,6 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     spec.n_mounts = n_mounts;
     ctr_new_id(spec.id);
 
-    char digest[DIGEST_STR_SIZE], hex[DIGEST_HEX_LEN + 1];
-    struct mount_ctx mctx = {.root = cli->root};
     if (image[0] == '/') {
         /* a plain rootfs directory: no config, no shared mount */
         struct stat st;
@@ -436,25 +382,9 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         }
         spec.lower = image;
     } else {
-        if (store_open(cli->root, STORE_READONLY, &store, &err) < 0 ||
-            store_read_begin(store, &rd, &err) < 0)
+        if (ctr_image_open(cli->root, image, &ci, &err) < 0)
             goto fail;
-        if (image_load_ref(rd, image, &img, &err) < 0)
-            goto fail;
-        have_image = true;
-        store_read_end(rd);
-        rd = NULL;
-        /* the container must not hold the store: LMDB must not be used across fork */
-        store_close(store);
-        store = NULL;
-        digest_str(&img.digest, digest);
-        digest_hex(&img.digest, hex);
-        spec.image_id = digest;
-        spec.config = &img.config;
-        spec.mount_key = hex;
-        mctx.ref = digest;
-        spec.do_mount = mount_in_child;
-        spec.mount_ctx = &mctx;
+        ctr_image_spec(ci, &spec);
     }
 
     if (spec.detach && spec.remove) {
@@ -472,12 +402,7 @@ fail:
     cli_report("run", &err);
     rc = EXIT_IMGFS_FAILED;
 out:
-    if (rd)
-        store_read_end(rd);
-    if (store)
-        store_close(store);
-    if (have_image)
-        image_free(&img);
+    ctr_image_free(ci);
     strv_release(env);
     strv_release(cap_add);
     strv_release(cap_drop);
