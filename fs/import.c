@@ -366,6 +366,25 @@ static int tar_data_next(void *ctx, const void **data, size_t *len, uint64_t *of
 int import_layer(struct store_batch *b, struct archive *in, const char *what,
                  struct layer_build_result *out, struct imgfs_err *err)
 {
+    return import_layer_skip(b, in, what, NULL, out, err);
+}
+
+static bool skipped_at_root(const char *raw, const char *const *skip)
+{
+    if (!skip)
+        return false;
+    while (*raw == '/' || (raw[0] == '.' && raw[1] == '/'))
+        raw += raw[0] == '/' ? 1 : 2;
+    for (; *skip; skip++)
+        if (!strcmp(raw, *skip))
+            return true;
+    return false;
+}
+
+int import_layer_skip(struct store_batch *b, struct archive *in, const char *what,
+                      const char *const *skip, struct layer_build_result *out,
+                      struct imgfs_err *err)
+{
     memset(out, 0, sizeof *out);
     struct layer_builder *lb;
     if (layer_builder_open(b, what, &lb, err) < 0)
@@ -391,6 +410,8 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
                     (unsigned long long)members);
             goto out;
         }
+        if (skipped_at_root(raw, skip))
+            continue;
         struct layer_entry e = {
             .path = raw,
             .mode = archive_entry_perm(ae),

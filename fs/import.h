@@ -50,6 +50,12 @@ int import_stream_finish(struct import_stream *s, struct digest *uncompressed,
  * names the source in errors ("layer 2 of foo.tar"). */
 int import_layer(struct store_batch *b, struct archive *in, const char *what,
                  struct layer_build_result *out, struct imgfs_err *err);
+/* import_layer, leaving out the members at the layer's root named in `skip` (NULL-terminated):
+ * for eStargz blobs, whose TOC and prefetch landmark are members a plain runtime extracts but
+ * are not part of the image imgfs keeps (docs/formats.md). */
+int import_layer_skip(struct store_batch *b, struct archive *in, const char *what,
+                      const char *const *skip, struct layer_build_result *out,
+                      struct imgfs_err *err);
 
 /* Import SOURCE: a rootfs tarball (any compression), a `docker save` archive, an OCI image layout
  * (directory or tar), or "-" for stdin (any of those). Tags `name` when not NULL (for archives that

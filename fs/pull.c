@@ -1,5 +1,6 @@
 /* pull.c — registry → store. Contract: pull.h; reasons: docs/registry.md. */
 #include "pull.h"
+#include "estargz.h"
 #include "image.h"
 #include "import.h"
 #include "layerbuild.h"
@@ -245,7 +246,12 @@ static int layer_stream(struct layer_job *j, struct store_batch *b, struct imgfs
     struct digest uncompressed = {{0}};
     if (rc == 0) {
         cleanup_free char *what = xasprintf("layer %zu (%s)", j->index + 1, ds);
-        rc = import_layer(b, tar, what, &res, &import_err);
+        /* an eStargz layer's TOC and landmark are members of its tar, not files of the image
+         * (a lazy pull's table from the TOC has neither): the same canonical layer either way */
+        static const char *const estargz_members[] = {ESTARGZ_TOC_NAME, ESTARGZ_PREFETCH_NAME,
+                                                      ESTARGZ_NOPREFETCH_NAME, NULL};
+        bool estargz = registry_descriptor_annotation(d, ESTARGZ_ANNOTATION_TOC_DIGEST) != NULL;
+        rc = import_layer_skip(b, tar, what, estargz ? estargz_members : NULL, &res, &import_err);
         if (import_stream_finish(st, &uncompressed, &stream_err) < 0)
             rc = -1;
     }

@@ -10,102 +10,22 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
-
-#define MT_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define GZIP_LEVEL    6
 
 /* ---- the layer blob ---- */
 
-struct gzip_out {
-    int fd;
-    z_stream z;
-    struct digest_ctx *compressed, *uncompressed;
-    uint64_t size;
-    uint8_t buf[1 << 16];
-    struct imgfs_err *err;
-    bool failed;
-};
-
-static int gzip_flush(struct gzip_out *g, int flush)
+static int fd_sink(void *ctx, const void *data, size_t len, struct imgfs_err *err)
 {
-    int rc;
-    do {
-        g->z.next_out = g->buf;
-        g->z.avail_out = sizeof g->buf;
-        rc = deflate(&g->z, flush);
-        if (rc == Z_STREAM_ERROR)
-            return err_set(g->err, EIO, "gzip compression failed");
-        size_t n = sizeof g->buf - g->z.avail_out;
-        if (n) {
-            if (write_full(g->fd, g->buf, n) < 0)
-                return err_sys(g->err, errno, "writing the layer blob");
-            digest_ctx_update(g->compressed, g->buf, n);
-            g->size += n;
-        }
-    } while (g->z.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+    int fd = *(int *)ctx;
+    if (write_full(fd, data, len) < 0)
+        return err_sys(err, errno, "writing the layer blob");
     return 0;
 }
 
-static ssize_t gzip_write_cb(struct archive *a, void *ctx, const void *data, size_t len)
+int push_encode_layer(struct store_read *r, const void *table, size_t table_len,
+                      const struct estargz_write_options *o, int fd, struct estargz_result *out,
+                      struct imgfs_err *err)
 {
-    struct gzip_out *g = ctx;
-    digest_ctx_update(g->uncompressed, data, len);
-    g->z.next_in = (Bytef *)data;
-    g->z.avail_in = (uInt)len;
-    if (gzip_flush(g, Z_NO_FLUSH) < 0) {
-        g->failed = true;
-        archive_set_error(a, EIO, "%s", g->err->msg);
-        return -1;
-    }
-    return (ssize_t)len;
-}
-
-int push_encode_layer(struct store_read *r, const void *table, size_t table_len, int fd,
-                      struct push_layer_blob *out, struct imgfs_err *err)
-{
-    memset(out, 0, sizeof *out);
-    struct gzip_out *g = xcalloc(1, sizeof *g);
-    g->fd = fd;
-    g->err = err;
-    /* windowBits 15 + 16: a gzip wrapper with zlib's default header (no name, mtime 0) */
-    if (deflateInit2(&g->z, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        free(g);
-        return err_set(err, ENOMEM, "starting gzip compression");
-    }
-    g->compressed = digest_ctx_new();
-    g->uncompressed = digest_ctx_new();
-    struct archive *a = layer_tar_writer_new(g, gzip_write_cb);
-    int ret = layer_tar_write(r, table, table_len, a, err);
-    if (ret == 0 && archive_write_close(a) != ARCHIVE_OK)
-        ret = g->failed ? -1
-                        : err_set(err, EIO, "writing the layer tar: %s", archive_error_string(a));
-    archive_write_free(a);
-    if (ret == 0) {
-        g->z.next_in = NULL;
-        g->z.avail_in = 0;
-        ret = gzip_flush(g, Z_FINISH);
-    }
-    if (ret == 0) {
-        digest_ctx_final(g->compressed, &out->digest);
-        digest_ctx_final(g->uncompressed, &out->diff_id);
-        out->size = g->size;
-        out->media_type = MT_LAYER_GZIP;
-    }
-    deflateEnd(&g->z);
-    digest_ctx_free(g->compressed);
-    digest_ctx_free(g->uncompressed);
-    free(g);
-    return ret;
-}
-
-void push_layer_blob_free(struct push_layer_blob *b)
-{
-    if (b->annotations)
-        for (char **p = b->annotations; *p; p++)
-            free(*p);
-    free(b->annotations);
-    memset(b, 0, sizeof *b);
+    return estargz_write(r, table, table_len, o, fd_sink, &fd, out, err);
 }
 
 /* ---- where imgfs pushed blobs before (for cross-repository mounts) ----
@@ -168,7 +88,7 @@ static char *pushed_elsewhere(struct store *s, const struct digest *d, const cha
 struct push {
     struct store *s;
     const struct push_options *o;
-    struct push_layer_blob *blobs;
+    struct estargz_result *blobs;
     size_t n;
     size_t current; /* the blob being uploaded, for progress */
 };
@@ -193,7 +113,7 @@ static void on_progress(void *ctx, const struct digest *blob, uint64_t done, uin
     (void)total;
     struct push *p = ctx;
     if (p->current < p->n)
-        emit(p, PUSH_LAYER_PROGRESS, p->current, blob, done, p->blobs[p->current].size, NULL);
+        emit(p, PUSH_LAYER_PROGRESS, p->current, blob, done, p->blobs[p->current].blob_size, NULL);
 }
 
 static int tmp_file(struct store *s, struct imgfs_err *err)
@@ -205,46 +125,6 @@ static int tmp_file(struct store *s, struct imgfs_err *err)
     if (fd < 0)
         return err_sys(err, errno, "creating a temporary file in `%s`", dir);
     return fd;
-}
-
-/* The config imgfs pushes: the image's, with rootfs.diff_ids set to the blobs'. */
-static char *push_config(const struct image *img, const struct push_layer_blob *blobs, size_t *len,
-                         struct imgfs_err *err)
-{
-    json_error_t je;
-    json_t *c = json_loadb(img->config_json, img->config_len, 0, &je);
-    if (!json_is_object(c)) {
-        json_decref(c);
-        err_set(err, EIO, "the image's config is corrupt");
-        return NULL;
-    }
-    json_t *ids = json_array();
-    for (size_t i = 0; i < img->n_layers; i++) {
-        char ds[DIGEST_STR_SIZE];
-        digest_str(&blobs[i].diff_id, ds);
-        json_array_append_new(ids, json_string(ds));
-    }
-    json_object_set_new(c, "rootfs", json_pack("{s:s, s:o}", "type", "layers", "diff_ids", ids));
-    char *s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(c);
-    *len = strlen(s);
-    return s;
-}
-
-static json_t *descriptor_json(const char *mt, const struct digest *d, uint64_t size,
-                               char **annotations)
-{
-    char ds[DIGEST_STR_SIZE];
-    digest_str(d, ds);
-    json_t *j =
-        json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest", ds, "size", (json_int_t)size);
-    if (annotations && *annotations) {
-        json_t *a = json_object();
-        for (char **p = annotations; p[0] && p[1]; p += 2)
-            json_object_set_new(a, p[0], json_string(p[1]));
-        json_object_set_new(j, "annotations", a);
-    }
-    return j;
 }
 
 static int upload_blob(struct push *p, struct registry_client *c, const struct ref *target,
@@ -302,7 +182,7 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
         digest_str(&img.layers[i], ds);
         if (store_get(r, STORE_LAYER, &img.layers[i], &table, &len, err) < 0 ||
             (fds[i] = tmp_file(s, err)) < 0 ||
-            push_encode_layer(r, table, len, fds[i], &p.blobs[i], err) < 0) {
+            push_encode_layer(r, table, len, NULL, fds[i], &p.blobs[i], err) < 0) {
             err_ctx(err, "layer %zu (%s)", i + 1, ds);
             goto out;
         }
@@ -312,20 +192,10 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
     emit(&p, PUSH_PREPARED, 0, &img.digest, 0, 0, NULL);
 
     size_t config_len, manifest_len;
-    if (!(config = push_config(&img, p.blobs, &config_len, err)))
+    if (estargz_image_json(&img, p.blobs, &config, &config_len, &manifest, &manifest_len, err) < 0)
         goto out;
     struct digest config_digest, manifest_digest;
     digest_of(config, config_len, &config_digest);
-    json_t *layers = json_array();
-    for (size_t i = 0; i < p.n; i++)
-        json_array_append_new(layers, descriptor_json(p.blobs[i].media_type, &p.blobs[i].digest,
-                                                      p.blobs[i].size, p.blobs[i].annotations));
-    json_t *m = json_pack(
-        "{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST, "config",
-        descriptor_json(MT_OCI_CONFIG, &config_digest, config_len, NULL), "layers", layers);
-    manifest = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(m);
-    manifest_len = strlen(manifest);
     digest_of(manifest, manifest_len, &manifest_digest);
 
     struct registry_options ro = o->registry;
@@ -336,9 +206,9 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
     for (size_t i = 0; i < p.n; i++) {
         bool repeated = false;
         for (size_t k = 0; k < i; k++)
-            repeated |= digest_equal(&p.blobs[k].digest, &p.blobs[i].digest);
+            repeated |= digest_equal(&p.blobs[k].blob, &p.blobs[i].blob);
         if (!repeated &&
-            upload_blob(&p, c, &target, i, &p.blobs[i].digest, fds[i], p.blobs[i].size, err) < 0)
+            upload_blob(&p, c, &target, i, &p.blobs[i].blob, fds[i], p.blobs[i].blob_size, err) < 0)
             goto out;
     }
     /* the config, from memory through a temporary file like the layers */
@@ -393,7 +263,6 @@ out:
     for (size_t i = 0; fds && i < p.n; i++) {
         if (fds[i] >= 0)
             close(fds[i]);
-        push_layer_blob_free(&p.blobs[i]);
     }
     free(fds);
     free(p.blobs);

@@ -8,9 +8,10 @@
  * under the reference's tag (or digest). The pushed manifest's digest is recorded as the image's
  * name REPO@sha256:... (Docker's RepoDigests), so `imgfs images --digests` shows it.
  *
- * What is pushed is imgfs's own form: each layer is push_encode_layer's blob of the stored layer,
- * the config is the image's config with rootfs.diff_ids set to those blobs' uncompressed digests,
- * and the manifest is an OCI image manifest. A pulled image is pushed in that form too: its layers
+ * What is pushed is imgfs's own form: each layer is push_encode_layer's eStargz blob of the stored
+ * layer, the config is the image's config with rootfs.diff_ids set to those blobs' uncompressed
+ * digests, and the manifest an OCI image manifest with the eStargz annotations
+ * (estargz_image_json). A pulled image is pushed in that form too: its layers
  * are not the registry's original blobs (imgfs keeps their content, not their bytes), so its
  * pushed digest differs from the one it was pulled by. Output is deterministic: the same image
  * pushed twice, from two stores, gives the same blobs and manifest. */
@@ -18,6 +19,7 @@
 #define IMGFS_PUSH_H
 
 #include "digest.h"
+#include "estargz.h"
 #include "registry.h"
 #include "util.h"
 
@@ -26,20 +28,12 @@
 struct store;
 struct store_read;
 
-/* One stored layer as the blob imgfs pushes. */
-struct push_layer_blob {
-    struct digest digest; /* of the compressed blob */
-    uint64_t size;
-    struct digest diff_id; /* of its uncompressed stream (the config's rootfs.diff_ids) */
-    const char *media_type;
-    char **annotations; /* "key", "value", ..., NULL; NULL when none; freed by the caller */
-};
 /* THE function that turns a stored layer (its file table) into the blob imgfs pushes, written
- * to `fd` from its current offset. Today: the layer's canonical tar, gzip-compressed at a fixed
- * level with a fixed header (no name, mtime 0). */
-int push_encode_layer(struct store_read *r, const void *table, size_t table_len, int fd,
-                      struct push_layer_blob *out, struct imgfs_err *err);
-void push_layer_blob_free(struct push_layer_blob *b);
+ * to `fd`: an eStargz blob (estargz_write: a gzip member per FastCDC chunk, the TOC, the footer),
+ * which every runtime pulls as a plain tar+gzip layer and imgfs mounts lazily. */
+int push_encode_layer(struct store_read *r, const void *table, size_t table_len,
+                      const struct estargz_write_options *o, int fd, struct estargz_result *out,
+                      struct imgfs_err *err);
 
 enum push_event_kind {
     PUSH_PREPARED,       /* every layer encoded: n_layers */

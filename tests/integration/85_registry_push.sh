@@ -1,6 +1,6 @@
 #!/bin/bash
-# imgfs push to a real registry (docker-registry on 127.0.0.1): what it pushes, skopeo copies and
-# umoci unpacks to the tree `imgfs mount` shows; pushing is deterministic (two stores, one
+# imgfs push to a real registry (docker-registry on 127.0.0.1): what it pushes (eStargz layers),
+# skopeo copies and umoci unpacks to the tree `imgfs mount` shows; pushing is deterministic (two stores, one
 # digest); blobs the registry has are skipped (HEAD), blobs imgfs pushed to another repository are
 # mounted from there, big blobs go up in chunks; and imgfs pulls back what it pushed.
 set -euo pipefail
@@ -25,6 +25,8 @@ raw=$(skopeo inspect --tls-verify=false --raw "docker://$REG/p/tree:v1")
 t_eq "an OCI manifest with gzip layers" \
     "application/vnd.oci.image.manifest.v1+json application/vnd.oci.image.layer.v1.tar+gzip" \
     "$(jq -r '[.mediaType, .layers[0].mediaType] | join(" ")' <<<"$raw")"
+t_check "every layer is eStargz: the TOC digest annotation" \
+    quiet jq -e '.layers | all(.annotations["containerd.io/snapshot/stargz/toc.digest"])' <<<"$raw"
 t_check "inspect lists the pushed digest in RepoDigests" \
     quiet jq -e --arg n "$REG/p/tree@$digest" '.[0].RepoDigests | index($n)' \
     <<<"$("$IMGFS" inspect --json tree:v1)"
@@ -37,6 +39,11 @@ mkdir -p "$T/mnt"
 t_cleanup "umount -l '$T/mnt'"
 if t_check "mount the pushed image" "$IMGFS" mount tree:v1 "$T/mnt"; then
     t_tree_listing "$T/mnt" | sed 's/|[0-9]*|\([0-9]*|[^|]*\)$/|-|\1/' >"$T/mnt.list"
+    # a plain runtime extracts the eStargz TOC and landmark as files at / (as for every eStargz
+    # image); imgfs's own view has neither
+    t_check "umoci extracts the eStargz TOC" test -s "$T/bundle/rootfs/stargz.index.json"
+    t_check "  and the no-prefetch landmark" test -e "$T/bundle/rootfs/.no.prefetch.landmark"
+    rm -f "$T/bundle/rootfs/stargz.index.json" "$T/bundle/rootfs/.no.prefetch.landmark"
     t_tree_listing "$T/bundle/rootfs" | sed 's/|[0-9]*|\([0-9]*|[^|]*\)$/|-|\1/' >"$T/umoci.list"
     diff "$T/mnt.list" "$T/umoci.list" >"$T/tree.diff" && t_pass "umoci's tree is the mount's" || { head -40 "$T/tree.diff"; t_fail "umoci's tree is the mount's"; }
     t_check "  (the comparison covered the tree)" test "$(wc -l <"$T/mnt.list")" -gt 100
