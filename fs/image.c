@@ -202,6 +202,28 @@ void image_free(struct image *img)
     memset(img, 0, sizeof *img);
 }
 
+int store_gc_mark_layer(struct store_read *r, const struct digest *diff_id,
+                        void (*mark)(void *ctx, enum store_db db, const struct digest *d),
+                        void *ctx, struct imgfs_err *err)
+{
+    struct imgfs_err ignored;
+    mark(ctx, STORE_LAYER, diff_id);
+    const void *table;
+    size_t len;
+    if (store_get(r, STORE_LAYER, diff_id, &table, &len, &ignored) < 0)
+        return 0;
+    struct layer_reader rd;
+    if (layer_reader_init(&rd, table, len, err) < 0)
+        return -1;
+    struct layer_entry e;
+    int rc;
+    while ((rc = layer_next(&rd, &e, err)) > 0)
+        for (uint32_t k = 0; k < e.n_extents; k++)
+            mark(ctx, STORE_CHUNK, &e.extents[k].chunk);
+    layer_reader_free(&rd);
+    return rc < 0 ? -1 : 0;
+}
+
 int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
                         void (*mark)(void *ctx, enum store_db db, const struct digest *d),
                         void *ctx, struct imgfs_err *err)
@@ -221,26 +243,8 @@ int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
             mark(ctx, STORE_BLOB, &img.source.index);
     }
     int ret = 0;
-    for (size_t i = 0; i < img.n_layers && !ret; i++) {
-        mark(ctx, STORE_LAYER, &img.layers[i]);
-        const void *table;
-        size_t len;
-        if (store_get(r, STORE_LAYER, &img.layers[i], &table, &len, &ignored) < 0)
-            continue;
-        struct layer_reader rd;
-        if (layer_reader_init(&rd, table, len, err) < 0) {
-            ret = -1;
-            break;
-        }
-        struct layer_entry e;
-        int rc;
-        while ((rc = layer_next(&rd, &e, err)) > 0)
-            for (uint32_t k = 0; k < e.n_extents; k++)
-                mark(ctx, STORE_CHUNK, &e.extents[k].chunk);
-        layer_reader_free(&rd);
-        if (rc < 0)
-            ret = -1;
-    }
+    for (size_t i = 0; i < img.n_layers && !ret; i++)
+        ret = store_gc_mark_layer(r, &img.layers[i], mark, ctx, err);
     image_free(&img);
     return ret;
 }

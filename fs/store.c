@@ -18,9 +18,9 @@
 /* Content-addressed records are committed in transactions of about this many bytes. */
 #define BATCH_BYTES (64u << 20)
 
-enum { DB_CHUNK, DB_BLOB, DB_LAYER, DB_VIEW, DB_IMAGE, DB_REMOTE, DB_META, DB_COUNT };
+enum { DB_CHUNK, DB_BLOB, DB_LAYER, DB_VIEW, DB_IMAGE, DB_REMOTE, DB_META, DB_CACHE, DB_COUNT };
 static const char *const db_names[DB_COUNT] = {"chunk", "blob",   "layer", "view",
-                                               "image", "remote", "meta"};
+                                               "image", "remote", "meta",  "buildcache"};
 
 struct store {
     MDB_env *env;
@@ -32,6 +32,7 @@ struct store {
     store_fetch_fn fetch;
     void *fetch_ctx;
     pthread_mutex_t mu;
+    bool no_cache_db; /* opened read-only before any build made the `buildcache` database */
 };
 
 struct store_read {
@@ -137,6 +138,12 @@ int store_open(const char *root, unsigned flags, struct store **out, struct imgf
     }
     for (int i = 0; i < DB_COUNT; i++) {
         rc = mdb_dbi_open(txn, db_names[i], readonly ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && readonly && i == DB_CACHE) {
+            /* a store no build has written to yet: its (empty) build cache is made by the
+             * first writer; reads of it find nothing */
+            s->no_cache_db = true;
+            continue;
+        }
         if (rc) {
             mdb_txn_abort(txn);
             mdb_fail(err, rc, "opening store database");
@@ -241,6 +248,8 @@ void store_read_end(struct store_read *r)
 
 static int get_raw(struct store_read *r, int db, const void *key, size_t klen, MDB_val *val)
 {
+    if (db == DB_CACHE && r->s->no_cache_db)
+        return MDB_NOTFOUND;
     MDB_val k = val_of(key, klen);
     return mdb_get(r->txn, r->s->dbi[db], &k, val);
 }
@@ -295,6 +304,7 @@ static int db_of(enum store_db db)
     case STORE_BLOB: return DB_BLOB;
     case STORE_LAYER: return DB_LAYER;
     case STORE_VIEW: return DB_VIEW;
+    case STORE_CACHE: return DB_CACHE;
     default: return DB_BLOB;
     }
 }
@@ -415,6 +425,8 @@ int store_foreach(struct store_read *r, enum store_db db,
                   void *ctx)
 {
     MDB_cursor *c;
+    if (db_of(db) == DB_CACHE && r->s->no_cache_db)
+        return 0;
     if (mdb_cursor_open(r->txn, r->s->dbi[db_of(db)], &c))
         return -1;
     MDB_val k, v;
@@ -722,6 +734,69 @@ static void collect_leases(struct store *s, struct dset *roots)
     closedir(d);
 }
 
+/* Build cache records are roots while young; an old one survives only while a named image still
+ * uses its layer (then it still saves a rebuild). Runs after the images are marked. */
+static int mark_build_cache(struct store *s, struct store_read *r, struct marks *m,
+                            struct imgfs_err *err)
+{
+    int64_t keep = STORE_CACHE_KEEP_DEFAULT;
+    const char *e = getenv("IMGFS_BUILD_CACHE_KEEP");
+    if (e && *e)
+        keep = strtoll(e, NULL, 10);
+    int64_t now = time(NULL);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(r->txn, s->dbi[DB_CACHE], &c);
+    if (rc)
+        return mdb_fail(err, rc, "gc: reading the build cache");
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct store_cache_value cv;
+        bool ok = v.mv_size == sizeof cv;
+        if (ok)
+            memcpy(&cv, v.mv_data, sizeof cv);
+        bool young = ok && now - cv.created < keep;
+        bool used = ok && dset_has(&m->live[DB_LAYER], &cv.layer);
+        if (ok && (cv.flags & STORE_CACHE_EMPTY_LAYER) && young)
+            continue;
+        if (young && !used) {
+            if (store_gc_mark_layer(r, &cv.layer, mark_fn, m, err) < 0) {
+                mdb_cursor_close(c);
+                return -1;
+            }
+        } else if (!young && !used) {
+            if ((rc = mdb_cursor_del(c, 0))) {
+                mdb_cursor_close(c);
+                return mdb_fail(err, rc, "gc: deleting a build cache record");
+            }
+        }
+    }
+    mdb_cursor_close(c);
+    return 0;
+}
+
+int store_cache_drop(struct store *s, uint64_t *dropped, struct imgfs_err *err)
+{
+    *dropped = 0;
+    if (s->lock_fd < 0)
+        return err_set(err, EROFS, "store `%s` is open read-only", s->root);
+    MDB_txn *txn;
+    if (txn_begin(s, 0, &txn, err) < 0)
+        return -1;
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->dbi[DB_CACHE], &st);
+    if (rc == 0)
+        rc = mdb_drop(txn, s->dbi[DB_CACHE], 0);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_fail(err, rc, "dropping the build cache");
+    }
+    if ((rc = mdb_txn_commit(txn)))
+        return write_fail(s, err, rc, "dropping the build cache");
+    *dropped = st.ms_entries;
+    return 0;
+}
+
 int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *err)
 {
     memset(stats, 0, sizeof *stats);
@@ -748,6 +823,8 @@ int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *er
         if (store_gc_mark_image(&r, &roots.slots[i], mark_fn, &marks, err) < 0)
             goto out;
     }
+    if (mark_build_cache(s, &r, &marks, err) < 0)
+        goto out;
     static const int swept[] = {DB_CHUNK, DB_BLOB, DB_LAYER, DB_VIEW};
     for (size_t i = 0; i < sizeof swept / sizeof *swept; i++) {
         int db = swept[i];

@@ -31,7 +31,21 @@
 
 #define STORE_DEFAULT_ROOT "/var/lib/imgfs"
 
-enum store_db { STORE_CHUNK, STORE_BLOB, STORE_LAYER, STORE_VIEW, STORE_DB_COUNT };
+enum store_db { STORE_CHUNK, STORE_BLOB, STORE_LAYER, STORE_VIEW, STORE_CACHE, STORE_DB_COUNT };
+
+/* The build cache (`buildcache` database, written by builder/): key = a build step's cache key,
+ * value = this struct as bytes. gc treats a record younger than IMGFS_BUILD_CACHE_KEEP seconds
+ * (default STORE_CACHE_KEEP_DEFAULT) as a root for its layer; an older one is deleted unless a
+ * named image still uses the layer. store_get/store_batch_put/store_foreach take STORE_CACHE. */
+struct store_cache_value {
+    int64_t created;     /* when the step ran (unix seconds), also its history time */
+    struct digest layer; /* the layer's diff_id (zero with STORE_CACHE_EMPTY_LAYER) */
+    uint64_t size;       /* its canonical tar size */
+    uint32_t flags;
+    uint32_t reserved;
+};
+enum { STORE_CACHE_EMPTY_LAYER = 1 }; /* the step changed no file (history: empty_layer) */
+#define STORE_CACHE_KEEP_DEFAULT (7 * 24 * 3600)
 
 struct store;
 
@@ -119,10 +133,17 @@ struct store_gc_stats {
 /* Free every record no name and no live lease reaches. Waits for imports in progress. */
 int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *err);
 
-/* Implemented by the image model (image.c): report every record an image references to `mark`. */
+/* Implemented by the image model (image.c): report every record an image references to `mark`;
+ * store_gc_mark_layer: a layer record and its chunks (for the build cache). */
 int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
                         void (*mark)(void *ctx, enum store_db db, const struct digest *d),
                         void *ctx, struct imgfs_err *err);
+int store_gc_mark_layer(struct store_read *r, const struct digest *diff_id,
+                        void (*mark)(void *ctx, enum store_db db, const struct digest *d),
+                        void *ctx, struct imgfs_err *err);
+/* Delete every build cache record (`imgfs gc --build-cache`); the next store_gc frees what only
+ * they kept. *dropped: how many. */
+int store_cache_drop(struct store *s, uint64_t *dropped, struct imgfs_err *err);
 
 struct store_usage {
     uint64_t chunks, chunk_bytes; /* distinct chunks and their bytes: what is stored */

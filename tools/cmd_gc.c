@@ -2,11 +2,14 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char usage[] =
-    "Usage: imgfs gc\n\n"
-    "Free every chunk, layer and document that no image name and no mounted image references.\n"
-    "Waits for imports in progress.\n";
+    "Usage: imgfs gc [--build-cache]\n\n"
+    "Free every chunk, layer and document that no image name, no mounted image and no young\n"
+    "build cache record references. Waits for imports and builds in progress.\n\n"
+    "Options:\n"
+    "      --build-cache   drop the whole build cache first (the next builds run every step)\n";
 
 int cmd_gc(int argc, char **argv, struct cli *cli)
 {
@@ -14,7 +17,8 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
         fputs(usage, stdout);
         return 0;
     }
-    if (argc != 1) {
+    bool build_cache = argc == 2 && !strcmp(argv[1], "--build-cache");
+    if (argc != 1 && !build_cache) {
         cli_error("gc", "unexpected argument `%s`", argv[1]);
         return 1;
     }
@@ -23,12 +27,17 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
         return 1;
     struct imgfs_err err = {0};
     struct store_gc_stats st;
-    int rc = store_gc(s, &st, &err);
+    uint64_t dropped = 0;
+    int rc = build_cache ? store_cache_drop(s, &dropped, &err) : 0;
+    if (rc == 0)
+        rc = store_gc(s, &st, &err);
     store_close(s);
     if (rc < 0) {
         cli_report("gc", &err);
         return 1;
     }
+    if (build_cache)
+        printf("Dropped %llu build cache records\n", (unsigned long long)dropped);
     char h[32];
     cli_human_size(st.bytes_freed, h, sizeof h);
     printf("Freed %llu chunks (%s), %llu layers, %llu views, %llu documents\n",
