@@ -506,6 +506,24 @@ int store_batch_put(struct store_batch *b, enum store_db db, const struct digest
     return 0;
 }
 
+int store_pin(struct store *s, int *fd_out, struct imgfs_err *err)
+{
+    if (s->lock_fd < 0)
+        return err_set(err, EROFS, "store `%s` is open read-only", s->root);
+    cleanup_free char *lock = xasprintf("%s/lock", s->root);
+    /* a new open file description: flock locks belong to it, not to the batches' descriptor */
+    int fd = open(lock, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, errno, "opening `%s`", lock);
+    if (flock_retry(fd, LOCK_SH) < 0) {
+        err_sys(err, errno, "locking store `%s`", s->root);
+        close(fd);
+        return -1;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 static void batch_name(struct store_batch *b, const char *name, const struct digest *m, bool rm)
 {
     b->names = xrealloc(b->names, (b->n_names + 1) * sizeof *b->names);

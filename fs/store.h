@@ -118,6 +118,11 @@ int store_batch_commit(struct store_batch *b, struct imgfs_err *err);
 /* Drop the batch; what was already flushed stays unreferenced until gc. */
 void store_batch_abort(struct store_batch *b);
 
+/* Hold the store's gc lock shared on a descriptor of its own (returned in *fd; close it to let
+ * go): gc waits while it is held, so what a long writer such as a build puts in through several
+ * batches stays in the store before anything names it. Independent of the batches' own lock. */
+int store_pin(struct store *s, int *fd, struct imgfs_err *err);
+
 /* ---- leases and garbage collection ---- */
 
 /* Keep an image's records alive while it is in use (a mount). Released by store_lease_release or

@@ -16,6 +16,7 @@ struct cli {
 
 /* Each verb: argv[0] is the verb's name. Returns the process exit status. */
 #define IMGFS_VERBS(X)                                                                             \
+    X(build, "Build an image from a Dockerfile")                                                   \
     X(import, "Import a rootfs tarball, docker-save archive or OCI layout")                        \
     X(export, "Write an image as an OCI layout, docker-save archive or rootfs tar")                \
     X(images, "List images")                                                                       \

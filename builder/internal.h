@@ -1,0 +1,164 @@
+/* internal.h — what the builder's files share (not a public contract: builder.h is). */
+#ifndef IMGFS_BUILDER_INTERNAL_H
+#define IMGFS_BUILDER_INTERNAL_H
+
+#include "../fs/digest.h"
+#include "../fs/util.h"
+#include "../fs/view.h"
+
+#include <jansson.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store_read;
+struct layer_builder;
+
+/* ---- rootfs.c: an image's tree, read without trusting it ---- */
+
+/* Resolve absolute `path` in the view as openat2(RESOLVE_IN_ROOT) would: symlinks are followed
+ * (an absolute target or ".." never leaves the root), at most 40 of them; the last component is
+ * followed only with follow_last. *out: the resolved path, relative to the root ("" = the root,
+ * no leading or trailing "/"; caller frees), including the components that do not exist. *ino:
+ * the inode of the whole path, 0 when some part is missing. ENOTDIR when a part that must be a
+ * directory is not one; ELOOP past 40 links. */
+int rootfs_resolve(const struct view *v, const char *path, bool follow_last, char **out,
+                   uint32_t *ino, struct imgfs_err *err);
+
+/* Read a regular file of the image (symlinks resolved in the root), at most `limit` bytes.
+ * ENOENT when absent. */
+int rootfs_read_file(struct store_read *r, const struct view *v, const char *path, size_t limit,
+                     struct buf *out, struct imgfs_err *err);
+
+/* Resolve "USER[:GROUP]" (names or numbers) with the image's /etc/passwd and /etc/group, as
+ * BuildKit does: a user name alone takes its passwd entry's group, a number alone the same
+ * number. A name that the image does not know is an error naming it. */
+int rootfs_resolve_owner(struct store_read *r, const struct view *v, const char *spec,
+                         uint32_t *uid, uint32_t *gid, struct imgfs_err *err);
+
+/* ---- the executor's state (build.c) ---- */
+
+struct df_file;
+struct df_instruction;
+struct df_ignore;
+struct store;
+struct build_options;
+struct build_result;
+
+/* The state of a stage while it is built: its config and layers, and the cache chain that names
+ * its filesystem. */
+struct bstate {
+    json_t *config;        /* the whole image config (config, history, author, created...) */
+    struct digest *layers; /* diff_ids, bottom first */
+    uint64_t *sizes;
+    size_t n_layers;
+    struct digest chain; /* cache chain: the filesystem's identity */
+    int64_t time;        /* the time of the last layer (history times of metadata steps) */
+    char **args;         /* the stage's ARGs in effect: "K=V", or "K" without a value */
+    bool cmd_set;        /* CMD given in this stage (ENTRYPOINT keeps it) */
+    /* the merged tree, built on demand (state_view) and dropped when a layer is added */
+    void *view_copy;
+    struct view view;
+    bool have_view;
+};
+
+struct stage {
+    char *name; /* `AS name`, lower case, or NULL */
+    size_t index;
+    const struct df_instruction *from;
+    size_t first, end; /* its instructions after FROM: [first, end) */
+    char *base;        /* FROM's image after expansion */
+    int base_stage;    /* index of the stage FROM names, or -1 */
+    bool needed, built;
+    int n_steps; /* instructions that show as steps */
+    struct bstate st;
+};
+
+struct build {
+    const struct build_options *o;
+    struct df_file *file;
+    struct store *s;
+    struct df_ignore *ignore;
+    int context_fd;    /* -1 without a context */
+    char **meta_args;  /* ARGs before the first FROM, with build args applied: "K=V" / "K" */
+    char **build_args; /* "K=V" */
+    bool *build_arg_used;
+    struct stage *stages;
+    size_t n_stages;
+    int step; /* last step number given out */
+    int64_t now;
+    struct build_result *res;
+    int failed_status;
+    bool step_cached; /* the current step's result came from the cache */
+    bool step_empty;  /* ... and it made no layer */
+};
+
+/* The merged tree of a state (built from its layers when needed). */
+int state_view(struct build *b, struct bstate *st, struct store_read *r, const struct view **v,
+               struct imgfs_err *err);
+/* Look up a variable in the stage's environment for expansion (args, then ENV; ENV wins). */
+char **state_expand_env(const struct bstate *st);
+/* Expand one word / words of an instruction in the state's environment, noting the build args
+ * used. Errors name the instruction's line. */
+int build_expand(struct build *b, const struct bstate *st, const struct df_instruction *ins,
+                 const char *word, char **out, struct imgfs_err *err);
+int build_expand_words(struct build *b, const struct bstate *st, const struct df_instruction *ins,
+                       const char *word, char ***out, size_t *n, struct imgfs_err *err);
+/* A layer step's cache: look `key` up; on a hit the layer is appended to the state. */
+int cache_lookup(struct build *b, struct bstate *st, const struct digest *key, bool *hit,
+                 struct imgfs_err *err);
+/* Record a new layer (or none: `layer` NULL) under `key` in batch `bt` and append it. */
+struct store_batch;
+int cache_record(struct build *b, struct store_batch *bt, struct bstate *st,
+                 const struct digest *key, const struct digest *layer, uint64_t size,
+                 struct imgfs_err *err);
+/* Append a history entry to the state's config. */
+void state_history(struct bstate *st, const char *created_by, bool empty_layer, int64_t when);
+/* Commit the state as an image: unnamed (an intermediate for RUN) when names is NULL. */
+int state_commit(struct build *b, struct bstate *st, char *const *names, struct digest *out,
+                 struct imgfs_err *err);
+/* The stage a --from names (a stage name, case-insensitive, or its index); NULL when none. */
+struct stage *build_find_stage(struct build *b, const char *ref);
+/* Build a stage (and what it needs) if not built yet. */
+int build_stage(struct build *b, struct stage *sg, struct imgfs_err *err);
+
+/* copy.c: COPY and ADD. run.c: RUN. */
+int copy_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
+              struct imgfs_err *err);
+int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
+             struct imgfs_err *err);
+/* WORKDIR's directory (made with the USER's owner when missing). */
+int workdir_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
+                 const char *dir, struct imgfs_err *err);
+
+/* exec.c: run a command on an overlay over a store image (the runner's build entry point). */
+struct ctr_mount;
+struct build_exec {
+    const struct digest *image; /* the parent, committed (state_commit) */
+    char **argv, **env;
+    const char *user, *workdir, *network;
+    int out_fd; /* stdout and stderr of the command */
+    const struct ctr_mount *mounts;
+    size_t n_mounts;
+    /* out: the container (kept until build_exec_release) and its upper directory */
+    char id[65];
+    char upper[4096];
+    pid_t pid;
+};
+int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err);
+void build_exec_release(struct build *b, struct build_exec *ex);
+char *build_run_dir(const struct build *b);
+
+/* Hash helpers for cache keys: a digest over length-prefixed fields. */
+struct digest_ctx;
+void key_str(struct digest_ctx *c, const char *s);
+void key_digest(struct digest_ctx *c, const struct digest *d);
+
+/* ---- strings: NULL-terminated vectors, the runner's helpers (runner/user.c) ---- */
+char **strv_append(char **v, const char *s); /* takes a copy */
+size_t strv_len(char *const *v);
+void strv_free(char **v);
+char **strv_dup(char *const *v);
+
+#endif

@@ -1,0 +1,610 @@
+/* run.c — RUN: the command runs through the runner on an overlay over the mounted parent image;
+ * the overlay's upper directory becomes the step's layer (fs/layerbuild.h layer_from_upper).
+ * RUN --mount (cache, bind, tmpfs, secret) and --network are here too. */
+#include "../fs/layerbuild.h"
+#include "../fs/store.h"
+#include "../runner/runner.h"
+#include "builder.h"
+#include "dockerfile.h"
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct run_mount {
+    enum { M_CACHE, M_BIND, M_TMPFS, M_SECRET } type;
+    char *target; /* absolute, in the container */
+    char *source; /* host path (cache dir, context path, secret file) */
+    char *id;     /* cache id / secret id */
+    bool readonly, required;
+    char *sharing; /* shared, locked, private */
+    uint32_t uid, gid, mode;
+    bool have_uid, have_gid, have_mode;
+    char *size;
+    int lock_fd;
+    char *key_text; /* what goes into the cache key */
+};
+
+static int run_fail(struct build *b, const struct df_instruction *ins, struct imgfs_err *err,
+                    int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int run_fail(struct build *b, const struct df_instruction *ins, struct imgfs_err *err,
+                    int code, const char *fmt, ...)
+{
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return df_error_at(b->file, ins->start_line, ins->end_line, err, code, "%s", msg);
+}
+
+static bool parse_bool(const char *v, bool dflt)
+{
+    if (!v)
+        return true;
+    if (!strcasecmp(v, "true") || !strcmp(v, "1"))
+        return true;
+    if (!strcasecmp(v, "false") || !strcmp(v, "0"))
+        return false;
+    return dflt;
+}
+
+/* Clean a relative path; -1 when it climbs out. */
+static int clean_sub(const char *in, char **out)
+{
+    struct buf o = {0};
+    int depth = 0;
+    cleanup_free char *copy = xstrdup(in);
+    char *save = NULL;
+    char **parts = NULL;
+    size_t n = 0;
+    for (char *w = strtok_r(copy, "/", &save); w; w = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(w, "."))
+            continue;
+        if (!strcmp(w, "..")) {
+            if (!n) {
+                free(parts);
+                return -1;
+            }
+            n--;
+            depth--;
+            continue;
+        }
+        parts = xrealloc(parts, (n + 1) * sizeof *parts);
+        parts[n++] = w;
+        depth++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_append(&o, "/", 1);
+        buf_append(&o, parts[i], strlen(parts[i]));
+    }
+    buf_append(&o, "", 1);
+    free(parts);
+    *out = (char *)o.data;
+    return 0;
+}
+
+static void mount_free(struct run_mount *m)
+{
+    free(m->target);
+    free(m->source);
+    free(m->id);
+    free(m->sharing);
+    free(m->size);
+    free(m->key_text);
+    if (m->lock_fd >= 0)
+        close(m->lock_fd);
+}
+
+/* One --mount=... value (already expanded). */
+static int parse_mount(struct build *b, struct stage *sg, const struct df_instruction *ins,
+                       const char *spec, struct run_mount *m, struct imgfs_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->lock_fd = -1;
+    m->type = M_BIND;
+    cleanup_free char *copy = xstrdup(spec), *from = NULL, *src = NULL;
+    bool have_rw = false, rw = false;
+    char *save = NULL;
+    for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        char *v = strchr(f, '=');
+        if (v)
+            *v++ = 0;
+        if (!strcmp(f, "type")) {
+            if (!v)
+                return run_fail(b, ins, err, EINVAL, "--mount: type needs a value");
+            if (!strcmp(v, "cache"))
+                m->type = M_CACHE;
+            else if (!strcmp(v, "bind"))
+                m->type = M_BIND;
+            else if (!strcmp(v, "tmpfs"))
+                m->type = M_TMPFS;
+            else if (!strcmp(v, "secret"))
+                m->type = M_SECRET;
+            else if (!strcmp(v, "ssh"))
+                return run_fail(b, ins, err, ENOTSUP,
+                                "--mount=type=ssh is not supported (no SSH agent forwarding)");
+            else
+                return run_fail(b, ins, err, EINVAL, "unsupported mount type \"%s\"", v);
+        } else if (!strcmp(f, "target") || !strcmp(f, "dst") || !strcmp(f, "destination")) {
+            free(m->target);
+            m->target = xstrdup(v ? v : "");
+        } else if (!strcmp(f, "source") || !strcmp(f, "src")) {
+            free(src);
+            src = xstrdup(v ? v : "");
+        } else if (!strcmp(f, "from")) {
+            free(from);
+            from = xstrdup(v ? v : "");
+        } else if (!strcmp(f, "id")) {
+            free(m->id);
+            m->id = xstrdup(v ? v : "");
+        } else if (!strcmp(f, "sharing")) {
+            if (!v || (strcmp(v, "shared") && strcmp(v, "locked") && strcmp(v, "private")))
+                return run_fail(b, ins, err, EINVAL, "unrecognized sharing mode \"%s\"",
+                                v ? v : "");
+            free(m->sharing);
+            m->sharing = xstrdup(v);
+        } else if (!strcmp(f, "readonly") || !strcmp(f, "ro")) {
+            m->readonly = parse_bool(v, true);
+        } else if (!strcmp(f, "rw") || !strcmp(f, "readwrite")) {
+            have_rw = true;
+            rw = parse_bool(v, true);
+        } else if (!strcmp(f, "required")) {
+            m->required = parse_bool(v, true);
+        } else if (!strcmp(f, "uid") || !strcmp(f, "gid") || !strcmp(f, "mode")) {
+            char *end;
+            unsigned long n = strtoul(v ? v : "", &end, !strcmp(f, "mode") ? 8 : 10);
+            if (!v || !*v || *end)
+                return run_fail(b, ins, err, EINVAL, "--mount: invalid %s \"%s\"", f, v ? v : "");
+            if (*f == 'u')
+                m->uid = (uint32_t)n, m->have_uid = true;
+            else if (*f == 'g')
+                m->gid = (uint32_t)n, m->have_gid = true;
+            else
+                m->mode = (uint32_t)n, m->have_mode = true;
+        } else if (!strcmp(f, "size")) {
+            free(m->size);
+            m->size = xstrdup(v ? v : "");
+        } else if (!strcmp(f, "env")) {
+            return run_fail(b, ins, err, ENOTSUP, "--mount: secrets as env are not supported");
+        } else {
+            return run_fail(b, ins, err, EINVAL, "unexpected key '%s' in '%s'", f, spec);
+        }
+    }
+    if (m->type == M_SECRET) {
+        if (!m->id && m->target) {
+            const char *sl = strrchr(m->target, '/');
+            m->id = xstrdup(sl ? sl + 1 : m->target);
+        }
+        if (!m->id)
+            return run_fail(b, ins, err, EINVAL, "--mount=type=secret needs id or target");
+        if (!m->target)
+            m->target = xasprintf("/run/secrets/%s", m->id);
+    }
+    if (!m->target || !*m->target)
+        return run_fail(b, ins, err, EINVAL, "--mount: target is required (in `%s`)", spec);
+    if (m->target[0] != '/') {
+        const char *wd = json_string_value(
+            json_object_get(json_object_get(sg->st.config, "config"), "WorkingDir"));
+        char *abs = xasprintf("%s/%s", wd && *wd ? wd : "", m->target);
+        free(m->target);
+        m->target = abs;
+    }
+    switch (m->type) {
+    case M_CACHE: {
+        if (from)
+            return run_fail(b, ins, err, ENOTSUP,
+                            "--mount=type=cache,from=... is not supported (seed the cache with "
+                            "a RUN instead)");
+        if (!m->id || !*m->id) {
+            free(m->id);
+            m->id = xstrdup(m->target);
+        }
+        cleanup_free char *sub = NULL;
+        if (clean_sub(src ? src : "", &sub) < 0)
+            return run_fail(b, ins, err, EPERM,
+                            "--mount=type=cache: source `%s` escapes the cache directory", src);
+        struct digest d;
+        digest_of(m->id, strlen(m->id), &d);
+        char hex[DIGEST_HEX_LEN + 1];
+        digest_hex(&d, hex);
+        cleanup_free char *dir = xasprintf("%s/build-cache-mounts/%s", b->o->root, hex);
+        bool fresh = access(dir, F_OK) < 0;
+        if (mkdir_p(dir, 0755, err) < 0)
+            return -1;
+        if (fresh) {
+            /* uid/gid/mode apply when the cache is made, as in BuildKit */
+            if (chown(dir, m->uid, m->gid) < 0 || chmod(dir, m->have_mode ? m->mode : 0755) < 0)
+                return err_sys(err, errno, "preparing cache mount `%s`", dir);
+        }
+        m->source = *sub ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
+        if (*sub && mkdir_p(m->source, 0755, err) < 0)
+            return -1;
+        cleanup_free char *lock = xasprintf("%s.lock", dir);
+        const char *sharing = m->sharing ? m->sharing : "shared";
+        if (strcmp(sharing, "shared")) {
+            m->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            if (m->lock_fd < 0)
+                return err_sys(err, errno, "opening `%s`", lock);
+            if (!strcmp(sharing, "locked")) {
+                while (flock(m->lock_fd, LOCK_EX) < 0)
+                    if (errno != EINTR)
+                        return err_sys(err, errno, "locking cache mount `%s`", m->id);
+            } else if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                /* private and in use: a fresh, throw-away directory */
+                char tmpl[PATH_MAX];
+                snprintf(tmpl, sizeof tmpl, "%s/tmp/cache-private.XXXXXX", b->o->root);
+                if (!mkdtemp(tmpl))
+                    return err_sys(err, errno, "making a private cache directory");
+                free(m->source);
+                m->source = xstrdup(tmpl);
+            }
+        }
+        m->key_text = xasprintf("cache:%s:%s:%s", m->id, m->target, sub);
+        return 0;
+    }
+    case M_BIND: {
+        if (have_rw && rw)
+            return run_fail(b, ins, err, ENOTSUP,
+                            "--mount=type=bind,rw is not supported: imgfs never lets a build "
+                            "write to its context");
+        m->readonly = true;
+        if (from)
+            return run_fail(b, ins, err, ENOTSUP,
+                            "--mount=type=bind,from=... is not supported yet (use COPY --from)");
+        if (b->context_fd < 0)
+            return run_fail(b, ins, err, ENOENT, "--mount=type=bind: there is no build context");
+        cleanup_free char *sub = NULL;
+        if (clean_sub(src ? src : "", &sub) < 0)
+            return run_fail(b, ins, err, EPERM, "forbidden path outside the build context: %s",
+                            src);
+        char *real = NULL;
+        cleanup_free char *p =
+            *sub ? xasprintf("%s/%s", b->o->context, sub) : xstrdup(b->o->context);
+        real = realpath(p, NULL);
+        cleanup_free char *ctx = realpath(b->o->context, NULL);
+        if (!real)
+            return run_fail(b, ins, err, ENOENT,
+                            "--mount=type=bind: `%s` not found in the "
+                            "context",
+                            sub);
+        size_t cl = ctx ? strlen(ctx) : 0;
+        if (!ctx || strncmp(real, ctx, cl) || (real[cl] && real[cl] != '/' && cl > 1)) {
+            free(real);
+            return run_fail(b, ins, err, EPERM, "forbidden path outside the build context: %s",
+                            src);
+        }
+        m->source = real;
+        m->key_text = xasprintf("bind:%s:%s", m->target, sub);
+        return 0;
+    }
+    case M_TMPFS:
+        m->key_text = xasprintf("tmpfs:%s:%s", m->target, m->size ? m->size : "");
+        return 0;
+    case M_SECRET:
+        for (size_t i = 0; i < b->o->n_secrets; i++)
+            if (!strcmp(b->o->secrets[i].id, m->id))
+                m->source = xstrdup(b->o->secrets[i].src);
+        if (!m->source && m->required)
+            return run_fail(b, ins, err, ENOENT, "secret %s: not found", m->id);
+        /* the secret's content is never part of the key */
+        m->key_text = xasprintf("secret:%s:%s", m->id, m->target);
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- output ---- */
+
+struct pump {
+    int fd;
+    struct build *b;
+    int step;
+};
+
+static void *pump_main(void *p)
+{
+    struct pump *pu = p;
+    char buf[8192];
+    const struct build_progress *pr = pu->b->o->progress;
+    for (;;) {
+        ssize_t n = read(pu->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (pr && pr->step_output)
+            pr->step_output(pr->ctx, pu->step, buf, (size_t)n);
+    }
+    return NULL;
+}
+
+/* ---- the upper directory ---- */
+
+/* Mount points the runner had to make for --mount targets are not the command's changes: take
+ * out of the upper directory each part of a target that the parent image does not have. */
+static void drop_mountpoints(const struct view *v, const char *upper, struct run_mount *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cleanup_free char *path = xstrdup(m[i].target);
+        for (;;) {
+            if (!*path || !strcmp(path, "/"))
+                break;
+            if (view_lookup_path(v, path))
+                break; /* the image has it: what the command did there stays */
+            cleanup_free char *host = xasprintf("%s%s", upper, path);
+            struct stat st;
+            if (lstat(host, &st) == 0) {
+                if (S_ISDIR(st.st_mode)) {
+                    if (rmdir(host) < 0)
+                        break; /* not empty: the command wrote below it */
+                } else if (st.st_size == 0) {
+                    unlink(host);
+                }
+            }
+            char *sl = strrchr(path, '/');
+            if (!sl)
+                break;
+            *sl = 0;
+        }
+    }
+}
+
+/* ---- the step ---- */
+
+static char *heredoc_script(const struct df_instruction *ins, bool *only_heredoc)
+{
+    const char *line = ins->args[0].s;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    *only_heredoc = false;
+    if (ins->n_heredocs == 1 && line[0] == '<' && line[1] == '<') {
+        const char *p = line + 2 + (line[2] == '-');
+        p += strspn(p, "\"'\\");
+        size_t nl = strlen(ins->heredocs[0].name);
+        if (!strncmp(p, ins->heredocs[0].name, nl)) {
+            p += nl;
+            p += strspn(p, "\"' \t");
+            if (!*p) {
+                *only_heredoc = true;
+                return xstrdup(ins->heredocs[0].content);
+            }
+        }
+    }
+    struct buf s = {0};
+    buf_append(&s, ins->args[0].s, strlen(ins->args[0].s));
+    buf_append(&s, "\n", 1);
+    for (size_t i = 0; i < ins->n_heredocs; i++) {
+        const struct df_heredoc *h = &ins->heredocs[i];
+        buf_append(&s, h->content, strlen(h->content));
+        buf_append(&s, h->name, strlen(h->name));
+        buf_append(&s, "\n", 1);
+    }
+    buf_append(&s, "", 1);
+    return (char *)s.data;
+}
+
+int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
+             struct imgfs_err *err)
+{
+    struct bstate *st = &sg->st;
+    json_t *cfg = json_object_get(st->config, "config");
+    struct run_mount *mounts = NULL;
+    size_t n_mounts = 0;
+    char **argv = NULL, **env = NULL;
+    struct store_batch *bt = NULL;
+    struct store_read *r = NULL;
+    struct layer_build_result res = {0};
+    struct build_exec ex = {0};
+    char *created_by = NULL;
+    const char *upper = NULL;
+    int ret = -1;
+
+    if (!ins->n_args && !ins->n_heredocs)
+        return run_fail(b, ins, err, EINVAL, "RUN requires at least one argument");
+    /* the command: exec form as is, shell form through SHELL (heredocs in the script) */
+    if (ins->json) {
+        for (size_t i = 0; i < ins->n_args; i++)
+            argv = strv_append(argv, ins->args[i].s);
+    } else {
+        json_t *shell = json_object_get(cfg, "Shell");
+        if (json_is_array(shell) && json_array_size(shell))
+            for (size_t i = 0; i < json_array_size(shell); i++)
+                argv = strv_append(argv, json_string_value(json_array_get(shell, i)));
+        else {
+            argv = strv_append(argv, "/bin/sh");
+            argv = strv_append(argv, "-c");
+        }
+        bool only;
+        cleanup_free char *script =
+            ins->n_heredocs ? heredoc_script(ins, &only) : xstrdup(ins->args[0].s);
+        argv = strv_append(argv, script);
+    }
+    /* the environment: ARGs, then ENV (which wins) */
+    env = state_expand_env(st);
+
+    const char *network = b->o->network == BUILD_NET_HOST   ? "host"
+                          : b->o->network == BUILD_NET_NONE ? "none"
+                                                            : "private";
+    for (size_t i = 0; i < ins->n_flags; i++) {
+        const struct df_flag *f = &ins->flags[i];
+        if (!strcmp(f->name, "network")) {
+            const char *v = f->value ? f->value : "";
+            if (!strcmp(v, "default"))
+                continue;
+            if (!strcmp(v, "host") || !strcmp(v, "none"))
+                network = !strcmp(v, "host") ? "host" : "none";
+            else {
+                run_fail(b, ins, err, EINVAL, "unsupported network mode \"%s\"", v);
+                goto out;
+            }
+        } else if (!strcmp(f->name, "mount")) {
+            cleanup_free char *spec = NULL;
+            if (build_expand(b, st, ins, f->value ? f->value : "", &spec, err) < 0)
+                goto out;
+            mounts = xrealloc(mounts, (n_mounts + 1) * sizeof *mounts);
+            if (parse_mount(b, sg, ins, spec, &mounts[n_mounts], err) < 0) {
+                mount_free(&mounts[n_mounts]);
+                goto out;
+            }
+            n_mounts++;
+        } else if (!strcmp(f->name, "security")) {
+            run_fail(b, ins, err, ENOTSUP, "RUN --security is not supported");
+            goto out;
+        }
+    }
+    const char *user = json_string_value(json_object_get(cfg, "User"));
+    const char *wd = json_string_value(json_object_get(cfg, "WorkingDir"));
+
+    /* the key: parent chain + the command + what it runs with */
+    struct digest key;
+    struct digest_ctx *k = digest_ctx_new();
+    key_str(k, "run-v1");
+    key_digest(k, &st->chain);
+    for (size_t i = 0; argv[i]; i++)
+        key_str(k, argv[i]);
+    key_str(k, "env");
+    for (size_t i = 0; env && env[i]; i++)
+        key_str(k, env[i]);
+    key_str(k, user);
+    key_str(k, wd);
+    key_str(k, network);
+    for (size_t i = 0; i < n_mounts; i++)
+        key_str(k, mounts[i].key_text);
+    digest_ctx_final(k, &key);
+    digest_ctx_free(k);
+
+    /* history: BuildKit's text (mount flags as written; a secret's content is never there) */
+    {
+        struct buf h = {0};
+        buf_append(&h, "RUN ", 4);
+        for (size_t i = 0; i < ins->n_flags; i++) {
+            cleanup_free char *fl =
+                ins->flags[i].value ? xasprintf("--%s=%s ", ins->flags[i].name, ins->flags[i].value)
+                                    : xasprintf("--%s ", ins->flags[i].name);
+            buf_append(&h, fl, strlen(fl));
+        }
+        for (size_t i = 0; argv[i]; i++) {
+            if (i)
+                buf_append(&h, " ", 1);
+            buf_append(&h, argv[i], strlen(argv[i]));
+        }
+        buf_append(&h, " # buildkit", 12);
+        created_by = (char *)h.data;
+    }
+    bool hit;
+    if (cache_lookup(b, st, &key, &hit, err) < 0)
+        goto out;
+    if (hit) {
+        state_history(st, created_by, b->step_empty, st->time);
+        ret = 0;
+        goto out;
+    }
+
+    /* the parent as an image the runner can mount */
+    struct digest parent;
+    if (state_commit(b, st, NULL, &parent, err) < 0)
+        goto out;
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        err_sys(err, errno, "pipe");
+        goto out;
+    }
+    struct pump pu = {.fd = pfd[0], .b = b, .step = b->step};
+    pthread_t th;
+    pthread_create(&th, NULL, pump_main, &pu);
+    int status = 0;
+    ex = (struct build_exec){
+        .image = &parent,
+        .argv = argv,
+        .env = env,
+        .user = user && *user ? user : NULL,
+        .workdir = wd && *wd ? wd : "/",
+        .network = network,
+        .out_fd = pfd[1],
+    };
+    struct ctr_mount *cm = xcalloc(n_mounts + 1, sizeof *cm);
+    size_t n_cm = 0;
+    for (size_t i = 0; i < n_mounts; i++) {
+        if (mounts[i].type == M_SECRET && !mounts[i].source)
+            continue;
+        cm[n_cm].target = mounts[i].target;
+        cm[n_cm].source = mounts[i].type == M_TMPFS ? NULL : mounts[i].source;
+        cm[n_cm].tmpfs = mounts[i].type == M_TMPFS;
+        cm[n_cm].readonly = mounts[i].readonly || mounts[i].type == M_SECRET;
+        cm[n_cm].options = mounts[i].size ? xasprintf("size=%s", mounts[i].size) : NULL;
+        n_cm++;
+    }
+    ex.mounts = cm;
+    ex.n_mounts = n_cm;
+    int rc = build_exec(b, &ex, &status, err);
+    close(pfd[1]);
+    pthread_join(th, NULL);
+    close(pfd[0]);
+    for (size_t i = 0; i < n_cm; i++)
+        free(cm[i].options);
+    free(cm);
+    if (rc < 0) {
+        err_ctx(err, "%s:%u: RUN", b->file->name, ins->start_line);
+        goto out;
+    }
+    if (status != 0) {
+        b->failed_status = status;
+        struct buf shown = {0};
+        for (size_t i = 0; argv[i]; i++) {
+            if (i)
+                buf_append(&shown, " ", 1);
+            buf_append(&shown, argv[i], strlen(argv[i]));
+        }
+        buf_append(&shown, "", 1);
+        run_fail(b, ins, err, ECHILD, "process \"%s\" did not complete successfully: exit code: %d",
+                 (char *)shown.data, status);
+        buf_free(&shown);
+        goto out;
+    }
+    upper = ex.upper;
+    /* the changes, minus our mount points */
+    if (store_read_begin(b->s, &r, err) < 0)
+        goto out;
+    const struct view *v;
+    if (state_view(b, st, r, &v, err) < 0)
+        goto out;
+    drop_mountpoints(v, upper, mounts, n_mounts);
+    store_read_end(r);
+    r = NULL;
+    if (store_batch_begin(b->s, &bt, err) < 0)
+        goto out;
+    if (layer_from_upper(bt, upper, b->o->source_date_epoch, ctr_mount_points, &res, err) < 0) {
+        err_ctx(err, "%s:%u: RUN: the new layer", b->file->name, ins->start_line);
+        goto out;
+    }
+    /* a command that changed nothing makes no layer (BuildKit: empty_layer) */
+    bool empty = res.files == 0;
+    if (cache_record(b, bt, st, &key, empty ? NULL : &res.diff_id, res.size, err) < 0)
+        goto out;
+    ret = store_batch_commit(bt, err);
+    bt = NULL;
+    if (ret == 0)
+        state_history(st, created_by, empty, st->time);
+out:
+    if (r)
+        store_read_end(r);
+    store_batch_abort(bt);
+    buf_free(&res.table);
+    build_exec_release(b, &ex);
+    for (size_t i = 0; i < n_mounts; i++)
+        mount_free(&mounts[i]);
+    free(mounts);
+    strv_free(argv);
+    strv_free(env);
+    free(created_by);
+    return ret;
+}

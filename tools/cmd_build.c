@@ -1,0 +1,537 @@
+/* imgfs build — Docker's `build` options, the Dockerfile and context found, the build run by
+ * builder/builder.h, its progress rendered (TTY: steps with times and the last lines of output,
+ * collapsing when done; plain: BuildKit's `#N` prefixed lines). */
+#include "../builder/builder.h"
+#include "cli.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: imgfs build [OPTIONS] CONTEXT|-\n\n"
+    "Build an image from a Dockerfile. CONTEXT is a directory whose files COPY and ADD read\n"
+    "(filtered by .dockerignore); `-` reads the Dockerfile from stdin with no context.\n\n"
+    "Options:\n"
+    "  -t, --tag NAME             name the image (repeatable)\n"
+    "  -f, --file FILE            the Dockerfile (default CONTEXT/Dockerfile; `-`: stdin)\n"
+    "      --build-arg K=V        set a build argument (K alone: our environment's value)\n"
+    "      --target STAGE         build this stage and what it needs\n"
+    "      --no-cache             run every step, use no cached result\n"
+    "      --pull                 accepted: bases are local images (imgfs import, mkbase.sh)\n"
+    "      --network MODE         RUN's network: private (default), host, none\n"
+    "      --secret id=ID,src=FILE  a secret for RUN --mount=type=secret (never in the image)\n"
+    "      --label K=V            a label on the image (repeatable)\n"
+    "      --iidfile FILE         write the image id to FILE\n"
+    "      --progress MODE        auto (default), plain, tty, quiet\n"
+    "  -q, --quiet                print only the image id\n"
+    "      --platform PLATFORM    linux/amd64 (the only one)\n"
+    "  -h, --help                 show this help\n\n"
+    "SOURCE_DATE_EPOCH (environment or build arg) fixes every timestamp: the same inputs give\n"
+    "the same image digest on any store.\n";
+
+enum {
+    OPT_BUILD_ARG = 256,
+    OPT_TARGET,
+    OPT_NO_CACHE,
+    OPT_PULL,
+    OPT_NETWORK,
+    OPT_SECRET,
+    OPT_LABEL,
+    OPT_IIDFILE,
+    OPT_PROGRESS,
+    OPT_PLATFORM,
+};
+
+/* ---- progress ---- */
+
+enum mode { P_PLAIN, P_TTY, P_QUIET };
+
+#define TAIL_LINES 6
+
+struct step_view {
+    int step;
+    char *name;
+    struct timespec start;
+    struct buf out; /* everything it printed (shown again when it fails on a TTY) */
+    char *partial;  /* plain mode: the line not yet ended */
+    int drawn;      /* TTY: lines under the step's line on screen */
+};
+
+struct progress {
+    enum mode mode;
+    FILE *f;
+    pthread_mutex_t mu;
+    struct timespec t0;
+    struct step_view cur;
+    bool have_cur;
+};
+
+static double since(const struct timespec *t)
+{
+    struct timespec n;
+    clock_gettime(CLOCK_MONOTONIC, &n);
+    return (double)(n.tv_sec - t->tv_sec) + (double)(n.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void tty_erase(struct progress *p)
+{
+    for (int i = 0; i < p->cur.drawn; i++)
+        fputs("\033[1A\033[2K", p->f);
+    p->cur.drawn = 0;
+}
+
+/* The step's last lines under its name, redrawn in place. */
+static void tty_draw(struct progress *p)
+{
+    tty_erase(p);
+    const char *s = (const char *)p->cur.out.data;
+    size_t len = p->cur.out.len;
+    size_t start = len;
+    int lines = 0;
+    while (start > 0 && lines <= TAIL_LINES) {
+        start--;
+        if (s[start] == '\n' && start + 1 < len)
+            lines++;
+    }
+    if (lines > TAIL_LINES)
+        start++;
+    const char *q = s + start;
+    while (q < s + len) {
+        const char *nl = memchr(q, '\n', (size_t)(s + len - q));
+        size_t n = nl ? (size_t)(nl - q) : (size_t)(s + len - q);
+        if (n > 120)
+            n = 120;
+        fprintf(p->f, "\033[2m #%d %.*s\033[0m\n", p->cur.step, (int)n, q);
+        p->cur.drawn++;
+        q = nl ? nl + 1 : s + len;
+    }
+    fflush(p->f);
+}
+
+static void p_step_start(void *ctx, int step, const char *name)
+{
+    struct progress *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    if (p->have_cur) {
+        buf_free(&p->cur.out);
+        free(p->cur.name);
+        free(p->cur.partial);
+    }
+    memset(&p->cur, 0, sizeof p->cur);
+    p->have_cur = true;
+    p->cur.step = step;
+    p->cur.name = xstrdup(name);
+    clock_gettime(CLOCK_MONOTONIC, &p->cur.start);
+    if (p->mode == P_PLAIN) {
+        fprintf(p->f, "#%d %s\n", step, name);
+    } else if (p->mode == P_TTY) {
+        fprintf(p->f, "\033[34m => %s\033[0m\n", name);
+    }
+    fflush(p->f);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void p_step_output(void *ctx, int step, const char *data, size_t len)
+{
+    struct progress *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    if (p->have_cur && p->cur.step == step) {
+        if (p->cur.out.len < (16u << 20))
+            buf_append(&p->cur.out, data, len);
+        if (p->mode == P_PLAIN) {
+            /* BuildKit's plain form: each line prefixed with the step and its time */
+            struct buf line = {0};
+            if (p->cur.partial)
+                buf_append(&line, p->cur.partial, strlen(p->cur.partial));
+            free(p->cur.partial);
+            p->cur.partial = NULL;
+            buf_append(&line, data, len);
+            const char *s = (const char *)line.data, *end = s + line.len;
+            while (s < end) {
+                const char *nl = memchr(s, '\n', (size_t)(end - s));
+                if (!nl) {
+                    p->cur.partial = strndup(s, (size_t)(end - s));
+                    break;
+                }
+                fprintf(p->f, "#%d %.3f %.*s\n", step, since(&p->cur.start), (int)(nl - s), s);
+                s = nl + 1;
+            }
+            buf_free(&line);
+        } else if (p->mode == P_TTY) {
+            tty_draw(p);
+        }
+        fflush(p->f);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void p_step_done(void *ctx, int step, bool cached, double secs)
+{
+    struct progress *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    if (p->mode == P_PLAIN) {
+        if (p->have_cur && p->cur.partial) {
+            fprintf(p->f, "#%d %.3f %s\n", step, since(&p->cur.start), p->cur.partial);
+            free(p->cur.partial);
+            p->cur.partial = NULL;
+        }
+        if (cached)
+            fprintf(p->f, "#%d CACHED\n\n", step);
+        else
+            fprintf(p->f, "#%d DONE %.1fs\n\n", step, secs);
+    } else if (p->mode == P_TTY && p->have_cur) {
+        tty_erase(p);
+        fputs("\033[1A\033[2K", p->f);
+        if (cached)
+            fprintf(p->f, " => CACHED %s\n", p->cur.name);
+        else
+            fprintf(p->f, " => %-60s %5.1fs\n", p->cur.name, secs);
+    }
+    if (p->have_cur) {
+        buf_free(&p->cur.out);
+        free(p->cur.name);
+        free(p->cur.partial);
+        p->have_cur = false;
+    }
+    fflush(p->f);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void p_note(void *ctx, const char *msg)
+{
+    struct progress *p = ctx;
+    if (p->mode == P_QUIET && strncmp(msg, "WARNING", 7) && strncmp(msg, "[Warning]", 9))
+        return;
+    pthread_mutex_lock(&p->mu);
+    fprintf(p->f, p->mode == P_PLAIN ? "#0 %s\n" : " => %s\n", msg);
+    fflush(p->f);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* A failed step on a TTY: its whole output, which the display only showed the tail of. */
+static void p_failed(struct progress *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->have_cur && p->mode != P_PLAIN && p->cur.out.len) {
+        if (p->mode == P_TTY)
+            tty_erase(p);
+        fprintf(p->f, "------\n > %s:\n", p->cur.name);
+        fwrite(p->cur.out.data, 1, p->cur.out.len, p->f);
+        if (p->cur.out.data[p->cur.out.len - 1] != '\n')
+            fputc('\n', p->f);
+        fputs("------\n", p->f);
+    } else if (p->have_cur && p->mode == P_PLAIN && p->cur.partial) {
+        fprintf(p->f, "#%d %.3f %s\n", p->cur.step, since(&p->cur.start), p->cur.partial);
+    }
+    if (p->have_cur && p->mode == P_PLAIN)
+        fprintf(p->f, "#%d ERROR\n", p->cur.step);
+    fflush(p->f);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- options ---- */
+
+static char **push(char **v, size_t *n, const char *s)
+{
+    v = xrealloc(v, (*n + 2) * sizeof *v);
+    v[(*n)++] = (char *)s;
+    v[*n] = NULL;
+    return v;
+}
+
+static int parse_secret(const char *spec, struct build_secret *s)
+{
+    cleanup_free char *copy = xstrdup(spec);
+    memset(s, 0, sizeof *s);
+    char *save = NULL;
+    for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        char *v = strchr(f, '=');
+        if (!v)
+            return -1;
+        *v++ = 0;
+        if (!strcmp(f, "id"))
+            s->id = xstrdup(v);
+        else if (!strcmp(f, "src") || !strcmp(f, "source"))
+            s->src = xstrdup(v);
+        else if (!strcmp(f, "type") && !strcmp(v, "file"))
+            ;
+        else
+            return -1;
+    }
+    if (!s->id && s->src) {
+        const char *b = strrchr(s->src, '/');
+        s->id = xstrdup(b ? b + 1 : s->src);
+    }
+    if (!s->id || !s->src)
+        return -1;
+    return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
+int cmd_build(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"tag", required_argument, NULL, 't'},
+        {"file", required_argument, NULL, 'f'},
+        {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+        {"target", required_argument, NULL, OPT_TARGET},
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+        {"pull", no_argument, NULL, OPT_PULL},
+        {"network", required_argument, NULL, OPT_NETWORK},
+        {"secret", required_argument, NULL, OPT_SECRET},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"iidfile", required_argument, NULL, OPT_IIDFILE},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
+        {"quiet", no_argument, NULL, 'q'},
+        {"platform", required_argument, NULL, OPT_PLATFORM},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct build_options o = {.root = cli->root, .run_dir = cli->run_dir, .source_date_epoch = -1};
+    char **tags = NULL, **args = NULL, **labels = NULL;
+    size_t n_tags = 0, n_args = 0, n_labels = 0;
+    struct build_secret *secrets = NULL;
+    size_t n_secrets = 0;
+    const char *file = NULL, *iidfile = NULL, *progress_mode = "auto";
+    bool quiet = false;
+    int rc = EXIT_IMGFS_FAILED, c;
+    struct buf text = {0};
+    struct imgfs_err err = {0};
+    char *default_file = NULL;
+
+    while ((c = getopt_long(argc, argv, "t:f:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (!cli_valid_name(optarg)) {
+                cli_error("build",
+                          "invalid argument \"%s\" for \"-t, --tag\" flag: invalid "
+                          "reference format",
+                          optarg);
+                goto out;
+            }
+            tags = push(tags, &n_tags, optarg);
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case OPT_BUILD_ARG:
+            args = push(args, &n_args, optarg);
+            break;
+        case OPT_TARGET:
+            o.target = optarg;
+            break;
+        case OPT_NO_CACHE:
+            o.no_cache = true;
+            break;
+        case OPT_PULL:
+            o.pull = true;
+            break;
+        case OPT_NETWORK:
+            if (!strcmp(optarg, "private") || !strcmp(optarg, "default") ||
+                !strcmp(optarg, "bridge"))
+                o.network = BUILD_NET_PRIVATE;
+            else if (!strcmp(optarg, "host"))
+                o.network = BUILD_NET_HOST;
+            else if (!strcmp(optarg, "none"))
+                o.network = BUILD_NET_NONE;
+            else {
+                cli_error("build", "network mode \"%s\" not supported: private, host or none",
+                          optarg);
+                goto out;
+            }
+            break;
+        case OPT_SECRET:
+            secrets = xrealloc(secrets, (n_secrets + 1) * sizeof *secrets);
+            if (parse_secret(optarg, &secrets[n_secrets]) < 0) {
+                cli_error("build", "invalid secret `%s`: want id=ID,src=FILE", optarg);
+                goto out;
+            }
+            if (access(secrets[n_secrets].src, R_OK) < 0) {
+                cli_error("build", "failed to stat secret source %s: %s", secrets[n_secrets].src,
+                          strerror(errno));
+                n_secrets++;
+                goto out;
+            }
+            n_secrets++;
+            break;
+        case OPT_LABEL:
+            labels = push(labels, &n_labels, optarg);
+            break;
+        case OPT_IIDFILE:
+            iidfile = optarg;
+            break;
+        case OPT_PROGRESS:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "plain") && strcmp(optarg, "tty") &&
+                strcmp(optarg, "quiet")) {
+                cli_error("build", "unknown --progress `%s`: auto, plain, tty or quiet", optarg);
+                goto out;
+            }
+            progress_mode = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case OPT_PLATFORM:
+            if (strcmp(optarg, "linux/amd64") && strcmp(optarg, "linux/x86_64")) {
+                cli_error("build", "platform %s is not supported: linux/amd64 only", optarg);
+                goto out;
+            }
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            rc = 0;
+            goto out;
+        default:
+            fprintf(stderr, "See 'imgfs build --help'.\n");
+            goto out;
+        }
+    }
+    if (optind != argc - 1) {
+        cli_error("build", "\"build\" requires exactly 1 argument (the context: a directory, "
+                           "or - for a Dockerfile on stdin)");
+        fprintf(stderr, "See 'imgfs build --help'.\n");
+        goto out;
+    }
+    const char *context = argv[optind];
+    if (!strcmp(context, "-")) {
+        if (file && strcmp(file, "-")) {
+            cli_error("build", "a Dockerfile on stdin (context `-`) takes no -f");
+            goto out;
+        }
+        file = "-";
+        o.context = NULL;
+    } else {
+        struct stat st;
+        if (stat(context, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            cli_error("build", "unable to prepare context: path \"%s\" not found", context);
+            rc = 1;
+            goto out;
+        }
+        o.context = context;
+        if (!file)
+            file = default_file = xasprintf("%s/Dockerfile", context);
+    }
+    if (!strcmp(file, "-")) {
+        char chunk[65536];
+        ssize_t n;
+        while ((n = read(0, chunk, sizeof chunk)) > 0)
+            buf_append(&text, chunk, (size_t)n);
+        o.dockerfile_path = "Dockerfile";
+    } else {
+        if (read_file(file, 16 << 20, &text, &err) < 0) {
+            cli_error("build", "failed to read dockerfile: open %s: %s", file, strerror(err.code));
+            rc = 1;
+            goto out;
+        }
+        o.dockerfile_path = file;
+    }
+    o.dockerfile = text.data ? (const char *)text.data : "";
+    o.dockerfile_len = text.len;
+    o.tags = tags;
+    o.labels = labels;
+    o.secrets = secrets;
+    o.n_secrets = n_secrets;
+    /* SOURCE_DATE_EPOCH: the build arg wins over the environment, as in BuildKit */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    for (size_t i = 0; i < n_args; i++)
+        if (!strncmp(args[i], "SOURCE_DATE_EPOCH=", 18))
+            sde = args[i] + 18;
+    if (sde && *sde) {
+        char *end;
+        long long v = strtoll(sde, &end, 10);
+        if (*end || v < 0) {
+            cli_error("build", "invalid SOURCE_DATE_EPOCH `%s`: want seconds since 1970", sde);
+            goto out;
+        }
+        o.source_date_epoch = v;
+    }
+    o.build_args = args;
+
+    struct progress p = {.f = stderr};
+    pthread_mutex_init(&p.mu, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &p.t0);
+    if (quiet || !strcmp(progress_mode, "quiet"))
+        p.mode = P_QUIET;
+    else if (!strcmp(progress_mode, "plain"))
+        p.mode = P_PLAIN;
+    else if (!strcmp(progress_mode, "tty") || isatty(2))
+        p.mode = P_TTY;
+    else
+        p.mode = P_PLAIN;
+    struct build_progress pr = {.ctx = &p,
+                                .step_start = p_step_start,
+                                .step_output = p_step_output,
+                                .step_done = p_step_done,
+                                .note = p_note};
+    o.progress = &pr;
+
+    /* Ctrl-C: the container gets it through the process group and the step fails; we clean up
+     * and exit as Docker does */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    struct build_result res;
+    int failed = 0;
+    if (build_run(&o, &res, &failed, &err) < 0) {
+        p_failed(&p);
+        if (interrupted)
+            fprintf(stderr, "imgfs build: interrupted\n");
+        cli_report("build", &err);
+        rc = interrupted ? 130 : 1;
+        goto out;
+    }
+    char id[DIGEST_STR_SIZE];
+    digest_str(&res.image, id);
+    if (p.mode == P_QUIET) {
+        printf("%s\n", id);
+    } else {
+        fprintf(stderr,
+                p.mode == P_PLAIN ? "#0 writing image %s done\n" : " => writing image %s done\n",
+                id);
+        for (size_t i = 0; i < n_tags; i++) {
+            char *n = NULL;
+            const char *t = tags[i];
+            if (!strchr(t + (strrchr(t, '/') ? (size_t)(strrchr(t, '/') - t) : 0), ':'))
+                n = xasprintf("%s:latest", t);
+            fprintf(stderr,
+                    p.mode == P_PLAIN ? "#0 naming to %s done\n" : " => naming to %s done\n",
+                    n ? n : t);
+            free(n);
+        }
+        fprintf(stderr, "Built %s in %.1fs (%d steps, %d cached)\n", id, since(&p.t0), res.steps,
+                res.cached);
+    }
+    if (iidfile) {
+        cleanup_free char *line = xstrdup(id);
+        if (write_file_atomic(iidfile, line, strlen(line), 0644, &err) < 0) {
+            cli_report("build", &err);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < n_secrets; i++) {
+        free((char *)secrets[i].id);
+        free((char *)secrets[i].src);
+    }
+    free(secrets);
+    free(tags);
+    free(args);
+    free(labels);
+    buf_free(&text);
+    free(default_file);
+    return rc;
+}
