@@ -362,6 +362,14 @@ int store_image_resolve(struct store_read *r, const char *ref, struct digest *ma
     /* A digest or a unique prefix of one, among the images that have names. */
     const char *hex = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
     size_t n = strlen(hex);
+    /* A whole digest names an image in the store even without a name (a build's intermediate
+     * images, mounted for its RUN steps): its view is what makes it mountable. */
+    struct digest whole;
+    if (n == DIGEST_HEX_LEN && digest_parse(hex, true, &whole) == 0 &&
+        get_raw(r, DB_VIEW, whole.b, DIGEST_LEN, &v) == 0) {
+        *manifest = whole;
+        return 0;
+    }
     if (n >= 12 && n <= DIGEST_HEX_LEN && is_hex(hex)) {
         MDB_cursor *c;
         if ((rc = mdb_cursor_open(r->txn, r->s->dbi[DB_IMAGE], &c)))
