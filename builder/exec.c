@@ -86,20 +86,29 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         .run_dir = run_dir,
     };
     memcpy(spec.id, ex->id, sizeof spec.id);
-    /* the runner gives the container our stdio: a child with the pipe as stdout and stderr */
-    int epipe[2];
+    /* the runner gives the container our stdio: a child with a pipe as stdout and stderr, read
+     * here (no thread: a fork with threads running can leave the child on a lock they held) */
+    int epipe[2], opipe[2];
     if (pipe2(epipe, O_CLOEXEC) < 0)
         return err_sys(err, errno, "pipe");
+    if (pipe2(opipe, O_CLOEXEC) < 0) {
+        close(epipe[0]);
+        close(epipe[1]);
+        return err_sys(err, errno, "pipe");
+    }
     pid_t pid = fork();
     if (pid < 0) {
         close(epipe[0]);
         close(epipe[1]);
+        close(opipe[0]);
+        close(opipe[1]);
         return err_sys(err, errno, "fork");
     }
     if (pid == 0) {
         close(epipe[0]);
+        close(opipe[0]);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(ex->out_fd, 1) < 0 || dup2(ex->out_fd, 2) < 0)
+        if (null < 0 || dup2(null, 0) < 0 || dup2(opipe[1], 1) < 0 || dup2(opipe[1], 2) < 0)
             _exit(CTR_EXIT_FAILED);
         /* a Ctrl-C reaches the container through our process group; the runner's init forwards */
         signal(SIGINT, SIG_DFL);
@@ -112,7 +121,19 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         _exit(st & 0xff);
     }
     close(epipe[1]);
+    close(opipe[1]);
     ex->pid = pid;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = read(opipe[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (ex->output)
+            ex->output(ex->output_ctx, buf, (size_t)n);
+    }
+    close(opipe[0]);
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) {

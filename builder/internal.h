@@ -138,7 +138,9 @@ struct build_exec {
     const struct digest *image; /* the parent, committed (state_commit) */
     char **argv, **env;
     const char *user, *workdir, *network;
-    int out_fd; /* stdout and stderr of the command */
+    /* the command's stdout and stderr, as they come */
+    void (*output)(void *ctx, const char *data, size_t len);
+    void *output_ctx;
     const struct ctr_mount *mounts;
     size_t n_mounts;
     /* out: the container (kept until build_exec_release) and its upper directory */

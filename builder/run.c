@@ -10,7 +10,6 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -305,29 +304,17 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
 /* ---- output ---- */
 
 struct pump {
-    int fd;
     struct build *b;
     int step;
 };
 
-static void *pump_main(void *p)
+static void pump_output(void *p, const char *data, size_t len)
 {
     struct pump *pu = p;
-    char buf[8192];
     const struct build_progress *pr = pu->b->o->progress;
-    for (;;) {
-        ssize_t n = read(pu->fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (pr && pr->step_output)
-            pr->step_output(pr->ctx, pu->step, buf, (size_t)n);
-    }
-    return NULL;
+    if (pr && pr->step_output)
+        pr->step_output(pr->ctx, pu->step, data, len);
 }
-
-/* ---- the upper directory ---- */
 
 /* Mount points the runner had to make for --mount targets are not the command's changes: take
  * out of the upper directory each part of a target that the parent image does not have. */
@@ -513,14 +500,7 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     struct digest parent;
     if (state_commit(b, st, NULL, &parent, err) < 0)
         goto out;
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
-        err_sys(err, errno, "pipe");
-        goto out;
-    }
-    struct pump pu = {.fd = pfd[0], .b = b, .step = b->step};
-    pthread_t th;
-    pthread_create(&th, NULL, pump_main, &pu);
+    struct pump pu = {.b = b, .step = b->step};
     int status = 0;
     ex = (struct build_exec){
         .image = &parent,
@@ -529,7 +509,8 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
         .user = user && *user ? user : NULL,
         .workdir = wd && *wd ? wd : "/",
         .network = network,
-        .out_fd = pfd[1],
+        .output = pump_output,
+        .output_ctx = &pu,
     };
     struct ctr_mount *cm = xcalloc(n_mounts + 1, sizeof *cm);
     size_t n_cm = 0;
@@ -546,9 +527,6 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     ex.mounts = cm;
     ex.n_mounts = n_cm;
     int rc = build_exec(b, &ex, &status, err);
-    close(pfd[1]);
-    pthread_join(th, NULL);
-    close(pfd[0]);
     for (size_t i = 0; i < n_cm; i++)
         free(cm[i].options);
     free(cm);
