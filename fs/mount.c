@@ -1023,10 +1023,12 @@ static char *fuse_opts_string(const struct mount_ctx *m, const struct mount_opti
     for (char *c = name; *c; c++)
         if (*c == ',' || *c == '\\' || *c == ' ' || *c == '\t' || *c == '\n')
             *c = '_';
-    /* setuid binaries of the image must work (chroot, containers); devices never do: a container
-     * gets its own /dev */
+    /* an image is untrusted: its setuid binaries count only where the caller asks (the runner's
+     * shared lower, in a 0700 directory: containers honour setuid bits, as Docker's do); devices
+     * never do: a container gets its own /dev (docs/mount.md, "Mount options") */
     return xasprintf("ro,default_permissions,nodev%s%s,fsname=imgfs:%s,subtype=imgfs",
-                     geteuid() == 0 ? ",suid" : "", o->allow_other ? ",allow_other" : "", name);
+                     o->suid && geteuid() == 0 ? ",suid" : ",nosuid",
+                     o->allow_other ? ",allow_other" : "", name);
 }
 
 /* Tell the waiting parent how the mount went: a whole struct imgfs_err, code 0 when it is live. */

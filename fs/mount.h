@@ -13,7 +13,8 @@
 struct mount_options {
     bool foreground;  /* serve in this process until unmounted */
     bool debug;       /* libfuse debug output (implies foreground) */
-    bool allow_other; /* let other users (and containers' user ids) in; default on when root */
+    bool allow_other; /* let other users (and containers' user ids) in */
+    bool suid;        /* honour the image's setuid bits (root only); nosuid otherwise */
     int threads;      /* worker threads, 0 = libfuse default */
 };
 

@@ -91,7 +91,9 @@ static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
         close_range(4, ~0U, 0);
         /* the daemon must not keep the pipe either */
         fcntl(3, F_SETFD, FD_CLOEXEC);
-        struct mount_options o = {.allow_other = true};
+        /* the containers' lower: their user ids must get in, their setuid programs work (as in
+         * Docker); other host users are kept out by the 0700 directory above it (runner/state.c) */
+        struct mount_options o = {.allow_other = true, .suid = true};
         struct imgfs_err e = {0};
         if (mount_image(ci->store_root, ci->digest, dir, &o, &e) < 0) {
             (void)!write(3, e.msg, strlen(e.msg));

@@ -650,6 +650,13 @@ static int lock_image(const char *run_dir, const char *key, struct imgfs_err *er
     cleanup_free char *dir = xasprintf("%s/images/%s/refs", run_dir, key);
     if (mkdir_p(dir, 0700, err) < 0)
         return -1;
+    /* The image's shared mount below is the containers' lower: allow_other and suid (their user
+     * ids and setuid programs must work, as in Docker), so no other host user may reach it — also
+     * when these directories existed before with a looser mode. */
+    cleanup_free char *images = xasprintf("%s/images", run_dir);
+    cleanup_free char *keydir = xasprintf("%s/images/%s", run_dir, key);
+    if (chmod(images, 0700) < 0 || chmod(keydir, 0700) < 0)
+        return err_sys(err, errno, "making `%s` private", keydir);
     cleanup_free char *path = xasprintf("%s/images/%s/lock", run_dir, key);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)

@@ -14,7 +14,12 @@ static void mount_usage(FILE *f)
             "Mount IMAGE (a name, a digest or a unique digest prefix) read-only on the\n"
             "directory DIR, through FUSE, without unpacking it. Returns once the mount is\n"
             "live, leaving a daemon that serves it until `imgfs umount DIR`.\n\n"
+            "The mount is nosuid and nodev, and only the user who made it can enter it:\n"
+            "an image is untrusted, its setuid programs must not make anyone root.\n\n"
             "Options:\n"
+            "      --allow-other  let other users in (the kernel still checks file modes)\n"
+            "      --suid         honour the image's setuid/setgid bits (root only; with\n"
+            "                     --allow-other any user can then run them as their owner)\n"
             "  -f, --foreground   serve in this process until unmounted (SIGINT/SIGTERM unmount)\n"
             "  -d, --debug        print every FUSE request (implies --foreground)\n"
             "      --threads N    at most N worker threads (default: libfuse's)\n"
@@ -27,11 +32,12 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         {"foreground", no_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},
         {"threads", required_argument, NULL, 'T'},
+        {"allow-other", no_argument, NULL, 'A'},
+        {"suid", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    /* containers run as other users: let them in when we can (root) */
-    struct mount_options o = {.allow_other = geteuid() == 0};
+    struct mount_options o = {0};
     int c;
     while ((c = cli_getopt(argc, argv, "+:fdh", longopts)) != -1) {
         switch (c) {
@@ -52,6 +58,16 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
             o.threads = (int)n;
             break;
         }
+        case 'A':
+            o.allow_other = true;
+            break;
+        case 'S':
+            if (geteuid() != 0) {
+                cli_error("mount", "--suid needs root (FUSE mounts of other users are nosuid)");
+                return EXIT_IMGFS_FAILED;
+            }
+            o.suid = true;
+            break;
         case 'h':
             mount_usage(stdout);
             return 0;

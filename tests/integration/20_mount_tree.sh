@@ -17,7 +17,7 @@ mkdir -p "$T/ref" "$T/mnt"
 tar --xattrs --xattrs-include='*' --numeric-owner -xpf "$FIXTURES/tree.tar" -C "$T/ref" 2>/dev/null
 
 t_cleanup "umount -l '$T/mnt'"
-t_check "mount the tree (daemon)" "$IMGFS" mount tree "$T/mnt"
+t_check "mount the tree (daemon)" "$IMGFS" mount --allow-other tree "$T/mnt"
 t_eq "it is an imgfs FUSE mount" "fuse.imgfs" "$(findmnt -n -o FSTYPE "$T/mnt")"
 t_check "mounted read-only" grep -qw ro <<<"$(findmnt -n -o OPTIONS "$T/mnt" | tr , ' ')"
 t_check "the mount equals the tarball unpacked by GNU tar" "$COMPARE" "$T/ref" "$T/mnt"

@@ -12,6 +12,7 @@
  * /proc/sys/kernel/core_pattern cannot be opened for writing — nothing is written to it).
  * inject PID keyctl|unshare-user|getpid (ptrace PID, make it run that syscall, restore it:
  * "inject OP ok RESULT" or "inject OP ERRNAME"; x86_64 only).
+ * euid ("euid UID EUID": what a setuid copy of the probe runs as).
  * Built by the tests with `cc -static`. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -237,6 +238,10 @@ int main(int argc, char **argv)
         printf("inject unsupported\n");
         return 2;
 #endif
+    }
+    if (!strcmp(op, "euid")) {
+        printf("euid %d %d\n", (int)getuid(), (int)geteuid());
+        return 0;
     }
     if (!strcmp(op, "kernelfs")) {
         printf("kernelfs");
