@@ -11,6 +11,7 @@
 
 #include "store.h"
 #include "verified.h"
+#include "lazy.h"
 #include "view.h"
 
 #include <fcntl.h>
@@ -154,6 +155,7 @@ struct mount_ctx {
     struct verified *checked;   /* ...or this boot has (verified.h), when the table opens */
     _Atomic uint64_t *prefetched; /* one bit per inode: its chunks' pages were asked for */
     struct digest_set reported; /* bad chunks already logged */
+    struct lazy *lazy;          /* the fetcher of a lazily pulled image's chunks (fs/lazy.h) */
 };
 
 static bool log_to_syslog;
@@ -763,6 +765,36 @@ static void prefetch_file(struct store_read *r, const struct view *v, const stru
     prefetch_range(run_start, run_end);
 }
 
+/* A lazily pulled image: fetch the absent chunks of [pos, end) together (one request per run of
+ * adjacent ones) before the read's snapshot begins, so the reply's pointers all come from it. */
+static int ensure_chunks(struct mount_ctx *m, uint64_t ino, const struct view_inode *in,
+                         uint64_t pos, uint64_t end, struct imgfs_err *err)
+{
+    (void)ino;
+    const struct view *v = &m->view;
+    struct digest stack[64], *list = stack;
+    size_t n = 0, cap = 64;
+    for (uint32_t i = extent_at(v, in, pos); i < in->count; i++) {
+        const struct view_extent *e = &v->extents[in->first + i];
+        if (e->offset >= end)
+            break;
+        if (n == cap) {
+            cap *= 2;
+            if (list == stack) {
+                list = xmalloc(cap * sizeof *list);
+                memcpy(list, stack, sizeof stack);
+            } else {
+                list = xrealloc(list, cap * sizeof *list);
+            }
+        }
+        list[n++] = e->chunk;
+    }
+    int rc = store_chunks_ensure(m->store, list, n, err);
+    if (list != stack)
+        free(list);
+    return rc;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -790,6 +822,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     uint64_t end = in->size - pos < size ? in->size : pos + size;
 
     struct imgfs_err err = {0};
+    if (store_has_fetcher(m->store) && ensure_chunks(m, ino, in, pos, end, &err) < 0) {
+        char path[1024];
+        view_path_of(v, ino, path, sizeof path);
+        mount_log(LOG_ERR, "%s: reading `%s`: %s", m->ref, path, err.msg);
+        fuse_reply_err(req, EIO);
+        return;
+    }
     struct store_read *r;
     if (store_read_begin(m->store, &r, &err) < 0) {
         mount_log(LOG_ERR, "%s: reading inode %llu: %s", m->ref, (unsigned long long)ino, err.msg);
@@ -958,9 +997,10 @@ static void ctx_free(struct mount_ctx *m)
     digest_set_free(&m->reported);
     free(m->prefetched);
     verified_close(m->checked);
-    free(m->view_blob);
+    lazy_detach(m->lazy);
     if (m->store)
         store_close(m->store);
+    free(m->view_blob);
     free(m);
 }
 
@@ -1128,6 +1168,23 @@ static void loop_serve(struct mount_ctx *m, struct fuse_session *se, const struc
     fuse_loop_cfg_destroy(loop);
 }
 
+/* The serving daemon's store: writable, so that a lazily pulled image's fetched chunks can be stored
+ * (read-only when the store cannot be written: absent chunks then fail with EIO), with the lazy
+ * fetcher installed and the background prefetch started (fs/lazy.h). */
+static int daemon_open_store(struct mount_ctx *m, const struct mount_options *o,
+                             struct imgfs_err *err)
+{
+    if (store_open(m->root, 0, &m->store, err) < 0 &&
+        store_open(m->root, STORE_READONLY, &m->store, err) < 0)
+        return -1;
+    struct lazy_options lo = {.fetch_timeout_ms = o->fetch_timeout_ms, .image = m->ref};
+    if (lazy_attach(m->store, &lo, &m->lazy, err) < 0)
+        return -1;
+    if (lazy_prefetch_start(m->lazy, &m->view, o->prefetch, err) < 0)
+        mount_log(LOG_WARNING, "%s: %s", m->ref, err->msg);
+    return 0;
+}
+
 /* The daemon: a child of the keeper, on the keeper's connection. Never returns. */
 static __attribute__((noreturn)) void daemon_main(struct mount_ctx *m, struct fuse_session *se,
                                                   const struct mount_options *o,
@@ -1143,7 +1200,7 @@ static __attribute__((noreturn)) void daemon_main(struct mount_ctx *m, struct fu
     title_of(m, "imgfs-mountd", title, sizeof title);
     proc_set_title(title);
     struct imgfs_err err = {0};
-    if (store_open(m->root, STORE_READONLY, &m->store, &err) < 0) {
+    if (daemon_open_store(m, o, &err) < 0) {
         mount_log(LOG_ERR, "%s: the daemon cannot open the store: %s", m->ref, err.msg);
         _exit(1);
     }
@@ -1315,6 +1372,10 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
         keeper_run(m, se, o);
         mounted = false; /* the keeper unmounted, or the mount ended or is dead: leave it */
     } else {
+        store_close(m->store);
+        m->store = NULL;
+        if (daemon_open_store(m, o, err) < 0)
+            goto out;
         loop_serve(m, se, o, false);
     }
     rc = 0;

@@ -16,6 +16,10 @@ struct mount_options {
     bool allow_other; /* let other users (and containers' user ids) in */
     bool suid;        /* honour the image's setuid bits (root only); nosuid otherwise */
     int threads;      /* worker threads, 0 = libfuse default */
+    /* lazily pulled images (fs/lazy.h): the budget of a read that fetches (0 = 5 s) and what to
+     * fetch in the background (LAZY_PREFETCH_*: the recorded start-up's range by default) */
+    unsigned fetch_timeout_ms;
+    int prefetch;
 };
 
 /* Mount image `ref` from the store at `root` on `dir`. Without foreground the call returns once the

@@ -38,6 +38,10 @@ struct store {
 struct store_read {
     struct store *s;
     MDB_txn *txn;
+    /* snapshots begun after a fetch: a reply may hold pointers into txn and each of these, so
+     * none is renewed or ended before store_read_end */
+    MDB_txn **later;
+    size_t n_later;
 };
 
 struct pending_name {
@@ -203,10 +207,153 @@ const char *store_root(const struct store *s)
     return s->root;
 }
 
+static int txn_begin(struct store *s, unsigned flags, MDB_txn **txn, struct imgfs_err *err);
+static int batch_flush(struct store_batch *b, struct imgfs_err *err);
+
 void store_set_fetcher(struct store *s, store_fetch_fn fn, void *ctx)
 {
     s->fetch = fn;
     s->fetch_ctx = ctx;
+}
+
+bool store_has_fetcher(const struct store *s)
+{
+    return s->fetch != NULL;
+}
+
+bool store_has_remote(struct store *s)
+{
+    MDB_txn *txn;
+    struct imgfs_err ignored;
+    if (txn_begin(s, MDB_RDONLY, &txn, &ignored) < 0)
+        return false;
+    MDB_stat st;
+    bool any = mdb_stat(txn, s->dbi[DB_REMOTE], &st) == 0 && st.ms_entries > 0;
+    mdb_txn_abort(txn);
+    return any;
+}
+
+int store_chunks_ensure(struct store *s, const struct digest *chunks, size_t n,
+                        struct imgfs_err *err)
+{
+    if (!s->fetch || !n)
+        return 0;
+    MDB_txn *txn;
+    if (txn_begin(s, MDB_RDONLY, &txn, err) < 0)
+        return -1;
+    struct digest stack[64], *absent = n <= 64 ? stack : xmalloc(n * sizeof *absent);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val key = val_of(chunks[i].b, DIGEST_LEN), v;
+        if (mdb_get(txn, s->dbi[DB_CHUNK], &key, &v) == MDB_NOTFOUND)
+            absent[k++] = chunks[i];
+    }
+    mdb_txn_abort(txn);
+    int ret = k ? s->fetch(s->fetch_ctx, s, absent, k, err) : 0;
+    if (absent != stack)
+        free(absent);
+    return ret;
+}
+
+int store_chunks_put(struct store *s, const struct store_chunk_in *chunks, size_t n,
+                     struct imgfs_err *err)
+{
+    if (s->lock_fd < 0)
+        return err_set(err, EROFS, "store `%s` is open read-only", s->root);
+    MDB_txn *txn;
+    if (txn_begin(s, 0, &txn, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = val_of(chunks[i].digest.b, DIGEST_LEN);
+        MDB_val v = val_of(chunks[i].data, chunks[i].len);
+        int rc = mdb_put(txn, s->dbi[DB_CHUNK], &k, &v, MDB_NOOVERWRITE);
+        if (rc && rc != MDB_KEYEXIST) {
+            mdb_txn_abort(txn);
+            return write_fail(s, err, rc, "storing fetched chunks");
+        }
+    }
+    int rc = mdb_txn_commit(txn);
+    if (rc)
+        return write_fail(s, err, rc, "committing fetched chunks");
+    return 0;
+}
+
+/* remote values: version 1 (u8), flags (u8), blob digest, offset, end, inner (u64 LE each), size
+ * (u32 LE), then the source ("host[:port]/repository") to the end */
+#define REMOTE_FIXED (2 + DIGEST_LEN + 8 * 3 + 4)
+
+int store_batch_put_remote(struct store_batch *b, const struct digest *chunk,
+                           const struct store_remote *loc, struct imgfs_err *err)
+{
+    if (!b->txn && txn_begin(b->s, 0, &b->txn, err) < 0)
+        return -1;
+    size_t slen = strlen(loc->source);
+    cleanup_free uint8_t *v = xmalloc(REMOTE_FIXED + slen);
+    uint8_t *p = v;
+    *p++ = 1;
+    *p++ = loc->flags;
+    memcpy(p, loc->blob.b, DIGEST_LEN);
+    p += DIGEST_LEN;
+    memcpy(p, &loc->offset, 8);
+    memcpy(p + 8, &loc->end, 8);
+    memcpy(p + 16, &loc->inner, 8);
+    memcpy(p + 24, &loc->size, 4);
+    memcpy(v + REMOTE_FIXED, loc->source, slen);
+    MDB_val k = val_of(chunk->b, DIGEST_LEN), val = val_of(v, REMOTE_FIXED + slen);
+    /* the newest location wins: the image pulled last is the likeliest to still be there */
+    int rc = mdb_put(b->txn, b->s->dbi[DB_REMOTE], &k, &val, 0);
+    if (rc) {
+        mdb_txn_abort(b->txn);
+        b->txn = NULL;
+        return write_fail(b->s, err, rc, "storing a remote record");
+    }
+    b->pending += REMOTE_FIXED + slen + DIGEST_LEN;
+    if (b->pending >= BATCH_BYTES)
+        return batch_flush(b, err);
+    return 0;
+}
+
+static int remote_decode(const MDB_val *v, struct store_remote *out, char *source, size_t size)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < REMOTE_FIXED || p[0] != 1 || v->mv_size - REMOTE_FIXED >= size)
+        return -1;
+    out->flags = p[1];
+    p += 2;
+    memcpy(out->blob.b, p, DIGEST_LEN);
+    p += DIGEST_LEN;
+    memcpy(&out->offset, p, 8);
+    memcpy(&out->end, p + 8, 8);
+    memcpy(&out->inner, p + 16, 8);
+    memcpy(&out->size, p + 24, 4);
+    size_t slen = v->mv_size - REMOTE_FIXED;
+    memcpy(source, (const uint8_t *)v->mv_data + REMOTE_FIXED, slen);
+    source[slen] = 0;
+    out->source = source;
+    if (out->end <= out->offset || memchr(source, 0, slen))
+        return -1;
+    return 0;
+}
+
+int store_remote_get(struct store_read *r, const struct digest *chunk, struct store_remote *out,
+                     char *source, size_t source_size, struct imgfs_err *err)
+{
+    MDB_val k = val_of(chunk->b, DIGEST_LEN), v;
+    int rc = mdb_get(r->txn, r->s->dbi[DB_REMOTE], &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        char hex[DIGEST_HEX_LEN + 1];
+        digest_hex(chunk, hex);
+        return err_set(err, ENOENT, "chunk sha256:%s is not in the store and no registry has it",
+                       hex);
+    }
+    if (rc)
+        return mdb_fail(err, rc, "reading a remote record");
+    if (remote_decode(&v, out, source, source_size) < 0) {
+        char hex[DIGEST_HEX_LEN + 1];
+        digest_hex(chunk, hex);
+        return err_set(err, EIO, "the remote record of chunk sha256:%s is corrupt", hex);
+    }
+    return 0;
 }
 
 /* Another process grew the map: adopt its size and try again (LMDB's documented protocol). */
@@ -242,6 +389,9 @@ void store_read_end(struct store_read *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->n_later; i++)
+        mdb_txn_abort(r->later[i]);
+    free(r->later);
     mdb_txn_abort(r->txn);
     free(r);
 }
@@ -267,16 +417,23 @@ int store_chunk_get(struct store_read *r, const struct digest *d, bool verify, c
     MDB_val v;
     int rc = get_raw(r, DB_CHUNK, d->b, DIGEST_LEN, &v);
     if (rc == MDB_NOTFOUND && r->s->fetch) {
-        if (r->s->fetch(r->s->fetch_ctx, r->s, d, err) < 0) {
-            digest_hex(d, hex);
-            return err_ctx(err, "fetching chunk sha256:%s", hex);
+        /* committed since our snapshot began (by another reader's fetch, or ours)? Look in a
+         * newer snapshot: the old one stays, pointers from it may be in a reply being built */
+        MDB_txn *later = r->n_later ? r->later[r->n_later - 1] : NULL;
+        MDB_val key = val_of(d->b, DIGEST_LEN);
+        if (later)
+            rc = mdb_get(later, r->s->dbi[DB_CHUNK], &key, &v);
+        if (rc == MDB_NOTFOUND) {
+            if (r->s->fetch(r->s->fetch_ctx, r->s, d, 1, err) < 0) {
+                digest_hex(d, hex);
+                return err_ctx(err, "fetching chunk sha256:%s", hex);
+            }
+            if (txn_begin(r->s, MDB_RDONLY, &later, err) < 0)
+                return -1;
+            r->later = xrealloc(r->later, (r->n_later + 1) * sizeof *r->later);
+            r->later[r->n_later++] = later;
+            rc = mdb_get(later, r->s->dbi[DB_CHUNK], &key, &v);
         }
-        /* the fetcher committed the chunk: look at a snapshot that has it */
-        mdb_txn_reset(r->txn);
-        rc = mdb_txn_renew(r->txn);
-        if (rc)
-            return mdb_fail(err, rc, "renewing store read");
-        rc = get_raw(r, DB_CHUNK, d->b, DIGEST_LEN, &v);
     }
     if (rc == MDB_NOTFOUND) {
         digest_hex(d, hex);
@@ -305,6 +462,7 @@ static int db_of(enum store_db db)
     case STORE_LAYER: return DB_LAYER;
     case STORE_VIEW: return DB_VIEW;
     case STORE_CACHE: return DB_CACHE;
+    case STORE_REMOTE: return DB_REMOTE;
     default: return DB_BLOB;
     }
 }
@@ -851,7 +1009,7 @@ int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *er
     }
     if (mark_build_cache(s, &r, &marks, err) < 0)
         goto out;
-    static const int swept[] = {DB_CHUNK, DB_BLOB, DB_LAYER, DB_VIEW};
+    static const int swept[] = {DB_CHUNK, DB_BLOB, DB_LAYER, DB_VIEW, DB_REMOTE};
     for (size_t i = 0; i < sizeof swept / sizeof *swept; i++) {
         int db = swept[i];
         MDB_cursor *c;
@@ -866,7 +1024,9 @@ int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *er
             struct digest d = {0};
             if (k.mv_size == DIGEST_LEN)
                 memcpy(d.b, k.mv_data, DIGEST_LEN);
-            if (k.mv_size == DIGEST_LEN && dset_has(&marks.live[db], &d))
+            /* a remote record lives as long as its chunk is referenced */
+            int live_db = db == DB_REMOTE ? DB_CHUNK : db;
+            if (k.mv_size == DIGEST_LEN && dset_has(&marks.live[live_db], &d))
                 continue;
             size_t sz = v.mv_size;
             if ((rc = mdb_cursor_del(c, 0))) {
@@ -881,6 +1041,8 @@ int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *er
                 stats->blobs_freed++;
             } else if (db == DB_LAYER) {
                 stats->layers_freed++;
+            } else if (db == DB_REMOTE) {
+                stats->remotes_freed++;
             } else {
                 stats->views_freed++;
             }

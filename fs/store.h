@@ -31,7 +31,7 @@
 
 #define STORE_DEFAULT_ROOT "/var/lib/imgfs"
 
-enum store_db { STORE_CHUNK, STORE_BLOB, STORE_LAYER, STORE_VIEW, STORE_CACHE, STORE_DB_COUNT };
+enum store_db { STORE_CHUNK, STORE_BLOB, STORE_LAYER, STORE_VIEW, STORE_CACHE, STORE_REMOTE, STORE_DB_COUNT };
 
 /* The build cache (`buildcache` database, written by builder/): key = a build step's cache key,
  * value = this struct as bytes. gc treats a record younger than IMGFS_BUILD_CACHE_KEEP seconds
@@ -56,11 +56,45 @@ int store_open(const char *root, unsigned flags, struct store **out, struct imgf
 void store_close(struct store *s);
 const char *store_root(const struct store *s);
 
-/* A function that fetches an absent chunk into the store (lazy pulls). Returns 0 when the chunk is
- * now present, -1 with err set otherwise. NULL (the default) means absent chunks are errors. */
-typedef int (*store_fetch_fn)(void *ctx, struct store *s, const struct digest *chunk,
+/* A function that fetches absent chunks into the store (lazy pulls, fs/lazy.h). Returns 0 when every
+ * one of them is now present (committed: a read transaction begun afterwards sees it), -1 with err
+ * set otherwise. Called from any thread, several at once. NULL (the default) means absent chunks
+ * are errors. Set it before threads use the store. */
+typedef int (*store_fetch_fn)(void *ctx, struct store *s, const struct digest *chunks, size_t n,
                               struct imgfs_err *err);
 void store_set_fetcher(struct store *s, store_fetch_fn fn, void *ctx);
+bool store_has_fetcher(const struct store *s);
+/* Does the store hold any remote record (has anything been pulled lazily)? */
+bool store_has_remote(struct store *s);
+
+/* Make the chunks present before a read needs them: the absent ones among them are handed to the
+ * fetcher in one call (so that it can fetch neighbours together). A no-op without a fetcher. A
+ * reader that calls this before store_read_begin finds them in its snapshot. */
+int store_chunks_ensure(struct store *s, const struct digest *chunks, size_t n,
+                        struct imgfs_err *err);
+
+/* Store fetched (already verified) chunks in one small write transaction, without the batch lock:
+ * content-addressed records that a lease keeps alive (the fetching daemon holds one). One data
+ * sync per call, not per chunk. A crash loses at most this call's chunks (fetched again later). */
+struct store_chunk_in {
+    struct digest digest;
+    const void *data;
+    size_t len;
+};
+int store_chunks_put(struct store *s, const struct store_chunk_in *chunks, size_t n,
+                     struct imgfs_err *err);
+
+/* Where an absent chunk can be fetched (the `remote` database): decompress blob `blob` of the
+ * registry repository `source` ("host[:port]/repository") from compressed byte `offset` (a gzip
+ * member start) up to at most `end`, skip `inner` bytes; the next `size` bytes are the chunk. */
+struct store_remote {
+    struct digest blob;
+    uint64_t offset, end, inner;
+    uint32_t size;
+    uint8_t flags; /* STORE_REMOTE_PREFETCH: before its layer's prefetch landmark */
+    const char *source;
+};
+enum { STORE_REMOTE_PREFETCH = 1 };
 
 /* ---- reading ---- */
 
@@ -76,6 +110,10 @@ void store_read_end(struct store_read *r);
 int store_chunk_get(struct store_read *r, const struct digest *d, bool verify, const void **data,
                     size_t *len, struct imgfs_err *err);
 bool store_chunk_present(struct store_read *r, const struct digest *d);
+
+/* The remote record of `chunk` (source copied into source[source_size]). ENOENT when none. */
+int store_remote_get(struct store_read *r, const struct digest *chunk, struct store_remote *out,
+                     char *source, size_t source_size, struct imgfs_err *err);
 
 /* Records by key (blob, layer, view). ENOENT when absent. */
 int store_get(struct store_read *r, enum store_db db, const struct digest *key, const void **data,
@@ -109,6 +147,10 @@ int store_batch_begin(struct store *s, struct store_batch **out, struct imgfs_er
 /* Content-addressed puts; an existing record is left as it is (same key, same content). */
 int store_batch_put(struct store_batch *b, enum store_db db, const struct digest *key,
                     const void *data, size_t len, struct imgfs_err *err);
+/* Record (overwriting) where chunk `chunk` can be fetched. gc drops it with the chunk's last
+ * reference. */
+int store_batch_put_remote(struct store_batch *b, const struct digest *chunk,
+                           const struct store_remote *loc, struct imgfs_err *err);
 /* Name changes, applied in the final transaction. tag overwrites; untag of a missing name is
  * ENOENT at commit. */
 void store_batch_tag(struct store_batch *b, const char *name, const struct digest *manifest);
@@ -133,7 +175,7 @@ int store_lease_take(struct store *s, const struct digest *manifest, struct stor
 void store_lease_release(struct store_lease *l);
 
 struct store_gc_stats {
-    uint64_t chunks_freed, bytes_freed, blobs_freed, layers_freed, views_freed;
+    uint64_t chunks_freed, bytes_freed, blobs_freed, layers_freed, views_freed, remotes_freed;
 };
 /* Free every record no name and no live lease reaches. Waits for imports in progress. */
 int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *err);

@@ -15,6 +15,7 @@ static const char usage[] =
 struct fsck {
     struct store_read *r;
     uint64_t chunks, problems, images, layers;
+    uint64_t remote; /* absent chunks a lazy pull recorded a registry location for */
     struct digest *layers_seen;
     size_t n_layers_seen;
 };
@@ -62,7 +63,16 @@ static void check_layer(struct fsck *f, const struct digest *id)
         for (uint32_t k = 0; k < e.n_extents; k++) {
             const void *data;
             size_t n;
-            if (store_chunk_get(f->r, &e.extents[k].chunk, false, &data, &n, &err) < 0) {
+            struct store_remote loc;
+            char src[1024];
+            if (!store_chunk_present(f->r, &e.extents[k].chunk) &&
+                store_remote_get(f->r, &e.extents[k].chunk, &loc, src, sizeof src, &err) == 0) {
+                /* not here yet, but fetchable: a lazily pulled image */
+                f->remote++;
+                if (loc.size != e.extents[k].length)
+                    problem(f, "corrupt: remote record of chunk %s has the wrong length for file `%s`",
+                            &e.extents[k].chunk, e.path);
+            } else if (store_chunk_get(f->r, &e.extents[k].chunk, false, &data, &n, &err) < 0) {
                 char where[4200];
                 snprintf(where, sizeof where, " (file `%s` of a layer)", e.path);
                 problem(f, "missing: chunk %s%s", &e.extents[k].chunk, where);
@@ -127,6 +137,9 @@ int cmd_fsck(int argc, char **argv, struct cli *cli)
     }
     store_foreach(f.r, STORE_CHUNK, check_chunk, &f);
     store_image_foreach(f.r, check_image, &f);
+    if (f.remote)
+        printf("%llu chunk references are remote (lazily pulled, fetched on first read)\n",
+               (unsigned long long)f.remote);
     printf("checked %llu chunks, %llu layers, %llu image names: %llu problem%s\n",
            (unsigned long long)f.chunks, (unsigned long long)f.layers,
            (unsigned long long)f.images, (unsigned long long)f.problems,

@@ -1,0 +1,575 @@
+#include "lazy.h"
+
+#include "estargz.h"
+#include "reference.h"
+#include "store.h"
+#include "view.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#define SOURCE_MAX 1024
+
+/* One registry repository chunks come from, with its client (opened at first use). */
+struct source {
+    char *name; /* "host[:port]/repository" */
+    struct registry_client *client;
+    struct source *next;
+};
+
+/* A chunk being fetched by some thread. */
+struct flight {
+    struct digest d;
+    struct flight *next;
+};
+
+struct lazy {
+    struct store *s;
+    struct lazy_options o;
+    char *image;
+    pthread_mutex_t mu;
+    pthread_cond_t landed; /* a fetch ended: waiters look again */
+    struct flight *flights;
+    struct source *sources;
+    atomic_uint foreground; /* reads fetching right now: the background yields to them */
+    atomic_uint_least64_t requests, bytes, chunks, chunk_bytes, failures;
+    /* background prefetch */
+    pthread_t bg;
+    bool bg_running;
+    atomic_bool stop;
+    const struct view *bg_view;
+    enum lazy_prefetch bg_what;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct flight *flight_find(struct lazy *l, const struct digest *d)
+{
+    for (struct flight *f = l->flights; f; f = f->next)
+        if (digest_equal(&f->d, d))
+            return f;
+    return NULL;
+}
+
+static void flight_remove(struct lazy *l, const struct digest *d)
+{
+    for (struct flight **p = &l->flights; *p; p = &(*p)->next)
+        if (digest_equal(&(*p)->d, d)) {
+            struct flight *f = *p;
+            *p = f->next;
+            free(f);
+            return;
+        }
+}
+
+/* The client for a source, opened once and shared (registry clients are thread-safe). */
+static int source_client(struct lazy *l, const char *name, struct registry_client **out,
+                         struct imgfs_err *err)
+{
+    pthread_mutex_lock(&l->mu);
+    struct source *src = l->sources;
+    while (src && strcmp(src->name, name))
+        src = src->next;
+    if (!src) {
+        src = xcalloc(1, sizeof *src);
+        src->name = xstrdup(name);
+        src->next = l->sources;
+        l->sources = src;
+    }
+    if (!src->client) {
+        struct ref ref;
+        if (ref_parse(name, &ref, err) < 0) {
+            pthread_mutex_unlock(&l->mu);
+            return err_ctx(err, "the registry repository `%s`", name);
+        }
+        int rc = registry_open(&ref, &l->o.registry, &src->client, err);
+        ref_free(&ref);
+        if (rc < 0) {
+            pthread_mutex_unlock(&l->mu);
+            return -1;
+        }
+    }
+    *out = src->client;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+struct want {
+    struct digest d;
+    struct store_remote loc;
+    char source[SOURCE_MAX];
+};
+
+static int want_cmp(const void *a, const void *b)
+{
+    const struct want *x = a, *y = b;
+    int c = strcmp(x->source, y->source);
+    if (!c)
+        c = memcmp(x->loc.blob.b, y->loc.blob.b, DIGEST_LEN);
+    if (!c)
+        c = x->loc.offset < y->loc.offset ? -1 : x->loc.offset > y->loc.offset;
+    if (!c)
+        c = x->loc.inner < y->loc.inner ? -1 : x->loc.inner > y->loc.inner;
+    return c;
+}
+
+/* Fetch one run: wants[0..n) of one blob, adjacent members. */
+static int fetch_run(struct lazy *l, struct want *w, size_t n, uint64_t deadline,
+                     struct imgfs_err *err)
+{
+    uint64_t start = w[0].loc.offset, end = w[0].loc.end;
+    for (size_t i = 1; i < n; i++)
+        if (w[i].loc.end > end)
+            end = w[i].loc.end;
+    struct registry_client *c = NULL;
+    if (source_client(l, w[0].source, &c, err) < 0)
+        return -1;
+    uint64_t now = now_ms();
+    if (now >= deadline)
+        return err_set(err, ETIMEDOUT, "the fetch budget ran out");
+    size_t len = (size_t)(end - start);
+    uint8_t *buf = xmalloc(len);
+    atomic_fetch_add(&l->requests, 1);
+    int ret = -1;
+    struct store_chunk_in *in = xcalloc(n, sizeof *in);
+    if (registry_get_range(c, &w[0].loc.blob, (int64_t)start, len, buf, NULL,
+                           (unsigned)(deadline - now), err) < 0) {
+        char bs[DIGEST_STR_SIZE];
+        digest_str(&w[0].loc.blob, bs);
+        err_ctx(err, "fetching bytes %llu-%llu of blob %s from %s", (unsigned long long)start,
+                (unsigned long long)end - 1, bs, w[0].source);
+        goto out;
+    }
+    atomic_fetch_add(&l->bytes, len);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct estargz_chunk ch = {.digest = w[i].d,
+                                   .offset = w[i].loc.offset,
+                                   .end = w[i].loc.end,
+                                   .inner = w[i].loc.inner,
+                                   .size = w[i].loc.size};
+        void *data = xmalloc(ch.size ? ch.size : 1);
+        in[i] = (struct store_chunk_in){.digest = w[i].d, .data = data, .len = ch.size};
+        if (estargz_chunk_extract(buf + (ch.offset - start), (size_t)(ch.end - ch.offset), &ch,
+                                  data, err) < 0) {
+            err_ctx(err, "blob from %s", w[i].source);
+            goto out;
+        }
+        total += ch.size;
+    }
+    if (store_chunks_put(l->s, in, n, err) < 0)
+        goto out;
+    atomic_fetch_add(&l->chunks, n);
+    atomic_fetch_add(&l->chunk_bytes, total);
+    ret = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        free((void *)in[i].data);
+    free(in);
+    free(buf);
+    return ret;
+}
+
+/* Fetch chunks this thread claimed: look up their places, group them into runs, fetch each. */
+static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, uint64_t deadline,
+                         struct imgfs_err *err)
+{
+    struct want *w = xcalloc(n, sizeof *w);
+    struct store_read *r;
+    int ret = -1;
+    if (store_read_begin(l->s, &r, err) < 0)
+        goto out;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        w[k].d = chunks[i];
+        if (store_chunk_present(r, &chunks[i]))
+            continue; /* stored since it was found absent */
+        if (store_remote_get(r, &chunks[i], &w[k].loc, w[k].source, sizeof w[k].source, err) < 0) {
+            store_read_end(r);
+            goto out;
+        }
+        if (w[k].loc.size > ESTARGZ_CHUNK_MAX || w[k].loc.end - w[k].loc.offset > LAZY_RUN_MAX * 4) {
+            store_read_end(r);
+            err_set(err, EIO, "a remote record is out of bounds");
+            goto out;
+        }
+        k++;
+    }
+    store_read_end(r);
+    qsort(w, k, sizeof *w, want_cmp);
+    ret = 0;
+    for (size_t i = 0; i < k && ret == 0;) {
+        size_t j = i + 1;
+        uint64_t end = w[i].loc.end;
+        /* adjacent: the next member starts where this one ends (or is the same member) */
+        while (j < k && !strcmp(w[j].source, w[i].source) &&
+               digest_equal(&w[j].loc.blob, &w[i].loc.blob) &&
+               (w[j].loc.offset == end || w[j].loc.offset == w[j - 1].loc.offset) &&
+               w[j].loc.end - w[i].loc.offset <= LAZY_RUN_MAX) {
+            if (w[j].loc.end > end)
+                end = w[j].loc.end;
+            j++;
+        }
+        ret = fetch_run(l, w + i, j - i, deadline, err);
+        i = j;
+    }
+out:
+    free(w);
+    return ret;
+}
+
+/* The fetch hook: make chunks[0..n) present, fetching what nobody else is fetching, waiting for
+ * the rest, all within the budget. */
+static int lazy_fetch(struct lazy *l, const struct digest *chunks, size_t n, uint64_t deadline,
+                      struct imgfs_err *err)
+{
+    struct digest *mine = xmalloc(n * sizeof *mine), *theirs = xmalloc(n * sizeof *theirs);
+    int ret = 0;
+    for (int round = 0;; round++) {
+        size_t n_mine = 0, n_theirs = 0;
+        struct store_read *r;
+        if (store_read_begin(l->s, &r, err) < 0) {
+            ret = -1;
+            break;
+        }
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; i < n; i++) {
+            if (store_chunk_present(r, &chunks[i]))
+                continue;
+            if (flight_find(l, &chunks[i])) {
+                theirs[n_theirs++] = chunks[i];
+                continue;
+            }
+            bool dup = false;
+            for (size_t k = 0; k < n_mine && !dup; k++)
+                dup = digest_equal(&mine[k], &chunks[i]);
+            if (dup)
+                continue;
+            struct flight *f = xmalloc(sizeof *f);
+            f->d = chunks[i];
+            f->next = l->flights;
+            l->flights = f;
+            mine[n_mine++] = chunks[i];
+        }
+        pthread_mutex_unlock(&l->mu);
+        store_read_end(r);
+        if (!n_mine && !n_theirs)
+            break; /* all present */
+        if (n_mine) {
+            ret = fetch_claimed(l, mine, n_mine, deadline, err);
+            pthread_mutex_lock(&l->mu);
+            for (size_t i = 0; i < n_mine; i++)
+                flight_remove(l, &mine[i]);
+            pthread_cond_broadcast(&l->landed);
+            pthread_mutex_unlock(&l->mu);
+            if (ret < 0)
+                break;
+        }
+        if (n_theirs) {
+            /* wait until none of theirs is in flight any more, or the budget ends */
+            pthread_mutex_lock(&l->mu);
+            for (;;) {
+                bool busy = false;
+                for (size_t i = 0; i < n_theirs && !busy; i++)
+                    busy = flight_find(l, &theirs[i]) != NULL;
+                if (!busy)
+                    break;
+                uint64_t now = now_ms();
+                if (now >= deadline) {
+                    pthread_mutex_unlock(&l->mu);
+                    ret = err_set(err, ETIMEDOUT,
+                                  "the fetch budget ran out waiting for another reader's fetch");
+                    goto done;
+                }
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                uint64_t wait = deadline - now < 200 ? deadline - now : 200;
+                ts.tv_nsec += (long)(wait % 1000) * 1000000;
+                ts.tv_sec += (time_t)(wait / 1000) + ts.tv_nsec / 1000000000;
+                ts.tv_nsec %= 1000000000;
+                pthread_cond_timedwait(&l->landed, &l->mu, &ts);
+            }
+            pthread_mutex_unlock(&l->mu);
+        }
+        if (now_ms() >= deadline) {
+            /* another reader's fetch failed and the budget is gone: say so */
+            struct store_read *r2;
+            if (store_read_begin(l->s, &r2, err) == 0) {
+                bool all = true;
+                for (size_t i = 0; i < n && all; i++)
+                    all = store_chunk_present(r2, &chunks[i]);
+                store_read_end(r2);
+                if (all)
+                    break;
+            }
+            ret = err_set(err, ETIMEDOUT, "the fetch budget ran out");
+            break;
+        }
+    }
+done:
+    free(mine);
+    free(theirs);
+    return ret;
+}
+
+static int fetch_hook(void *ctx, struct store *s, const struct digest *chunks, size_t n,
+                      struct imgfs_err *err)
+{
+    (void)s;
+    struct lazy *l = ctx;
+    unsigned budget = l->o.fetch_timeout_ms ? l->o.fetch_timeout_ms : LAZY_DEFAULT_TIMEOUT_MS;
+    atomic_fetch_add(&l->foreground, 1);
+    int rc = lazy_fetch(l, chunks, n, now_ms() + budget, err);
+    atomic_fetch_sub(&l->foreground, 1);
+    if (rc < 0) {
+        atomic_fetch_add(&l->failures, 1);
+        /* every failure becomes EIO for the reader; the message keeps the registry's words */
+        err->code = EIO;
+    }
+    return rc;
+}
+
+int lazy_attach(struct store *s, const struct lazy_options *o, struct lazy **out,
+                struct imgfs_err *err)
+{
+    (void)err;
+    struct lazy *l = xcalloc(1, sizeof *l);
+    l->s = s;
+    l->o = *o;
+    l->image = xstrdup(o->image ? o->image : "");
+    l->o.image = l->image;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->landed, NULL);
+    store_set_fetcher(s, fetch_hook, l);
+    *out = l;
+    return 0;
+}
+
+void lazy_detach(struct lazy *l)
+{
+    if (!l)
+        return;
+    if (l->bg_running) {
+        atomic_store(&l->stop, true);
+        pthread_join(l->bg, NULL);
+    }
+    store_set_fetcher(l->s, NULL, NULL);
+    while (l->sources) {
+        struct source *src = l->sources;
+        l->sources = src->next;
+        registry_close(src->client);
+        free(src->name);
+        free(src);
+    }
+    while (l->flights)
+        flight_remove(l, &l->flights->d);
+    pthread_cond_destroy(&l->landed);
+    pthread_mutex_destroy(&l->mu);
+    free(l->image);
+    free(l);
+}
+
+void lazy_get_stats(struct lazy *l, struct lazy_stats *out)
+{
+    out->requests = atomic_load(&l->requests);
+    out->bytes_fetched = atomic_load(&l->bytes);
+    out->chunks_fetched = atomic_load(&l->chunks);
+    out->chunk_bytes = atomic_load(&l->chunk_bytes);
+    out->failures = atomic_load(&l->failures);
+}
+
+/* ---- completing an image ---- */
+
+struct absent {
+    struct digest d;
+    struct digest blob;
+    uint64_t offset;
+};
+
+static int absent_cmp(const void *a, const void *b)
+{
+    const struct absent *x = a, *y = b;
+    int c = memcmp(x->blob.b, y->blob.b, DIGEST_LEN);
+    if (c)
+        return c;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* The view's absent chunks that have a remote record (and, for LANDMARK, lie before their
+ * layer's landmark), in blob order: the order that makes large requests. */
+static int collect_absent(struct store *s, const struct view *v, enum lazy_prefetch what,
+                          struct absent **out, size_t *n_out, struct imgfs_err *err)
+{
+    struct store_read *r;
+    if (store_read_begin(s, &r, err) < 0)
+        return -1;
+    size_t n = 0, cap = 0;
+    struct absent *a = NULL;
+    for (uint32_t i = 0; i < v->hdr->n_extents; i++) {
+        const struct digest *d = &v->extents[i].chunk;
+        if (store_chunk_present(r, d))
+            continue;
+        struct store_remote loc;
+        char src[SOURCE_MAX];
+        struct imgfs_err ignored;
+        if (store_remote_get(r, d, &loc, src, sizeof src, &ignored) < 0)
+            continue;
+        if (what == LAZY_PREFETCH_LANDMARK && !(loc.flags & STORE_REMOTE_PREFETCH))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            a = xrealloc(a, cap * sizeof *a);
+        }
+        a[n++] = (struct absent){.d = *d, .blob = loc.blob, .offset = loc.offset};
+    }
+    store_read_end(r);
+    if (n)
+        qsort(a, n, sizeof *a, absent_cmp);
+    /* the same chunk twice (two files share it) is one entry */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t j = k; j-- > 0 && j + 8 > k && !dup;)
+            dup = digest_equal(&a[j].d, &a[i].d);
+        if (!dup)
+            a[k++] = a[i];
+    }
+    *out = a;
+    *n_out = k;
+    return 0;
+}
+
+/* Fetch the list in groups of about LAZY_RUN_MAX bytes of one blob. */
+static int fetch_list(struct lazy *l, struct absent *a, size_t n, bool background,
+                      struct imgfs_err *err)
+{
+    unsigned budget = l->o.fetch_timeout_ms ? l->o.fetch_timeout_ms : LAZY_DEFAULT_TIMEOUT_MS;
+    struct digest group[256];
+    for (size_t i = 0; i < n;) {
+        if (background) {
+            if (atomic_load(&l->stop))
+                return 0;
+            /* behind reads: wait while any read is fetching */
+            while (atomic_load(&l->foreground) && !atomic_load(&l->stop)) {
+                struct timespec ts = {0, 20 * 1000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        size_t k = 0;
+        size_t j = i;
+        while (j < n && k < 256 && digest_equal(&a[j].blob, &a[i].blob) &&
+               a[j].offset - a[i].offset < LAZY_RUN_MAX)
+            group[k++] = a[j++].d;
+        /* a larger budget for a larger request: 4 MiB at the pace of a slow link */
+        int rc = lazy_fetch(l, group, k, now_ms() + budget * 4, err);
+        if (rc < 0) {
+            atomic_fetch_add(&l->failures, 1);
+            if (!background)
+                return -1;
+            /* the background gives up on this group; a read will fetch it when needed */
+        }
+        i = j;
+    }
+    return 0;
+}
+
+static void *prefetch_main(void *arg)
+{
+    struct lazy *l = arg;
+    struct imgfs_err err = {0};
+    struct absent *a = NULL;
+    size_t n = 0;
+    /* low priority: the CPU for reads first */
+    if (nice(10) < 0) {
+        /* not fatal */
+    }
+    if (collect_absent(l->s, l->bg_view, l->bg_what, &a, &n, &err) == 0)
+        fetch_list(l, a, n, true, &err);
+    free(a);
+    return NULL;
+}
+
+int lazy_prefetch_start(struct lazy *l, const struct view *v, enum lazy_prefetch what,
+                        struct imgfs_err *err)
+{
+    if (what == LAZY_PREFETCH_NONE || l->bg_running)
+        return 0;
+    if (!store_has_remote(l->s))
+        return 0; /* nothing was pulled lazily into this store */
+    l->bg_view = v;
+    l->bg_what = what;
+    int rc = pthread_create(&l->bg, NULL, prefetch_main, l);
+    if (rc)
+        return err_sys(err, rc, "starting the prefetch thread");
+    l->bg_running = true;
+    return 0;
+}
+
+int lazy_fetch_all(struct lazy *l, const struct view *v, struct imgfs_err *err)
+{
+    struct absent *a = NULL;
+    size_t n = 0;
+    if (collect_absent(l->s, v, LAZY_PREFETCH_ALL, &a, &n, err) < 0)
+        return -1;
+    int rc = fetch_list(l, a, n, false, err);
+    free(a);
+    return rc;
+}
+
+int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out,
+               struct imgfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    struct store_read *r;
+    if (store_read_begin(s, &r, err) < 0)
+        return -1;
+    /* distinct chunks: a file's extents may repeat a chunk, and files share chunks */
+    size_t cap = 1024;
+    while (cap < (size_t)v->hdr->n_extents * 2)
+        cap *= 2;
+    struct digest *seen = xcalloc(cap, sizeof *seen);
+    uint8_t *used = xcalloc(cap, 1);
+    for (uint32_t i = 0; i < v->hdr->n_extents; i++) {
+        const struct view_extent *e = &v->extents[i];
+        size_t h;
+        memcpy(&h, e->chunk.b, sizeof h);
+        bool dup = false;
+        for (h &= cap - 1; used[h]; h = (h + 1) & (cap - 1))
+            if (digest_equal(&seen[h], &e->chunk)) {
+                dup = true;
+                break;
+            }
+        if (dup)
+            continue;
+        used[h] = 1;
+        seen[h] = e->chunk;
+        if (store_chunk_present(r, &e->chunk)) {
+            out->present_bytes += e->length;
+            out->present_chunks++;
+            continue;
+        }
+        struct store_remote loc;
+        char src[SOURCE_MAX];
+        struct imgfs_err ignored;
+        if (store_remote_get(r, &e->chunk, &loc, src, sizeof src, &ignored) == 0) {
+            out->remote_bytes += e->length;
+            out->remote_chunks++;
+        } else {
+            out->missing_bytes += e->length;
+            out->missing_chunks++;
+        }
+    }
+    free(seen);
+    free(used);
+    store_read_end(r);
+    return 0;
+}

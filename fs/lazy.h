@@ -1,0 +1,83 @@
+/* lazy.h — lazy pulls: an image whose file tables and view are in the store while its chunks stay in
+ * the registry until something reads them (docs/lazy.md).
+ *
+ * lazy_pull fetches a manifest, its config and each eStargz layer's footer and TOC (at most two
+ * Range requests per layer, layers in parallel), stores the TOCs as layer file tables, records in
+ * the store's `remote` database where every absent chunk lives (blob, compressed range, registry
+ * repository) and commits the image: it can be mounted and run at once. Chunks the store holds
+ * already, from any image, are not recorded: they are never fetched.
+ *
+ * The fetcher (lazy_attach) is what a FUSE daemon installs as the store's fetch hook: a read that
+ * needs absent chunks fetches them with one Range request per run of adjacent chunks of one blob
+ * (up to LAZY_RUN_MAX compressed bytes), verifies each chunk's SHA-256, stores them (one small
+ * write transaction per run) and returns. Concurrent readers of a chunk share one fetch; a chunk a
+ * reader finds present never waits for anything. Every fetch has a time budget (retries
+ * included): past it the read fails (EIO) and a later read tries again.
+ *
+ * Thread-safety: a `struct lazy` serves any number of threads at once. */
+#ifndef IMGFS_LAZY_H
+#define IMGFS_LAZY_H
+
+#include "digest.h"
+#include "registry.h"
+#include "util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+struct view;
+
+#define LAZY_RUN_MAX             (4u << 20)
+#define LAZY_DEFAULT_TIMEOUT_MS  5000
+
+struct lazy_options {
+    unsigned fetch_timeout_ms;        /* budget per fetch, retries included; 0 = 5 s */
+    struct registry_options registry; /* TLS and credentials for the registries chunks come from */
+    const char *image;                /* for messages: the image being served */
+};
+
+struct lazy_stats {
+    uint64_t requests;       /* Range requests made */
+    uint64_t bytes_fetched;  /* compressed bytes received */
+    uint64_t chunks_fetched; /* verified and stored */
+    uint64_t chunk_bytes;    /* their uncompressed size */
+    uint64_t failures;       /* fetches that ended in an error */
+};
+
+struct lazy;
+/* Install a fetcher on `s` (store_set_fetcher). The store must outlive it; detach before closing
+ * the store. */
+int lazy_attach(struct store *s, const struct lazy_options *o, struct lazy **out,
+                struct imgfs_err *err);
+void lazy_detach(struct lazy *l);
+void lazy_get_stats(struct lazy *l, struct lazy_stats *out);
+
+/* LANDMARK (0) is the default */
+enum lazy_prefetch { LAZY_PREFETCH_LANDMARK, LAZY_PREFETCH_NONE, LAZY_PREFETCH_ALL };
+/* Start fetching in the background, behind reads (it pauses while a read fetches): the chunks of
+ * the view that lie before their layer's prefetch landmark (LAZY_PREFETCH_LANDMARK: what a
+ * recorded start-up reads, in large requests), or every absent chunk (LAZY_PREFETCH_ALL). The view
+ * must stay valid until lazy_detach, which stops the thread. */
+int lazy_prefetch_start(struct lazy *l, const struct view *v, enum lazy_prefetch what,
+                        struct imgfs_err *err);
+/* Fetch every absent chunk of the view now (imgfs pull of a lazily pulled image). */
+int lazy_fetch_all(struct lazy *l, const struct view *v, struct imgfs_err *err);
+
+/* Bytes of an image's chunks present in the store and still remote (distinct chunks). */
+struct lazy_usage {
+    uint64_t present_bytes, remote_bytes, missing_bytes; /* missing: absent and no remote record */
+    uint64_t present_chunks, remote_chunks, missing_chunks;
+};
+int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out,
+               struct imgfs_err *err);
+
+struct pull_options;
+/* Lazily pull `ref` (see above). Layers without an eStargz TOC (plain gzip, zstd, uncompressed)
+ * cannot be read lazily: *whole is set and nothing is stored; the caller pulls the image
+ * normally. The canonical manifest digest goes to *out, the store name to *name (caller frees;
+ * may be NULL). */
+int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, struct digest *out,
+              char **name, bool *whole, struct imgfs_err *err);
+
+#endif
