@@ -378,7 +378,7 @@ int store_read_begin(struct store *s, struct store_read **out, struct imgfs_err 
     MDB_txn *txn;
     if (txn_begin(s, MDB_RDONLY, &txn, err) < 0)
         return -1;
-    struct store_read *r = xmalloc(sizeof *r);
+    struct store_read *r = xcalloc(1, sizeof *r);
     r->s = s;
     r->txn = txn;
     *out = r;
