@@ -43,7 +43,7 @@ int cmd_commit(int argc, char **argv, struct cli *cli)
     cleanup_free char **changes = xcalloc((size_t)argc + 1, sizeof *changes);
     size_t n_changes = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+a:c:m:pqh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+a:c:m:pqh", opts)) != -1) {
         switch (c) {
         case 'a':
             o.author = optarg;
@@ -69,8 +69,7 @@ int cmd_commit(int argc, char **argv, struct cli *cli)
     }
     if (optind >= argc || argc - optind > 2) {
         cli_error("commit", "wants a CONTAINER and an optional REPOSITORY[:TAG]");
-        fprintf(stderr, "See 'imgfs commit --help'.\n");
-        return EXIT_IMGFS_FAILED;
+        return cli_usage_error("commit");
     }
     const char *ref = argv[optind];
     cleanup_free char *name = optind + 1 < argc ? store_name_normalize(argv[optind + 1]) : NULL;
