@@ -1,81 +1,35 @@
-/* exec.c — a build step's command in a container: the parent image mounted (shared FUSE mount,
- * as `run`), an overlay over it, the runner's isolation, output to a pipe. Build containers live
- * under RUN_DIR/build, so `imgfs ps` never shows them; each is removed once its upper directory
- * became a layer. */
-#include "../fs/mount.h"
+/* exec.c — a build step's command in a container: the parent image mounted (the runner's shared
+ * mount, ctr_image_*), an overlay over it whose upper directory we keep, the runner's isolation,
+ * output to a pipe. The container is hidden (never in `imgfs ps`, no state file) and gone when
+ * ctr_run returns; the upper directory is removed by build_exec_release once it is a layer. */
 #include "../runner/runner.h"
 #include "builder.h"
 #include "internal.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 
-struct mount_ctx {
-    const char *root;
-    const char *ref;
-};
-
-/* The FUSE daemon must hold none of our descriptors (a pipe end kept open would never see EOF). */
-static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
+/* The container runs in a child: ctr_run takes signals through a signalfd in its thread and forks
+ * itself, and our process has the store open (LMDB must not cross a fork into code that might use
+ * it). The child's output goes to a pipe read here, in the parent's one thread. */
+static void child(struct build *b, struct build_exec *ex, const char *upper, const char *work,
+                  int out_fd, int err_fd)
 {
-    struct mount_ctx *ctx = p;
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return err_sys(err, errno, "pipe");
-    pid_t pid = fork();
-    if (pid < 0)
-        return err_sys(err, errno, "fork");
-    if (pid == 0) {
-        if (dup3(pipefd[1], 3, 0) < 0)
-            _exit(1);
-        close_range(4, ~0U, 0);
-        fcntl(3, F_SETFD, FD_CLOEXEC);
-        struct mount_options o = {.allow_other = true};
-        struct imgfs_err e = {0};
-        if (mount_image(ctx->root, ctx->ref, dir, &o, &e) < 0) {
-            (void)!write(3, e.msg, strlen(e.msg));
-            _exit(1);
-        }
-        _exit(0);
-    }
-    close(pipefd[1]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    char msg[sizeof err->msg];
-    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
-    ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
-    close(pipefd[0]);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return 0;
-    msg[n > 0 ? n : 0] = 0;
-    return err_set(err, EIO, "%s", n > 0 ? msg : "the mount helper failed");
-}
-
-char *build_run_dir(const struct build *b)
-{
-    return xasprintf("%s/build", b->o->run_dir);
-}
-
-int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err)
-{
-    cleanup_free char *run_dir = build_run_dir(b);
-    if (mkdir_p(run_dir, 0700, err) < 0)
-        return -1;
-    char ref[DIGEST_STR_SIZE], hex[DIGEST_HEX_LEN + 1];
+    char ref[DIGEST_STR_SIZE];
     digest_str(ex->image, ref);
-    digest_hex(ex->image, hex);
-    ctr_new_id(ex->id);
-    struct mount_ctx mctx = {.root = b->o->root, .ref = ref};
+    struct imgfs_err e = {0};
+    struct ctr_image *ci = NULL;
+    if (ctr_image_open(b->o->root, ref, &ci, &e) < 0) {
+        (void)!write(err_fd, e.msg, strlen(e.msg));
+        _exit(CTR_EXIT_FAILED);
+    }
     struct ctr_spec spec = {
         .image = ref,
-        .image_id = ref,
-        .mount_key = hex,
-        .do_mount = mount_in_child,
-        .mount_ctx = &mctx,
         .command = ex->argv,
         .env = ex->env,
         .workdir = ex->workdir,
@@ -83,11 +37,40 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         .mounts = (struct ctr_mount *)ex->mounts,
         .n_mounts = ex->n_mounts,
         .network = ex->network,
-        .run_dir = run_dir,
+        .run_dir = b->o->run_dir,
+        .hidden = true,
+        .upper_dir = upper,
+        .work_dir = work,
+        .redirect_output = true,
+        .stdout_fd = out_fd,
+        .stderr_fd = out_fd,
     };
+    ctr_image_spec(ci, &spec);
+    /* the image's config must not add its Cmd or Entrypoint: RUN's words are the command */
+    spec.config = NULL;
     memcpy(spec.id, ex->id, sizeof spec.id);
-    /* the runner gives the container our stdio: a child with a pipe as stdout and stderr, read
-     * here (no thread: a fork with threads running can leave the child on a lock they held) */
+    int st = 0;
+    if (ctr_run(&spec, &st, &e) < 0) {
+        (void)!write(err_fd, e.msg, strlen(e.msg));
+        _exit(CTR_EXIT_FAILED);
+    }
+    ctr_image_free(ci);
+    _exit(st & 0xff);
+}
+
+int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err)
+{
+    char tmpl[PATH_MAX];
+    snprintf(tmpl, sizeof tmpl, "%s/tmp/build-step.XXXXXX", b->o->root);
+    if (!mkdtemp(tmpl))
+        return err_sys(err, errno, "making a directory under `%s/tmp`", b->o->root);
+    snprintf(ex->dir, sizeof ex->dir, "%s", tmpl);
+    snprintf(ex->upper, sizeof ex->upper, "%s/upper", tmpl);
+    cleanup_free char *work = xasprintf("%s/work", tmpl);
+    if (mkdir(ex->upper, 0755) < 0 || mkdir(work, 0700) < 0)
+        return err_sys(err, errno, "making the overlay directories in `%s`", tmpl);
+    ctr_new_id(ex->id);
+
     int epipe[2], opipe[2];
     if (pipe2(epipe, O_CLOEXEC) < 0)
         return err_sys(err, errno, "pipe");
@@ -107,18 +90,10 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
     if (pid == 0) {
         close(epipe[0]);
         close(opipe[0]);
-        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(opipe[1], 1) < 0 || dup2(opipe[1], 2) < 0)
-            _exit(CTR_EXIT_FAILED);
-        /* a Ctrl-C reaches the container through our process group; the runner's init forwards */
+        /* Ctrl-C reaches the container's command through ctr_run, which passes it on */
         signal(SIGINT, SIG_DFL);
-        struct imgfs_err e = {0};
-        int st = 0;
-        if (ctr_run(&spec, &st, &e) < 0) {
-            (void)!write(epipe[1], e.msg, strlen(e.msg));
-            _exit(CTR_EXIT_FAILED);
-        }
-        _exit(st & 0xff);
+        signal(SIGTERM, SIG_DFL);
+        child(b, ex, ex->upper, work, opipe[1], epipe[1]);
     }
     close(epipe[1]);
     close(opipe[1]);
@@ -146,26 +121,29 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
     close(epipe[0]);
     if (n > 0) {
         msg[n] = 0;
-        build_exec_release(b, ex);
         return err_set(err, EIO, "%s", msg);
     }
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    char *upper = ctr_upper_path(run_dir, ex->id);
-    snprintf(ex->upper, sizeof ex->upper, "%s", upper);
-    free(upper);
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
     return 0;
 }
 
 void build_exec_release(struct build *b, struct build_exec *ex)
 {
-    if (!ex->id[0])
+    (void)b;
+    if (!ex->dir[0])
         return;
-    cleanup_free char *run_dir = build_run_dir(b);
-    struct ctr_state s;
-    struct imgfs_err e;
-    if (ctr_find(run_dir, ex->id, &s, &e) == 0) {
-        ctr_remove(run_dir, &s, true, &e);
-        ctr_state_free(&s);
-    }
-    ex->id[0] = 0;
+    /* our own directory: the overlay is gone with the container's mount namespace */
+    nftw(ex->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    ex->dir[0] = 0;
 }

@@ -143,14 +143,14 @@ struct build_exec {
     void *output_ctx;
     const struct ctr_mount *mounts;
     size_t n_mounts;
-    /* out: the container (kept until build_exec_release) and its upper directory */
+    /* out: the container's id, and its overlay directories (ROOT/tmp/build-step.*: `upper` is
+     * the step's changes), kept until build_exec_release */
     char id[65];
-    char upper[4096];
+    char dir[4096], upper[4200];
     pid_t pid;
 };
 int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err);
 void build_exec_release(struct build *b, struct build_exec *ex);
-char *build_run_dir(const struct build *b);
 
 /* Hash helpers for cache keys: a digest over length-prefixed fields. */
 struct digest_ctx;
