@@ -20,14 +20,16 @@
 # --cold-rounds N measures only the cold read of every file, for a loaded machine: N rounds, each
 # reading plain, squashfuse and imgfs once (caches dropped before each), the order rotating from
 # round to round so that a burst of someone else's load does not always hit the same one; medians
-# over the rounds. "imgfs fresh" mounts anew before its read (a new daemon: nothing verified by it
-# yet), "imgfs" reads through a mount that stays (its daemon checked the chunks in round 1).
-# Written to bench/out/cold.md.
+# over the rounds. "imgfs fresh" mounts anew before its read (a new keeper and daemon; chunks
+# checked since boot are not hashed again), "imgfs" reads through a mount that stays.
+# --compare BIN adds "base" and "base fresh", the same with another imgfs binary (an older build),
+# to measure what one change does. Written to bench/out/cold.md.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=5
 COLD_ROUNDS=0
+COMPARE=
 TARBALL=$TOP/tests/out/fixtures/debian-go.tar.gz
 IMGFS=$TOP/imgfs
 while (($#)); do
@@ -36,7 +38,8 @@ while (($#)); do
     --tarball) TARBALL=$2; shift 2 ;;
     --imgfs) IMGFS=$2; shift 2 ;;
     --cold-rounds) COLD_ROUNDS=$2; shift 2 ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --compare) COMPARE=$2; shift 2 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mount.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -86,48 +89,64 @@ log "tarball: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 if ((COLD_ROUNDS > 0)); then
-    mkdir -p "$PLAIN" "$W/freshmnt"
+    mkdir -p "$PLAIN" "$W/freshmnt" "$W/basemnt" "$W/basefreshmnt"
     log "tar -xzf and imgfs import"
     tar --xattrs --xattrs-include='*' --numeric-owner -xzf "$TARBALL" -C "$PLAIN"
     "$IMGFS" import -q -t bench "$TARBALL"
     mksquashfs "$PLAIN" "$SQIMG" -noappend -quiet -no-progress >/dev/null
     squashfuse_ll "$SQIMG" "$SQMNT"
     "$IMGFS" mount bench "$IMGMNT"
-    trap 'unmount_all; mountpoint -q "$W/freshmnt" && umount -l "$W/freshmnt"; true' EXIT
+    trap 'unmount_all; for m in freshmnt basemnt basefreshmnt; do mountpoint -q "$W/$m" && umount -l "$W/$m"; done; true' EXIT
     kinds=(plain squashfuse imgfs imgfs-fresh)
+    if [[ -n $COMPARE ]]; then
+        kinds+=(base base-fresh)
+        "$COMPARE" mount bench "$W/basemnt"
+    fi
     dir_of() {
         case $1 in
         plain) echo "$PLAIN" ;; squashfuse) echo "$SQMNT" ;; imgfs) echo "$IMGMNT" ;;
         imgfs-fresh) echo "$W/freshmnt" ;;
+        base) echo "$W/basemnt" ;; base-fresh) echo "$W/basefreshmnt" ;;
         esac
+    }
+    # CPU time (user + system, ms) the daemon used so far: less at the mercy of other load than wall
+    # time. 0 for the peers (their work is in the kernel or the reader).
+    daemon_cpu_ms() {
+        [[ -n $1 ]] || { echo 0; return; }
+        awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' "/proc/$1/stat"
     }
     loads=()
     for ((r = 0; r < COLD_ROUNDS; r++)); do
         for ((i = 0; i < ${#kinds[@]}; i++)); do
             k=${kinds[$(((i + r) % ${#kinds[@]}))]}
             d=$(dir_of "$k")
-            if [[ $k == imgfs-fresh ]]; then
-                mountpoint -q "$d" && "$IMGFS" umount "$d"
-                "$IMGFS" mount bench "$d"
+            if [[ $k == *-fresh ]]; then
+                bin=$IMGFS
+                [[ $k == base-fresh ]] && bin=$COMPARE
+                if mountpoint -q "$d"; then "$bin" umount "$d"; fi
+                "$bin" mount bench "$d"
             fi
             sync
             echo 3 >/proc/sys/vm/drop_caches
+            dpid=$(pgrep -f "^imgfs-mountd $d " || true)
+            cpu0=$(daemon_cpu_ms "$dpid")
             start=$(date +%s%N)
             find "$d" -type f -exec cat {} + >/dev/null
-            echo "$k $((($(date +%s%N) - start) / 1000000))" >>"$J/cold.txt"
+            echo "$k $((($(date +%s%N) - start) / 1000000)) $(($(daemon_cpu_ms "$dpid") - cpu0))" >>"$J/cold.txt"
         done
         loads+=("$(cut -d' ' -f1 /proc/loadavg)")
         log "round $((r + 1))/$COLD_ROUNDS: load $(cut -d' ' -f1-3 /proc/loadavg)"
     done
-    med() { awk -v k="$1" '$1 == k { print $2 }' "$J/cold.txt" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+    # med KIND [COLUMN]: the median of a column (2: wall ms, 3: daemon CPU ms) over the rounds
+    med() { awk -v k="$1" -v c="${2:-2}" '$1 == k { print $c }' "$J/cold.txt" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
     mn() { awk -v k="$1" '$1 == k { print $2 }' "$J/cold.txt" | sort -n | head -1; }
     {
         echo "Cold read of every file (\`find DIR -type f -exec cat {} + >/dev/null\`, caches dropped before each), $COLD_ROUNDS interleaved rounds; $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d); load average (1 min) after each round: ${loads[*]}. Times in ms: median (minimum); ratios of medians."
         echo
-        echo "| | median | min | /plain | /squashfuse |"
-        echo "|---|---|---|---|---|"
+        echo "| | median | min | /plain | /squashfuse | daemon CPU (median) |"
+        echo "|---|---|---|---|---|---|"
         for k in "${kinds[@]}"; do
-            echo "| $k | $(med "$k") | $(mn "$k") | $(ratio "$(med "$k")" "$(med plain)") | $(ratio "$(med "$k")" "$(med squashfuse)") |"
+            echo "| $k | $(med "$k") | $(mn "$k") | $(ratio "$(med "$k")" "$(med plain)") | $(ratio "$(med "$k")" "$(med squashfuse)") | $(med "$k" 3) |"
         done
     } | tee "$OUT/cold.md"
     exit 0
