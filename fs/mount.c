@@ -1228,10 +1228,12 @@ static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struc
     proc_set_title(title);
     sigset_t set, old;
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGCHLD);
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        /* an ignored signal (inherited from the caller) would never reach the signalfd */
+        signal(sigs[i], SIG_DFL);
+        sigaddset(&set, sigs[i]);
+    }
     sigprocmask(SIG_BLOCK, &set, &old);
     cleanup_close int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
     if (sigfd < 0) {
