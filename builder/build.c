@@ -1176,7 +1176,10 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
     struct build b = {.o = o, .context_fd = -1, .res = res};
     int pin = -1, ret = -1;
     b.now = o->source_date_epoch >= 0 ? o->source_date_epoch : (int64_t)time(NULL);
+    /* messages name the file as BuildKit does: its base name ("Dockerfile:3") */
     const char *name = o->dockerfile_path ? o->dockerfile_path : "Dockerfile";
+    if (strrchr(name, '/'))
+        name = strrchr(name, '/') + 1;
     if (df_parse(name, o->dockerfile, o->dockerfile_len, 0, &b.file, err) < 0)
         return -1;
     for (size_t i = 0; i < b.file->n_warnings; i++)

@@ -316,7 +316,8 @@ static int source_context(struct copy *c, const char *rel, const char *dst, bool
         srel = real;
     while (*srel == '/')
         srel++;
-    if (*srel && df_ignore_excluded(c->b->ignore, srel)) {
+    if (*srel && df_ignore_excluded(c->b->ignore, srel) &&
+        !(S_ISDIR(st.st_mode) && df_ignore_must_walk(c->b->ignore, srel))) {
         close(fd);
         return fail(c, err, ENOENT,
                     "failed to compute cache key: failed to calculate checksum: \"/%s\": not "
