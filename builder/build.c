@@ -317,6 +317,11 @@ int state_view(struct build *b, struct bstate *st, struct store_read *r, const s
     return 0;
 }
 
+static int name_is(void *ctx, const struct store_image_entry *e)
+{
+    return !strcmp(e->name, ctx);
+}
+
 int state_commit(struct build *b, struct bstate *st, char *const *names, struct digest *out,
                  struct imgfs_err *err)
 {
@@ -341,9 +346,7 @@ int state_commit(struct build *b, struct bstate *st, char *const *names, struct 
          * invisible (the build's pin keeps it from gc), unless it already had that name */
         char ds[DIGEST_STR_SIZE];
         digest_str(out, ds);
-        struct digest had;
-        struct imgfs_err ignored;
-        if (store_image_resolve(r, ds, &had, &ignored) < 0)
+        if (!store_image_foreach(r, name_is, ds))
             store_batch_untag(bt, ds);
     }
     store_read_end(r);

@@ -9,13 +9,8 @@ source "$(dirname "$0")/../lib.sh"
 t_begin go_service
 [[ $(basename "$IMGFS") == imgfs ]] || t_skip "the example is the same code path as 85_build_*; run once"
 
-# the base, as the official image is configured, from the Debian fixture (go-service.sh would make
-# it itself when absent; the fixture is the cached form of the same thing)
-if [[ -f $FIXTURES/debian-go.tar.gz ]]; then
-    "$IMGFS" import -t golang:1.19 -c "ENV GOPATH=/go" \
-        -c "ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-        -c "WORKDIR /go" "$FIXTURES/debian-go.tar.gz" >/dev/null
-fi
+# go-service.sh makes golang:1.19 with tools/mkbase.sh, from the cached test fixture
+export IMGFS_FIXTURES=$FIXTURES IMGFS_BASE_CACHE=$T/base-cache
 
 used=" $(ss -Htan | awk '{print $4}' | sed 's/.*://' | tr '\n' ' ') "
 port=20000

@@ -157,5 +157,7 @@ t_check_fails "no image is tagged" "$IMGFS" inspect failing
 t_eq "no mount is left" "" "$(grep -F " $IMGFS_RUN_DIR/" /proc/mounts || true)"
 t_eq "no container is left" "" "$("$IMGFS" ps -a -q)"
 t_eq "no step directory is left" "" "$(ls "$IMGFS_ROOT/tmp")"
+t_eq "no intermediate image is named" "" \
+    "$("$IMGFS" images --json | jq -r '.[].Name | select(startswith("sha256:"))')"
 t_check "the store is consistent" "$IMGFS" fsck
 t_end
