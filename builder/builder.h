@@ -75,4 +75,28 @@ struct build_result {
 int build_run(const struct build_options *o, struct build_result *out, int *failed_status,
               struct imgfs_err *err);
 
+/* ---- the Go fast path (gofast.c), like ko ---- */
+
+#define BUILD_GO_DEFAULT_BASE "static:latest"
+
+struct build_go_options {
+    const char *root;    /* the store */
+    const char *package; /* what `go build` builds: "./cmd/server", ".", an import path */
+    const char *dir;     /* where go runs (the module); NULL: the current directory */
+    const char *base;    /* the base image; NULL: BUILD_GO_DEFAULT_BASE (tools/mkbase.sh) */
+    char **tags;         /* NULL-terminated names, or NULL */
+    /* >= 0: the time of the layer's files, `created` and history; -1: 0 (1970), so the same
+     * binary always gives the same image digest, as ko does */
+    int64_t source_date_epoch;
+    const struct build_progress *progress; /* 2 steps: go build, the layer; go's output */
+};
+
+/* `imgfs build --go`: `go build -trimpath -buildvcs=false` on the host with CGO_ENABLED=0,
+ * GOOS=linux, GOARCH=amd64 and the user's own environment (GOCACHE, GOPATH, GOFLAGS: a warm
+ * build cache stays warm), then one layer on the base: /app (0755) and /app/NAME (0755, root),
+ * NAME being the binary's name as go chose it (the package's last path element). The config is
+ * the base's with Entrypoint ["/app/NAME"] and no Cmd. ENOENT when there is no `go` on PATH or no
+ * base image; ECHILD when the compile failed (go's messages went to progress->step_output). */
+int build_go(const struct build_go_options *o, struct build_result *out, struct imgfs_err *err);
+
 #endif

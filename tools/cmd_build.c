@@ -32,6 +32,10 @@ static const char usage[] =
     "      --progress MODE        auto (default), plain, tty, quiet\n"
     "  -q, --quiet                print only the image id\n"
     "      --platform PLATFORM    linux/amd64 (the only one)\n"
+    "      --go PACKAGE           no Dockerfile: `go build` PACKAGE on the host (CGO_ENABLED=0,\n"
+    "                             -trimpath, your Go build cache) and put the binary at\n"
+    "                             /app/NAME of one layer on the base, as its entrypoint\n"
+    "      --base IMAGE           the base for --go (default: static:latest, tools/mkbase.sh)\n"
     "  -h, --help                 show this help\n\n"
     "SOURCE_DATE_EPOCH (environment or build arg) fixes every timestamp: the same inputs give\n"
     "the same image digest on any store.\n";
@@ -47,6 +51,8 @@ enum {
     OPT_IIDFILE,
     OPT_PROGRESS,
     OPT_PLATFORM,
+    OPT_GO,
+    OPT_BASE,
 };
 
 /* ---- progress ---- */
@@ -232,6 +238,12 @@ static void p_failed(struct progress *p)
     }
     if (p->have_cur && p->mode == P_PLAIN)
         fprintf(p->f, "#%d ERROR\n", p->cur.step);
+    if (p->have_cur) {
+        buf_free(&p->cur.out);
+        free(p->cur.name);
+        free(p->cur.partial);
+        p->have_cur = false;
+    }
     fflush(p->f);
     pthread_mutex_unlock(&p->mu);
 }
@@ -280,6 +292,100 @@ static void on_signal(int sig)
     interrupted = sig;
 }
 
+/* SOURCE_DATE_EPOCH (NULL or "": unset, *out untouched); prints the error. */
+static int parse_source_date_epoch(const char *sde, int64_t *out)
+{
+    if (!sde || !*sde)
+        return 0;
+    char *end;
+    long long v = strtoll(sde, &end, 10);
+    if (*end || v < 0) {
+        cli_error("build", "invalid SOURCE_DATE_EPOCH `%s`: want seconds since 1970", sde);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void progress_init(struct progress *p, struct build_progress *pr, bool quiet,
+                          const char *mode)
+{
+    *p = (struct progress){.f = stderr};
+    pthread_mutex_init(&p->mu, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &p->t0);
+    if (quiet || !strcmp(mode, "quiet"))
+        p->mode = P_QUIET;
+    else if (!strcmp(mode, "plain"))
+        p->mode = P_PLAIN;
+    else if (!strcmp(mode, "tty") || isatty(2))
+        p->mode = P_TTY;
+    else
+        p->mode = P_PLAIN;
+    *pr = (struct build_progress){.ctx = p,
+                                  .step_start = p_step_start,
+                                  .step_output = p_step_output,
+                                  .step_done = p_step_done,
+                                  .note = p_note};
+}
+
+/* The image id, the names and the summary, as Docker prints them; --iidfile. */
+static int report_built(struct progress *p, const struct build_result *res, char **tags,
+                        size_t n_tags, const char *iidfile)
+{
+    struct imgfs_err err = {0};
+    char id[DIGEST_STR_SIZE];
+    digest_str(&res->image, id);
+    if (p->mode == P_QUIET) {
+        printf("%s\n", id);
+    } else {
+        fprintf(stderr,
+                p->mode == P_PLAIN ? "#0 writing image %s done\n" : " => writing image %s done\n",
+                id);
+        for (size_t i = 0; i < n_tags; i++) {
+            char *n = NULL;
+            const char *t = tags[i];
+            if (!strchr(t + (strrchr(t, '/') ? (size_t)(strrchr(t, '/') - t) : 0), ':'))
+                n = xasprintf("%s:latest", t);
+            fprintf(stderr,
+                    p->mode == P_PLAIN ? "#0 naming to %s done\n" : " => naming to %s done\n",
+                    n ? n : t);
+            free(n);
+        }
+        fprintf(stderr, "Built %s in %.1fs (%d steps, %d cached)\n", id, since(&p->t0), res->steps,
+                res->cached);
+    }
+    if (iidfile) {
+        cleanup_free char *line = xstrdup(id);
+        if (write_file_atomic(iidfile, line, strlen(line), 0644, &err) < 0) {
+            cli_report("build", &err);
+            return EXIT_IMGFS_FAILED;
+        }
+    }
+    return 0;
+}
+
+/* --go PACKAGE: the Go fast path (builder.h build_go), no Dockerfile and no context. */
+static int build_go_verb(const struct cli *cli, const char *package, const char *base, char **tags,
+                         size_t n_tags, bool quiet, const char *progress_mode, const char *iidfile)
+{
+    struct build_go_options g = {
+        .root = cli->root, .package = package, .base = base, .tags = tags, .source_date_epoch = -1};
+    if (parse_source_date_epoch(getenv("SOURCE_DATE_EPOCH"), &g.source_date_epoch) < 0)
+        return EXIT_IMGFS_FAILED;
+    struct progress p;
+    struct build_progress pr;
+    progress_init(&p, &pr, quiet, progress_mode);
+    g.progress = &pr;
+    struct build_result res;
+    struct imgfs_err err = {0};
+    if (build_go(&g, &res, &err) < 0) {
+        p_failed(&p);
+        cli_report("build", &err);
+        return err.code == ECHILD ? 1 : EXIT_IMGFS_FAILED;
+    }
+    return report_built(&p, &res, tags, n_tags, iidfile);
+}
+
 int cmd_build(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
@@ -296,6 +402,8 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         {"progress", required_argument, NULL, OPT_PROGRESS},
         {"quiet", no_argument, NULL, 'q'},
         {"platform", required_argument, NULL, OPT_PLATFORM},
+        {"go", required_argument, NULL, OPT_GO},
+        {"base", required_argument, NULL, OPT_BASE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -310,6 +418,7 @@ int cmd_build(int argc, char **argv, struct cli *cli)
     struct buf text = {0};
     struct imgfs_err err = {0};
     char *default_file = NULL;
+    const char *go_package = NULL, *go_base = NULL;
 
     while ((c = getopt_long(argc, argv, "t:f:qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -389,6 +498,12 @@ int cmd_build(int argc, char **argv, struct cli *cli)
                 goto out;
             }
             break;
+        case OPT_GO:
+            go_package = optarg;
+            break;
+        case OPT_BASE:
+            go_base = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             rc = 0;
@@ -397,6 +512,26 @@ int cmd_build(int argc, char **argv, struct cli *cli)
             fprintf(stderr, "See 'imgfs build --help'.\n");
             goto out;
         }
+    }
+    if (go_base && !go_package) {
+        cli_error("build", "--base goes with --go (a Dockerfile names its base in FROM)");
+        fprintf(stderr, "See 'imgfs build --help'.\n");
+        goto out;
+    }
+    if (go_package) {
+        if (optind != argc) {
+            cli_error("build", "--go PACKAGE takes no context argument");
+            fprintf(stderr, "See 'imgfs build --help'.\n");
+            goto out;
+        }
+        if (file || n_args || n_labels || n_secrets || o.target) {
+            cli_error("build", "--go builds without a Dockerfile: no -f, --build-arg, --label, "
+                               "--secret or --target");
+            fprintf(stderr, "See 'imgfs build --help'.\n");
+            goto out;
+        }
+        rc = build_go_verb(cli, go_package, go_base, tags, n_tags, quiet, progress_mode, iidfile);
+        goto out;
     }
     if (optind != argc - 1) {
         cli_error("build", "\"build\" requires exactly 1 argument (the context: a directory, "
@@ -448,33 +583,13 @@ int cmd_build(int argc, char **argv, struct cli *cli)
     for (size_t i = 0; i < n_args; i++)
         if (!strncmp(args[i], "SOURCE_DATE_EPOCH=", 18))
             sde = args[i] + 18;
-    if (sde && *sde) {
-        char *end;
-        long long v = strtoll(sde, &end, 10);
-        if (*end || v < 0) {
-            cli_error("build", "invalid SOURCE_DATE_EPOCH `%s`: want seconds since 1970", sde);
-            goto out;
-        }
-        o.source_date_epoch = v;
-    }
+    if (parse_source_date_epoch(sde, &o.source_date_epoch) < 0)
+        goto out;
     o.build_args = args;
 
-    struct progress p = {.f = stderr};
-    pthread_mutex_init(&p.mu, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &p.t0);
-    if (quiet || !strcmp(progress_mode, "quiet"))
-        p.mode = P_QUIET;
-    else if (!strcmp(progress_mode, "plain"))
-        p.mode = P_PLAIN;
-    else if (!strcmp(progress_mode, "tty") || isatty(2))
-        p.mode = P_TTY;
-    else
-        p.mode = P_PLAIN;
-    struct build_progress pr = {.ctx = &p,
-                                .step_start = p_step_start,
-                                .step_output = p_step_output,
-                                .step_done = p_step_done,
-                                .note = p_note};
+    struct progress p;
+    struct build_progress pr;
+    progress_init(&p, &pr, quiet, progress_mode);
     o.progress = &pr;
 
     /* Ctrl-C: the container gets it through the process group and the step fails; we clean up
@@ -493,35 +608,7 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         rc = interrupted ? 130 : 1;
         goto out;
     }
-    char id[DIGEST_STR_SIZE];
-    digest_str(&res.image, id);
-    if (p.mode == P_QUIET) {
-        printf("%s\n", id);
-    } else {
-        fprintf(stderr,
-                p.mode == P_PLAIN ? "#0 writing image %s done\n" : " => writing image %s done\n",
-                id);
-        for (size_t i = 0; i < n_tags; i++) {
-            char *n = NULL;
-            const char *t = tags[i];
-            if (!strchr(t + (strrchr(t, '/') ? (size_t)(strrchr(t, '/') - t) : 0), ':'))
-                n = xasprintf("%s:latest", t);
-            fprintf(stderr,
-                    p.mode == P_PLAIN ? "#0 naming to %s done\n" : " => naming to %s done\n",
-                    n ? n : t);
-            free(n);
-        }
-        fprintf(stderr, "Built %s in %.1fs (%d steps, %d cached)\n", id, since(&p.t0), res.steps,
-                res.cached);
-    }
-    if (iidfile) {
-        cleanup_free char *line = xstrdup(id);
-        if (write_file_atomic(iidfile, line, strlen(line), 0644, &err) < 0) {
-            cli_report("build", &err);
-            goto out;
-        }
-    }
-    rc = 0;
+    rc = report_built(&p, &res, tags, n_tags, iidfile);
 out:
     for (size_t i = 0; i < n_secrets; i++) {
         free((char *)secrets[i].id);
