@@ -474,35 +474,36 @@ int layer_builder_finish(struct layer_builder *lb, struct layer_build_result *ou
 
 /* ---- directory trees ---- */
 
+enum layer_kind layer_kind_from_mode(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+        return LAYER_REG;
+    case S_IFDIR:
+        return LAYER_DIR;
+    case S_IFLNK:
+        return LAYER_SYMLINK;
+    case S_IFCHR:
+        return LAYER_CHAR;
+    case S_IFBLK:
+        return LAYER_BLOCK;
+    case S_IFIFO:
+        return LAYER_FIFO;
+    case S_IFSOCK:
+        return LAYER_SOCKET;
+    default:
+        return 0;
+    }
+}
+
 int layer_entry_from_stat(const struct stat *st, struct layer_entry *e, struct imgfs_err *err)
 {
     memset(e, 0, sizeof *e);
-    switch (st->st_mode & S_IFMT) {
-    case S_IFREG:
-        e->kind = LAYER_REG;
-        e->size = (uint64_t)st->st_size;
-        break;
-    case S_IFDIR:
-        e->kind = LAYER_DIR;
-        break;
-    case S_IFLNK:
-        e->kind = LAYER_SYMLINK;
-        break;
-    case S_IFCHR:
-        e->kind = LAYER_CHAR;
-        break;
-    case S_IFBLK:
-        e->kind = LAYER_BLOCK;
-        break;
-    case S_IFIFO:
-        e->kind = LAYER_FIFO;
-        break;
-    case S_IFSOCK:
-        e->kind = LAYER_SOCKET;
-        break;
-    default:
+    e->kind = layer_kind_from_mode(st->st_mode);
+    if (!e->kind)
         return err_set(err, EINVAL, "unknown file type %o", st->st_mode & S_IFMT);
-    }
+    if (e->kind == LAYER_REG)
+        e->size = (uint64_t)st->st_size;
     e->mode = st->st_mode & 07777;
     e->uid = st->st_uid;
     e->gid = st->st_gid;

@@ -73,6 +73,8 @@ int layer_builder_finish(struct layer_builder *lb, struct layer_build_result *ou
 
 /* ---- directory trees ---- */
 
+/* The layer kind of a file type (st_mode & S_IFMT); 0 for none a layer can hold. */
+enum layer_kind layer_kind_from_mode(mode_t mode);
 /* Metadata of a file as a layer entry: kind, mode (07777), uid, gid, mtime, size (regular files),
  * rdev. No path, link, names or xattrs. Returns -1 (EINVAL) for a file type a layer cannot hold. */
 int layer_entry_from_stat(const struct stat *st, struct layer_entry *e, struct imgfs_err *err);

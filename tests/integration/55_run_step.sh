@@ -9,10 +9,16 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin run_step
 t_need_fixture busybox.tar
-objs=("$TOP"/build/release/fs/*.o "$TOP"/build/release/runner/*.o)
-[[ -e ${objs[0]} ]] || t_skip "no library objects in build/release (run make first)"
-cc -std=gnu11 -D_GNU_SOURCE -o "$T/run_step" "$TOP/tests/integration/55_run_step.c" "${objs[@]}" \
-    $(pkg-config --libs fuse3 libarchive lmdb jansson libseccomp libcrypto zlib libcurl) -lpthread
+# the driver is linked against the objects of the binary under test (ASan's for imgfs-asan)
+flavour=release flags=()
+if [[ $(basename "$IMGFS") == imgfs-asan ]]; then
+    flavour=asan flags=(-fsanitize=address,undefined -fno-omit-frame-pointer)
+fi
+objs=("$TOP"/build/$flavour/fs/*.o "$TOP"/build/$flavour/runner/*.o)
+[[ -e ${objs[0]} ]] || t_skip "no library objects in build/$flavour (run make first)"
+cc -std=gnu11 -D_GNU_SOURCE "${flags[@]}" -o "$T/run_step" "$TOP/tests/integration/55_run_step.c" \
+    "${objs[@]}" $(pkg-config --libs fuse3 libarchive lmdb jansson libseccomp libcrypto zlib libcurl) \
+    -lpthread
 step() { "$T/run_step" "$IMGFS_ROOT" "$IMGFS_RUN_DIR" "$@"; }
 visible() { find "$IMGFS_RUN_DIR/containers" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
