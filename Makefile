@@ -39,7 +39,7 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB   := $(filter-out fs/mount.c,$(wildcard fs/*.c))
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all asan test unit integration deps clean format check-format fuzz man install
+.PHONY: all asan test unit integration deps clean format check-format fuzz fuzz-long man install
 all: imgfs build/imgfs.1
 
 # The man page is made from the --help texts (tools/gen-man.sh), so the two cannot disagree.
@@ -82,6 +82,10 @@ test: imgfs imgfs-asan $(UNIT_BINS)
 	tests/run.sh
 
 fuzz: $(FUZZ_BINS)
+
+# Each fuzz target for 10 million executions (hours; RUNS=, MAX_TIME=, TARGETS=: bench/fuzz-long.sh).
+fuzz-long:
+	bench/fuzz-long.sh
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 	@mkdir -p $(dir $@)

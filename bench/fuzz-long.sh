@@ -1,0 +1,61 @@
+#!/bin/bash
+# bench/fuzz-long.sh — the long fuzzing campaign (`make fuzz-long`): every tests/fuzz/fuzz_*.c target,
+# built with libFuzzer + ASan + UBSan, run one after another (never in parallel: the machine is shared)
+# for RUNS executions each (default 10,000,000), niced, from a seed corpus (tests/fuzz/seeds.sh) that
+# grows in a persistent corpus directory. Prints one table row per target for docs/fuzzing.md: the
+# executions done, the time, the corpus size, and any crash, leak or timeout (with the saved input).
+#
+#   RUNS=N                 executions per target (default 10000000)
+#   MAX_TIME=SECONDS       stop a target after this long even when RUNS are not reached (default: none)
+#   TARGETS="tar oci"      only these targets (default: every tests/fuzz/fuzz_*.c)
+#   OUT=DIR                corpus, logs and crashes (default build/fuzz-long)
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-10000000}
+MAX_TIME=${MAX_TIME:-0}
+OUT=${OUT:-$TOP/build/fuzz-long}
+cd "$TOP"
+make -s -j2 imgfs fuzz
+mkdir -p "$OUT"
+if [[ ! -d $OUT/seed ]]; then
+    tests/fuzz/seeds.sh "$TOP/imgfs" "$OUT/seed.tmp"
+    mv "$OUT/seed.tmp" "$OUT/seed"
+fi
+if [[ -n ${TARGETS:-} ]]; then
+    read -ra targets <<<"$TARGETS"
+else
+    targets=()
+    for f in tests/fuzz/fuzz_*.c; do
+        n=${f##*/fuzz_}
+        targets+=("${n%.c}")
+    done
+fi
+echo "| target | executions | seconds | exec/s | corpus | result |"
+echo "|---|---|---|---|---|---|"
+status=0
+for t in "${targets[@]}"; do
+    corpus=$OUT/corpus/$t
+    mkdir -p "$corpus" "$OUT/crashes"
+    [[ -d $OUT/seed/$t ]] && cp -n "$OUT/seed/$t"/* "$corpus/" 2>/dev/null || true
+    log=$OUT/$t.log
+    start=$(date +%s)
+    rc=0
+    # -timeout: an input taking longer than 60 s is a finding (a hang), not something to wait for
+    nice -n 19 "build/fuzz/fuzz_$t" -runs="$RUNS" -max_total_time="$MAX_TIME" -max_len=65536 \
+        -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$OUT/crashes/$t-" "$corpus" >"$log" 2>&1 || rc=$?
+    secs=$(($(date +%s) - start))
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    files=$(find "$corpus" -type f | wc -l)
+    if ((rc == 0)); then
+        result=ok
+    else
+        status=1
+        what=$(grep -m1 -oE "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+|runtime error: .*" "$log" || echo "exit $rc")
+        input=$(grep -m1 -oE "Test unit written to [^ ]+" "$log" | sed 's/Test unit written to //' || true)
+        result="FOUND: $what ${input:+($input)}"
+    fi
+    echo "| fuzz_$t | ${execs:-?} | $secs | ${speed:-?} | $files | $result |"
+done
+exit $status
