@@ -363,10 +363,61 @@ static int tar_data_next(void *ctx, const void **data, size_t *len, uint64_t *of
     return 1;
 }
 
+/* The data runs a member declares: its sparse map, or (none) the whole member. */
+static void declared_runs(struct archive_entry *ae, uint64_t size, struct layer_run **runs,
+                          size_t *n, size_t *cap)
+{
+    *n = 0;
+    if (archive_entry_sparse_reset(ae) == 0) {
+        *runs = *cap ? *runs : xmalloc(sizeof **runs);
+        *cap = *cap ? *cap : 1;
+        (*runs)[(*n)++] = (struct layer_run){0, size};
+        return;
+    }
+    la_int64_t off, len;
+    while (archive_entry_sparse_next(ae, &off, &len) == ARCHIVE_OK) {
+        if (off < 0 || len <= 0)
+            continue;
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 8;
+            *runs = xrealloc(*runs, *cap * sizeof **runs);
+        }
+        (*runs)[(*n)++] = (struct layer_run){(uint64_t)off, (uint64_t)len};
+    }
+}
+
+static int read_layer(struct store_batch *b, struct archive *in, const char *what,
+                      const char *const *skip, struct import_limits *limits,
+                      struct layer_build_result *out, struct imgfs_err *err);
+
+void import_limits_init(struct import_limits *l)
+{
+    *l = (struct import_limits){.max_bytes = IMPORT_DEFAULT_MAX_BYTES,
+                                .max_files = IMPORT_DEFAULT_MAX_FILES};
+}
+
 int import_layer(struct store_batch *b, struct archive *in, const char *what,
                  struct layer_build_result *out, struct imgfs_err *err)
 {
-    return import_layer_skip(b, in, what, NULL, out, err);
+    struct import_limits limits;
+    import_limits_init(&limits);
+    return read_layer(b, in, what, NULL, &limits, out, err);
+}
+
+int import_layer_skip(struct store_batch *b, struct archive *in, const char *what,
+                      const char *const *skip, struct layer_build_result *out,
+                      struct imgfs_err *err)
+{
+    struct import_limits limits;
+    import_limits_init(&limits);
+    return read_layer(b, in, what, skip, &limits, out, err);
+}
+
+int import_layer_limited(struct store_batch *b, struct archive *in, const char *what,
+                         struct import_limits *limits, struct layer_build_result *out,
+                         struct imgfs_err *err)
+{
+    return read_layer(b, in, what, NULL, limits, out, err);
 }
 
 static bool skipped_at_root(const char *raw, const char *const *skip)
@@ -381,11 +432,13 @@ static bool skipped_at_root(const char *raw, const char *const *skip)
     return false;
 }
 
-int import_layer_skip(struct store_batch *b, struct archive *in, const char *what,
-                      const char *const *skip, struct layer_build_result *out,
-                      struct imgfs_err *err)
+static int read_layer(struct store_batch *b, struct archive *in, const char *what,
+                      const char *const *skip, struct import_limits *limits,
+                      struct layer_build_result *out, struct imgfs_err *err)
 {
     memset(out, 0, sizeof *out);
+    struct layer_run *runs = NULL;
+    size_t n_runs = 0, runs_cap = 0;
     struct layer_builder *lb;
     if (layer_builder_open(b, what, &lb, err) < 0)
         return -1;
@@ -461,8 +514,32 @@ int import_layer_skip(struct store_batch *b, struct archive *in, const char *wha
                     (struct layer_xattr){.name = name, .value = value, .len = (uint32_t)size};
         }
         e.xattrs = xattrs;
-        if ((e.kind == LAYER_REG ? layer_builder_add_data(lb, &e, tar_data_next, in, err)
-                                 : layer_builder_add(lb, &e, err)) < 0)
+        if (limits->max_files && limits->files >= limits->max_files) {
+            err_set(err, EFBIG, "%s: more than %llu entries (the import's limit)", what,
+                    (unsigned long long)limits->max_files);
+            goto out;
+        }
+        limits->files++;
+        if (e.kind == LAYER_REG) {
+            /* the limit is checked against what the header declares, before any data is read;
+             * holes are not content */
+            declared_runs(ae, e.size, &runs, &n_runs, &runs_cap);
+            uint64_t data = 0;
+            for (size_t i = 0; i < n_runs; i++)
+                data += runs[i].length < e.size ? runs[i].length : e.size;
+            if (limits->max_bytes &&
+                (data > limits->max_bytes || limits->bytes > limits->max_bytes - data)) {
+                err_set(err, EFBIG, "%s: `%s` brings the content to %llu bytes, more than the "
+                        "import's limit of %llu", what, raw,
+                        (unsigned long long)(limits->bytes + data),
+                        (unsigned long long)limits->max_bytes);
+                goto out;
+            }
+            limits->bytes += data;
+        }
+        if ((e.kind == LAYER_REG
+                 ? layer_builder_add_runs(lb, &e, runs, n_runs, tar_data_next, in, err)
+                 : layer_builder_add(lb, &e, err)) < 0)
             goto out;
         members++;
     }
@@ -470,6 +547,7 @@ int import_layer_skip(struct store_batch *b, struct archive *in, const char *wha
 out:
     layer_builder_free(lb);
     free(xattrs);
+    free(runs);
     return ret;
 }
 
@@ -581,8 +659,8 @@ static int spool_stdin(struct store *s, struct stdin_source *in, char **path,
 
 /* Import one rootfs layer from an opened stream, then commit it as an image. */
 static int import_rootfs(struct store_batch *b, struct import_stream *st, struct archive *a,
-                         const char *name, char *const *changes, struct digest *out,
-                         struct imgfs_err *err)
+                         const char *name, char *const *changes, struct import_limits *limits,
+                         struct digest *out, struct imgfs_err *err)
 {
     cleanup_free char *config = NULL;
     size_t config_len = 0;
@@ -592,7 +670,7 @@ static int import_rootfs(struct store_batch *b, struct import_stream *st, struct
     if (changes && *changes)
         rc = image_config_edit(NULL, 0, changes, &config, &config_len, err);
     if (rc == 0)
-        rc = import_layer(b, a, "rootfs tar", &res, err);
+        rc = import_layer_limited(b, a, "rootfs tar", limits, &res, err);
     struct imgfs_err derr = {0};
     if (import_stream_close(st, rc < 0, &derr) < 0) {
         /* the decompressor's error is the cause; the tar reader only saw the stream end early */
@@ -614,8 +692,13 @@ out:
 }
 
 int import_source(struct store *s, const char *source, const char *name, char *const *changes,
-                  struct digest *out, struct imgfs_err *err)
+                  struct import_limits *limits, struct digest *out, struct imgfs_err *err)
 {
+    struct import_limits defaults;
+    if (!limits) {
+        import_limits_init(&defaults);
+        limits = &defaults;
+    }
     cleanup_free char *spooled = NULL;
     const char *path = source;
     struct stdin_source *in = NULL;
@@ -669,14 +752,14 @@ int import_source(struct store *s, const char *source, const char *name, char *c
     if (store_batch_begin(s, &b, err) < 0)
         goto out;
     if (kind != OCI_SOURCE_ROOTFS) {
-        ret = oci_import(b, path, kind, name, out, err);
+        ret = oci_import(b, path, kind, name, limits, out, err);
     } else {
         if (from_stdin && !spooled)
             ret = import_stream_open_cb(in, stdin_read_cb, &st, &a, err);
         else
             ret = import_stream_open_file(path, &st, &a, err);
         if (ret == 0)
-            ret = import_rootfs(b, st, a, name, changes, out, err);
+            ret = import_rootfs(b, st, a, name, changes, limits, out, err);
     }
     if (ret < 0) {
         store_batch_abort(b);

@@ -46,8 +46,24 @@ int import_stream_open_cb_hashed(void *ctx,
 int import_stream_finish(struct import_stream *s, struct digest *uncompressed,
                          struct imgfs_err *err);
 
+/* What one import may bring in, so that a small archive cannot keep it busy for days or fill the
+ * store: content bytes (as read, after decompression; holes of sparse files are not content and
+ * cost nothing) and entries, over all the layers of the import. 0 = no limit. Going over is EFBIG,
+ * found at the member's header, before its data is read. */
+struct import_limits {
+    uint64_t max_bytes, max_files;
+    uint64_t bytes, files; /* used so far; import_layer_limited adds to them */
+};
+#define IMPORT_DEFAULT_MAX_BYTES (256ull << 30) /* 256 GiB */
+#define IMPORT_DEFAULT_MAX_FILES 4000000ull
+/* The defaults above, nothing used yet. */
+void import_limits_init(struct import_limits *l);
+
 /* Read every member of `in` (opened by the caller, positioned before the first header). `what`
- * names the source in errors ("layer 2 of foo.tar"). */
+ * names the source in errors ("layer 2 of foo.tar"). A member's sparse map (GNU, pax) is taken
+ * as declared: holes stay holes (layer_builder_add_runs). import_layer applies the default limits
+ * to this one layer; import_layer_limited counts against `limits`, shared by the layers of one
+ * import. */
 int import_layer(struct store_batch *b, struct archive *in, const char *what,
                  struct layer_build_result *out, struct imgfs_err *err);
 /* import_layer, leaving out the members at the layer's root named in `skip` (NULL-terminated):
@@ -56,13 +72,17 @@ int import_layer(struct store_batch *b, struct archive *in, const char *what,
 int import_layer_skip(struct store_batch *b, struct archive *in, const char *what,
                       const char *const *skip, struct layer_build_result *out,
                       struct imgfs_err *err);
+int import_layer_limited(struct store_batch *b, struct archive *in, const char *what,
+                         struct import_limits *limits, struct layer_build_result *out,
+                         struct imgfs_err *err);
 
 /* Import SOURCE: a rootfs tarball (any compression), a `docker save` archive, an OCI image layout
  * (directory or tar), or "-" for stdin (any of those). Tags `name` when not NULL (for archives that
  * carry names of their own and no `name` is given, those are used). `changes` (NULL-terminated, may
- * be NULL) are Dockerfile-style config changes for a rootfs (image_config_edit). The manifest digest
- * goes to *out. Atomic: on failure no name changes. */
+ * be NULL) are Dockerfile-style config changes for a rootfs (image_config_edit). `limits` bounds the
+ * whole import (NULL: the defaults). The manifest digest goes to *out. Atomic: on failure no name
+ * changes. */
 int import_source(struct store *s, const char *source, const char *name, char *const *changes,
-                  struct digest *out, struct imgfs_err *err);
+                  struct import_limits *limits, struct digest *out, struct imgfs_err *err);
 
 #endif

@@ -3,7 +3,10 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -214,6 +217,48 @@ static mode_t kind_to_type(enum layer_kind k)
     }
 }
 
+/* Is [0, size) covered by the runs without a gap? Empty runs do not count. */
+static bool covers_all(uint64_t size, const struct layer_run *runs, size_t n)
+{
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!runs[i].length)
+            continue;
+        if (runs[i].offset != pos)
+            return false;
+        pos += runs[i].length;
+    }
+    return pos == size;
+}
+
+/* libarchive merges adjacent entries itself; a file with no data at all still needs one entry, or
+ * the writer would take it for a plain file and write every zero. */
+static void add_runs(struct archive_entry *ae, const struct layer_run *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (runs[i].length)
+            archive_entry_sparse_add_entry(ae, (la_int64_t)runs[i].offset,
+                                           (la_int64_t)runs[i].length);
+    if (archive_entry_sparse_count(ae) == 0)
+        archive_entry_sparse_add_entry(ae, archive_entry_size(ae), 0);
+}
+
+void layer_archive_set_runs(struct archive_entry *ae, const struct layer_run *runs, size_t n)
+{
+    archive_entry_sparse_clear(ae);
+    if (!covers_all((uint64_t)archive_entry_size(ae), runs, n))
+        add_runs(ae, runs, n);
+}
+
+static void set_sparse_from_extents(struct archive_entry *ae, const struct layer_entry *e)
+{
+    struct layer_run *runs = xmalloc((e->n_extents + 1) * sizeof *runs);
+    for (uint32_t i = 0; i < e->n_extents; i++)
+        runs[i] = (struct layer_run){e->extents[i].offset, e->extents[i].length};
+    layer_archive_set_runs(ae, runs, e->n_extents);
+    free(runs);
+}
+
 void layer_entry_to_archive(const struct layer_entry *e, struct archive_entry *ae)
 {
     archive_entry_clear(ae);
@@ -240,6 +285,7 @@ void layer_entry_to_archive(const struct layer_entry *e, struct archive_entry *a
         archive_entry_copy_symlink(ae, e->link);
     } else if (e->kind == LAYER_REG) {
         archive_entry_set_size(ae, e->size);
+        set_sparse_from_extents(ae, e);
     }
     if (e->kind == LAYER_CHAR || e->kind == LAYER_BLOCK) {
         archive_entry_set_rdevmajor(ae, e->rdev_major);
@@ -266,16 +312,30 @@ struct archive *layer_tar_writer_new(void *ctx,
     return a;
 }
 
-static const uint8_t zeros[65536];
+/* A read-only mapping of zero pages, never touched by the writer when it skips a hole but valid
+ * memory all the same (and zeros, were it ever read). */
+#define HOLE_PIECE (1u << 30)
+static const void *hole_zeros;
+static pthread_once_t hole_once = PTHREAD_ONCE_INIT;
 
-/* Write `len` bytes of zeros (a hole). */
-static int write_zeros(struct archive *out, uint64_t len, struct imgfs_err *err)
+static void hole_map(void)
 {
+    void *p = mmap(NULL, HOLE_PIECE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    hole_zeros = p == MAP_FAILED ? NULL : p;
+}
+
+int layer_tar_write_hole(struct archive *out, uint64_t len, struct imgfs_err *err)
+{
+    pthread_once(&hole_once, hole_map);
+    if (!hole_zeros)
+        return err_sys(err, errno, "mapping zero pages for a hole");
     while (len) {
-        size_t n = len < sizeof zeros ? len : sizeof zeros;
-        if (archive_write_data(out, zeros, n) < 0)
-            return err_set(err, EIO, "writing tar: %s", archive_error_string(out));
-        len -= n;
+        size_t n = len < HOLE_PIECE ? (size_t)len : HOLE_PIECE;
+        la_ssize_t w = archive_write_data(out, hole_zeros, n);
+        if (w <= 0)
+            return err_set(err, EIO, "writing tar: %s",
+                           w < 0 ? archive_error_string(out) : "the writer took no bytes");
+        len -= (uint64_t)w;
     }
     return 0;
 }
@@ -302,7 +362,7 @@ int layer_tar_write(struct store_read *r, const void *table, size_t len, struct 
             const struct layer_extent *x = &e.extents[i];
             const void *data;
             size_t n;
-            if (x->offset > pos && write_zeros(out, x->offset - pos, err) < 0)
+            if (x->offset > pos && layer_tar_write_hole(out, x->offset - pos, err) < 0)
                 goto out;
             if (store_chunk_get(r, &x->chunk, true, &data, &n, err) < 0) {
                 err_ctx(err, "reading `%s`", e.path);
@@ -320,7 +380,7 @@ int layer_tar_write(struct store_read *r, const void *table, size_t len, struct 
             }
             pos = x->offset + n;
         }
-        if (e.size > pos && write_zeros(out, e.size - pos, err) < 0)
+        if (e.size > pos && layer_tar_write_hole(out, e.size - pos, err) < 0)
             goto out;
     }
     if (rc == 0)

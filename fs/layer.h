@@ -93,8 +93,24 @@ void layer_reader_free(struct layer_reader *r);
 
 /* Fill a libarchive entry with the canonical header of `e` (pax format; no atime/ctime; names
  * as bytes). The one definition of a canonical header, shared by import (to compute the diff_id)
- * and export (to write it), so both agree byte for byte. */
+ * and export (to write it), so both agree byte for byte. A regular file whose extents leave holes
+ * gets the sparse map of its data runs (written as a pax sparse file, GNU format 1.0); one without
+ * holes is written plainly. */
 void layer_entry_to_archive(const struct layer_entry *e, struct archive_entry *ae);
+
+/* A run of file data, [offset, offset + length); what lies between runs is a hole. */
+struct layer_run {
+    uint64_t offset, length;
+};
+/* Replace the sparse map of a canonical regular-file entry (its size already set) by `runs`
+ * (ordered, not overlapping; empty ones are ignored), with layer_entry_to_archive's rule: runs that
+ * cover the whole file mean a plain file. Import uses it before the data (and so the extents) are
+ * known. */
+void layer_archive_set_runs(struct archive_entry *ae, const struct layer_run *runs, size_t n);
+
+/* Write the `len` zero bytes of a hole to a canonical writer. For a sparse entry the pax writer
+ * skips them without reading, so this costs nothing per byte: a 1 PiB hole is a million calls. */
+int layer_tar_write_hole(struct archive *out, uint64_t len, struct imgfs_err *err);
 /* A libarchive writer with the canonical options (pax restricted, no compression), writing to
  * `write_fn`. */
 struct archive *layer_tar_writer_new(void *ctx,

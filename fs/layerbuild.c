@@ -125,6 +125,9 @@ struct layer_builder {
     /* extents of the current file */
     struct layer_extent *ext;
     size_t n_ext, ext_cap;
+    /* data runs the current file declares */
+    struct layer_run *runs;
+    size_t n_runs, runs_cap;
     struct layer_writer w;
     struct pathset seen; /* hardlink targets: paths of non-directory entries */
     uint64_t files, bytes;
@@ -168,6 +171,7 @@ void layer_builder_free(struct layer_builder *lb)
     pathset_free(&lb->seen);
     free(lb->cbuf);
     free(lb->ext);
+    free(lb->runs);
     free(lb->what);
     free(lb);
 }
@@ -223,26 +227,67 @@ static int feed(struct layer_builder *lb, const uint8_t *data, size_t len, const
     return 0;
 }
 
-/* Zeros into the canonical stream for a hole [from, to). */
-static int hash_zeros(struct layer_builder *lb, uint64_t from, uint64_t to, struct imgfs_err *err)
+/* `len` zero bytes as file data (a gap in undeclared content): hashed and chunked. */
+static int feed_zeros(struct layer_builder *lb, uint64_t len, const char *path,
+                      struct imgfs_err *err)
 {
     static const uint8_t zeros[65536];
-    for (uint64_t z = from; z < to;) {
-        size_t n = to - z < sizeof zeros ? (size_t)(to - z) : sizeof zeros;
+    while (len) {
+        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
         if (archive_write_data(lb->hash_out, zeros, n) < 0)
             return err_set(err, EIO, "hashing layer: %s", archive_error_string(lb->hash_out));
-        z += n;
+        if (feed(lb, zeros, n, path, err) < 0 || drain(lb, false, path, err) < 0)
+            return -1;
+        lb->bytes += n;
+        len -= n;
     }
     return 0;
 }
 
-static int read_content(struct layer_builder *lb, struct layer_entry *e, layer_data_fn next,
-                        void *ctx, struct imgfs_err *err)
+/* The runs of the current file: `runs` checked and merged, or (NULL) the whole file. */
+static int set_runs(struct layer_builder *lb, const struct layer_entry *e,
+                    const struct layer_run *runs, size_t n, struct imgfs_err *err)
+{
+    struct layer_run whole = {0, e->size};
+    if (!runs) {
+        runs = &whole;
+        n = 1;
+    }
+    lb->n_runs = 0;
+    uint64_t end = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct layer_run *r = &runs[i];
+        if (!r->length)
+            continue;
+        if (r->offset < end || r->offset > e->size || r->length > e->size - r->offset)
+            return err_set(err, EINVAL, "%s: `%s`: its sparse map is out of order or goes past "
+                           "its size", lb->what, e->path);
+        if (lb->n_runs && end == r->offset) {
+            lb->runs[lb->n_runs - 1].length += r->length;
+        } else {
+            if (lb->n_runs == lb->runs_cap) {
+                lb->runs_cap = lb->runs_cap ? lb->runs_cap * 2 : 8;
+                lb->runs = xrealloc(lb->runs, lb->runs_cap * sizeof *lb->runs);
+            }
+            lb->runs[lb->n_runs++] = *r;
+        }
+        end = r->offset + r->length;
+    }
+    return 0;
+}
+
+/* Read a regular file's content into chunks. With declared runs (`strict`), the data must be
+ * exactly them and the holes between are skipped (layer_tar_write_hole: nothing read or hashed);
+ * without, gaps are zeros stored as data. */
+static int read_content(struct layer_builder *lb, struct layer_entry *e, bool strict,
+                        layer_data_fn next, void *ctx, struct imgfs_err *err)
 {
     lb->n_ext = 0;
     lb->cstart = lb->clen = 0;
     lb->cpos = 0;
-    uint64_t pos = 0; /* logical position written to the canonical stream */
+    uint64_t pos = 0;  /* logical position written to the canonical stream */
+    size_t run = 0;    /* the declared run the data is in */
+    uint64_t done = 0; /* bytes of it read so far */
     for (;;) {
         const void *block;
         size_t len;
@@ -252,34 +297,54 @@ static int read_content(struct layer_builder *lb, struct layer_entry *e, layer_d
             break;
         if (rc < 0)
             return err_ctx(err, "%s: reading `%s`", lb->what, e->path);
-        if (off < pos || off + len > e->size)
+        if (!len)
+            continue;
+        if (off < pos || off > e->size || len > e->size - off)
             return err_set(err, EIO, "%s: `%s`: data beyond the size in its header", lb->what,
                            e->path);
-        if (off > pos) {
-            /* a hole: end the current run of chunks; the canonical tar carries zeros */
-            if (drain(lb, true, e->path, err) < 0 || hash_zeros(lb, pos, off, err) < 0)
-                return -1;
-            lb->cpos = off;
+        if (strict) {
+            if (run < lb->n_runs && done == lb->runs[run].length) {
+                run++;
+                done = 0;
+            }
+            if (run == lb->n_runs || off != lb->runs[run].offset + done ||
+                len > lb->runs[run].length - done)
+                return err_set(err, EIO, "%s: `%s`: its data does not match its sparse map",
+                               lb->what, e->path);
+            done += len;
+            if (off > pos) { /* a hole: end the current run of chunks */
+                if (drain(lb, true, e->path, err) < 0 ||
+                    layer_tar_write_hole(lb->hash_out, off - pos, err) < 0)
+                    return -1;
+                lb->cpos = off;
+            }
+        } else if (off > pos && feed_zeros(lb, off - pos, e->path, err) < 0) {
+            return -1;
         }
-        if (len && archive_write_data(lb->hash_out, block, len) < 0)
+        if (archive_write_data(lb->hash_out, block, len) < 0)
             return err_set(err, EIO, "hashing layer: %s", archive_error_string(lb->hash_out));
         if (feed(lb, block, len, e->path, err) < 0 || drain(lb, false, e->path, err) < 0)
             return -1;
         pos = off + len;
         lb->bytes += len;
     }
+    if (strict && lb->n_runs && (run != lb->n_runs - 1 || done != lb->runs[run].length))
+        return err_set(err, EIO, "%s: `%s`: less data than its sparse map declares (did it change "
+                       "while it was read?)", lb->what, e->path);
+    if (pos < e->size && !strict && feed_zeros(lb, e->size - pos, e->path, err) < 0)
+        return -1;
     if (drain(lb, true, e->path, err) < 0)
         return -1;
-    /* a trailing hole (a sparse file ending in a hole, or one that ended early) */
-    if (pos < e->size && hash_zeros(lb, pos, e->size, err) < 0)
-        return -1;
+    if (pos < e->size && strict && layer_tar_write_hole(lb->hash_out, e->size - pos, err) < 0)
+        return -1; /* a trailing hole */
     e->extents = lb->ext;
     e->n_extents = (uint32_t)lb->n_ext;
     return 0;
 }
 
-static int add_entry(struct layer_builder *lb, const struct layer_entry *in, layer_data_fn next,
-                     void *ctx, struct imgfs_err *err)
+static int add_entry(struct layer_builder *lb, const struct layer_entry *in,
+                     const struct layer_run *runs, size_t n_runs, layer_data_fn next, void *ctx,
+                     struct imgfs_err *err)
 {
     if (lb->failed)
         return err_set(err, EINVAL, "%s: the layer builder failed earlier", lb->what);
@@ -329,10 +394,15 @@ static int add_entry(struct layer_builder *lb, const struct layer_entry *in, lay
                        in->path, (unsigned long long)e.size);
 
     layer_entry_to_archive(&e, lb->canon);
+    if (e.kind == LAYER_REG && next) {
+        if (set_runs(lb, &e, runs, n_runs, err) < 0)
+            return -1;
+        layer_archive_set_runs(lb->canon, lb->runs, lb->n_runs);
+    }
     if (archive_write_header(lb->hash_out, lb->canon) < ARCHIVE_WARN)
         return err_set(err, EIO, "%s: `%s`: %s", what, in->path,
                        archive_error_string(lb->hash_out));
-    if (e.kind == LAYER_REG && next && read_content(lb, &e, next, ctx, err) < 0)
+    if (e.kind == LAYER_REG && next && read_content(lb, &e, runs != NULL, next, ctx, err) < 0)
         return -1;
     layer_writer_add(&lb->w, &e);
     if (e.kind != LAYER_DIR)
@@ -344,7 +414,7 @@ static int add_entry(struct layer_builder *lb, const struct layer_entry *in, lay
 
 int layer_builder_add(struct layer_builder *lb, const struct layer_entry *e, struct imgfs_err *err)
 {
-    return add_entry(lb, e, NULL, NULL, err);
+    return add_entry(lb, e, NULL, 0, NULL, NULL, err);
 }
 
 int layer_builder_add_data(struct layer_builder *lb, const struct layer_entry *e,
@@ -353,7 +423,18 @@ int layer_builder_add_data(struct layer_builder *lb, const struct layer_entry *e
     if (e->kind != LAYER_REG)
         return err_set(err, EINVAL, "%s: `%s` has content but is not a regular file", lb->what,
                        e->path);
-    return add_entry(lb, e, next, ctx, err);
+    return add_entry(lb, e, NULL, 0, next, ctx, err);
+}
+
+int layer_builder_add_runs(struct layer_builder *lb, const struct layer_entry *e,
+                           const struct layer_run *runs, size_t n_runs, layer_data_fn next,
+                           void *ctx, struct imgfs_err *err)
+{
+    static const struct layer_run none;
+    if (e->kind != LAYER_REG)
+        return err_set(err, EINVAL, "%s: `%s` has content but is not a regular file", lb->what,
+                       e->path);
+    return add_entry(lb, e, runs ? runs : &none, runs ? n_runs : 0, next, ctx, err);
 }
 
 /* Content from a descriptor: data segments (SEEK_DATA/SEEK_HOLE) read with pread. */
@@ -415,12 +496,40 @@ static int fd_next(void *ctx, const void **data, size_t *len, uint64_t *offset,
 int layer_builder_add_fd(struct layer_builder *lb, const struct layer_entry *e, int fd,
                          struct imgfs_err *err)
 {
+    /* the data segments first (no reading), for the canonical header's sparse map */
+    cleanup_free struct layer_run *runs = NULL;
+    size_t n = 0, cap = 0;
+    bool whole = false;
+    for (uint64_t pos = 0; pos < e->size;) {
+        off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (d < 0 && errno == ENXIO)
+            break; /* only a hole is left */
+        if (d < 0 && (errno == EINVAL || errno == EOPNOTSUPP)) {
+            whole = true;
+            break;
+        }
+        if (d < 0)
+            return err_sys(err, errno, "%s: `%s`: lseek", lb->what, e->path);
+        if ((uint64_t)d >= e->size)
+            break;
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        if (h < 0)
+            return err_sys(err, errno, "%s: `%s`: lseek", lb->what, e->path);
+        uint64_t end = (uint64_t)h < e->size ? (uint64_t)h : e->size;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            runs = xrealloc(runs, cap * sizeof *runs);
+        }
+        runs[n++] = (struct layer_run){(uint64_t)d, end - (uint64_t)d};
+        pos = end;
+    }
     struct fd_source *s = xmalloc(sizeof *s);
     s->fd = fd;
     s->size = e->size;
     s->pos = s->seg_end = 0;
-    s->no_seek_data = false;
-    int r = layer_builder_add_data(lb, e, fd_next, s, err);
+    s->no_seek_data = whole;
+    struct layer_run all = {0, e->size};
+    int r = layer_builder_add_runs(lb, e, whole ? &all : runs, whole ? 1 : n, fd_next, s, err);
     free(s);
     return r;
 }

@@ -48,15 +48,24 @@ void layer_builder_free(struct layer_builder *lb);
 int layer_builder_add(struct layer_builder *lb, const struct layer_entry *e, struct imgfs_err *err);
 
 /* Content of a regular file as blocks in increasing offset order: return 1 with a block (valid
- * until the next call) and its offset in the file, 0 at the end, -1 with err set. A gap before a
- * block's offset is a hole: it becomes no chunk (the canonical tar carries zeros there). Data past
- * e->size is an error; a file that ends early ends in a hole. */
+ * until the next call) and its offset in the file, 0 at the end, -1 with err set. Data past
+ * e->size is an error. layer_builder_add_data takes the whole file for data: a gap before a
+ * block, or a file that ends early, is stored as zeros (hashed and chunked like any data). */
 typedef int (*layer_data_fn)(void *ctx, const void **data, size_t *len, uint64_t *offset,
                              struct imgfs_err *err);
 int layer_builder_add_data(struct layer_builder *lb, const struct layer_entry *e,
                            layer_data_fn next, void *ctx, struct imgfs_err *err);
+/* The same for a file with holes, its data runs declared up front (a tar member's sparse map, a
+ * file's SEEK_DATA segments; ordered, within e->size, empty ones ignored). The canonical header
+ * (a pax sparse file when there are holes, docs/store.md) is hashed before the data is read, so
+ * the data must be exactly these runs: anything else is an error ("does not match its sparse
+ * map"). Holes cost nothing: they are not read, hashed, chunked or stored. */
+int layer_builder_add_runs(struct layer_builder *lb, const struct layer_entry *e,
+                           const struct layer_run *runs, size_t n_runs, layer_data_fn next,
+                           void *ctx, struct imgfs_err *err);
 /* A regular file's content from a descriptor (read with pread from offset 0, e->size bytes; holes
- * found with SEEK_DATA/SEEK_HOLE stay holes). */
+ * found with SEEK_DATA/SEEK_HOLE, before reading, stay holes; a file that changes while it is read
+ * is an error). */
 int layer_builder_add_fd(struct layer_builder *lb, const struct layer_entry *e, int fd,
                          struct imgfs_err *err);
 

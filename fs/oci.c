@@ -391,6 +391,7 @@ struct plan {
     size_t n_jobs;
     struct plan_image *images;
     size_t n_images;
+    struct import_limits *limits; /* shared by every layer of the import */
 };
 
 static void plan_free(struct plan *p)
@@ -1006,7 +1007,7 @@ static la_ssize_t blob_read_cb(struct archive *a, void *ctx, const void **out)
 
 /* Stream one blob through import_layer, then check every byte of it against its digest. */
 static int job_run(struct layer_job *j, struct blob_in *in, const char *path, struct store_batch *b,
-                   struct imgfs_err *err)
+                   struct import_limits *limits, struct imgfs_err *err)
 {
     in->dc = digest_ctx_new();
     struct archive *nested = import_tar_reader_new();
@@ -1015,7 +1016,7 @@ static int job_run(struct layer_job *j, struct blob_in *in, const char *path, st
         err_set(err, EINVAL, "%s: %s", j->what, archive_error_string(nested));
         goto out;
     }
-    if (import_layer(b, nested, j->what, &j->res, err) < 0)
+    if (import_layer_limited(b, nested, j->what, limits, &j->res, err) < 0)
         goto out;
     /* what the tar reader left unread (end-of-archive padding, compressed trailers) is part of
      * the blob all the same */
@@ -1087,7 +1088,7 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
             in->mem = m->data;
             in->mem_len = m->size;
         }
-        if (job_run(j, in, s->path, b, err) < 0)
+        if (job_run(j, in, s->path, b, p->limits, err) < 0)
             return -1;
     }
     if (!pending)
@@ -1115,7 +1116,7 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
             if (!j->needed || j->done || source_find(s, j->member) != m)
                 continue;
             *in = (struct blob_in){.fd = -1, .outer = a};
-            if (job_run(j, in, s->path, b, err) < 0)
+            if (job_run(j, in, s->path, b, p->limits, err) < 0)
                 goto out;
             pending--;
             break;
@@ -1136,13 +1137,13 @@ out:
 }
 
 int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kind, const char *name,
-               struct digest *first, struct imgfs_err *err)
+               struct import_limits *limits, struct digest *first, struct imgfs_err *err)
 {
     if (kind == OCI_SOURCE_ROOTFS)
         return err_set(err, EINVAL, "`%s` is a rootfs, not an OCI layout or docker-save archive",
                        path);
     struct source s;
-    struct plan p = {0};
+    struct plan p = {.limits = limits};
     int ret = -1;
     if (source_open(&s, path, kind, err) < 0)
         goto out;
@@ -1594,18 +1595,14 @@ struct rootfs_walk {
 static int rootfs_data(struct rootfs_walk *w, const struct layer_entry *e, struct imgfs_err *err)
 {
     /* the writer takes the logical content, holes included, and skips the holes itself */
-    static const uint8_t zeros[1 << 16];
     uint64_t pos = 0;
     for (uint32_t i = 0; i <= e->n_extents; i++) {
         uint64_t next = i < e->n_extents ? e->extents[i].offset : e->size;
         if (next < pos || next > e->size)
             return err_set(err, EIO, "`%s`: overlapping extents", e->path);
-        while (pos < next) {
-            size_t n = next - pos < sizeof zeros ? (size_t)(next - pos) : sizeof zeros;
-            if (out_data(w->a, e->path, zeros, n, err) < 0)
-                return -1;
-            pos += n;
-        }
+        if (next > pos && layer_tar_write_hole(w->a, next - pos, err) < 0)
+            return err_ctx(err, "`%s`", e->path);
+        pos = next;
         if (i == e->n_extents)
             break;
         const void *data;
@@ -1620,34 +1617,6 @@ static int rootfs_data(struct rootfs_walk *w, const struct layer_entry *e, struc
         pos += len;
     }
     return 0;
-}
-
-/* A file with holes gets a sparse map (pax GNU.sparse), so the tar stores only its data and
- * extracts to a sparse file again. The writer is still handed the whole logical content and
- * skips the holes itself. */
-static void rootfs_sparse_map(const struct layer_entry *e, struct archive_entry *ae)
-{
-    uint64_t data = 0;
-    for (uint32_t i = 0; i < e->n_extents; i++)
-        data += e->extents[i].length;
-    if (data == e->size)
-        return;
-    uint64_t start = 0, end = 0;
-    for (uint32_t i = 0; i < e->n_extents; i++) {
-        const struct layer_extent *x = &e->extents[i];
-        if (x->offset == end && end > start) { /* adjacent chunks are one data run */
-            end += x->length;
-            continue;
-        }
-        if (end > start)
-            archive_entry_sparse_add_entry(ae, (la_int64_t)start, (la_int64_t)(end - start));
-        start = x->offset;
-        end = x->offset + x->length;
-    }
-    if (end > start)
-        archive_entry_sparse_add_entry(ae, (la_int64_t)start, (la_int64_t)(end - start));
-    /* the map ends with the file's end (GNU tar's convention, also for an all-hole file) */
-    archive_entry_sparse_add_entry(ae, (la_int64_t)e->size, 0);
 }
 
 static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
@@ -1732,9 +1701,7 @@ static int rootfs_entry(struct rootfs_walk *w, uint32_t ino, const char *path,
         e.xattrs = w->xattrs;
     }
     struct archive_entry *ae = archive_entry_new();
-    layer_entry_to_archive(&e, ae);
-    if (e.kind == LAYER_REG)
-        rootfs_sparse_map(&e, ae);
+    layer_entry_to_archive(&e, ae); /* a file with holes gets its sparse map there */
     int r = archive_write_header(w->a, ae);
     archive_entry_free(ae);
     for (uint32_t i = 0; i < e.n_xattrs; i++)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+struct import_limits;
 struct store;
 struct store_batch;
 
@@ -21,9 +22,9 @@ bool oci_member_name_is_image_archive(const char *name);
 /* Import an OCI layout (directory or tar) or a docker-save tar at `path` into the batch; each image
  * found is committed with image_commit. `name` (may be NULL) overrides the archive's own names; an
  * archive holding several images with one `name` given is an error. The first image's manifest digest
- * goes to *first. */
+ * goes to *first. `limits` (import.h) bounds all the layers together. */
 int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kind, const char *name,
-               struct digest *first, struct imgfs_err *err);
+               struct import_limits *limits, struct digest *first, struct imgfs_err *err);
 
 enum export_format { EXPORT_OCI, EXPORT_ESTARGZ, EXPORT_DOCKER, EXPORT_ROOTFS };
 /* Write image `ref` to `path` ("-" for stdout) as an OCI layout tar (readable by skopeo's oci-archive:

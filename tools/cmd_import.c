@@ -2,7 +2,9 @@
 #include "../fs/store.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,18 +19,50 @@ static const char usage[] =
     "                   set the config of a rootfs image, as a Dockerfile line: CMD,\n"
     "                   ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR\n"
     "                   (repeatable), e.g. -c 'CMD [\"/app\"]' -c 'EXPOSE 8080'\n"
+    "      --max-size SIZE\n"
+    "                   refuse an import whose files hold more than SIZE bytes of content in\n"
+    "                   all (after decompression; holes of sparse files do not count); suffixes\n"
+    "                   k, m, g, t; 0 = no limit (default 256g, or IMGFS_IMPORT_MAX_SIZE)\n"
+    "      --max-files N\n"
+    "                   refuse an import of more than N entries in all its layers; 0 = no limit\n"
+    "                   (default 4000000, or IMGFS_IMPORT_MAX_FILES)\n"
     "  -q, --quiet      print nothing on success\n"
     "  -h, --help       show this help\n";
 
+/* --max-size / --max-files, or their environment variables; false after printing an error. */
+static bool set_limit(uint64_t *limit, const char *value, const char *what, bool bytes)
+{
+    if (!value)
+        return true;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(value, &end, 10);
+    if (bytes ? cli_parse_bytes(value, limit) == 0
+              : (!errno && end != value && !*end && *value != '-' && ((*limit = n), true)))
+        return true;
+    cli_error("import", "invalid %s `%s`", what, value);
+    return false;
+}
+
 int cmd_import(int argc, char **argv, struct cli *cli)
 {
+    enum { OPT_MAX_SIZE = 256, OPT_MAX_FILES };
     static const struct option opts[] = {{"tag", required_argument, 0, 't'},
                                          {"change", required_argument, 0, 'c'},
+                                         {"max-size", required_argument, 0, OPT_MAX_SIZE},
+                                         {"max-files", required_argument, 0, OPT_MAX_FILES},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *name = NULL;
     bool quiet = false;
+    struct import_limits limits;
+    import_limits_init(&limits);
+    if (!set_limit(&limits.max_bytes, getenv("IMGFS_IMPORT_MAX_SIZE"), "IMGFS_IMPORT_MAX_SIZE",
+                   true) ||
+        !set_limit(&limits.max_files, getenv("IMGFS_IMPORT_MAX_FILES"), "IMGFS_IMPORT_MAX_FILES",
+                   false))
+        return 125;
     cleanup_free char **changes = xcalloc(argc + 1, sizeof *changes);
     size_t n_changes = 0;
     int c;
@@ -36,6 +70,14 @@ int cmd_import(int argc, char **argv, struct cli *cli)
         switch (c) {
         case 't': name = optarg; break;
         case 'c': changes[n_changes++] = optarg; break;
+        case OPT_MAX_SIZE:
+            if (!set_limit(&limits.max_bytes, optarg, "--max-size", true))
+                return 125;
+            break;
+        case OPT_MAX_FILES:
+            if (!set_limit(&limits.max_files, optarg, "--max-files", false))
+                return 125;
+            break;
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default:
@@ -56,10 +98,13 @@ int cmd_import(int argc, char **argv, struct cli *cli)
         return 1;
     struct imgfs_err err = {0};
     struct digest d;
-    int rc = import_source(s, argv[optind], name, changes, &d, &err);
+    int rc = import_source(s, argv[optind], name, changes, &limits, &d, &err);
     store_close(s);
     if (rc < 0) {
         cli_report("import", &err);
+        if (err.code == EFBIG)
+            fputs("imgfs import: raise the limit with --max-size / --max-files (or "
+                  "IMGFS_IMPORT_MAX_SIZE / IMGFS_IMPORT_MAX_FILES)\n", stderr);
         return 1;
     }
     if (!quiet) {

@@ -95,48 +95,6 @@ static int read_env_file(const char *path, char ***env, size_t *n, struct imgfs_
     return 0;
 }
 
-static int parse_bytes(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    int64_t mult = 1;
-    switch (*end) {
-    case 'b':
-    case 'B':
-        mult = 1;
-        end++;
-        break;
-    case 'k':
-    case 'K':
-        mult = 1024;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        mult = 1024 * 1024;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        mult = 1024LL * 1024 * 1024;
-        end++;
-        break;
-    case 0:
-        break;
-    default:
-        return -1;
-    }
-    if (*end == 'b' || *end == 'B')
-        end++;
-    if (*end)
-        return -1;
-    *out = (int64_t)(v * (double)mult);
-    return 0;
-}
-
 static int parse_volume(const char *spec, struct ctr_mount *m, struct imgfs_err *err)
 {
     memset(m, 0, sizeof *m);
@@ -314,13 +272,15 @@ int cmd_run(int argc, char **argv, struct cli *cli)
                 goto fail;
             }
             break;
-        case 'm':
-            if (parse_bytes(optarg, &spec.memory_bytes) < 0 ||
-                spec.memory_bytes < 6 * 1024 * 1024) {
+        case 'm': {
+            uint64_t mem;
+            if (cli_parse_bytes(optarg, &mem) < 0 || mem < 6 * 1024 * 1024 || mem > INT64_MAX) {
                 err_set(&err, EINVAL, "bad --memory `%s` (at least 6m)", optarg);
                 goto fail;
             }
+            spec.memory_bytes = (int64_t)mem;
             break;
+        }
         case OPT_PIDS_LIMIT: {
             char *end;
             long long v = strtoll(optarg, &end, 10);

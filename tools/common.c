@@ -5,8 +5,11 @@
 #include "../fs/view.h"
 #include "../runner/runner.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly)
@@ -33,6 +36,27 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%lluB", (unsigned long long)bytes);
     else
         snprintf(buf, len, "%.*f%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
+}
+
+int cli_parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0))
+        return -1;
+    const char *units = "bkmgt";
+    const char *u = *end ? strchr(units, tolower((unsigned char)*end)) : NULL;
+    if (u && *u) {
+        v *= (double)(1ull << (10 * (u - units)));
+        end++;
+        if (u != units && (*end == 'b' || *end == 'B'))
+            end++;
+    }
+    if (*end || v >= 18446744073709551615.0)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
 }
 
 bool cli_wants_help(int argc, char **argv)
