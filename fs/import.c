@@ -555,13 +555,16 @@ out:
 
 /* ---- standard input ---- */
 
-/* stdin is read once. A rootfs tar is imported as it streams in (so a long import commits as it
+/* A stream (stdin, or a FIFO or character device named as the source, as `docker load -i FIFO`
+ * reads one) is read once. A rootfs tar is imported as it streams in (so a long import commits as it
  * goes); an image archive (OCI layout or docker save) is read twice by oci_import, so it is spooled to
  * the store's tmp dir first. Which of the two it is shows in its first member names, which the first
  * megabyte (peeked) holds. */
 #define PEEK_BYTES (1u << 20)
 
 struct stdin_source {
+    int fd;
+    const char *what; /* "standard input" or the source's path, for errors */
     uint8_t *peek;
     size_t peek_len, peek_pos;
     bool eof;
@@ -572,11 +575,11 @@ static int peek_stdin(struct stdin_source *in, struct imgfs_err *err)
 {
     in->peek = xmalloc(PEEK_BYTES);
     while (in->peek_len < PEEK_BYTES) {
-        ssize_t n = read(0, in->peek + in->peek_len, PEEK_BYTES - in->peek_len);
+        ssize_t n = read(in->fd, in->peek + in->peek_len, PEEK_BYTES - in->peek_len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return err_sys(err, errno, "reading standard input");
+            return err_sys(err, errno, "reading %s", in->what);
         if (n == 0) {
             in->eof = true;
             break;
@@ -598,11 +601,11 @@ static ssize_t stdin_read_cb(struct archive *a, void *ctx, const void **out)
     if (in->eof)
         return 0;
     for (;;) {
-        ssize_t n = read(0, in->buf, sizeof in->buf);
+        ssize_t n = read(in->fd, in->buf, sizeof in->buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            archive_set_error(a, errno, "reading standard input: %s", strerror(errno));
+            archive_set_error(a, errno, "reading %s: %s", in->what, strerror(errno));
         *out = in->buf;
         return n;
     }
@@ -632,7 +635,7 @@ static bool peek_is_image_archive(const struct stdin_source *in)
 static int spool_stdin(struct store *s, struct stdin_source *in, char **path,
                        struct imgfs_err *err)
 {
-    char *p = xasprintf("%s/tmp/stdin.XXXXXX", store_root(s));
+    char *p = xasprintf("%s/tmp/stream.XXXXXX", store_root(s));
     int fd = mkostemp(p, O_CLOEXEC);
     if (fd < 0) {
         err_sys(err, errno, "creating `%s`", p);
@@ -648,7 +651,10 @@ static int spool_stdin(struct store *s, struct stdin_source *in, char **path,
     int e = errno;
     archive_read_free(dummy);
     if (n != 0 || close(fd) < 0) {
-        err_sys(err, e, n < 0 ? "reading standard input" : "writing `%s`", p);
+        if (n < 0)
+            err_sys(err, e, "reading %s", in->what);
+        else
+            err_sys(err, e, "writing `%s`", p);
         unlink(p);
         free(p);
         return -1;
@@ -707,23 +713,11 @@ int import_source(struct store *s, const char *source, const char *name, char *c
     struct archive *a;
     enum oci_source_kind kind = OCI_SOURCE_ROOTFS;
     int ret = -1;
+    int stream_fd = -1;
     bool from_stdin = !strcmp(source, "-");
+    bool stream = from_stdin;
 
-    if (from_stdin) {
-        in = xcalloc(1, sizeof *in);
-        if (peek_stdin(in, err) < 0)
-            goto out;
-        if (in->peek_len == 0) {
-            err_set(err, EINVAL, "standard input is empty");
-            goto out;
-        }
-        if (peek_is_image_archive(in)) {
-            if (spool_stdin(s, in, &spooled, err) < 0)
-                goto out;
-            path = spooled;
-        }
-    }
-    if (!from_stdin || spooled) {
+    if (!from_stdin) {
         struct stat st_;
         if (stat(path, &st_) < 0) {
             err_sys(err, errno, "`%s`", source);
@@ -731,17 +725,45 @@ int import_source(struct store *s, const char *source, const char *name, char *c
         }
         if (!S_ISDIR(st_.st_mode) && !S_ISREG(st_.st_mode) && !S_ISFIFO(st_.st_mode) &&
             !S_ISCHR(st_.st_mode)) {
-            err_set(err, EINVAL, "`%s` is neither a file nor a directory", source);
+            err_set(err, EINVAL, "`%s` is a %s, neither a file nor a directory", source,
+                    file_type_name(st_.st_mode));
             goto out;
         }
-        /* a FIFO or a device can be read only once: it can only be a rootfs stream */
-        if (!S_ISFIFO(st_.st_mode) && !S_ISCHR(st_.st_mode) && oci_detect(path, &kind, err) < 0)
+        /* A FIFO or a device can be read only once: a stream like stdin. The open waits for a
+         * writer, as `cat` and `docker load -i` do: the user named it to be read. */
+        if (S_ISFIFO(st_.st_mode) || S_ISCHR(st_.st_mode)) {
+            stream = true;
+            stream_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+            if (stream_fd < 0) {
+                err_sys(err, errno, "opening `%s`", source);
+                goto out;
+            }
+        } else if (oci_detect(path, &kind, err) < 0) {
             goto out;
+        }
         if (S_ISDIR(st_.st_mode) && kind == OCI_SOURCE_ROOTFS) {
             err_set(err, EINVAL, "`%s` is a directory but not an OCI image layout (no oci-layout "
                     "file); to import a directory tree, tar it: tar -C DIR -c . | imgfs import -",
                     source);
             goto out;
+        }
+    }
+    if (stream) {
+        in = xcalloc(1, sizeof *in);
+        in->fd = from_stdin ? 0 : stream_fd;
+        in->what = from_stdin ? "standard input" : source;
+        if (peek_stdin(in, err) < 0)
+            goto out;
+        if (in->peek_len == 0) {
+            err_set(err, EINVAL, "%s is empty", from_stdin ? "standard input" : "the stream");
+            goto out;
+        }
+        if (peek_is_image_archive(in)) {
+            if (spool_stdin(s, in, &spooled, err) < 0)
+                goto out;
+            path = spooled;
+            if (oci_detect(path, &kind, err) < 0)
+                goto out;
         }
     }
     if (kind != OCI_SOURCE_ROOTFS && changes && *changes) {
@@ -754,7 +776,7 @@ int import_source(struct store *s, const char *source, const char *name, char *c
     if (kind != OCI_SOURCE_ROOTFS) {
         ret = oci_import(b, path, kind, name, limits, out, err);
     } else {
-        if (from_stdin && !spooled)
+        if (stream && !spooled)
             ret = import_stream_open_cb(in, stdin_read_cb, &st, &a, err);
         else
             ret = import_stream_open_file(path, &st, &a, err);
@@ -769,6 +791,8 @@ int import_source(struct store *s, const char *source, const char *name, char *c
 out:
     if (spooled)
         unlink(spooled);
+    if (stream_fd >= 0)
+        close(stream_fd);
     if (in) {
         free(in->peek);
         free(in);

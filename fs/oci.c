@@ -278,14 +278,10 @@ static int source_read(struct source *s, const char *name, size_t limit, struct 
                        struct imgfs_err *err)
 {
     if (s->kind == OCI_SOURCE_OCI_DIR) {
-        cleanup_close int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            return err_sys(err, errno, "`%s` in `%s`", name, s->path);
         struct stat st;
-        if (fstat(fd, &st) < 0)
-            return err_sys(err, errno, "`%s` in `%s`", name, s->path);
-        if (!S_ISREG(st.st_mode))
-            return err_set(err, EINVAL, "`%s` in `%s` is not a regular file", name, s->path);
+        cleanup_close int fd = open_regular(s->dirfd, name, O_NOFOLLOW, &st, err);
+        if (fd < 0)
+            return err_ctx(err, "`%s` in `%s`", name, s->path);
         if ((uint64_t)st.st_size > limit)
             return err_set(err, EFBIG, "`%s` in `%s` is too big (%lld bytes)", name, s->path,
                            (long long)st.st_size);
@@ -1072,9 +1068,9 @@ static int run_jobs(struct source *s, struct plan *p, struct store_batch *b, str
         *in = (struct blob_in){.fd = -1};
         cleanup_close int fd = -1;
         if (s->kind == OCI_SOURCE_OCI_DIR) {
-            fd = openat(s->dirfd, j->member, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            fd = open_regular(s->dirfd, j->member, O_NOFOLLOW, NULL, err);
             if (fd < 0)
-                return err_sys(err, errno, "%s: blob `%s` in `%s`", j->what, j->member, s->path);
+                return err_ctx(err, "%s: blob `%s` in `%s`", j->what, j->member, s->path);
             in->fd = fd;
         } else {
             struct member *m = source_find(s, j->member);

@@ -137,6 +137,48 @@ void buf_free(struct buf *b)
     b->len = b->cap = 0;
 }
 
+const char *file_type_name(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "regular file";
+    case S_IFDIR: return "directory";
+    case S_IFLNK: return "symlink";
+    case S_IFIFO: return "fifo";
+    case S_IFSOCK: return "socket";
+    case S_IFCHR: return "character device";
+    case S_IFBLK: return "block device";
+    default: return "file of unknown type";
+    }
+}
+
+int open_regular(int dirfd, const char *path, int flags, struct stat *st, struct imgfs_err *err)
+{
+    struct stat local;
+    if (!st)
+        st = &local;
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
+    if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW))
+        return err_set(err, ELOOP, "is a symlink, not a regular file");
+    if (fd < 0)
+        return err_sys(err, errno, "opening");
+    if (fstat(fd, st) < 0) {
+        err_sys(err, errno, "fstat");
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        err_set(err, EINVAL, "is a %s, not a regular file", file_type_name(st->st_mode));
+        close(fd);
+        return -1;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+        err_sys(err, errno, "fcntl");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 ssize_t read_full(int fd, void *data, size_t len)
 {
     size_t done = 0;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct imgfs_err {
@@ -74,6 +75,14 @@ void buf_free(struct buf *b);
 /* Full reads and writes that retry EINTR and short transfers. Return 0 or -1 with errno set;
  * read_full returns the number of bytes read (less than len only at end of file). */
 ssize_t read_full(int fd, void *data, size_t len);
+/* Open `path` (relative to `dirfd`) for reading, without blocking on it — a FIFO or a device would
+ * wait forever for a writer or hang the read — and only when it is a regular file (fstat'ed after
+ * the open, so it is the file that was opened). `flags` adds to O_RDONLY|O_CLOEXEC|O_NOCTTY (e.g.
+ * O_NOFOLLOW). The descriptor is blocking again on return; *st (may be NULL) is its fstat. Errors:
+ * errno of the open, or EINVAL "is a fifo, not a regular file" (the caller adds the name). */
+int open_regular(int dirfd, const char *path, int flags, struct stat *st, struct imgfs_err *err);
+/* "fifo", "socket", "character device", "block device", "directory", "symlink", "regular file" */
+const char *file_type_name(mode_t mode);
 int write_full(int fd, const void *data, size_t len);
 /* Read a whole file (at most `limit` bytes; EFBIG past it). */
 int read_file(const char *path, size_t limit, struct buf *out, struct imgfs_err *err);
