@@ -1,6 +1,7 @@
 /* fuzz_oci.c — an image archive (OCI layout tar or docker save) is untrusted JSON, digests and tar
  * members: oci_detect and oci_import must end in an image or an error, never a crash. The input is
  * written to a file because the importer reads archives twice. */
+#include "../../fs/import.h"
 #include "../../fs/oci.h"
 #include "../../fs/store.h"
 
@@ -31,7 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (store_batch_begin(store, &b, &err) < 0)
         abort();
     struct digest d;
-    oci_import(b, path, kind, NULL, &d, &err);
+    struct import_limits limits;
+    import_limits_init(&limits);
+    oci_import(b, path, kind, NULL, &limits, &d, &err);
     store_batch_abort(b);
     return 0;
 }
