@@ -34,12 +34,15 @@ static bool set_limit(uint64_t *limit, const char *value, const char *what, bool
 {
     if (!value)
         return true;
+    if (bytes && cli_parse_bytes(value, limit) == 0)
+        return true;
     char *end;
     errno = 0;
     unsigned long long n = strtoull(value, &end, 10);
-    if (bytes ? cli_parse_bytes(value, limit) == 0
-              : (!errno && end != value && !*end && *value != '-' && ((*limit = n), true)))
+    if (!bytes && !errno && end != value && !*end && *value != '-') {
+        *limit = n;
         return true;
+    }
     cli_error("import", "invalid %s `%s`", what, value);
     return false;
 }
