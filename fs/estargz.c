@@ -265,6 +265,8 @@ static int write_chunk(struct estargz_writer *w, json_t *first, const char *name
 static int write_header(struct estargz_writer *w, const struct layer_entry *e)
 {
     layer_entry_to_archive(e, w->ae);
+    /* eStargz readers know no sparse members: holes go out as zero chunks (write_entry) */
+    archive_entry_sparse_clear(w->ae);
     if (archive_write_header(w->tar, w->ae) < ARCHIVE_WARN)
         return w->g.failed ? -1
                            : err_set(w->err, EIO, "writing the tar header of `%s`: %s", e->path,
