@@ -534,11 +534,18 @@ int layer_builder_add_fd(struct layer_builder *lb, const struct layer_entry *e, 
     return r;
 }
 
+/* A marker file: an empty regular file with the attributes of `attrs` (its path ignored). */
 static int add_marker(struct layer_builder *lb, const char *dir, const char *base,
-                      struct imgfs_err *err)
+                      const struct layer_entry *attrs, struct imgfs_err *err)
 {
     cleanup_free char *path = *dir ? xasprintf("%s/%s", dir, base) : xstrdup(base);
-    struct layer_entry e = {.path = path, .kind = LAYER_REG};
+    struct layer_entry e = {.path = path,
+                            .kind = LAYER_REG,
+                            .mode = attrs->mode,
+                            .uid = attrs->uid,
+                            .gid = attrs->gid,
+                            .mtime_sec = attrs->mtime_sec,
+                            .mtime_nsec = attrs->mtime_nsec};
     return layer_builder_add(lb, &e, err);
 }
 
@@ -551,12 +558,20 @@ int layer_builder_add_whiteout(struct layer_builder *lb, const char *path, struc
     cleanup_free char *base = xasprintf("%s%s", LAYER_WHITEOUT_PREFIX, slash ? slash + 1 : p);
     if (slash)
         *slash = 0;
-    return add_marker(lb, slash ? p : "", base, err);
+    /* Docker's mode for a whiteout; no owner, no time (a digest should not depend on when) */
+    static const struct layer_entry attrs = {.mode = 0600};
+    return add_marker(lb, slash ? p : "", base, &attrs, err);
 }
 
-int layer_builder_add_opaque(struct layer_builder *lb, const char *dir, struct imgfs_err *err)
+int layer_builder_add_opaque(struct layer_builder *lb, const struct layer_entry *dir,
+                             struct imgfs_err *err)
 {
-    return add_marker(lb, dir, LAYER_OPAQUE_NAME, err);
+    cleanup_free char *p = xstrdup(dir->path);
+    if (normalize_path(p) < 0)
+        return err_set(err, EINVAL, "%s: `%s` has a `..` part", lb->what, dir->path);
+    struct layer_entry attrs = *dir;
+    attrs.mode &= 0777;
+    return add_marker(lb, p, LAYER_OPAQUE_NAME, &attrs, err);
 }
 
 int layer_builder_finish(struct layer_builder *lb, struct layer_build_result *out,
@@ -975,7 +990,7 @@ static int walk_one(struct tree_walk *t, int pfd, const char *rel, struct imgfs_
     if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && !first)
         inode_add(&t->links, st.st_dev, st.st_ino, e.path);
     if (S_ISDIR(st.st_mode)) {
-        if (xs.opaque && layer_builder_add_opaque(lb, e.path, err) < 0)
+        if (xs.opaque && layer_builder_add_opaque(lb, &e, err) < 0)
             goto out;
         fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
@@ -1032,7 +1047,14 @@ int layer_builder_add_tree(struct layer_builder *lb, int dirfd, const struct lay
                 return err_ctx(err, "%s", lb->what);
             bool opaque = xs.opaque;
             xattr_set_free(&xs);
-            if (opaque && layer_builder_add_opaque(lb, o->prefix ? o->prefix : "", err) < 0)
+            struct stat st;
+            struct layer_entry root;
+            if (opaque && fstat(dirfd, &st) < 0)
+                return err_sys(err, errno, "%s: the tree's root", lb->what);
+            if (opaque && layer_entry_from_stat(&st, &root, err) < 0)
+                return -1;
+            root.path = o->prefix ? o->prefix : "";
+            if (opaque && layer_builder_add_opaque(lb, &root, err) < 0)
                 return -1;
         }
         ret = walk_dir(&t, dirfd, "", err);

@@ -69,12 +69,14 @@ int layer_builder_add_runs(struct layer_builder *lb, const struct layer_entry *e
 int layer_builder_add_fd(struct layer_builder *lb, const struct layer_entry *e, int fd,
                          struct imgfs_err *err);
 
-/* OCI whiteouts: `path` ("etc/motd") is deleted from the layers below ("etc/.wh.motd"); the
- * directory `dir` hides everything below it in lower layers ("dir/.wh..wh..opq"). Both are
- * regular files of size 0, mode 0, owner 0:0, mtime 0 (as containerd writes them, minus the time,
- * which would only make digests depend on when a file was deleted). */
+/* OCI whiteouts, written as Docker writes them: `path` ("etc/motd") is deleted from the layers
+ * below ("etc/.wh.motd": an empty regular file, mode 0600, owner 0:0 and, unlike Docker, mtime
+ * 0, so a digest never depends on when a file was deleted); the directory `dir` hides everything
+ * below it in lower layers ("DIR/.wh..wh..opq": an empty regular file with the directory's
+ * permission bits, owner and mtime; dir->path names it, the rest of *dir is ignored). */
 int layer_builder_add_whiteout(struct layer_builder *lb, const char *path, struct imgfs_err *err);
-int layer_builder_add_opaque(struct layer_builder *lb, const char *dir, struct imgfs_err *err);
+int layer_builder_add_opaque(struct layer_builder *lb, const struct layer_entry *dir,
+                             struct imgfs_err *err);
 
 /* Close the layer: the table goes into the batch under the diff_id, the result to *out. */
 int layer_builder_finish(struct layer_builder *lb, struct layer_build_result *out,

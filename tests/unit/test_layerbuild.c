@@ -105,7 +105,7 @@ int main(void)
     CHECK(layer_builder_add(lb, &l, &err) == 0, "symlink: %s", err.msg);
     CHECK(layer_builder_add(lb, &h, &err) == 0, "hardlink: %s", err.msg);
     CHECK(layer_builder_add_whiteout(lb, "etc/gone", &err) == 0, "whiteout: %s", err.msg);
-    CHECK(layer_builder_add_opaque(lb, "etc", &err) == 0, "opaque: %s", err.msg);
+    CHECK(layer_builder_add_opaque(lb, &d, &err) == 0, "opaque: %s", err.msg);
     struct layer_build_result r1;
     CHECK(layer_builder_finish(lb, &r1, &err) == 0, "finish: %s", err.msg);
     layer_builder_free(lb);
@@ -129,7 +129,8 @@ int main(void)
             CHECK(e.n_extents >= 2 && e.extents[1].offset == 1 << 20, "second extent at 1 MiB");
             found++;
         }
-        found += !strcmp(e.path, "etc/.wh.gone") + !strcmp(e.path, "etc/.wh..wh..opq");
+        found += !strcmp(e.path, "etc/.wh.gone") && e.mode == 0600;
+        found += !strcmp(e.path, "etc/.wh..wh..opq") && e.mode == 0755 && e.mtime_sec == 7;
     }
     layer_reader_free(&rd);
     CHECK(found == 3, "sparse file and both markers in the table (%d)", found);
