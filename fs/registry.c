@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+enum { SCHEME_UNDECIDED, SCHEME_HTTPS, SCHEME_HTTP };
+
 #define DEFAULT_RETRIES  5
 #define STALL_SECONDS    30
 #define ERROR_BODY_LIMIT (64u << 10)
@@ -41,6 +43,8 @@ void registry_global_init(void)
 struct registry_client {
     char *host; /* host[:port] as written in the reference */
     char *base; /* "https://host" (docker.io → registry-1.docker.io) */
+    char *base_plain; /* "http://host" when falling back to plain HTTP is allowed, else NULL */
+    int scheme;       /* SCHEME_*: what the first exchange found (atomic) */
     char *repo; /* path on the registry */
     char *ca_file;
     char *user, *password;
@@ -161,14 +165,19 @@ int registry_open(const struct ref *ref, const struct registry_options *opt,
     struct registry_client *c = xcalloc(1, sizeof *c);
     c->host = xstrdup(ref->domain);
     c->repo = xstrdup(ref->path);
-    bool plain = opt->plain_http ||
-                 (opt->tls_verify != REGISTRY_TLS_VERIFY && registry_host_insecure(ref->domain));
+    /* Insecure registries (loopback, listed) as Docker treats them: HTTPS first without
+     * certificate checks, plain HTTP when the server does not speak TLS (decided by the first
+     * exchange, then kept). --tls-verify=false does the same for any host. */
+    bool insecure =
+        opt->tls_verify != REGISTRY_TLS_VERIFY && registry_host_insecure(ref->domain);
     const char *api_host =
         strcmp(ref->domain, REF_DEFAULT_DOMAIN) ? ref->domain : "registry-1.docker.io";
-    c->base = xasprintf("%s://%s", plain ? "http" : "https", api_host);
+    c->base = xasprintf("%s://%s", opt->plain_http ? "http" : "https", api_host);
+    if (!opt->plain_http && (insecure || opt->tls_verify == REGISTRY_TLS_NO_VERIFY))
+        c->base_plain = xasprintf("http://%s", api_host);
     const char *ca = opt->ca_file ? opt->ca_file : getenv("CURL_CA_BUNDLE");
     c->ca_file = ca && *ca ? xstrdup(ca) : NULL;
-    c->no_verify = opt->tls_verify == REGISTRY_TLS_NO_VERIFY;
+    c->no_verify = insecure || opt->tls_verify == REGISTRY_TLS_NO_VERIFY;
     c->timeout_ms = opt->timeout_ms;
     c->max_retries = opt->max_retries ? opt->max_retries : DEFAULT_RETRIES;
     c->progress = opt->progress;
@@ -211,6 +220,7 @@ void registry_close(struct registry_client *c)
     }
     free(c->host);
     free(c->base);
+    free(c->base_plain);
     free(c->repo);
     free(c->ca_file);
     free(c->user);
@@ -221,9 +231,16 @@ void registry_close(struct registry_client *c)
     free(c);
 }
 
+static const char *current_base(const struct registry_client *c)
+{
+    return c->base_plain && __atomic_load_n(&c->scheme, __ATOMIC_ACQUIRE) == SCHEME_HTTP
+               ? c->base_plain
+               : c->base;
+}
+
 const char *registry_base_url(const struct registry_client *c)
 {
-    return c->base;
+    return current_base(c);
 }
 
 const char *registry_repository(const struct registry_client *c)
@@ -489,7 +506,7 @@ static char *absolute_url(const struct registry_client *c, const char *url)
 {
     if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
         return xstrdup(url);
-    return xasprintf("%s%s%s", c->base, url[0] == '/' ? "" : "/", url);
+    return xasprintf("%s%s%s", current_base(c), url[0] == '/' ? "" : "/", url);
 }
 
 /* One exchange, no retries. Returns the CURLcode; the status is in rs. */
@@ -879,6 +896,19 @@ static int perform(struct registry_client *c, const struct request *rq, struct r
         pthread_mutex_unlock(&c->lock);
         char msg[CURL_ERROR_SIZE];
         CURLcode rc = exchange_once(c, rq, rs, authorization, deadline, msg, sizeof msg);
+        if (c->base_plain && __atomic_load_n(&c->scheme, __ATOMIC_ACQUIRE) == SCHEME_UNDECIDED) {
+            /* the first answer decides: a TLS handshake the server does not speak means plain
+             * HTTP from now on (an HTTP server answers a ClientHello with garbage or closes) */
+            bool no_tls = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR ||
+                          rc == CURLE_GOT_NOTHING;
+            if (rc == CURLE_OK || no_tls)
+                __atomic_store_n(&c->scheme, no_tls ? SCHEME_HTTP : SCHEME_HTTPS,
+                                 __ATOMIC_RELEASE);
+            if (no_tls) {
+                response_free(rs);
+                continue;
+            }
+        }
         if (rc != CURLE_OK) {
             if (rs->bad_range)
                 return err_set(err, EPROTO, "%s: %s: wrong Content-Range `%s`", c->host, what,

@@ -10,9 +10,10 @@
  * token). A 401 or 403 on a request made with a token fetches a new token once and retries (tokens
  * expire mid-pull). Credentials come from the auth file (registry_auth_*).
  *
- * Transport: plain HTTP for 127.0.0.0/8, ::1 and localhost (as Docker), for registries listed in
- * the insecure setting, or with `plain_http`; HTTPS otherwise, verified against the system CAs (or
- * `ca_file`, or CURL_CA_BUNDLE); see `tls_verify`. Connections are kept alive and
+ * Transport: HTTPS verified against the system CAs (or `ca_file`, or CURL_CA_BUNDLE). Insecure
+ * hosts (registry_host_insecure) and `tls_verify` REGISTRY_TLS_NO_VERIFY: HTTPS without checks,
+ * falling back to plain HTTP when the server does not speak TLS, as Docker does; see
+ * `tls_verify`. Connections are kept alive and
  * shared by every call on the client. 5xx and 429 answers and transport errors are retried with
  * exponential backoff (honouring Retry-After) within the call's time budget.
  *
@@ -59,10 +60,10 @@ void registry_global_init(void);
 enum { REGISTRY_TLS_AUTO = 0, REGISTRY_TLS_VERIFY = 1, REGISTRY_TLS_NO_VERIFY = -1 };
 
 struct registry_options {
-    /* REGISTRY_TLS_AUTO: HTTPS with certificate checks, plain HTTP for the hosts
-     * registry_host_insecure() names; REGISTRY_TLS_VERIFY (--tls-verify=true): HTTPS with checks
-     * for every host, loopback too; REGISTRY_TLS_NO_VERIFY (--tls-verify=false): HTTPS without
-     * certificate checks (plain HTTP still for the insecure hosts). */
+    /* REGISTRY_TLS_AUTO: HTTPS with certificate checks, except for the hosts
+     * registry_host_insecure() names (HTTPS unchecked, else plain HTTP); REGISTRY_TLS_VERIFY
+     * (--tls-verify=true): HTTPS with checks for every host, loopback too;
+     * REGISTRY_TLS_NO_VERIFY (--tls-verify=false): every host as an insecure one. */
     int tls_verify;
     bool plain_http;       /* force http:// */
     const char *ca_file;   /* extra trusted CAs (PEM); NULL: CURL_CA_BUNDLE or the system's */
