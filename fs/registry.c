@@ -53,7 +53,8 @@ struct registry_client {
     void (*progress)(void *ctx, const struct digest *blob, uint64_t done, uint64_t total);
     void *progress_ctx;
 
-    pthread_mutex_t lock; /* everything below */
+    pthread_mutex_t auth_lock; /* held while answering a challenge */
+    pthread_mutex_t lock;      /* everything below */
     char *authorization;  /* "Authorization: ..." header, NULL before the first challenge */
     unsigned auth_generation;
     bool push_scope; /* tokens are asked for with push too */
@@ -190,6 +191,7 @@ int registry_open(const struct ref *ref, const struct registry_options *opt,
         return err_ctx(err, "reading credentials for %s", ref->domain);
     }
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->auth_lock, NULL);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&c->share_locks[i], NULL);
     c->share = curl_share_init();
@@ -217,6 +219,7 @@ void registry_close(struct registry_client *c)
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
             pthread_mutex_destroy(&c->share_locks[i]);
         pthread_mutex_destroy(&c->lock);
+        pthread_mutex_destroy(&c->auth_lock);
     }
     free(c->host);
     free(c->base);
@@ -706,7 +709,7 @@ static char *url_escape(const char *s)
     return out;
 }
 
-/* GET the token for a Bearer challenge. Holds no lock (the caller holds c->lock). */
+/* GET the token for a Bearer challenge (the caller holds c->auth_lock). */
 static int fetch_token(struct registry_client *c, const char *params, uint64_t deadline,
                        char **authorization, struct imgfs_err *err)
 {
@@ -801,21 +804,24 @@ static int fetch_token(struct registry_client *c, const char *params, uint64_t d
 static int authenticate(struct registry_client *c, const char *challenge, unsigned seen,
                         uint64_t deadline, struct imgfs_err *err)
 {
+    /* one thread at a time answers challenges; c->lock is not held across the token request
+     * (it guards the handle pool that request uses) */
+    pthread_mutex_lock(&c->auth_lock);
     pthread_mutex_lock(&c->lock);
+    bool renewed = c->auth_generation != seen;
+    pthread_mutex_unlock(&c->lock);
     int ret = 0;
-    if (c->auth_generation != seen)
+    char *authorization = NULL;
+    if (renewed)
         goto out;
     if (!challenge || !*challenge) {
         ret = err_set(err, EACCES, "%s: access denied", c->host);
-        goto out;
-    }
-    char *authorization = NULL;
-    if (!strncasecmp(challenge, "Bearer ", 7)) {
+    } else if (!strncasecmp(challenge, "Bearer ", 7)) {
         ret = fetch_token(c, challenge + 7, deadline, &authorization, err);
     } else if (!strncasecmp(challenge, "Basic", 5)) {
         if (!c->user) {
-            ret = err_set(err, EACCES, "%s: authentication required; run `imgfs login %s`", c->host,
-                          c->host);
+            ret = err_set(err, EACCES, "%s: authentication required; run `imgfs login %s`",
+                          c->host, c->host);
         } else {
             cleanup_free char *up = xasprintf("%s:%s", c->user, c->password);
             cleanup_free char *b64 = base64(up);
@@ -827,12 +833,14 @@ static int authenticate(struct registry_client *c, const char *challenge, unsign
                       challenge);
     }
     if (ret == 0) {
+        pthread_mutex_lock(&c->lock);
         free(c->authorization);
         c->authorization = authorization;
         c->auth_generation++;
+        pthread_mutex_unlock(&c->lock);
     }
 out:
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->auth_lock);
     return ret;
 }
 
