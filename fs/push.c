@@ -200,6 +200,7 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
 
     struct registry_options ro = o->registry;
     ro.progress = on_progress;
+    ro.push = true;
     ro.progress_ctx = &p;
     if (registry_open(&target, &ro, &c, err) < 0)
         goto out;

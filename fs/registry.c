@@ -181,6 +181,7 @@ int registry_open(const struct ref *ref, const struct registry_options *opt,
     c->no_verify = insecure || opt->tls_verify == REGISTRY_TLS_NO_VERIFY;
     c->timeout_ms = opt->timeout_ms;
     c->max_retries = opt->max_retries ? opt->max_retries : DEFAULT_RETRIES;
+    c->push_scope = opt->push;
     c->progress = opt->progress;
     c->progress_ctx = opt->progress_ctx;
     if (opt->username) {

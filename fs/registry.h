@@ -72,6 +72,8 @@ struct registry_options {
     const char *password;
     unsigned timeout_ms;  /* default budget per call; 0 = none (stall limit only) */
     unsigned max_retries; /* 0 = default (5) */
+    bool push; /* ask tokens for pull and push from the first challenge on (registry_put_blob
+                  switches to that by itself otherwise) */
     /* When set, called with bytes as they arrive for blob downloads and uploads (from the
      * calling thread). */
     void (*progress)(void *ctx, const struct digest *blob, uint64_t done, uint64_t total);
