@@ -173,19 +173,36 @@ int user_find_executable(const char *argv0, char *const *env, char *out, size_t 
 
 /* ---- /etc/passwd and /etc/group ---- */
 
-static int read_etc(int rootfd, const char *path, struct buf *out)
+/* The image's (or the running container's) /etc/passwd or /etc/group, resolved inside its root.
+ * The container may have made it anything: opened without blocking (a FIFO would hang us), it must
+ * be a regular file of at most 16 MiB. Returns 0, 1 when there is none, -1 with err set. */
+#define ETC_FILE_MAX (16 << 20)
+static int read_etc(int rootfd, const char *path, struct buf *out, struct imgfs_err *err)
 {
-    struct imgfs_err ignored;
-    cleanup_close int fd = rootfs_open(rootfd, path, O_RDONLY, 0, &ignored);
-    if (fd < 0)
+    cleanup_close int fd = rootfs_open(rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, err);
+    if (fd < 0) {
+        if (err->code == ENOENT || err->code == ENOTDIR) {
+            err_clear(err);
+            return 1;
+        }
         return -1;
+    }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20))
-        return -1;
+    if (fstat(fd, &st) < 0)
+        return err_sys(err, errno, "`%s` in the container", path);
+    if (!S_ISREG(st.st_mode))
+        return err_set(err, EINVAL, "`%s` in the container is not a regular file (%s)", path,
+                       S_ISFIFO(st.st_mode)   ? "a FIFO"
+                       : S_ISDIR(st.st_mode)  ? "a directory"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device");
+    if (st.st_size > ETC_FILE_MAX)
+        return err_set(err, EFBIG, "`%s` in the container is too large (%lld bytes, at most %d)",
+                       path, (long long)st.st_size, ETC_FILE_MAX);
     buf_reserve(out, (size_t)st.st_size + 1);
     ssize_t n = read_full(fd, out->data, (size_t)st.st_size);
     if (n < 0)
-        return -1;
+        return err_sys(err, errno, "reading `%s` in the container", path);
     out->len = (size_t)n;
     out->data[n] = 0;
     return 0;
@@ -235,7 +252,12 @@ int user_resolve(int rootfd, const char *spec, struct ctr_user *out, struct imgf
 
     struct buf pw = {0};
     bool found = false;
-    if (read_etc(rootfd, "/etc/passwd", &pw) == 0) {
+    int r = read_etc(rootfd, "/etc/passwd", &pw, err);
+    if (r < 0) {
+        buf_free(&pw);
+        return -1;
+    }
+    if (r == 0) {
         char *save = NULL;
         for (char *line = strtok_r((char *)pw.data, "\n", &save); line;
              line = strtok_r(NULL, "\n", &save)) {
@@ -268,7 +290,12 @@ int user_resolve(int rootfd, const char *spec, struct ctr_user *out, struct imgf
     bool group_found = !group || group_numeric;
     if (group_numeric)
         out->gid = (gid_t)gid_num;
-    if (read_etc(rootfd, "/etc/group", &gr) == 0) {
+    r = read_etc(rootfd, "/etc/group", &gr, err);
+    if (r < 0) {
+        buf_free(&gr);
+        return -1;
+    }
+    if (r == 0) {
         char *save = NULL;
         for (char *line = strtok_r((char *)gr.data, "\n", &save); line;
              line = strtok_r(NULL, "\n", &save)) {
