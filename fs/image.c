@@ -206,22 +206,23 @@ int store_gc_mark_layer(struct store_read *r, const struct digest *diff_id,
                         void (*mark)(void *ctx, enum store_db db, const struct digest *d),
                         void *ctx, struct imgfs_err *err)
 {
-    struct imgfs_err ignored;
     mark(ctx, STORE_LAYER, diff_id);
     const void *table;
     size_t len;
-    if (store_get(r, STORE_LAYER, diff_id, &table, &len, &ignored) < 0)
-        return 0;
+    char hex[DIGEST_STR_SIZE];
+    digest_str(diff_id, hex);
+    if (store_get(r, STORE_LAYER, diff_id, &table, &len, err) < 0)
+        return err_ctx(err, "layer %s", hex);
     struct layer_reader rd;
     if (layer_reader_init(&rd, table, len, err) < 0)
-        return -1;
+        return err_ctx(err, "layer %s", hex);
     struct layer_entry e;
     int rc;
     while ((rc = layer_next(&rd, &e, err)) > 0)
         for (uint32_t k = 0; k < e.n_extents; k++)
             mark(ctx, STORE_CHUNK, &e.extents[k].chunk);
     layer_reader_free(&rd);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? err_ctx(err, "layer %s", hex) : 0;
 }
 
 int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
@@ -229,10 +230,8 @@ int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
                         void *ctx, struct imgfs_err *err)
 {
     struct image img;
-    struct imgfs_err ignored;
-    /* a lease on an image whose records are already gone has nothing left to keep */
-    if (image_load(r, manifest, &img, &ignored) < 0)
-        return 0;
+    if (image_load(r, manifest, &img, err) < 0)
+        return -1;
     mark(ctx, STORE_BLOB, manifest);
     mark(ctx, STORE_BLOB, &img.config_digest);
     mark(ctx, STORE_VIEW, manifest);
@@ -655,4 +654,38 @@ int image_config_add_history(const char *config_json, size_t len, const struct i
         json_object_set_new(e, "empty_layer", json_true());
     json_array_append_new(hist, e);
     return config_dump(root, out, out_len, err);
+}
+
+int image_check_view(struct store_read *r, const struct image *img, struct imgfs_err *err)
+{
+    const void *stored;
+    size_t stored_len;
+    if (store_get(r, STORE_VIEW, &img->digest, &stored, &stored_len, err) < 0)
+        return err_ctx(err, "its view");
+    void *copy;
+    struct view v;
+    if (view_open_copy(stored, stored_len, &copy, &v, err) < 0)
+        return err_ctx(err, "its view does not open");
+    free(copy);
+    struct layer_table *tables = xcalloc(img->n_layers + 1, sizeof *tables);
+    int ret = 0;
+    for (size_t i = 0; i < img->n_layers && ret == 0; i++) {
+        char hex[DIGEST_STR_SIZE];
+        digest_str(&img->layers[i], hex);
+        if (store_get(r, STORE_LAYER, &img->layers[i], &tables[i].data, &tables[i].len, err) < 0)
+            ret = err_ctx(err, "layer %s", hex);
+    }
+    struct buf want = {0};
+    if (ret == 0 && view_build(tables, img->n_layers, &want, err) < 0)
+        ret = err_ctx(err, "building the view from its layers");
+    if (ret == 0 && (want.len != stored_len || memcmp(want.data, stored, stored_len))) {
+        size_t at = 0;
+        while (at < want.len && at < stored_len && want.data[at] == ((const uint8_t *)stored)[at])
+            at++;
+        ret = err_set(err, EIO, "its view differs from the view its layers make (first at byte %zu "
+                      "of %zu)", at, stored_len);
+    }
+    buf_free(&want);
+    free(tables);
+    return ret;
 }

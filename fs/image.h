@@ -78,6 +78,11 @@ int image_load(struct store_read *r, const struct digest *manifest, struct image
 int image_load_ref(struct store_read *r, const char *ref, struct image *out,
                    struct imgfs_err *err);
 void image_free(struct image *img);
+/* fsck of an image's view: the stored view must open, and be byte for byte the view its layers
+ * make (view_build over their tables, as image_commit wrote it) — so a flipped bit anywhere in it
+ * (a chunk digest, a size, a name) is found before a read through a mount fails with EIO.
+ * ENOENT: no view or a layer table is missing; EIO: it differs or does not open. */
+int image_check_view(struct store_read *r, const struct image *img, struct imgfs_err *err);
 
 /* One layer handed to image_commit: its diff_id, canonical tar size and file table. */
 struct image_layer {

@@ -568,8 +568,8 @@ int store_image_foreach(struct store_read *r,
     if (mdb_cursor_open(r->txn, r->s->dbi[DB_IMAGE], &c))
         return -1;
     MDB_val k, v;
-    int ret = 0;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !ret;
+    int ret = 0, rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (v.mv_size < DIGEST_LEN)
             continue;
@@ -581,7 +581,11 @@ int store_image_foreach(struct store_read *r,
         if (v.mv_size >= DIGEST_LEN + 8)
             memcpy(&e.tagged_at, (char *)v.mv_data + DIGEST_LEN, 8);
         ret = fn(ctx, &e);
+        if (ret)
+            break;
     }
+    if (!ret && rc != MDB_NOTFOUND)
+        ret = -1; /* a read error ended the walk: the caller must not take it for the end */
     mdb_cursor_close(c);
     return ret;
 }
@@ -596,15 +600,19 @@ int store_foreach(struct store_read *r, enum store_db db,
     if (mdb_cursor_open(r->txn, r->s->dbi[db_of(db)], &c))
         return -1;
     MDB_val k, v;
-    int ret = 0;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !ret;
+    int ret = 0, rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != DIGEST_LEN)
             continue;
         struct digest d;
         memcpy(d.b, k.mv_data, DIGEST_LEN);
         ret = fn(ctx, &d, v.mv_data, v.mv_size);
+        if (ret)
+            break;
     }
+    if (!ret && rc != MDB_NOTFOUND)
+        ret = -1; /* a read error ended the walk: the caller must not take it for the end */
     mdb_cursor_close(c);
     return ret;
 }
@@ -883,11 +891,23 @@ static void mark_fn(void *ctx, enum store_db db, const struct digest *d)
     dset_add(&m->live[db_of(db)], d);
 }
 
+struct mark_names {
+    struct store_read *r;
+    struct marks *marks;
+    struct imgfs_err *err;
+};
+
+/* A named image that cannot be loaded stops gc: freeing what it could not mark would lose the
+ * rest of an image that is still named. */
 static int mark_name(void *ctx, const struct store_image_entry *e)
 {
-    struct dset *roots = ctx;
-    dset_add(roots, &e->manifest);
-    return 0;
+    struct mark_names *mn = ctx;
+    if (store_gc_mark_image(mn->r, &e->manifest, mark_fn, mn->marks, mn->err) == 0)
+        return 0;
+    char hex[DIGEST_STR_SIZE];
+    digest_str(&e->manifest, hex);
+    err_ctx(mn->err, "image `%s` (%.19s) is damaged", e->name, hex);
+    return -1;
 }
 
 /* Live leases name roots; a lease file nobody holds is left by a dead process. */
@@ -944,9 +964,10 @@ static int mark_build_cache(struct store *s, struct store_read *r, struct marks 
         if (ok && (cv.flags & STORE_CACHE_EMPTY_LAYER) && young)
             continue;
         if (young && !used) {
-            if (store_gc_mark_layer(r, &cv.layer, mark_fn, m, err) < 0) {
+            /* a cache record whose layer is gone caches nothing: it keeps nothing either */
+            if (store_gc_mark_layer(r, &cv.layer, mark_fn, m, err) < 0 && err->code != ENOENT) {
                 mdb_cursor_close(c);
-                return -1;
+                return err_ctx(err, "gc: a build cache record");
             }
         } else if (!young && !used) {
             if ((rc = mdb_cursor_del(c, 0))) {
@@ -999,13 +1020,32 @@ int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *er
     if (txn_begin(s, 0, &txn, err) < 0)
         goto out;
     struct store_read r = {.s = s, .txn = txn};
-    store_image_foreach(&r, mark_name, &roots);
+    struct mark_names mn = {.r = &r, .marks = &marks, .err = err};
+    err->code = 0;
+    if (store_image_foreach(&r, mark_name, &mn) != 0) {
+        if (!err->code)
+            err_set(err, EIO, "reading the image names");
+        err_ctx(err, "gc refused, nothing was freed (run `imgfs fsck`; `imgfs rmi` of the name "
+                "lets gc free the image)");
+        goto out;
+    }
     collect_leases(s, &roots);
     for (size_t i = 0; i < roots.cap; i++) {
         if (!roots.used[i])
             continue;
-        if (store_gc_mark_image(&r, &roots.slots[i], mark_fn, &marks, err) < 0)
+        const void *data;
+        size_t len;
+        struct imgfs_err absent;
+        /* a lease on an image whose records a gc already freed (after rmi) keeps nothing */
+        if (store_get(&r, STORE_BLOB, &roots.slots[i], &data, &len, &absent) < 0 &&
+            absent.code == ENOENT)
+            continue;
+        if (store_gc_mark_image(&r, &roots.slots[i], mark_fn, &marks, err) < 0) {
+            char hex[DIGEST_STR_SIZE];
+            digest_str(&roots.slots[i], hex);
+            err_ctx(err, "gc refused, nothing was freed: mounted image %.19s is damaged", hex);
             goto out;
+        }
     }
     if (mark_build_cache(s, &r, &marks, err) < 0)
         goto out;

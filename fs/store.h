@@ -132,10 +132,11 @@ struct store_image_entry {
     struct digest manifest;
     int64_t tagged_at;
 };
-/* Call fn for every name in name order; a non-zero return stops the walk and is returned. */
+/* Call fn for every name in name order; a non-zero return stops the walk and is returned. -1
+ * also when the walk could not be completed (an LMDB read error). */
 int store_image_foreach(struct store_read *r,
                         int (*fn)(void *ctx, const struct store_image_entry *e), void *ctx);
-/* Walk every key of a database (used by gc, fsck and du). Same stopping rule. */
+/* Walk every key of a database (used by gc, fsck and du). Same stopping rule and errors. */
 int store_foreach(struct store_read *r, enum store_db db,
                   int (*fn)(void *ctx, const struct digest *key, const void *data, size_t len),
                   void *ctx);
@@ -177,11 +178,17 @@ void store_lease_release(struct store_lease *l);
 struct store_gc_stats {
     uint64_t chunks_freed, bytes_freed, blobs_freed, layers_freed, views_freed, remotes_freed;
 };
-/* Free every record no name and no live lease reaches. Waits for imports in progress. */
+/* Free every record no name and no live lease reaches. Waits for imports in progress. Refuses
+ * (an error naming the image and the damage, nothing freed) when a named or mounted image cannot
+ * be loaded — its manifest, config or a layer table is missing or corrupt — since what it uses
+ * could then not be marked; `imgfs rmi` of the name lets gc free it. A lease whose manifest is
+ * gone altogether (an rmi'd image whose records a gc already freed) keeps nothing. */
 int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *err);
 
 /* Implemented by the image model (image.c): report every record an image references to `mark`;
- * store_gc_mark_layer: a layer record and its chunks (for the build cache). */
+ * store_gc_mark_layer: a layer record and its chunks (for the build cache). Both fail (ENOENT for
+ * a missing record, EIO/EINVAL for a corrupt one) when a record cannot be read: marking must not
+ * silently mark less than the image uses. */
 int store_gc_mark_image(struct store_read *r, const struct digest *manifest,
                         void (*mark)(void *ctx, enum store_db db, const struct digest *d),
                         void *ctx, struct imgfs_err *err);

@@ -150,3 +150,13 @@ t_tree_listing() {
             xargs -0 -r getfattr -h -d -m - --absolute-names 2>/dev/null | grep -v '=""$' || true
     )
 }
+
+# Raw store records, to damage a store on purpose (lmdb-utils' mdb_dump / mdb_load): the value of
+# KEY (hex) in database DB as hex, and a new value (hex) for it.
+t_store_get() {
+    mdb_dump -s "$1" "$IMGFS_ROOT" | awk -v k=" $2" 'f == 1 {print substr($0, 2); f = 2} $0 == k {f = 1}'
+}
+t_store_put() {
+    printf 'VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n %s\n %s\nDATA=END\n' "$2" "$3" |
+        mdb_load -s "$1" "$IMGFS_ROOT"
+}

@@ -9,12 +9,14 @@
 
 static const char usage[] =
     "Usage: imgfs fsck\n\n"
-    "Re-hash every chunk and check every reference of every image (manifest, config, layers,\n"
-    "view, chunks). Exits 1 and names each problem when the store is damaged.\n";
+    "Re-hash every chunk and document, and check every record an image is read through: its\n"
+    "manifest and config, each layer table (decoded, every chunk it names present with the\n"
+    "right length), and its view (decoded, and the very view its layers make). Exits 1 and\n"
+    "names each problem and the image it belongs to when the store is damaged.\n";
 
 struct fsck {
     struct store_read *r;
-    uint64_t chunks, problems, images, layers;
+    uint64_t chunks, blobs, problems, images, layers;
     uint64_t remote; /* absent chunks a lazy pull recorded a registry location for */
     struct digest *layers_seen;
     size_t n_layers_seen;
@@ -87,30 +89,42 @@ static void check_layer(struct fsck *f, const struct digest *id)
     layer_reader_free(&rd);
 }
 
+/* Documents (manifests, configs) are content-addressed like chunks. */
+static int check_blob(void *ctx, const struct digest *key, const void *data, size_t len)
+{
+    struct fsck *f = ctx;
+    struct digest got;
+    digest_of(data, len, &got);
+    f->blobs++;
+    if (!digest_equal(&got, key))
+        problem(f, "corrupt: document %s: its content does not match its hash%s", key, NULL);
+    return 0;
+}
+
 static int check_image(void *ctx, const struct store_image_entry *e)
 {
     struct fsck *f = ctx;
     struct imgfs_err err = {0};
     struct image img;
+    char more[4400];
     f->images++;
     if (image_load(f->r, &e->manifest, &img, &err) < 0) {
-        problem(f, "broken: image %s: %s", &e->manifest, err.msg);
+        snprintf(more, sizeof more, " (%s): %s", e->name, err.msg);
+        problem(f, "broken: image %s%s", &e->manifest, more);
         return 0;
     }
-    const void *data;
-    size_t len;
-    struct view v;
-    if (store_get(f->r, STORE_VIEW, &e->manifest, &data, &len, &err) < 0)
-        problem(f, "missing: view of image %s (%s)", &e->manifest, e->name);
-    else {
-        void *copy;
-        if (view_open_copy(data, len, &copy, &v, &err) < 0)
-            problem(f, "corrupt: view of image %s: %s", &e->manifest, err.msg);
-        else
-            free(copy);
+    if (image_check_view(f->r, &img, &err) < 0) {
+        snprintf(more, sizeof more, " (%s): %s", e->name, err.msg);
+        problem(f, "broken: image %s%s", &e->manifest, more);
     }
-    for (size_t i = 0; i < img.n_layers; i++)
+    for (size_t i = 0; i < img.n_layers; i++) {
+        uint64_t before = f->problems;
         check_layer(f, &img.layers[i]);
+        if (f->problems > before) {
+            snprintf(more, sizeof more, " (%s): layer %zu is damaged (above)", e->name, i + 1);
+            problem(f, "broken: image %s%s", &e->manifest, more);
+        }
+    }
     image_free(&img);
     return 0;
 }
@@ -135,13 +149,23 @@ int cmd_fsck(int argc, char **argv, struct cli *cli)
         store_close(s);
         return 1;
     }
-    store_foreach(f.r, STORE_CHUNK, check_chunk, &f);
-    store_image_foreach(f.r, check_image, &f);
+    if (store_foreach(f.r, STORE_CHUNK, check_chunk, &f) != 0) {
+        printf("unreadable: the chunk database (the walk over it stopped early)\n");
+        f.problems++;
+    }
+    if (store_foreach(f.r, STORE_BLOB, check_blob, &f) != 0) {
+        printf("unreadable: the document database (the walk over it stopped early)\n");
+        f.problems++;
+    }
+    if (store_image_foreach(f.r, check_image, &f) != 0) {
+        printf("unreadable: the image names (the walk over them stopped early)\n");
+        f.problems++;
+    }
     if (f.remote)
         printf("%llu chunk references are remote (lazily pulled, fetched on first read)\n",
                (unsigned long long)f.remote);
-    printf("checked %llu chunks, %llu layers, %llu image names: %llu problem%s\n",
-           (unsigned long long)f.chunks, (unsigned long long)f.layers,
+    printf("checked %llu chunks, %llu documents, %llu layers, %llu image names: %llu problem%s\n",
+           (unsigned long long)f.chunks, (unsigned long long)f.blobs, (unsigned long long)f.layers,
            (unsigned long long)f.images, (unsigned long long)f.problems,
            f.problems == 1 ? "" : "s");
     free(f.layers_seen);
