@@ -1,9 +1,15 @@
 #include "lazy.h"
 
 #include "estargz.h"
+#include "image.h"
+#include "layer.h"
+#include "pull.h"
 #include "reference.h"
 #include "store.h"
 #include "view.h"
+
+#include <archive.h>
+#include <archive_entry.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -197,7 +203,8 @@ static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, 
             store_read_end(r);
             goto out;
         }
-        if (w[k].loc.size > ESTARGZ_CHUNK_MAX || w[k].loc.end - w[k].loc.offset > LAZY_RUN_MAX * 4) {
+        if (w[k].loc.size > ESTARGZ_CHUNK_MAX ||
+            w[k].loc.end - w[k].loc.offset > LAZY_RUN_MAX * 4) {
             store_read_end(r);
             err_set(err, EIO, "a remote record is out of bounds");
             goto out;
@@ -525,8 +532,7 @@ int lazy_fetch_all(struct lazy *l, const struct view *v, struct imgfs_err *err)
     return rc;
 }
 
-int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out,
-               struct imgfs_err *err)
+int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out, struct imgfs_err *err)
 {
     memset(out, 0, sizeof *out);
     struct store_read *r;
@@ -572,4 +578,297 @@ int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out,
     free(used);
     store_read_end(r);
     return 0;
+}
+
+/* ---- lazy pulls ---- */
+
+/* Bytes of the first request for a layer: the footer and, for most layers, the whole TOC. */
+#define TAIL_GUESS (1u << 20)
+/* A compressed TOC larger than this is refused before it is fetched. */
+#define TOC_COMPRESSED_MAX (128u << 20)
+
+static la_ssize_t count_cb(struct archive *a, void *ctx, const void *data, size_t len)
+{
+    (void)a, (void)data;
+    *(uint64_t *)ctx += len;
+    return (la_ssize_t)len;
+}
+
+/* The size of the canonical tar of a table, without its content: headers and padding are what
+ * layer_entry_to_archive makes; content is counted, not read. */
+static int canonical_size(const void *table, size_t len, uint64_t *out, struct imgfs_err *err)
+{
+    struct layer_reader rd;
+    if (layer_reader_init(&rd, table, len, err) < 0)
+        return -1;
+    uint64_t headers = 0, content = 0;
+    struct archive *a = layer_tar_writer_new(&headers, count_cb);
+    struct archive_entry *ae = archive_entry_new();
+    struct layer_entry e;
+    int rc;
+    while ((rc = layer_next(&rd, &e, err)) > 0) {
+        layer_entry_to_archive(&e, ae);
+        /* the header as written, then the content as if written: size rounded up to a block */
+        archive_entry_set_size(ae, 0);
+        if (archive_write_header(a, ae) < ARCHIVE_WARN) {
+            rc = err_set(err, EIO, "sizing `%s`: %s", e.path, archive_error_string(a));
+            break;
+        }
+        if (e.kind == LAYER_REG)
+            content += (e.size + 511) / 512 * 512;
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    archive_entry_free(ae);
+    layer_reader_free(&rd);
+    if (rc < 0)
+        return -1;
+    *out = headers + content;
+    return 0;
+}
+
+struct toc_job {
+    struct pull_plan *plan;
+    size_t index;
+    struct estargz_toc toc;
+    bool have_toc; /* parsed */
+    bool reused;   /* the store has this layer's table already */
+    int rc;
+    struct imgfs_err err;
+};
+
+struct toc_jobs {
+    struct toc_job *jobs;
+    size_t n;
+    atomic_size_t next;
+    struct store *s;
+};
+
+static bool is_gzip_layer(const char *mt)
+{
+    size_t n = strlen(mt);
+    return (n >= 5 && !strcmp(mt + n - 5, "+gzip")) || (n >= 5 && !strcmp(mt + n - 5, ".gzip"));
+}
+
+/* Footer and TOC of one layer: one Range request for the blob's tail, a second one only when the
+ * TOC starts before it. */
+static int fetch_toc(struct toc_job *j)
+{
+    struct pull_plan *p = j->plan;
+    const struct registry_descriptor *d = &p->image.layers[j->index];
+    struct imgfs_err *err = &j->err;
+    const char *ann = registry_descriptor_annotation(d, ESTARGZ_ANNOTATION_TOC_DIGEST);
+    struct digest want;
+    if (!ann || digest_parse(ann, false, &want) < 0)
+        return err_set(err, ENOTSUP, "layer %zu has no valid %s annotation", j->index + 1,
+                       ESTARGZ_ANNOTATION_TOC_DIGEST);
+    if (d->size < ESTARGZ_FOOTER_SIZE + 20)
+        return err_set(err, ENOTSUP, "layer %zu is too small for eStargz", j->index + 1);
+    size_t tail = d->size < TAIL_GUESS ? (size_t)d->size : TAIL_GUESS;
+    uint64_t tail_start = d->size - tail;
+    uint8_t *buf = xmalloc(tail);
+    uint8_t *toc = NULL;
+    int ret = -1;
+    if (registry_get_range(p->client, &d->digest, (int64_t)tail_start, tail, buf, NULL, 0, err) <
+        0) {
+        err_ctx(err, "layer %zu: fetching its eStargz footer", j->index + 1);
+        goto out;
+    }
+    uint64_t toc_off;
+    if (estargz_footer_parse(buf + tail - ESTARGZ_FOOTER_SIZE, ESTARGZ_FOOTER_SIZE, d->size,
+                             &toc_off, err) < 0) {
+        err->code = ENOTSUP; /* a gzip layer that is not eStargz: pulled whole */
+        goto out;
+    }
+    uint64_t toc_len = d->size - ESTARGZ_FOOTER_SIZE - toc_off;
+    const uint8_t *at;
+    if (toc_off >= tail_start) {
+        at = buf + (toc_off - tail_start);
+    } else {
+        if (toc_len > TOC_COMPRESSED_MAX) {
+            err_set(err, EFBIG, "layer %zu: its TOC is %llu compressed bytes (at most %u MiB)",
+                    j->index + 1, (unsigned long long)toc_len, TOC_COMPRESSED_MAX >> 20);
+            goto out;
+        }
+        toc = xmalloc(toc_len);
+        if (registry_get_range(p->client, &d->digest, (int64_t)toc_off, toc_len, toc, NULL, 0,
+                               err) < 0) {
+            err_ctx(err, "layer %zu: fetching its eStargz TOC", j->index + 1);
+            goto out;
+        }
+        at = toc;
+    }
+    if (estargz_toc_parse(at, toc_len, toc_off, &want, &j->toc, err) < 0) {
+        char ds[DIGEST_STR_SIZE];
+        digest_str(&d->digest, ds);
+        err_ctx(err, "layer %zu (%s)", j->index + 1, ds);
+        goto out;
+    }
+    j->have_toc = true;
+    ret = 0;
+out:
+    free(buf);
+    free(toc);
+    return ret;
+}
+
+static void *toc_worker(void *arg)
+{
+    struct toc_jobs *js = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&js->next, 1);
+        if (i >= js->n)
+            return NULL;
+        struct toc_job *j = &js->jobs[i];
+        j->rc = j->reused ? 0 : fetch_toc(j);
+    }
+}
+
+int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, struct digest *out,
+              char **name, bool *whole, struct imgfs_err *err)
+{
+    *whole = false;
+    struct pull_plan plan;
+    if (pull_resolve(ref, o, &plan, err) < 0)
+        return -1;
+    size_t n = plan.image.n_layers;
+    int ret = -1;
+    struct toc_job *jobs = xcalloc(n ? n : 1, sizeof *jobs);
+    struct image_layer *layers = xcalloc(n ? n : 1, sizeof *layers);
+    struct store_batch *b = NULL;
+    struct store_read *r = NULL;
+    char *source = xasprintf("%s/%s", plan.ref.domain, plan.ref.path);
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].plan = &plan;
+        jobs[i].index = i;
+        if (!is_gzip_layer(plan.image.layers[i].media_type)) {
+            *whole = true;
+            err_set(err, ENOTSUP, "layer %zu is %s, not gzip: no eStargz TOC", i + 1,
+                    plan.image.layers[i].media_type);
+            goto out;
+        }
+    }
+    /* layers this store has from an earlier lazy pull need nothing from the registry */
+    if (store_read_begin(s, &r, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const void *t;
+        size_t tl;
+        struct imgfs_err ignored;
+        jobs[i].reused = store_get(r, STORE_LAYER, &plan.diff_ids[i], &t, &tl, &ignored) == 0;
+    }
+    store_read_end(r);
+    r = NULL;
+    struct toc_jobs js = {.jobs = jobs, .n = n, .s = s};
+    size_t workers = n < 4 ? n : 4;
+    pthread_t th[4];
+    size_t started = 0;
+    for (; started < workers; started++)
+        if (pthread_create(&th[started], NULL, toc_worker, &js))
+            break;
+    if (!started)
+        toc_worker(&js);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].rc < 0) {
+            if (jobs[i].err.code == ENOTSUP)
+                *whole = true;
+            *err = jobs[i].err;
+            goto out;
+        }
+    }
+
+    if (store_batch_begin(s, &b, err) < 0)
+        goto out;
+    if (store_read_begin(s, &r, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct toc_job *j = &jobs[i];
+        const void *table;
+        size_t table_len;
+        if (j->reused) {
+            if (store_get(r, STORE_LAYER, &plan.diff_ids[i], &table, &table_len, err) < 0)
+                goto out;
+        } else {
+            table = j->toc.table.data;
+            table_len = j->toc.table.len;
+            if (store_batch_put(b, STORE_LAYER, &plan.diff_ids[i], table, table_len, err) < 0)
+                goto out;
+            for (size_t k = 0; k < j->toc.n_chunks; k++) {
+                const struct estargz_chunk *c = &j->toc.chunks[k];
+                if (store_chunk_present(r, &c->digest))
+                    continue; /* held from another image: never fetched */
+                struct store_remote loc = {
+                    .blob = plan.image.layers[i].digest,
+                    .offset = c->offset,
+                    .end = c->end,
+                    .inner = c->inner,
+                    .size = c->size,
+                    .flags = c->offset < j->toc.prefetch_end ? STORE_REMOTE_PREFETCH : 0,
+                    .source = source,
+                };
+                if (store_batch_put_remote(b, &c->digest, &loc, err) < 0)
+                    goto out;
+            }
+        }
+        layers[i].diff_id = plan.diff_ids[i];
+        layers[i].table = table;
+        layers[i].table_len = table_len;
+        if (canonical_size(table, table_len, &layers[i].size, err) < 0)
+            goto out;
+    }
+    if (pull_commit(b, &plan, layers, out, err) < 0)
+        goto out;
+    store_read_end(r);
+    r = NULL;
+    ret = store_batch_commit(b, err);
+    b = NULL;
+    if (ret == 0 && name)
+        *name = xstrdup(plan.name);
+out:
+    if (ret < 0 && !*whole)
+        err_ctx(err, "lazily pulling %s", ref);
+    store_read_end(r);
+    if (b)
+        store_batch_abort(b);
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].have_toc)
+            estargz_toc_free(&jobs[i].toc);
+    free(jobs);
+    free(layers);
+    free(source);
+    pull_plan_free(&plan);
+    return ret;
+}
+
+int lazy_complete(struct store *s, const struct digest *manifest, const struct lazy_options *o,
+                  struct lazy_usage *before, struct imgfs_err *err)
+{
+    memset(before, 0, sizeof *before);
+    if (!store_has_remote(s))
+        return 0;
+    struct store_read *r;
+    if (store_read_begin(s, &r, err) < 0)
+        return -1;
+    const void *blob;
+    size_t len;
+    void *copy = NULL;
+    struct view v;
+    int rc = store_get(r, STORE_VIEW, manifest, &blob, &len, err);
+    if (rc == 0)
+        rc = view_open_copy(blob, len, &copy, &v, err);
+    store_read_end(r);
+    if (rc < 0)
+        return -1;
+    struct lazy *l = NULL;
+    rc = lazy_usage(s, &v, before, err);
+    if (rc == 0 && before->remote_chunks) {
+        rc = lazy_attach(s, o, &l, err);
+        if (rc == 0)
+            rc = lazy_fetch_all(l, &v, err);
+        lazy_detach(l);
+    }
+    free(copy);
+    return rc;
 }

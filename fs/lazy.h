@@ -1,5 +1,5 @@
-/* lazy.h — lazy pulls: an image whose file tables and view are in the store while its chunks stay in
- * the registry until something reads them (docs/lazy.md).
+/* lazy.h — lazy pulls: an image whose file tables and view are in the store while its chunks stay
+ * in the registry until something reads them (docs/lazy.md).
  *
  * lazy_pull fetches a manifest, its config and each eStargz layer's footer and TOC (at most two
  * Range requests per layer, layers in parallel), stores the TOCs as layer file tables, records in
@@ -28,8 +28,8 @@
 struct store;
 struct view;
 
-#define LAZY_RUN_MAX             (4u << 20)
-#define LAZY_DEFAULT_TIMEOUT_MS  5000
+#define LAZY_RUN_MAX            (4u << 20)
+#define LAZY_DEFAULT_TIMEOUT_MS 5000
 
 struct lazy_options {
     unsigned fetch_timeout_ms;        /* budget per fetch, retries included; 0 = 5 s */
@@ -71,6 +71,11 @@ struct lazy_usage {
 };
 int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out,
                struct imgfs_err *err);
+
+/* Fetch every absent chunk of image `manifest` (`imgfs pull` of a lazily pulled image: afterwards
+ * it works offline). What was present and remote before goes to *before. */
+int lazy_complete(struct store *s, const struct digest *manifest, const struct lazy_options *o,
+                  struct lazy_usage *before, struct imgfs_err *err);
 
 struct pull_options;
 /* Lazily pull `ref` (see above). Layers without an eStargz TOC (plain gzip, zstd, uncompressed)

@@ -52,6 +52,9 @@ void cli_report(const char *verb, const struct imgfs_err *err);
 struct store;
 /* Open the store at cli->root; prints the error itself and returns NULL on failure. */
 struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly);
+/* `ref` names a registry (host.domain/..., host:port/..., localhost/...) and is not in the store:
+ * pull it lazily (tools/remote.c). 0 when the image is local now; -1 after reporting why not. */
+int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb);
 struct store_read;
 struct digest;
 struct view_header;

@@ -1,3 +1,4 @@
+#include "../fs/lazy.h"
 #include "../fs/store.h"
 #include "../fs/view.h"
 #include "cli.h"
@@ -10,7 +11,8 @@
 static const char usage[] =
     "Usage: imgfs du [--json]\n\n"
     "Show the store's logical bytes (the files of every image, each image counted once),\n"
-    "stored bytes (distinct chunks) and the dedup ratio.\n";
+    "stored bytes (distinct chunks) and the dedup ratio. When images were pulled lazily, also\n"
+    "each image's bytes present in the store and still remote (fetched on first read).\n";
 
 struct du {
     struct store_read *r;
@@ -18,8 +20,26 @@ struct du {
     size_t n_seen;
     uint64_t logical, files;
     json_t *images;
-    bool json;
+    bool json, lazy;
+    struct store *s;
 };
+
+/* Present and remote bytes of an image (distinct chunks). */
+static int du_lazy(struct du *d, const struct digest *manifest, struct lazy_usage *u)
+{
+    memset(u, 0, sizeof *u);
+    const void *blob;
+    size_t len;
+    void *copy;
+    struct view v;
+    struct imgfs_err err = {0};
+    if (store_get(d->r, STORE_VIEW, manifest, &blob, &len, &err) < 0 ||
+        view_open_copy(blob, len, &copy, &v, &err) < 0)
+        return -1;
+    int rc = lazy_usage(d->s, &v, u, &err);
+    free(copy);
+    return rc;
+}
 
 static int du_one(void *ctx, const struct store_image_entry *e)
 {
@@ -30,13 +50,27 @@ static int du_one(void *ctx, const struct store_image_entry *e)
         bytes = h.total_size;
         files = h.n_inodes;
     }
-    if (d->json)
-        json_array_append_new(d->images, json_pack("{s:s, s:I, s:I}", "Name", e->name, "Logical",
-                                                   (json_int_t)bytes, "Files", (json_int_t)files));
-    else {
+    struct lazy_usage lu = {0};
+    bool have_lazy = d->lazy && du_lazy(d, &e->manifest, &lu) == 0;
+    if (d->json) {
+        json_t *j = json_pack("{s:s, s:I, s:I}", "Name", e->name, "Logical", (json_int_t)bytes,
+                              "Files", (json_int_t)files);
+        if (have_lazy) {
+            json_object_set_new(j, "Present", json_integer((json_int_t)lu.present_bytes));
+            json_object_set_new(j, "Remote", json_integer((json_int_t)lu.remote_bytes));
+        }
+        json_array_append_new(d->images, j);
+    } else {
         char human[32];
         cli_human_size(bytes, human, sizeof human);
-        printf("%-40s %10llu %12s\n", e->name, (unsigned long long)files, human);
+        printf("%-40s %10llu %12s", e->name, (unsigned long long)files, human);
+        if (have_lazy) {
+            char p[32], r[32];
+            cli_human_size(lu.present_bytes, p, sizeof p);
+            cli_human_size(lu.remote_bytes, r, sizeof r);
+            printf(" %12s %12s", p, r);
+        }
+        printf("\n");
     }
     for (size_t i = 0; i < d->n_seen; i++)
         if (digest_equal(&d->seen[i], &e->manifest))
@@ -72,8 +106,12 @@ int cmd_du(int argc, char **argv, struct cli *cli)
         store_close(s);
         return 1;
     }
+    d.s = s;
+    d.lazy = store_has_remote(s);
     if (d.json)
         d.images = json_array();
+    else if (d.lazy)
+        printf("%-40s %10s %12s %12s %12s\n", "IMAGE", "FILES", "LOGICAL", "PRESENT", "REMOTE");
     else
         printf("%-40s %10s %12s\n", "IMAGE", "FILES", "LOGICAL");
     store_image_foreach(d.r, du_one, &d);

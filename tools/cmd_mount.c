@@ -1,4 +1,5 @@
 /* imgfs mount — an image as a read-only directory tree (fs/mount.h). */
+#include "../fs/lazy.h"
 #include "../fs/mount.h"
 #include "cli.h"
 
@@ -23,6 +24,13 @@ static void mount_usage(FILE *f)
             "  -f, --foreground   serve in this process until unmounted (SIGINT/SIGTERM unmount)\n"
             "  -d, --debug        print every FUSE request (implies --foreground)\n"
             "      --threads N    at most N worker threads (default: libfuse's)\n"
+            "      --fetch-timeout DURATION\n"
+            "                     a lazily pulled image: how long a read may wait for its\n"
+            "                     chunks, retries included, before it fails with EIO\n"
+            "                     (default 5s; 500ms, 2s, 1m)\n"
+            "      --prefetch WHAT  a lazily pulled image: what to fetch in the background,\n"
+            "                     behind reads: `landmark` (the recorded start-up's files, the\n"
+            "                     default), `all` (everything) or `none`\n"
             "  -h, --help         show this help\n");
 }
 
@@ -34,6 +42,8 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         {"threads", required_argument, NULL, 'T'},
         {"allow-other", no_argument, NULL, 'A'},
         {"suid", no_argument, NULL, 'S'},
+        {"fetch-timeout", required_argument, NULL, 'F'},
+        {"prefetch", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -61,6 +71,33 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         case 'A':
             o.allow_other = true;
             break;
+        case 'F': {
+            char *end;
+            double v = strtod(optarg, &end);
+            double scale = !strcmp(end, "ms") ? 1 : !strcmp(end, "s") || !*end ? 1000
+                           : !strcmp(end, "m")                              ? 60000
+                                                                            : -1;
+            if (end == optarg || scale < 0 || v <= 0 || v * scale > 3600000) {
+                cli_error("mount", "--fetch-timeout wants a duration such as 500ms, 5s or 1m, not "
+                                   "`%s`",
+                          optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            o.fetch_timeout_ms = (unsigned)(v * scale);
+            break;
+        }
+        case 'P':
+            if (!strcmp(optarg, "landmark"))
+                o.prefetch = LAZY_PREFETCH_LANDMARK;
+            else if (!strcmp(optarg, "all"))
+                o.prefetch = LAZY_PREFETCH_ALL;
+            else if (!strcmp(optarg, "none"))
+                o.prefetch = LAZY_PREFETCH_NONE;
+            else {
+                cli_error("mount", "--prefetch wants landmark, all or none, not `%s`", optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            break;
         case 'S':
             if (geteuid() != 0) {
                 cli_error("mount", "--suid needs root (FUSE mounts of other users are nosuid)");
@@ -81,6 +118,8 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         return EXIT_IMGFS_FAILED;
     }
     struct imgfs_err err = {0};
+    if (cli_lazy_ensure(cli, argv[optind], "mount") < 0)
+        return EXIT_IMGFS_FAILED;
     if (mount_image(cli->root, argv[optind], argv[optind + 1], &o, &err) < 0) {
         cli_report("mount", &err);
         return EXIT_IMGFS_FAILED;

@@ -1,3 +1,4 @@
+#include "../fs/lazy.h"
 #include "../fs/pull.h"
 #include "../fs/store.h"
 #include "cli.h"
@@ -16,7 +17,10 @@ static const char usage[] =
     "      --platform OS/ARCH[/VARIANT]  the image of an index to pull (default linux/amd64)\n"
     "  -q, --quiet                 print only the image name\n"
     "      --json                  one JSON event per line (resolved, layer progress, done)\n"
-    "  -j, --jobs N                layers downloaded at a time (default 3)\n" CLI_REGISTRY_HELP
+    "  -j, --jobs N                layers downloaded at a time (default 3)\n"
+    "      --lazy                  fetch only the metadata (manifest, config, each eStargz layer's\n"
+    "                              table of contents); file content comes on first read. A\n"
+    "                              later pull without --lazy fetches the rest\n" CLI_REGISTRY_HELP
     "  -h, --help                  show this help\n";
 
 struct pull_ui {
@@ -102,16 +106,21 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'J'},
                                          {"jobs", required_argument, 0, 'j'},
+                                         {"lazy", no_argument, 0, 'L'},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_REGISTRY_OPTIONS,
                                          {0, 0, 0, 0}};
     struct pull_options o = {0};
+    bool lazy = false;
     struct pull_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
     int c;
     while ((c = cli_getopt(argc, argv, "qj:h", opts)) != -1) {
         switch (c) {
         case 'P':
             o.platform = optarg;
+            break;
+        case 'L':
+            lazy = true;
             break;
         case 'q':
             ui.pg.mode = CLI_PROGRESS_QUIET;
@@ -155,7 +164,30 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
         printf("Pulling %s\n", ref);
         fflush(stdout);
     }
-    int rc = pull_image(s, ref, &o, &d, &name, &err);
+    int rc;
+    bool whole = false;
+    if (lazy) {
+        rc = lazy_pull(s, ref, &o, &d, &name, &whole, &err);
+        if (rc < 0 && whole) {
+            /* not lazily readable: say so in one line and pull it normally */
+            fprintf(stderr, "imgfs pull: note: %s: pulling the image whole\n", err.msg);
+            err_clear(&err);
+            rc = pull_image(s, ref, &o, &d, &name, &err);
+        } else if (rc == 0 && ui.pg.mode == CLI_PROGRESS_PLAIN) {
+            printf("Pulled lazily: content is fetched on first read\n");
+        }
+    } else {
+        rc = pull_image(s, ref, &o, &d, &name, &err);
+        /* an image pulled lazily before: fetch what is still remote */
+        struct lazy_options lo = {.registry = o.registry, .image = ref};
+        struct lazy_usage before;
+        if (rc == 0 && (rc = lazy_complete(s, &d, &lo, &before, &err)) == 0 &&
+            before.remote_bytes && ui.pg.mode != CLI_PROGRESS_QUIET &&
+            ui.pg.mode != CLI_PROGRESS_JSON)
+            printf("Fetched the rest of a lazily pulled image: %llu bytes in %llu chunks\n",
+                   (unsigned long long)before.remote_bytes,
+                   (unsigned long long)before.remote_chunks);
+    }
     store_close(s);
     cli_progress_free(&ui.pg);
     if (rc < 0) {

@@ -342,6 +342,11 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         }
         spec.lower = image;
     } else {
+        /* a registry reference the store does not have: pulled lazily, then run */
+        if (cli_lazy_ensure(cli, image, "run") < 0) {
+            rc = EXIT_IMGFS_FAILED;
+            goto out;
+        }
         if (ctr_image_open(cli->root, image, &ci, &err) < 0)
             goto fail;
         ctr_image_spec(ci, &spec);
