@@ -179,6 +179,58 @@ static void rfc3339(int64_t sec, uint32_t nsec, char *out, size_t size)
     }
 }
 
+/* JSON strings are UTF-8; tar names are bytes. A name that is not UTF-8 is written as eStargz
+ * readers elsewhere see it (each invalid byte replaced by U+FFFD, as Go's encoder does) and, exact,
+ * in base64 under KEY@base64, which imgfs's reader prefers. */
+static size_t utf8_valid_prefix(const unsigned char *p, size_t n)
+{
+    if (n >= 2 && p[0] >= 0xc2 && p[0] <= 0xdf && (p[1] & 0xc0) == 0x80)
+        return 2;
+    if (n >= 3 && (p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+        !(p[0] == 0xe0 && p[1] < 0xa0) && !(p[0] == 0xed && p[1] > 0x9f))
+        return 3;
+    if (n >= 4 && p[0] >= 0xf0 && p[0] <= 0xf4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+        (p[3] & 0xc0) == 0x80 && !(p[0] == 0xf0 && p[1] < 0x90) && !(p[0] == 0xf4 && p[1] > 0x8f))
+        return 4;
+    return p[0] < 0x80 ? 1 : 0;
+}
+
+static char *b64_encode(const void *data, size_t len)
+{
+    char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+static void set_text(json_t *o, const char *key, const char *text)
+{
+    json_t *v = json_string(text);
+    if (v) {
+        json_object_set_new(o, key, v);
+        return;
+    }
+    struct buf lossy = {0};
+    const unsigned char *p = (const unsigned char *)text;
+    size_t n = strlen(text);
+    while (n) {
+        size_t k = utf8_valid_prefix(p, n);
+        if (k) {
+            buf_append(&lossy, p, k);
+        } else {
+            buf_append(&lossy, "\xef\xbf\xbd", 3);
+            k = 1;
+        }
+        p += k;
+        n -= k;
+    }
+    buf_append(&lossy, "", 1);
+    json_object_set_new(o, key, json_string((const char *)lossy.data));
+    buf_free(&lossy);
+    cleanup_free char *b64 = b64_encode(text, strlen(text));
+    cleanup_free char *k64 = xasprintf("%s@base64", key);
+    json_object_set_new(o, k64, json_string(b64));
+}
+
 /* The name an entry has in the tar (and so in the TOC): what layer_entry_to_archive writes. */
 static char *tar_name(const struct layer_entry *e)
 {
@@ -191,7 +243,7 @@ static json_t *toc_entry_new(const struct layer_entry *e)
 {
     json_t *o = json_object();
     cleanup_free char *name = tar_name(e);
-    json_object_set_new(o, "name", json_string(name));
+    set_text(o, "name", name);
     json_object_set_new(o, "type", json_string(toc_type(e->kind)));
     if (e->kind == LAYER_REG)
         json_object_set_new(o, "size", json_integer((json_int_t)e->size));
@@ -199,26 +251,33 @@ static json_t *toc_entry_new(const struct layer_entry *e)
     rfc3339(e->mtime_sec, e->mtime_nsec, mt, sizeof mt);
     json_object_set_new(o, "modtime", json_string(mt));
     if (e->link)
-        json_object_set_new(o, "linkName", json_string(e->link));
+        set_text(o, "linkName", e->link);
     json_object_set_new(o, "mode", json_integer(type_bits(e->kind) | (e->mode & 07777)));
     json_object_set_new(o, "uid", json_integer(e->uid));
     json_object_set_new(o, "gid", json_integer(e->gid));
     if (e->uname)
-        json_object_set_new(o, "userName", json_string(e->uname));
+        set_text(o, "userName", e->uname);
     if (e->gname)
-        json_object_set_new(o, "groupName", json_string(e->gname));
+        set_text(o, "groupName", e->gname);
     if (e->kind == LAYER_CHAR || e->kind == LAYER_BLOCK) {
         json_object_set_new(o, "devMajor", json_integer(e->rdev_major));
         json_object_set_new(o, "devMinor", json_integer(e->rdev_minor));
     }
     if (e->n_xattrs) {
-        json_t *x = json_object();
+        json_t *x = json_object(), *raw = NULL;
         for (uint32_t i = 0; i < e->n_xattrs; i++) {
-            cleanup_free char *b64 = xmalloc(4 * ((e->xattrs[i].len + 2) / 3) + 1);
-            EVP_EncodeBlock((unsigned char *)b64, e->xattrs[i].value, (int)e->xattrs[i].len);
-            json_object_set_new(x, e->xattrs[i].name, json_string(b64));
+            cleanup_free char *b64 = b64_encode(e->xattrs[i].value, e->xattrs[i].len);
+            if (json_object_set_new(x, e->xattrs[i].name, json_string(b64)) < 0) {
+                /* a name that is not UTF-8: base64 name -> base64 value */
+                if (!raw)
+                    raw = json_object();
+                cleanup_free char *n64 = b64_encode(e->xattrs[i].name, strlen(e->xattrs[i].name));
+                json_object_set_new(raw, n64, json_string(b64));
+            }
         }
         json_object_set_new(o, "xattrs", x);
+        if (raw)
+            json_object_set_new(o, "xattrs@base64", raw);
     }
     return o;
 }
@@ -245,7 +304,7 @@ static int write_chunk(struct estargz_writer *w, json_t *first, const char *name
     json_t *o = first;
     if (pos) {
         o = json_object();
-        json_object_set_new(o, "name", json_string(name));
+        set_text(o, "name", name);
         json_object_set_new(o, "type", json_string("chunk"));
     }
     json_object_set_new(o, "offset", json_integer((json_int_t)w->g.coff));
@@ -915,10 +974,76 @@ static int add_chunk(struct toc_reader *tr, json_t *o, size_t idx, struct imgfs_
     return 0;
 }
 
+/* Decode base64 (standard, padded); -1 when it is not. */
+static int b64_decode(const char *b64, uint8_t **out, size_t *len)
+{
+    size_t blen = strlen(b64);
+    if (blen % 4 || blen > INT32_MAX)
+        return -1;
+    uint8_t *val = xmalloc(blen / 4 * 3 + 1);
+    int got = EVP_DecodeBlock(val, (const unsigned char *)b64, (int)blen);
+    if (got < 0) {
+        free(val);
+        return -1;
+    }
+    for (size_t pad = blen; pad > 0 && b64[pad - 1] == '='; pad--)
+        got--;
+    val[got] = 0;
+    *out = val;
+    *len = (size_t)got;
+    return 0;
+}
+
+/* The exact bytes of names that are not UTF-8 (set_text): KEY@base64 replaces KEY. */
+static int undo_base64(json_t *o, size_t idx, struct imgfs_err *err)
+{
+    static const char *const keys[] = {"name", "linkName", "userName", "groupName"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char k64[32];
+        snprintf(k64, sizeof k64, "%s@base64", keys[i]);
+        json_t *v = json_object_get(o, k64);
+        if (!v)
+            continue;
+        uint8_t *raw;
+        size_t len;
+        if (!json_is_string(v) || b64_decode(json_string_value(v), &raw, &len) < 0)
+            return err_set(err, EINVAL, "TOC entry %zu: `%s` is not base64", idx, k64);
+        json_object_set_new(o, keys[i], json_stringn_nocheck((const char *)raw, len));
+        free(raw);
+    }
+    json_t *raw = json_object_get(o, "xattrs@base64");
+    if (raw) {
+        json_t *x = json_object_get(o, "xattrs");
+        if (!json_is_object(raw) || (x && !json_is_object(x)))
+            return err_set(err, EINVAL, "TOC entry %zu: xattrs@base64 is not an object", idx);
+        if (!x) {
+            x = json_object();
+            json_object_set_new(o, "xattrs", x);
+        }
+        const char *n64;
+        json_t *v;
+        json_object_foreach(raw, n64, v)
+        {
+            uint8_t *name;
+            size_t len;
+            if (b64_decode(n64, &name, &len) < 0 || strlen((char *)name) != len || !len) {
+                if (len)
+                    free(name);
+                return err_set(err, EINVAL, "TOC entry %zu: an xattr name is not base64", idx);
+            }
+            json_object_set_nocheck(x, (const char *)name, v);
+            free(name);
+        }
+    }
+    return 0;
+}
+
 static int toc_entry(struct toc_reader *tr, json_t *o, size_t idx, struct imgfs_err *err)
 {
     if (!json_is_object(o))
         return err_set(err, EINVAL, "TOC entry %zu is not an object", idx);
+    if (undo_base64(o, idx, err) < 0)
+        return -1;
     bool bad = false;
     const char *type = get_str(o, "type", idx, err, &bad);
     if (bad)
@@ -1004,17 +1129,10 @@ static int toc_entry(struct toc_reader *tr, json_t *o, size_t idx, struct imgfs_
         json_object_foreach(xs, name, v)
         {
             const char *b64 = json_string_value(v);
-            size_t blen = b64 ? strlen(b64) : 0;
-            if (!b64 || blen % 4 || blen > INT32_MAX)
+            uint8_t *val;
+            size_t got;
+            if (!b64 || b64_decode(b64, &val, &got) < 0)
                 return err_set(err, EINVAL, "TOC entry %zu: xattr `%s` is not base64", idx, name);
-            uint8_t *val = xmalloc(blen / 4 * 3 + 1);
-            int got = EVP_DecodeBlock(val, (const unsigned char *)b64, (int)blen);
-            if (got < 0) {
-                free(val);
-                return err_set(err, EINVAL, "TOC entry %zu: xattr `%s` is not base64", idx, name);
-            }
-            for (size_t pad = blen; pad > 0 && b64[pad - 1] == '='; pad--)
-                got--;
             f->xattr_values[k] = val;
             f->xattrs[k] = (struct layer_xattr){.name = name, .value = val, .len = (uint32_t)got};
             f->e.n_xattrs = (uint32_t)++k;
