@@ -1,44 +1,518 @@
-/* dockerignore.c — .dockerignore matching (see dockerfile.h). STUB until implemented. */
+/* dockerignore.c — .dockerignore patterns with the semantics of moby/patternmatcher (and its
+ * ignorefile reader), which BuildKit and Docker use: the last matching pattern wins, a pattern
+ * matching a directory covers what is below it, `!` re-includes.
+ *
+ * patternmatcher turns a pattern into a Go regexp, or for simple shapes into a plain string
+ * comparison (exact; a prefix when the pattern ends in `**`; a suffix when it starts with `**` and
+ * has no other wildcard); the shapes decide a few corner cases, so they are kept here. Instead of a
+ * regexp each pattern compiles to a short token list matched by a backtracking matcher. */
 #include "dockerfile.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum token_type {
+    T_LITERAL,  /* one byte */
+    T_STAR,     /* `*`: any run of characters but '/' */
+    T_ONE,      /* `?`: one character but '/' */
+    T_CLASS,    /* `[...]`: one character in (or, negated, not in) the set */
+    T_DIRS,     /* `**` or `** /` inside a pattern: (.* /)? — any number of directories */
+    T_ANYTHING, /* `**` at the end after other wildcards: .* */
+};
+
+struct token {
+    enum token_type type;
+    char c;            /* T_LITERAL */
+    const char *class; /* T_CLASS: the text between `[` (after `^`) and `]` */
+    size_t class_len;
+    bool negated;
+};
+
+enum match_type { M_EXACT, M_PREFIX, M_SUFFIX, M_TOKENS };
+
+struct pattern {
+    char *text; /* cleaned, without the `!` */
+    bool exclusion;
+    enum match_type type;
+    struct token *tokens;
+    size_t n_tokens;
+};
+
+struct df_ignore {
+    char *name;
+    struct pattern *patterns;
+    size_t n;
+    bool exceptions;
+};
+
+/* ---- Go's filepath.Clean ---- */
+
+static char *clean_path(const char *p)
+{
+    size_t n = strlen(p);
+    bool rooted = n && p[0] == '/';
+    char *out = xmalloc(n + 2);
+    size_t w = 0, r = 0, dotdot = 0;
+    if (rooted)
+        out[w++] = '/', r = 1, dotdot = 1;
+    while (r < n) {
+        if (p[r] == '/') {
+            r++;
+        } else if (p[r] == '.' && (r + 1 == n || p[r + 1] == '/')) {
+            r++;
+        } else if (p[r] == '.' && p[r + 1] == '.' && (r + 2 == n || p[r + 2] == '/')) {
+            r += 2;
+            if (w > dotdot) {
+                w--;
+                while (w > dotdot && out[w] != '/')
+                    w--;
+            } else if (!rooted) {
+                if (w > 0)
+                    out[w++] = '/';
+                out[w++] = '.', out[w++] = '.';
+                dotdot = w;
+            }
+        } else {
+            if ((rooted && w != 1) || (!rooted && w != 0))
+                out[w++] = '/';
+            while (r < n && p[r] != '/')
+                out[w++] = p[r++];
+        }
+    }
+    if (w == 0)
+        out[w++] = '.';
+    out[w] = 0;
+    return out;
+}
+
+/* ---- compiling ---- */
+
+static size_t utf8_len(const char *p)
+{
+    unsigned char c = (unsigned char)*p;
+    size_t n = c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf8 ? 4 : 1;
+    for (size_t i = 1; i < n; i++)
+        if (((unsigned char)p[i] & 0xc0) != 0x80)
+            return 1;
+    return n;
+}
+
+/* The end of a `[...]` class starting at p (just after '['), or NULL when malformed (as Go's
+ * filepath.Match refuses it: unterminated, empty, a range without an end, a trailing `\`). */
+static const char *class_end(const char *p)
+{
+    if (*p == '^')
+        p++;
+    bool first = true;
+    for (;;) {
+        if (!*p)
+            return NULL;
+        if (*p == ']' && !first)
+            return p;
+        first = false;
+        if (*p == '\\' && !*++p)
+            return NULL;
+        if (*p == '-' && p[1] == ']')
+            return NULL;
+        p += utf8_len(p);
+        if (*p == '-') {
+            p++;
+            if (*p == ']' || !*p)
+                return NULL;
+            if (*p == '\\' && !*++p)
+                return NULL;
+            p += utf8_len(p);
+        }
+    }
+}
+
+static void add_token(struct pattern *pat, struct token t)
+{
+    pat->tokens = xrealloc(pat->tokens, (pat->n_tokens + 1) * sizeof(*pat->tokens));
+    pat->tokens[pat->n_tokens++] = t;
+}
+
+static int compile(struct pattern *pat, struct imgfs_err *err)
+{
+    const char *p = pat->text;
+    enum match_type type = M_EXACT;
+    for (size_t i = 0; *p; i++) {
+        char c = *p++;
+        if (c == '*' && *p == '*') {
+            p++;
+            if (*p == '/')
+                p++;
+            if (!*p) {
+                if (type == M_EXACT) {
+                    type = M_PREFIX;
+                } else {
+                    add_token(pat, (struct token){.type = T_ANYTHING});
+                    type = M_TOKENS;
+                }
+            } else {
+                add_token(pat, (struct token){.type = T_DIRS});
+                type = M_TOKENS;
+            }
+            if (i == 0)
+                type = M_SUFFIX;
+        } else if (c == '*') {
+            add_token(pat, (struct token){.type = T_STAR});
+            type = M_TOKENS;
+        } else if (c == '?') {
+            add_token(pat, (struct token){.type = T_ONE});
+            type = M_TOKENS;
+        } else if (c == '\\') {
+            if (!*p)
+                return err_set(err, EINVAL, "bad pattern: %s: syntax error in pattern", pat->text);
+            add_token(pat, (struct token){.type = T_LITERAL, .c = *p++});
+            type = M_TOKENS;
+        } else if (c == '[') {
+            const char *start = p, *end = class_end(p);
+            if (!end)
+                return err_set(err, EINVAL, "bad pattern: %s: syntax error in pattern", pat->text);
+            bool neg = *start == '^';
+            if (neg)
+                start++;
+            add_token(pat, (struct token){.type = T_CLASS,
+                                          .class = start,
+                                          .class_len = (size_t)(end - start),
+                                          .negated = neg});
+            p = end + 1;
+            type = M_TOKENS;
+        } else if (c == ']') {
+            /* a lone ']' is a literal for filepath.Match and the regexp alike */
+            add_token(pat, (struct token){.type = T_LITERAL, .c = c});
+            type = M_TOKENS;
+        } else {
+            add_token(pat, (struct token){.type = T_LITERAL, .c = c});
+        }
+    }
+    pat->type = type;
+    return 0;
+}
+
+/* ---- matching ---- */
+
+/* One class character at q (after an optional `\`): its code point-ish value as the bytes of a
+ * UTF-8 sequence compared lexicographically, which orders like code points. */
+static size_t class_char(const char **q, char out[4])
+{
+    if (**q == '\\')
+        (*q)++;
+    size_t n = utf8_len(*q);
+    memcpy(out, *q, n);
+    *q += n;
+    return n;
+}
+
+static int cmp_chars(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (int)an - (int)bn;
+}
+
+static bool class_match(const struct token *t, const char *s, size_t n)
+{
+    const char *q = t->class, *end = t->class + t->class_len;
+    bool in = false;
+    while (q < end) {
+        char lo[4], hi[4];
+        size_t lon = class_char(&q, lo), hin = lon;
+        memcpy(hi, lo, lon);
+        if (q < end && *q == '-') {
+            q++;
+            hin = class_char(&q, hi);
+        }
+        if (cmp_chars(s, n, lo, lon) >= 0 && cmp_chars(s, n, hi, hin) <= 0)
+            in = true;
+    }
+    return in != t->negated;
+}
+
+static bool tokens_match(const struct token *t, size_t nt, const char *s)
+{
+    for (; nt; t++, nt--) {
+        switch (t->type) {
+        case T_LITERAL:
+            if (*s != t->c)
+                return false;
+            s++;
+            break;
+        case T_ONE:
+        case T_CLASS: {
+            if (!*s)
+                return false;
+            size_t n = utf8_len(s);
+            if (t->type == T_ONE ? *s == '/' : !class_match(t, s, n))
+                return false;
+            s += n;
+            break;
+        }
+        case T_STAR:
+            /* [^/]* : try every length up to the next '/' */
+            for (const char *e = s;; e++) {
+                if (tokens_match(t + 1, nt - 1, e))
+                    return true;
+                if (!*e || *e == '/')
+                    return false;
+            }
+        case T_DIRS:
+            /* (.* /)? : nothing, or anything ending in '/' */
+            if (tokens_match(t + 1, nt - 1, s))
+                return true;
+            for (const char *e = s; *e; e++)
+                if (*e == '/' && tokens_match(t + 1, nt - 1, e + 1))
+                    return true;
+            return false;
+        case T_ANYTHING:
+            for (const char *e = s;; e++) {
+                if (tokens_match(t + 1, nt - 1, e))
+                    return true;
+                if (!*e)
+                    return false;
+            }
+        }
+    }
+    return !*s;
+}
+
+static bool pattern_match(const struct pattern *pat, const char *path)
+{
+    size_t n = strlen(pat->text), pn = strlen(path);
+    switch (pat->type) {
+    case M_EXACT:
+        return !strcmp(path, pat->text);
+    case M_PREFIX:
+        return !strncmp(path, pat->text, n - 2);
+    case M_SUFFIX: {
+        const char *suffix = pat->text + 2;
+        size_t sn = n - 2;
+        if (pn >= sn && !memcmp(path + pn - sn, suffix, sn))
+            return true;
+        return sn && suffix[0] == '/' && !strcmp(path, suffix + 1);
+    }
+    case M_TOKENS:
+        return tokens_match(pat->tokens, pat->n_tokens, path);
+    }
+    return false;
+}
+
+/* The pattern matches `path` or one of its parent directories. */
+static bool matches_or_parent(const struct pattern *pat, const char *path)
+{
+    if (pattern_match(pat, path))
+        return true;
+    size_t n = strlen(path);
+    char *copy = xmalloc(n + 1);
+    bool hit = false;
+    /* parents from the top: "a", "a/b", ... (not the path itself) */
+    for (size_t i = 0; i < n && !hit; i++) {
+        if (path[i] != '/')
+            continue;
+        memcpy(copy, path, i);
+        copy[i] = 0;
+        hit = pattern_match(pat, copy);
+    }
+    free(copy);
+    return hit;
+}
+
+bool df_ignore_excluded(const struct df_ignore *ignore, const char *path)
+{
+    if (!ignore)
+        return false;
+    bool matched = false;
+    for (size_t i = 0; i < ignore->n; i++) {
+        const struct pattern *pat = &ignore->patterns[i];
+        /* an exclusion can only change an excluded path, a plain pattern an included one */
+        if (pat->exclusion != matched)
+            continue;
+        if (matches_or_parent(pat, path))
+            matched = !pat->exclusion;
+    }
+    return matched;
+}
+
+/* Whether one '/'-free component of a pattern can match the directory name `name`. */
+static bool component_match(const char *comp, size_t len, const char *name, size_t name_len)
+{
+    char *c = xmalloc(len + 1), *nm = xmalloc(name_len + 1);
+    memcpy(c, comp, len), c[len] = 0;
+    memcpy(nm, name, name_len), nm[name_len] = 0;
+    struct pattern pat = {.text = c};
+    struct imgfs_err err;
+    bool hit = compile(&pat, &err) < 0 || pattern_match(&pat, nm);
+    free(pat.tokens);
+    free(c);
+    free(nm);
+    return hit;
+}
+
+bool df_ignore_must_walk(const struct df_ignore *ignore, const char *dir)
+{
+    if (!ignore || !ignore->exceptions)
+        return false;
+    for (size_t i = 0; i < ignore->n; i++) {
+        const struct pattern *pat = &ignore->patterns[i];
+        if (!pat->exclusion)
+            continue;
+        /* walk the pattern's and the directory's components side by side */
+        const char *p = pat->text, *d = dir;
+        bool possible = true;
+        while (*p && *d) {
+            const char *pe = strchr(p, '/'), *de = strchr(d, '/');
+            size_t pl = pe ? (size_t)(pe - p) : strlen(p), dl = de ? (size_t)(de - d) : strlen(d);
+            if (memmem(p, pl, "**", 2))
+                return true;
+            if (!component_match(p, pl, d, dl)) {
+                possible = false;
+                break;
+            }
+            p += pl + (pe != NULL);
+            d += dl + (de != NULL);
+        }
+        /* the pattern matches the directory or an ancestor (so re-includes it all), or it goes
+         * on below it */
+        if (possible)
+            return true;
+    }
+    return false;
+}
+
+/* ---- building ---- */
+
+static int add_pattern(struct df_ignore *ignore, const char *raw, unsigned line,
+                       struct imgfs_err *err)
+{
+    /* patternmatcher.New: trim, clean, `!` */
+    const char *s = raw, *e = raw + strlen(raw);
+    while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r')))
+        s++;
+    while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r')))
+        e--;
+    if (s == e)
+        return 0;
+    char *trimmed = xmalloc((size_t)(e - s) + 1);
+    memcpy(trimmed, s, (size_t)(e - s));
+    trimmed[e - s] = 0;
+    char *cleaned = clean_path(trimmed);
+    free(trimmed);
+    struct pattern pat = {0};
+    const char *body = cleaned;
+    if (*body == '!') {
+        if (!body[1]) {
+            free(cleaned);
+            if (line)
+                return err_set(err, EINVAL, "%s:%u: illegal exclusion pattern: \"!\"", ignore->name,
+                               line);
+            return err_set(err, EINVAL, "%s: illegal exclusion pattern: \"!\"", ignore->name);
+        }
+        pat.exclusion = true;
+        body++;
+    }
+    pat.text = xstrdup(body);
+    free(cleaned);
+    if (compile(&pat, err) < 0) {
+        free(pat.text);
+        free(pat.tokens);
+        if (line)
+            return err_ctx(err, "%s:%u", ignore->name, line);
+        return err_ctx(err, "%s", ignore->name);
+    }
+    ignore->patterns = xrealloc(ignore->patterns, (ignore->n + 1) * sizeof(*ignore->patterns));
+    ignore->patterns[ignore->n++] = pat;
+    ignore->exceptions |= pat.exclusion;
+    return 0;
+}
+
+/* ignorefile.ReadAll's handling of one line, then add_pattern. */
+static int add_line(struct df_ignore *ignore, const char *line, unsigned number,
+                    struct imgfs_err *err)
+{
+    if (line[0] == '#')
+        return 0;
+    const char *s = line, *e = line + strlen(line);
+    while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r')))
+        s++;
+    while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r')))
+        e--;
+    if (s == e)
+        return 0;
+    bool invert = *s == '!';
+    if (invert) {
+        s++;
+        while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r')))
+            s++;
+    }
+    char *body = xmalloc((size_t)(e - s) + 1);
+    memcpy(body, s, (size_t)(e - s));
+    body[e - s] = 0;
+    char *pattern = body;
+    if (*body) {
+        pattern = clean_path(body);
+        free(body);
+        if (strlen(pattern) > 1 && pattern[0] == '/')
+            memmove(pattern, pattern + 1, strlen(pattern));
+    }
+    char *full = xasprintf("%s%s", invert ? "!" : "", pattern);
+    free(pattern);
+    int rc = add_pattern(ignore, full, number, err);
+    free(full);
+    return rc;
+}
 
 int df_ignore_parse(const char *name, const char *text, size_t len, struct df_ignore **out,
                     struct imgfs_err *err)
 {
-    (void)text, (void)len, (void)out;
-    return err_set(err, ENOSYS, "%s: .dockerignore matching is not implemented yet", name);
+    struct df_ignore *ignore = xcalloc(1, sizeof(*ignore));
+    ignore->name = xstrdup(name);
+    size_t pos = 0;
+    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+        pos = 3;
+    for (unsigned number = 1; pos < len; number++) {
+        const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - start) : len - pos;
+        pos += n + 1;
+        if (memchr(start, 0, n))
+            continue; /* a NUL byte cannot be in a path: the pattern could never match */
+        char *line = xmalloc(n + 1);
+        memcpy(line, start, n);
+        line[n] = 0;
+        int rc = add_line(ignore, line, number, err);
+        free(line);
+        if (rc < 0) {
+            df_ignore_free(ignore);
+            return -1;
+        }
+    }
+    *out = ignore;
+    return 0;
 }
 
 int df_ignore_add(struct df_ignore *ignore, const char *pattern, struct imgfs_err *err)
 {
-    (void)ignore;
-    return err_set(err, ENOSYS, "%s: .dockerignore matching is not implemented yet", pattern);
+    return add_line(ignore, pattern, 0, err);
 }
 
 void df_ignore_free(struct df_ignore *ignore)
 {
+    if (!ignore)
+        return;
+    for (size_t i = 0; i < ignore->n; i++) {
+        free(ignore->patterns[i].text);
+        free(ignore->patterns[i].tokens);
+    }
+    free(ignore->patterns);
+    free(ignore->name);
     free(ignore);
 }
 
 size_t df_ignore_count(const struct df_ignore *ignore)
 {
-    (void)ignore;
-    return 0;
+    return ignore ? ignore->n : 0;
 }
 
 bool df_ignore_has_exceptions(const struct df_ignore *ignore)
 {
-    (void)ignore;
-    return false;
-}
-
-bool df_ignore_excluded(const struct df_ignore *ignore, const char *path)
-{
-    (void)ignore, (void)path;
-    return false;
-}
-
-bool df_ignore_must_walk(const struct df_ignore *ignore, const char *dir)
-{
-    (void)ignore, (void)dir;
-    return false;
+    return ignore && ignore->exceptions;
 }
