@@ -36,7 +36,9 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 # libFuzzer targets for every parser of untrusted input (tests/fuzz/fuzz_*.c), built with clang.
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_LIB   := $(filter-out fs/mount.c,$(wildcard fs/*.c))
+# builder/: the Dockerfile language only (the executor needs runner/ and is no parser)
+FUZZ_LIB   := $(filter-out fs/mount.c,$(wildcard fs/*.c)) builder/dockerfile.c builder/shell.c \
+              builder/dockerignore.c
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
 .PHONY: all asan test unit integration deps clean format check-format fuzz fuzz-long man install

@@ -80,6 +80,12 @@ static char *buf_take(struct buf *b)
     return s;
 }
 
+/* The buffer's bytes from `off` on (an empty buffer has no data pointer yet). */
+static const char *buf_at(const struct buf *b, size_t off)
+{
+    return b->data ? (const char *)b->data + off : "";
+}
+
 static void words_push(struct words *w)
 {
     if (w->n + 2 > w->cap) {
@@ -539,7 +545,7 @@ static void possible_heredoc(struct lexer *lx, struct buf *out, struct words *w)
         while ((c = peek(lx)) == ' ' || c == '\t' || c == '\r')
             take(lx, out);
     }
-    words_raw(w, (const char *)out->data + start, out->len - start);
+    words_raw(w, buf_at(out, start), out->len - start);
 }
 
 /* The lexer's main loop: up to `stop` (consumed) or the end when stop is END. The expanded text
@@ -560,23 +566,23 @@ static int process_until(struct lexer *lx, int stop, bool raw_escapes, struct bu
         if (c == '$') {
             if ((rc = dollar(lx, out)) < 0)
                 goto done;
-            words_text(w, (const char *)out->data + start, out->len - start);
+            words_text(w, buf_at(out, start), out->len - start);
         } else if (c == '<') {
             possible_heredoc(lx, out, w);
         } else if ((c == '\'' || c == '"') && !(lx->flags & DF_EXPAND_NO_QUOTES)) {
             if ((rc = c == '\'' ? single_quote(lx, out) : double_quote(lx, out)) < 0)
                 goto done;
-            words_raw(w, (const char *)out->data + start, out->len - start);
+            words_raw(w, buf_at(out, start), out->len - start);
         } else if (c == (unsigned char)lx->escape) {
             lx->p++;
             if (lx->raw_escapes)
                 buf_putc(out, lx->escape);
             if (lx->p < lx->end)
                 take(lx, out);
-            words_raw(w, (const char *)out->data + start, out->len - start);
+            words_raw(w, buf_at(out, start), out->len - start);
         } else {
             take(lx, out);
-            words_text(w, (const char *)out->data + start, out->len - start);
+            words_text(w, buf_at(out, start), out->len - start);
         }
     }
     if (stop != END)
