@@ -229,9 +229,33 @@ static bool class_match(const struct token *t, const char *s, size_t n)
     return in != t->negated;
 }
 
-static bool tokens_match(const struct token *t, size_t nt, const char *s)
+/* Backtracking over `*` and `**` with a memo of the (token, position) pairs known to fail, so
+ * that no pattern takes more than O(tokens x length^2) steps. */
+struct memo {
+    const struct token *tokens;
+    size_t n_tokens;
+    const char *base;
+    size_t len;
+    unsigned char *failed; /* bit per (token index, offset) */
+};
+
+static bool match_from(struct memo *m, size_t ti, const char *s);
+
+static bool try_at(struct memo *m, size_t ti, const char *s)
 {
-    for (; nt; t++, nt--) {
+    size_t bit = ti * (m->len + 1) + (size_t)(s - m->base);
+    if (m->failed[bit / 8] & (1u << (bit % 8)))
+        return false;
+    if (match_from(m, ti, s))
+        return true;
+    m->failed[bit / 8] |= (unsigned char)(1u << (bit % 8));
+    return false;
+}
+
+static bool match_from(struct memo *m, size_t ti, const char *s)
+{
+    for (; ti < m->n_tokens; ti++) {
+        const struct token *t = &m->tokens[ti];
         switch (t->type) {
         case T_LITERAL:
             if (*s != t->c)
@@ -249,24 +273,24 @@ static bool tokens_match(const struct token *t, size_t nt, const char *s)
             break;
         }
         case T_STAR:
-            /* [^/]* : try every length up to the next '/' */
+            /* [^/]* : every length up to the next '/' */
             for (const char *e = s;; e++) {
-                if (tokens_match(t + 1, nt - 1, e))
+                if (try_at(m, ti + 1, e))
                     return true;
                 if (!*e || *e == '/')
                     return false;
             }
         case T_DIRS:
             /* (.* /)? : nothing, or anything ending in '/' */
-            if (tokens_match(t + 1, nt - 1, s))
+            if (try_at(m, ti + 1, s))
                 return true;
             for (const char *e = s; *e; e++)
-                if (*e == '/' && tokens_match(t + 1, nt - 1, e + 1))
+                if (*e == '/' && try_at(m, ti + 1, e + 1))
                     return true;
             return false;
         case T_ANYTHING:
             for (const char *e = s;; e++) {
-                if (tokens_match(t + 1, nt - 1, e))
+                if (try_at(m, ti + 1, e))
                     return true;
                 if (!*e)
                     return false;
@@ -274,6 +298,16 @@ static bool tokens_match(const struct token *t, size_t nt, const char *s)
         }
     }
     return !*s;
+}
+
+static bool tokens_match(const struct token *t, size_t nt, const char *s)
+{
+    size_t len = strlen(s);
+    struct memo m = {.tokens = t, .n_tokens = nt, .base = s, .len = len};
+    m.failed = xcalloc((nt + 1) * (len + 1) / 8 + 1, 1);
+    bool hit = match_from(&m, 0, s);
+    free(m.failed);
+    return hit;
 }
 
 static bool pattern_match(const struct pattern *pat, const char *path)

@@ -275,82 +275,170 @@ static int pattern_check(struct lexer *lx, const char *pat)
     return 0;
 }
 
-/* Whether pattern `pat` matches all of s[0..n). `*` matches any run, `?` one character. */
-static bool pattern_match(const char *pat, const char *s, size_t n)
+/* A shell pattern as tokens: `*` (any run), `?` (one character) and literal characters (a whole
+ * UTF-8 sequence each, `\` escapes removed). Matching simulates the pattern as an automaton over
+ * the characters of the value, so every question below costs O(length x pattern) per start,
+ * never exponential time, whatever the pattern. */
+struct ptok {
+    char type; /* '*', '?' or 'l' */
+    unsigned char len;
+    char c[4];
+};
+
+static size_t tokenize(const char *pat, struct ptok *out)
 {
-    const char *end = s + n;
-    while (*pat) {
-        if (*pat == '*') {
-            while (*pat == '*')
-                pat++;
-            if (!*pat)
-                return true;
-            for (const char *t = s; t <= end; t++)
-                if (pattern_match(pat, t, (size_t)(end - t)))
-                    return true;
-            return false;
-        }
-        if (s == end)
-            return false;
-        if (*pat == '?') {
-            s += utf8_len(s, end);
-            pat++;
+    size_t n = 0;
+    const char *end = pat + strlen(pat);
+    for (const char *p = pat; *p;) {
+        if (*p == '*' || *p == '?') {
+            out[n++] = (struct ptok){.type = *p++};
             continue;
         }
-        if (*pat == '\\' && pat[1])
-            pat++;
-        if (*pat != *s)
-            return false;
-        pat++, s++;
+        if (*p == '\\' && p[1])
+            p++;
+        size_t l = utf8_len(p, end);
+        out[n] = (struct ptok){.type = 'l', .len = (unsigned char)l};
+        memcpy(out[n++].c, p, l);
+        p += l;
     }
-    return s == end;
+    return n;
 }
 
-static bool char_start(const char *s, size_t i)
+/* The character boundaries of v: offsets of each character's start, then strlen(v). */
+static size_t char_offsets(const char *v, size_t n, size_t *off)
 {
-    return ((unsigned char)s[i] & 0xc0) != 0x80;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += utf8_len(v + i, v + n))
+        off[k++] = i;
+    off[k] = n;
+    return k;
 }
 
-/* ${v#p} ${v##p}: the length of the shortest (longest when greedy) prefix matched, or -1. */
-static long match_prefix(const char *pat, const char *v, bool greedy)
+static void closure(const struct ptok *t, size_t nt, bool *st, bool backward)
+{
+    if (!backward) {
+        for (size_t i = 0; i < nt; i++)
+            if (st[i] && t[i].type == '*')
+                st[i + 1] = true;
+    } else {
+        for (size_t i = nt; i > 0; i--)
+            if (st[i] && t[i - 1].type == '*')
+                st[i - 1] = true;
+    }
+}
+
+/* Run the pattern from character index `from` of v (forward) or backwards from the end of v.
+ * Returns the number of characters of the shortest (or longest) match, or -1. For backward, the
+ * match is a suffix. */
+static long glob_run(const struct ptok *t, size_t nt, const char *v, const size_t *off, size_t nc,
+                     size_t from, bool longest, bool backward)
+{
+    bool *cur = xcalloc(nt + 1, 1), *next = xcalloc(nt + 1, 1);
+    long best = -1;
+    size_t accept = backward ? 0 : nt;
+    cur[backward ? nt : 0] = true;
+    closure(t, nt, cur, backward);
+    size_t steps = backward ? nc : nc - from;
+    for (size_t k = 0;; k++) {
+        if (cur[accept]) {
+            best = (long)k;
+            if (!longest)
+                break;
+        }
+        if (k == steps)
+            break;
+        size_t ci = backward ? nc - 1 - k : from + k;
+        const char *ch = v + off[ci];
+        size_t cl = off[ci + 1] - off[ci];
+        bool any = false;
+        memset(next, 0, nt + 1);
+        for (size_t i = 0; i <= nt; i++) {
+            if (!cur[i])
+                continue;
+            /* the token to consume: t[i] going forward, t[i-1] going backward */
+            if (backward ? i == 0 : i == nt)
+                continue;
+            const struct ptok *tok = &t[backward ? i - 1 : i];
+            size_t to = backward ? i - 1 : i + 1;
+            if (tok->type == '*')
+                next[i] = any = true;
+            else if (tok->type == '?' || (tok->len == cl && !memcmp(tok->c, ch, cl)))
+                next[to] = any = true;
+        }
+        if (!any)
+            break;
+        closure(t, nt, next, backward);
+        bool *tmp = cur;
+        cur = next;
+        next = tmp;
+    }
+    free(cur);
+    free(next);
+    return best;
+}
+
+struct glob {
+    struct ptok *t;
+    size_t nt, nc, *off;
+};
+
+static void glob_init(struct glob *g, const char *pat, const char *v)
 {
     size_t n = strlen(v);
-    for (size_t k = 0; k <= n; k++) {
-        size_t len = greedy ? n - k : k;
-        if ((len == n || char_start(v, len)) && pattern_match(pat, v, len))
-            return (long)len;
-    }
-    return -1;
+    g->t = xmalloc((strlen(pat) + 1) * sizeof(*g->t));
+    g->nt = tokenize(pat, g->t);
+    g->off = xmalloc((n + 1) * sizeof(*g->off));
+    g->nc = char_offsets(v, n, g->off);
+}
+
+static void glob_free(struct glob *g)
+{
+    free(g->t);
+    free(g->off);
+}
+
+/* ${v#p} ${v##p}: the byte length of the shortest (longest when greedy) prefix matched, or -1. */
+static long match_prefix(const char *pat, const char *v, bool greedy)
+{
+    struct glob g;
+    glob_init(&g, pat, v);
+    long k = glob_run(g.t, g.nt, v, g.off, g.nc, 0, greedy, false);
+    long r = k < 0 ? -1 : (long)g.off[k];
+    glob_free(&g);
+    return r;
 }
 
 /* ${v%p} ${v%%p}: where the shortest (longest when greedy) suffix matched starts, or -1. */
 static long match_suffix(const char *pat, const char *v, bool greedy)
 {
-    size_t n = strlen(v);
-    for (size_t k = 0; k <= n; k++) {
-        size_t start = greedy ? k : n - k;
-        if ((start == n || char_start(v, start)) && pattern_match(pat, v + start, n - start))
-            return (long)start;
-    }
-    return -1;
+    struct glob g;
+    glob_init(&g, pat, v);
+    long k = glob_run(g.t, g.nt, v, g.off, g.nc, 0, greedy, true);
+    long r = k < 0 ? -1 : (long)g.off[g.nc - (size_t)k];
+    glob_free(&g);
+    return r;
 }
 
-/* The leftmost match of `pat` at or after `from`, longest at that start: *mstart, *mend. */
+/* The leftmost match of `pat` starting at or after byte `from`, longest at that start:
+ * *mstart, *mend (bytes). */
 static bool match_anywhere(const char *pat, const char *v, size_t from, size_t *mstart,
                            size_t *mend)
 {
-    size_t n = strlen(v);
-    for (size_t s = from; s <= n; s++) {
-        if (s < n && !char_start(v, s))
+    struct glob g;
+    glob_init(&g, pat, v);
+    bool found = false;
+    for (size_t ci = 0; ci <= g.nc && !found; ci++) {
+        if (g.off[ci] < from)
             continue;
-        for (size_t e = n + 1; e-- > s;) {
-            if ((e == n || char_start(v, e)) && pattern_match(pat, v + s, e - s)) {
-                *mstart = s, *mend = e;
-                return true;
-            }
+        long k = glob_run(g.t, g.nt, v, g.off, g.nc, ci, true, false);
+        if (k >= 0) {
+            *mstart = g.off[ci];
+            *mend = g.off[ci + (size_t)k];
+            found = true;
         }
     }
-    return false;
+    glob_free(&g);
+    return found;
 }
 
 /* The replacement as Go's Regexp.ReplaceAllString expands it: `$$` is `$`, `$0`/`${0}` the match,

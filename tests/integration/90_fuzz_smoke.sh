@@ -27,4 +27,13 @@ t_check "fuzz_view: 100000 inputs, no crash" run_fuzzer view "$T/seed/view" 1000
 t_check "fuzz_oci: 1000 inputs, no crash" run_fuzzer oci "$T/seed/oci" 1000
 t_check "fuzz_registry: 50000 inputs, no crash" run_fuzzer registry "$T/seed/registry" 50000
 t_check "fuzz_estargz: 2000 inputs, no crash" run_fuzzer estargz "$T/seed/estargz" 2000
+# Dockerfiles and .dockerignore files: BuildKit's parser cases (tests/conformance) and heredocs
+mkdir -p "$T/seed/dockerfile"
+for d in "$TOP"/tests/conformance/buildkit/testfiles*/*/; do
+    cp "$d/Dockerfile" "$T/seed/dockerfile/$(basename "$d")"
+done
+printf 'FROM a\nRUN <<EOF\necho ${A:-x} ${B//a/b} ${C%%%%.*}\nEOF\nCOPY <<-"X" <<Y /d\n\tx\n\tX\ny\nY\n' \
+    >"$T/seed/dockerfile/heredoc"
+printf '*.go\n!keep/**\n**/x\n[a-c]?\n# c\n/abs/../p\n' >"$T/seed/dockerfile/dockerignore"
+t_check "fuzz_dockerfile: 10000 inputs, no crash" run_fuzzer dockerfile "$T/seed/dockerfile" 10000
 t_end

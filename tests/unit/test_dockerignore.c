@@ -59,6 +59,17 @@ static void matching(void)
         df_ignore_free(ig);
     }
     CHECK(!df_ignore_excluded(NULL, "x"), "no matcher excludes nothing");
+
+    /* a pattern plain backtracking would take ages on; the memo answers at once */
+    struct df_ignore *ig = load("*a*a*a*a*a*a*a*a*a*a*a*b\n**/a**/a**/a**/a**/a**/c\n");
+    char path[400];
+    for (size_t i = 0; i < sizeof(path) - 1; i++)
+        path[i] = i % 2 ? '/' : 'a';
+    path[sizeof(path) - 1] = 0;
+    CHECK(ig && !df_ignore_excluded(ig, path), "pathological patterns do not match");
+    path[sizeof(path) - 2] = 'c';
+    CHECK(ig && df_ignore_excluded(ig, path), "... and match when they should");
+    df_ignore_free(ig);
 }
 
 static void errors(void)

@@ -136,6 +136,13 @@ static void more(void)
     EXPECT("${P//\\//:}", '\\', 0, env, ":usr:local:bin:x.tar.gz");
     EXPECT("${P/#/x}", '\\', 0, env, "/usr/local/bin/x.tar.gz"); /* no anchors: '#' literal */
     EXPECT("${E:-def}", '\\', 0, env, "def");
+    char *kenv[] = {"K=한국어", "S=a*b?c", NULL};
+    EXPECT("${K#?}", '\\', 0, kenv, "국어"); /* `?` is one character, not one byte */
+    EXPECT("${K%?}", '\\', 0, kenv, "한국");
+    EXPECT("${K/국/-}", '\\', 0, kenv, "한-어");
+    EXPECT("${S/\\*/x}", '\\', 0, kenv, "axb?c"); /* escaped wildcards are literal */
+    EXPECT("${S#*\\?}", '\\', 0, kenv, "c");
+    EXPECT("${S//?/.}", '\\', 0, kenv, ".....");
     EXPECT("${E-def}", '\\', 0, env, "");
     EXPECT("${E:+alt}", '\\', 0, env, "");
     EXPECT("${E+alt}", '\\', 0, env, "alt");
@@ -153,6 +160,20 @@ static void more(void)
     EXPECT("$nope${nope}${nope:-x}$A", '\\', DF_EXPAND_SKIP_UNSET, env,
            "$nope${nope}${nope:-x}again");
     EXPECT("'$A'", '\\', DF_EXPAND_NO_QUOTES, env, "'again'");
+
+    /* a pattern that backtracking would take ages on: the automaton answers at once */
+    struct buf lb = {0};
+    buf_append(&lb, "L=", 2);
+    for (int i = 0; i < 3000; i++)
+        buf_append(&lb, "a", 1);
+    buf_append(&lb, "", 1);
+    char *lenv[] = {(char *)lb.data, NULL};
+    EXPECT("${L##*a*a*a*a*a*a*a*a}x", '\\', 0, lenv, "x");
+    EXPECT("${L%%a*a*a*a*a*a*a*a*a}x", '\\', 0, lenv, "x");
+    char *got = expand("${L//*a*a*a*a*b/-}", '\\', 0, lenv);
+    CHECK(strlen(got) == 3000, "no match leaves the value (%zu)", strlen(got));
+    free(got);
+    buf_free(&lb);
 
     /* the variables used, set or not, once each */
     struct df_vars used;
