@@ -1462,15 +1462,25 @@ static void dump_instruction(struct buf *b, const struct df_instruction *ins)
         buf_putc(b, ' ');
         go_quote(b, ins->args[i].s, ins->args[i].len);
     }
+    /* BuildKit gives an unknown instruction one empty argument node */
+    if (ins->keyword == DF_UNKNOWN)
+        buf_puts(b, " \"\"");
 }
 
 char *df_dump(const struct df_file *file)
 {
     struct buf b = {0};
     for (size_t i = 0; i < file->n_instructions; i++) {
+        struct buf one = {0};
+        dump_instruction(&one, &file->instructions[i]);
+        /* as Go's Dump, trimmed: an empty keyword leaves no leading blank */
+        size_t skip = 0;
+        while (skip < one.len && one.data[skip] == ' ')
+            skip++;
         buf_putc(&b, '(');
-        dump_instruction(&b, &file->instructions[i]);
+        buf_append(&b, one.data + skip, one.len - skip);
         buf_puts(&b, ")\n");
+        buf_free(&one);
     }
     return buf_take(&b);
 }

@@ -97,32 +97,31 @@ static size_t utf8_len(const char *p)
     return n;
 }
 
-/* The end of a `[...]` class starting at p (just after '['), or NULL when malformed (as Go's
- * filepath.Match refuses it: unterminated, empty, a range without an end, a trailing `\`). */
+/* One character of a class, as Go's filepath.Match reads it (getEsc): not an unescaped '-' or ']',
+ * `\` escapes, and something must follow. Returns the position after it, or NULL. */
+static const char *class_char_end(const char *p)
+{
+    if (!*p || *p == '-' || *p == ']')
+        return NULL;
+    if (*p == '\\' && !*++p)
+        return NULL;
+    p += utf8_len(p);
+    return *p ? p : NULL;
+}
+
+/* The end of a `[...]` class starting at p (just after '['), or NULL when Go's filepath.Match
+ * calls it malformed: unterminated, empty, a range end that is '-' or ']', a trailing `\`. */
 static const char *class_end(const char *p)
 {
     if (*p == '^')
         p++;
-    bool first = true;
-    for (;;) {
-        if (!*p)
-            return NULL;
-        if (*p == ']' && !first)
+    for (size_t n = 0;; n++) {
+        if (*p == ']' && n > 0)
             return p;
-        first = false;
-        if (*p == '\\' && !*++p)
+        if (!(p = class_char_end(p)))
             return NULL;
-        if (*p == '-' && p[1] == ']')
+        if (*p == '-' && !(p = class_char_end(p + 1)))
             return NULL;
-        p += utf8_len(p);
-        if (*p == '-') {
-            p++;
-            if (*p == ']' || !*p)
-                return NULL;
-            if (*p == '\\' && !*++p)
-                return NULL;
-            p += utf8_len(p);
-        }
     }
 }
 
@@ -164,6 +163,11 @@ static int compile(struct pattern *pat, struct imgfs_err *err)
         } else if (c == '\\') {
             if (!*p)
                 return err_set(err, EINVAL, "bad pattern: %s: syntax error in pattern", pat->text);
+            /* patternmatcher hands `\x` to Go's regexp, which reads `\d`, `\w`, `\t`... as
+             * classes and refuses most other letters: only punctuation is a plain escape */
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+                return err_set(err, EINVAL, "bad pattern: %s: unsupported escape \\%c", pat->text,
+                               *p);
             add_token(pat, (struct token){.type = T_LITERAL, .c = *p++});
             type = M_TOKENS;
         } else if (c == '[') {

@@ -695,6 +695,9 @@ static int expand(const char *word, char escape, unsigned flags, df_lookup_fn lo
     };
     if (used)
         *used = (struct df_vars){0};
+    /* Go's text/scanner, under BuildKit's lexer, skips a byte order mark at the start */
+    if (lx.end - lx.p >= 3 && !memcmp(lx.p, "\xef\xbb\xbf", 3))
+        lx.p += 3;
     if (process_until(&lx, END, flags & DF_EXPAND_RAW_ESCAPES, out, w) < 0) {
         df_vars_free(used);
         return err_ctx(err, "failed to process \"%s\"", word);

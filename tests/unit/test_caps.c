@@ -9,7 +9,6 @@
 #include "../../runner/caps.h"
 #include "unit.h"
 
-
 #define BIT(c) (UINT64_C(1) << (c))
 
 static uint64_t status_field(const char *name)

@@ -14,7 +14,6 @@
 #include "../../runner/cgroup.h"
 #include "unit.h"
 
-
 /* The line of /proc/PID/cgroup for a controller ("memory"; "" = the v2 line). */
 static bool in_cgroup(pid_t pid, const char *controller, const char *suffix)
 {

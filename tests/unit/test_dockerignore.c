@@ -83,6 +83,16 @@ static void errors(void)
               strstr(err.msg, ".dockerignore:2") && strstr(err.msg, "bad pattern"),
           "unterminated class: %s", err.msg);
     CHECK(df_ignore_parse(".dockerignore", "a\\", 2, &ig, &err) < 0, "trailing backslash");
+    /* what Go's filepath.Match calls malformed: '-' or ']' as a range end, an empty class */
+    static const char *bad[] = {"[a-]", "[-a]", "[]a]", "[^]", "x[a-]y", "\\go", "a\\d"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        CHECK(df_ignore_parse(".dockerignore", bad[i], strlen(bad[i]), &ig, &err) < 0,
+              "bad pattern %s refused", bad[i]);
+    }
+    CHECK(df_ignore_parse(".dockerignore", "a]\n\\[x\n", 7, &ig, &err) == 0 &&
+              df_ignore_excluded(ig, "a]") && df_ignore_excluded(ig, "[x"),
+          "a lone ] and an escaped [ are literals");
+    df_ignore_free(ig);
     CHECK(df_ignore_parse(".dockerignore", "", 0, &ig, &err) == 0 && df_ignore_count(ig) == 0 &&
               !df_ignore_has_exceptions(ig),
           "empty file");

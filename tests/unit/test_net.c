@@ -18,7 +18,6 @@
 #include <sys/wait.h>
 #include "unit.h"
 
-
 static void test_parse_port(void)
 {
     struct imgfs_err err = {0};

@@ -28,7 +28,6 @@
 #include "../../runner/seccomp.h"
 #include "unit.h"
 
-
 /* A classic-BPF interpreter for what libseccomp emits; returns the SECCOMP_RET_* value, or 0xdead
  * for an instruction it does not know (which fails the comparisons loudly). */
 static uint32_t bpf_run(const struct sock_filter *f, size_t n, const struct seccomp_data *d)

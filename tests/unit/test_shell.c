@@ -154,6 +154,8 @@ static void more(void)
     /* the backtick escape token (# escape=`): a backslash is an ordinary character */
     EXPECT("C:\\dir`$A", '`', 0, env, "C:\\dir$A");
     EXPECT("\"`\"q\"", '`', 0, env, "\"q");
+    EXPECT("\xef\xbb\xbf$A", '\\', 0, env,
+           "again"); /* a leading BOM is dropped, as Go's scanner does */
     /* options */
     EXPECT("'$A'\"x\"", '\\', DF_EXPAND_RAW_QUOTES, env, "'$A'\"x\"");
     EXPECT("a\\ b", '\\', DF_EXPAND_RAW_ESCAPES, env, "a\\ b");

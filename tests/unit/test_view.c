@@ -1,5 +1,6 @@
 /* test_view.c — layer tables round-trip, and the merged view: OCI whiteouts and opaque directories
- * across layers, hardlinks, implicit parents, replacement, lookup, and refusal of a corrupt view. */
+ * across layers, hardlinks, implicit parents, replacement, lookup, and refusal of a corrupt view.
+ */
 #include "../../fs/layer.h"
 #include "../../fs/view.h"
 #include "unit.h"
@@ -11,8 +12,12 @@ static struct layer_extent one_extent = {.offset = 0, .length = 5};
 
 static void add(struct layer_writer *w, const char *path, enum layer_kind kind, const char *link)
 {
-    struct layer_entry e = {.path = path, .kind = kind, .mode = kind == LAYER_DIR ? 0755 : 0644,
-                            .link = link, .mtime_sec = 1000, .mtime_nsec = 5};
+    struct layer_entry e = {.path = path,
+                            .kind = kind,
+                            .mode = kind == LAYER_DIR ? 0755 : 0644,
+                            .link = link,
+                            .mtime_sec = 1000,
+                            .mtime_nsec = 5};
     if (kind == LAYER_REG) {
         e.size = 5;
         e.n_extents = 1;
@@ -37,10 +42,19 @@ int main(void)
                                 {"security.capability", (const uint8_t *)"\x01\x02", 2}};
     struct layer_extent ex[2] = {{.offset = 0, .length = 10}, {.offset = 4096, .length = 7}};
     ex[1].chunk.b[0] = 0xab;
-    struct layer_entry in = {.path = "dir/\xff\xfe name", .kind = LAYER_REG, .mode = 04755,
-                             .uid = 1234, .gid = 5678, .mtime_sec = -5, .mtime_nsec = 123456789,
-                             .size = 8192, .uname = "u", .n_xattrs = 2, .xattrs = xa,
-                             .n_extents = 2, .extents = ex};
+    struct layer_entry in = {.path = "dir/\xff\xfe name",
+                             .kind = LAYER_REG,
+                             .mode = 04755,
+                             .uid = 1234,
+                             .gid = 5678,
+                             .mtime_sec = -5,
+                             .mtime_nsec = 123456789,
+                             .size = 8192,
+                             .uname = "u",
+                             .n_xattrs = 2,
+                             .xattrs = xa,
+                             .n_extents = 2,
+                             .extents = ex};
     layer_writer_add(&w, &in);
     add(&w, "link", LAYER_SYMLINK, "../target");
     layer_writer_finish(&w);
@@ -98,8 +112,8 @@ int main(void)
     add(&l3, "zz", LAYER_DIR, NULL);
     layer_writer_finish(&l3);
 
-    struct layer_table t[3] = {{l1.out.data, l1.out.len}, {l2.out.data, l2.out.len},
-                               {l3.out.data, l3.out.len}};
+    struct layer_table t[3] = {
+        {l1.out.data, l1.out.len}, {l2.out.data, l2.out.len}, {l3.out.data, l3.out.len}};
     struct buf blob = {0};
     CHECK(view_build(t, 3, &blob, &err) == 0, "view_build: %s", err.msg);
     struct view v;
