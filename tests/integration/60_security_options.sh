@@ -91,13 +91,13 @@ t_check "exec under a profile: with the profile's EACCES" grep -qi "permission d
 "$IMGFS" rm -f prof >/dev/null
 
 # Docker's own default profile file gives what our built-in one gives
-docker_profile=$TOP/../shared/conformance/docker/seccomp-default.json
-if [[ -r $docker_profile ]]; then
-    for op in mount unshare-ns keyctl bpf clone3 chroot; do
-        t_eq "Docker's profile file: $op as built-in" "$(probe probe sysprobe $op)" \
-            "$(probe --security-opt "seccomp=$docker_profile" probe sysprobe $op)"
-    done
-fi
+# (tests/data/docker/seccomp-default.json: moby/profiles, provenance in its README.md)
+docker_profile=$TOP/tests/data/docker/seccomp-default.json
+t_check "Docker's profile is in the repository" test -r "$docker_profile"
+for op in mount unshare-ns keyctl bpf clone3 chroot; do
+    t_eq "Docker's profile file: $op as built-in" "$(probe probe sysprobe $op)" \
+        "$(probe --security-opt "seccomp=$docker_profile" probe sysprobe $op)"
+done
 
 # Bad profiles are imgfs's errors (125), with the file named
 echo '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [' >"$T/broken.json"
