@@ -664,9 +664,30 @@ static int spool_stdin(struct store *s, struct stdin_source *in, char **path,
 }
 
 /* Import one rootfs layer from an opened stream, then commit it as an image. */
+/* The member at the top of a layer that makes an archive an image archive (docker save, OCI
+ * layout, go-containerregistry tarball), or NULL. */
+static const char *image_archive_marker(const struct buf *table)
+{
+    static const char *const markers[] = {"manifest.json", "index.json", "oci-layout"};
+    struct layer_reader rd;
+    struct layer_entry e;
+    struct imgfs_err ignored;
+    const char *found = NULL;
+    if (layer_reader_init(&rd, table->data, table->len, &ignored) < 0)
+        return NULL;
+    while (!found && layer_next(&rd, &e, &ignored) > 0)
+        for (size_t i = 0; i < sizeof markers / sizeof *markers && !found; i++)
+            if (e.kind == LAYER_REG && !strcmp(e.path, markers[i]))
+                found = markers[i];
+    layer_reader_free(&rd);
+    return found;
+}
+
+/* `*marker` is set (and -1 returned) when the tar turns out to be an image archive that detection
+ * took for a rootfs: one whose member names fit no known writer, say. */
 static int import_rootfs(struct store_batch *b, struct import_stream *st, struct archive *a,
                          const char *name, char *const *changes, struct import_limits *limits,
-                         struct digest *out, struct imgfs_err *err)
+                         struct digest *out, const char **marker, struct imgfs_err *err)
 {
     cleanup_free char *config = NULL;
     size_t config_len = 0;
@@ -687,6 +708,11 @@ static int import_rootfs(struct store_batch *b, struct import_stream *st, struct
         goto out;
     if (res.files == 0) {
         err_set(err, EINVAL, "no files in it (is it a tar archive?)");
+        goto out;
+    }
+    if ((*marker = image_archive_marker(&res.table))) {
+        err_set(err, EINVAL, "it has `%s` at its top, so it is an image archive, not a rootfs",
+                *marker);
         goto out;
     }
     struct image_layer layer = {
@@ -780,11 +806,30 @@ int import_source(struct store *s, const char *source, const char *name, char *c
             ret = import_stream_open_cb(in, stdin_read_cb, &st, &a, err);
         else
             ret = import_stream_open_file(path, &st, &a, err);
+        const char *marker = NULL;
         if (ret == 0)
-            ret = import_rootfs(b, st, a, name, changes, limits, out, err);
+            ret = import_rootfs(b, st, a, name, changes, limits, out, &marker, err);
+        if (ret < 0 && marker && !(stream && !spooled)) {
+            /* an image archive after all: read it as one (it is a file, so it can be read again);
+             * if it is not a valid one, that is the error, not a junk rootfs image */
+            store_batch_abort(b);
+            b = NULL;
+            kind = strcmp(marker, "manifest.json") ? OCI_SOURCE_OCI_TAR : OCI_SOURCE_DOCKER_TAR;
+            if (changes && *changes)
+                err_set(err, EINVAL, "--change applies to rootfs tarballs; `%s` is an image "
+                        "archive (it has `%s`)", source, marker);
+            else if (store_batch_begin(s, &b, err) == 0)
+                ret = oci_import(b, path, kind, name, limits, out, err);
+            if (ret < 0)
+                err_ctx(err, "it has `%s` at its top, so it is an image archive, but not a valid "
+                        "one", marker);
+        } else if (ret < 0 && marker) {
+            err_ctx(err, "its first MiB did not show it; write it to a file and import that");
+        }
     }
     if (ret < 0) {
-        store_batch_abort(b);
+        if (b)
+            store_batch_abort(b);
         goto out;
     }
     ret = store_batch_commit(b, err);

@@ -834,8 +834,11 @@ static bool docker_name_digest(const char *name, struct digest *out)
 {
     if (!strncmp(name, "blobs/sha256/", 13) && is_hex64(name + 13, strlen(name + 13)))
         return digest_parse(name + 13, true, out) == 0;
+    if (!strncmp(name, "sha256:", 7) && is_hex64(name + 7, strlen(name + 7)))
+        return digest_parse(name + 7, true, out) == 0; /* go-containerregistry's config */
     size_t n = strlen(name);
-    if (n == DIGEST_HEX_LEN + 5 && (!strcmp(name + 64, ".json") || !strcmp(name + 64, ".tar")) &&
+    if (((n == DIGEST_HEX_LEN + 5 && (!strcmp(name + 64, ".json") || !strcmp(name + 64, ".tar"))) ||
+         (n == DIGEST_HEX_LEN + 7 && !strcmp(name + 64, ".tar.gz"))) &&
         is_hex64(name, DIGEST_HEX_LEN)) {
         char hex[DIGEST_HEX_LEN + 1];
         memcpy(hex, name, DIGEST_HEX_LEN);
@@ -1203,13 +1206,29 @@ static int member_kind(const char *n)
         return OCI;
     if (!strcmp(n, "manifest.json") || !strcmp(n, "repositories"))
         return DOCKER;
+    /* go-containerregistry's tarball (crane, ko, kaniko --tar-path): the config is a member named
+     * by its digest, "sha256:<hex>" */
+    if (!strncmp(n, "sha256:", 7) && strlen(n + 7) == DIGEST_HEX_LEN && is_hex64(n + 7, DIGEST_HEX_LEN))
+        return DOCKER;
+    /* docker save names layers <hex>/layer.tar and configs <hex>.json, go-containerregistry
+     * <hex>.tar.gz; other writers use other names (manifest.json lists them), so any single path
+     * component will do: NAME.json, NAME.tar, NAME.tar.gz, NAME/layer.tar, NAME/json, NAME/VERSION */
+    const char *slash = strchr(n, '/');
+    if (slash) {
+        const char *rest = slash + 1;
+        return !strcmp(rest, "layer.tar") || !strcmp(rest, "json") || !strcmp(rest, "VERSION")
+                   ? DOCKER
+                   : 0;
+    }
     size_t len = strlen(n);
-    if (len >= DIGEST_HEX_LEN && is_hex64(n, DIGEST_HEX_LEN)) {
-        const char *rest = n + DIGEST_HEX_LEN;
-        if (!*rest || !strcmp(rest, ".json") || !strcmp(rest, ".tar") ||
-            !strcmp(rest, "/layer.tar") || !strcmp(rest, "/json") || !strcmp(rest, "/VERSION"))
+    static const char *const ends[] = {".json", ".tar", ".tar.gz"};
+    for (size_t i = 0; i < sizeof ends / sizeof *ends; i++) {
+        size_t k = strlen(ends[i]);
+        if (len > k && !strcmp(n + len - k, ends[i]))
             return DOCKER;
     }
+    if (len >= DIGEST_HEX_LEN && is_hex64(n, len))
+        return DOCKER; /* a layer directory of docker save */
     return 0;
 }
 
