@@ -10,12 +10,18 @@ MK=$TOP/tools/mkbase.sh
 export IMGFS_FIXTURES=$FIXTURES
 cache=$T/cache
 
-t_check "mkbase makes the four images" "$MK" --cache "$cache" --imgfs "$IMGFS"
-for i in debian:bookworm golang:1.19 busybox:latest static:latest; do
+all=(debian:bookworm golang:1.19 busybox:latest static:latest)
+if ((IMGFS_ASAN)); then
+    # importing 700 MB of Debian under ASan takes minutes and drives the same code as 10_import
+    t_note "ASan pass: busybox and static only"
+    all=(busybox:latest static:latest)
+fi
+t_check "mkbase makes the images" "$MK" --cache "$cache" --imgfs "$IMGFS" "${all[@]}"
+for i in "${all[@]}"; do
     t_check "$i is in the store" "$IMGFS" inspect "$i" >/dev/null
 done
 before=$("$IMGFS" images --quiet)
-out=$("$MK" --cache "$cache" --imgfs "$IMGFS" 2>&1)
+out=$("$MK" --cache "$cache" --imgfs "$IMGFS" "${all[@]}" 2>&1)
 t_eq "a second run does nothing" "" "$out"
 t_eq "and changes no image" "$before" "$("$IMGFS" images --quiet)"
 
@@ -27,25 +33,27 @@ cfg() { # IMAGE JQ: a field of the image's config, from an OCI export
     c=$(jq -r '.config.digest' "$T/x/blobs/sha256/$m" | sed 's/sha256://')
     jq -c "$2" "$T/x/blobs/sha256/$c"
 }
-t_eq "golang: the official image's Env" \
-    '["PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","GOLANG_VERSION=1.19.8","GOPATH=/go"]' \
-    "$(cfg golang:1.19 .config.Env)"
-t_eq "golang: WorkingDir and Cmd" '["/go",["bash"]]' "$(cfg golang:1.19 '[.config.WorkingDir, .config.Cmd]')"
-t_eq "debian: Cmd" '["bash"]' "$(cfg debian:bookworm .config.Cmd)"
 t_eq "busybox: Cmd" '["sh"]' "$(cfg busybox:latest .config.Cmd)"
 
 run() { "$IMGFS" run --rm --network none "$@"; }
-t_eq "golang: go on PATH, GOPATH and GOROOT" "go version go1.19.8 linux/amd64
-/go
-/usr/lib/go-1.19
-/go" "$(run golang:1.19 sh -c 'go version; go env GOPATH GOROOT; pwd')"
-t_eq "golang: /usr/local/go/bin/go is Go too" "go version go1.19.8 linux/amd64" \
-    "$(run golang:1.19 /usr/local/go/bin/go version)"
-t_eq "golang: GOPATH dirs writable by anyone" "1777 1777" \
-    "$(run golang:1.19 stat -c %a /go/src /go/bin | tr '\n' ' ' | sed 's/ $//')"
-t_eq "debian: minbase bookworm" "12" "$(run debian:bookworm cut -d. -f1 /etc/debian_version)"
 t_eq "busybox: the default command is sh" "busybox ok" \
     "$(echo 'echo busybox ok' | "$IMGFS" run --rm -i --network none busybox:latest)"
+
+if ((!IMGFS_ASAN)); then
+    t_eq "golang: the official image's Env" \
+        '["PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","GOLANG_VERSION=1.19.8","GOPATH=/go"]' \
+        "$(cfg golang:1.19 .config.Env)"
+    t_eq "golang: WorkingDir and Cmd" '["/go",["bash"]]' "$(cfg golang:1.19 '[.config.WorkingDir, .config.Cmd]')"
+    t_eq "debian: Cmd" '["bash"]' "$(cfg debian:bookworm .config.Cmd)"
+    t_eq "golang: go on PATH, GOPATH and GOROOT" \
+        $'go version go1.19.8 linux/amd64\n/go\n/usr/lib/go-1.19\n/go' \
+        "$(run golang:1.19 sh -c 'go version; go env GOPATH GOROOT; pwd')"
+    t_eq "golang: /usr/local/go/bin/go is Go too" "go version go1.19.8 linux/amd64" \
+        "$(run golang:1.19 /usr/local/go/bin/go version)"
+    t_eq "golang: GOPATH dirs writable by anyone" "1777 1777" \
+        "$(run golang:1.19 stat -c %a /go/src /go/bin | tr '\n' ' ' | sed 's/ $//')"
+    t_eq "debian: minbase bookworm" "12" "$(run debian:bookworm cut -d. -f1 /etc/debian_version)"
+fi
 
 mkdir "$T/static"
 t_cleanup "umount -l '$T/static'"
@@ -59,7 +67,7 @@ t_eq "static: /tmp 1777, /home/nonroot owned by it" "1777 65532" \
 t_check_fails "static: no shell" test -e "$T/static/bin/sh"
 umount "$T/static"
 
-# reproducible from the cache
+# reproducible from the cache (golang's extra layer: a commit with SOURCE_DATE_EPOCH, 15_commit)
 for i in busybox:latest static:latest; do
     d=$("$IMGFS" inspect "$i" | awk '/^Digest:/ {print $2}')
     "$IMGFS" rmi "$i" >/dev/null
