@@ -1219,6 +1219,7 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
     }
     if (store_open(o->root, 0, &b.s, err) < 0 || store_pin(b.s, &pin, err) < 0)
         goto out;
+    build_exec_sweep(o->root);
     if (build_stage(&b, target, err) < 0)
         goto out;
     /* --label goes on the final image only */

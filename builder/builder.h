@@ -63,6 +63,9 @@ struct build_options {
     size_t n_secrets;
     int64_t source_date_epoch; /* >= 0: SOURCE_DATE_EPOCH (timestamps, mtimes clamped) */
     const struct build_progress *progress;
+    /* set (by a signal handler) to stop the build before its next step; a running RUN ends
+     * with the signal, which its container gets too */
+    volatile int *interrupted;
 };
 
 struct build_result {

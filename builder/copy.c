@@ -1145,7 +1145,9 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
                             it->e.gid};
         digest_ctx_update(k, meta, sizeof meta);
         key_str(k, it->link);
-        if (hash_content(&c, it, k, err) < 0) {
+        if ((b->o->interrupted && *b->o->interrupted &&
+             err_set(err, EINTR, "interrupted") < 0) ||
+            hash_content(&c, it, k, err) < 0) {
             digest_ctx_free(k);
             goto out;
         }

@@ -6,12 +6,15 @@
 #include "builder.h"
 #include "internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 /* The container runs in a child: ctr_run takes signals through a signalfd in its thread and forks
@@ -67,8 +70,13 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
     snprintf(ex->dir, sizeof ex->dir, "%s", tmpl);
     snprintf(ex->upper, sizeof ex->upper, "%s/upper", tmpl);
     cleanup_free char *work = xasprintf("%s/work", tmpl);
+    cleanup_free char *lock = xasprintf("%s/lock", tmpl);
     if (mkdir(ex->upper, 0755) < 0 || mkdir(work, 0700) < 0)
         return err_sys(err, errno, "making the overlay directories in `%s`", tmpl);
+    /* held while the step runs: build_exec_sweep removes only directories nobody holds */
+    ex->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (ex->lock_fd < 0 || flock(ex->lock_fd, LOCK_EX) < 0)
+        return err_sys(err, errno, "locking `%s`", lock);
     ctr_new_id(ex->id);
 
     int epipe[2], opipe[2];
@@ -79,6 +87,7 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         close(epipe[1]);
         return err_sys(err, errno, "pipe");
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(epipe[0]);
@@ -88,6 +97,11 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         return err_sys(err, errno, "fork");
     }
     if (pid == 0) {
+        /* the monitor dies with the build (a SIGKILL of imgfs build), and the container's init
+         * with its monitor (the runner's rule): nothing runs on after the build is gone */
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent)
+            _exit(CTR_EXIT_FAILED);
         close(epipe[0]);
         close(opipe[0]);
         /* Ctrl-C reaches the container's command through ctr_run, which passes it on */
@@ -146,4 +160,29 @@ void build_exec_release(struct build *b, struct build_exec *ex)
     /* our own directory: the overlay is gone with the container's mount namespace */
     nftw(ex->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
     ex->dir[0] = 0;
+    if (ex->lock_fd >= 0)
+        close(ex->lock_fd);
+    ex->lock_fd = -1;
+}
+
+void build_exec_sweep(const char *root)
+{
+    cleanup_free char *tmp = xasprintf("%s/tmp", root);
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "build-step.", 11))
+            continue;
+        cleanup_free char *dir = xasprintf("%s/%s", tmp, de->d_name);
+        cleanup_free char *lock = xasprintf("%s/lock", dir);
+        int fd = open(lock, O_RDWR | O_CLOEXEC);
+        /* a build killed before or during its step: nobody holds the lock any more */
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0)
+            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        if (fd >= 0)
+            close(fd);
+    }
+    closedir(d);
 }

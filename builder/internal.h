@@ -148,9 +148,12 @@ struct build_exec {
     char id[65];
     char dir[4096], upper[4200];
     pid_t pid;
+    int lock_fd; /* -1 when none */
 };
 int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err);
 void build_exec_release(struct build *b, struct build_exec *ex);
+/* Remove the step directories of builds that died (their lock is free). */
+void build_exec_sweep(const char *root);
 
 /* Hash helpers for cache keys: a digest over length-prefixed fields. */
 struct digest_ctx;

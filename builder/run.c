@@ -390,7 +390,7 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     struct store_batch *bt = NULL;
     struct store_read *r = NULL;
     struct layer_build_result res = {0};
-    struct build_exec ex = {0};
+    struct build_exec ex = {.lock_fd = -1};
     char *created_by = NULL;
     const char *upper = NULL;
     int ret = -1;

@@ -245,6 +245,12 @@ static void p_failed(struct progress *p)
         p->have_cur = false;
     }
     fflush(p->f);
+    if (p->have_cur) {
+        buf_free(&p->cur.out);
+        free(p->cur.name);
+        free(p->cur.partial);
+        p->have_cur = false;
+    }
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -286,7 +292,7 @@ static int parse_secret(const char *spec, struct build_secret *s)
     return 0;
 }
 
-static volatile sig_atomic_t interrupted;
+static volatile int interrupted;
 static void on_signal(int sig)
 {
     interrupted = sig;
@@ -591,6 +597,7 @@ int cmd_build(int argc, char **argv, struct cli *cli)
     struct build_progress pr;
     progress_init(&p, &pr, quiet, progress_mode);
     o.progress = &pr;
+    o.interrupted = &interrupted;
 
     /* Ctrl-C: the container gets it through the process group and the step fails; we clean up
      * and exit as Docker does */
