@@ -419,20 +419,35 @@ bool df_ignore_must_walk(const struct df_ignore *ignore, const char *dir)
 
 /* ---- building ---- */
 
+static bool is_white(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* s without surrounding white space (Go's strings.TrimSpace, ASCII), as a new string; NULL when
+ * nothing is left. */
+static char *trimmed_copy(const char *s)
+{
+    const char *e = s + strlen(s);
+    while (s < e && is_white(*s))
+        s++;
+    while (e > s && is_white(e[-1]))
+        e--;
+    if (s == e)
+        return NULL;
+    char *t = xmalloc((size_t)(e - s) + 1);
+    memcpy(t, s, (size_t)(e - s));
+    t[e - s] = 0;
+    return t;
+}
+
 static int add_pattern(struct df_ignore *ignore, const char *raw, unsigned line,
                        struct imgfs_err *err)
 {
     /* patternmatcher.New: trim, clean, `!` */
-    const char *s = raw, *e = raw + strlen(raw);
-    while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r')))
-        s++;
-    while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r')))
-        e--;
-    if (s == e)
+    char *trimmed = trimmed_copy(raw);
+    if (!trimmed)
         return 0;
-    char *trimmed = xmalloc((size_t)(e - s) + 1);
-    memcpy(trimmed, s, (size_t)(e - s));
-    trimmed[e - s] = 0;
     char *cleaned = clean_path(trimmed);
     free(trimmed);
     struct pattern pat = {0};
@@ -469,34 +484,17 @@ static int add_line(struct df_ignore *ignore, const char *line, unsigned number,
 {
     if (line[0] == '#')
         return 0;
-    const char *s = line, *e = line + strlen(line);
-    while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r')))
-        s++;
-    while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r')))
-        e--;
-    if (s == e)
+    cleanup_free char *t = trimmed_copy(line);
+    if (!t)
         return 0;
-    bool invert = *s == '!';
-    if (invert) {
-        s++;
-        while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r')))
-            s++;
-    }
-    char *body = xmalloc((size_t)(e - s) + 1);
-    memcpy(body, s, (size_t)(e - s));
-    body[e - s] = 0;
-    char *pattern = body;
-    if (*body) {
-        pattern = clean_path(body);
-        free(body);
-        if (strlen(pattern) > 1 && pattern[0] == '/')
-            memmove(pattern, pattern + 1, strlen(pattern));
-    }
-    char *full = xasprintf("%s%s", invert ? "!" : "", pattern);
-    free(pattern);
-    int rc = add_pattern(ignore, full, number, err);
-    free(full);
-    return rc;
+    bool invert = t[0] == '!';
+    cleanup_free char *body = invert ? trimmed_copy(t + 1) : xstrdup(t);
+    cleanup_free char *pattern = body ? clean_path(body) : xstrdup("");
+    const char *p = pattern;
+    if (strlen(p) > 1 && p[0] == '/')
+        p++;
+    cleanup_free char *full = xasprintf("%s%s", invert ? "!" : "", p);
+    return add_pattern(ignore, full, number, err);
 }
 
 int df_ignore_parse(const char *name, const char *text, size_t len, struct df_ignore **out,
