@@ -273,15 +273,16 @@ static int layer_stream(struct layer_job *j, struct store_batch *b, struct imgfs
     if (j->download_rc < 0 && !(j->download_err.code == ECANCELED && rc < 0)) {
         *err = j->download_err;
         ret = -1;
+    } else if (j->download_rc == 0 && j->received != d->size) {
+        /* a short blob explains the truncated tar or gzip stream the import saw */
+        ret =
+            err_set(err, EBADMSG, "layer %zu (%s): %llu bytes served, the manifest says %llu",
+                    j->index + 1, ds, (unsigned long long)j->received, (unsigned long long)d->size);
     } else if (stream_err.code) {
         ret = err_set(err, stream_err.code, "layer %zu (%s): %s", j->index + 1, ds, stream_err.msg);
     } else if (rc < 0) {
         *err = import_err;
         ret = -1;
-    } else if (j->received != d->size) {
-        ret =
-            err_set(err, EBADMSG, "layer %zu (%s): %llu bytes served, the manifest says %llu",
-                    j->index + 1, ds, (unsigned long long)j->received, (unsigned long long)d->size);
     } else if (!digest_equal(&got, &d->digest)) {
         char gs[DIGEST_STR_SIZE];
         digest_str(&got, gs);

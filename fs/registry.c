@@ -41,11 +41,11 @@ void registry_global_init(void)
 /* ---- the client ---- */
 
 struct registry_client {
-    char *host; /* host[:port] as written in the reference */
-    char *base; /* "https://host" (docker.io → registry-1.docker.io) */
+    char *host;       /* host[:port] as written in the reference */
+    char *base;       /* "https://host" (docker.io → registry-1.docker.io) */
     char *base_plain; /* "http://host" when falling back to plain HTTP is allowed, else NULL */
     int scheme;       /* SCHEME_*: what the first exchange found (atomic) */
-    char *repo; /* path on the registry */
+    char *repo;       /* path on the registry */
     char *ca_file;
     char *user, *password;
     bool no_verify;
@@ -55,7 +55,7 @@ struct registry_client {
 
     pthread_mutex_t auth_lock; /* held while answering a challenge */
     pthread_mutex_t lock;      /* everything below */
-    char *authorization;  /* "Authorization: ..." header, NULL before the first challenge */
+    char *authorization;       /* "Authorization: ..." header, NULL before the first challenge */
     unsigned auth_generation;
     bool push_scope; /* tokens are asked for with push too */
     CURL **pool;
@@ -169,8 +169,7 @@ int registry_open(const struct ref *ref, const struct registry_options *opt,
     /* Insecure registries (loopback, listed) as Docker treats them: HTTPS first without
      * certificate checks, plain HTTP when the server does not speak TLS (decided by the first
      * exchange, then kept). --tls-verify=false does the same for any host. */
-    bool insecure =
-        opt->tls_verify != REGISTRY_TLS_VERIFY && registry_host_insecure(ref->domain);
+    bool insecure = opt->tls_verify != REGISTRY_TLS_VERIFY && registry_host_insecure(ref->domain);
     const char *api_host =
         strcmp(ref->domain, REF_DEFAULT_DOMAIN) ? ref->domain : "registry-1.docker.io";
     c->base = xasprintf("%s://%s", opt->plain_http ? "http" : "https", api_host);
@@ -821,8 +820,8 @@ static int authenticate(struct registry_client *c, const char *challenge, unsign
         ret = fetch_token(c, challenge + 7, deadline, &authorization, err);
     } else if (!strncasecmp(challenge, "Basic", 5)) {
         if (!c->user) {
-            ret = err_set(err, EACCES, "%s: authentication required; run `imgfs login %s`",
-                          c->host, c->host);
+            ret = err_set(err, EACCES, "%s: authentication required; run `imgfs login %s`", c->host,
+                          c->host);
         } else {
             cleanup_free char *up = xasprintf("%s:%s", c->user, c->password);
             cleanup_free char *b64 = base64(up);
@@ -893,8 +892,32 @@ static bool backoff(unsigned n, const char *retry_after, uint64_t deadline)
  * judge, except auth failures and exhausted retries, which are errors), -1 with err. `what` names
  * the request in errors. A request whose body went to a sink is not retried once bytes were
  * delivered: the caller resumes (rs->delivered tells how far it got). */
+static int perform_exchange(struct registry_client *c, const struct request *rq,
+                            struct response *rs, uint64_t deadline, const char *what,
+                            struct imgfs_err *err);
+
+/* On failure only the transfer's counters and flags are left in rs (nothing to free). */
 static int perform(struct registry_client *c, const struct request *rq, struct response *rs,
                    uint64_t deadline, const char *what, struct imgfs_err *err)
+{
+    int ret = perform_exchange(c, rq, rs, deadline, what, err);
+    if (ret < 0) {
+        struct response keep = {.status = rs->status,
+                                .delivered = rs->delivered,
+                                .sink_rc = rs->sink_rc,
+                                .too_big = rs->too_big,
+                                .bad_range = rs->bad_range,
+                                .started = rs->started,
+                                .content_length = rs->content_length};
+        response_free(rs);
+        *rs = keep;
+    }
+    return ret;
+}
+
+static int perform_exchange(struct registry_client *c, const struct request *rq,
+                            struct response *rs, uint64_t deadline, const char *what,
+                            struct imgfs_err *err)
 {
     bool reauthed = false;
     unsigned attempt = 0;
@@ -908,11 +931,10 @@ static int perform(struct registry_client *c, const struct request *rq, struct r
         if (c->base_plain && __atomic_load_n(&c->scheme, __ATOMIC_ACQUIRE) == SCHEME_UNDECIDED) {
             /* the first answer decides: a TLS handshake the server does not speak means plain
              * HTTP from now on (an HTTP server answers a ClientHello with garbage or closes) */
-            bool no_tls = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR ||
-                          rc == CURLE_GOT_NOTHING;
+            bool no_tls =
+                rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING;
             if (rc == CURLE_OK || no_tls)
-                __atomic_store_n(&c->scheme, no_tls ? SCHEME_HTTP : SCHEME_HTTPS,
-                                 __ATOMIC_RELEASE);
+                __atomic_store_n(&c->scheme, no_tls ? SCHEME_HTTP : SCHEME_HTTPS, __ATOMIC_RELEASE);
             if (no_tls) {
                 response_free(rs);
                 continue;

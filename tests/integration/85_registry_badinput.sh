@@ -1,0 +1,76 @@
+#!/bin/bash
+# A hostile registry (tests/registry_hostile.py) against imgfs pull: oversized, wrong-digest and
+# truncated documents and blobs, a config whose diff_ids lie → a clear error, nothing named, the
+# store consistent, no crash. And the transfer machinery: a broken download resumes with Range
+# (also from a server that ignores Range), 503/429 are retried, a token refused mid-pull is
+# renewed once, a registry that dies mid-pull gives an error and a later pull works.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/tests/lib_registry.sh"
+t_begin registry_badinput
+t_need_fixture busybox.tar
+command -v python3 >/dev/null || t_skip "python3 not installed"
+
+"$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
+"$IMGFS" export -o "$T/bb.tar" busybox
+mkdir -p "$T/layout"
+tar -C "$T/layout" -xf "$T/bb.tar"
+want_ids=$(t_diff_ids busybox)
+export IMGFS_ROOT=$T/pulled
+
+HPID=""
+hostile() { # MODE: (re)start the server in that mode on a fresh port
+    [[ -n $HPID ]] && { kill "$HPID" 2>/dev/null || true; wait "$HPID" 2>/dev/null || true; }
+    HPORT=$(t_free_port)
+    HLOG=$T/hostile-$1.log
+    python3 "$TOP/tests/registry_hostile.py" --port "$HPORT" --layout "$T/layout" --mode "$1" \
+        --log "$HLOG" 2>>"$T/hostile.err" &
+    HPID=$!
+    t_cleanup "kill $HPID 2>/dev/null"
+    t_wait_for 400 _reg_listening "$HPORT" || t_fail "the hostile registry did not start ($1)"
+    H=127.0.0.1:$HPORT
+}
+
+rejects() { # MODE PATTERN: the pull fails with exit 125 and an error matching PATTERN
+    local mode=$1 pattern=$2 out rc
+    hostile "$mode"
+    out=$("$IMGFS" pull "$H/x/bb:1" 2>&1) && rc=0 || rc=$?
+    echo "$out" | tail -n 2 | sed 's/^/    output: /'
+    t_eq "$mode: exit 125 (not a crash)" 125 "$rc"
+    t_check "$mode: the error says what ($pattern)" grep -qE "imgfs pull: .*$pattern" <<<"$out"
+    t_eq "$mode: nothing named" "" "$("$IMGFS" images -q 2>/dev/null)"
+    t_check "$mode: the store is consistent" "$IMGFS" fsck >/dev/null
+}
+rejects big-manifest "larger than"
+rejects manifest-digest "Docker-Content-Digest .* does not match"
+rejects blob-corrupt "has digest"
+rejects blob-short "bytes served, the manifest says"
+rejects diff-id "uncompressed stream has digest .* the config says"
+rejects huge-config "larger than"
+rejects die "getting blob .*(connect|Connection|closed)"
+
+pulls() { # MODE WHAT: the pull succeeds and gives the source's layers
+    hostile "$1"
+    if "$IMGFS" pull -q "$H/x/bb:1" >"$T/out" 2>&1; then
+        t_pass "$1: $2"
+    else
+        sed 's/^/    output: /' "$T/out"
+        t_fail "$1: $2"
+    fi
+    t_eq "$1: the source's layers" "$want_ids" "$(t_diff_ids "$H/x/bb:1" 2>/dev/null)"
+    "$IMGFS" rmi "$H/x/bb:1" >/dev/null 2>&1 || true
+}
+pulls truncate-once "a broken download resumes"
+t_check "  with a Range request from where it broke" grep -qE "blobs/.* range=bytes=[1-9][0-9]*- " "$HLOG"
+pulls ignore-range "resumes from a server that answers Range with the whole blob"
+pulls retry "503 and 429 are retried"
+t_eq "  twice per blob, then served" 2 "$(grep -c "blobs/.* -> \(503\|429\)" "$HLOG" | awk '{print ($1 >= 2) ? 2 : $1}')"
+pulls reauth "a token refused mid-pull is renewed"
+t_check "  the first token was refused on a blob" grep -q "blobs/.*auth=yes -> 401" "$HLOG"
+t_eq "  and the pull ended with one more token" 2 "$(grep -c '^GET /token' "$HLOG")"
+
+# the registry died mid-pull before; it is back: the pull works
+pulls ok "after a failed pull, a pull works"
+t_check "gc after all that" "$IMGFS" gc >/dev/null
+t_check "fsck" "$IMGFS" fsck >/dev/null
+t_end

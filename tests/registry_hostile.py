@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""A registry that misbehaves on purpose, for imgfs's bad-input tests.
+
+Serves the first image of an OCI layout directory (--layout) under any repository and tag, with
+Range support, and breaks it the way --mode says:
+
+  ok              behave
+  big-manifest    a manifest of 5 MiB (whitespace after the JSON)
+  manifest-digest a Docker-Content-Digest that is not the manifest's
+  blob-corrupt    the largest layer with one byte flipped (same size)
+  blob-short      the largest layer cut to half, served consistently (a Content-Length of half)
+  diff-id         a config whose diff_ids are wrong (manifest adjusted to it)
+  truncate-once   the first GET of the largest layer closes the connection half way; later
+                  requests are served (with Range) - a pull must resume
+  ignore-range    truncate-once, and Range requests answered 200 with the whole blob
+  die             the first GET of the largest layer sends half of it, then the server exits
+  retry           the first two GETs of every blob answer 503 / 429 with Retry-After: 0
+  reauth          Bearer auth: tokens from /token; the first token is refused (401) on blob
+                  requests, as if it had expired mid-pull
+  huge-config     a config of 20 MiB
+
+Every request is logged to --log as "METHOD PATH range=RANGE auth=yes|no -> STATUS".
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.blobs = {}
+        self.lock = threading.Lock()
+        self.counts = {}
+        layout = args.layout
+        index = json.load(open(os.path.join(layout, "index.json")))
+        mdigest = index["manifests"][0]["digest"]
+        self.manifest = self.read_blob(mdigest)
+        m = json.loads(self.manifest)
+        for d in [m["config"]] + m["layers"]:
+            self.blobs[d["digest"]] = self.read_blob(d["digest"])
+        self.big = max(m["layers"], key=lambda d: d["size"])["digest"]
+        mode = args.mode
+        if mode == "diff-id" or mode == "huge-config":
+            cfg = json.loads(self.blobs[m["config"]["digest"]])
+            if mode == "diff-id":
+                cfg["rootfs"]["diff_ids"] = ["sha256:" + "0" * 64 for _ in cfg["rootfs"]["diff_ids"]]
+            else:
+                cfg["padding"] = "x" * (20 << 20)
+            data = json.dumps(cfg).encode()
+            d = "sha256:" + hashlib.sha256(data).hexdigest()
+            self.blobs[d] = data
+            m["config"] = {"mediaType": m["config"]["mediaType"], "digest": d, "size": len(data)}
+            self.manifest = json.dumps(m).encode()
+        if mode == "blob-corrupt":
+            b = bytearray(self.blobs[self.big])
+            b[len(b) // 2] ^= 0xFF
+            self.blobs[self.big] = bytes(b)
+        if mode == "blob-short":
+            self.blobs[self.big] = self.blobs[self.big][: len(self.blobs[self.big]) // 2]
+        self.mdigest = "sha256:" + hashlib.sha256(self.manifest).hexdigest()
+        self.token_count = 0
+
+    def read_blob(self, digest):
+        algo, hexd = digest.split(":")
+        return open(os.path.join(self.args.layout, "blobs", algo, hexd), "rb").read()
+
+    def count(self, key):
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+            return self.counts[key]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def log(self, status):
+        a = self.server.state.args
+        if a.log:
+            with open(a.log, "a") as f:
+                f.write("%s %s range=%s auth=%s -> %s\n" % (
+                    self.command, self.path, self.headers.get("Range", "-"),
+                    "yes" if self.headers.get("Authorization") else "no", status))
+
+    def reply(self, status, body=b"", headers=None, send_body=True):
+        self.log(status)
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def authorized(self):
+        st = self.server.state
+        if st.args.mode != "reauth":
+            return True
+        auth = self.headers.get("Authorization", "")
+        challenge = {"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:%d/token",service="hostile",scope="repository:x:pull"' % self.server.server_port}
+        if not auth.startswith("Bearer "):
+            self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token needed"}]}', challenge)
+            return False
+        if auth == "Bearer token-1" and "/blobs/" in self.path:
+            self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}', challenge)
+            return False
+        return True
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        st = self.server.state
+        mode = st.args.mode
+        path = self.path.split("?")[0]
+        if path == "/token":
+            with st.lock:
+                st.token_count += 1
+                n = st.token_count
+            body = json.dumps({"token": "token-%d" % n}).encode()
+            self.reply(200, body, {"Content-Type": "application/json"})
+            return
+        if not self.authorized():
+            return
+        if path == "/v2/":
+            self.reply(200, b"{}", {"Content-Type": "application/json"})
+            return
+        parts = path.split("/")
+        if len(parts) < 5 or parts[1] != "v2":
+            self.reply(404)
+            return
+        kind, ref = parts[-2], parts[-1]
+        if kind == "manifests":
+            body = st.manifest
+            digest = st.mdigest
+            if mode == "big-manifest":
+                body = st.manifest + b" " * (5 << 20)
+            if mode == "manifest-digest":
+                digest = "sha256:" + "1" * 64
+            self.reply(200, body, {"Content-Type": MT_MANIFEST, "Docker-Content-Digest": digest})
+            return
+        if kind != "blobs" or ref not in st.blobs:
+            self.reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}')
+            return
+        data = st.blobs[ref]
+        if mode == "retry" and self.command == "GET":
+            n = st.count("retry " + ref)
+            if n <= 2:
+                self.reply(503 if n == 1 else 429, b"busy", {"Retry-After": "0"})
+                return
+        rng = self.headers.get("Range")
+        start = 0
+        status = 200
+        headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref}
+        if rng and rng.startswith("bytes=") and mode != "ignore-range":
+            spec = rng[6:]
+            if "," not in spec:
+                a, _, b = spec.partition("-")
+                if a == "":
+                    start = max(0, len(data) - int(b))
+                    end = len(data) - 1
+                else:
+                    start = int(a)
+                    end = int(b) if b else len(data) - 1
+                end = min(end, len(data) - 1)
+                if start >= len(data):
+                    self.reply(416)
+                    return
+                headers["Content-Range"] = "bytes %d-%d/%d" % (start, end, len(data))
+                data = data[start:end + 1]
+                status = 206
+        cut = ref == st.big and self.command == "GET" and mode in ("truncate-once", "ignore-range", "die") \
+            and st.count("cut") == 1
+        if cut:
+            # announce everything, send half, and go away
+            self.log("%d cut" % status)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            if mode == "die":
+                os._exit(0)
+            self.close_connection = True
+            return
+        self.reply(status, data, headers)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--layout", required=True)
+    p.add_argument("--mode", default="ok")
+    p.add_argument("--log", default="")
+    args = p.parse_args()
+    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    srv.state = State(args)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
