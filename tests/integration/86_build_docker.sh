@@ -1,0 +1,152 @@
+#!/bin/bash
+# imgfs build against Docker as the oracle (Debian's docker.io, a private dockerd started here,
+# DOCKER_BUILDKIT=1 docker build --network host): the same Dockerfiles on the same base image
+# give the same rootfs (`docker export` of a created container vs `imgfs export -f rootfs`:
+# every path, type, mode, owner, size, symlink target and file content) and the same config
+# fields (Env, Entrypoint, Cmd, WorkingDir, User, ExposedPorts, Labels, Volumes, StopSignal).
+# Documented differences, not compared: mtimes (each builder stamps its own), the mount points
+# Docker's export adds (/.dockerenv, /etc/hosts, /etc/hostname, /etc/resolv.conf, /etc/mtab, /dev, /proc,
+# /sys) and the directories that hold them.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+t_begin build_docker
+t_need_fixture busybox.tar
+[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || t_skip "no docker.io (make deps)"
+[[ $(basename "$IMGFS") == imgfs ]] || t_skip "docker is the slow part; the C paths are 85_build_*'s"
+
+sock=$T/d/docker.sock
+mkdir -p "$T/d"
+/usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$T/d/data" \
+    --exec-root "$T/d/exec" --pidfile "$T/d/docker.pid" -H "unix://$sock" >"$T/d/dockerd.log" 2>&1 &
+dpid=$!
+t_cleanup "kill $dpid; wait $dpid"
+D() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$sock" "$@"; }
+t_check "dockerd answers" t_wait_for 1200 D version --format "{{.Server.Version}}"
+
+# one base for both: imgfs's image, loaded into docker as it is (same config, same layer)
+"$IMGFS" import -t busybox:latest "$FIXTURES/busybox.tar" >/dev/null
+"$IMGFS" export -f docker -o "$T/base.tar" busybox:latest
+D load -i "$T/base.tar" >/dev/null
+
+# the tree of a rootfs tar as lines: path type mode uid gid size target, then content sums
+listing() { # TAR DIR
+    mkdir -p "$2"
+    tar --numeric-owner -xpf "$1" -C "$2" 2>/dev/null || true
+    (
+        cd "$2"
+        rm -rf .dockerenv etc/hosts etc/hostname etc/resolv.conf etc/mtab dev proc sys
+        find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+            xargs -0 -r stat -c '%n|%F|%a|%u|%g|%s|%N' |
+            awk -F'|' 'BEGIN {OFS = "|"} $2 == "directory" {$6 = "-"} {print}'
+        find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+    )
+}
+config_fields() { # the fields compared, from a docker-style config
+    jq -S -c '{Env, Entrypoint, Cmd, WorkingDir: (.WorkingDir // ""), User: (.User // ""),
+               ExposedPorts, Labels, Volumes, StopSignal}'
+}
+
+compare() { # NAME CONTEXT [build args...]: build in both, compare rootfs and config
+    local name=$1 ctx=$2
+    shift 2
+    local rc=0
+    D build --network host -q -t "$name" "$@" "$ctx" >"$T/$name.docker.log" 2>&1 || rc=$?
+    t_eq "$name: docker builds it" 0 "$rc"
+    ((rc == 0)) || { tail -n 20 "$T/$name.docker.log"; return 0; }
+    rc=0
+    "$IMGFS" build --progress plain -t "$name" "$@" "$ctx" >"$T/$name.imgfs.log" 2>&1 || rc=$?
+    t_eq "$name: imgfs builds it" 0 "$rc"
+    ((rc == 0)) || { tail -n 20 "$T/$name.imgfs.log"; return 0; }
+    local cid
+    cid=$(D create "$name" /bin/true)
+    D export -o "$T/$name.docker.tar" "$cid"
+    D rm "$cid" >/dev/null
+    "$IMGFS" export -f rootfs -o "$T/$name.imgfs.tar" "$name"
+    listing "$T/$name.docker.tar" "$T/$name.dk" >"$T/$name.dk.list"
+    listing "$T/$name.imgfs.tar" "$T/$name.im" >"$T/$name.im.list"
+    t_check "$name: the same rootfs as docker's (paths, modes, owners, sizes, contents)" \
+        diff -u "$T/$name.dk.list" "$T/$name.im.list"
+    D image inspect "$name" | jq '.[0].Config' | config_fields >"$T/$name.dk.cfg"
+    "$IMGFS" inspect --json "$name" | jq '.[0].Config.config' | config_fields >"$T/$name.im.cfg"
+    t_check "$name: the same config fields as docker's" diff -u "$T/$name.dk.cfg" "$T/$name.im.cfg"
+}
+
+# ---- config: every field, ARG scoping, SHELL, ENTRYPOINT clearing CMD ----
+C=$T/cfg
+mkdir -p "$C"
+cat >"$C/Dockerfile" <<'EOF'
+ARG TAG=latest
+FROM busybox:${TAG}
+ARG GREETING=hi
+ARG EMPTY=
+ENV APP_HOME=/srv/app PATH=/srv/app/bin:$PATH
+ENV OLD style value
+LABEL org.example.name="the app" version=1.0
+EXPOSE 8080 ${PORT:-9000}/udp
+VOLUME /data ["/cache"]
+USER app:app
+WORKDIR $APP_HOME
+WORKDIR sub
+STOPSIGNAL SIGQUIT
+SHELL ["/bin/sh", "-xc"]
+CMD ["inherited"]
+ENTRYPOINT echo $GREETING
+EOF
+compare cfg "$C" --build-arg GREETING=hello
+
+# ---- COPY semantics and RUN ----
+K=$T/copy
+mkdir -p "$K/dir/sub" "$K/other"
+echo a >"$K/a.txt"
+echo b >"$K/b.txt"
+echo c >"$K/c.md"
+echo f >"$K/dir/f"
+echo g >"$K/dir/sub/g"
+chmod 640 "$K/dir/sub/g"
+echo o >"$K/other/o"
+ln -s a.txt "$K/link-to-a"
+ln -s sub "$K/dir/sublink"
+cat >"$K/Dockerfile" <<'EOF'
+FROM busybox:latest
+ENV empty=""
+ARG OWNER=1234:2345
+COPY a.txt b.txt /multi/
+COPY *.txt /glob/
+COPY dir /d1
+COPY dir/ /d2/
+COPY dir/. /d3
+COPY a.txt /newdir/
+COPY a.txt /file-named-x
+WORKDIR /w1
+WORKDIR w2
+COPY a.txt rel.txt
+COPY a.txt $empty
+COPY --chown=$OWNER a.txt /owned/a.txt
+COPY --chown=app:app dir /named/
+COPY link-to-a /viasymlink
+COPY dir /overwrite
+COPY other/o /overwrite/f
+RUN mkdir -p /made/by/run && echo run >/made/by/run/file && rm -rf /home/app && ln -s /made /madelink
+USER app
+WORKDIR /home/app2
+RUN touch mine
+EOF
+compare copy "$K"
+
+# ---- multi-stage ----
+S=$T/stages
+mkdir -p "$S"
+cat >"$S/Dockerfile" <<'EOF'
+FROM busybox:latest AS Build
+RUN mkdir /out && echo built >/out/artifact && chmod 755 /out/artifact
+
+FROM busybox:latest AS unused
+RUN exit 1
+
+FROM busybox:latest
+COPY --from=build /out/artifact /usr/local/bin/
+COPY --from=0 /out /out-copy
+CMD ["/usr/local/bin/artifact"]
+EOF
+compare stages "$S"
+t_end
