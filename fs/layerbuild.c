@@ -260,8 +260,10 @@ static int set_runs(struct layer_builder *lb, const struct layer_entry *e,
         if (!r->length)
             continue;
         if (r->offset < end || r->offset > e->size || r->length > e->size - r->offset)
-            return err_set(err, EINVAL, "%s: `%s`: its sparse map is out of order or goes past "
-                           "its size", lb->what, e->path);
+            return err_set(err, EINVAL,
+                           "%s: `%s`: its sparse map is out of order or goes past "
+                           "its size",
+                           lb->what, e->path);
         if (lb->n_runs && end == r->offset) {
             lb->runs[lb->n_runs - 1].length += r->length;
         } else {
@@ -329,8 +331,10 @@ static int read_content(struct layer_builder *lb, struct layer_entry *e, bool st
         lb->bytes += len;
     }
     if (strict && lb->n_runs && (run != lb->n_runs - 1 || done != lb->runs[run].length))
-        return err_set(err, EIO, "%s: `%s`: less data than its sparse map declares (did it change "
-                       "while it was read?)", lb->what, e->path);
+        return err_set(err, EIO,
+                       "%s: `%s`: less data than its sparse map declares (did it change "
+                       "while it was read?)",
+                       lb->what, e->path);
     if (pos < e->size && !strict && feed_zeros(lb, e->size - pos, e->path, err) < 0)
         return -1;
     if (drain(lb, true, e->path, err) < 0)
@@ -710,10 +714,15 @@ struct xattr_set {
     char *names;
     uint8_t *values;
     bool opaque, whiteout;
+    char **escaped; /* the unescaped names */
+    size_t n_escaped;
 };
 
 static void xattr_set_free(struct xattr_set *s)
 {
+    for (size_t i = 0; i < s->n_escaped; i++)
+        free(s->escaped[i]);
+    free(s->escaped);
     free(s->x);
     free(s->names);
     free(s->values);
@@ -725,18 +734,18 @@ static int xattr_name_cmp(const void *a, const void *b)
     return strcmp(((const struct layer_xattr *)a)->name, ((const struct layer_xattr *)b)->name);
 }
 
-static const char *overlay_xattr(const char *name)
+/* The overlay's own xattr namespace: trusted.overlay. (the runner's mounts), or user.overlay. for
+ * an overlay mounted with userxattr. NULL: not an overlay upper. */
+static const char *overlay_prefix(const struct layer_dir_options *o)
 {
-    if (!strncmp(name, "trusted.overlay.", 16))
-        return name + 16;
-    if (!strncmp(name, "user.overlay.", 13))
-        return name + 13;
-    return NULL;
+    if (!o->overlay_upper)
+        return NULL;
+    return o->overlay_userxattr ? "user.overlay." : "trusted.overlay.";
 }
 
 /* `proc` is /proc/self/fd/N of an O_PATH descriptor of the file: the magic link reaches the file
  * itself (a symlink too) without resolving any path in the tree again. */
-static int read_xattrs(const char *proc, const char *rel, bool overlay, struct xattr_set *s,
+static int read_xattrs(const char *proc, const char *rel, const char *ovp, struct xattr_set *s,
                        struct imgfs_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -763,7 +772,16 @@ static int read_xattrs(const char *proc, const char *rel, bool overlay, struct x
     struct buf values = {0};
     size_t *offsets = NULL;
     for (char *name = s->names; name < s->names + len; name += strlen(name) + 1) {
-        const char *ov = overlay ? overlay_xattr(name) : NULL;
+        /* the overlay's own xattrs; "PREFIX.overlay.X" is how overlayfs stores a file's own
+         * "PREFIX.X" (escaped), which is the file's and kept under its real name */
+        size_t ovl = ovp ? strlen(ovp) : 0;
+        const char *ov = ovp && !strncmp(name, ovp, ovl) ? name + ovl : NULL;
+        const char *keep_as = name;
+        if (ov && !strncmp(ov, "overlay.", 8)) {
+            s->escaped = xrealloc(s->escaped, (s->n_escaped + 1) * sizeof *s->escaped);
+            keep_as = s->escaped[s->n_escaped++] = xasprintf("%s%s", ovp, ov + 8);
+            ov = NULL;
+        }
         ssize_t vlen = 0;
         uint8_t small[256];
         uint8_t *v = small;
@@ -812,7 +830,7 @@ static int read_xattrs(const char *proc, const char *rel, bool overlay, struct x
         }
         offsets[s->n] = values.len;
         buf_append(&values, v, (size_t)vlen);
-        s->x[s->n++] = (struct layer_xattr){.name = name, .len = (uint32_t)vlen};
+        s->x[s->n++] = (struct layer_xattr){.name = keep_as, .len = (uint32_t)vlen};
     }
     s->values = values.data;
     for (uint32_t i = 0; i < s->n; i++)
@@ -924,8 +942,10 @@ static int walk_one(struct tree_walk *t, int pfd, const char *rel, struct imgfs_
     if (is_placeholder(o, rel, pfd, &st))
         return 0;
     struct xattr_set xs;
-    if (read_xattrs(proc, *rel ? rel : ".", o->overlay_upper, &xs, err) < 0)
+    if (read_xattrs(proc, *rel ? rel : ".", overlay_prefix(o), &xs, err) < 0) {
+        xattr_set_free(&xs);
         return err_ctx(err, "%s", lb->what);
+    }
     int ret = -1;
     cleanup_free char *target = NULL;
     cleanup_close int fd = -1;
@@ -1043,8 +1063,10 @@ int layer_builder_add_tree(struct layer_builder *lb, int dirfd, const struct lay
             char proc[64];
             snprintf(proc, sizeof proc, "/proc/self/fd/%d", dirfd);
             struct xattr_set xs;
-            if (read_xattrs(proc, ".", true, &xs, err) < 0)
+            if (read_xattrs(proc, ".", overlay_prefix(o), &xs, err) < 0) {
+                xattr_set_free(&xs);
                 return err_ctx(err, "%s", lb->what);
+            }
             bool opaque = xs.opaque;
             xattr_set_free(&xs);
             struct stat st;

@@ -94,11 +94,15 @@ struct layer_dir_options {
     const char *prefix; /* where the tree's contents go in the layer ("" or NULL: its root) */
     bool include_root;  /* an entry for the directory itself, at `prefix` (not when prefix is "") */
     /* An overlayfs upper directory: character devices 0/0 become whiteouts, a directory with
-     * `trusted.overlay.opaque` (or `user.overlay.opaque`) = "y" gets an opaque marker, a file with
-     * an overlay `whiteout` xattr (the "xwhiteout" form) is a whiteout, and `*.overlay.*` xattrs
-     * are not kept. A redirect or metacopy xattr (overlay features imgfs never turns on) is an
-     * error: such an upper does not hold the whole change. */
+     * the overlay's `opaque` xattr = "y" gets an opaque marker, a file with its `whiteout` xattr
+     * (the "xwhiteout" form) is a whiteout, and the overlay's own xattrs are not kept; a file's
+     * own xattr that overlayfs stored escaped (`trusted.overlay.overlay.X`) is kept as what it
+     * is (`trusted.overlay.X`). A redirect or metacopy xattr (overlay features imgfs never turns
+     * on) is an error: such an upper does not hold the whole change. */
     bool overlay_upper;
+    /* The overlay was mounted with `userxattr` (its xattrs are `user.overlay.*`); otherwise they
+     * are `trusted.overlay.*` (the runner's mounts), and `user.overlay.*` are the files' own. */
+    bool overlay_userxattr;
     int64_t mtime_clamp; /* >= 0: later mtimes become this one (SOURCE_DATE_EPOCH); -1: none */
     /* Paths (relative to the tree, normalised; NULL-terminated, or NULL) where an empty regular
      * file or an empty directory is a mount point the runner made, not a change: left out (as
