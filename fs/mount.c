@@ -156,6 +156,7 @@ struct mount_ctx {
     _Atomic uint64_t *prefetched; /* one bit per inode: its chunks' pages were asked for */
     struct digest_set reported; /* bad chunks already logged */
     struct lazy *lazy;          /* the fetcher of a lazily pulled image's chunks (fs/lazy.h) */
+    bool remote;                /* some of the image's chunks are still in a registry */
 };
 
 static bool log_to_syslog;
@@ -309,6 +310,9 @@ static void raise_readahead(struct mount_ctx *m)
 {
     if (atomic_load_explicit(&m->readahead_raised, memory_order_relaxed) ||
         atomic_exchange(&m->readahead_raised, true))
+        return;
+    /* a lazily pulled image: every byte read ahead is a byte fetched; the kernel's 128 KiB it is */
+    if (m->remote)
         return;
     const char *dir = m->dir;
     struct imgfs_err ignored;
@@ -1180,6 +1184,10 @@ static int daemon_open_store(struct mount_ctx *m, const struct mount_options *o,
     struct lazy_options lo = {.fetch_timeout_ms = o->fetch_timeout_ms, .image = m->ref};
     if (lazy_attach(m->store, &lo, &m->lazy, err) < 0)
         return -1;
+    struct lazy_usage u;
+    struct imgfs_err ignored;
+    m->remote = store_has_remote(m->store) && lazy_usage(m->store, &m->view, &u, &ignored) == 0 &&
+                u.remote_chunks > 0;
     if (lazy_prefetch_start(m->lazy, &m->view, o->prefetch, err) < 0)
         mount_log(LOG_WARNING, "%s: %s", m->ref, err->msg);
     return 0;
