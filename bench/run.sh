@@ -175,7 +175,7 @@ done
 hfn() { # hfn NAME COMMAND: 5 runs, a shell is needed for the pipes
     hyperfine --warmup 1 --runs 5 --export-json "$J/run-$1.json" -n "$1" "$2" >&2
 }
-hfn out-private "$IMGFS run --rm busybox wget -qO /dev/null http://10.0.2.2:$port_out/big"
+hfn out-private "$IMGFS run --rm --network private:allow_host_loopback=true busybox wget -qO /dev/null http://10.0.2.2:$port_out/big"
 hfn out-host "$IMGFS run --rm --network host busybox wget -qO /dev/null http://127.0.0.1:$port_out/big"
 hfn in-private "curl -sf -o /dev/null http://127.0.0.1:$port_in/big"
 hfn in-host "curl -sf -o /dev/null http://127.0.0.1:$port_host/big"

@@ -512,7 +512,8 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
 {
     const struct ctr_spec *spec = m->spec;
     enum net_mode mode = NET_PRIVATE;
-    if (spec->network && net_parse_mode(spec->network, &mode, err) < 0)
+    unsigned net_flags = 0;
+    if (spec->network && net_parse_mode(spec->network, &mode, &net_flags, err) < 0)
         return -1;
     size_t n_ports = strv_len(spec->publish);
     cleanup_free struct net_port *ports = xcalloc(n_ports + 1, sizeof *ports);
@@ -566,7 +567,7 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
     m->init = pid;
 
     if (cgroup_enter(m->cgroup, pid, err) < 0 ||
-        net_attach(pid, mode, ports, n_ports, m->dir, &m->net, err) < 0)
+        net_attach(pid, mode, net_flags, ports, n_ports, m->dir, &m->net, err) < 0)
         goto kill_init;
     m->state.init_pid = pid;
     m->state.status = CTR_RUNNING;
@@ -748,7 +749,7 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     a.env = user_env(spec.config, spec.env, hostname, spec.tty);
 
     enum net_mode mode = NET_PRIVATE;
-    if (spec.network && net_parse_mode(spec.network, &mode, err) < 0)
+    if (spec.network && net_parse_mode(spec.network, &mode, NULL, err) < 0)
         goto out;
     etc = write_etc_files(m.dir, hostname, mode, err);
     if (!etc)

@@ -43,18 +43,38 @@ struct net_handle {
     int exit_fd;      /* write end of the pipe slirp4netns watches; closing it ends the helper */
 };
 
-int net_parse_mode(const char *s, enum net_mode *out, struct imgfs_err *err)
+int net_parse_mode(const char *s, enum net_mode *out, unsigned *flags, struct imgfs_err *err)
 {
-    if (!strcmp(s, "private") || !strcmp(s, "slirp4netns") || !strcmp(s, "bridge") ||
-        !strcmp(s, "default"))
+    unsigned f = 0;
+    size_t n = strcspn(s, ":");
+    cleanup_free char *name = xasprintf("%.*s", (int)n, s);
+    if (!strcmp(name, "private") || !strcmp(name, "slirp4netns") || !strcmp(name, "bridge") ||
+        !strcmp(name, "default"))
         *out = NET_PRIVATE;
-    else if (!strcmp(s, "host"))
+    else if (!strcmp(name, "host"))
         *out = NET_HOST;
-    else if (!strcmp(s, "none"))
+    else if (!strcmp(name, "none"))
         *out = NET_NONE;
     else
         return err_set(err, EINVAL, "unknown network mode `%s` (expected private, host or none)",
-                       s);
+                       name);
+    if (s[n]) {
+        cleanup_free char *opts = xstrdup(s + n + 1);
+        char *save = NULL;
+        for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+            if (*out == NET_PRIVATE && !strcmp(o, "allow_host_loopback=true"))
+                f |= NET_ALLOW_HOST_LOOPBACK;
+            else if (*out == NET_PRIVATE && !strcmp(o, "allow_host_loopback=false"))
+                f &= ~NET_ALLOW_HOST_LOOPBACK;
+            else
+                return err_set(err, EINVAL,
+                               "unknown network option `%s` for `%s` (private networking takes "
+                               "allow_host_loopback=true|false)",
+                               o, name);
+        }
+    }
+    if (flags)
+        *flags = f;
     return 0;
 }
 
@@ -342,8 +362,8 @@ static int net_publish(int dir_fd, const struct net_port *p, struct imgfs_err *e
 
 /* Start slirp4netns on the namespace of `pid`; returns its pid, and the exit pipe's write end in
  * *exit_fd, once it reports the tap device configured. */
-static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, int *exit_fd,
-                              struct imgfs_err *err)
+static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsigned flags,
+                              int *exit_fd, struct imgfs_err *err)
 {
     int ready[2], exitp[2];
     if (pipe2(ready, O_CLOEXEC) < 0)
@@ -363,17 +383,22 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, int 
     char pid_arg[16];
     snprintf(pid_arg, sizeof(pid_arg), "%d", (int)pid);
     /* The helper finds its pipes at 3 (exit) and 4 (ready); everything else of ours is closed. */
-    char *argv[] = {"slirp4netns",
-                    "--configure",
-                    "--mtu=" NET_MTU,
-                    "--exit-fd=3",
-                    "--ready-fd=4",
-                    "--api-socket=" NET_API_SOCKET,
-                    "--enable-sandbox",
-                    "--enable-seccomp",
-                    pid_arg,
-                    NET_TAP_NAME,
-                    NULL};
+    char *argv[16];
+    size_t argc = 0;
+    argv[argc++] = "slirp4netns";
+    argv[argc++] = "--configure";
+    argv[argc++] = "--mtu=" NET_MTU;
+    argv[argc++] = "--exit-fd=3";
+    argv[argc++] = "--ready-fd=4";
+    argv[argc++] = "--api-socket=" NET_API_SOCKET;
+    argv[argc++] = "--enable-sandbox";
+    argv[argc++] = "--enable-seccomp";
+    /* the host's 127.0.0.1 stays out of reach unless asked for (net.h) */
+    if (!(flags & NET_ALLOW_HOST_LOOPBACK))
+        argv[argc++] = "--disable-host-loopback";
+    argv[argc++] = pid_arg;
+    argv[argc++] = NET_TAP_NAME;
+    argv[argc] = NULL;
 
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -454,8 +479,9 @@ static bool net_init_gone(pid_t pid)
     return fd < 0 && (errno == ENOENT || errno == ESRCH);
 }
 
-int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports, size_t n_ports,
-               const char *state_dir, struct net_handle **out, struct imgfs_err *err)
+int net_attach(pid_t init_pid, enum net_mode mode, unsigned flags, const struct net_port *ports,
+               size_t n_ports, const char *state_dir, struct net_handle **out,
+               struct imgfs_err *err)
 {
     struct net_handle *h = xcalloc(1, sizeof(*h));
     h->mode = mode;
@@ -472,7 +498,7 @@ int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports,
             err_sys(err, errno, "opening `%s`", state_dir);
             goto fail;
         }
-        pid_t helper = net_helper_start(init_pid, dir_fd, state_dir, &h->exit_fd, err);
+        pid_t helper = net_helper_start(init_pid, dir_fd, state_dir, flags, &h->exit_fd, err);
         if (helper < 0)
             goto fail;
         h->helper_pid = helper;

@@ -25,7 +25,12 @@
 enum net_mode { NET_PRIVATE, NET_HOST, NET_NONE };
 
 /* Parse "private" (also "slirp4netns", "bridge", "default"), "host" or "none". */
-int net_parse_mode(const char *s, enum net_mode *out, struct imgfs_err *err);
+/* MODE[:OPTION[,OPTION]]. The one option, for private networking (Podman's spelling):
+ * allow_host_loopback=true|false — may the container reach the host's 127.0.0.1 through 10.0.2.2?
+ * Off by default (slirp4netns --disable-host-loopback): a service bound to the host's loopback is
+ * not meant for containers. `flags` (NET_* below) may be NULL. */
+#define NET_ALLOW_HOST_LOOPBACK 1u
+int net_parse_mode(const char *s, enum net_mode *out, unsigned *flags, struct imgfs_err *err);
 
 struct net_port {
     char host_ip[64]; /* "" = every address (0.0.0.0) */
@@ -47,8 +52,9 @@ struct net_handle;
  * is left running. *out is always set on success (a handle for NET_HOST/NET_NONE too). When the
  * init died meanwhile (its namespace is gone) the error code is ESRCH: the init's own error is then
  * the one to report. */
-int net_attach(pid_t init_pid, enum net_mode mode, const struct net_port *ports, size_t n_ports,
-               const char *state_dir, struct net_handle **out, struct imgfs_err *err);
+int net_attach(pid_t init_pid, enum net_mode mode, unsigned flags, const struct net_port *ports,
+               size_t n_ports, const char *state_dir, struct net_handle **out,
+               struct imgfs_err *err);
 
 /* The nameserver the container's /etc/resolv.conf should name: "10.0.2.3" (slirp4netns's DNS
  * forwarder) for NET_PRIVATE; NULL otherwise (the caller copies the host's file, as Docker does).

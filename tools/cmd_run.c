@@ -36,7 +36,9 @@ static const char usage[] =
     "  -m, --memory BYTES         memory limit (suffixes k, m, g)\n"
     "      --pids-limit N         limit the number of processes\n"
     "      --cpus N               CPU limit (e.g. 1.5)\n"
-    "      --network MODE         private (default: own namespace + slirp4netns), host, none\n"
+    "      --network MODE         private (default: own namespace + slirp4netns), host, none;\n"
+    "                             private:allow_host_loopback=true reaches the host's\n"
+    "                             127.0.0.1 at 10.0.2.2 (off by default)\n"
     "  -p, --publish [IP:]HOST:CTR[/tcp|/udp]  publish a container port on the host\n"
     "  -h, --help                 show this help\n";
 

@@ -50,10 +50,23 @@ static void test_parse_port(void)
     }
 
     enum net_mode m;
-    CHECK(net_parse_mode("none", &m, &err) == 0 && m == NET_NONE, "none");
-    CHECK(net_parse_mode("host", &m, &err) == 0 && m == NET_HOST, "host");
-    CHECK(net_parse_mode("private", &m, &err) == 0 && m == NET_PRIVATE, "private");
-    CHECK(net_parse_mode("bogus", &m, &err) < 0, "bogus mode refused");
+    CHECK(net_parse_mode("none", &m, NULL, &err) == 0 && m == NET_NONE, "none");
+    CHECK(net_parse_mode("host", &m, NULL, &err) == 0 && m == NET_HOST, "host");
+    CHECK(net_parse_mode("private", &m, NULL, &err) == 0 && m == NET_PRIVATE, "private");
+    CHECK(net_parse_mode("bogus", &m, NULL, &err) < 0, "bogus mode refused");
+    unsigned f = 7;
+    CHECK(net_parse_mode("private", &m, &f, &err) == 0 && f == 0, "private: no host loopback");
+    CHECK(net_parse_mode("private:allow_host_loopback=true", &m, &f, &err) == 0 &&
+              m == NET_PRIVATE && f == NET_ALLOW_HOST_LOOPBACK,
+          "private:allow_host_loopback=true");
+    CHECK(net_parse_mode("slirp4netns:allow_host_loopback=true,allow_host_loopback=false", &m, &f,
+                         &err) == 0 &&
+              f == 0,
+          "the last option wins");
+    CHECK(net_parse_mode("none:allow_host_loopback=true", &m, &f, &err) < 0,
+          "options only for private networking");
+    CHECK(net_parse_mode("private:bogus", &m, &f, &err) < 0 && strstr(err.msg, "bogus"),
+          "an unknown option is refused, named: %s", err.msg);
 }
 
 /* A free TCP port on 127.0.0.1 (the kernel's choice). */
@@ -173,7 +186,8 @@ static void test_attach(enum net_mode mode)
     snprintf(spec, sizeof(spec), "127.0.0.1:%u:%u", host_port, ctr_port);
     CHECK(net_parse_port(spec, &port, &err) == 0, "%s", err.msg);
     struct net_handle *h = NULL;
-    int rc = net_attach(child, mode, &port, 1, dir, &h, &err);
+    /* the outbound check below needs the host's loopback (off by default: 70_net_loopback.sh) */
+    int rc = net_attach(child, mode, NET_ALLOW_HOST_LOOPBACK, &port, 1, dir, &h, &err);
     CHECK(rc == 0, "net_attach(%d): %s", mode, err.msg);
     pid_t helper = net_helper_pid(h);
     CHECK(private_net ? helper > 0 : helper == 0, "helper pid %d", (int)helper);
@@ -212,7 +226,7 @@ static void test_attach(enum net_mode mode)
         if (!mkdtemp(dir2))
             abort();
         err_clear(&err);
-        CHECK(net_attach(other, mode, &port, 1, dir2, &h2, &err) < 0 && err.msg[0],
+        CHECK(net_attach(other, mode, 0, &port, 1, dir2, &h2, &err) < 0 && err.msg[0],
               "a port already in use is an error");
         CHECK(strstr(err.msg, "publishing") != NULL, "error names the port: %s", err.msg);
         CHECK(waitpid(-1, NULL, WNOHANG) == 0, "no helper left behind by the failed attach");
