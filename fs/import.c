@@ -8,6 +8,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,7 +37,44 @@ struct import_stream {
     struct archive *tar;
     struct imgfs_err err;   /* the decompressor's, when err.code != 0 */
     struct digest_ctx *hash; /* of the uncompressed bytes, when asked for */
+    struct store_batch *idle_batch; /* flushed while the tar reader waits for input */
+    struct imgfs_err idle_err;
+    uint8_t *rbuf;
 };
+
+#define TAR_READ_BYTES (1 << 20)
+#define IDLE_MS        100
+
+/* The tar reader's input: the decompressor's pipe. When nothing comes for IDLE_MS, the batch
+ * commits what it has, so a stalled source holds no LMDB write transaction while it waits. */
+static la_ssize_t tar_pipe_read(struct archive *a, void *ctx, const void **buf)
+{
+    struct import_stream *st = ctx;
+    if (st->idle_batch) {
+        struct pollfd p = {.fd = st->fds[0], .events = POLLIN};
+        int n;
+        do
+            n = poll(&p, 1, IDLE_MS);
+        while (n < 0 && errno == EINTR);
+        if (n == 0 && store_batch_flush(st->idle_batch, &st->idle_err) < 0) {
+            archive_set_error(a, st->idle_err.code, "%s", st->idle_err.msg);
+            return -1;
+        }
+    }
+    ssize_t n;
+    do
+        n = read(st->fds[0], st->rbuf, TAR_READ_BYTES);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        archive_set_error(a, errno, "reading the decompressed stream: %s", strerror(errno));
+    *buf = st->rbuf;
+    return n;
+}
+
+void import_stream_flush_when_idle(struct import_stream *s, struct store_batch *b)
+{
+    s->idle_batch = b;
+}
 
 /* Hand uncompressed bytes to the tar reader (hashing them when asked). */
 static int emit_uncompressed(struct import_stream *st, const void *data, size_t len)
@@ -203,7 +241,8 @@ static int stream_start(struct import_stream *st, struct import_stream **out, st
     archive_read_support_filter_none(st->tar);
     archive_read_support_format_tar(st->tar);
     archive_read_support_format_gnutar(st->tar);
-    if (archive_read_open_fd(st->tar, st->fds[0], 1 << 20) != ARCHIVE_OK) {
+    st->rbuf = xmalloc(TAR_READ_BYTES);
+    if (archive_read_open(st->tar, st, NULL, tar_pipe_read, NULL) != ARCHIVE_OK) {
         struct imgfs_err ignored;
         err_set(err, EINVAL, "%s", archive_error_string(st->tar));
         import_stream_close(st, true, &ignored);
@@ -318,6 +357,7 @@ int import_stream_close(struct import_stream *st, bool tar_failed, struct imgfs_
         *err = st->err;
         ret = -1;
     }
+    free(st->rbuf);
     free(st);
     return ret;
 }
@@ -807,8 +847,10 @@ int import_source(struct store *s, const char *source, const char *name, char *c
         else
             ret = import_stream_open_file(path, &st, &a, err);
         const char *marker = NULL;
-        if (ret == 0)
+        if (ret == 0) {
+            import_stream_flush_when_idle(st, b);
             ret = import_rootfs(b, st, a, name, changes, limits, out, &marker, err);
+        }
         if (ret < 0 && marker && !(stream && !spooled)) {
             /* an image archive after all: read it as one (it is a file, so it can be read again);
              * if it is not a valid one, that is the error, not a junk rootfs image */

@@ -30,6 +30,10 @@ int import_stream_open_cb(void *ctx,
                           ssize_t (*read_fn)(struct archive *, void *ctx, const void **buf),
                           struct import_stream **out, struct archive **tar,
                           struct imgfs_err *err);
+/* While the tar reader waits more than 100 ms for input (a stalled pipe or network), commit what
+ * `b` wrote so far (store_batch_flush): the batch keeps the store's lock, as it must, but no LMDB
+ * write transaction, which would stall every other writer of the store meanwhile. */
+void import_stream_flush_when_idle(struct import_stream *s, struct store_batch *b);
 /* Free the tar reader and stop the thread. Returns -1 with the decompressor's own error when it
  * had one (a corrupt gzip stream, say): the tar reader then saw only garbage or a truncated
  * stream, so the caller should report this error instead of its own. With `tar_failed`, the rest

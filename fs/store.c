@@ -660,6 +660,11 @@ static int batch_flush(struct store_batch *b, struct imgfs_err *err)
     return 0;
 }
 
+int store_batch_flush(struct store_batch *b, struct imgfs_err *err)
+{
+    return batch_flush(b, err);
+}
+
 int store_batch_put(struct store_batch *b, enum store_db db, const struct digest *key,
                     const void *data, size_t len, struct imgfs_err *err)
 {

@@ -156,6 +156,10 @@ int store_batch_put_remote(struct store_batch *b, const struct digest *chunk,
  * ENOENT at commit. */
 void store_batch_tag(struct store_batch *b, const char *name, const struct digest *manifest);
 void store_batch_untag(struct store_batch *b, const char *name);
+/* Commit the content-addressed records written so far (names still wait for the commit), so the
+ * batch holds no LMDB write transaction — LMDB has one writer at a time, so an open one stalls gc,
+ * every other import and the lazy fetcher — while its producer waits for input. */
+int store_batch_flush(struct store_batch *b, struct imgfs_err *err);
 /* Commit everything (durably) and free the batch. On failure nothing named becomes visible. */
 int store_batch_commit(struct store_batch *b, struct imgfs_err *err);
 /* Drop the batch; what was already flushed stays unreferenced until gc. */
