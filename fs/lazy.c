@@ -732,6 +732,12 @@ int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, st
     if (pull_resolve(ref, o, &plan, err) < 0)
         return -1;
     size_t n = plan.image.n_layers;
+    const struct digest *top =
+        plan.image.index.body.len ? &plan.image.index.digest : &plan.image.manifest.digest;
+    if (o->event) {
+        struct pull_event e = {.kind = PULL_RESOLVED, .n_layers = n, .digest = top};
+        o->event(o->event_ctx, &e);
+    }
     int ret = -1;
     struct toc_job *jobs = xcalloc(n ? n : 1, sizeof *jobs);
     struct image_layer *layers = xcalloc(n ? n : 1, sizeof *layers);
@@ -826,6 +832,10 @@ int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, st
     b = NULL;
     if (ret == 0 && name)
         *name = xstrdup(plan.name);
+    if (ret == 0 && o->event) {
+        struct pull_event e = {.kind = PULL_DONE, .n_layers = n, .digest = top};
+        o->event(o->event_ctx, &e);
+    }
 out:
     if (ret < 0 && !*whole)
         err_ctx(err, "lazily pulling %s", ref);
