@@ -373,6 +373,22 @@ fail:
     return -1;
 }
 
+size_t cgroup_v1_view(const struct ctr_cgroup *c, const char **mounts, const char **dirs,
+                      size_t max)
+{
+    static const size_t root_len = sizeof CGROUP_ROOT; /* with its '/' */
+    size_t n = 0;
+    for (int i = 0; !c->v2 && i < V1_COUNT && n < max; i++) {
+        /* dir = /sys/fs/cgroup/<mount>/<path>: v1_mount() names the mount */
+        const char *m = v1_mount(i);
+        if (!c->dir[i] || !m || strlen(m) <= root_len)
+            continue;
+        mounts[n] = m + root_len;
+        dirs[n++] = c->dir[i];
+    }
+    return n;
+}
+
 int cgroup_enter(const struct ctr_cgroup *c, pid_t pid, struct imgfs_err *err)
 {
     char v[32];

@@ -40,6 +40,12 @@ bool cgroup_is_v2(void);
 int cgroup_destroy(struct ctr_cgroup *c, struct imgfs_err *err);
 /* The same for the cgroup of a container found dead by id (no handle). Not existing is success. */
 int cgroup_remove_by_id(const char *id, struct imgfs_err *err);
+/* The container's v1 cgroup directories on the host, for its read-only /sys/fs/cgroup view:
+ * mounts[i] is the hierarchy's directory name under /sys/fs/cgroup ("memory", "cpu,cpuacct"),
+ * dirs[i] the container's directory in it. Returns how many (at most max); 0 on v2. The strings
+ * live as long as c. */
+size_t cgroup_v1_view(const struct ctr_cgroup *c, const char **mounts, const char **dirs,
+                      size_t max);
 /* 1 when the memory limit killed something in this cgroup, 0 when not, -1 when unknown. */
 int cgroup_oom_killed(const struct ctr_cgroup *c);
 

@@ -527,6 +527,9 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
                                    .allow_all_devices = spec->privileged};
     if (cgroup_create(spec->id, &limits, &m->cgroup, err) < 0)
         return err_ctx(err, "creating the container's cgroup");
+    a->rootfs.n_cgroups =
+        cgroup_v1_view(m->cgroup, a->rootfs.cgroup_mounts, a->rootfs.cgroup_dirs,
+                       sizeof a->rootfs.cgroup_mounts / sizeof a->rootfs.cgroup_mounts[0]);
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

@@ -19,6 +19,10 @@ struct ctr_rootfs {
     const struct ctr_mount *mounts;
     size_t n_mounts;
     int *volume_fds; /* one detached mount (open_tree) per bind mount, opened before setup */
+    /* cgroup v1: the container's directory in each hierarchy (host paths) and the hierarchy's
+     * name under /sys/fs/cgroup, bound read-only at /sys/fs/cgroup/NAME */
+    const char *cgroup_mounts[8], *cgroup_dirs[8];
+    size_t n_cgroups;
 };
 /* Mount everything and pivot_root into it. After it returns, "/" is the container's root. */
 int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err);

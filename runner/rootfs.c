@@ -396,6 +396,52 @@ int rootfs_open_volume(const struct ctr_mount *m, struct imgfs_err *err)
     return fd;
 }
 
+/* /sys/fs/cgroup: the container's own v1 cgroups, read-only — what runc does on v1 without a
+ * cgroup namespace: a tmpfs with one directory per hierarchy, each a bind of the container's
+ * directory in it (mountinfo's root field and /proc/self/cgroup then agree, so tools and language
+ * runtimes that look up their limits find memory.limit_in_bytes, cpu.cfs_quota_us, pids.max).
+ * Joint hierarchies get Docker's symlinks (cpu -> cpu,cpuacct). --privileged: read-write. */
+static int setup_cgroups(const struct ctr_rootfs *r, const struct root *root, struct imgfs_err *err)
+{
+    if (!r->n_cgroups)
+        return 0;
+    cleanup_close int at = open_kernel_path(root, "/sys/fs/cgroup", err);
+    if (at < 0)
+        return err->code == ENOENT ? (err_clear(err), 0) : -1;
+    static const char opts[] = "mode=755,size=64k";
+    const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount_fd("cgroup", at, "tmpfs", flags, opts) < 0)
+        return err_sys(err, errno, "mounting a tmpfs on /sys/fs/cgroup");
+    cleanup_close int dir =
+        sys_openat2(root->fd, "sys/fs/cgroup", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+    struct statfs sfs;
+    if (dir < 0 || fstatfs(dir, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
+        return err_set(err, EIO, "/sys/fs/cgroup is not the tmpfs just mounted there");
+    const unsigned long ro = r->privileged ? 0 : MS_RDONLY;
+    for (size_t i = 0; i < r->n_cgroups; i++) {
+        const char *name = r->cgroup_mounts[i];
+        if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
+            return err_sys(err, errno, "creating /sys/fs/cgroup/%s", name);
+        cleanup_close int t = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (t < 0 || mount_fd(r->cgroup_dirs[i], t, NULL, MS_BIND, NULL) < 0)
+            return err_sys(err, errno, "binding `%s` on /sys/fs/cgroup/%s", r->cgroup_dirs[i],
+                           name);
+        cleanup_close int again = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (again < 0 || mount_fd(NULL, again, NULL, MS_BIND | MS_REMOUNT | flags | ro, NULL) < 0)
+            return err_sys(err, errno, "making /sys/fs/cgroup/%s read-only", name);
+        if (strchr(name, ',')) {
+            cleanup_free char *parts = xstrdup(name);
+            char *save = NULL;
+            for (char *p = strtok_r(parts, ",", &save); p; p = strtok_r(NULL, ",", &save))
+                if (symlinkat(name, dir, p) < 0 && errno != EEXIST)
+                    return err_sys(err, errno, "creating /sys/fs/cgroup/%s", p);
+        }
+    }
+    if (mount_fd(NULL, dir, NULL, MS_REMOUNT | flags | ro, opts) < 0)
+        return err_sys(err, errno, "making /sys/fs/cgroup read-only");
+    return 0;
+}
+
 static int setup_mounts(const struct ctr_rootfs *r, const struct root *root, struct imgfs_err *err)
 {
     for (size_t i = 0; i < r->n_mounts; i++) {
@@ -495,6 +541,8 @@ int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err)
         return -1;
     unsigned long sysflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (r->privileged ? 0 : MS_RDONLY);
     if (mount_in(&root, "/sys", "sysfs", "sysfs", sysflags, NULL, S_IFDIR, TARGET_KERNEL, err) < 0)
+        return -1;
+    if (setup_cgroups(r, &root, err) < 0)
         return -1;
     if (r->etc_dir && bind_etc_files(r, &root, err) < 0)
         return -1;
