@@ -48,8 +48,12 @@ for t in "${targets[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     files=$(find "$corpus" -type f | wc -l)
-    if ((rc == 0)); then
+    if ((rc == 0)) && [[ ${execs:-0} -lt $RUNS ]]; then
+        result="ok, stopped by MAX_TIME before $RUNS"
+    elif ((rc == 0)); then
         result=ok
+    elif grep -q "run interrupted" "$log"; then
+        result="interrupted by hand (not a finding)"
     else
         status=1
         what=$(grep -m1 -oE "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+|runtime error: .*" "$log" || echo "exit $rc")
