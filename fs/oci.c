@@ -54,6 +54,13 @@ static const char *const layer_media_types[] = {
     NULL,
 };
 
+static bool str_in(const char *s, const char *const *list);
+
+bool oci_layer_media_type_known(const char *media_type)
+{
+    return media_type && str_in(media_type, layer_media_types);
+}
+
 static bool str_in(const char *s, const char *const *list)
 {
     for (; *list; list++)

@@ -16,6 +16,10 @@ enum oci_source_kind { OCI_SOURCE_ROOTFS, OCI_SOURCE_OCI_DIR, OCI_SOURCE_OCI_TAR
  * an OCI layout or of `docker save`; anything else is taken for a rootfs). */
 int oci_detect(const char *path, enum oci_source_kind *kind, struct imgfs_err *err);
 
+/* Is this a layer media type imgfs imports (OCI tar, tar+gzip, tar+zstd and their
+ * non-distributable forms, Docker's rootfs.diff.tar(.gzip))? Shared by import and pull. */
+bool oci_layer_media_type_known(const char *media_type);
+
 /* Could a tar member of this name belong to an OCI layout or a docker-save archive? */
 bool oci_member_name_is_image_archive(const char *name);
 

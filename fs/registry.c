@@ -1,6 +1,7 @@
 /* registry.c — the OCI distribution client. Contract and error codes: registry.h; the reasons
  * behind the choices: docs/registry.md. */
 #include "registry.h"
+#include "oci.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -1169,19 +1170,6 @@ static int parse_descriptor(json_t *j, struct registry_descriptor *d, const char
     return 0;
 }
 
-static const char *const LAYER_TYPES[] = {
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    NULL,
-};
-
 int registry_parse_manifest(const char *json, size_t len, struct registry_image *out,
                             struct imgfs_err *err)
 {
@@ -1219,10 +1207,7 @@ int registry_parse_manifest(const char *json, size_t len, struct registry_image 
         if (parse_descriptor(json_array_get(layers, i), &out->layers[i], what, err) < 0)
             return -1;
         out->n_layers = i + 1;
-        bool known = false;
-        for (const char *const *t = LAYER_TYPES; *t; t++)
-            known |= !strcmp(*t, out->layers[i].media_type);
-        if (!known)
+        if (!oci_layer_media_type_known(out->layers[i].media_type))
             return err_set(err, EPROTO, "%s: unsupported media type `%.100s`", what,
                            out->layers[i].media_type);
     }

@@ -160,3 +160,20 @@ t_store_put() {
     printf 'VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n %s\n %s\nDATA=END\n' "$2" "$3" |
         mdb_load -s "$1" "$IMGFS_ROOT"
 }
+
+# A private dockerd (Debian's docker.io) for tests that use Docker as a peer: its own data root,
+# exec root and socket under $T, no bridge, no iptables, stopped by PID at exit. `D ARGS...` runs
+# the docker CLI against it. Skips the test when docker.io is not installed.
+t_dockerd() {
+    [[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || t_skip "no docker.io (make deps)"
+    T_DOCKER_SOCK=$T/d/docker.sock
+    mkdir -p "$T/d"
+    /usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$T/d/data" \
+        --exec-root "$T/d/exec" --pidfile "$T/d/docker.pid" -H "unix://$T_DOCKER_SOCK" \
+        >"$T/d/dockerd.log" 2>&1 &
+    local pid=$!
+    t_cleanup "kill $pid; wait $pid"
+    t_wait_for 1200 D version --format "{{.Server.Version}}" >/dev/null ||
+        { tail -n 20 "$T/d/dockerd.log"; t_fail "dockerd did not start"; return 1; }
+}
+D() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$T_DOCKER_SOCK" "$@"; }

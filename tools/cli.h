@@ -137,6 +137,15 @@ void cli_progress_update(struct cli_progress *pg, size_t i, const struct digest 
 /* For --json: whether a progress event is due now (at most 5 a second; final ones always). */
 bool cli_progress_json_due(struct cli_progress *pg, bool final);
 void cli_progress_free(struct cli_progress *pg);
+/* One --json event line: {"event", "digest", and "layer", "done", "total" ("from") for a layer
+ * event (l not NULL), else "layers"}. */
+struct cli_progress_json_layer {
+    size_t index;
+    uint64_t done, total;
+    const char *from;
+};
+void cli_progress_json(const char *event, const struct digest *d,
+                       const struct cli_progress_json_layer *l, size_t n_layers);
 
 /* Exit status for an error: 125 is imgfs's own failure, as in Docker. */
 #define EXIT_IMGFS_FAILED 125

@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,7 +17,8 @@ static const char usage[] =
     "  -q, --quiet                 print only the image name\n"
     "      --json                  one JSON event per line (resolved, layer progress, done)\n"
     "  -j, --jobs N                layers downloaded at a time (default 3)\n"
-    "      --lazy                  fetch only the metadata (manifest, config, each eStargz layer's\n"
+    "      --lazy                  fetch only the metadata (manifest, config, each eStargz "
+    "layer's\n"
     "                              table of contents); file content comes on first read. A\n"
     "                              later pull without --lazy fetches the rest\n" CLI_REGISTRY_HELP
     "  -h, --help                  show this help\n";
@@ -59,19 +59,8 @@ static void on_event(void *ctx, const struct pull_event *e)
     if (ui->pg.mode == CLI_PROGRESS_JSON) {
         if (e->kind == PULL_LAYER_PROGRESS && !cli_progress_json_due(&ui->pg, e->done == e->total))
             return;
-        json_t *j = json_pack("{s:s, s:s}", "event", kind_name(e->kind), "digest", ds);
-        if (per_layer) {
-            json_object_set_new(j, "layer", json_integer((json_int_t)e->layer + 1));
-            json_object_set_new(j, "done", json_integer((json_int_t)e->done));
-            json_object_set_new(j, "total", json_integer((json_int_t)e->total));
-        } else {
-            json_object_set_new(j, "layers", json_integer((json_int_t)e->n_layers));
-        }
-        char *s = json_dumps(j, JSON_COMPACT);
-        puts(s);
-        fflush(stdout);
-        free(s);
-        json_decref(j);
+        struct cli_progress_json_layer l = {e->layer, e->done, e->total, NULL};
+        cli_progress_json(kind_name(e->kind), e->digest, per_layer ? &l : NULL, e->n_layers);
         return;
     }
     switch (e->kind) {

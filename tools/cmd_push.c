@@ -3,7 +3,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,24 +49,9 @@ static void on_event(void *ctx, const struct push_event *e)
     if (ui->pg.mode == CLI_PROGRESS_JSON) {
         if (e->kind == PUSH_LAYER_PROGRESS && !cli_progress_json_due(&ui->pg, e->done == e->total))
             return;
-        char ds[DIGEST_STR_SIZE] = "";
-        if (e->digest)
-            digest_str(e->digest, ds);
-        json_t *j = json_pack("{s:s, s:s}", "event", kind_name(e->kind), "digest", ds);
-        if (e->kind != PUSH_PREPARED && e->kind != PUSH_DONE) {
-            json_object_set_new(j, "layer", json_integer((json_int_t)e->layer + 1));
-            json_object_set_new(j, "done", json_integer((json_int_t)e->done));
-            json_object_set_new(j, "total", json_integer((json_int_t)e->total));
-            if (e->from)
-                json_object_set_new(j, "from", json_string(e->from));
-        } else {
-            json_object_set_new(j, "layers", json_integer((json_int_t)e->n_layers));
-        }
-        char *s = json_dumps(j, JSON_COMPACT);
-        puts(s);
-        fflush(stdout);
-        free(s);
-        json_decref(j);
+        struct cli_progress_json_layer l = {e->layer, e->done, e->total, e->from};
+        bool per_layer = e->kind != PUSH_PREPARED && e->kind != PUSH_DONE;
+        cli_progress_json(kind_name(e->kind), e->digest, per_layer ? &l : NULL, e->n_layers);
         return;
     }
     switch (e->kind) {

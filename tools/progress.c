@@ -3,6 +3,7 @@
 #include "../fs/digest.h"
 #include "cli.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -108,4 +109,27 @@ bool cli_progress_json_due(struct cli_progress *pg, bool final)
         return false;
     pg->last_draw = now;
     return true;
+}
+
+void cli_progress_json(const char *event, const struct digest *d,
+                       const struct cli_progress_json_layer *l, size_t n_layers)
+{
+    char ds[DIGEST_STR_SIZE] = "";
+    if (d)
+        digest_str(d, ds);
+    json_t *j = json_pack("{s:s, s:s}", "event", event, "digest", ds);
+    if (l) {
+        json_object_set_new(j, "layer", json_integer((json_int_t)l->index + 1));
+        json_object_set_new(j, "done", json_integer((json_int_t)l->done));
+        json_object_set_new(j, "total", json_integer((json_int_t)l->total));
+        if (l->from)
+            json_object_set_new(j, "from", json_string(l->from));
+    } else {
+        json_object_set_new(j, "layers", json_integer((json_int_t)n_layers));
+    }
+    char *s = json_dumps(j, JSON_COMPACT);
+    puts(s);
+    fflush(stdout);
+    free(s);
+    json_decref(j);
 }

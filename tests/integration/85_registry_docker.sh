@@ -8,18 +8,10 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/tests/lib_registry.sh"
 t_begin registry_docker
 t_need_fixture busybox.tar
-[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || t_skip "no docker.io (make deps)"
 quiet() { "$@" >/dev/null 2>&1; }
 
 reg_start
-sock=$T/d/docker.sock
-mkdir -p "$T/d"
-/usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$T/d/data" \
-    --exec-root "$T/d/exec" --pidfile "$T/d/docker.pid" -H "unix://$sock" >"$T/d/dockerd.log" 2>&1 &
-dpid=$!
-t_cleanup "kill $dpid; wait $dpid"
-D() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$sock" "$@"; }
-t_check "dockerd answers" t_wait_for 1200 D version --format "{{.Server.Version}}"
+t_check "a private dockerd" t_dockerd
 want=$(tar -xOf "$FIXTURES/busybox.tar" ./bin/busybox | sha256sum | cut -d' ' -f1)
 
 # imgfs -> docker
@@ -49,7 +41,7 @@ t_eq "imgfs run: the content" "$want" \
 
 # a docker image of three layers (on imgfs's eStargz one), pulled three at a time
 D run --network none --name c1 "$REG/from-imgfs/bb:1" /bin/busybox sh -c 'echo one > /one && rm /bin/arch'
-t_cleanup "DOCKER_BUILDKIT=1 /usr/bin/docker -H unix://$sock rm -f c1 c2"
+t_cleanup "D rm -f c1 c2"
 D commit c1 dk:2 >/dev/null
 D run --network none --name c2 dk:2 /bin/busybox sh -c 'echo two > /two && mkdir -p /d/e'
 D commit c2 "$REG/from-docker/bb:3" >/dev/null

@@ -80,6 +80,14 @@ out=$("$IMGFS" pull "$REG/t:busybox")
 t_check "plain output: one line per layer" grep -qE '^[0-9a-f]{12}: Pull complete' <<<"$out"
 t_eq "plain output ends with the name" "$REG/t:busybox" "$(tail -n 1 <<<"$out")"
 
+# on a terminal (script(1) gives it one): bars redrawn in place, a total with the rate
+if command -v script >/dev/null; then
+    IMGFS_ROOT=$T/tty script -qec "'$IMGFS' pull '$REG/t:busybox'" /dev/null >"$T/tty.out" 2>&1 || true
+    t_check "on a terminal: lines redrawn in place" grep -q $'\033\[[0-9]*A' "$T/tty.out"
+    t_check "  a bar per layer" grep -qE '\[[= >]{30}\]' "$T/tty.out"
+    t_check "  a total with the rate" grep -qE 'Total: .*/s' "$T/tty.out"
+fi
+
 # an index of two platforms, made by hand from the two manifests
 mf() { skopeo inspect --tls-verify=false --raw "docker://$REG/t:$1"; }
 desc() { # TAG ARCH
