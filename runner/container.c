@@ -685,23 +685,6 @@ static int prepare_dir(struct monitor *m, struct imgfs_err *err)
     return 0;
 }
 
-static int check_name(const struct ctr_spec *spec, struct imgfs_err *err)
-{
-    struct ctr_state *list = NULL;
-    size_t n = 0;
-    if (ctr_list(spec->run_dir, &list, &n, err) < 0)
-        return -1;
-    int r = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(list[i].name, spec->name)) {
-            r = err_set(err, EEXIST, "the container name `%s` is already in use by container %.12s",
-                        spec->name, list[i].id);
-            break;
-        }
-    ctr_state_list_free(list, n);
-    return r;
-}
-
 static char *make_name(const char *id)
 {
     static const char *const adj[] = {"brave", "calm",  "eager", "fancy", "gentle", "happy",
@@ -720,8 +703,8 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     cleanup_free char *name = spec.name ? NULL : make_name(spec.id);
     if (!spec.name)
         spec.name = name;
-    else if (!spec.hidden && check_name(&spec, err) < 0)
-        return -1;
+    else if (!spec.hidden && !ctr_name_valid(spec.name))
+        return ctr_name_claim(spec.run_dir, spec.name, spec.id, err); /* says why */
     if ((spec.upper_dir != NULL) != (spec.work_dir != NULL))
         return err_set(err, EINVAL, "an upper directory needs a work directory, and back");
     if (spec.lowers && spec.read_only)
@@ -736,6 +719,9 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     int r = -1;
 
     if (prepare_dir(&m, err) < 0)
+        goto out;
+    /* claimed once our directory exists: a name whose holder's directory is gone is free */
+    if (!spec.hidden && ctr_name_claim(spec.run_dir, spec.name, spec.id, err) < 0)
         goto out;
     if (spec.mount_key) {
         if (ctr_mount_acquire(spec.run_dir, spec.mount_key, spec.id, spec.do_mount, spec.mount_ctx,

@@ -144,6 +144,13 @@ void ctr_state_free(struct ctr_state *s);
 void ctr_state_list_free(struct ctr_state *s, size_t n);
 const char *ctr_status_name(const struct ctr_state *s);
 
+/* A container name Docker accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+bool ctr_name_valid(const char *name);
+/* Make container `id` (whose directory exists) the holder of `name`: EINVAL for a name Docker
+ * refuses, EEXIST (Docker's "Conflict..." message) when a container that still exists holds it.
+ * Atomic across processes: of any number of concurrent claims of one name, one succeeds. */
+int ctr_name_claim(const char *run_dir, const char *name, const char *id, struct imgfs_err *err);
+
 /* Send a signal to the container's PID 1, which passes it to the command. */
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
 /* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -575,6 +576,82 @@ int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struc
     cleanup_free char *dir = ctr_dir(run_dir, s->id);
     if (ctr_remove_tree(dir, err) < 0)
         return err_ctx(err, "removing container %.12s", s->id);
+    return 0;
+}
+
+/* ---- names ----
+ *
+ * RUN_DIR/names/NAME is a symlink to the id of the container that holds NAME, made under
+ * RUN_DIR/names/.lock once that container's directory exists, so of two runs with one name exactly
+ * one wins. A link whose container directory is gone (removed, or a run that died early) holds
+ * nothing: no release is needed on any of the paths that remove a container. */
+
+bool ctr_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > 200 || !isalnum((unsigned char)name[0]))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+            return false;
+    return true;
+}
+
+static bool container_dir_exists(const char *run_dir, const char *id)
+{
+    cleanup_free char *dir = ctr_dir(run_dir, id);
+    cleanup_free char *creating = xasprintf("%s/containers/.%s", run_dir, id);
+    return access(dir, F_OK) == 0 || access(creating, F_OK) == 0;
+}
+
+static int name_conflict(const char *name, const char *holder, struct imgfs_err *err)
+{
+    return err_set(err, EEXIST,
+                   "Conflict. The container name \"/%s\" is already in use by container \"%s\". "
+                   "You have to remove (or rename) that container to be able to reuse that name.",
+                   name, holder);
+}
+
+int ctr_name_claim(const char *run_dir, const char *name, const char *id, struct imgfs_err *err)
+{
+    if (!ctr_name_valid(name))
+        return err_set(err, EINVAL,
+                       "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                       name);
+    cleanup_free char *dir = xasprintf("%s/names", run_dir);
+    if (mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    cleanup_free char *lock_path = xasprintf("%s/.lock", dir);
+    cleanup_close int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock < 0)
+        return err_sys(err, errno, "opening `%s`", lock_path);
+    while (flock(lock, LOCK_EX) < 0)
+        if (errno != EINTR)
+            return err_sys(err, errno, "locking `%s`", lock_path);
+    cleanup_free char *link = xasprintf("%s/%s", dir, name);
+    char holder[80];
+    ssize_t n = readlink(link, holder, sizeof holder - 1);
+    if (n > 0) {
+        holder[n] = 0;
+        if (strcmp(holder, id) && container_dir_exists(run_dir, holder))
+            return name_conflict(name, holder, err);
+    }
+    /* containers started before names were claimed have only their state file */
+    struct ctr_state *list = NULL;
+    size_t count = 0;
+    if (ctr_list(run_dir, &list, &count, err) < 0)
+        return -1;
+    int r = 0;
+    for (size_t i = 0; i < count && !r; i++)
+        if (!strcmp(list[i].name, name) && strcmp(list[i].id, id))
+            r = name_conflict(name, list[i].id, err);
+    ctr_state_list_free(list, count);
+    if (r < 0)
+        return r;
+    if (unlink(link) < 0 && errno != ENOENT)
+        return err_sys(err, errno, "removing the stale name `%s`", link);
+    if (symlink(id, link) < 0)
+        return err_sys(err, errno, "claiming the name `%s`", link);
     return 0;
 }
 

@@ -82,6 +82,9 @@ struct option;
  * words ("imgfs run: unknown flag: --priv"). Every error comes back as '?': the caller then
  * returns cli_usage_error(verb). argv[0] is the verb. */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* The option cli_getopt just returned (`c`) as the user typed it ("--memory", "-m"), for messages
+ * about its value. Valid until the next call. */
+const char *cli_flag_typed(char **argv, int c);
 /* "See 'imgfs VERB --help'." on stderr; returns 125, the exit status of every usage error. */
 int cli_usage_error(const char *verb);
 

@@ -75,7 +75,7 @@ int cmd_exec(int argc, char **argv, struct cli *cli)
     if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
         cli_report("exec", &err);
         free(env);
-        return rc;
+        return err.code == ENOENT ? 1 : rc; /* Docker's 1 for no such container */
     }
     int status = 0;
     if (ctr_exec(cli->run_dir, &s, &e, &status, &err) < 0)

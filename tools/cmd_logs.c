@@ -57,7 +57,7 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
     struct ctr_state s;
     if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
         cli_report("logs", &err);
-        return EXIT_IMGFS_FAILED;
+        return err.code == ENOENT ? 1 : EXIT_IMGFS_FAILED; /* Docker's 1 for no such container */
     }
     cleanup_free char *path = ctr_log_path(cli->run_dir, s.id);
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);

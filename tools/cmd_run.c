@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 static const char usage[] =
@@ -91,6 +92,19 @@ static int read_env_file(const char *path, char ***env, size_t *n, struct imgfs_
             line++;
         if (!*line || *line == '#')
             continue;
+        size_t key = strcspn(line, "=");
+        if (strcspn(line, " \t") < key) {
+            err_set(err, EINVAL,
+                    "poorly formatted environment: variable '%.*s' contains whitespaces (in `%s`)",
+                    (int)key, line, path);
+            buf_free(&b);
+            return -1;
+        }
+        if (key == 0) {
+            err_set(err, EINVAL, "invalid environment variable: %s (in `%s`)", line, path);
+            buf_free(&b);
+            return -1;
+        }
         *env = strv_push(*env, n, line);
     }
     buf_free(&b);
@@ -117,6 +131,9 @@ static int parse_volume(const char *spec, struct ctr_mount *m, struct imgfs_err 
         return err_set(err, EINVAL, "volume source `%s` must be an absolute host path", copy);
     if (target[0] != '/')
         return err_set(err, EINVAL, "volume target `%s` must be an absolute path", target);
+    if (!target[strspn(target, "/")])
+        return err_set(err, EINVAL, "invalid volume specification: '%s': destination can't be '/'",
+                       spec);
     char *real = realpath(copy, NULL);
     if (!real)
         return err_sys(err, errno, "volume source `%s`", copy);
@@ -215,6 +232,12 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             spec.tty = true;
             break;
         case 'e':
+            if (optarg[0] == '=' || !optarg[0]) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"%s\" flag: invalid environment variable: %s",
+                        optarg, cli_flag_typed(argv, c), optarg);
+                goto fail;
+            }
             env = strv_push(env, &n_env, optarg);
             break;
         case OPT_ENV_FILE:
@@ -276,8 +299,14 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             break;
         case 'm': {
             uint64_t mem;
-            if (cli_parse_bytes(optarg, &mem) < 0 || mem < 6 * 1024 * 1024 || mem > INT64_MAX) {
-                err_set(&err, EINVAL, "bad --memory `%s` (at least 6m)", optarg);
+            if (cli_parse_bytes(optarg, &mem) < 0 || mem > INT64_MAX) {
+                err_set(&err, EINVAL, "invalid argument \"%s\" for \"%s\" flag: invalid size: '%s'",
+                        optarg, cli_flag_typed(argv, c), optarg);
+                goto fail;
+            }
+            if (mem < 6 * 1024 * 1024) {
+                err_set(&err, EINVAL, "%s %s: the minimum memory limit allowed is 6MB",
+                        cli_flag_typed(argv, c), optarg);
                 goto fail;
             }
             spec.memory_bytes = (int64_t)mem;
@@ -287,7 +316,8 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             char *end;
             long long v = strtoll(optarg, &end, 10);
             if (*end || end == optarg) {
-                err_set(&err, EINVAL, "bad --pids-limit `%s`", optarg);
+                err_set(&err, EINVAL, "invalid argument \"%s\" for \"%s\" flag", optarg,
+                        cli_flag_typed(argv, c));
                 goto fail;
             }
             spec.pids_limit = v > 0 ? v : 0;
@@ -296,8 +326,19 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         case OPT_CPUS: {
             char *end;
             spec.cpus = strtod(optarg, &end);
-            if (*end || end == optarg || spec.cpus < 0) {
-                err_set(&err, EINVAL, "bad --cpus `%s`", optarg);
+            if (*end || end == optarg || spec.cpus != spec.cpus) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"%s\" flag: failed to parse %s as a "
+                        "rational number",
+                        optarg, cli_flag_typed(argv, c), optarg);
+                goto fail;
+            }
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            if (spec.cpus != 0 && (spec.cpus < 0.01 || spec.cpus > (double)cores)) {
+                err_set(
+                    &err, EINVAL,
+                    "Range of CPUs is from 0.01 to %ld.00, as there are only %ld CPUs available",
+                    cores, cores);
                 goto fail;
             }
             break;
@@ -320,6 +361,12 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     if (optind >= argc) {
         cli_error("run", "wants an IMAGE");
         fprintf(stderr, "See 'imgfs run --help'.\n");
+        goto out;
+    }
+    if (spec.tty && spec.interactive && !isatty(STDIN_FILENO)) {
+        /* Docker's words and status: a terminal was asked for, but stdin cannot be one */
+        cli_error("run", "the input device is not a TTY");
+        rc = 1;
         goto out;
     }
     const char *image = argv[optind];

@@ -119,11 +119,17 @@ int cli_each_container(const struct cli *cli, const char *verb, int optind_, int
  * does not, and a script relying on a prefix would break the day a second option shares it. The
  * option just returned stands at argv[optind-1], or at argv[optind-2] when its value was the next
  * word (GNU getopt permutes skipped operands only on the following call). */
-static bool long_option_spelled_out(char **argv, const struct option *o)
+static const char *option_word(char **argv)
 {
     const char *word = argv[optind - 1];
-    if (optarg && optarg == argv[optind - 1] && optind >= 2 && !strncmp(argv[optind - 2], "--", 2))
+    if (optarg && optarg == argv[optind - 1] && optind >= 2 && argv[optind - 2][0] == '-')
         word = argv[optind - 2];
+    return word;
+}
+
+static bool long_option_spelled_out(char **argv, const struct option *o)
+{
+    const char *word = option_word(argv);
     if (strncmp(word, "--", 2))
         return true; /* a short option */
     size_t n = strcspn(word + 2, "=");
@@ -164,6 +170,17 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
         return '?';
     }
     return c;
+}
+
+const char *cli_flag_typed(char **argv, int c)
+{
+    static char buf[64];
+    const char *word = option_word(argv);
+    if (!strncmp(word, "--", 2))
+        snprintf(buf, sizeof buf, "%.*s", (int)strcspn(word, "="), word);
+    else
+        snprintf(buf, sizeof buf, "-%c", c);
+    return buf;
 }
 
 int cli_usage_error(const char *verb)
