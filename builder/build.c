@@ -249,6 +249,7 @@ static void state_copy(struct bstate *dst, const struct bstate *src)
 
 static void state_add_layer(struct bstate *st, const struct digest *layer, uint64_t size)
 {
+    st->has_image = false;
     st->layers = xrealloc(st->layers, (st->n_layers + 1) * sizeof *st->layers);
     st->sizes = xrealloc(st->sizes, (st->n_layers + 1) * sizeof *st->sizes);
     st->layers[st->n_layers] = *layer;
@@ -295,6 +296,15 @@ int state_view(struct build *b, struct bstate *st, struct store_read *r, const s
                struct imgfs_err *err)
 {
     (void)b;
+    if (!st->have_view && st->has_image) {
+        /* still the base image: its stored view is this tree (a copy, no merge) */
+        const void *data;
+        size_t len;
+        struct imgfs_err ignored;
+        if (store_get(r, STORE_VIEW, &st->image, &data, &len, &ignored) == 0 &&
+            view_open_copy(data, len, &st->view_copy, &st->view, err) == 0)
+            st->have_view = true;
+    }
     if (!st->have_view) {
         struct image_layer *ls;
         if (state_tables(st, r, &ls, err) < 0)
@@ -1004,6 +1014,8 @@ static int stage_base(struct build *b, struct stage *sg, struct imgfs_err *err)
     st->sizes = xcalloc(img.n_layers + 1, sizeof *st->sizes);
     memcpy(st->layers, img.layers, img.n_layers * sizeof *st->layers);
     memcpy(st->sizes, img.layer_sizes, img.n_layers * sizeof *st->sizes);
+    st->image = img.digest;
+    st->has_image = true;
     struct digest_ctx *c = digest_ctx_new();
     key_str(c, "image");
     for (size_t i = 0; i < img.n_layers; i++)

@@ -1220,45 +1220,51 @@ int workdir_step(struct build *b, struct stage *sg, const struct df_instruction 
     int ret = -1;
     cleanup_free char *created_by = xasprintf("WORKDIR %s", dir);
     cleanup_free char *res_path = NULL;
+    const char *user =
+        json_string_value(json_object_get(json_object_get(st->config, "config"), "User"));
+    /* the key needs no tree: the chain names it, and with it where `dir` leads and who USER is;
+     * so a cached WORKDIR (made or found) costs no merge of the layers */
+    struct digest key;
+    struct digest_ctx *k = digest_ctx_new();
+    key_str(k, "workdir-v2");
+    key_digest(k, &st->chain);
+    key_str(k, dir);
+    key_str(k, user && *user ? user : "");
+    digest_ctx_final(k, &key);
+    digest_ctx_free(k);
+    bool hit;
+    if (cache_lookup(b, st, &key, &hit, err) < 0)
+        goto out;
+    if (hit) {
+        state_history(st, created_by, b->step_empty, st->time);
+        ret = 0;
+        goto out;
+    }
     if (store_read_begin(b->s, &c.r, err) < 0 || state_view(b, st, c.r, &c.v, err) < 0)
         goto out;
     uint32_t ino;
     if (resolve_dst(&c, dir, true, &res_path, &ino, err) < 0)
         goto out;
-    if (ino) {
-        if (!dst_is_dir(&c, ino)) {
-            fail(&c, err, ENOTDIR, "WORKDIR %s: not a directory in the image", dir);
-            goto out;
-        }
-        state_history(st, created_by, true, st->time);
-        ret = 0;
+    if (ino && !dst_is_dir(&c, ino)) {
+        fail(&c, err, ENOTDIR, "WORKDIR %s: not a directory in the image", dir);
         goto out;
     }
-    const char *user =
-        json_string_value(json_object_get(json_object_get(st->config, "config"), "User"));
-    if (user && *user) {
+    if (!ino && user && *user) {
         if (rootfs_resolve_owner(c.r, c.v, user, &c.uid, &c.gid, err) < 0) {
             fail(&c, err, err->code, "WORKDIR %s: %s", dir, err->msg);
             goto out;
         }
         c.have_owner = true;
     }
-    struct digest key;
-    struct digest_ctx *k = digest_ctx_new();
-    key_str(k, "workdir-v1");
-    key_digest(k, &st->chain);
-    key_str(k, res_path);
-    uint32_t owner[2] = {c.uid, c.gid};
-    digest_ctx_update(k, owner, sizeof owner);
-    digest_ctx_final(k, &key);
-    digest_ctx_free(k);
-    bool hit;
-    if (cache_lookup(b, st, &key, &hit, err) < 0)
+    if (store_batch_begin(b->s, &bt, err) < 0)
         goto out;
-    if (!hit) {
+    if (ino) {
+        /* there already: no layer, and the cache says so next time */
+        if (cache_record(b, bt, st, &key, NULL, 0, err) < 0)
+            goto out;
+    } else {
         add_parents(&c, res_path, &parents, &n_parents);
-        if (store_batch_begin(b->s, &bt, err) < 0 ||
-            layer_builder_open(bt, created_by, &lb, err) < 0)
+        if (layer_builder_open(bt, created_by, &lb, err) < 0)
             goto out;
         for (size_t i = 0; i < n_parents; i++)
             if (emit(&c, lb, &parents[i], err) < 0)
@@ -1266,13 +1272,12 @@ int workdir_step(struct build *b, struct stage *sg, const struct df_instruction 
         if (layer_builder_finish(lb, &res, err) < 0 ||
             cache_record(b, bt, st, &key, &res.diff_id, res.size, err) < 0)
             goto out;
-        if (store_batch_commit(bt, err) < 0) {
-            bt = NULL;
-            goto out;
-        }
-        bt = NULL;
     }
-    state_history(st, created_by, false, st->time);
+    int rc = store_batch_commit(bt, err);
+    bt = NULL;
+    if (rc < 0)
+        goto out;
+    state_history(st, created_by, ino != 0, st->time);
     ret = 0;
 out:
     layer_builder_free(lb);

@@ -115,8 +115,13 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
     char buf[8192];
     for (;;) {
         ssize_t n = read(opipe[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
+            /* Ctrl-C: the monitor goes, its container's init with it (PDEATHSIG), and the
+             * namespace's every process with the init; the pipe then ends */
+            if (b->o->interrupted && *b->o->interrupted)
+                kill(pid, SIGKILL);
             continue;
+        }
         if (n <= 0)
             break;
         if (ex->output)

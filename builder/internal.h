@@ -57,6 +57,8 @@ struct bstate {
     int64_t time;        /* the time of the last layer (history times of metadata steps) */
     char **args;         /* the stage's ARGs in effect: "K=V", or "K" without a value */
     bool cmd_set;        /* CMD given in this stage (ENTRYPOINT keeps it) */
+    struct digest image; /* with has_image: the stored image these layers are (FROM's) */
+    bool has_image;
     /* the merged tree, built on demand (state_view) and dropped when a layer is added */
     void *view_copy;
     struct view view;

@@ -534,6 +534,10 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
         err_ctx(err, "%s:%u: RUN", b->file->name, ins->start_line);
         goto out;
     }
+    if (b->o->interrupted && *b->o->interrupted) {
+        run_fail(b, ins, err, EINTR, "interrupted");
+        goto out;
+    }
     if (status != 0) {
         b->failed_status = status;
         struct buf shown = {0};

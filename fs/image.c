@@ -568,17 +568,21 @@ int image_commit_source(struct store_batch *b, const char *config_json, size_t c
     if (ret < 0)
         return -1;
 
-    struct layer_table *tables = xcalloc(n_layers + 1, sizeof *tables);
-    for (size_t i = 0; i < n_layers; i++)
-        tables[i] = (struct layer_table){.data = layers[i].table, .len = layers[i].table_len};
-    struct buf view = {0};
-    ret = view_build(tables, n_layers, &view, err);
-    free(tables);
-    if (ret == 0)
-        ret = store_batch_put(b, STORE_VIEW, &manifest_digest, view.data, view.len, err);
-    buf_free(&view);
-    if (ret < 0)
-        return -1;
+    /* the view is named by the manifest: one already stored is this one (a rebuild from the
+     * build cache, the same image imported again) */
+    if (!store_batch_has(b, STORE_VIEW, &manifest_digest)) {
+        struct layer_table *tables = xcalloc(n_layers + 1, sizeof *tables);
+        for (size_t i = 0; i < n_layers; i++)
+            tables[i] = (struct layer_table){.data = layers[i].table, .len = layers[i].table_len};
+        struct buf view = {0};
+        ret = view_build(tables, n_layers, &view, err);
+        free(tables);
+        if (ret == 0)
+            ret = store_batch_put(b, STORE_VIEW, &manifest_digest, view.data, view.len, err);
+        buf_free(&view);
+        if (ret < 0)
+            return -1;
+    }
     if (name) {
         store_batch_tag(b, name, &manifest_digest);
     } else {

@@ -703,6 +703,15 @@ int store_pin(struct store *s, int *fd_out, struct imgfs_err *err)
     return 0;
 }
 
+bool store_batch_has(struct store_batch *b, enum store_db db, const struct digest *key)
+{
+    struct imgfs_err ignored;
+    if (!b->txn && txn_begin(b->s, 0, &b->txn, &ignored) < 0)
+        return false;
+    MDB_val k = val_of(key->b, DIGEST_LEN), v;
+    return mdb_get(b->txn, b->s->dbi[db_of(db)], &k, &v) == 0;
+}
+
 static void batch_name(struct store_batch *b, const char *name, const struct digest *m, bool rm)
 {
     b->names = xrealloc(b->names, (b->n_names + 1) * sizeof *b->names);

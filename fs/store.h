@@ -152,6 +152,9 @@ int store_batch_put(struct store_batch *b, enum store_db db, const struct digest
  * reference. */
 int store_batch_put_remote(struct store_batch *b, const struct digest *chunk,
                            const struct store_remote *loc, struct imgfs_err *err);
+/* Whether a content-addressed record is in the store (committed or in this batch): a writer can
+ * skip making a record that is already there (image_commit skips an existing view). */
+bool store_batch_has(struct store_batch *b, enum store_db db, const struct digest *key);
 /* Name changes, applied in the final transaction. tag overwrites; untag of a missing name is
  * ENOENT at commit. */
 void store_batch_tag(struct store_batch *b, const char *name, const struct digest *manifest);

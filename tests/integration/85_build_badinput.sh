@@ -65,10 +65,15 @@ mkdir -p "$B"
 # builder that is tested here, not the disk
 mount -t tmpfs -o size=1g tmpfs "$B"
 t_cleanup "umount -l $B"
-python3 - "$B" <<'EOF'
+dirs=100
+if ((IMGFS_ASAN)); then
+    dirs=10
+    t_note "ASan pass: 10,000 files (the release pass takes 100,000 through the same code)"
+fi
+python3 - "$B" "$dirs" <<'EOF'
 import os, sys
 root = sys.argv[1]
-for d in range(100):
+for d in range(int(sys.argv[2])):
     os.mkdir(f"{root}/d{d:03}")
     for f in range(1000):
         with open(f"{root}/d{d:03}/f{f:04}", "w") as fh:
@@ -76,9 +81,9 @@ for d in range(100):
 EOF
 printf 'FROM busybox:latest\nCOPY . /ctx\n' >"$B/Dockerfile"
 "$IMGFS" build --progress plain -t big "$B" >"$T/big.log" 2>&1 && rc=0 || rc=$?
-t_eq "a context of 100,000 files builds" 0 "$rc"
+t_eq "a context of $((dirs * 1000)) files builds" 0 "$rc"
 ((rc == 0)) || tail -n 20 "$T/big.log"
-t_eq "every file is in the image" 100001 \
+t_eq "every file is in the image" $((dirs * 1000 + 1)) \
     "$("$IMGFS" export -f rootfs big | tar -t | grep -c '^ctx/.*[^/]$')"
 "$IMGFS" build --progress plain -t big "$B" >"$T/big.log" 2>&1
 t_check "its rebuild comes from the cache" grep -q '^#2 CACHED' "$T/big.log"
@@ -105,14 +110,15 @@ t_eq "the killed build's step directory is gone" "" "$(ls "$IMGFS_ROOT/tmp")"
 t_note "$(date +%T) SIGINT"
 # ---- SIGINT (Ctrl-C) in the middle of a RUN ----
 printf 'FROM busybox:latest\nRUN echo started && sleep 300\n' >"$C/Dockerfile"
-setsid "$IMGFS" build --progress plain -t interrupted "$C" >"$T/int.log" 2>&1 &
+"$IMGFS" build --progress plain -t interrupted "$C" >"$T/int.log" 2>&1 &
 bpid=$!
-t_cleanup "kill -9 -$bpid"
+t_cleanup "kill -9 $bpid"
 t_wait_for 600 grep -q "started" "$T/int.log" || true
-kill -INT -- "-$bpid"
+kill -INT "$bpid"
 rc=0
 wait "$bpid" || rc=$?
 t_check "an interrupted build fails" test "$rc" -ne 0
+t_check "... saying so" grep -q "interrupted" "$T/int.log"
 t_check_fails "nothing was named" "$IMGFS" inspect interrupted
 t_check "no sleep runs on" t_wait_for 200 bash -c '! pgrep -f "^sleep 300$" >/dev/null'
 t_eq "no step directory is left" "" "$(ls "$IMGFS_ROOT/tmp")"
