@@ -23,13 +23,16 @@
 # over the rounds. "imgfs fresh" mounts anew before its read (a new keeper and daemon; chunks
 # checked since boot are not hashed again), "imgfs" reads through a mount that stays.
 # --compare BIN adds "base" and "base fresh", the same with another imgfs binary (an older build),
-# to measure what one change does. Written to bench/out/cold.md.
+# to measure what one change does; --variant 'NAME=COMMAND' (repeatable) one more mount, made by
+# `COMMAND bench DIR` (e.g. 'threads2=./imgfs mount --threads 2', 'x=env VAR=1 ./imgfs-old mount').
+# Written to bench/out/cold.md.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=5
 COLD_ROUNDS=0
 COMPARE=
+VARIANTS=()
 TARBALL=$TOP/tests/out/fixtures/debian-go.tar.gz
 IMGFS=$TOP/imgfs
 while (($#)); do
@@ -39,7 +42,8 @@ while (($#)); do
     --imgfs) IMGFS=$2; shift 2 ;;
     --cold-rounds) COLD_ROUNDS=$2; shift 2 ;;
     --compare) COMPARE=$2; shift 2 ;;
-    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --variant) VARIANTS+=("$2"); shift 2 ;;
+    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mount.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -96,17 +100,26 @@ if ((COLD_ROUNDS > 0)); then
     mksquashfs "$PLAIN" "$SQIMG" -noappend -quiet -no-progress >/dev/null
     squashfuse_ll "$SQIMG" "$SQMNT"
     "$IMGFS" mount bench "$IMGMNT"
-    trap 'unmount_all; for m in freshmnt basemnt basefreshmnt; do mountpoint -q "$W/$m" && umount -l "$W/$m"; done; true' EXIT
+    trap 'unmount_all; for m in "$W"/freshmnt "$W"/basemnt "$W"/basefreshmnt "$W"/v-*; do mountpoint -q "$m" && umount -l "$m"; done; true' EXIT
     kinds=(plain squashfuse imgfs imgfs-fresh)
     if [[ -n $COMPARE ]]; then
         kinds+=(base base-fresh)
         "$COMPARE" mount bench "$W/basemnt"
     fi
+    for v in "${VARIANTS[@]}"; do
+        name=${v%%=*}
+        kinds+=("$name")
+        mkdir -p "$W/v-$name"
+        # word splitting wanted: the command and its arguments
+        # shellcheck disable=SC2086
+        ${v#*=} bench "$W/v-$name"
+    done
     dir_of() {
         case $1 in
         plain) echo "$PLAIN" ;; squashfuse) echo "$SQMNT" ;; imgfs) echo "$IMGMNT" ;;
         imgfs-fresh) echo "$W/freshmnt" ;;
         base) echo "$W/basemnt" ;; base-fresh) echo "$W/basefreshmnt" ;;
+        *) echo "$W/v-$1" ;;
         esac
     }
     # CPU time (user + system, ms) the daemon used so far: less at the mercy of other load than wall

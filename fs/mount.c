@@ -839,9 +839,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, err.code == ENOMEM ? ENOMEM : EIO);
         return;
     }
-    /* what this READ needs faults in right below; the rest of a large file is asked for now */
-    if (in->size > end && first_read(m, ino))
-        prefetch_file(r, v, in, end);
+    /* what this READ needs faults in right below; the rest of a large file is asked for once
+     * this READ is answered (asking submits the I/O, which would delay the answer) */
+    bool prefetch = in->size > end && first_read(m, ino);
     struct read_plan p = {.n = 0, .cap = 64};
     p.iov = p.stack;
     int rc = 0;
@@ -892,6 +892,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     } else {
         fuse_reply_err(req, rc);
     }
+    if (prefetch && !rc)
+        prefetch_file(r, v, in, end);
     /* only now: the reply pointed into the map */
     store_read_end(r);
     if (p.iov != p.stack)
