@@ -441,7 +441,8 @@ int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgf
                    mount_key_dead(&health, run_dir, s.mount_key)) {
             /* report what the monitor records once the init is gone */
             fail_lost_rootfs(run_dir, s.id, s.mount_key);
-            wait_lock(run_dir, s.id, -1);
+            /* bounded: a listing must not hang on a process that does not die */
+            wait_lock(run_dir, s.id, 10000);
             ctr_state_free(&s);
             if (ctr_state_load(run_dir, e->d_name, &s, &ignored) < 0)
                 continue; /* --rm: removed by its monitor */
