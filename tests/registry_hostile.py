@@ -6,6 +6,7 @@ Range support, and breaks it the way --mode says:
 
   ok              behave
   big-manifest    a manifest of 5 MiB (whitespace after the JSON)
+  manifest-cut    the manifest's first half (not JSON), with a matching Content-Length
   manifest-digest a Docker-Content-Digest that is not the manifest's
   blob-corrupt    the largest layer with one byte flipped (same size)
   blob-short      the largest layer cut to half, served consistently (a Content-Length of half)
@@ -144,6 +145,9 @@ class Handler(BaseHTTPRequestHandler):
             digest = st.mdigest
             if mode == "big-manifest":
                 body = st.manifest + b" " * (5 << 20)
+            if mode == "manifest-cut":
+                body = st.manifest[: len(st.manifest) // 2]
+                digest = "sha256:" + hashlib.sha256(body).hexdigest()
             if mode == "manifest-digest":
                 digest = "sha256:" + "1" * 64
             self.reply(200, body, {"Content-Type": MT_MANIFEST, "Docker-Content-Digest": digest})

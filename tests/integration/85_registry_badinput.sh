@@ -42,6 +42,7 @@ rejects() { # MODE PATTERN: the pull fails with exit 125 and an error matching P
     t_check "$mode: the store is consistent" "$IMGFS" fsck >/dev/null
 }
 rejects big-manifest "larger than"
+rejects manifest-cut "not a JSON object"
 rejects manifest-digest "Docker-Content-Digest .* does not match"
 rejects blob-corrupt "has digest"
 rejects blob-short "bytes served, the manifest says"
