@@ -142,65 +142,72 @@ static __attribute__((noreturn)) void init_fail(int sync, struct imgfs_err *err)
     _exit(CTR_EXIT_FAILED);
 }
 
-void ctr_proc_exec(const struct ctr_proc *p, const sigset_t *mask)
+void ctr_proc_fail(int status, const struct imgfs_err *err)
 {
-    struct imgfs_err err = {0};
-    int status = CTR_EXIT_FAILED;
-    char path[4096];
+    char line[sizeof err->msg + 32];
+    int n = snprintf(line, sizeof line, "imgfs: %s\n", err->msg);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    _exit(status);
+}
+
+int ctr_proc_setup(const struct ctr_proc *p, const sigset_t *mask, struct imgfs_err *err)
+{
     for (int s = 1; s < NSIG; s++)
         signal(s, SIG_DFL);
-    sigprocmask(SIG_SETMASK, mask, NULL);
-    if (setsid() < 0) {
-        err_sys(&err, errno, "setsid");
-        goto fail;
-    }
+    if (mask)
+        sigprocmask(SIG_SETMASK, mask, NULL);
+    if (setsid() < 0)
+        return err_sys(err, errno, "setsid");
     if (p->tty_slave >= 0) {
-        if (ioctl(p->tty_slave, TIOCSCTTY, 0) < 0) {
-            err_sys(&err, errno, "making the pty the controlling terminal");
-            goto fail;
-        }
+        if (ioctl(p->tty_slave, TIOCSCTTY, 0) < 0)
+            return err_sys(err, errno, "making the pty the controlling terminal");
         for (int i = 0; i < 3; i++)
-            if (dup2(p->tty_slave, i) < 0) {
-                err_sys(&err, errno, "dup2");
-                goto fail;
-            }
+            if (dup2(p->tty_slave, i) < 0)
+                return err_sys(err, errno, "dup2");
         if (p->tty_slave > 2)
             close(p->tty_slave);
     }
-    if (p->workdir >= 0 && fchdir(p->workdir) < 0) {
-        err_sys(&err, errno, "entering the working directory");
-        goto fail;
-    }
+    if (p->workdir >= 0 && fchdir(p->workdir) < 0)
+        return err_sys(err, errno, "entering the working directory");
     if (p->workdir >= 0)
         close(p->workdir);
     /* seccomp before the uid change when no_new_privs is off (needs CAP_SYS_ADMIN then, see
      * seccomp.h); after everything else when it is on */
-    if (!p->no_new_privileges && seccomp_apply(p->seccomp, &err) < 0)
-        goto fail;
-    if (user_switch(&p->user, &err) < 0)
-        goto fail;
-    if (caps_apply(p->caps, p->user.uid == 0, &err) < 0)
-        goto fail;
+    if (!p->no_new_privileges && seccomp_apply(p->seccomp, err) < 0)
+        return -1;
+    if (user_switch(&p->user, err) < 0)
+        return -1;
+    if (caps_apply(p->caps, p->user.uid == 0, err) < 0)
+        return -1;
     if (p->no_new_privileges) {
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-            err_sys(&err, errno, "no_new_privs");
-            goto fail;
-        }
-        if (seccomp_apply(p->seccomp, &err) < 0)
-            goto fail;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            return err_sys(err, errno, "no_new_privs");
+        if (seccomp_apply(p->seccomp, err) < 0)
+            return -1;
     }
-    status = user_find_executable(p->argv[0], p->env, path, sizeof path, &err);
+    return 0;
+}
+
+void ctr_proc_execve(const struct ctr_proc *p)
+{
+    struct imgfs_err err = {0};
+    char path[4096];
+    int status = user_find_executable(p->argv[0], p->env, path, sizeof path, &err);
     if (status == 0) {
         execve(path, p->argv, p->env);
         status = errno == ENOENT ? CTR_EXIT_NOT_FOUND : CTR_EXIT_NOT_EXECUTABLE;
         err_sys(&err, errno, "exec: `%s`", p->argv[0]);
     }
-fail:;
-    char line[sizeof err.msg + 32];
-    int n = snprintf(line, sizeof line, "imgfs: %s\n", err.msg);
-    if (n > 0)
-        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    _exit(status);
+    ctr_proc_fail(status, &err);
+}
+
+void ctr_proc_exec(const struct ctr_proc *p, const sigset_t *mask)
+{
+    struct imgfs_err err = {0};
+    if (ctr_proc_setup(p, mask, &err) < 0)
+        ctr_proc_fail(CTR_EXIT_FAILED, &err);
+    ctr_proc_execve(p);
 }
 
 static int init_tty(int sync, int *slave, struct imgfs_err *err)

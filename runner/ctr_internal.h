@@ -74,6 +74,13 @@ struct ctr_proc {
     int tty_slave; /* made the controlling terminal and stdio, or -1 */
 };
 __attribute__((noreturn)) void ctr_proc_exec(const struct ctr_proc *p, const sigset_t *mask);
+/* ctr_proc_exec in two halves: everything up to the confinement (setsid, terminal, working
+ * directory, seccomp, user, capabilities; mask NULL leaves the signal mask as it is), then the
+ * PATH lookup and execve. */
+int ctr_proc_setup(const struct ctr_proc *p, const sigset_t *mask, struct imgfs_err *err);
+__attribute__((noreturn)) void ctr_proc_execve(const struct ctr_proc *p);
+/* Print `imgfs: MESSAGE` on stderr and _exit(status). */
+__attribute__((noreturn)) void ctr_proc_fail(int status, const struct imgfs_err *err);
 
 /* ---- helpers ---- */
 char **strv_dup(char *const *v);

@@ -55,7 +55,10 @@ static int open_cgroup_procs(pid_t pid, int *fds, size_t max, size_t *n, struct 
     return 0;
 }
 
-static int join_namespaces(pid_t pid, struct imgfs_err *err)
+/* Join every namespace of the container but its pid namespace, whose descriptor goes to *pid_ns:
+ * the process that sets the command up must stay invisible to the container until it is confined
+ * (see ctr_exec). */
+static int join_namespaces(pid_t pid, int *pid_ns, struct imgfs_err *err)
 {
     /* mnt last: after it, /proc is the container's */
     static const char *const names[] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
@@ -73,6 +76,10 @@ static int join_namespaces(pid_t pid, struct imgfs_err *err)
     }
     int r = 0;
     for (size_t i = 0; i < 6; i++) {
+        if (!strcmp(names[i], "pid")) {
+            *pid_ns = fds[i];
+            continue;
+        }
         /* joining a namespace we are already in is harmless (host cgroup ns on v1) */
         if (r == 0 && setns(fds[i], 0) < 0)
             r = err_sys(err, errno, "joining the container's %s namespace", names[i]);
@@ -99,15 +106,14 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     int r = -1, master = -1, tty_slave = -1, root = -1, workdir = -1, sync[2] = {-1, -1};
     char **env = strv_dup(s->env);
     pid_t child = -1;
-    int own_pid_ns = -1, own_mnt_ns = -1;
+    int ctr_pid_ns = -1, own_mnt_ns = -1;
     if (!env)
         env = xcalloc(1, sizeof *env);
     if (open_cgroup_procs(s->init_pid, cg, 16, &n_cg, err) < 0)
         goto out;
-    /* (security engineer) to go back to our own pid and mount namespaces after the fork */
-    own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    /* (security engineer) to go back to our own mount namespace after the fork */
     own_mnt_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-    if (join_namespaces(s->init_pid, err) < 0)
+    if (join_namespaces(s->init_pid, &ctr_pid_ns, err) < 0)
         goto out;
 
     /* from here our root is the container's */
@@ -176,9 +182,15 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
         signal(fwd[i], SIG_DFL); /* see monitor_start: ignored signals never reach a signalfd */
     }
     sigprocmask(SIG_BLOCK, &set, &old);
-    /* until its execve the child is an image of imgfs visible in the container (/proc/PID/exe) */
+    /* Until its execve the process is an image of imgfs (/proc/PID/exe) holding every capability.
+     * A container with --cap-add SYS_PTRACE could attach to it (non-dumpable or not) the moment it
+     * appears in its pid namespace and use those capabilities. So the child (C1) stays in OUR pid
+     * namespace, where the container cannot see it: it waits until it is in the container's
+     * cgroups, confines itself exactly as the command will be (user, capabilities, seccomp), and
+     * only then forks the command's process (C2) into the container's pid namespace. C1 passes
+     * signals on to C2 and exits with its status, as an exec'd process would. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    child = fork(); /* the first child in the container's pid namespace */
+    child = fork();
     if (child == 0) {
         close(sync[1]);
         char c;
@@ -196,7 +208,43 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
             if (null >= 0)
                 dup2(null, 0);
         }
-        ctr_proc_exec(&proc, &old);
+        struct imgfs_err ce = {0};
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        if (setns(ctr_pid_ns, CLONE_NEWPID) < 0) {
+            err_sys(&ce, errno, "joining the container's pid namespace");
+            ctr_proc_fail(CTR_EXIT_FAILED, &ce);
+        }
+        if (ctr_proc_setup(&proc, NULL, &ce) < 0)
+            ctr_proc_fail(CTR_EXIT_FAILED, &ce);
+        pid_t cmd = fork();
+        if (cmd < 0) {
+            err_sys(&ce, errno, "fork");
+            ctr_proc_fail(CTR_EXIT_FAILED, &ce);
+        }
+        if (cmd == 0) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            ctr_proc_execve(&proc);
+        }
+        for (;;) {
+            siginfo_t si;
+            int sig = sigwaitinfo(&all, &si);
+            if (sig < 0)
+                continue;
+            if (sig != SIGCHLD) {
+                /* what imgfs exec passes on (kill: si_code <= 0); the terminal's own signals
+                 * (SI_KERNEL) reach the command's process group without us */
+                if (si.si_code <= 0)
+                    kill(cmd, sig);
+                continue;
+            }
+            int st;
+            pid_t p;
+            while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+                if (p == cmd)
+                    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
     }
     if (child < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -204,12 +252,10 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
         goto out;
     }
     /* Only the command belongs in the container: from here we just relay its I/O with descriptors
-     * we hold. Back in our own namespaces, what we fork later is ours and /proc shows us — the ASan
-     * build's leak checker forks a tracer at exit that reads /proc/PID/task and ptraces our
-     * threads; inside the container's pid and mount namespaces it hangs or dies. Entering our own
-     * active pid namespace is always allowed. */
-    if ((own_pid_ns >= 0 && setns(own_pid_ns, CLONE_NEWPID) < 0) ||
-        (own_mnt_ns >= 0 && setns(own_mnt_ns, CLONE_NEWNS) < 0)) {
+     * we hold. Back in our own mount namespace, what we fork later is ours and /proc shows us —
+     * the ASan build's leak checker forks a tracer at exit that reads /proc/PID/task and ptraces
+     * our threads; inside the container's mount namespace it hangs or dies. */
+    if (own_mnt_ns >= 0 && setns(own_mnt_ns, CLONE_NEWNS) < 0) {
         err_sys(err, errno, "returning to our own namespaces");
         goto out;
     }
@@ -239,8 +285,8 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     r = 0;
 out:
-    if (own_pid_ns >= 0)
-        close(own_pid_ns);
+    if (ctr_pid_ns >= 0)
+        close(ctr_pid_ns);
     if (own_mnt_ns >= 0)
         close(own_mnt_ns);
     for (size_t i = 0; i < n_cg; i++)

@@ -12,7 +12,10 @@
  * /proc/sys/kernel/core_pattern cannot be opened for writing — nothing is written to it).
  * inject PID keyctl|unshare-user|getpid (ptrace PID, make it run that syscall, restore it:
  * "inject OP ok RESULT" or "inject OP ERRNAME"; x86_64 only).
- * euid ("euid UID EUID": what a setuid copy of the probe runs as).
+ * euid ("euid UID EUID": what a setuid copy of the probe runs as), catch-new N (attach with ptrace
+ * to every process that appears in the pid namespace, as early as it can be seen, and print
+ * "caught PID CapEff=HEX Seccomp=N" while it is stopped, "gone PID" when it ended first; ends after
+ * N, or when /tmp/stop-catch exists).
  * Built by the tests with `cc -static`. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -238,6 +241,47 @@ int main(int argc, char **argv)
         printf("inject unsupported\n");
         return 2;
 #endif
+    }
+    if (!strcmp(op, "catch-new")) {
+        int want = atoi(arg), got = 0;
+        static char seen[1 << 16];
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (atoi(e->d_name) > 0 && atoi(e->d_name) < (1 << 16))
+                seen[atoi(e->d_name)] = 1;
+        seen[getpid()] = 1;
+        printf("catch-new ready\n");
+        while (got < want && access("/tmp/stop-catch", F_OK) != 0) {
+            rewinddir(d);
+            while ((e = readdir(d))) {
+                int pid = atoi(e->d_name);
+                if (pid <= 0 || pid >= (1 << 16) || seen[pid])
+                    continue;
+                seen[pid] = 1;
+                if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) < 0)
+                    continue;
+                ptrace(PTRACE_INTERRUPT, pid, NULL, NULL);
+                int st;
+                waitpid(pid, &st, __WALL);
+                char path[64], line[256], caps[32] = "?", sec[8] = "?";
+                snprintf(path, sizeof path, "/proc/%d/status", pid);
+                FILE *f = fopen(path, "r");
+                while (f && fgets(line, sizeof line, f)) {
+                    sscanf(line, "CapEff: %31s", caps);
+                    sscanf(line, "Seccomp: %7s", sec);
+                }
+                if (f)
+                    fclose(f);
+                ptrace(PTRACE_DETACH, pid, NULL, NULL);
+                if (!strcmp(caps, "?")) /* it ended before we could read it */
+                    printf("gone %d\n", pid);
+                else
+                    printf("caught %d CapEff=%s Seccomp=%s\n", pid, caps, sec);
+                got++;
+            }
+        }
+        return 0;
     }
     if (!strcmp(op, "euid")) {
         printf("euid %d %d\n", (int)getuid(), (int)geteuid());
