@@ -1183,13 +1183,17 @@ static int daemon_open_store(struct mount_ctx *m, const struct mount_options *o,
     if (store_open(m->root, 0, &m->store, err) < 0 &&
         store_open(m->root, STORE_READONLY, &m->store, err) < 0)
         return -1;
-    struct lazy_options lo = {.fetch_timeout_ms = o->fetch_timeout_ms, .image = m->ref};
-    if (lazy_attach(m->store, &lo, &m->lazy, err) < 0)
-        return -1;
+    /* only an image with chunks still in a registry needs the fetcher: reads of a local image
+     * stay exactly as they were (no presence pass) */
     struct lazy_usage u;
     struct imgfs_err ignored;
     m->remote = store_has_remote(m->store) && lazy_usage(m->store, &m->view, &u, &ignored) == 0 &&
                 u.remote_chunks > 0;
+    if (!m->remote)
+        return 0;
+    struct lazy_options lo = {.fetch_timeout_ms = o->fetch_timeout_ms, .image = m->ref};
+    if (lazy_attach(m->store, &lo, &m->lazy, err) < 0)
+        return -1;
     if (lazy_prefetch_start(m->lazy, &m->view, o->prefetch, err) < 0)
         mount_log(LOG_WARNING, "%s: %s", m->ref, err->msg);
     return 0;

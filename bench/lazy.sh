@@ -1,0 +1,135 @@
+#!/bin/bash
+# bench/lazy.sh [TARBALL] — time to the first output of `go version`, and of a `go build` of a hello
+# program, in the Debian+golang image (tests/fixtures/make.sh --go), pulled from a registry on
+# 127.0.0.1 into a cold store with the page cache dropped, by:
+#   imgfs-lazy    imgfs run REGISTRY/IMAGE (not in the store: pulled lazily, then run)
+#   imgfs-full    imgfs pull REGISTRY/IMAGE, then imgfs run
+#   docker        docker pull + docker run (a private dockerd started here: --bridge=none
+#                 --iptables=false, own data root; containers --network none)
+#   skopeo-crun   skopeo copy docker://... oci:..., umoci unpack, crun run
+# and the bytes each fetched from the registry (its access log). Prints ratios to docker's time.
+# Goals (issue 6): imgfs-lazy <= 0.05 x docker's time to first output; <= 1% of the image's bytes
+# for go version, <= 15% for go build. Results go to docs/benchmarks.md by hand.
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+IMGFS=${IMGFS:-$TOP/imgfs}
+TARBALL=${1:-${IMGFS_FIXTURES:-/work/fixtures}/debian-go.tar.gz}
+[[ -s $TARBALL ]] || { echo "bench/lazy.sh: no $TARBALL (tests/fixtures/make.sh --go)" >&2; exit 2; }
+for t in docker-registry skopeo umoci crun jq curl; do
+    command -v "$t" >/dev/null || { echo "bench/lazy.sh: $t is not installed (make deps)" >&2; exit 2; }
+done
+W=$(mktemp -d /var/tmp/imgfs-bench-lazy.XXXXXX)
+pids=()
+cleanup() {
+    for m in $(grep -F " $W/" /proc/mounts | awk '{print $2}' | sort -r); do umount -l "$m" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+port() { local p; while :; do p=$((20000 + RANDOM % 40000)); ss -Hltn "sport = :$p" | grep -q . || { echo $p; return; }; done; }
+wait_for() { local i; for ((i = 0; i < 600; i++)); do "$@" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+now() { date +%s%N; }
+ms() { echo $((($2 - $1) / 1000000)); }
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# ---- the registry, and the image in it (pushed by imgfs: eStargz, a plain gzip for the others)
+REG_PORT=$(port)
+REG=127.0.0.1:$REG_PORT
+mkdir -p "$W/reg"
+printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: false}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' \
+    "$W/reg/storage" "$REG" >"$W/reg/config.yml"
+docker-registry serve "$W/reg/config.yml" >"$W/reg/log" 2>&1 &
+pids+=($!)
+wait_for ss -Hltn "sport = :$REG_PORT" | grep -q . || true
+wait_for curl -fsS "http://$REG/v2/" >/dev/null
+echo "registry on $REG; importing and pushing $(basename "$TARBALL")..." >&2
+IMGFS_ROOT=$W/seed "$IMGFS" import -q -t go:1 "$TARBALL" >/dev/null
+IMGFS_ROOT=$W/seed "$IMGFS" push -q go:1 "$REG/go:1" >/dev/null
+LOGICAL=$(IMGFS_ROOT=$W/seed "$IMGFS" du --json | jq '.Images[0].Logical')
+BLOBS=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/go/manifests/1" | jq '[.layers[].size] | add')
+IMG=$REG/go:1
+
+mark() { wc -l <"$W/reg/log"; }
+fetched() { tail -n +$(($1 + 1)) "$W/reg/log" | awk '/GET \/v2\/.*\/blobs\// && ($9 == 200 || $9 == 206) {s += $10} END {print s + 0}'; }
+
+GOVERSION=(go version)
+GOBUILD=(sh -c 'cd /tmp && printf "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hello\") }\n" >main.go && go build -o hello main.go && ./hello')
+
+declare -A T B
+record() { T[$1]=$2; B[$1]=$3; echo "  $1: $2 ms, $3 bytes fetched" >&2; }
+
+run_imgfs() { # NAME lazy|full WORKLOAD...
+    local name=$1 how=$2 root=$W/imgfs-$1 m t0 t1
+    shift 2
+    drop_caches
+    m=$(mark)
+    t0=$(now)
+    if [[ $how == full ]]; then IMGFS_ROOT=$root "$IMGFS" pull -q "$IMG" >/dev/null; fi
+    IMGFS_ROOT=$root IMGFS_RUN_DIR=$W/run-$name "$IMGFS" run --rm --network none "$IMG" "$@" 2>/dev/null | head -n1 >"$W/$name.out"
+    t1=$(now)
+    record "$name" "$(ms "$t0" "$t1")" "$(fetched "$m")"
+    grep -q . "$W/$name.out" || echo "bench/lazy.sh: $name printed nothing" >&2
+    for d in $(grep -F " $W/run-$name" /proc/mounts | awk '{print $2}' | sort -r); do umount -l "$d" 2>/dev/null || true; done
+}
+
+# ---- docker
+DOCK=$W/docker
+mkdir -p "$DOCK"
+/usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$DOCK/data" \
+    --exec-root "$DOCK/exec" --pidfile "$DOCK/pid" -H "unix://$DOCK/sock" >"$DOCK/log" 2>&1 &
+pids+=($!)
+D() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$DOCK/sock" "$@"; }
+wait_for D version >/dev/null
+run_docker() { # NAME WORKLOAD...
+    local name=$1 m t0 t1
+    shift
+    D rmi -f "$IMG" >/dev/null 2>&1 || true
+    D image prune -af >/dev/null 2>&1 || true
+    drop_caches
+    m=$(mark)
+    t0=$(now)
+    D pull -q "$IMG" >/dev/null
+    D run --rm --network none "$IMG" "$@" 2>/dev/null | head -n1 >"$W/$name.out"
+    t1=$(now)
+    record "$name" "$(ms "$t0" "$t1")" "$(fetched "$m")"
+}
+
+run_crun() { # NAME WORKLOAD...
+    local name=$1 m t0 t1 b=$W/bundle-$1
+    shift
+    drop_caches
+    m=$(mark)
+    t0=$(now)
+    skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$IMG" "oci:$W/oci-$name:1"
+    umoci unpack --image "$W/oci-$name:1" "$b" >/dev/null
+    jq --argjson a "$(printf '%s\n' "$@" | jq -R . | jq -s .)" '.process.args = $a | .process.terminal = false' \
+        "$b/config.json" >"$b/config.json.new" && mv "$b/config.json.new" "$b/config.json"
+    crun --root "$W/crun" --cgroup-manager=disabled run -b "$b" "bench-$name" 2>/dev/null | head -n1 >"$W/$name.out"
+    t1=$(now)
+    record "$name" "$(ms "$t0" "$t1")" "$(fetched "$m")"
+    rm -rf "$b" "$W/oci-$name"
+}
+
+echo "go version:" >&2
+run_imgfs lazy-v lazy "${GOVERSION[@]}"
+run_imgfs full-v full "${GOVERSION[@]}"
+run_docker docker-v "${GOVERSION[@]}"
+run_crun crun-v "${GOVERSION[@]}"
+echo "go build of hello:" >&2
+run_imgfs lazy-b lazy "${GOBUILD[@]}"
+run_imgfs full-b full "${GOBUILD[@]}"
+run_docker docker-b "${GOBUILD[@]}"
+run_crun crun-b "${GOBUILD[@]}"
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f%%", 100 * a / b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+echo
+echo "image: $LOGICAL bytes uncompressed, $BLOBS bytes of layer blobs; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-12s %12s %14s %10s | %12s %14s %10s\n' method "go version" fetched "x docker" "go build" fetched "x docker"
+for m in lazy full docker crun; do
+    printf '%-12s %9s ms %14s %10s | %9s ms %14s %10s\n' "$m" "${T[$m-v]}" "${B[$m-v]}" \
+        "$(ratio "${T[$m-v]}" "${T[docker-v]}")" "${T[$m-b]}" "${B[$m-b]}" "$(ratio "${T[$m-b]}" "${T[docker-b]}")"
+done
+echo "imgfs lazy fetched $(pct "${B[lazy-v]}" "$LOGICAL") of the image's bytes for go version (goal <= 1%)," \
+    "$(pct "${B[lazy-b]}" "$LOGICAL") for go build (goal <= 15%);" \
+    "time to first output $(ratio "${T[lazy-v]}" "${T[docker-v]}") x docker's (goal <= 0.05)"
