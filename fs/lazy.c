@@ -882,3 +882,60 @@ int lazy_complete(struct store *s, const struct digest *manifest, const struct l
     free(copy);
     return rc;
 }
+
+/* ---- recorded start-ups ---- */
+
+static char *trace_path(const char *root, const struct digest *manifest)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    digest_hex(manifest, hex);
+    return xasprintf("%s/traces/%s", root, hex);
+}
+
+int lazy_trace_save(const char *root, const struct digest *manifest, const char *const *paths,
+                    size_t n, struct imgfs_err *err)
+{
+    cleanup_free char *dir = xasprintf("%s/traces", root);
+    if (mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    struct buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        buf_append(&b, paths[i], strlen(paths[i]));
+        buf_append(&b, "\n", 1);
+    }
+    cleanup_free char *path = trace_path(root, manifest);
+    int rc = write_file_atomic(path, b.data ? b.data : (uint8_t *)"", b.len, 0600, err);
+    buf_free(&b);
+    return rc;
+}
+
+int lazy_trace_load(const char *root, const struct digest *manifest, char ***paths, size_t *n,
+                    struct imgfs_err *err)
+{
+    *paths = NULL;
+    *n = 0;
+    cleanup_free char *path = trace_path(root, manifest);
+    struct buf b = {0};
+    if (read_file(path, 64u << 20, &b, err) < 0) {
+        if (err->code == ENOENT) {
+            err_clear(err);
+            return 0;
+        }
+        return -1;
+    }
+    size_t cap = 0;
+    for (size_t i = 0; i < b.len;) {
+        const uint8_t *nl = memchr(b.data + i, '\n', b.len - i);
+        size_t end = nl ? (size_t)(nl - b.data) : b.len;
+        if (end > i && !memchr(b.data + i, 0, end - i)) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 64;
+                *paths = xrealloc(*paths, cap * sizeof **paths);
+            }
+            (*paths)[(*n)++] = strndup((const char *)b.data + i, end - i);
+        }
+        i = end + 1;
+    }
+    buf_free(&b);
+    return 0;
+}

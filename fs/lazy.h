@@ -77,6 +77,14 @@ int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out,
 int lazy_complete(struct store *s, const struct digest *manifest, const struct lazy_options *o,
                   struct lazy_usage *before, struct imgfs_err *err);
 
+/* A recorded start-up (imgfs optimize): the paths of the files it read, in the order of their
+ * first read, kept as ROOT/traces/<manifest hex>. push writes them first in their layers, before
+ * the prefetch landmark; a lazy mount then fetches them in the background. No trace: 0 paths. */
+int lazy_trace_save(const char *root, const struct digest *manifest, const char *const *paths,
+                    size_t n, struct imgfs_err *err);
+int lazy_trace_load(const char *root, const struct digest *manifest, char ***paths, size_t *n,
+                    struct imgfs_err *err);
+
 struct pull_options;
 /* Lazily pull `ref` (see above). Layers without an eStargz TOC (plain gzip, zstd, uncompressed)
  * cannot be read lazily: *whole is set and nothing is stored; the caller pulls the image

@@ -157,6 +157,8 @@ struct mount_ctx {
     struct digest_set reported; /* bad chunks already logged */
     struct lazy *lazy;          /* the fetcher of a lazily pulled image's chunks (fs/lazy.h) */
     bool remote;                /* some of the image's chunks are still in a registry */
+    int trace_fd;               /* --record-trace: each file's path at its first READ, or -1 */
+    _Atomic uint64_t *traced;   /* one bit per inode: already in the trace */
 };
 
 static bool log_to_syslog;
@@ -839,6 +841,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, err.code == ENOMEM ? ENOMEM : EIO);
         return;
     }
+    if (m->trace_fd >= 0 && ino / 64 <= v->hdr->n_inodes / 64 &&
+        !(atomic_fetch_or(&m->traced[ino / 64], 1ull << (ino % 64)) & (1ull << (ino % 64)))) {
+        char path[PATH_MAX + 1];
+        view_path_of(v, ino, path, sizeof path - 1);
+        size_t n = strlen(path);
+        path[n++] = '\n';
+        /* one write of a line to an O_APPEND file: lines of concurrent READs do not mix */
+        if (write(m->trace_fd, path, n) < 0) {
+            /* a trace is best effort */
+        }
+    }
     /* what this READ needs faults in right below; the rest of a large file is asked for once
      * this READ is answered (asking submits the I/O, which would delay the answer) */
     bool prefetch = in->size > end && first_read(m, ino);
@@ -1002,6 +1015,9 @@ static void ctx_free(struct mount_ctx *m)
     digest_set_free(&m->verified);
     digest_set_free(&m->reported);
     free(m->prefetched);
+    free(m->traced);
+    if (m->trace_fd >= 0)
+        close(m->trace_fd);
     verified_close(m->checked);
     lazy_detach(m->lazy);
     if (m->store)
@@ -1015,6 +1031,7 @@ static int ctx_load(const char *root, const char *ref, struct mount_ctx **out,
                     struct digest *manifest, struct imgfs_err *err)
 {
     struct mount_ctx *m = xcalloc(1, sizeof *m);
+    m->trace_fd = -1;
     digest_set_init(&m->verified);
     digest_set_init(&m->reported);
     snprintf(m->ref, sizeof m->ref, "%s", ref);
@@ -1037,6 +1054,7 @@ static int ctx_load(const char *root, const char *ref, struct mount_ctx **out,
         goto fail;
     }
     m->prefetched = xcalloc(m->view.hdr->n_inodes / 64 + 1, sizeof *m->prefetched);
+    m->traced = xcalloc(m->view.hdr->n_inodes / 64 + 1, sizeof *m->traced);
     /* shared with the daemons a keeper forks (MAP_SHARED) and with every later mount */
     struct imgfs_err ignored;
     if (verified_open(root, &m->checked, &ignored) < 0)
@@ -1183,6 +1201,11 @@ static int daemon_open_store(struct mount_ctx *m, const struct mount_options *o,
     if (store_open(m->root, 0, &m->store, err) < 0 &&
         store_open(m->root, STORE_READONLY, &m->store, err) < 0)
         return -1;
+    if (o->trace_path && m->trace_fd < 0) {
+        m->trace_fd = open(o->trace_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (m->trace_fd < 0)
+            return err_sys(err, errno, "opening the trace file `%s`", o->trace_path);
+    }
     /* only an image with chunks still in a registry needs the fetcher: reads of a local image
      * stay exactly as they were (no presence pass) */
     struct lazy_usage u;

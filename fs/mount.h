@@ -20,6 +20,8 @@ struct mount_options {
      * fetch in the background (LAZY_PREFETCH_*: the recorded start-up's range by default) */
     unsigned fetch_timeout_ms;
     int prefetch;
+    /* record a start-up: append each file's path, at its first READ, to this file (absolute) */
+    const char *trace_path;
 };
 
 /* Mount image `ref` from the store at `root` on `dir`. Without foreground the call returns once the

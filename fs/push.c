@@ -1,5 +1,6 @@
 /* push.c — store → registry. Contract: push.h; reasons: docs/registry.md. */
 #include "push.h"
+#include "lazy.h"
 #include "image.h"
 #include "layer.h"
 #include "store.h"
@@ -175,6 +176,13 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
     fds = xcalloc(p.n + 1, sizeof *fds);
     for (size_t i = 0; i < p.n; i++)
         fds[i] = -1;
+    /* a recorded start-up (imgfs optimize): its files first, before the prefetch landmark */
+    char **trace = NULL;
+    size_t n_trace = 0;
+    if (lazy_trace_load(store_root(s), &img.digest, &trace, &n_trace, err) < 0)
+        goto out;
+    struct estargz_write_options eo = {.prefetch = (const char *const *)trace,
+                                       .n_prefetch = n_trace};
     for (size_t i = 0; i < p.n; i++) {
         const void *table;
         size_t len;
@@ -182,11 +190,18 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
         digest_str(&img.layers[i], ds);
         if (store_get(r, STORE_LAYER, &img.layers[i], &table, &len, err) < 0 ||
             (fds[i] = tmp_file(s, err)) < 0 ||
-            push_encode_layer(r, table, len, NULL, fds[i], &p.blobs[i], err) < 0) {
+            push_encode_layer(r, table, len, n_trace ? &eo : NULL, fds[i], &p.blobs[i], err) <
+                0) {
+            for (size_t k = 0; k < n_trace; k++)
+                free(trace[k]);
+            free(trace);
             err_ctx(err, "layer %zu (%s)", i + 1, ds);
             goto out;
         }
     }
+    for (size_t k = 0; k < n_trace; k++)
+        free(trace[k]);
+    free(trace);
     store_read_end(r);
     r = NULL;
     emit(&p, PUSH_PREPARED, 0, &img.digest, 0, 0, NULL);

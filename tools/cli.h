@@ -39,7 +39,8 @@ struct cli {
     X(push, "Upload an image to a registry")                                                       \
     X(login, "Store credentials for a registry (checked against it)")                              \
     X(logout, "Remove stored credentials for a registry")                                                                     \
-    X(commit, "Create an image from a container's changes")
+    X(commit, "Create an image from a container's changes")                                     \
+    X(optimize, "Record which files a command's start-up reads (push puts them first)")
 
 #define X(name, help) int cmd_##name(int argc, char **argv, struct cli *cli);
 IMGFS_VERBS(X)
