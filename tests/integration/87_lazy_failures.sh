@@ -65,7 +65,8 @@ t_check "mount store 2's image again" lz mount "$REG/app:1" "$T/mnt"
 pids=$(pgrep -f "^imgfs-(keeper|mountd) $T/mnt " || true)
 t_check "found its keeper and daemon" test -n "$pids"
 kill -9 $pids
-t_wait_for 200 eval "! pgrep -f '^imgfs-(keeper|mountd) $T/mnt ' >/dev/null"
+gone() { ! pgrep -f "^imgfs-(keeper|mountd) $T/mnt " >/dev/null; }
+t_check "they are gone" t_wait_for 400 gone || pgrep -af "^imgfs-(keeper|mountd) $T/mnt " || true
 t_check_fails "the dead mount does not serve" stat "$T/mnt/bin"
 t_check "pull fetches the rest" lz pull -q "$REG/app:1"
 reg_stop
