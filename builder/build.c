@@ -2,6 +2,8 @@
  * COPY/ADD are in copy.c, RUN in run.c; the language (parsing, expansion) in dockerfile.h. */
 #include "../fs/image.h"
 #include "../fs/layer.h"
+#include "../fs/pull.h"
+#include "../fs/reference.h"
 #include "../fs/store.h"
 #include "builder.h"
 #include "dockerfile.h"
@@ -987,19 +989,48 @@ static int stage_base(struct build *b, struct stage *sg, struct imgfs_err *err)
         st->time = b->o->source_date_epoch >= 0 ? b->o->source_date_epoch : 0;
         return 0;
     }
+    /* a reference that names a registry (host[:port]/...) is pulled when the store lacks it,
+     * or always with --pull; anything else must be in the store (no Docker Hub offline) */
+    struct ref parsed;
+    struct imgfs_err e2;
+    bool remote = false;
+    if (ref_parse(sg->base, &parsed, &e2) == 0) {
+        remote = strcmp(parsed.domain, "docker.io") != 0;
+        ref_free(&parsed);
+    }
     struct store_read *r;
-    if (store_read_begin(b->s, &r, err) < 0)
-        return -1;
     struct image img;
-    int rc = image_load_ref(r, sg->base, &img, err);
-    store_read_end(r);
-    if (rc < 0) {
-        if (err->code != ENOENT)
+    int rc = -1;
+    if (!(remote && b->o->pull)) {
+        if (store_read_begin(b->s, &r, err) < 0)
             return -1;
+        rc = image_load_ref(r, sg->base, &img, err);
+        store_read_end(r);
+        if (rc < 0 && err->code != ENOENT)
+            return -1;
+    }
+    if (rc < 0 && remote) {
+        note(b, "pulling %s", sg->base);
+        struct pull_options po = {0};
+        struct digest pulled;
+        const struct df_instruction *ins = sg->from;
+        if (pull_image(b->s, sg->base, &po, &pulled, NULL, err) < 0) {
+            struct imgfs_err inner = *err;
+            return df_error_at(b->file, ins->start_line, ins->end_line, err, inner.code,
+                               "pulling %s: %s", sg->base, inner.msg);
+        }
+        if (store_read_begin(b->s, &r, err) < 0)
+            return -1;
+        rc = image_load(r, &pulled, &img, err);
+        store_read_end(r);
+        if (rc < 0)
+            return -1;
+    }
+    if (rc < 0) {
         const struct df_instruction *ins = sg->from;
         return df_error_at(b->file, ins->start_line, ins->end_line, err, ENOENT,
-                           "%s: no such image in the store: imgfs builds from local images "
-                           "(imgfs import, tools/mkbase.sh; registry pulls come with imgfs pull)",
+                           "%s: no such image in the store (imgfs import, imgfs pull, "
+                           "tools/mkbase.sh; a registry reference HOST/NAME:TAG is pulled)",
                            sg->base);
     }
     memset(st, 0, sizeof *st);

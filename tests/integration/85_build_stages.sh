@@ -2,10 +2,12 @@
 # imgfs build: stages and the cache — --target, stage names ignoring case, a stage index, a stage
 # used (by COPY --from) before it is defined, an unused stage skipped, ONBUILD firing once in the
 # child and not the grandchild, the cache invalidated by a change a wildcard matches and not by an
-# unrelated one, --label/--iidfile, and reproducible digests: SOURCE_DATE_EPOCH, two stores, the
-# same image digest.
+# unrelated one, --label/--iidfile, reproducible digests (SOURCE_DATE_EPOCH, two stores, the
+# same image digest), and FROM a registry reference (Debian's docker-registry on 127.0.0.1)
+# pulled into the store.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
+source "$TOP/tests/lib_registry.sh"
 t_begin build_stages
 t_need_fixture busybox.tar
 "$IMGFS" import -t busybox:latest "$FIXTURES/busybox.tar" >/dev/null
@@ -115,4 +117,19 @@ t_check "the first reproducible build made an image" grep -q '^sha256:' "$T/repr
 t_eq "SOURCE_DATE_EPOCH: two stores, one digest" "$(cat "$T/repro1")" "$(cat "$T/repro2")"
 t_eq "its created time is the epoch" "2023-11-14T22:13:20Z" \
     "$("$IMGFS" --root "$T/store1" inspect --json repro | jq -r '.[0].Config.created')"
+
+# ---- FROM a registry reference: pulled when the store lacks it ----
+reg_start
+"$IMGFS" push busybox:latest "$REG/base:1" >/dev/null
+export IMGFS_ROOT=$T/pulling
+printf 'FROM %s/base:1\nRUN echo on-pulled >/p\n' "$REG" >"$C/Dockerfile"
+build -t frompull "$C" && rc=0 || rc=$?
+t_eq "FROM a registry reference the store lacks builds" 0 "$rc"
+((rc == 0)) || tail -n 20 "$T/build.log"
+t_check "the base was pulled into the store" "$IMGFS" inspect "$REG/base:1"
+t_eq "the RUN ran on it" "on-pulled" "$("$IMGFS" run --rm frompull cat /p 2>/dev/null)"
+printf 'FROM %s/nosuch:1\n' "$REG" >"$C/Dockerfile"
+build -t nopull "$C" && rc=0 || rc=$?
+t_check "a reference the registry lacks fails" test "$rc" -ne 0
+t_check "... naming the line and the pull" grep -q "Dockerfile:1: pulling $REG/nosuch:1" "$T/build.log"
 t_end

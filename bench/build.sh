@@ -1,0 +1,178 @@
+#!/bin/bash
+# bench/build.sh [--rounds N] [--imgfs BIN] [--no-multistage] — `imgfs build` against
+# `docker build` with BuildKit and with the legacy builder (Debian's docker.io 20.10, a private
+# dockerd) and `buildah bud --layers` (overlay, a private storage; runc: crun refuses this host's
+# hybrid cgroups), on the seed Dockerfile
+# (examples/go-service/Dockerfile: FROM golang:1.19, COPY, RUN go build) and the multi-stage one
+# (golang -> static, a cache mount for the Go build cache; the legacy builder has no RUN --mount
+# and is left out there):
+#
+#   cold      the build cache empty, the base images present
+#   cached    the same build again, nothing changed
+#   one-line  a one-line change in main.go (COPY and RUN run again)
+#   growth    store growth over 10 successive one-line builds: `imgfs du` stored bytes and the
+#             LMDB file vs the growth of docker's data root and buildah's storage (du -sb)
+#
+# The same base images in every tool: made once by tools/mkbase.sh (from $IMGFS_FIXTURES when
+# set), exported with `imgfs export -f docker`, loaded by docker and buildah. Each figure is the
+# median of --rounds rounds (default 3; the tools take turns within a round, so a shared machine's
+# load hits all alike); the multi-stage cold build (a minute: Go's standard library compiled for
+# CGO_ENABLED=0) is measured once. Prints ratios imgfs/BuildKit (goal <= 0.5) and writes
+# bench/out/build.md. `imgfs build --go` vs the Dockerfile path: bench/gofast.sh. Needs root.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=3
+IMGFS=$TOP/imgfs
+MULTI=1
+while (($#)); do
+    case $1 in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --imgfs) IMGFS=$2; shift 2 ;;
+    --no-multistage) MULTI=0; shift ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[[ $(id -u) == 0 ]] || { echo "build.sh: run as root" >&2; exit 1; }
+for t in /usr/sbin/dockerd /usr/bin/docker buildah jq; do
+    command -v "$t" >/dev/null || { echo "build.sh: needs $t (make deps)" >&2; exit 1; }
+done
+
+W=$(mktemp -d /var/tmp/imgfs-bench-build.XXXXXX)
+dpid=""
+cleanup() {
+    [[ -n $dpid ]] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+    { grep -F " $W/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+export IMGFS_ROOT=$W/store IMGFS_RUN_DIR=$W/run IMGFS_BASE_CACHE=${IMGFS_BASE_CACHE:-$W/basecache}
+
+echo "== bases" >&2
+"$TOP/tools/mkbase.sh" --imgfs "$IMGFS" golang:1.19 static:latest >&2
+sock=$W/d/docker.sock
+mkdir -p "$W/d"
+/usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$W/d/data" \
+    --exec-root "$W/d/exec" --pidfile "$W/d/docker.pid" -H "unix://$sock" >"$W/d/dockerd.log" 2>&1 &
+dpid=$!
+D() { /usr/bin/docker -H "unix://$sock" "$@"; }
+for _ in $(seq 600); do D version >/dev/null 2>&1 && break; sleep 0.1; done
+B() { buildah --root "$W/buildah/root" --runroot "$W/buildah/run" --storage-driver overlay "$@"; }
+for img in golang:1.19 static:latest; do
+    f=$W/${img%%:*}.tar # no ':' in the path: buildah reads docker-archive:PATH[:REF]
+    "$IMGFS" export -f docker -o "$f" "$img"
+    D load -i "$f" >/dev/null
+    B pull -q "docker-archive:$f" >/dev/null
+done
+B images >&2
+
+C=$W/ctx
+cp -r "$TOP/examples/go-service" "$C"
+n_edit=0
+edit() { n_edit=$((n_edit + 1)); sed -i "s/hello from [^%]*%s/hello from $n_edit %s/" "$C/main.go"; }
+grep -q 'hello from %s' "$C/main.go" || { echo "build.sh: main.go changed shape" >&2; exit 1; }
+
+now() { date +%s.%N; }
+timed() { # timed CMD...: seconds, the command's output to the log
+    local t0 t1
+    t0=$(now)
+    "$@" >>"$W/log" 2>&1 || { echo "build.sh: failed: $*" >&2; tail -n 20 "$W/log" >&2; exit 1; }
+    t1=$(now)
+    echo "$t1 - $t0" | bc -l
+}
+build_with() { # TOOL DOCKERFILE
+    case $1 in
+    imgfs) "$IMGFS" build -q -f "$C/$2" -t bench "$C" ;;
+    buildkit) DOCKER_BUILDKIT=1 D build -q --network host -f "$C/$2" -t bench "$C" ;;
+    legacy) DOCKER_BUILDKIT=0 D build -q --network host -f "$C/$2" -t bench "$C" ;;
+    buildah) B bud -q --layers --runtime runc --network host -f "$C/$2" -t bench "$C" ;;
+    esac
+}
+clear_cache() { # TOOL: an empty build cache, the bases kept
+    case $1 in
+    imgfs) "$IMGFS" rmi bench >/dev/null 2>&1 || true
+        "$IMGFS" gc --build-cache >/dev/null
+        rm -rf "$IMGFS_ROOT/build-cache-mounts" ;;
+    buildkit | legacy) D rmi -f bench >/dev/null 2>&1 || true
+        D builder prune -af >/dev/null
+        D image prune -f >/dev/null ;;
+    buildah) B rmi -f bench >/dev/null 2>&1 || true
+        B rmi --prune >/dev/null 2>&1 || true ;;
+    esac
+}
+median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+store_bytes() { # TOOL: bytes its storage holds
+    case $1 in
+    imgfs) "$IMGFS" du --json | jq -r '.Stored' ;;
+    imgfs-file) stat -c %s "$IMGFS_ROOT/data.mdb" ;;
+    buildkit | legacy) du -sb "$W/d/data" | cut -f1 ;;
+    buildah) du -sb "$W/buildah/root" | cut -f1 ;;
+    esac
+}
+
+mkdir -p "$TOP/bench/out"
+declare -A R
+run_file() { # DOCKERFILE TOOLS... : cold, cached, one-line; growth over 10 one-line builds
+    local df=$1 tool r
+    shift
+    local rounds=$ROUNDS
+    [[ $df == Dockerfile.multistage ]] && rounds=1
+    for ((r = 1; r <= rounds; r++)); do
+        for tool in "$@"; do
+            echo "== $df round $r: $tool" >&2
+            clear_cache "$tool"
+            R[$df,$tool,cold]+="$(timed build_with "$tool" "$df") "
+            R[$df,$tool,cached]+="$(timed build_with "$tool" "$df") "
+            edit
+            R[$df,$tool,oneline]+="$(timed build_with "$tool" "$df") "
+        done
+    done
+    for tool in "$@"; do
+        local before after
+        before=$(store_bytes "$tool")
+        [[ $tool == imgfs ]] && R[$df,imgfs-file,before]=$(store_bytes imgfs-file)
+        for _ in $(seq 10); do
+            edit
+            build_with "$tool" "$df" >>"$W/log" 2>&1
+        done
+        after=$(store_bytes "$tool")
+        R[$df,$tool,growth]=$((after - before))
+        [[ $tool == imgfs ]] &&
+            R[$df,imgfs-file,growth]=$(($(store_bytes imgfs-file) - R[$df,imgfs-file,before]))
+    done
+}
+
+run_file Dockerfile imgfs buildkit legacy buildah
+((MULTI)) && run_file Dockerfile.multistage imgfs buildkit buildah
+
+fmt() { printf '%.2f' "$(tr ' ' '\n' <<<"${R[$1]:-}" | grep . | median)"; }
+mb() { echo "scale=1; ${R[$1]:-0} / 1000000" | bc -l; }
+{
+    for df in Dockerfile $( ((MULTI)) && echo Dockerfile.multistage); do
+        tools="imgfs buildkit legacy buildah"
+        [[ $df == Dockerfile.multistage ]] && tools="imgfs buildkit buildah"
+        echo "### $df (median seconds; growth: MB over 10 one-line builds)"
+        echo
+        echo "| | $(sed 's/ / | /g' <<<"$tools") | imgfs / BuildKit |"
+        echo "|---|$(for _ in $tools; do printf -- '---|'; done)---|"
+        for m in cold cached oneline; do
+            row="| $m |"
+            for t in $tools; do row+=" $(fmt "$df,$t,$m") |"; done
+            ratio=$(echo "$(fmt "$df,imgfs,$m") / $(fmt "$df,buildkit,$m")" | bc -l)
+            printf '%s %.2f |\n' "$row" "$ratio"
+        done
+        row="| growth |"
+        for t in $tools; do row+=" $(mb "$df,$t,growth") |"; done
+        printf '%s %.2f |\n' "$row" "$(echo "${R[$df,imgfs,growth]} / ${R[$df,buildkit,growth]}" | bc -l)"
+        echo
+        echo "imgfs's LMDB file grew $(mb "$df,imgfs-file,growth") MB over the same 10 builds" \
+            "(stored chunk bytes: $(mb "$df,imgfs,growth") MB; no gc in between)."
+        echo
+    done
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); rounds: $ROUNDS" \
+        "(multi-stage: 1); $(nproc) cores"
+} | tee "$TOP/bench/out/build.md.tmp"
+mv "$TOP/bench/out/build.md.tmp" "$TOP/bench/out/build.md"
