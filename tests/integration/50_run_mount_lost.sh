@@ -24,7 +24,7 @@ while :; do
     fi
     echo \$ok \$wrong \$failed >/tmp/count.tmp && mv /tmp/count.tmp /tmp/count
 done"
-a=$("$IMGFS" run -d --network none --name reader busybox sh -c "$reader")
+"$IMGFS" run -d --network none --name reader busybox sh -c "$reader" >/dev/null
 count() { "$IMGFS" exec reader cat /tmp/count 2>/dev/null || echo "0 0 0"; }
 oks() { count | cut -d' ' -f1; }
 more_reads() { (($(oks) > $1)); }
@@ -32,10 +32,11 @@ t_check "the container reads" t_wait_for 2000 more_reads 0
 
 daemon_pid() { pgrep -f "^imgfs-mountd $root " || true; }
 one_daemon() { [[ $(daemon_pid | wc -l) == 1 ]]; }
+kill_servers() { local p; for p in $(pgrep -f "^imgfs-(keeper|mountd) $root " || true); do kill -9 "$p"; done; }
+t_cleanup kill_servers
 t_check "one daemon serves the image" one_daemon
 d=$(daemon_pid)
 k=$(ps -o ppid= -p "$d" | tr -d ' ')
-t_cleanup "kill -9 $d $k"
 t_check "the daemon is a process of its own, named so (not a copy of the run that mounted it)" \
     grep -qx imgfs-mountd /proc/"$d"/comm
 t_check "its parent is the image's keeper" grep -q "^imgfs-keeper $root" /proc/"$k"/cmdline
@@ -55,7 +56,7 @@ if [[ $(printf '%s\n' 6.9 "$(uname -r)" | sort -V | head -1) == 6.9 ]]; then
     t_eq "no failed read (FUSE_NOTIFY_RESEND)" 0 "$failed"
 fi
 t_eq "ps: still up" running "$("$IMGFS" ps --json | jq -r '.[] | select(.name == "reader") | .state')"
-b=$("$IMGFS" run -d --network none --name second busybox sleep 1000)
+"$IMGFS" run -d --network none --name second busybox sleep 1000 >/dev/null
 t_eq "a second container shares the same mount" 1 "$(grep -c " $root fuse.imgfs " /proc/mounts)"
 t_eq "exec works in it" "$want  /bin/busybox" "$("$IMGFS" exec second md5sum /bin/busybox)"
 
