@@ -128,7 +128,8 @@ for target in / ..; do
     refused "--tmpfs on /data -> $target" "mount target \`/data\` resolves to the container's root directory" "k$n" --tmpfs /data
     refused "-v on /data -> $target" "mount target \`/data\` resolves to the container's root directory" "k$n" -v "$T/vol:/data"
 done
-refused "-v on /" "mount target \`/\` resolves to the container's root directory" plain -v "$T/vol:/"
+# (cmd_run refuses it already, with Docker's words; the runner would too)
+refused "-v on /" "destination can't be '/'|mount target \`/\` resolves to the container's root directory" plain -v "$T/vol:/"
 sec_image dataproc --probe "data=/proc/sys"
 refused "--tmpfs on /data -> /proc/sys" "resolves to \`/proc/sys\`, inside a kernel file system" dataproc --tmpfs /data
 refused "-v on /data -> /proc/sys" "resolves to \`/proc/sys\`, inside a kernel file system" dataproc -v "$T/vol:/data"
