@@ -76,10 +76,15 @@ edit() { n_edit=$((n_edit + 1)); sed -i "s/hello from [^%]*%s/hello from $n_edit
 grep -q 'hello from %s' "$C/main.go" || { echo "build.sh: main.go changed shape" >&2; exit 1; }
 
 now() { date +%s.%N; }
-timed() { # timed CMD...: seconds, the command's output to the log
+timed() { # timed CMD...: seconds, the command's output to the log; "fail" when it fails
     local t0 t1
     t0=$(now)
-    "$@" >>"$W/log" 2>&1 || { echo "build.sh: failed: $*" >&2; tail -n 20 "$W/log" >&2; exit 1; }
+    if ! "$@" >>"$W/log" 2>&1; then
+        echo "build.sh: failed: $*" >&2
+        tail -n 5 "$W/log" >&2
+        echo fail
+        return 0
+    fi
     t1=$(now)
     echo "$t1 - $t0" | bc -l
 }
@@ -134,12 +139,14 @@ run_file() { # DOCKERFILE TOOLS... : cold, cached, one-line; growth over 10 one-
         local before after
         before=$(store_bytes "$tool")
         [[ $tool == imgfs ]] && R[$df,imgfs-file,before]=$(store_bytes imgfs-file)
+        local ok=1
         for _ in $(seq 10); do
             edit
-            build_with "$tool" "$df" >>"$W/log" 2>&1
+            build_with "$tool" "$df" >>"$W/log" 2>&1 || ok=0
         done
         after=$(store_bytes "$tool")
         R[$df,$tool,growth]=$((after - before))
+        ((ok)) || R[$df,$tool,growth]=fail
         [[ $tool == imgfs ]] &&
             R[$df,imgfs-file,growth]=$(($(store_bytes imgfs-file) - R[$df,imgfs-file,before]))
     done
@@ -148,8 +155,12 @@ run_file() { # DOCKERFILE TOOLS... : cold, cached, one-line; growth over 10 one-
 run_file Dockerfile imgfs buildkit legacy buildah
 ((MULTI)) && run_file Dockerfile.multistage imgfs buildkit buildah
 
-fmt() { printf '%.2f' "$(tr ' ' '\n' <<<"${R[$1]:-}" | grep . | median)"; }
-mb() { echo "scale=1; ${R[$1]:-0} / 1000000" | bc -l; }
+fmt() { # the median of the figures, or "fail" when any run failed
+    if grep -q fail <<<"${R[$1]:-}"; then echo fail; return; fi
+    printf '%.2f' "$(tr ' ' '\n' <<<"${R[$1]:-}" | grep . | median)"
+}
+mb() { if [[ ${R[$1]:-} == fail ]]; then echo fail; else echo "scale=1; ${R[$1]:-0} / 1000000" | bc -l; fi; }
+ratio() { if [[ $1 == fail || $2 == fail ]]; then echo "-"; else printf '%.2f' "$(echo "$1 / $2" | bc -l)"; fi; }
 {
     for df in Dockerfile $( ((MULTI)) && echo Dockerfile.multistage); do
         tools="imgfs buildkit legacy buildah"
@@ -161,12 +172,11 @@ mb() { echo "scale=1; ${R[$1]:-0} / 1000000" | bc -l; }
         for m in cold cached oneline; do
             row="| $m |"
             for t in $tools; do row+=" $(fmt "$df,$t,$m") |"; done
-            ratio=$(echo "$(fmt "$df,imgfs,$m") / $(fmt "$df,buildkit,$m")" | bc -l)
-            printf '%s %.2f |\n' "$row" "$ratio"
+            echo "$row $(ratio "$(fmt "$df,imgfs,$m")" "$(fmt "$df,buildkit,$m")") |"
         done
         row="| growth |"
         for t in $tools; do row+=" $(mb "$df,$t,growth") |"; done
-        printf '%s %.2f |\n' "$row" "$(echo "${R[$df,imgfs,growth]} / ${R[$df,buildkit,growth]}" | bc -l)"
+        echo "$row $(ratio "${R[$df,imgfs,growth]}" "${R[$df,buildkit,growth]}") |"
         echo
         echo "imgfs's LMDB file grew $(mb "$df,imgfs-file,growth") MB over the same 10 builds" \
             "(stored chunk bytes: $(mb "$df,imgfs,growth") MB; no gc in between)."
