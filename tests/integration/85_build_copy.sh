@@ -104,6 +104,22 @@ t_eq "a heredoc is a file (variables expanded)" "hello  heredoc" "$(cat "$M/here
 t_eq "ADD extracts a local tar" "f g" "$(cat "$M/untarred/f") $(cat "$M/untarred/sub/g")"
 "$IMGFS" umount "$M"
 
+# ---- --exclude, --parents, --link ----
+X=$T/ctxx
+mkdir -p "$X/a/b" "$X/c"
+echo 1 >"$X/a/b/f.txt"
+echo 2 >"$X/a/g.log"
+echo 3 >"$X/c/h.txt"
+printf '%s\n' 'FROM busybox:latest' 'COPY --exclude=*.log a /ex/' \
+    'COPY --parents a/b/f.txt c/h.txt /par/' 'COPY --link a/g.log /linked' >"$X/Dockerfile"
+build -t flags "$X" && rc=0 || rc=$?
+t_eq "the --exclude/--parents/--link Dockerfile builds" 0 "$rc"
+mnt flags
+t_check "--exclude leaves the matching file out" test ! -e "$M/ex/g.log" -a -f "$M/ex/b/f.txt"
+t_check "--parents keeps the source's directories" test -f "$M/par/a/b/f.txt" -a -f "$M/par/c/h.txt"
+t_eq "--link copies as COPY does" "2" "$(cat "$M/linked")"
+"$IMGFS" umount "$M"
+
 # ---- ADD of a URL, with --checksum ----
 echo "served content" >"$T/served.txt"
 port=$(( (RANDOM % 20000) + 30000 ))
