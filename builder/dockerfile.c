@@ -1058,8 +1058,8 @@ static int parse_syntax(struct parser *p, const char *text, size_t len, struct d
                 doc->content = xstrdup((const char *)content.data);
             }
         }
-        ins.start_line = start;
-        ins.end_line = r.line;
+        for (struct df_instruction *i = &ins; i; i = i->inner)
+            i->start_line = start, i->end_line = r.line;
         add_instruction(file, &ins);
     }
     if (!file->n_instructions) {

@@ -117,9 +117,13 @@ struct df_instruction {
     size_t n_args;
     struct df_kv *kvs;
     size_t n_kvs;
-    struct df_heredoc *heredocs; /* in the order of their `<<` on the line */
+    /* in the order of their `<<` on the line; an ONBUILD trigger's heredocs are here, on the
+     * ONBUILD instruction, as BuildKit keeps them */
+    struct df_heredoc *heredocs;
     size_t n_heredocs;
-    struct df_instruction *inner; /* ONBUILD: the trigger instruction (its lines are this one's) */
+    /* ONBUILD: the trigger, parsed (its `original` is the trigger's text; its start/end lines are
+     * the ONBUILD's) */
+    struct df_instruction *inner;
 };
 
 struct df_file {

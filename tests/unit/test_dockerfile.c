@@ -163,6 +163,12 @@ static void heredocs(void)
           "no heredocs in exec form");
     df_file_free(f);
 
+    CHECK(parse_str("FROM a\nONBUILD COPY <<EOF /x\nhi\nEOF\n", 0, &f, &err) == 0 &&
+              f->instructions[1].n_heredocs == 1 &&
+              !strcmp(f->instructions[1].heredocs[0].content, "hi\n") &&
+              f->instructions[1].inner->keyword == DF_COPY && f->instructions[1].end_line == 4,
+          "an ONBUILD trigger's heredoc");
+    df_file_free(f);
     CHECK(parse_str("FROM a\nRUN <<EOF\nnever ends\n", 0, &f, &err) < 0 &&
               strstr(err.msg, "Dockerfile:2: unterminated heredoc"),
           "unterminated heredoc: %s", err.msg);
@@ -328,7 +334,8 @@ static void instructions(void)
               !strcmp(ins[5].kvs[0].value, "value with  spaces"),
           "ENV legacy");
     CHECK(ins[6].inner && ins[6].inner->keyword == DF_RUN &&
-              !strcmp(ins[6].inner->original, "RUN echo hi") && ins[6].inner->start_line == 0,
+              !strcmp(ins[6].inner->original, "RUN echo hi") && ins[6].inner->start_line == 7 &&
+              ins[6].inner->end_line == 7,
           "ONBUILD trigger");
     CHECK(ins[7].json && ins[7].n_args == 4 && !strcmp(ins[7].args[0].s, "CMD"),
           "HEALTHCHECK exec form");
