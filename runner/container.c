@@ -386,13 +386,19 @@ static int init_main(void *arg)
     send_msg(sync, MSG_READY, NULL, -1);
     close(sync);
 
+    ctr_relay_until_exit(child, &all, false);
+}
+
+void ctr_relay_until_exit(pid_t child, const sigset_t *set, bool sent_only)
+{
     for (;;) {
         siginfo_t si;
-        int sig = sigwaitinfo(&all, &si);
+        int sig = sigwaitinfo(set, &si);
         if (sig < 0)
             continue;
         if (sig != SIGCHLD) {
-            kill(child, sig);
+            if (!sent_only || si.si_code <= 0)
+                kill(child, sig);
             continue;
         }
         int st;

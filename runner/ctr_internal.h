@@ -79,6 +79,11 @@ __attribute__((noreturn)) void ctr_proc_exec(const struct ctr_proc *p, const sig
  * PATH lookup and execve. */
 int ctr_proc_setup(const struct ctr_proc *p, const sigset_t *mask, struct imgfs_err *err);
 __attribute__((noreturn)) void ctr_proc_execve(const struct ctr_proc *p);
+/* Until `child` ends: pass each signal of `set` (all blocked) on to it — with sent_only only those
+ * a process sent (si_code <= 0), not the terminal's — reap every child, then _exit with child's
+ * status (128+N for signal N). */
+__attribute__((noreturn)) void ctr_relay_until_exit(pid_t child, const sigset_t *set,
+                                                    bool sent_only);
 /* Print `imgfs: MESSAGE` on stderr and _exit(status). */
 __attribute__((noreturn)) void ctr_proc_fail(int status, const struct imgfs_err *err);
 

@@ -227,24 +227,9 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
             sigprocmask(SIG_SETMASK, &old, NULL);
             ctr_proc_execve(&proc);
         }
-        for (;;) {
-            siginfo_t si;
-            int sig = sigwaitinfo(&all, &si);
-            if (sig < 0)
-                continue;
-            if (sig != SIGCHLD) {
-                /* what imgfs exec passes on (kill: si_code <= 0); the terminal's own signals
-                 * (SI_KERNEL) reach the command's process group without us */
-                if (si.si_code <= 0)
-                    kill(cmd, sig);
-                continue;
-            }
-            int st;
-            pid_t p;
-            while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-                if (p == cmd)
-                    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-        }
+        /* what imgfs exec passes on (kill); the terminal's own signals reach the command's
+         * process group without us */
+        ctr_relay_until_exit(cmd, &all, true);
     }
     if (child < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);

@@ -76,6 +76,15 @@ t_wait_for() {
     return 1
 }
 
+# A TCP port nothing listens on now (ss from iproute2).
+t_free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+
 # Skip the rest of a test with a reason (exit 0, counted as neither pass nor fail).
 t_skip() { echo "  SKIP $*"; _t_cleanups+=(":"); exit 0; }
 

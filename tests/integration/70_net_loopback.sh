@@ -12,16 +12,9 @@ command -v curl >/dev/null || t_skip "curl is not installed"
 command -v ss >/dev/null || t_skip "ss (iproute2) is not installed"
 t_need_fixture busybox.tar
 "$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
-free_port() { # a TCP port nothing listens on now
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
 
 # a service on the host's loopback only
-port=$(free_port)
+port=$(t_free_port)
 mkdir -p "$T/www"
 echo "served by the host" >"$T/www/index.html"
 busybox httpd -f -p "127.0.0.1:$port" -h "$T/www" &
@@ -31,7 +24,7 @@ t_check "the host's loopback service is up" t_wait_for 400 curl -sf -o /dev/null
 
 # default: the container's network works (a published port answers) but 10.0.2.2 is not the
 # host's loopback
-pub=$(free_port)
+pub=$(t_free_port)
 "$IMGFS" run -d --name lb -p "127.0.0.1:$pub:8080" busybox sh -c \
     'mkdir /w && echo from the container >/w/i && exec httpd -f -p 8080 -h /w' >/dev/null
 t_cleanup "'$IMGFS' rm -f lb"
