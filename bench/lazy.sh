@@ -56,7 +56,7 @@ GOVERSION=(go version)
 GOBUILD=(sh -c 'cd /tmp && printf "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hello\") }\n" >main.go && go build -o hello main.go && ./hello')
 
 declare -A T B
-record() { T[$1]=$2; B[$1]=$3; echo "  $1: $2 ms, $3 bytes fetched" >&2; }
+record() { T[$1]=$2; B[$1]=$3; echo "  $1: $2 ms, $3 bytes fetched, printed: $(head -c 60 "$W/$1.out" 2>/dev/null)" >&2; }
 
 run_imgfs() { # NAME lazy|full WORKLOAD...
     local name=$1 how=$2 root=$W/imgfs-$1 m t0 t1
@@ -104,7 +104,11 @@ run_crun() { # NAME WORKLOAD...
     umoci unpack --image "$W/oci-$name:1" "$b" >/dev/null
     jq --argjson a "$(printf '%s\n' "$@" | jq -R . | jq -s .)" '.process.args = $a | .process.terminal = false' \
         "$b/config.json" >"$b/config.json.new" && mv "$b/config.json.new" "$b/config.json"
-    crun --root "$W/crun" --cgroup-manager=disabled run -b "$b" "bench-$name" 2>/dev/null | head -n1 >"$W/$name.out"
+    # crun refuses this host's hybrid cgroups: a private mount namespace with a cgroup2 mount
+    # (as bench/run.sh does)
+    unshare -m sh -c "mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup && \
+        crun --root '$W/crun' --cgroup-manager=disabled run -b '$b' 'bench-$name'" 2>/dev/null |
+        head -n1 >"$W/$name.out"
     t1=$(now)
     record "$name" "$(ms "$t0" "$t1")" "$(fetched "$m")"
     rm -rf "$b" "$W/oci-$name"
