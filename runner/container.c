@@ -513,8 +513,15 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     m->cgroup = NULL;
     if (m->spec->remove || m->spec->hidden || failed)
         ctr_remove_tree(m->dir, &ignored);
-    else
+    else {
+        /* `rename` may have changed the name in the state file meanwhile: keep it */
+        static char *renamed;
+        free(renamed);
+        renamed = ctr_state_name_now(m->spec->run_dir, m->spec->id);
+        if (renamed)
+            m->state.name = renamed;
         ctr_state_save(m->spec->run_dir, &m->state, &ignored);
+    }
     if (m->spec->mount_key && m->mounted)
         ctr_mount_release(m->spec->run_dir, m->spec->mount_key, m->spec->id, &ignored);
     m->mounted = false;
@@ -825,6 +832,8 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         m.state.workdir = spec.config->working_dir;
     if (!m.state.user && spec.config)
         m.state.user = spec.config->user;
+    if (!spec.hidden && ctr_config_write(m.dir, &spec, a.argv, a.env, err) < 0)
+        goto out;
 
     if (spec.detach) {
         cleanup_free char *log = xasprintf("%s/ctr.log", m.dir);

@@ -94,9 +94,17 @@ void strv_free(char **v);
 char **strv_append(char **v, const char *s); /* takes a copy */
 char *strv_join(char *const *v, const char *sep);
 
+/* ---- inspect.c ---- */
+/* Write DIR/config.json: what `inspect` shows of the container's making (Path, Args, Config,
+ * HostConfig, Mounts in Docker's shapes). argv and env are the command and environment it got. */
+int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *argv,
+                     char *const *env, struct imgfs_err *err);
+
 /* ---- state.c ---- */
 char *ctr_dir(const char *run_dir, const char *id);
 int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_err *err);
+/* The name in the container's state file now (caller frees), NULL when it cannot be read. */
+char *ctr_state_name_now(const char *run_dir, const char *id);
 int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
                    struct imgfs_err *err);
 /* Is a monitor holding the container's lock? */

@@ -151,6 +151,16 @@ bool ctr_name_valid(const char *name);
  * Atomic across processes: of any number of concurrent claims of one name, one succeeds. */
 int ctr_name_claim(const char *run_dir, const char *name, const char *id, struct imgfs_err *err);
 
+/* The container as `docker inspect` shows it (Id, Created, Path, Args, State, Image, Name,
+ * HostConfig, Mounts, Config, NetworkSettings.Ports): a new JSON object (jansson's json_t). */
+struct json_t;
+struct json_t *ctr_inspect(const char *run_dir, const struct ctr_state *s);
+
+/* Give the container a new name, claimed as ctr_name_claim does (EEXIST when taken); the old
+ * name is released. A running container keeps the new name when it ends. */
+int ctr_rename(const char *run_dir, const struct ctr_state *s, const char *name,
+               struct imgfs_err *err);
+
 /* Send a signal to the container's PID 1, which passes it to the command. */
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
 /* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its

@@ -829,3 +829,42 @@ int ctr_mount_release(const char *run_dir, const char *key, const char *id, stru
         return err_ctx(err, "unmounting the image");
     return 0;
 }
+
+/* ---- rename ---- */
+
+int ctr_rename(const char *run_dir, const struct ctr_state *s, const char *name,
+               struct imgfs_err *err)
+{
+    if (!strcmp(s->name, name))
+        return err_set(err, EINVAL, "Renaming a container with the same name as its current name");
+    if (ctr_name_claim(run_dir, name, s->id, err) < 0)
+        return -1;
+    struct ctr_state cur;
+    if (ctr_state_load(run_dir, s->id, &cur, err) < 0)
+        return err_ctx(err, "renaming container %.12s", s->id);
+    char *old = cur.name;
+    cur.name = (char *)name;
+    int r = ctr_state_save(run_dir, &cur, err);
+    cur.name = old;
+    if (r == 0) { /* the old name's link now points at a container that no longer holds it */
+        cleanup_free char *link = xasprintf("%s/names/%s", run_dir, old);
+        char holder[80];
+        ssize_t n = readlink(link, holder, sizeof holder - 1);
+        if (n > 0 && (holder[n] = 0, !strcmp(holder, s->id)))
+            unlink(link);
+    }
+    ctr_state_free(&cur);
+    return r;
+}
+
+char *ctr_state_name_now(const char *run_dir, const char *id)
+{
+    struct ctr_state cur;
+    struct imgfs_err ignored;
+    if (ctr_state_load(run_dir, id, &cur, &ignored) < 0)
+        return NULL;
+    char *name = cur.name;
+    cur.name = NULL;
+    ctr_state_free(&cur);
+    return name;
+}

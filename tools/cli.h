@@ -20,7 +20,7 @@ struct cli {
     X(import, "Import a rootfs tarball, docker-save archive or OCI layout")                        \
     X(export, "Write an image as an OCI layout, docker-save archive or rootfs tar")                \
     X(images, "List images")                                                                       \
-    X(inspect, "Show an image's config and layers")                                                \
+    X(inspect, "Show containers and images (Docker's JSON, --format templates)")                   \
     X(tag, "Give an image another name")                                                           \
     X(rmi, "Remove image names")                                                                   \
     X(du, "Show logical and stored bytes and the dedup ratio")                                     \
@@ -32,9 +32,11 @@ struct cli {
     X(exec, "Run a command in a running container")                                                \
     X(ps, "List containers")                                                                       \
     X(logs, "Show a container's output")                                                           \
+    X(wait, "Block until containers stop, then print their exit codes")                            \
+    X(rename, "Rename a container")                                                                \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
-    X(rm, "Remove containers")                                                                    \
+    X(rm, "Remove containers")                                                                     \
     X(pull, "Download an image from a registry")                                                   \
     X(push, "Upload an image to a registry")                                                       \
     X(login, "Store credentials for a registry (checked against it)")                              \

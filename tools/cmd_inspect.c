@@ -1,6 +1,8 @@
 #include "../fs/image.h"
 #include "../fs/store.h"
+#include "../fs/template.h"
 #include "../fs/view.h"
+#include "../runner/runner.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -9,14 +11,20 @@
 #include <string.h>
 
 static const char usage[] =
-    "Usage: imgfs inspect [OPTIONS] IMAGE [IMAGE...]\n\n"
-    "Show an image's config and layers. IMAGE is a name, a digest or a digest prefix.\n\n"
+    "Usage: imgfs inspect [OPTIONS] NAME|ID [NAME|ID...]\n\n"
+    "Show containers and images. A container (name, id or id prefix) is looked for first,\n"
+    "then an image (name, digest or digest prefix), as docker inspect does.\n\n"
     "Options:\n"
-    "      --json           a JSON array with the manifest, config and layers\n"
-    "  -f, --format FIELD   print one field: Digest, Id, Config, Size, Layers (also as\n"
-    "                       Docker-style `{{.Digest}}`). Digest is the registry's digest of\n"
-    "                       a pulled image (skopeo inspect shows the same), Id the stored\n"
-    "                       manifest's (export writes it); for other images they are one\n"
+    "      --type TYPE      only containers (container) or only images (image)\n"
+    "      --json           images: a JSON array with the manifest, config and layers\n"
+    "                       (containers are always shown as Docker's JSON array)\n"
+    "  -f, --format TMPL    a Go template per object, Docker's subset: {{.State.Status}},\n"
+    "                       {{json .Config}}, {{index .M \"k\"}}, {{range}}, {{if}}, text\n"
+    "                       (docs/cli.md). Images are seen in Docker's shape: .Id is the\n"
+    "                       config digest, .RepoTags, .Config.Env, .RootFS.Layers, plus\n"
+    "                       .Digest (the registry's digest of a pulled image). A bare word\n"
+    "                       (Digest, Id, Config, Size, Layers) prints imgfs's own field: Id\n"
+    "                       there is the stored manifest's digest\n"
     "  -h, --help           show this help\n";
 
 /* REPO@DIGEST names of the image (Docker's RepoDigests: recorded by pull and push). */
@@ -159,71 +167,188 @@ static int print_field(const char *format, const struct image *img, uint64_t siz
     return 0;
 }
 
+/* An image as Docker's image inspect shows it, for templates. */
+struct tags_ctx {
+    const struct digest *manifest;
+    json_t *tags;
+};
+
+static int tag_one(void *ctx, const struct store_image_entry *e)
+{
+    struct tags_ctx *t = ctx;
+    if (!strchr(e->name, '@') && digest_equal(&e->manifest, t->manifest))
+        json_array_append_new(t->tags, json_string(e->name));
+    return 0;
+}
+
+/* a new reference to o[k], or "" */
+static json_t *get_or_empty(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return v ? json_incref(v) : json_string("");
+}
+
+static json_t *docker_image_json(struct store_read *r, const struct image *img, uint64_t size)
+{
+    char d[DIGEST_STR_SIZE], c[DIGEST_STR_SIZE], m[DIGEST_STR_SIZE];
+    digest_str(image_registry_digest(img), d);
+    digest_str(&img->config_digest, c);
+    digest_str(&img->digest, m);
+    struct tags_ctx t = {&img->digest, json_array()};
+    store_image_foreach(r, tag_one, &t);
+    json_t *config = json_loadb(img->config_json, img->config_len, 0, NULL);
+    json_t *layers = json_array();
+    for (size_t i = 0; i < img->n_layers; i++) {
+        char l[DIGEST_STR_SIZE];
+        digest_str(&img->layers[i], l);
+        json_array_append_new(layers, json_string(l));
+    }
+    json_t *inner = json_object_get(config, "config");
+    json_t *o =
+        json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:{s:s, s:o}, s:s, s:s}", "Id", c,
+                  "RepoTags", t.tags, "RepoDigests", repo_digests(r, &img->digest), "Created",
+                  get_or_empty(config, "created"), "Architecture",
+                  get_or_empty(config, "architecture"), "Os", get_or_empty(config, "os"), "Size",
+                  (json_int_t)size, "Config", inner ? json_incref(inner) : json_object(), "RootFS",
+                  "Type", "layers", "Layers", layers, "Digest", d, "ManifestDigest", m);
+    json_decref(config);
+    return o;
+}
+
+static int print_template(const char *format, json_t *data)
+{
+    struct imgfs_err err = {0};
+    char *out;
+    if (tmpl_render(format, data, &out, &err) < 0) {
+        cli_report("inspect", &err);
+        return -1;
+    }
+    puts(out);
+    free(out);
+    return 0;
+}
+
 int cmd_inspect(int argc, char **argv, struct cli *cli)
 {
     static const struct option opts[] = {{"json", no_argument, 0, 'j'},
                                          {"format", required_argument, 0, 'f'},
+                                         {"type", required_argument, 0, 't'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     bool json = false;
-    const char *format = NULL;
+    const char *format = NULL, *type = NULL;
     int c;
     while ((c = cli_getopt(argc, argv, "f:h", opts)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 'f': format = optarg; break;
+        case 't':
+            type = optarg;
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default:
             return cli_usage_error("inspect");
         }
     }
     if (optind >= argc) {
-        cli_error("inspect", "expected at least one IMAGE (see 'imgfs inspect --help')");
-        return 1;
+        cli_error("inspect", "requires at least 1 argument");
+        return cli_usage_error("inspect");
     }
-    struct store *s = cli_store_open(cli, "inspect", true);
-    if (!s)
-        return 1;
+    if (type && strcmp(type, "container") && strcmp(type, "image")) {
+        cli_error("inspect", "\"%s\" is not a valid value for --type", type);
+        return cli_usage_error("inspect");
+    }
     struct imgfs_err err = {0};
-    struct store_read *r;
-    if (store_read_begin(s, &r, &err) < 0) {
+    bool is_template = format && strstr(format, "{{");
+    if (is_template && tmpl_check(format, &err) < 0) {
         cli_report("inspect", &err);
-        store_close(s);
-        return 1;
+        return cli_usage_error("inspect");
     }
+    bool want_images = !type || !strcmp(type, "image");
+    bool want_ctrs = !type || !strcmp(type, "container");
+    struct store *s = NULL;
+    struct store_read *r = NULL;
     int status = 0;
-    json_t *all = json ? json_array() : NULL;
+    json_t *all = json_array();
+    bool any_image = false;
     for (int i = optind; i < argc; i++) {
+        if (want_ctrs) {
+            struct ctr_state st;
+            if (ctr_find(cli->run_dir, argv[i], &st, &err) == 0) {
+                json_t *o = ctr_inspect(cli->run_dir, &st);
+                ctr_state_free(&st);
+                if (format) {
+                    if ((is_template ? print_template(format, o)
+                                     : (cli_error("inspect", "a container's --format is a "
+                                                             "template ({{.Field}})"),
+                                        -1)) < 0)
+                        status = 1;
+                    json_decref(o);
+                } else {
+                    json_array_append_new(all, o);
+                }
+                continue;
+            }
+            if (err.code == EINVAL || !want_images) {
+                cli_report("inspect", &err);
+                status = 1;
+                continue;
+            }
+        }
+        if (!s) {
+            if (!(s = cli_store_open(cli, "inspect", true)))
+                return 1;
+            if (store_read_begin(s, &r, &err) < 0) {
+                cli_report("inspect", &err);
+                store_close(s);
+                return 1;
+            }
+        }
         struct image img;
         if (image_load_ref(r, argv[i], &img, &err) < 0) {
-            cli_report("inspect", &err);
+            if (err.code == ENOENT)
+                cli_error("inspect", "Error: No such object: %s", argv[i]);
+            else
+                cli_report("inspect", &err);
             status = 1;
             continue;
         }
         struct view_header h;
         uint64_t size = cli_view_header(r, &img.digest, &h) ? h.total_size : 0;
-        if (all) {
-            json_array_append_new(all, image_json(r, argv[i], &img, size));
+        if (is_template) {
+            json_t *o = docker_image_json(r, &img, size);
+            if (print_template(format, o) < 0)
+                status = 1;
+            json_decref(o);
         } else if (format) {
             if (print_field(format, &img, size) < 0) {
-                cli_error("inspect", "unknown format `%s` (known: Digest, Id, Config, Size, "
-                          "Layers)", format);
+                cli_error("inspect",
+                          "unknown format `%s` (known: Digest, Id, Config, Size, "
+                          "Layers, or a template)",
+                          format);
                 status = 1;
             }
+        } else if (json || json_array_size(all)) {
+            json_array_append_new(all, image_json(r, argv[i], &img, size));
         } else {
-            if (i > optind)
+            if (any_image)
                 putchar('\n');
+            any_image = true;
             print_human(r, argv[i], &img, size);
         }
         image_free(&img);
     }
-    if (all) {
-        char *out = json_dumps(all, JSON_INDENT(2));
+    if (json_array_size(all)) {
+        char *out = json_dumps(all, JSON_INDENT(4));
         puts(out);
         free(out);
-        json_decref(all);
+    } else if (!format && !any_image && status == 0 && json) {
+        puts("[]");
     }
-    store_read_end(r);
-    store_close(s);
+    json_decref(all);
+    if (r)
+        store_read_end(r);
+    if (s)
+        store_close(s);
     return status;
 }

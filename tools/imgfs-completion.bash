@@ -31,7 +31,9 @@ _imgfs() {
     case $verb in
     exec | logs | stop | kill | rm | wait | start | restart | port | top | stats | rename | cp | commit | attach)
         names=$("$bin" ps -a -q 2>/dev/null) ;;
-    run | create | mount | inspect | tag | rmi | export | save | push | history)
+    inspect)
+        names="$("$bin" ps -a --format '{{.Names}}' 2>/dev/null) $("$bin" images 2>/dev/null | awk 'NR > 1 && $1 != "<none>" {print $1 ":" $2}')" ;;
+    run | create | mount | tag | rmi | export | save | push | history)
         names=$("$bin" images 2>/dev/null | awk 'NR > 1 && $1 != "<none>" {print $1 ($2 != "" && $2 != "<none>" ? ":" $2 : "")}') ;;
     esac
     if [[ -n $names ]]; then

@@ -1,0 +1,89 @@
+#!/bin/bash
+# Docker's container verbs (issue 9, section 1): inspect of containers (Docker's fields, templates),
+# wait, rename — on real containers of the busybox fixture.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+t_begin cli_verbs
+t_need_fixture busybox.tar
+"$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
+t_cleanup "'$IMGFS' ps -aq | xargs -r '$IMGFS' rm -f"
+fmt() { "$IMGFS" inspect -f "$1" "$2"; }
+
+# ---- inspect of a running container ----
+id=$("$IMGFS" run -d --network none --name web -e FOO=bar -w /tmp busybox \
+    sh -c 'echo up; exec sleep 1000')
+t_check "logs show it started" t_wait_for 200 sh -c "'$IMGFS' logs web | grep -q up"
+json=$("$IMGFS" inspect web)
+t_eq "a JSON array of one" 1 "$(jq length <<<"$json")"
+t_eq "Id" "$id" "$(jq -r '.[0].Id' <<<"$json")"
+t_eq "Name has Docker's slash" "/web" "$(jq -r '.[0].Name' <<<"$json")"
+t_eq "Path" "sh" "$(jq -r '.[0].Path' <<<"$json")"
+t_eq "Args" '["-c","echo up; exec sleep 1000"]' "$(jq -c '.[0].Args' <<<"$json")"
+t_eq "State.Status" running "$(jq -r '.[0].State.Status' <<<"$json")"
+t_eq "State.Running" true "$(jq -r '.[0].State.Running' <<<"$json")"
+pid=$(jq -r '.[0].State.Pid' <<<"$json")
+t_eq "State.Pid is the container's PID 1 seen from the host" 1 \
+    "$(awk '/^NSpid:/ {print $NF}' "/proc/$pid/status")"
+t_check "StartedAt is RFC 3339" grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' \
+    <<<"$(jq -r '.[0].State.StartedAt' <<<"$json")"
+t_eq "FinishedAt is Go's zero time while running" "0001-01-01T00:00:00Z" \
+    "$(jq -r '.[0].State.FinishedAt' <<<"$json")"
+image_id=$("$IMGFS" images --json | jq -r '.[0].Digest')
+t_eq "Image is the stored image's digest" "$image_id" "$(jq -r '.[0].Image' <<<"$json")"
+t_eq "Config.Image" busybox "$(jq -r '.[0].Config.Image' <<<"$json")"
+t_check "Config.Env has -e" jq -e '.[0].Config.Env | index("FOO=bar")' <<<"$json"
+t_eq "Config.WorkingDir" /tmp "$(jq -r '.[0].Config.WorkingDir' <<<"$json")"
+t_eq "Config.Hostname is the short id" "${id:0:12}" "$(jq -r '.[0].Config.Hostname' <<<"$json")"
+t_eq "HostConfig.NetworkMode" none "$(jq -r '.[0].HostConfig.NetworkMode' <<<"$json")"
+t_eq "the hostname inside is Config.Hostname" "${id:0:12}" "$("$IMGFS" exec web hostname)"
+
+# templates
+t_eq "-f State.Status" running "$(fmt '{{.State.Status}}' web)"
+t_eq "-f several fields and text" "/web is running (pid $pid)" \
+    "$(fmt '{{.Name}} is {{.State.Status}} (pid {{.State.Pid}})' web)"
+t_eq "-f json .Config.WorkingDir" '"/tmp"' "$(fmt '{{json .Config.WorkingDir}}' web)"
+t_eq "-f .Config.Env in Go's list form" \
+    "$(jq -r '"[" + (.[0].Config.Env | join(" ")) + "]"' <<<"$json")" "$(fmt '{{.Config.Env}}' web)"
+t_eq "-f range" "FOO=bar;" "$(fmt '{{range .Config.Env}}{{.}};{{end}}' web | grep -o 'FOO=bar;')"
+t_eq "a bad template is a usage error" 125 \
+    "$(set +e; fmt '{{.State.Status' web >/dev/null 2>&1; echo $?)"
+t_check "and says where" sh -c "'$IMGFS' inspect -f '{{.Name' web 2>&1 | grep -q 'unclosed action'"
+t_eq "--type image does not see containers" 1 \
+    "$(set +e; "$IMGFS" inspect --type image web >/dev/null 2>&1; echo $?)"
+t_eq "a missing object exits 1" 1 "$(set +e; "$IMGFS" inspect nosuch >/dev/null 2>&1; echo $?)"
+t_check "with Docker's words" sh -c "'$IMGFS' inspect nosuch 2>&1 | grep -q 'No such object: nosuch'"
+
+# image templates in Docker's shape: .Id is the config digest
+cfg=$("$IMGFS" inspect --json busybox | jq -r '.[0].ConfigDigest')
+t_eq "image {{.Id}} is the config digest" "$cfg" "$(fmt '{{.Id}}' busybox)"
+t_eq "image {{.RepoTags}}" "[busybox:latest]" "$(fmt '{{.RepoTags}}' busybox)"
+t_eq "image {{.Config.Env}}" "$("$IMGFS" inspect --json busybox | jq -r '"[" + (.[0].Config.config.Env | join(" ")) + "]"')" \
+    "$(fmt '{{.Config.Env}}' busybox)"
+t_eq "image {{.Os}}/{{.Architecture}}" linux/amd64 "$(fmt '{{.Os}}/{{.Architecture}}' busybox)"
+t_eq "image bare word Digest still works" \
+    "$("$IMGFS" inspect --json busybox | jq -r '.[0].Digest')" "$(fmt Digest busybox)"
+
+# ---- rename ----
+t_check "rename a running container" "$IMGFS" rename web web2
+t_eq "the new name finds it" "$id" "$(fmt '{{.Id}}' web2)"
+t_eq "the old one does not" 1 "$(set +e; "$IMGFS" inspect --type container web >/dev/null 2>&1; echo $?)"
+other=$("$IMGFS" run -d --network none --name other busybox sleep 1000)
+t_eq "renaming onto a taken name exits 1" 1 \
+    "$(set +e; "$IMGFS" rename other web2 2>/dev/null; echo $?)"
+t_check "with Docker's Conflict message" sh -c "'$IMGFS' rename other web2 2>&1 | grep -q Conflict"
+t_eq "a bad name exits 1" 1 "$(set +e; "$IMGFS" rename other 'a b' 2>/dev/null; echo $?)"
+t_check "the freed old name can be taken" "$IMGFS" rename other web
+t_eq "usage: two arguments" 125 "$(set +e; "$IMGFS" rename web 2>/dev/null; echo $?)"
+
+# ---- wait ----
+"$IMGFS" run -d --network none --name quick busybox sh -c 'sleep 0.3; exit 3' >/dev/null
+t_eq "wait prints the exit code once it ends" 3 "$("$IMGFS" wait quick)"
+t_eq "and it did end" exited "$(fmt '{{.State.Status}}' quick)"
+t_eq "State.ExitCode" 3 "$(fmt '{{.State.ExitCode}}' quick)"
+t_eq "wait on an exited container returns at once" 3 "$("$IMGFS" wait quick)"
+"$IMGFS" kill web2 >/dev/null
+t_eq "wait on a killed one: 137" 137 "$("$IMGFS" wait web2)"
+t_eq "the renamed container kept its new name when it ended" "/web2" "$(fmt '{{.Name}}' "$id")"
+t_eq "wait for a missing container exits 1" 1 "$(set +e; "$IMGFS" wait nosuch 2>/dev/null; echo $?)"
+t_eq "wait without arguments is a usage error" 125 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
+t_end

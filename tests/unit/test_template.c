@@ -1,0 +1,86 @@
+/* test_template.c — the Go-template subset of --format (fs/template.c): what Docker users write,
+ * printed as Go prints it, and templates outside the subset refused with their position. */
+#include "../../fs/template.h"
+#include "unit.h"
+
+#include <string.h>
+
+static json_t *data;
+
+static void expect(const char *tmpl, const char *want)
+{
+    struct imgfs_err err = {0};
+    char *out = NULL;
+    int r = tmpl_render(tmpl, data, &out, &err);
+    CHECK(r == 0 && out && !strcmp(out, want), "%s -> [%s] (%s), want [%s]", tmpl,
+          out ? out : "(null)", err.msg, want);
+    CHECK(tmpl_check(tmpl, &err) == 0, "check %s: %s", tmpl, err.msg);
+    free(out);
+}
+
+static void refuse(const char *tmpl, const char *msg_part)
+{
+    struct imgfs_err err = {0};
+    char *out = NULL;
+    int r = tmpl_render(tmpl, data, &out, &err);
+    CHECK(r < 0 && err.code == EINVAL && strstr(err.msg, msg_part), "%s: r=%d msg=%s", tmpl, r,
+          err.msg);
+    if (!strstr(msg_part, "range")) /* a value's error, not the syntax's */
+        CHECK(tmpl_check(tmpl, &err) < 0, "check accepted %s", tmpl);
+    free(out);
+}
+
+int main(void)
+{
+    json_error_t je;
+    data = json_loads("{\"Id\":\"abc\",\"Name\":\"/web\",\"State\":{\"Status\":\"running\","
+                      "\"Pid\":42,\"Running\":true,\"Error\":\"\"},"
+                      "\"Config\":{\"Env\":[\"A=1\",\"PATH=/bin\"],\"Cmd\":null,"
+                      "\"Labels\":{\"b\":\"2\",\"a\":\"1\"},\"Empty\":[]},"
+                      "\"Mounts\":[{\"Source\":\"/h\",\"Destination\":\"/c\"},"
+                      "{\"Source\":\"/x\",\"Destination\":\"/y\"}],\"Ratio\":0.5}",
+                      0, &je);
+    CHECK(data != NULL, "test data: %s", je.text);
+
+    expect("{{.Id}}", "abc");
+    expect("{{ .State.Status }}", "running");
+    expect("{{.State.Pid}} {{.State.Running}}", "42 true");
+    expect("id={{.Id}}\\tname={{.Name}}\\n", "id=abc\tname=/web\n");
+    expect("{{.Config.Env}}", "[A=1 PATH=/bin]");
+    expect("{{.Config.Labels}}", "map[a:1 b:2]");
+    expect("{{.Config.Cmd}}", "<nil>");
+    expect("{{.Nope}}|{{.State.Nope.Deeper}}", "<no value>|<no value>");
+    expect("{{json .Config.Env}}", "[\"A=1\",\"PATH=/bin\"]");
+    expect("{{json .State}}",
+           "{\"Status\":\"running\",\"Pid\":42,\"Running\":true,\"Error\":\"\"}");
+    expect("{{json .Config.Cmd}}", "null");
+    expect("{{index .Config.Labels \"b\"}}", "2");
+    expect("{{index .Config.Env 1}}", "PATH=/bin");
+    expect("{{join .Config.Env \",\"}}", "A=1,PATH=/bin");
+    expect("{{upper .State.Status}} {{len .Mounts}}", "RUNNING 2");
+    expect("{{range .Mounts}}{{.Source}}:{{.Destination}} {{end}}", "/h:/c /x:/y ");
+    expect("{{range .Config.Empty}}x{{else}}none{{end}}", "none");
+    expect("{{range .Config.Labels}}{{.}};{{end}}", "1;2;");
+    expect("{{if .State.Running}}up{{else}}down{{end}}", "up");
+    expect("{{if .State.Error}}err{{else}}ok{{end}}", "ok");
+    expect("{{with .State}}{{.Pid}}{{end}}", "42");
+    expect("a  {{- .Id -}}  b", "aabcb");
+    expect("{{.Ratio}}", "0.5");
+    expect("{{.}}", "map[Config:map[Cmd:<nil> Empty:[] Env:[A=1 PATH=/bin] Labels:map[a:1 b:2]] "
+                    "Id:abc Mounts:[map[Destination:/c Source:/h] map[Destination:/y Source:/x]] "
+                    "Name:/web Ratio:0.5 State:map[Error: Pid:42 Running:true Status:running]]");
+    expect("{{ \"}}\" }}", "}}");
+    expect("plain text", "plain text");
+
+    refuse("{{.Id", "unclosed action");
+    refuse("{{range .Mounts}}x", "missing {{end}}");
+    refuse("{{end}}", "outside a block");
+    refuse("{{$x := .Id}}", "unsupported syntax");
+    refuse("{{.Id | printf}}", "unsupported syntax");
+    refuse("{{nosuch .Id}}", "unknown function");
+    refuse("{{index .Config.Env 9}}", "out of range");
+    refuse("{{if .X}}{{nosuch}}{{end}}", "unknown function"); /* found in a block not taken */
+    refuse("{{\"abc}}", "unclosed action");
+    json_decref(data);
+    return unit_summary();
+}
