@@ -153,6 +153,22 @@ struct cli_progress_json_layer {
 void cli_progress_json(const char *event, const struct digest *d,
                        const struct cli_progress_json_layer *l, size_t n_layers);
 
+/* --format for listings: Docker's Go-template subset (fs/template.h), one row per object; a
+ * "table " prefix prints a header row (the template over `headers`, an object of column titles)
+ * and aligns the tab-separated cells as Docker's tabwriter does. Errors are printed. */
+struct json_t;
+struct cli_format {
+    const char *verb, *tmpl;
+    bool table;
+    char **rows;
+    size_t n;
+};
+/* format NULL: default_table (which starts with "table "). -1 for a bad template. */
+int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
+                     const char *default_table, struct json_t *headers);
+int cli_format_row(struct cli_format *f, struct json_t *row);
+void cli_format_end(struct cli_format *f);
+
 /* Exit status for an error: 125 is imgfs's own failure, as in Docker. */
 #define EXIT_IMGFS_FAILED 125
 

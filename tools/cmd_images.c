@@ -10,19 +10,26 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage[] = "Usage: imgfs images [OPTIONS]\n\n"
-                            "List images.\n\n"
-                            "Options:\n"
-                            "  -q, --quiet      only image IDs\n"
-                            "      --digests    show the digest a registry knows each image by (recorded by pull\n"
-                            "                   and push; the stored manifest's for local images)\n"
-                            "      --json       one JSON array\n"
-                            "  -h, --help       show this help\n";
+static const char usage[] =
+    "Usage: imgfs images [OPTIONS] [REPOSITORY[:TAG]]\n\n"
+    "List images (only REPOSITORY's, or that one tag, when given).\n\n"
+    "Options:\n"
+    "  -q, --quiet      only image IDs\n"
+    "      --format TMPL  a Go template per image (docs/cli.md), \"table TMPL\"\n"
+    "                   with headers; fields: .ID .Repository .Tag .Digest\n"
+    "                   .CreatedSince .CreatedAt .Size\n"
+    "      --digests    show the digest a registry knows each image by (recorded by pull\n"
+    "                   and push; the stored manifest's for local images)\n"
+    "      --json       one JSON array\n"
+    "  -h, --help       show this help\n";
 
 struct listing {
     struct store_read *r;
     bool quiet, digests;
     json_t *json;
+    const char *repo, *tag; /* the REPOSITORY[:TAG] filter, or NULL */
+    struct cli_format fmt;
+    int rc;
 };
 
 static void ago(int64_t t, char *buf, size_t len)
@@ -65,6 +72,8 @@ static int list_one(void *ctx, const struct store_image_entry *e)
         snprintf(shown, sizeof shown, "%s", repo_digest);
     else
         snprintf(shown, sizeof shown, "sha256:%s", hex);
+    if (l->repo && (strcmp(repo, l->repo) || (l->tag && strcmp(tag, l->tag))))
+        return 0;
     if (l->json) {
         json_array_append_new(l->json,
                               json_pack("{s:s, s:s, s:s, s:s+, s:s, s:I, s:I}", "Name",
@@ -79,36 +88,73 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     }
     cli_human_size(bytes, size, sizeof size);
     ago(e->tagged_at, when, sizeof when);
-    if (l->digests)
-        printf("%-30s %-12s %-71s %-24s %s\n", repo, tag, shown, when, size);
-    else
-        printf("%-30s %-12s %-12.12s %-24s %s\n", repo, tag, hex, when, size);
+    char at[64], id[13];
+    time_t t = (time_t)e->tagged_at;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+    snprintf(id, sizeof id, "%.12s", hex);
+    json_t *row =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "Repository", repo, "Tag", tag,
+                  "Digest", shown, "CreatedSince", when, "CreatedAt", at, "Size", size);
+    if (cli_format_row(&l->fmt, row) < 0)
+        l->rc = 1;
+    json_decref(row);
     return 0;
 }
 
 int cmd_images(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {{"quiet", no_argument, 0, 'q'},
-                                         {"digests", no_argument, 0, 'D'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"quiet", no_argument, 0, 'q'}, {"digests", no_argument, 0, 'D'},
+        {"json", no_argument, 0, 'j'},  {"format", required_argument, 0, 'F'},
+        {"help", no_argument, 0, 'h'},  {0, 0, 0, 0}};
     struct listing l = {0};
     bool json = false;
+    const char *format = NULL;
     int c;
     while ((c = cli_getopt(argc, argv, "qh", opts)) != -1) {
         switch (c) {
         case 'q': l.quiet = true; break;
         case 'D': l.digests = true; break;
         case 'j': json = true; break;
+        case 'F':
+            format = optarg;
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default:
             return cli_usage_error("images");
         }
     }
-    if (optind != argc) {
-        cli_error("images", "unexpected argument `%s`", argv[optind]);
-        return 1;
+    if (argc - optind > 1) {
+        cli_error("images", "requires at most 1 argument");
+        return cli_usage_error("images");
+    }
+    cleanup_free char *filter_repo = NULL;
+    if (optind < argc) {
+        const char *want = argv[optind], *colon = strrchr(want, ':');
+        if (colon && !strchr(colon, '/')) {
+            filter_repo = strndup(want, (size_t)(colon - want));
+            l.tag = colon + 1;
+        } else {
+            filter_repo = xstrdup(want);
+        }
+        l.repo = filter_repo;
+    }
+    bool formatted = !json && !l.quiet;
+    if (formatted) {
+        static const char plain[] =
+            "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+        static const char digests[] = "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}"
+                                      "\\t{{.CreatedSince}}\\t{{.Size}}";
+        json_t *headers =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", "IMAGE ID", "Repository",
+                      "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince", "CREATED",
+                      "CreatedAt", "CREATED AT", "Size", "SIZE");
+        int r = cli_format_begin(&l.fmt, "images", format, l.digests ? digests : plain, headers);
+        json_decref(headers);
+        if (r < 0)
+            return cli_usage_error("images");
     }
     struct imgfs_err err = {0};
     struct store *s;
@@ -116,9 +162,8 @@ int cmd_images(int argc, char **argv, struct cli *cli)
         if (err.code == ENOENT) { /* no store yet: no images */
             if (json)
                 puts("[]");
-            else if (!l.quiet)
-                printf("%-30s %-12s %-12s %-24s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED",
-                       "SIZE");
+            else if (formatted)
+                cli_format_end(&l.fmt);
             return 0;
         }
         cli_report("images", &err);
@@ -131,10 +176,9 @@ int cmd_images(int argc, char **argv, struct cli *cli)
     }
     if (json)
         l.json = json_array();
-    else if (!l.quiet)
-        printf("%-30s %-12s %-*s %-24s %s\n", "REPOSITORY", "TAG", l.digests ? 71 : 12,
-               l.digests ? "DIGEST" : "IMAGE ID", "CREATED", "SIZE");
     store_image_foreach(l.r, list_one, &l);
+    if (formatted)
+        cli_format_end(&l.fmt);
     if (l.json) {
         char *out = json_dumps(l.json, JSON_INDENT(2));
         puts(out);
@@ -143,5 +187,5 @@ int cmd_images(int argc, char **argv, struct cli *cli)
     }
     store_read_end(l.r);
     store_close(s);
-    return 0;
+    return l.rc;
 }

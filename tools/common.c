@@ -2,6 +2,7 @@
 #include "../fs/reference.h"
 #include "../fs/registry.h"
 #include "../fs/store.h"
+#include "../fs/template.h"
 #include "../fs/view.h"
 #include "../runner/runner.h"
 
@@ -243,4 +244,84 @@ bool cli_repo_has_tag(struct store_read *r, const char *repo, const struct diges
     bool found = sc.found != NULL;
     free(sc.found);
     return found;
+}
+
+/* ---- --format for listings (ps, images) ---- */
+
+int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
+                     const char *default_table, json_t *headers)
+{
+    memset(f, 0, sizeof *f);
+    f->verb = verb;
+    const char *t = format ? format : default_table;
+    if (!strncmp(t, "table", 5) && (!t[5] || isspace((unsigned char)t[5]))) {
+        f->table = true;
+        t += 5;
+        while (*t == ' ')
+            t++;
+        if (!*t)
+            t = default_table + 6; /* "table" alone: the default columns */
+    }
+    f->tmpl = t;
+    struct imgfs_err err = {0};
+    if (tmpl_check(f->tmpl, &err) < 0) {
+        cli_report(verb, &err);
+        return -1;
+    }
+    if (f->table) {
+        char *h;
+        if (tmpl_render(f->tmpl, headers, &h, &err) < 0) {
+            cli_report(verb, &err);
+            return -1;
+        }
+        f->rows = xrealloc(f->rows, (f->n + 1) * sizeof *f->rows);
+        f->rows[f->n++] = h;
+    }
+    return 0;
+}
+
+int cli_format_row(struct cli_format *f, json_t *row)
+{
+    struct imgfs_err err = {0};
+    char *line;
+    if (tmpl_render(f->tmpl, row, &line, &err) < 0) {
+        cli_report(f->verb, &err);
+        return -1;
+    }
+    if (!f->table) {
+        puts(line);
+        free(line);
+        return 0;
+    }
+    f->rows = xrealloc(f->rows, (f->n + 1) * sizeof *f->rows);
+    f->rows[f->n++] = line;
+    return 0;
+}
+
+/* Go's text/tabwriter as Docker sets it up (minimum width 20, padding 3): every tab-ended cell
+ * is padded to its column's width; the text after a line's last tab is not. */
+void cli_format_end(struct cli_format *f)
+{
+    size_t widths[64] = {0};
+    for (size_t i = 0; i < f->n; i++) {
+        size_t col = 0;
+        for (char *p = f->rows[i], *tab; (tab = strchr(p, '\t')) && col < 64; p = tab + 1, col++) {
+            size_t w = (size_t)(tab - p) + 3;
+            if (w < 20)
+                w = 20;
+            if (w > widths[col])
+                widths[col] = w;
+        }
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        size_t col = 0;
+        char *p = f->rows[i], *tab;
+        for (; (tab = strchr(p, '\t')) && col < 64; p = tab + 1, col++)
+            printf("%-*.*s", (int)widths[col], (int)(tab - p), p);
+        puts(p);
+        free(f->rows[i]);
+    }
+    free(f->rows);
+    f->rows = NULL;
+    f->n = 0;
 }
