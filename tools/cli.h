@@ -34,14 +34,15 @@ struct cli {
     X(logs, "Show a container's output")                                                           \
     X(wait, "Block until containers stop, then print their exit codes")                            \
     X(rename, "Rename a container")                                                                \
+    X(port, "List a container's published ports")                                                  \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
     X(rm, "Remove containers")                                                                     \
     X(pull, "Download an image from a registry")                                                   \
     X(push, "Upload an image to a registry")                                                       \
     X(login, "Store credentials for a registry (checked against it)")                              \
-    X(logout, "Remove stored credentials for a registry")                                                                     \
-    X(commit, "Create an image from a container's changes")                                     \
+    X(logout, "Remove stored credentials for a registry")                                          \
+    X(commit, "Create an image from a container's changes")                                        \
     X(optimize, "Record which files a command's start-up reads (push puts them first)")
 
 #define X(name, help) int cmd_##name(int argc, char **argv, struct cli *cli);

@@ -65,8 +65,17 @@ if command -v slirp4netns >/dev/null; then
         "$("$IMGFS" inspect web | jq -c '.[0].NetworkSettings.Ports["80/tcp"]')"
     t_eq "index of a key with a slash" "[map[HostIp:127.0.0.1 HostPort:$port]]" \
         "$("$IMGFS" inspect -f '{{index .NetworkSettings.Ports "80/tcp"}}' web)"
+    t_eq "port lists the mapping" "80/tcp -> 127.0.0.1:$port" "$("$IMGFS" port web)"
+    t_eq "port of one port" "127.0.0.1:$port" "$("$IMGFS" port web 80)"
+    t_eq "port of one port with its protocol" "127.0.0.1:$port" "$("$IMGFS" port web 80/tcp)"
+    t_eq "an unpublished port exits 1" 1 "$(set +e; "$IMGFS" port web 81 2>/dev/null; echo $?)"
+    t_check "with Docker's words" sh -c "'$IMGFS' port web 81 2>&1 | grep -q \"No public port '81/tcp' published for web\""
+    "$IMGFS" stop web >/dev/null
+    t_eq "a stopped container publishes nothing" "" "$("$IMGFS" port web)"
     "$IMGFS" rm -f web >/dev/null
 fi
+t_eq "port of a missing container exits 1" 1 "$(set +e; "$IMGFS" port nosuch 2>/dev/null; echo $?)"
+t_eq "port without arguments is a usage error" 125 "$(set +e; "$IMGFS" port 2>/dev/null; echo $?)"
 
 # ---- images ----
 t_eq "images REPOSITORY filter" "bb v1" \

@@ -1,0 +1,74 @@
+/* imgfs port — a running container's published ports, as docker port prints them. */
+#include "../runner/runner.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: imgfs port CONTAINER [PRIVATE_PORT[/PROTO]]\n\n"
+    "List the container's port mappings (\"80/tcp -> 127.0.0.1:8080\"), or the host addresses of\n"
+    "one port (PROTO defaults to tcp). A container that is not running publishes nothing.\n\n"
+    "Options:\n"
+    "  -h, --help   show this help\n";
+
+static void print_bindings(const char *key, json_t *list, bool with_key)
+{
+    size_t i;
+    json_t *b;
+    json_array_foreach(list, i, b)
+    {
+        const char *ip = json_string_value(json_object_get(b, "HostIp"));
+        const char *port = json_string_value(json_object_get(b, "HostPort"));
+        if (with_key)
+            printf("%s -> ", key);
+        printf("%s:%s\n", ip && *ip ? ip : "0.0.0.0", port ? port : "");
+    }
+}
+
+int cmd_port(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        return cli_usage_error("port");
+    }
+    if (argc - optind < 1 || argc - optind > 2) {
+        cli_error("port", "requires 1 or 2 arguments");
+        return cli_usage_error("port");
+    }
+    struct imgfs_err err = {0};
+    struct ctr_state s;
+    if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
+        cli_report("port", &err);
+        return err.code == ENOENT ? 1 : EXIT_IMGFS_FAILED;
+    }
+    json_t *o = ctr_inspect(cli->run_dir, &s);
+    json_t *ports = json_object_get(json_object_get(o, "NetworkSettings"), "Ports");
+    int rc = 0;
+    if (optind + 1 < argc) {
+        const char *want = argv[optind + 1];
+        char key[64];
+        snprintf(key, sizeof key, strchr(want, '/') ? "%s" : "%s/tcp", want);
+        json_t *list = json_object_get(ports, key);
+        if (!json_array_size(list)) {
+            cli_error("port", "Error: No public port '%s' published for %s", key, argv[optind]);
+            rc = 1;
+        } else {
+            print_bindings(key, list, false);
+        }
+    } else {
+        const char *k;
+        json_t *v;
+        json_object_foreach(ports, k, v) print_bindings(k, v, true);
+    }
+    json_decref(o);
+    ctr_state_free(&s);
+    return rc;
+}
