@@ -90,6 +90,15 @@ t_eq "bb:2 fetched only the new file's members ($new bytes), none of the shared 
 t_check "... while its blob is much bigger" test "$(stat -c %s "$(blob_file "$b2")")" -gt $((3 * new))
 lz umount "$T/mnt"
 
+# ---- a plain gzip layer (no eStargz footer or TOC): pulled whole, with a one-line note
+t_check "export bb:1 as a plain OCI archive" "$IMGFS" export -o "$T/plain.tar" bb:1
+t_check "skopeo pushes it gzip-compressed (no TOC)" skopeo --insecure-policy copy -q --dest-compress \
+    --dest-tls-verify=false "oci-archive:$T/plain.tar" "docker://$REG/plain:1"
+out=$(lz pull --lazy "$REG/plain:1" 2>&1 >/dev/null) || true
+t_check "pull --lazy says it pulls the image whole ($out)" grep -q "^imgfs pull: note: .*pulling the image whole" <<<"$out"
+t_eq "... one line" 1 "$(wc -l <<<"$out")"
+t_check "and it is all there" lz export --format rootfs -o /dev/null "$REG/plain:1"
+
 # ---- 16 readers of one file at once: every chunk fetched once
 t_check "pull bb:1 lazily into a third store" lz3 pull -q --lazy "$REG/bb:1"
 t_check "mount it" lz3 mount "$REG/bb:1" "$T/mnt"
