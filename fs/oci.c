@@ -503,6 +503,24 @@ static int plan_add_job(struct plan *p, const char *member, const struct digest 
     return 0;
 }
 
+/* A name an archive gives an image (RepoTags, containerd's name, a full ref.name) is held to the
+ * rules `tag` and `import -t` apply: a reference with a repository and no digest-only form. A bad
+ * one refuses the whole archive before anything is stored (Docker's `load` fails on it too). */
+static int archive_name_check(const char *name, const char *what, struct imgfs_err *err)
+{
+    struct ref r;
+    struct imgfs_err why = {0};
+    if (!strncmp(name, "sha256:", 7))
+        return err_set(err, EINVAL, "%s: image name `%s` is a digest, not a name", what, name);
+    if (ref_parse(name, &r, &why) < 0)
+        return err_set(err, EINVAL, "%s: bad image name: %s", what, why.msg);
+    bool digest_only = r.has_digest && !r.tag;
+    ref_free(&r);
+    if (digest_only)
+        return err_set(err, EINVAL, "%s: image name `%s` has a digest and no tag", what, name);
+    return 0;
+}
+
 static void image_add_name(struct plan_image *im, const char *name)
 {
     char *n = store_name_normalize(name);
@@ -824,6 +842,10 @@ static int oci_plan(struct source *s, struct plan *p, struct imgfs_err *err)
             return -1;
         }
         const char *name = descriptor_image_name(m);
+        if (name && archive_name_check(name, what, err) < 0) {
+            plan_image_free(&im);
+            return -1;
+        }
         if (name)
             image_add_name(&im, name);
         json_t *ref = json_object_get(json_object_get(m, "annotations"), ANNOT_REF_NAME);
@@ -938,8 +960,13 @@ static int docker_plan(struct source *s, struct plan *p, struct imgfs_err *err)
             json_t *tag;
             json_array_foreach(tags, t, tag)
             {
-                if (json_is_string(tag) && *json_string_value(tag))
-                    image_add_name(&im, json_string_value(tag));
+                if (!json_is_string(tag) || !*json_string_value(tag))
+                    continue;
+                if (archive_name_check(json_string_value(tag), what, err) < 0) {
+                    plan_image_free(&im);
+                    return -1;
+                }
+                image_add_name(&im, json_string_value(tag));
             }
         }
         im.config_len = config.len;
