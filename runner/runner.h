@@ -161,6 +161,12 @@ struct json_t *ctr_inspect(const char *run_dir, const struct ctr_state *s);
 int ctr_rename(const char *run_dir, const struct ctr_state *s, const char *name,
                struct imgfs_err *err);
 
+/* docker cp: copy `src` to `dest`, one of them inside the running container (to_container: dest),
+ * resolved in its root (symlinks stay inside it; those in the copied tree are copied as links).
+ * Docker's rules: into dest when it is a directory, else as dest; "dir/." copies the contents. */
+int ctr_copy(const char *run_dir, const struct ctr_state *s, const char *src, const char *dest,
+             bool to_container, struct imgfs_err *err);
+
 /* Send a signal to the container's PID 1, which passes it to the command. */
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
 /* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its

@@ -35,6 +35,7 @@ struct cli {
     X(wait, "Block until containers stop, then print their exit codes")                            \
     X(rename, "Rename a container")                                                                \
     X(port, "List a container's published ports")                                                  \
+    X(cp, "Copy files between a running container and the host")                                   \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
     X(rm, "Remove containers")                                                                     \

@@ -75,6 +75,41 @@ t_eq "a bad name exits 1" 1 "$(set +e; "$IMGFS" rename other 'a b' 2>/dev/null; 
 t_check "the freed old name can be taken" "$IMGFS" rename other web
 t_eq "usage: two arguments" 125 "$(set +e; "$IMGFS" rename web 2>/dev/null; echo $?)"
 
+# ---- cp ----
+"$IMGFS" run -d --network none --name files busybox sh -c \
+    'mkdir -p /data/sub; echo hi > /data/a; echo deep > /data/sub/b; chmod 0751 /data/sub;
+     ln -s /etc/passwd /data/link; ln -s / /escape; touch /ready; exec sleep 1000' >/dev/null
+t_check "the container made its files" t_wait_for 200 "$IMGFS" exec files test -e /ready
+mkdir "$T/out"
+t_check "cp CTR:DIR HOSTDIR" "$IMGFS" cp files:/data "$T/out"
+t_eq "into the directory, under its name" "deep" "$(cat "$T/out/data/sub/b")"
+t_eq "modes kept" 751 "$(stat -c %a "$T/out/data/sub")"
+t_eq "a symlink is copied as a link" /etc/passwd "$(readlink "$T/out/data/link")"
+t_check "cp CTR:DIR/. NEW copies the contents" "$IMGFS" cp files:/data/. "$T/out2"
+t_eq "contents" "a link sub" "$(ls "$T/out2" | xargs)"
+t_check "cp CTR:FILE NEWNAME" "$IMGFS" cp files:/data/a "$T/renamed"
+t_eq "the file" hi "$(cat "$T/renamed")"
+echo from-host >"$T/h"
+t_check "cp HOSTFILE CTR:DIR/" "$IMGFS" cp "$T/h" files:/data/
+t_eq "the container sees it" from-host "$("$IMGFS" exec files cat /data/h)"
+t_check "it went to the container's upper layer" \
+    test -f "$IMGFS_RUN_DIR/containers/$(fmt '{{.Id}}' files)/upper/data/h"
+marker=$(mktemp -u /tmp/imgfs-cp-escape.XXXXXX)
+t_check "cp through a symlink to / stays in the container" \
+    "$IMGFS" cp "$T/h" "files:/escape${marker}"
+t_check_fails "nothing written on the host" test -e "$marker"
+t_eq "it landed inside" from-host "$("$IMGFS" exec files cat "$marker")"
+"$IMGFS" exec files hostname >"$T/want-hn"
+t_check "cp CTR:/escape/etc/hostname reads the container's file" \
+    "$IMGFS" cp files:/escape/etc/hostname "$T/hn"
+t_eq "the container's hostname file" "$(cat "$T/want-hn")" "$(cat "$T/hn")"
+t_eq "a missing source exits 1" 1 "$(set +e; "$IMGFS" cp files:/nope "$T/" 2>/dev/null; echo $?)"
+t_eq "no container named: usage error" 125 "$(set +e; "$IMGFS" cp "$T/h" "$T/h2" 2>/dev/null; echo $?)"
+"$IMGFS" stop files >/dev/null
+t_eq "a stopped container is refused (not supported yet)" 1 \
+    "$(set +e; "$IMGFS" cp files:/data "$T/x" 2>/dev/null; echo $?)"
+t_check "saying so" sh -c "'$IMGFS' cp files:/data '$T/x' 2>&1 | grep -q 'not running'"
+
 # ---- wait ----
 "$IMGFS" run -d --network none --name quick busybox sh -c 'sleep 0.3; exit 3' >/dev/null
 t_eq "wait prints the exit code once it ends" 3 "$("$IMGFS" wait quick)"
