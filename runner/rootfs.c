@@ -508,24 +508,20 @@ int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err)
     /* our mounts must not propagate back to the host's namespace */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return err_sys(err, errno, "making mounts private");
-    if (r->read_only) {
-        if (mount(r->lower, r->target, NULL, MS_BIND | MS_REC, NULL) < 0)
-            return err_sys(err, errno, "binding the image rootfs `%s`", r->lower);
-        if (mount(NULL, r->target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-            return err_sys(err, errno, "making the rootfs read-only");
-    } else {
-        /* volatile: no sync of the upper file system when the overlay goes away. Without it every
-         * container's end waits for an ext4 journal commit (~60 ms here). An upper dir is mounted
-         * once and thrown away with the container, so there is nothing a crash could leave
-         * inconsistent that anyone would mount again. */
-        char opts[8192];
-        int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,volatile", r->lower,
-                         r->upper, r->work);
-        if (n < 0 || (size_t)n >= sizeof opts)
-            return err_set(err, ENAMETOOLONG, "overlay options too long");
-        if (mount("overlay", r->target, "overlay", 0, opts) < 0)
-            return err_sys(err, errno, "mounting overlay on `%s` (%s)", r->target, opts);
-    }
+    /* --read-only too: the overlay is writable while the runner makes the mount points of
+     * --tmpfs, -v and /etc files the image lacks (in the upper, as Docker and runc create
+     * them), and becomes read-only (this mount's flag) just before pivot_root. volatile: no sync of
+     * the upper file system when the overlay goes away. Without it every container's end waits for
+     * an ext4 journal commit (~60 ms here). An upper dir is mounted once and thrown away with the
+     * container, so there is nothing a crash could leave inconsistent that anyone would mount
+     * again. */
+    char opts[8192];
+    int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,volatile", r->lower,
+                     r->upper, r->work);
+    if (n < 0 || (size_t)n >= sizeof opts)
+        return err_set(err, ENAMETOOLONG, "overlay options too long");
+    if (mount("overlay", r->target, "overlay", 0, opts) < 0)
+        return err_sys(err, errno, "mounting overlay on `%s` (%s)", r->target, opts);
     struct root root = {.fd = open(r->target, O_PATH | O_DIRECTORY | O_CLOEXEC)};
     cleanup_close int rootfd = root.fd;
     if (rootfd < 0)
@@ -552,6 +548,8 @@ int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err)
         return -1;
     if (check_root_uncovered(r, &root, err) < 0)
         return -1;
+    if (r->read_only && mount_fd(NULL, rootfd, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        return err_sys(err, errno, "making the rootfs read-only");
 
     /* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours
      * (the way runc does it: no directory for the old root inside the image) */

@@ -134,7 +134,12 @@ static int parse_volume(const char *spec, struct ctr_mount *m, struct imgfs_err 
     if (!target[strspn(target, "/")])
         return err_set(err, EINVAL, "invalid volume specification: '%s': destination can't be '/'",
                        spec);
+    /* as Docker: a host directory that does not exist yet is created (mkdir -p, 0755) */
     char *real = realpath(copy, NULL);
+    if (!real && errno == ENOENT && mkdir_p(copy, 0755, err) < 0)
+        return err_ctx(err, "creating volume source `%s`", copy);
+    if (!real)
+        real = realpath(copy, NULL);
     if (!real)
         return err_sys(err, errno, "volume source `%s`", copy);
     m->source = real;
