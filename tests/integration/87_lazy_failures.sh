@@ -64,8 +64,14 @@ IMGFS_ROOT=$T/store3 "$IMGFS" umount "$T/mnt"
 t_check "mount store 2's image again" lz mount "$REG/app:1" "$T/mnt"
 pids=$(pgrep -f "^imgfs-(keeper|mountd) $T/mnt " || true)
 t_check "found its keeper and daemon" test -n "$pids"
-kill -9 $pids
-gone() { ! pgrep -f "^imgfs-(keeper|mountd) $T/mnt " >/dev/null; }
+# the keeper first (it would start a new daemon), then every daemon, until none is left
+kill -9 $(pgrep -f "^imgfs-keeper $T/mnt ") 2>/dev/null || true
+gone() {
+    local p
+    p=$(pgrep -f "^imgfs-(keeper|mountd) $T/mnt ") || return 0
+    kill -9 $p 2>/dev/null
+    return 1
+}
 t_check "they are gone" t_wait_for 400 gone || pgrep -af "^imgfs-(keeper|mountd) $T/mnt " || true
 t_check_fails "the dead mount does not serve" stat "$T/mnt/bin"
 t_check "pull fetches the rest" lz pull -q "$REG/app:1"
