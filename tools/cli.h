@@ -36,6 +36,8 @@ struct cli {
     X(rename, "Rename a container")                                                                \
     X(port, "List a container's published ports")                                                  \
     X(cp, "Copy files between a running container and the host")                                   \
+    X(container, "Manage containers: container prune")                                             \
+    X(image, "Manage images: image prune")                                                         \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
     X(rm, "Remove containers")                                                                     \

@@ -121,4 +121,29 @@ t_eq "wait on a killed one: 137" 137 "$("$IMGFS" wait web2)"
 t_eq "the renamed container kept its new name when it ended" "/web2" "$(fmt '{{.Name}}' "$id")"
 t_eq "wait for a missing container exits 1" 1 "$(set +e; "$IMGFS" wait nosuch 2>/dev/null; echo $?)"
 t_eq "wait without arguments is a usage error" 125 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
+
+# ---- container prune, image prune ----
+keep=$("$IMGFS" run -d --network none --name keep busybox sleep 1000)
+stopped=$("$IMGFS" ps -a -q --no-trunc -f status=exited | sort)
+t_check "there are stopped containers to prune" test -n "$stopped"
+t_eq "answering no removes nothing" "$stopped" \
+    "$(echo n | "$IMGFS" container prune >/dev/null 2>&1; "$IMGFS" ps -a -q --no-trunc -f status=exited | sort)"
+out=$("$IMGFS" container prune -f)
+t_eq "container prune -f lists what it removed" "$stopped" \
+    "$(sed -n '/^Deleted Containers:/,/^$/p' <<<"$out" | grep -E '^[0-9a-f]{64}$' | sort)"
+t_check "and the reclaimed space" grep -q "^Total reclaimed space: " <<<"$out"
+t_eq "no stopped container is left" "" "$("$IMGFS" ps -a -q -f status=exited)"
+t_check "the running one is kept" grep -qx "$keep" <<<"$("$IMGFS" ps -q --no-trunc)"
+t_eq "an unknown subcommand is a usage error" 125 \
+    "$(set +e; "$IMGFS" container frobnicate 2>/dev/null; echo $?)"
+"$IMGFS" import -q -t spare "$FIXTURES/tree.tar"
+before=$(t_stored_bytes)
+t_check "rmi leaves the content" "$IMGFS" rmi spare
+out=$(echo y | "$IMGFS" image prune)
+t_check "image prune (answered y) frees what no name reaches" \
+    test "$(t_stored_bytes)" -lt "$before"
+t_check "and says how much" grep -q "^Total reclaimed space: " <<<"$out"
+t_check "images still there" "$IMGFS" inspect -f Digest busybox
+t_eq "image prune -a is refused as not supported" 125 \
+    "$(set +e; "$IMGFS" image prune -a -f 2>/dev/null; echo $?)"
 t_end

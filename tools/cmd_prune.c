@@ -1,0 +1,174 @@
+/* imgfs container prune / imgfs image prune — Docker's cleanup verbs. */
+#include "../fs/store.h"
+#include "../runner/runner.h"
+#include "cli.h"
+
+#include <ftw.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char container_usage[] =
+    "Usage: imgfs container prune [-f]\n\n"
+    "Remove all stopped containers (and their writable layers).\n\n"
+    "Options:\n"
+    "  -f, --force   do not ask for confirmation\n"
+    "  -h, --help    show this help\n";
+
+static const char image_usage[] =
+    "Usage: imgfs image prune [-f]\n\n"
+    "Free the images no name refers to (Docker's dangling images: in imgfs an untagged image\n"
+    "is content no name reaches, which is what `imgfs gc` frees). `-a` (also images no\n"
+    "container uses) is not supported yet: remove such names with `imgfs rmi`.\n\n"
+    "Options:\n"
+    "  -f, --force   do not ask for confirmation\n"
+    "  -h, --help    show this help\n";
+
+static bool confirm(const char *warning)
+{
+    fprintf(stderr, "WARNING! %s\nAre you sure you want to continue? [y/N] ", warning);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        return false;
+    return !strcmp(line, "y\n") || !strcmp(line, "Y\n") || !strcmp(line, "yes\n") ||
+           !strcmp(line, "y") || !strcmp(line, "yes");
+}
+
+static uint64_t tree_bytes;
+static int add_size(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path, (void)ftw;
+    if (type == FTW_F)
+        tree_bytes += (uint64_t)st->st_size;
+    return 0;
+}
+
+/* -f/--force and -h; returns -1 to stop with *rc */
+static int prune_options(int argc, char **argv, const char *verb, const char *usage, bool *force,
+                         int *rc)
+{
+    static const struct option longopts[] = {
+        {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    while ((c = cli_getopt(argc, argv, "fh", longopts)) != -1) {
+        if (c == 'f') {
+            *force = true;
+            continue;
+        }
+        if (c == 'h') {
+            fputs(usage, stdout);
+            *rc = 0;
+        } else {
+            *rc = cli_usage_error(verb);
+        }
+        return -1;
+    }
+    if (optind != argc) {
+        cli_error(verb, "accepts no arguments");
+        *rc = cli_usage_error(verb);
+        return -1;
+    }
+    return 0;
+}
+
+static int container_prune(int argc, char **argv, struct cli *cli)
+{
+    bool force = false;
+    int rc = 0;
+    if (prune_options(argc, argv, "container prune", container_usage, &force, &rc) < 0)
+        return rc;
+    if (!force && !confirm("This will remove all stopped containers."))
+        return 0;
+    struct imgfs_err err = {0};
+    struct ctr_state *list;
+    size_t n;
+    if (ctr_list(cli->run_dir, &list, &n, &err) < 0) {
+        cli_report("container prune", &err);
+        return EXIT_IMGFS_FAILED;
+    }
+    uint64_t total = 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].status == CTR_RUNNING)
+            continue;
+        cleanup_free char *upper = ctr_upper_path(cli->run_dir, list[i].id);
+        tree_bytes = 0;
+        nftw(upper, add_size, 16, FTW_PHYS);
+        if (ctr_remove(cli->run_dir, &list[i], false, &err) < 0) {
+            cli_report("container prune", &err);
+            rc = 1;
+            continue;
+        }
+        if (!any)
+            printf("Deleted Containers:\n");
+        any = true;
+        printf("%s\n", list[i].id);
+        total += tree_bytes;
+    }
+    ctr_state_list_free(list, n);
+    char h[32];
+    cli_human_size(total, h, sizeof h);
+    printf("%sTotal reclaimed space: %s\n", any ? "\n" : "", h);
+    return rc;
+}
+
+static int image_prune(int argc, char **argv, struct cli *cli)
+{
+    bool force = false;
+    int rc = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all")) {
+            cli_error("image prune", "%s is not supported yet (remove the names with imgfs rmi, "
+                      "then imgfs image prune)", argv[i]);
+            return cli_usage_error("image prune");
+        }
+    if (prune_options(argc, argv, "image prune", image_usage, &force, &rc) < 0)
+        return rc;
+    if (!force && !confirm("This will remove all dangling images."))
+        return 0;
+    struct store *s = cli_store_open(cli, "image prune", false);
+    if (!s)
+        return 1;
+    struct imgfs_err err = {0};
+    struct store_gc_stats st;
+    int r = store_gc(s, &st, &err);
+    store_close(s);
+    if (r < 0) {
+        cli_report("image prune", &err);
+        return 1;
+    }
+    char h[32];
+    cli_human_size(st.bytes_freed, h, sizeof h);
+    printf("Total reclaimed space: %s\n", h);
+    return 0;
+}
+
+/* `imgfs container SUB` / `imgfs image SUB`: the subcommand's argv starts at SUB */
+static int dispatch(int argc, char **argv, struct cli *cli, const char *group,
+                    int (*prune)(int, char **, struct cli *))
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("Usage: imgfs %s COMMAND\n\nCommands:\n  prune   %s\n\nRun 'imgfs %s prune "
+               "--help' for its options.\n",
+               group, !strcmp(group, "image") ? "Free images no name refers to"
+                                              : "Remove all stopped containers",
+               group);
+        return argc < 2 ? EXIT_IMGFS_FAILED : 0;
+    }
+    if (strcmp(argv[1], "prune")) {
+        fprintf(stderr, "imgfs %s: unknown command `%s` (known: prune)\n", group, argv[1]);
+        return cli_usage_error(group);
+    }
+    optind = 1;
+    return prune(argc - 1, argv + 1, cli);
+}
+
+int cmd_container(int argc, char **argv, struct cli *cli)
+{
+    return dispatch(argc, argv, cli, "container", container_prune);
+}
+
+int cmd_image(int argc, char **argv, struct cli *cli)
+{
+    return dispatch(argc, argv, cli, "image", image_prune);
+}
