@@ -39,7 +39,9 @@ FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 # builder/: the Dockerfile language only (the executor needs runner/ and is no parser)
 FUZZ_LIB   := $(filter-out fs/mount.c,$(wildcard fs/*.c)) builder/dockerfile.c builder/shell.c \
               builder/dockerignore.c
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# the library is compiled once for every target (instrumented, without libFuzzer's main)
+FUZZ_OBJS  := $(FUZZ_LIB:%.c=build/fuzz/obj/%.o)
 
 .PHONY: all asan test unit integration deps clean format check-format fuzz fuzz-long man install
 all: imgfs build/imgfs.1
@@ -89,9 +91,13 @@ fuzz: $(FUZZ_BINS)
 fuzz-long:
 	bench/fuzz-long.sh
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -Wall -Wextra $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ $< $(FUZZ_LIB) $(LDFLAGS) $(LDLIBS)
+	clang -std=gnu11 -Wall -Wextra $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(CPPFLAGS) -MMD -MP -c -o $@ $<
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -Wall -Wextra $(FUZZ_FLAGS) -fsanitize=fuzzer $(CPPFLAGS) -o $@ $< $(FUZZ_OBJS) $(LDFLAGS) $(LDLIBS)
 
 deps:
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -110,4 +116,4 @@ check-format:
 clean:
 	rm -rf build imgfs imgfs-asan
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

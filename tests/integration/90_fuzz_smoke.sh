@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib.sh"
 t_begin fuzz_smoke
 [[ $(basename "$IMGFS") == imgfs ]] || t_skip "fuzz targets are sanitizer builds already; run once"
 
-t_check "fuzz targets build" make -s -C "$TOP" fuzz
+t_check "fuzz targets build" make -s -j"$(nproc)" -C "$TOP" fuzz
 
 t_check "seed corpus" "$TOP/tests/fuzz/seeds.sh" "$IMGFS" "$T/seed"
 
