@@ -19,6 +19,8 @@ struct cli {
     X(build, "Build an image from a Dockerfile")                                                   \
     X(import, "Import a rootfs tarball, docker-save archive or OCI layout")                        \
     X(export, "Write an image as an OCI layout, docker-save archive or rootfs tar")                \
+    X(save, "Write an image as a docker-save archive (export -f docker)")                          \
+    X(load, "Load images from a docker-save archive (import)")                                     \
     X(images, "List images")                                                                       \
     X(inspect, "Show containers and images (Docker's JSON, --format templates)")                   \
     X(tag, "Give an image another name")                                                           \

@@ -122,6 +122,20 @@ t_eq "the renamed container kept its new name when it ended" "/web2" "$(fmt '{{.
 t_eq "wait for a missing container exits 1" 1 "$(set +e; "$IMGFS" wait nosuch 2>/dev/null; echo $?)"
 t_eq "wait without arguments is a usage error" 125 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
 
+# ---- save, load ----
+t_check "save -o FILE IMAGE" "$IMGFS" save -o "$T/bb.tar" busybox
+t_eq "a docker-save archive with the image's name" '["busybox:latest"]' \
+    "$(tar -xOf "$T/bb.tar" manifest.json | jq -c '.[0].RepoTags')"
+want=$("$IMGFS" inspect -f Digest busybox)
+t_eq "load -i into another store" "Loaded image: busybox:latest" \
+    "$(IMGFS_ROOT="$T/store2" "$IMGFS" load -i "$T/bb.tar")"
+t_eq "the same image there" "$want" "$(IMGFS_ROOT="$T/store2" "$IMGFS" inspect -f Digest busybox)"
+t_eq "save | load through a pipe" "Loaded image: busybox:latest" \
+    "$("$IMGFS" save busybox | IMGFS_ROOT="$T/store3" "$IMGFS" load)"
+t_check_fails "save of a missing image fails" "$IMGFS" save -o "$T/x.tar" nosuch
+t_eq "load of a non-archive fails" 1 \
+    "$(set +e; echo junk | IMGFS_ROOT="$T/store4" "$IMGFS" load 2>/dev/null; echo $?)"
+
 # ---- container prune, image prune ----
 keep=$("$IMGFS" run -d --network none --name keep busybox sleep 1000)
 stopped=$("$IMGFS" ps -a -q --no-trunc -f status=exited | sort)
