@@ -411,8 +411,25 @@ void ctr_relay_until_exit(pid_t child, const sigset_t *set, bool sent_only)
 
 /* ---- the monitor ---- */
 
-static char *write_etc_files(const char *dir, const char *hostname, enum net_mode mode,
-                             struct imgfs_err *err)
+static void append_lines(char **text, const char *prefix, char *const *words, const char *sep)
+{
+    if (!words || !words[0])
+        return;
+    struct buf b = {0};
+    buf_append(&b, *text, strlen(*text));
+    buf_append(&b, prefix, strlen(prefix));
+    for (size_t i = 0; words[i]; i++) {
+        if (i)
+            buf_append(&b, sep, strlen(sep));
+        buf_append(&b, words[i], strlen(words[i]));
+    }
+    buf_append(&b, "\n", 2);
+    free(*text);
+    *text = (char *)b.data;
+}
+
+static char *write_etc_files(const char *dir, const struct ctr_spec *spec, const char *hostname,
+                             enum net_mode mode, struct imgfs_err *err)
 {
     char *etc = xasprintf("%s/etc", dir);
     if (mkdir(etc, 0755) < 0 && errno != EEXIST) {
@@ -423,6 +440,14 @@ static char *write_etc_files(const char *dir, const char *hostname, enum net_mod
     cleanup_free char *hosts =
         xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
                   mode == NET_PRIVATE ? "10.0.2.100" : "127.0.1.1", hostname);
+    /* --add-host NAME:IP, as Docker writes it: "IP\tNAME" (validated by the caller) */
+    for (size_t i = 0; spec->add_hosts && spec->add_hosts[i]; i++) {
+        const char *colon = strchr(spec->add_hosts[i], ':');
+        char *more = xasprintf("%s%s\t%.*s\n", hosts, colon + 1, (int)(colon - spec->add_hosts[i]),
+                               spec->add_hosts[i]);
+        free(hosts);
+        hosts = more;
+    }
     cleanup_free char *hn = xasprintf("%s\n", hostname);
     cleanup_free char *resolv = NULL;
     const char *ns = net_nameserver(mode);
@@ -439,6 +464,15 @@ static char *write_etc_files(const char *dir, const char *hostname, enum net_mod
             resolv = xstrdup("");
         }
     }
+    /* Docker: --dns servers replace the file's; --dns-search and --dns-option lines are added
+     * (the resolver takes the last `search` line) */
+    if (spec->dns && spec->dns[0]) {
+        free(resolv);
+        resolv = xstrdup("");
+        append_lines(&resolv, "nameserver ", spec->dns, "\nnameserver ");
+    }
+    append_lines(&resolv, "search ", spec->dns_search, " ");
+    append_lines(&resolv, "options ", spec->dns_options, " ");
     const char *names[] = {"hosts", "hostname", "resolv.conf"};
     const char *data[] = {hosts, hn, resolv};
     for (int i = 0; i < 3; i++) {
@@ -760,7 +794,7 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
     enum net_mode mode = NET_PRIVATE;
     if (spec.network && net_parse_mode(spec.network, &mode, NULL, err) < 0)
         goto out;
-    etc = write_etc_files(m.dir, hostname, mode, err);
+    etc = write_etc_files(m.dir, &spec, hostname, mode, err);
     if (!etc)
         goto out;
     upper = spec.upper_dir ? xstrdup(spec.upper_dir) : xasprintf("%s/upper", m.dir);
@@ -825,7 +859,10 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         .caps = a.caps,
         .seccomp = (char *)profile,
         .no_new_privileges = spec.no_new_privileges,
-        .stop_signal = spec.config ? spec.config->stop_signal : NULL,
+        .stop_signal = spec.stop_signal ? (char *)spec.stop_signal
+                       : spec.config    ? spec.config->stop_signal
+                                        : NULL,
+        .stop_timeout = spec.has_stop_timeout ? spec.stop_timeout : -1,
     };
     memcpy(m.state.id, spec.id, sizeof m.state.id);
     if (!m.state.workdir && spec.config)

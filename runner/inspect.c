@@ -81,6 +81,10 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
                                                 "Propagation", "rprivate"));
     }
     const char *network = spec->network ? spec->network : "private";
+    json_t *labels = kv_object(ic ? ic->labels : NULL);
+    json_t *own_labels = kv_object(spec->labels);
+    json_object_update(labels, own_labels); /* --label wins over the image's */
+    json_decref(own_labels);
     char hostname[64];
     snprintf(hostname, sizeof hostname, "%.12s", spec->id);
     json_t *o = json_pack(
@@ -103,8 +107,8 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
         strv(spec->entrypoint ? spec->entrypoint
              : ic             ? ic->entrypoint
                               : NULL),
-        "Labels", kv_object(ic ? ic->labels : NULL), "ExposedPorts", exposed, "Tty", spec->tty,
-        "OpenStdin", spec->interactive, "AttachStdout", !spec->detach, "HostConfig", "NetworkMode",
+        "Labels", labels, "ExposedPorts", exposed, "Tty", spec->tty, "OpenStdin", spec->interactive,
+        "AttachStdout", !spec->detach, "HostConfig", "NetworkMode",
         !strcmp(network, "private") ? "slirp4netns" : network, "PortBindings", bindings,
         "Privileged", spec->privileged, "ReadonlyRootfs", spec->read_only, "Memory",
         (json_int_t)spec->memory_bytes, "NanoCpus", (json_int_t)(spec->cpus * 1e9), "PidsLimit",

@@ -79,6 +79,14 @@ struct ctr_spec {
     const char *network; /* "private" (default), "host" or "none" */
     char **publish;      /* -p specs, NULL-terminated, or NULL */
 
+    /* NULL-terminated lists, or NULL: --label K=V (over the image's labels), --add-host
+     * "NAME:IP" lines added to /etc/hosts, --dns servers, --dns-search domains and --dns-option
+     * options for /etc/resolv.conf (any of the three replaces the host's or slirp's file) */
+    char **labels, **add_hosts, **dns, **dns_search, **dns_options;
+    const char *stop_signal; /* --stop-signal; NULL = the image's StopSignal, else SIGTERM */
+    bool has_stop_timeout;   /* --stop-timeout given: `stop` without -t waits stop_timeout s */
+    int stop_timeout;
+
     const char *run_dir; /* state root */
 
     /* For build steps (the builder's RUN): */
@@ -131,7 +139,8 @@ struct ctr_state {
     uint64_t caps;
     char *seccomp; /* NULL = default */
     bool no_new_privileges;
-    char *stop_signal;             /* the image's StopSignal ("SIGQUIT", "3"), or NULL */
+    char *stop_signal; /* the image's StopSignal ("SIGQUIT", "3"), or NULL */
+    int stop_timeout;  /* --stop-timeout; -1: Docker's default (10 s) */
 };
 
 /* Load every container under run_dir, with the status made true: a container whose monitor is
@@ -171,6 +180,7 @@ int ctr_copy(const char *run_dir, const struct ctr_state *s, const char *src, co
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
 /* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its
  * monitor to let go of the lock), then SIGKILL. */
+/* timeout < 0: the container's --stop-timeout, else 10 s */
 int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err);
 /* Remove an exited container's state and writable layer; `force` kills a running one first. */
 int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struct imgfs_err *err);

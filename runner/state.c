@@ -89,6 +89,8 @@ int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_
     json_object_set_new(o, "seccomp", str_or_null(s->seccomp));
     json_object_set_new(o, "no_new_privileges", json_boolean(s->no_new_privileges));
     json_object_set_new(o, "stop_signal", str_or_null(s->stop_signal));
+    json_object_set_new(o, "stop_timeout",
+                        s->stop_timeout >= 0 ? json_integer(s->stop_timeout) : json_null());
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
@@ -164,6 +166,8 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
     out->seccomp = get_str(o, "seccomp");
     out->no_new_privileges = json_is_true(json_object_get(o, "no_new_privileges"));
     out->stop_signal = get_str(o, "stop_signal");
+    json_t *stop_t = json_object_get(o, "stop_timeout");
+    out->stop_timeout = json_is_integer(stop_t) ? (int)json_integer_value(stop_t) : -1;
     if (!out->name)
         out->name = xasprintf("%.12s", id);
     json_decref(o);
@@ -550,7 +554,9 @@ static int stop_signal(const char *name)
 int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err)
 {
     if (s->status != CTR_RUNNING || !ctr_is_live(run_dir, s->id))
-        return 0; /* stopping a stopped container is fine, as in Docker */
+        return 0;    /* stopping a stopped container is fine, as in Docker */
+    if (timeout < 0) /* not given: the container's --stop-timeout, else Docker's 10 s */
+        timeout = s->stop_timeout >= 0 ? s->stop_timeout : 10;
     if (ctr_kill(run_dir, s, stop_signal(s->stop_signal), err) < 0)
         return -1;
     if (wait_lock(run_dir, s->id, timeout * 1000) == 0)

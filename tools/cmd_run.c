@@ -1,9 +1,12 @@
 /* imgfs run — parse Docker's options, resolve the image to its shared mount, hand over to
  * ctr_run (runner/runner.h). */
+#include "../fs/image.h"
 #include "../runner/runner.h"
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +44,15 @@ static const char usage[] =
     "                             private:allow_host_loopback=true reaches the host's\n"
     "                             127.0.0.1 at 10.0.2.2 (off by default)\n"
     "  -p, --publish [IP:]HOST:CTR[/tcp|/udp]  publish a container port on the host\n"
+    "  -l, --label KEY[=VALUE]    set a label on the container (over the image's)\n"
+    "      --add-host NAME:IP     add a line to /etc/hosts\n"
+    "      --dns IP               a DNS server for /etc/resolv.conf (replaces the default ones)\n"
+    "      --dns-search DOMAIN    a DNS search domain\n"
+    "      --dns-option OPT       a resolver option (ndots:2, ...)\n"
+    "      --stop-signal SIG      the signal `stop` sends (default: the image's, else SIGTERM)\n"
+    "      --stop-timeout SECS    how long `stop` waits before SIGKILL (default 10)\n"
+    "      --platform OS/ARCH     warn when the image is for another platform (nothing is\n"
+    "                             emulated)\n"
     "  -h, --help                 show this help\n";
 
 enum {
@@ -58,7 +70,35 @@ enum {
     OPT_PIDS_LIMIT,
     OPT_CPUS,
     OPT_NETWORK,
+    OPT_ADD_HOST,
+    OPT_DNS,
+    OPT_DNS_SEARCH,
+    OPT_DNS_OPTION,
+    OPT_STOP_SIGNAL,
+    OPT_STOP_TIMEOUT,
+    OPT_PLATFORM,
 };
+
+static bool is_ip(const char *s)
+{
+    unsigned char addr[16];
+    return inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1;
+}
+
+/* "SIGQUIT", "QUIT", "3" (what ctr_stop understands) */
+static bool is_signal(const char *s)
+{
+    char *end;
+    long n = strtol(s, &end, 10);
+    if (end != s && !*end)
+        return n > 0 && n < NSIG;
+    if (!strncasecmp(s, "SIG", 3))
+        s += 3;
+    for (int i = 1; i < NSIG; i++)
+        if (sigabbrev_np(i) && !strcasecmp(sigabbrev_np(i), s))
+            return true;
+    return false;
+}
 
 static char **strv_push(char **v, size_t *n, const char *s)
 {
@@ -204,6 +244,14 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         {"network", required_argument, NULL, OPT_NETWORK},
         {"net", required_argument, NULL, OPT_NETWORK},
         {"publish", required_argument, NULL, 'p'},
+        {"label", required_argument, NULL, 'l'},
+        {"add-host", required_argument, NULL, OPT_ADD_HOST},
+        {"dns", required_argument, NULL, OPT_DNS},
+        {"dns-search", required_argument, NULL, OPT_DNS_SEARCH},
+        {"dns-option", required_argument, NULL, OPT_DNS_OPTION},
+        {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
+        {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+        {"platform", required_argument, NULL, OPT_PLATFORM},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -211,6 +259,9 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     struct imgfs_err err = {0};
     char **env = NULL, **cap_add = NULL, **cap_drop = NULL, **publish = NULL;
     size_t n_env = 0, n_add = 0, n_drop = 0, n_pub = 0;
+    char **labels = NULL, **hosts = NULL, **dns = NULL, **dns_search = NULL, **dns_opt = NULL;
+    size_t n_labels = 0, n_hosts = 0, n_dns = 0, n_search = 0, n_opt = 0;
+    const char *platform = NULL;
     struct ctr_mount *mounts = NULL;
     size_t n_mounts = 0;
     char *entrypoint[2] = {NULL, NULL};
@@ -219,7 +270,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     struct ctr_image *ci = NULL;
     int c;
 
-    while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:h", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:l:h", longopts)) != -1) {
         switch (c) {
         case OPT_NAME:
             spec.name = optarg;
@@ -354,6 +405,77 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         case 'p':
             publish = strv_push(publish, &n_pub, optarg);
             break;
+        case 'l':
+            if (optarg[0] == '=' || !optarg[0]) {
+                err_set(&err, EINVAL, "invalid argument \"%s\" for \"%s\" flag: bad label", optarg,
+                        cli_flag_typed(argv, c));
+                goto fail;
+            }
+            labels = strv_push(labels, &n_labels, optarg);
+            break;
+        case OPT_ADD_HOST: {
+            const char *colon = strchr(optarg, ':');
+            if (!colon || colon == optarg || !is_ip(colon + 1) ||
+                strpbrk(optarg, " \t\n") != NULL) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"--add-host\" flag: invalid IP address in "
+                        "add-host: \"%s\"",
+                        optarg, colon ? colon + 1 : "");
+                goto fail;
+            }
+            hosts = strv_push(hosts, &n_hosts, optarg);
+            break;
+        }
+        case OPT_DNS:
+            if (!is_ip(optarg)) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"--dns\" flag: %s is not an ip address",
+                        optarg, optarg);
+                goto fail;
+            }
+            dns = strv_push(dns, &n_dns, optarg);
+            break;
+        case OPT_DNS_SEARCH:
+        case OPT_DNS_OPTION:
+            if (!optarg[0] || strpbrk(optarg, " \t\n")) {
+                err_set(&err, EINVAL, "invalid argument \"%s\" for \"%s\" flag", optarg,
+                        cli_flag_typed(argv, c));
+                goto fail;
+            }
+            if (c == OPT_DNS_SEARCH)
+                dns_search = strv_push(dns_search, &n_search, optarg);
+            else
+                dns_opt = strv_push(dns_opt, &n_opt, optarg);
+            break;
+        case OPT_STOP_SIGNAL:
+            if (!is_signal(optarg)) {
+                err_set(&err, EINVAL, "Invalid signal: %s", optarg);
+                goto fail;
+            }
+            spec.stop_signal = optarg;
+            break;
+        case OPT_STOP_TIMEOUT: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < -1 || v > 86400) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"--stop-timeout\" flag: strconv.ParseInt: "
+                        "parsing \"%s\": invalid syntax",
+                        optarg, optarg);
+                goto fail;
+            }
+            spec.has_stop_timeout = v >= 0;
+            spec.stop_timeout = (int)v;
+            break;
+        }
+        case OPT_PLATFORM:
+            platform = optarg;
+            if (strchr(platform, '/') == NULL) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"--platform\" flag: want OS/ARCH", platform);
+                goto fail;
+            }
+            break;
         case 'h':
             fputs(usage, stdout);
             rc = 0;
@@ -383,6 +505,11 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     spec.cap_add = cap_add;
     spec.cap_drop = cap_drop;
     spec.publish = publish;
+    spec.labels = labels;
+    spec.add_hosts = hosts;
+    spec.dns = dns;
+    spec.dns_search = dns_search;
+    spec.dns_options = dns_opt;
     spec.mounts = mounts;
     spec.n_mounts = n_mounts;
     ctr_new_id(spec.id);
@@ -405,6 +532,15 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             goto fail;
         ctr_image_spec(ci, &spec);
     }
+    if (platform && spec.config && spec.config->os && spec.config->architecture) {
+        /* Docker's warning; nothing is emulated, the run goes on */
+        cleanup_free char *have = xasprintf("%s/%s", spec.config->os, spec.config->architecture);
+        if (strcmp(platform, have) && strcmp(platform, spec.config->architecture))
+            fprintf(stderr,
+                    "WARNING: image `%s` is for %s, not the requested platform %s: it runs as it "
+                    "is (nothing is emulated)\n",
+                    image, have, platform);
+    }
 
     if (spec.detach && spec.remove) {
         /* fine: the monitor removes it at the end */
@@ -426,6 +562,11 @@ out:
     strv_release(cap_add);
     strv_release(cap_drop);
     strv_release(publish);
+    strv_release(labels);
+    strv_release(hosts);
+    strv_release(dns);
+    strv_release(dns_search);
+    strv_release(dns_opt);
     for (size_t i = 0; i < n_mounts; i++) {
         free(mounts[i].source);
         free(mounts[i].target);

@@ -9,7 +9,8 @@
 static const char usage[] = "Usage: imgfs stop [OPTIONS] CONTAINER...\n\n"
                             "Stop containers: SIGTERM, then SIGKILL after the grace period.\n\n"
                             "Options:\n"
-                            "  -t, --time SECS  seconds to wait before SIGKILL (default 10)\n"
+                            "  -t, --time SECS  seconds to wait before SIGKILL (default: the\n"
+                            "                   container's --stop-timeout, else 10)\n"
                             "  -h, --help       show this help\n";
 
 static int stop_one(const char *run_dir, struct ctr_state *s, void *ctx, struct imgfs_err *err)
@@ -21,7 +22,7 @@ int cmd_stop(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
         {"time", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0}};
-    int timeout = 10, c;
+    int timeout = -1, c; /* -1: the container's --stop-timeout, else 10 */
     while ((c = cli_getopt(argc, argv, "t:h", longopts)) != -1) {
         switch (c) {
         case 't': {
