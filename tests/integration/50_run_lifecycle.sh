@@ -6,10 +6,10 @@ source "$(dirname "$0")/../lib.sh"
 t_begin run_lifecycle
 t_need_fixture busybox.tar
 "$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
-digest=$("$IMGFS" images --json | jq -r '.[0].id // .[0].digest' | sed 's/^sha256://')
 running() { "$IMGFS" ps -q --no-trunc | grep -q "^$1"; }
 state() { "$IMGFS" ps -a --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
 image_mounts() { grep -c " $IMGFS_RUN_DIR/images/.*/rootfs fuse" /proc/mounts || true; }
+image_mount() { awk -v p="^$IMGFS_RUN_DIR/images/.*/rootfs\$" '$2 ~ p && $3 ~ /^fuse/ {print $2}' /proc/mounts; }
 # stop everything at exit, by container (the monitor kills what is in it)
 t_cleanup "'$IMGFS' ps -q | xargs -r '$IMGFS' rm -f"
 
@@ -32,7 +32,11 @@ t_check "second container wrote its file" t_wait_for 200 "$IMGFS" exec other tes
 t_check_fails "the first container does not see it" "$IMGFS" exec web test -e /tmp/file
 t_check "writes land in the container's upper dir" \
     test -f "$IMGFS_RUN_DIR/containers/$id2/upper/tmp/file"
-t_check_fails "and not in the image" test -e "$IMGFS_RUN_DIR/images/$digest/rootfs/tmp/file"
+# the shared image mount (found in /proc/mounts, not guessed) is the image: it has busybox's /bin/sh
+mnt=$(image_mount)
+t_check "the shared image mount is found" test -n "$mnt"
+t_check "... and is the image" test -x "$mnt/bin/sh"
+t_check_fails "and not in the image" test -e "$mnt/tmp/file"
 t_check_fails "a duplicate name is refused" "$IMGFS" run --network none --name web busybox true
 
 # exec
