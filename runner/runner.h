@@ -176,6 +176,11 @@ int ctr_rename(const char *run_dir, const struct ctr_state *s, const char *name,
 int ctr_copy(const char *run_dir, const struct ctr_state *s, const char *src, const char *dest,
              bool to_container, struct imgfs_err *err);
 
+/* The host pids of a running container's processes (those in its pid namespace), for `top`;
+ * *out is malloc'd. */
+int ctr_pids(const char *run_dir, const struct ctr_state *s, pid_t **out, size_t *n,
+             struct imgfs_err *err);
+
 /* Send a signal to the container's PID 1, which passes it to the command. */
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
 /* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its

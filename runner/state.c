@@ -874,3 +874,51 @@ char *ctr_state_name_now(const char *run_dir, const char *id)
     ctr_state_free(&cur);
     return name;
 }
+
+/* ---- top ---- */
+
+int ctr_pids(const char *run_dir, const struct ctr_state *s, pid_t **out, size_t *n,
+             struct imgfs_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (s->status != CTR_RUNNING || s->init_pid <= 0 || !ctr_is_live(run_dir, s->id))
+        return err_set(err, EINVAL, "container %.12s is not running", s->id);
+    char want[64], path[64], link[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)s->init_pid);
+    ssize_t len = readlink(path, want, sizeof want - 1);
+    if (len < 0)
+        return err_sys(err, errno, "reading `%s`", path);
+    want[len] = 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return err_sys(err, errno, "reading /proc");
+    struct dirent *e;
+    size_t cap = 0;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/ns/pid", pid);
+        ssize_t l = readlink(path, link, sizeof link - 1);
+        if (l < 0)
+            continue; /* gone meanwhile */
+        link[l] = 0;
+        if (strcmp(link, want))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*n)++] = (pid_t)pid;
+    }
+    closedir(d);
+    if (!ctr_is_live(run_dir, s->id)) { /* the pids may belong to others now */
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return err_set(err, EINVAL, "container %.12s ended", s->id);
+    }
+    return 0;
+}

@@ -37,6 +37,7 @@ struct cli {
     X(wait, "Block until containers stop, then print their exit codes")                            \
     X(rename, "Rename a container")                                                                \
     X(port, "List a container's published ports")                                                  \
+    X(top, "Display the running processes of a container")                                         \
     X(cp, "Copy files between a running container and the host")                                   \
     X(container, "Manage containers: container prune")                                             \
     X(image, "Manage images: image prune")                                                         \

@@ -122,6 +122,21 @@ t_eq "the renamed container kept its new name when it ended" "/web2" "$(fmt '{{.
 t_eq "wait for a missing container exits 1" 1 "$(set +e; "$IMGFS" wait nosuch 2>/dev/null; echo $?)"
 t_eq "wait without arguments is a usage error" 125 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
 
+# ---- top ----
+"$IMGFS" run -d --network none --name topc busybox sh -c 'sleep 1001 & exec sleep 1002' >/dev/null
+t_check "both processes run" t_wait_for 200 sh -c "'$IMGFS' top topc | grep -q 'sleep 1001'"
+out=$("$IMGFS" top topc)
+t_check "ps -ef's header" grep -q "^UID *PID *PPID" <<<"$out"
+t_check "the command is listed" grep -q "sleep 1002" <<<"$out"
+t_check "State.Pid is among the pids" \
+    grep -qw "$(fmt '{{.State.Pid}}' topc)" <<<"$(awk 'NR > 1 {print $2}' <<<"$out")"
+t_check "no host process (this shell) is listed" bash -c '! grep -qw "$0" <<<"$1"' "$$" \
+    "$(awk 'NR > 1 {print $2}' <<<"$out")"
+t_eq "3 processes: init, sleep, sleep" 3 "$(($(wc -l <<<"$out") - 1))"
+t_eq "ps options are passed on" "PID COMMAND" "$("$IMGFS" top topc -o pid,comm | head -1 | xargs)"
+"$IMGFS" rm -f topc >/dev/null
+t_eq "top of a removed container exits 1" 1 "$(set +e; "$IMGFS" top topc 2>/dev/null; echo $?)"
+
 # ---- save, load ----
 t_check "save -o FILE IMAGE" "$IMGFS" save -o "$T/bb.tar" busybox
 t_eq "a docker-save archive with the image's name" '["busybox:latest"]' \
