@@ -113,8 +113,8 @@ store_bytes() { # TOOL: bytes its storage holds
     case $1 in
     imgfs) "$IMGFS" du --json | jq -r '.Stored' ;;
     imgfs-file) stat -c %s "$IMGFS_ROOT/data.mdb" ;;
-    buildkit | legacy) du -sb "$W/d/data" | cut -f1 ;;
-    buildah) du -sb "$W/buildah/root" | cut -f1 ;;
+    buildkit | legacy) { du -sb "$W/d/data" 2>/dev/null || true; } | cut -f1 ;;
+    buildah) { du -sb "$W/buildah/root" 2>/dev/null || true; } | cut -f1 ;;
     esac
 }
 
@@ -129,16 +129,19 @@ run_file() { # DOCKERFILE TOOLS... : cold, cached, one-line; growth over 10 one-
         for tool in "$@"; do
             echo "== $df round $r: $tool" >&2
             clear_cache "$tool"
-            R[$df,$tool,cold]+="$(timed build_with "$tool" "$df") "
-            R[$df,$tool,cached]+="$(timed build_with "$tool" "$df") "
+            local t1 t2 t3
+            t1=$(timed build_with "$tool" "$df")
+            t2=$(timed build_with "$tool" "$df")
             edit
-            R[$df,$tool,oneline]+="$(timed build_with "$tool" "$df") "
+            t3=$(timed build_with "$tool" "$df")
+            R[$df,$tool,cold]+="$t1 " R[$df,$tool,cached]+="$t2 " R[$df,$tool,oneline]+="$t3 "
+            echo "   $tool $df: cold $t1 cached $t2 one-line $t3" >&2
         done
     done
     for tool in "$@"; do
         local before after
         before=$(store_bytes "$tool")
-        [[ $tool == imgfs ]] && R[$df,imgfs-file,before]=$(store_bytes imgfs-file)
+        if [[ $tool == imgfs ]]; then R[$df,imgfs-file,before]=$(store_bytes imgfs-file); fi
         local ok=1
         for _ in $(seq 10); do
             edit
@@ -147,13 +150,16 @@ run_file() { # DOCKERFILE TOOLS... : cold, cached, one-line; growth over 10 one-
         after=$(store_bytes "$tool")
         R[$df,$tool,growth]=$((after - before))
         ((ok)) || R[$df,$tool,growth]=fail
-        [[ $tool == imgfs ]] &&
-            R[$df,imgfs-file,growth]=$(($(store_bytes imgfs-file) - R[$df,imgfs-file,before]))
+        echo "   $tool $df: growth ${R[$df,$tool,growth]} bytes over 10 builds" >&2
+        if [[ $tool == imgfs ]]; then
+            local fb=${R[$df,imgfs-file,before]}
+            R[$df,imgfs-file,growth]=$(($(store_bytes imgfs-file) - fb))
+        fi
     done
 }
 
 run_file Dockerfile imgfs buildkit legacy buildah
-((MULTI)) && run_file Dockerfile.multistage imgfs buildkit buildah
+if ((MULTI)); then run_file Dockerfile.multistage imgfs buildkit buildah; fi
 
 fmt() { # the median of the figures, or "fail" when any run failed
     if grep -q fail <<<"${R[$1]:-}"; then echo fail; return; fi

@@ -353,9 +353,27 @@ int state_commit(struct build *b, struct bstate *st, char *const *names, struct 
     if (names) {
         for (size_t i = 1; names[i]; i++)
             store_batch_tag(bt, names[i], out);
+        /* a rebuild from the cache that changes nothing writes nothing (no sync either) */
+        bool same = !store_batch_wrote(bt);
+        for (size_t i = 0; same && names[i]; i++) {
+            struct digest had;
+            struct imgfs_err ignored;
+            cleanup_free char *n = store_name_normalize(names[i]);
+            same = store_image_foreach(r, name_is, n) &&
+                   store_image_resolve(r, n, &had, &ignored) == 0 && digest_equal(&had, out);
+        }
+        if (same) {
+            ret = 0;
+            goto out;
+        }
     } else {
         /* image_commit names an unnamed image by its digest; an intermediate image must stay
          * invisible (the build's pin keeps it from gc), unless it already had that name */
+        if (!store_batch_wrote(bt)) {
+            /* built before (and still whole): its records are there, its names as they were */
+            ret = 0;
+            goto out;
+        }
         char ds[DIGEST_STR_SIZE];
         digest_str(out, ds);
         if (!store_image_foreach(r, name_is, ds))

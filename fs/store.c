@@ -54,6 +54,7 @@ struct store_batch {
     struct store *s;
     MDB_txn *txn;
     size_t pending;
+    bool wrote; /* some put added a record */
     struct pending_name *names;
     size_t n_names;
 };
@@ -680,6 +681,7 @@ int store_batch_put(struct store_batch *b, enum store_db db, const struct digest
         return write_fail(b->s, err, rc, "storing a record");
     }
     b->pending += len + DIGEST_LEN;
+    b->wrote = true;
     if (b->pending >= BATCH_BYTES)
         return batch_flush(b, err);
     return 0;
@@ -701,6 +703,11 @@ int store_pin(struct store *s, int *fd_out, struct imgfs_err *err)
     }
     *fd_out = fd;
     return 0;
+}
+
+bool store_batch_wrote(const struct store_batch *b)
+{
+    return b->wrote;
 }
 
 bool store_batch_has(struct store_batch *b, enum store_db db, const struct digest *key)

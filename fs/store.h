@@ -155,6 +155,8 @@ int store_batch_put_remote(struct store_batch *b, const struct digest *chunk,
 /* Whether a content-addressed record is in the store (committed or in this batch): a writer can
  * skip making a record that is already there (image_commit skips an existing view). */
 bool store_batch_has(struct store_batch *b, enum store_db db, const struct digest *key);
+/* Whether any put of this batch added a record (false: everything was in the store already). */
+bool store_batch_wrote(const struct store_batch *b);
 /* Name changes, applied in the final transaction. tag overwrites; untag of a missing name is
  * ENOENT at commit. */
 void store_batch_tag(struct store_batch *b, const char *name, const struct digest *manifest);
