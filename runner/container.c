@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -238,6 +239,69 @@ static int init_tty(int sync, int *slave, struct imgfs_err *err)
     return 0;
 }
 
+static const struct {
+    const char *name;
+    int resource;
+} ulimit_names[] = {
+    {"as", RLIMIT_AS},           {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+    {"data", RLIMIT_DATA},       {"fsize", RLIMIT_FSIZE},       {"locks", RLIMIT_LOCKS},
+    {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+    {"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},       {"rss", RLIMIT_RSS},
+    {"rtprio", RLIMIT_RTPRIO},   {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+    {"stack", RLIMIT_STACK},
+};
+
+static const char *ulimit_name(int resource)
+{
+    for (size_t i = 0; i < sizeof ulimit_names / sizeof ulimit_names[0]; i++)
+        if (ulimit_names[i].resource == resource)
+            return ulimit_names[i].name;
+    return "?";
+}
+
+static bool ulimit_value(const char *s, uint64_t *out)
+{
+    if (!strcmp(s, "-1")) {
+        *out = RLIM_INFINITY;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno || *s == '-')
+        return false;
+    *out = v;
+    return true;
+}
+
+int ctr_ulimit_parse(const char *s, struct ctr_ulimit *out, struct imgfs_err *err)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq)
+        return err_set(err, EINVAL, "invalid ulimit argument: %s", s);
+    size_t i, n = sizeof ulimit_names / sizeof ulimit_names[0];
+    for (i = 0; i < n; i++)
+        if (strlen(ulimit_names[i].name) == (size_t)(eq - s) &&
+            !strncmp(ulimit_names[i].name, s, (size_t)(eq - s)))
+            break;
+    if (i == n)
+        return err_set(err, EINVAL, "invalid ulimit type: %.*s", (int)(eq - s), s);
+    out->resource = ulimit_names[i].resource;
+    cleanup_free char *soft = xstrdup(eq + 1);
+    char *hard = strchr(soft, ':');
+    if (hard)
+        *hard++ = 0;
+    if (!ulimit_value(soft, &out->soft) || (hard && !ulimit_value(hard, &out->hard)))
+        return err_set(err, EINVAL, "invalid ulimit argument: %s", s);
+    if (!hard)
+        out->hard = out->soft;
+    if (out->soft > out->hard)
+        return err_set(err, EINVAL,
+                       "ulimit soft limit must be less than or equal to hard limit: %s > %s", soft,
+                       hard);
+    return 0;
+}
+
 static int init_main(void *arg)
 {
     struct init_args *a = arg;
@@ -278,6 +342,13 @@ static int init_main(void *arg)
     for (size_t i = 0; i < spec->n_mounts; i++)
         if (volume_fds[i] >= 0)
             close(volume_fds[i]);
+    for (size_t i = 0; i < spec->n_ulimits; i++) {
+        struct rlimit rl = {.rlim_cur = spec->ulimits[i].soft, .rlim_max = spec->ulimits[i].hard};
+        if (setrlimit(spec->ulimits[i].resource, &rl) < 0) {
+            err_sys(&err, errno, "--ulimit %s", ulimit_name(spec->ulimits[i].resource));
+            init_fail(sync, &err);
+        }
+    }
 
     int tty_slave = -1;
     if (spec->tty && init_tty(sync, &tty_slave, &err) < 0)
@@ -824,6 +895,7 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         .target = target,
         .etc_dir = etc,
         .read_only = spec.read_only,
+        .shm_bytes = spec.shm_bytes,
         .privileged = spec.privileged,
         .tty = spec.tty,
         .mounts = spec.mounts,

@@ -16,6 +16,7 @@ struct ctr_rootfs {
     const char *target;  /* empty directory to build the root on (RUN_DIR/containers/ID/rootfs) */
     const char *etc_dir; /* directory with hosts, hostname, resolv.conf to bind in, or NULL */
     bool read_only, privileged, tty;
+    int64_t shm_bytes; /* 0: 64 MiB */
     const struct ctr_mount *mounts;
     size_t n_mounts;
     int *volume_fds; /* one detached mount (open_tree) per bind mount, opened before setup */

@@ -256,7 +256,7 @@ static const struct {
     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
-static int setup_dev(const struct root *root, bool tty, struct imgfs_err *err)
+static int setup_dev(const struct root *root, bool tty, int64_t shm_bytes, struct imgfs_err *err)
 {
     if (mount_in(root, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k",
                  S_IFDIR, TARGET_RUNNER, err) < 0)
@@ -287,10 +287,12 @@ static int setup_dev(const struct root *root, bool tty, struct imgfs_err *err)
         mkdirat(dev, "mqueue", 0755) < 0)
         return err_sys(err, errno, "creating directories in /dev");
     /* below our own tmpfs: whatever the image had at dev/pts, dev/shm... is hidden under it */
+    char shm_opts[64];
+    snprintf(shm_opts, sizeof shm_opts, "mode=1777,size=%lld",
+             (long long)(shm_bytes > 0 ? shm_bytes : 64 << 20));
     if (mount_below(dev, "pts", "devpts", MS_NOSUID | MS_NOEXEC,
                     "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
-        mount_below(dev, "shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k",
-                    err) < 0 ||
+        mount_below(dev, "shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, shm_opts, err) < 0 ||
         mount_below(dev, "mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err) < 0)
         return -1;
     if (tty) {
@@ -533,7 +535,7 @@ int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err)
     if (mount_in(&root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, S_IFDIR,
                  TARGET_KERNEL, err) < 0)
         return -1;
-    if (setup_dev(&root, r->tty, err) < 0)
+    if (setup_dev(&root, r->tty, r->shm_bytes, err) < 0)
         return -1;
     unsigned long sysflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (r->privileged ? 0 : MS_RDONLY);
     if (mount_in(&root, "/sys", "sysfs", "sysfs", sysflags, NULL, S_IFDIR, TARGET_KERNEL, err) < 0)

@@ -83,6 +83,9 @@ struct ctr_spec {
      * "NAME:IP" lines added to /etc/hosts, --dns servers, --dns-search domains and --dns-option
      * options for /etc/resolv.conf (any of the three replaces the host's or slirp's file) */
     char **labels, **add_hosts, **dns, **dns_search, **dns_options;
+    int64_t shm_bytes;          /* --shm-size of /dev/shm; 0 = Docker's 64 MiB */
+    struct ctr_ulimit *ulimits; /* --ulimit, set on the container's processes */
+    size_t n_ulimits;
     const char *stop_signal; /* --stop-signal; NULL = the image's StopSignal, else SIGTERM */
     bool has_stop_timeout;   /* --stop-timeout given: `stop` without -t waits stop_timeout s */
     int stop_timeout;
@@ -106,6 +109,15 @@ struct ctr_spec {
     bool redirect_output;
     int stdout_fd, stderr_fd;
 };
+
+/* --ulimit NAME=SOFT[:HARD] (Docker's names: nofile, nproc, core, stack, memlock, ...; -1 =
+ * unlimited) */
+struct ctr_ulimit {
+    int resource; /* RLIMIT_* */
+    uint64_t soft, hard;
+};
+/* Parse one --ulimit value with Docker's messages (EINVAL). */
+int ctr_ulimit_parse(const char *s, struct ctr_ulimit *out, struct imgfs_err *err);
 
 /* A fresh random container id. */
 void ctr_new_id(char id[65]);

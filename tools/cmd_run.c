@@ -51,6 +51,8 @@ static const char usage[] =
     "      --dns-option OPT       a resolver option (ndots:2, ...)\n"
     "      --stop-signal SIG      the signal `stop` sends (default: the image's, else SIGTERM)\n"
     "      --stop-timeout SECS    how long `stop` waits before SIGKILL (default 10)\n"
+    "      --shm-size BYTES       size of /dev/shm (default 64m)\n"
+    "      --ulimit NAME=SOFT[:HARD]  a resource limit (nofile, nproc, core, stack, ...)\n"
     "      --platform OS/ARCH     warn when the image is for another platform (nothing is\n"
     "                             emulated)\n"
     "  -h, --help                 show this help\n";
@@ -77,6 +79,8 @@ enum {
     OPT_STOP_SIGNAL,
     OPT_STOP_TIMEOUT,
     OPT_PLATFORM,
+    OPT_SHM_SIZE,
+    OPT_ULIMIT,
 };
 
 static bool is_ip(const char *s)
@@ -252,6 +256,8 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
         {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
         {"platform", required_argument, NULL, OPT_PLATFORM},
+        {"shm-size", required_argument, NULL, OPT_SHM_SIZE},
+        {"ulimit", required_argument, NULL, OPT_ULIMIT},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -262,6 +268,8 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     char **labels = NULL, **hosts = NULL, **dns = NULL, **dns_search = NULL, **dns_opt = NULL;
     size_t n_labels = 0, n_hosts = 0, n_dns = 0, n_search = 0, n_opt = 0;
     const char *platform = NULL;
+    struct ctr_ulimit *ulimits = NULL;
+    size_t n_ulimits = 0;
     struct ctr_mount *mounts = NULL;
     size_t n_mounts = 0;
     char *entrypoint[2] = {NULL, NULL};
@@ -468,6 +476,29 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             spec.stop_timeout = (int)v;
             break;
         }
+        case OPT_SHM_SIZE: {
+            uint64_t b;
+            if (cli_parse_bytes(optarg, &b) < 0 || b > INT64_MAX || b == 0) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"--shm-size\" flag: invalid size: '%s'",
+                        optarg, optarg);
+                goto fail;
+            }
+            spec.shm_bytes = (int64_t)b;
+            break;
+        }
+        case OPT_ULIMIT: {
+            struct ctr_ulimit u;
+            struct imgfs_err why = {0};
+            if (ctr_ulimit_parse(optarg, &u, &why) < 0) {
+                err_set(&err, EINVAL, "invalid argument \"%s\" for \"--ulimit\" flag: %s", optarg,
+                        why.msg);
+                goto fail;
+            }
+            ulimits = xrealloc(ulimits, (n_ulimits + 1) * sizeof *ulimits);
+            ulimits[n_ulimits++] = u;
+            break;
+        }
         case OPT_PLATFORM:
             platform = optarg;
             if (strchr(platform, '/') == NULL) {
@@ -506,6 +537,8 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     spec.cap_drop = cap_drop;
     spec.publish = publish;
     spec.labels = labels;
+    spec.ulimits = ulimits;
+    spec.n_ulimits = n_ulimits;
     spec.add_hosts = hosts;
     spec.dns = dns;
     spec.dns_search = dns_search;
@@ -563,6 +596,7 @@ out:
     strv_release(cap_drop);
     strv_release(publish);
     strv_release(labels);
+    free(ulimits);
     strv_release(hosts);
     strv_release(dns);
     strv_release(dns_search);

@@ -61,6 +61,12 @@ err=$("$IMGFS" run --rm --platform linux/s390x busybox true 2>&1 </dev/null)
 t_check "--platform mismatch: a warning naming both" grep -q "is for linux/$arch, not the requested platform linux/s390x" <<<"$err"
 t_eq "--platform matching: no warning" "" "$("$IMGFS" run --rm --platform "linux/$arch" busybox true 2>&1 </dev/null)"
 
+# --ulimit and --shm-size
+t_eq "--ulimit nofile=SOFT:HARD and core=N" "1000 2000 0" \
+    "$(run --ulimit nofile=1000:2000 --ulimit core=0 busybox sh -c 'echo $(ulimit -n) $(ulimit -Hn) $(ulimit -c)')"
+t_eq "--shm-size 128m: /dev/shm is 128 MiB" "131072" "$(run --shm-size 128m busybox df -k /dev/shm | awk 'NR == 2 {print $2}')"
+t_eq "default /dev/shm is 64 MiB" "65536" "$(run busybox df -k /dev/shm | awk 'NR == 2 {print $2}')"
+
 refused() { # refused "what" "message part" imgfs-args...
     local what=$1 want=$2 out rc=0
     shift 2
@@ -75,4 +81,11 @@ refused "--dns not an IP" 'invalid argument "dns.example" for "--dns" flag: dns.
 refused "--stop-signal unknown" "Invalid signal: SIGNOPE" run --rm --stop-signal SIGNOPE busybox true
 refused "--stop-timeout not a number" 'invalid argument "x" for "--stop-timeout" flag' run --rm --stop-timeout x busybox true
 refused "--platform without a /" 'invalid argument "amd64" for "--platform" flag' run --rm --platform amd64 busybox true
+refused "--ulimit unknown type" 'invalid argument "foo=1" for "--ulimit" flag: invalid ulimit type: foo' \
+    run --rm --ulimit foo=1 busybox true
+refused "--ulimit soft above hard" "ulimit soft limit must be less than or equal to hard limit: 5 > 2" \
+    run --rm --ulimit nofile=5:2 busybox true
+refused "--ulimit not a number" 'invalid ulimit argument: nofile=x' run --rm --ulimit nofile=x busybox true
+refused "--shm-size not a size" "invalid argument \"abc\" for \"--shm-size\" flag: invalid size: 'abc'" \
+    run --rm --shm-size abc busybox true
 t_end
