@@ -14,7 +14,33 @@ static const char usage[] =
     "Show the output of a container started with -d (stdout and stderr interleaved as written).\n\n"
     "Options:\n"
     "  -f, --follow     keep printing new output until the container ends\n"
+    "  -n, --tail N     only the last N lines (\"all\": every line, the default)\n"
     "  -h, --help       show this help\n";
+
+/* Where the last n lines of the file start (a final line without a newline counts as one). */
+static off_t tail_offset(int fd, long n)
+{
+    off_t end = lseek(fd, 0, SEEK_END), pos = end;
+    if (end <= 0 || n < 0)
+        return 0;
+    long seen = 0;
+    char buf[65536];
+    bool last_byte = true;
+    while (pos > 0) {
+        size_t len = pos > (off_t)sizeof buf ? sizeof buf : (size_t)pos;
+        pos -= (off_t)len;
+        if (pread(fd, buf, len, pos) != (ssize_t)len)
+            return 0;
+        for (size_t i = len; i-- > 0;) {
+            if (buf[i] == '\n' && !(last_byte && pos + (off_t)i == end - 1)) {
+                if (++seen == n)
+                    return pos + (off_t)i + 1;
+            }
+            last_byte = false;
+        }
+    }
+    return 0;
+}
 
 static int copy_out(int fd)
 {
@@ -32,15 +58,28 @@ static int copy_out(int fd)
 
 int cmd_logs(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {
-        {"follow", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option longopts[] = {{"follow", no_argument, NULL, 'f'},
+                                             {"tail", required_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
     bool follow = false;
+    long tail = -1;
     int c;
-    while ((c = cli_getopt(argc, argv, "fh", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "fn:h", longopts)) != -1) {
         switch (c) {
         case 'f':
             follow = true;
             break;
+        case 'n': {
+            char *end;
+            tail = strcmp(optarg, "all") ? strtol(optarg, &end, 10) : -1;
+            if (strcmp(optarg, "all") && (*end || end == optarg || tail < 0)) {
+                cli_error("logs", "invalid argument \"%s\" for \"%s\" flag: not a number", optarg,
+                          cli_flag_typed(argv, c));
+                return cli_usage_error("logs");
+            }
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -65,6 +104,14 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
         /* a foreground container wrote to its terminal: there is no log */
         ctr_state_free(&s);
         return 0;
+    }
+    if (tail >= 0) {
+        off_t start = tail == 0 ? lseek(fd, 0, SEEK_END) : tail_offset(fd, tail);
+        if (lseek(fd, start, SEEK_SET) < 0) {
+            cli_error("logs", "seeking in `%s`: %s", path, strerror(errno));
+            ctr_state_free(&s);
+            return 1;
+        }
     }
     cleanup_close int in = follow ? inotify_init1(IN_CLOEXEC | IN_NONBLOCK) : -1;
     if (in >= 0)

@@ -137,6 +137,17 @@ t_eq "ps options are passed on" "PID COMMAND" "$("$IMGFS" top topc -o pid,comm |
 "$IMGFS" rm -f topc >/dev/null
 t_eq "top of a removed container exits 1" 1 "$(set +e; "$IMGFS" top topc 2>/dev/null; echo $?)"
 
+# ---- logs --tail ----
+"$IMGFS" run -d --network none --name lines busybox sh -c 'for i in 1 2 3 4 5; do echo l$i; done; printf end' >/dev/null
+t_eq "the container ended" 0 "$("$IMGFS" wait lines)"
+t_eq "logs --tail 2 (the last line has no newline)" "l5
+end" "$("$IMGFS" logs --tail 2 lines)"
+t_eq "-n 1" "end" "$("$IMGFS" logs -n 1 lines)"
+t_eq "--tail 0" "" "$("$IMGFS" logs --tail 0 lines)"
+t_eq "--tail all" 6 "$("$IMGFS" logs --tail all lines | wc -l | xargs expr 1 +)"
+t_eq "--tail more than there is" "l1" "$("$IMGFS" logs --tail 100 lines | head -1)"
+t_eq "--tail x is a usage error" 125 "$(set +e; "$IMGFS" logs --tail x lines 2>/dev/null; echo $?)"
+
 # ---- save, load ----
 t_check "save -o FILE IMAGE" "$IMGFS" save -o "$T/bb.tar" busybox
 t_eq "a docker-save archive with the image's name" '["busybox:latest"]' \
