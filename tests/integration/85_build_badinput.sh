@@ -91,15 +91,18 @@ umount "$B"
 
 t_note "$(date +%T) SIGKILL"
 # ---- SIGKILL in the middle of a RUN ----
-printf 'FROM busybox:latest\nRUN echo started && sleep 300\n' >"$C/Dockerfile"
+# the sleep's argument is unique to this run, so pgrep finds only the processes this test started
+sleep_arg=$((100000000 + RANDOM * 32768 + RANDOM))
+printf 'FROM busybox:latest\nRUN echo started && sleep %s\n' "$sleep_arg" >"$C/Dockerfile"
 names=$(t_image_names)
 "$IMGFS" build --progress plain -t killed "$C" >"$T/kill.log" 2>&1 &
 bpid=$!
 t_cleanup "kill -9 $bpid"
 t_check "the RUN started" t_wait_for 600 grep -q "started" "$T/kill.log"
+t_check "its sleep is found (the check below can fail)" t_wait_for 200 pgrep -f "^sleep $sleep_arg\$"
 kill -9 "$bpid"
 wait "$bpid" 2>/dev/null || true
-t_check "no sleep of the build runs on" t_wait_for 200 bash -c '! pgrep -f "^sleep 300$" >/dev/null'
+t_check "no sleep of the build runs on" t_wait_for 200 bash -c "! pgrep -f '^sleep $sleep_arg\$' >/dev/null"
 t_eq "nothing was named" "$names" "$(t_image_names)"
 t_check "fsck is clean" "$IMGFS" fsck
 printf 'FROM busybox:latest\nRUN echo after >/after\n' >"$C/Dockerfile"
@@ -109,7 +112,7 @@ t_eq "the killed build's step directory is gone" "" "$(ls "$IMGFS_ROOT/tmp")"
 
 t_note "$(date +%T) SIGINT"
 # ---- SIGINT (Ctrl-C) in the middle of a RUN ----
-printf 'FROM busybox:latest\nRUN echo started && sleep 300\n' >"$C/Dockerfile"
+printf 'FROM busybox:latest\nRUN echo started && sleep %s\n' "$sleep_arg" >"$C/Dockerfile"
 "$IMGFS" build --progress plain -t interrupted "$C" >"$T/int.log" 2>&1 &
 bpid=$!
 t_cleanup "kill -9 $bpid"
@@ -120,7 +123,7 @@ wait "$bpid" || rc=$?
 t_check "an interrupted build fails" test "$rc" -ne 0
 t_check "... saying so" grep -q "interrupted" "$T/int.log"
 t_check_fails "nothing was named" "$IMGFS" inspect interrupted
-t_check "no sleep runs on" t_wait_for 200 bash -c '! pgrep -f "^sleep 300$" >/dev/null'
+t_check "no sleep runs on" t_wait_for 200 bash -c "! pgrep -f '^sleep $sleep_arg\$' >/dev/null"
 t_eq "no step directory is left" "" "$(ls "$IMGFS_ROOT/tmp")"
 t_check "fsck is clean" "$IMGFS" fsck
 t_end
