@@ -7,6 +7,7 @@
  * openat2(RESOLVE_BENEATH): `..` or a symlink out of the context is refused. Destinations are
  * resolved in the image's merged tree (rootfs.c), so a symlink in the image never leads out of
  * its root. */
+#include "../fs/curl.h"
 #include "../fs/image.h"
 #include "../fs/import.h"
 #include "../fs/layerbuild.h"
@@ -17,7 +18,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>

@@ -2,9 +2,9 @@
  * behind the choices: docs/registry.md. */
 #include "registry.h"
 #include "oci.h"
+#include "curl.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
