@@ -32,20 +32,20 @@ void imgfs_curl_slist_free_all(struct curl_slist *l);
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
 #undef curl_share_setopt
-#define curl_global_init imgfs_curl_global_init
-#define curl_easy_init imgfs_curl_easy_init
-#define curl_easy_cleanup imgfs_curl_easy_cleanup
-#define curl_easy_reset imgfs_curl_easy_reset
-#define curl_easy_perform imgfs_curl_easy_perform
-#define curl_easy_setopt imgfs_curl_easy_setopt
-#define curl_easy_getinfo imgfs_curl_easy_getinfo
-#define curl_easy_strerror imgfs_curl_easy_strerror
-#define curl_easy_escape imgfs_curl_easy_escape
-#define curl_free imgfs_curl_free
-#define curl_share_init imgfs_curl_share_init
-#define curl_share_cleanup imgfs_curl_share_cleanup
-#define curl_share_setopt imgfs_curl_share_setopt
-#define curl_slist_append imgfs_curl_slist_append
+#define curl_global_init    imgfs_curl_global_init
+#define curl_easy_init      imgfs_curl_easy_init
+#define curl_easy_cleanup   imgfs_curl_easy_cleanup
+#define curl_easy_reset     imgfs_curl_easy_reset
+#define curl_easy_perform   imgfs_curl_easy_perform
+#define curl_easy_setopt    imgfs_curl_easy_setopt
+#define curl_easy_getinfo   imgfs_curl_easy_getinfo
+#define curl_easy_strerror  imgfs_curl_easy_strerror
+#define curl_easy_escape    imgfs_curl_easy_escape
+#define curl_free           imgfs_curl_free
+#define curl_share_init     imgfs_curl_share_init
+#define curl_share_cleanup  imgfs_curl_share_cleanup
+#define curl_share_setopt   imgfs_curl_share_setopt
+#define curl_slist_append   imgfs_curl_slist_append
 #define curl_slist_free_all imgfs_curl_slist_free_all
 #endif
 
