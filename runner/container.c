@@ -359,6 +359,9 @@ static int init_main(void *arg)
     const char *user_spec = spec->user ? spec->user : spec->config ? spec->config->user : NULL;
     if (root < 0 || user_resolve(root, user_spec, &user, &err) < 0)
         init_fail(sync, &err);
+    for (size_t i = 0; spec->group_add && spec->group_add[i]; i++)
+        if (user_group_add(root, spec->group_add[i], &user, &err) < 0)
+            init_fail(sync, &err);
     user_env_home(&a->env, user.home);
     const char *wd = spec->workdir ? spec->workdir
                      : spec->config && spec->config->working_dir && *spec->config->working_dir
@@ -675,7 +678,11 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
     sigprocmask(SIG_BLOCK, &set, &old);
     cleanup_close int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 
-    unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    unsigned long flags = CLONE_NEWNS | CLONE_NEWUTS | SIGCHLD;
+    if (!a->spec->pid_host) /* --pid host: the host's process table (and /proc) */
+        flags |= CLONE_NEWPID;
+    if (!a->spec->ipc_host) /* --ipc host: the host's System V IPC and POSIX queues */
+        flags |= CLONE_NEWIPC;
     if (mode != NET_HOST)
         flags |= CLONE_NEWNET;
     if (cgroup_is_v2())

@@ -60,6 +60,8 @@ int user_find_executable(const char *argv0, char *const *env, char *out, size_t 
                          struct imgfs_err *err);
 /* Switch to the user: setgroups, setgid, setuid, keeping capabilities (PR_SET_KEEPCAPS). */
 int user_switch(const struct ctr_user *u, struct imgfs_err *err);
+/* --group-add GROUP: a gid or a name from the image's /etc/group, added to u's groups */
+int user_group_add(int rootfd, const char *group, struct ctr_user *u, struct imgfs_err *err);
 
 /* ---- container.c ---- */
 struct ctr_seccomp;

@@ -83,6 +83,8 @@ struct ctr_spec {
      * "NAME:IP" lines added to /etc/hosts, --dns servers, --dns-search domains and --dns-option
      * options for /etc/resolv.conf (any of the three replaces the host's or slirp's file) */
     char **labels, **add_hosts, **dns, **dns_search, **dns_options;
+    char **group_add;           /* --group-add gids or group names, NULL-terminated, or NULL */
+    bool pid_host, ipc_host;    /* --pid host, --ipc host: no namespace of the container's own */
     int64_t shm_bytes;          /* --shm-size of /dev/shm; 0 = Docker's 64 MiB */
     struct ctr_ulimit *ulimits; /* --ulimit, set on the container's processes */
     size_t n_ulimits;

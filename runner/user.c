@@ -328,6 +328,37 @@ int user_resolve(int rootfd, const char *spec, struct ctr_user *out, struct imgf
     return 0;
 }
 
+int user_group_add(int rootfd, const char *group, struct ctr_user *u, struct imgfs_err *err)
+{
+    if (u->n_groups >= 64)
+        return err_set(err, E2BIG, "--group-add %s: too many groups", group);
+    unsigned long g;
+    if (parse_id(group, &g)) {
+        u->groups[u->n_groups++] = (gid_t)g;
+        return 0;
+    }
+    struct buf gr = {0};
+    int r = read_etc(rootfd, "/etc/group", &gr, err);
+    bool found = false;
+    if (r == 0) {
+        char *save = NULL;
+        for (char *line = strtok_r((char *)gr.data, "\n", &save); line && !found;
+             line = strtok_r(NULL, "\n", &save)) {
+            char *f[4];
+            if (split_fields(line, f, 4) >= 3 && !strcmp(f[0], group) && parse_id(f[2], &g))
+                found = true;
+        }
+    }
+    buf_free(&gr);
+    if (r < 0)
+        return -1;
+    if (!found) /* Docker's words */
+        return err_set(err, ENOENT, "Unable to find group %s: no matching entries in group file",
+                       group);
+    u->groups[u->n_groups++] = (gid_t)g;
+    return 0;
+}
+
 int user_switch(const struct ctr_user *u, struct imgfs_err *err)
 {
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)

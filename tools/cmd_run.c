@@ -53,6 +53,9 @@ static const char usage[] =
     "      --stop-timeout SECS    how long `stop` waits before SIGKILL (default 10)\n"
     "      --shm-size BYTES       size of /dev/shm (default 64m)\n"
     "      --ulimit NAME=SOFT[:HARD]  a resource limit (nofile, nproc, core, stack, ...)\n"
+    "      --group-add GROUP      an additional group (gid or name in the image)\n"
+    "      --pid MODE             host: share the host's PID namespace\n"
+    "      --ipc MODE             host: share the host's IPC namespace (private: default)\n"
     "      --platform OS/ARCH     warn when the image is for another platform (nothing is\n"
     "                             emulated)\n"
     "  -h, --help                 show this help\n";
@@ -81,6 +84,9 @@ enum {
     OPT_PLATFORM,
     OPT_SHM_SIZE,
     OPT_ULIMIT,
+    OPT_GROUP_ADD,
+    OPT_PID,
+    OPT_IPC,
 };
 
 static bool is_ip(const char *s)
@@ -258,6 +264,9 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         {"platform", required_argument, NULL, OPT_PLATFORM},
         {"shm-size", required_argument, NULL, OPT_SHM_SIZE},
         {"ulimit", required_argument, NULL, OPT_ULIMIT},
+        {"group-add", required_argument, NULL, OPT_GROUP_ADD},
+        {"pid", required_argument, NULL, OPT_PID},
+        {"ipc", required_argument, NULL, OPT_IPC},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -268,6 +277,8 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     char **labels = NULL, **hosts = NULL, **dns = NULL, **dns_search = NULL, **dns_opt = NULL;
     size_t n_labels = 0, n_hosts = 0, n_dns = 0, n_search = 0, n_opt = 0;
     const char *platform = NULL;
+    char **group_add = NULL;
+    size_t n_group_add = 0;
     struct ctr_ulimit *ulimits = NULL;
     size_t n_ulimits = 0;
     struct ctr_mount *mounts = NULL;
@@ -499,6 +510,30 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             ulimits[n_ulimits++] = u;
             break;
         }
+        case OPT_GROUP_ADD:
+            if (!optarg[0] || strpbrk(optarg, ":\n")) {
+                err_set(&err, EINVAL, "invalid argument \"%s\" for \"--group-add\" flag", optarg);
+                goto fail;
+            }
+            group_add = strv_push(group_add, &n_group_add, optarg);
+            break;
+        case OPT_PID:
+            if (strcmp(optarg, "host") && strcmp(optarg, "")) {
+                err_set(&err, EINVAL, "--pid: invalid PID mode `%s` (host is the one supported)",
+                        optarg);
+                goto fail;
+            }
+            spec.pid_host = !strcmp(optarg, "host");
+            break;
+        case OPT_IPC:
+            if (strcmp(optarg, "host") && strcmp(optarg, "private") && strcmp(optarg, "")) {
+                err_set(&err, EINVAL,
+                        "--ipc: invalid IPC mode `%s` (host and private are the ones supported)",
+                        optarg);
+                goto fail;
+            }
+            spec.ipc_host = !strcmp(optarg, "host");
+            break;
         case OPT_PLATFORM:
             platform = optarg;
             if (strchr(platform, '/') == NULL) {
@@ -537,6 +572,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     spec.cap_drop = cap_drop;
     spec.publish = publish;
     spec.labels = labels;
+    spec.group_add = group_add;
     spec.ulimits = ulimits;
     spec.n_ulimits = n_ulimits;
     spec.add_hosts = hosts;
@@ -596,6 +632,7 @@ out:
     strv_release(cap_drop);
     strv_release(publish);
     strv_release(labels);
+    strv_release(group_add);
     free(ulimits);
     strv_release(hosts);
     strv_release(dns);

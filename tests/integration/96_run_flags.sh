@@ -67,6 +67,22 @@ t_eq "--ulimit nofile=SOFT:HARD and core=N" "1000 2000 0" \
 t_eq "--shm-size 128m: /dev/shm is 128 MiB" "131072" "$(run --shm-size 128m busybox df -k /dev/shm | awk 'NR == 2 {print $2}')"
 t_eq "default /dev/shm is 64 MiB" "65536" "$(run busybox df -k /dev/shm | awk 'NR == 2 {print $2}')"
 
+# --group-add (a gid and a name from the image's /etc/group)
+t_eq "--group-add 1234 --group-add nogroup" "uid=1000(app) gid=1000(app) groups=1000(app),1234,65534(nogroup)" \
+    "$(run --group-add 1234 --group-add nogroup -u 1000 busybox id)"
+
+# --pid host, --ipc host: the host's namespaces (compared by their inode); without: the container's own
+ns() { run "$@" busybox sh -c 'readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc' | xargs; }
+host_ns="$(readlink /proc/self/ns/pid) $(readlink /proc/self/ns/ipc)"
+t_eq "--pid host --ipc host: the host's namespaces" "$host_ns" "$(ns --pid host --ipc host)"
+own=$(ns)
+t_check "by default neither namespace is the host's" test "${own%% *}" != "${host_ns%% *}" -a "${own##* }" != "${host_ns##* }"
+t_eq "--ipc host alone: the host's IPC, its own PID namespace" "$(readlink /proc/self/ns/ipc)" "$(ns --ipc host | cut -d' ' -f2)"
+t_cleanup "'$IMGFS' rm -f pidhost >/dev/null 2>&1"
+"$IMGFS" run -d --name pidhost --pid host busybox sleep 60 >/dev/null </dev/null
+t_eq "exec into a --pid host container" "$(readlink /proc/self/ns/pid)" "$("$IMGFS" exec pidhost readlink /proc/self/ns/pid)"
+"$IMGFS" rm -f pidhost >/dev/null
+
 refused() { # refused "what" "message part" imgfs-args...
     local what=$1 want=$2 out rc=0
     shift 2
@@ -88,4 +104,8 @@ refused "--ulimit soft above hard" "ulimit soft limit must be less than or equal
 refused "--ulimit not a number" 'invalid ulimit argument: nofile=x' run --rm --ulimit nofile=x busybox true
 refused "--shm-size not a size" "invalid argument \"abc\" for \"--shm-size\" flag: invalid size: 'abc'" \
     run --rm --shm-size abc busybox true
+refused "--group-add of a missing group" "Unable to find group nosuch: no matching entries in group file" \
+    run --rm --group-add nosuch busybox true
+refused "--pid other" "invalid PID mode" run --rm --pid container:x busybox true
+refused "--ipc other" "invalid IPC mode" run --rm --ipc shareable busybox true
 t_end
