@@ -195,6 +195,14 @@ int ctr_copy(const char *run_dir, const struct ctr_state *s, const char *src, co
 int ctr_pids(const char *run_dir, const struct ctr_state *s, pid_t **out, size_t *n,
              struct imgfs_err *err);
 
+/* A running container's resource use (`stats`), from its cgroups (v1 or v2) and network
+ * namespace. mem_limit is the host's memory when the container has no limit. */
+struct ctr_stats {
+    uint64_t cpu_ns, mem_usage, mem_limit, pids, net_rx, net_tx;
+};
+int ctr_stats(const char *run_dir, const struct ctr_state *s, struct ctr_stats *st,
+              struct imgfs_err *err);
+
 /* Send a signal to the container's PID 1, which passes it to the command. */
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
 /* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its

@@ -148,6 +148,21 @@ t_eq "--tail all" 6 "$("$IMGFS" logs --tail all lines | wc -l | xargs expr 1 +)"
 t_eq "--tail more than there is" "l1" "$("$IMGFS" logs --tail 100 lines | head -1)"
 t_eq "--tail x is a usage error" 125 "$(set +e; "$IMGFS" logs --tail x lines 2>/dev/null; echo $?)"
 
+# ---- stats ----
+"$IMGFS" run -d --network none -m 64m --name busy busybox sh -c 'sleep 1003 & while :; do :; done' >/dev/null
+row() { "$IMGFS" stats --no-stream busy | awk 'NR == 2'; }
+t_check "stats --no-stream prints Docker's header" \
+    grep -q "^CONTAINER ID *NAME *CPU % *MEM USAGE / LIMIT *MEM % *NET I/O *PIDS" \
+    <<<"$("$IMGFS" stats --no-stream busy)"
+busy_cpu() { row | awk '{sub("%", "", $3); exit !($3 > 0)}'; }
+t_check "a busy loop uses CPU" t_wait_for 20 busy_cpu
+t_eq "the memory limit is -m's" "64MiB" "$(row | awk '{print $6}')"
+t_eq "PIDS: init, sh and sleep" 3 "$(row | awk '{print $NF}')"
+t_eq "the name" busy "$(row | awk '{print $2}')"
+"$IMGFS" rm -f busy >/dev/null
+t_eq "stats of a missing container exits 1" 1 \
+    "$(set +e; "$IMGFS" stats --no-stream busy 2>/dev/null; echo $?)"
+
 # ---- save, load ----
 t_check "save -o FILE IMAGE" "$IMGFS" save -o "$T/bb.tar" busybox
 t_eq "a docker-save archive with the image's name" '["busybox:latest"]' \
