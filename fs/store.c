@@ -1116,6 +1116,23 @@ int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *er
         mdb_fail(err, rc, "gc: committing");
         goto out;
     }
+    /* recorded start-ups (ROOT/traces/<manifest hex>, lazy.c) of images gc just freed: a trace
+     * lives as long as its manifest record; names that are no manifest digest are not ours */
+    char *traces = xasprintf("%s/traces", s->root);
+    DIR *td = opendir(traces);
+    free(traces);
+    if (td) {
+        struct dirent *de;
+        while ((de = readdir(td))) {
+            struct digest m;
+            if (strlen(de->d_name) != DIGEST_HEX_LEN || digest_parse(de->d_name, true, &m) < 0 ||
+                dset_has(&marks.live[DB_BLOB], &m))
+                continue;
+            if (unlinkat(dirfd(td), de->d_name, 0) == 0)
+                stats->traces_freed++;
+        }
+        closedir(td);
+    }
     /* temp files of dead imports */
     char *tmp = xasprintf("%s/tmp", s->root);
     DIR *d = opendir(tmp);

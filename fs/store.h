@@ -186,8 +186,10 @@ void store_lease_release(struct store_lease *l);
 
 struct store_gc_stats {
     uint64_t chunks_freed, bytes_freed, blobs_freed, layers_freed, views_freed, remotes_freed;
+    uint64_t traces_freed; /* ROOT/traces entries of images no longer stored */
 };
-/* Free every record no name and no live lease reaches. Waits for imports in progress. Refuses
+/* Free every record no name and no live lease reaches, and the recorded start-ups
+ * (ROOT/traces) of the images freed. Waits for imports in progress. Refuses
  * (an error naming the image and the damage, nothing freed) when a named or mounted image cannot
  * be loaded — its manifest, config or a layer table is missing or corrupt — since what it uses
  * could then not be marked; `imgfs rmi` of the name lets gc free it. A lease whose manifest is

@@ -43,5 +43,8 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
     printf("Freed %llu chunks (%s), %llu layers, %llu views, %llu documents\n",
            (unsigned long long)st.chunks_freed, h, (unsigned long long)st.layers_freed,
            (unsigned long long)st.views_freed, (unsigned long long)st.blobs_freed);
+    if (st.traces_freed)
+        printf("Removed %llu recorded start-ups of removed images\n",
+               (unsigned long long)st.traces_freed);
     return 0;
 }
