@@ -163,6 +163,11 @@ t_eq "the name" busy "$(row | awk '{print $2}')"
 t_eq "stats of a missing container exits 1" 1 \
     "$(set +e; "$IMGFS" stats --no-stream busy 2>/dev/null; echo $?)"
 
+# ---- attach: not supported, and says why ----
+t_check "attach --help explains" sh -c "'$IMGFS' attach --help | grep -q 'straight from the container to its'"
+t_eq "attach exits 125" 125 "$(set +e; "$IMGFS" attach files 2>/dev/null; echo $?)"
+t_check "naming what to use instead" sh -c "'$IMGFS' attach files 2>&1 | grep -q 'logs -f'"
+
 # ---- save, load ----
 t_check "save -o FILE IMAGE" "$IMGFS" save -o "$T/bb.tar" busybox
 t_eq "a docker-save archive with the image's name" '["busybox:latest"]' \
