@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -829,6 +830,52 @@ static char *make_name(const char *id)
     return xasprintf("%s_%s_%.4s", adj[a & 15], noun[a >> 4], id + 2);
 }
 
+/* -P: a free host port (what the kernel gives a bind to port 0) for `proto` */
+static int free_port(bool udp, struct imgfs_err *err)
+{
+    cleanup_close int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return err_sys(err, errno, "-P: finding a free host port");
+    return ntohs(a.sin_port);
+}
+
+/* -P: every port the image EXPOSEs that -p does not publish already, on a free host port */
+static char **publish_all(const struct ctr_spec *spec, struct imgfs_err *err)
+{
+    size_t n = strv_len(spec->publish), k = n;
+    char *const *exposed = spec->config ? spec->config->exposed_ports : NULL;
+    char **out = xcalloc(n + strv_len(exposed) + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(spec->publish[i]);
+    for (size_t i = 0; exposed && exposed[i]; i++) {
+        struct net_port want;
+        cleanup_free char *as_spec = xasprintf("1:%s", exposed[i]);
+        if (net_parse_port(as_spec, &want, err) < 0) {
+            strv_free(out);
+            return NULL;
+        }
+        bool given = false;
+        for (size_t j = 0; j < n && !given; j++) {
+            struct net_port p;
+            struct imgfs_err ignored;
+            given = net_parse_port(spec->publish[j], &p, &ignored) == 0 &&
+                    p.ctr_port == want.ctr_port && p.udp == want.udp;
+        }
+        if (given)
+            continue;
+        int port = free_port(want.udp, err);
+        if (port < 0) {
+            strv_free(out);
+            return NULL;
+        }
+        out[k++] = xasprintf("%d:%u/%s", port, (unsigned)want.ctr_port, want.udp ? "udp" : "tcp");
+    }
+    return out;
+}
+
 int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
 {
     struct ctr_spec spec = *spec_in;
@@ -843,6 +890,11 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         return err_set(err, EINVAL, "extra lower layers need a writable rootfs");
     *status = 0;
 
+    char **all_ports = NULL;
+    if (spec.publish_all && !(all_ports = publish_all(&spec, err)))
+        return -1;
+    if (all_ports)
+        spec.publish = all_ports;
     struct monitor m = {.spec = &spec, .lock = -1, .master = -1, .log = -1, .notify = -1};
     struct init_args a = {.spec = &spec, .sync = -1};
     cleanup_free char *lower = NULL, *etc = NULL, *upper = NULL, *work = NULL, *target = NULL;
@@ -1037,6 +1089,7 @@ out:
     if (m.lock >= 0)
         close(m.lock);
 release:
+    strv_free(all_ports);
     free(m.state.command);
     free(m.state.error);
     strv_free(a.argv);

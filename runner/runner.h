@@ -78,6 +78,7 @@ struct ctr_spec {
 
     const char *network; /* "private" (default), "host" or "none" */
     char **publish;      /* -p specs, NULL-terminated, or NULL */
+    bool publish_all;    /* -P: the image's EXPOSEd ports too, each on a free host port */
 
     /* NULL-terminated lists, or NULL: --label K=V (over the image's labels), --add-host
      * "NAME:IP" lines added to /etc/hosts, --dns servers, --dns-search domains and --dns-option

@@ -44,6 +44,7 @@ static const char usage[] =
     "                             private:allow_host_loopback=true reaches the host's\n"
     "                             127.0.0.1 at 10.0.2.2 (off by default)\n"
     "  -p, --publish [IP:]HOST:CTR[/tcp|/udp]  publish a container port on the host\n"
+    "  -P, --publish-all          publish every EXPOSEd port on a free host port\n"
     "  -l, --label KEY[=VALUE]    set a label on the container (over the image's)\n"
     "      --add-host NAME:IP     add a line to /etc/hosts\n"
     "      --dns IP               a DNS server for /etc/resolv.conf (replaces the default ones)\n"
@@ -255,6 +256,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         {"net", required_argument, NULL, OPT_NETWORK},
         {"publish", required_argument, NULL, 'p'},
         {"label", required_argument, NULL, 'l'},
+        {"publish-all", no_argument, NULL, 'P'},
         {"add-host", required_argument, NULL, OPT_ADD_HOST},
         {"dns", required_argument, NULL, OPT_DNS},
         {"dns-search", required_argument, NULL, OPT_DNS_SEARCH},
@@ -289,7 +291,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     struct ctr_image *ci = NULL;
     int c;
 
-    while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:l:h", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:Pl:h", longopts)) != -1) {
         switch (c) {
         case OPT_NAME:
             spec.name = optarg;
@@ -423,6 +425,9 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             break;
         case 'p':
             publish = strv_push(publish, &n_pub, optarg);
+            break;
+        case 'P':
+            spec.publish_all = true;
             break;
         case 'l':
             if (optarg[0] == '=' || !optarg[0]) {
