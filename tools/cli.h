@@ -43,6 +43,7 @@ struct cli {
     X(cp, "Copy files between a running container and the host")                                   \
     X(container, "Manage containers: container prune")                                             \
     X(image, "Manage images: image prune")                                                         \
+    X(system, "Show the space images and containers use: system df")                               \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
     X(rm, "Remove containers")                                                                     \

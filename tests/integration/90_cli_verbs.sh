@@ -182,6 +182,18 @@ t_check_fails "save of a missing image fails" "$IMGFS" save -o "$T/x.tar" nosuch
 t_eq "load of a non-archive fails" 1 \
     "$(set +e; echo junk | IMGFS_ROOT="$T/store4" "$IMGFS" load 2>/dev/null; echo $?)"
 
+# ---- system df ----
+"$IMGFS" run --network none --name writer busybox sh -c 'head -c 100000 /dev/zero > /big'
+df=$("$IMGFS" system df)
+t_check "system df has Docker's header" grep -q "^TYPE *TOTAL *ACTIVE *SIZE *RECLAIMABLE" <<<"$df"
+t_eq "Images: distinct named images" "$("$IMGFS" images --json | jq '[.[].Digest] | unique | length')" \
+    "$(awk '$1 == "Images" {print $2}' <<<"$df")"
+t_eq "Containers: all of them" "$("$IMGFS" ps -aq | wc -l)" "$(awk '$1 == "Containers" {print $2}' <<<"$df")"
+t_eq "Containers ACTIVE: the running ones" "$("$IMGFS" ps -q | wc -l)" \
+    "$(awk '$1 == "Containers" {print $3}' <<<"$df")"
+t_check "the stopped writer's 100kB are reclaimable" \
+    awk '$1 == "Containers" {sub("kB", "", $5); exit !($5 >= 100)}' <<<"$df"
+
 # ---- container prune, image prune ----
 keep=$("$IMGFS" run -d --network none --name keep busybox sleep 1000)
 stopped=$("$IMGFS" ps -a -q --no-trunc -f status=exited | sort)
