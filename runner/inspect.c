@@ -80,6 +80,24 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
                                                 "Mode", m->readonly ? "ro" : "", "RW", !m->readonly,
                                                 "Propagation", "rprivate"));
     }
+    /* Docker's Config.Env: the -e entries, then the image's not overridden */
+    json_t *envs = json_array();
+    for (size_t i = 0; spec->env && spec->env[i]; i++)
+        json_array_append_new(envs, json_string(spec->env[i]));
+    for (size_t i = 0; ic && ic->env && ic->env[i]; i++) {
+        size_t kl = strcspn(ic->env[i], "=");
+        bool overridden = false;
+        for (size_t j = 0; spec->env && spec->env[j] && !overridden; j++)
+            overridden = !strncmp(spec->env[j], ic->env[i], kl) &&
+                         (spec->env[j][kl] == '=' || !spec->env[j][kl]);
+        if (!overridden)
+            json_array_append_new(envs, json_string(ic->env[i]));
+    }
+    (void)env;
+    if (!json_object_size(exposed)) { /* Docker omits an empty set: null */
+        json_decref(exposed);
+        exposed = json_null();
+    }
     const char *network = spec->network ? spec->network : "private";
     json_t *labels = kv_object(ic ? ic->labels : NULL);
     json_t *own_labels = kv_object(spec->labels);
@@ -95,7 +113,7 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
         spec->user       ? spec->user
         : ic && ic->user ? ic->user
                          : "",
-        "Env", strv(env), "Cmd",
+        "Env", envs, "Cmd",
         strv(spec->command && spec->command[0] ? spec->command
              : ic                              ? ic->cmd
                                                : NULL),

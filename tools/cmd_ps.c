@@ -124,7 +124,21 @@ static json_t *ps_row(const struct ctr_state *s, json_t *insp, bool no_trunc)
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
-    const char *full = s->command ? s->command : "";
+    /* Docker's COMMAND: the words, those with spaces in single quotes */
+    cleanup_free char *quoted = NULL;
+    size_t qlen = 0;
+    FILE *qm = open_memstream(&quoted, &qlen);
+    const char *path = json_string_value(json_object_get(insp, "Path"));
+    fputs(path && *path ? path : (s->command ? s->command : ""), qm);
+    size_t ai;
+    json_t *av;
+    json_array_foreach(json_object_get(insp, "Args"), ai, av)
+    {
+        const char *w = json_string_value(av);
+        fprintf(qm, strpbrk(w ? w : "", " \t") || !w || !*w ? " '%s'" : " %s", w ? w : "");
+    }
+    fclose(qm);
+    const char *full = quoted;
     if (!no_trunc && strlen(full) > 20)
         snprintf(cmd, sizeof cmd, "\"%.19s…\"", full);
     else

@@ -298,7 +298,7 @@ int cli_format_row(struct cli_format *f, json_t *row)
     return 0;
 }
 
-/* Go's text/tabwriter as Docker sets it up (minimum width 20, padding 3): every tab-ended cell
+/* Go's text/tabwriter as Docker sets it up (minimum width 10, padding 3): every tab-ended cell
  * is padded to its column's width; the text after a line's last tab is not. */
 void cli_format_end(struct cli_format *f)
 {
@@ -307,8 +307,8 @@ void cli_format_end(struct cli_format *f)
         size_t col = 0;
         for (char *p = f->rows[i], *tab; (tab = strchr(p, '\t')) && col < 64; p = tab + 1, col++) {
             size_t w = (size_t)(tab - p) + 3;
-            if (w < 20)
-                w = 20;
+            if (w < 10)
+                w = 10;
             if (w > widths[col])
                 widths[col] = w;
         }

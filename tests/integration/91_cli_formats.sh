@@ -20,8 +20,8 @@ up1 running" "$("$IMGFS" ps -a --format '{{.Names}} {{.State}}' | sort)"
 t_eq "{{.ID}} is the short id" "${up:0:12}" "$("$IMGFS" ps --format '{{.ID}}')"
 t_eq "--no-trunc {{.ID}} is the full id" "$up" "$("$IMGFS" ps --no-trunc --format '{{.ID}}')"
 t_eq "{{.Command}} is quoted as Docker's" '"sleep 1000"' "$("$IMGFS" ps --format '{{.Command}}')"
-t_eq "table prefix prints headers" "NAMES               STATE
-up1                 running" "$("$IMGFS" ps --format 'table {{.Names}}\t{{.State}}')"
+t_eq "table prefix prints headers (Docker's tabwriter: min width 10, padding 3)" "NAMES     STATE
+up1       running" "$("$IMGFS" ps --format 'table {{.Names}}\t{{.State}}')"
 t_eq "status=exited implies -a" done1 "$("$IMGFS" ps -f status=exited --format '{{.Names}}')"
 t_eq "status=running" up1 "$("$IMGFS" ps -f status=running --format '{{.Names}}')"
 t_eq "name= matches a part" up1 "$("$IMGFS" ps -a -f name=p1 --format '{{.Names}}')"
@@ -84,8 +84,8 @@ t_eq "images REPOSITORY:TAG filter" "busybox:latest" \
     "$("$IMGFS" images busybox:latest --format '{{.Repository}}:{{.Tag}}')"
 t_eq "images filter without a match: only the header" 1 "$("$IMGFS" images nosuch | wc -l)"
 t_eq "images -q with a filter" 1 "$("$IMGFS" images -q bb:v1 | wc -l)"
-t_eq "images --format table" "REPOSITORY          TAG
-bb                  v1" "$("$IMGFS" images bb --format 'table {{.Repository}}\t{{.Tag}}')"
+t_eq "images --format table" "REPOSITORY   TAG
+bb           v1" "$("$IMGFS" images bb --format 'table {{.Repository}}\t{{.Tag}}')"
 digest=$("$IMGFS" images --json | jq -r '.[] | select(.Name == "bb:v1") | .Digest')
 t_eq "images {{.Digest}}" "$digest" "$("$IMGFS" images bb --format '{{.Digest}}')"
 t_check "images --digests has a DIGEST column" grep -q "^REPOSITORY *TAG *DIGEST *IMAGE ID" \

@@ -1,0 +1,70 @@
+#!/bin/bash
+# Docker as the oracle for the container verbs and formats (issue 9, sections 1 and 3): the same
+# busybox image and the same commands in a private dockerd (--network none) and in imgfs, and
+# the outputs Docker users script against compared.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+t_begin cli_docker
+t_need_fixture busybox.tar
+"$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
+t_check "a private dockerd" t_dockerd
+"$IMGFS" export -f docker -o "$T/bb.tar" busybox
+D load -i "$T/bb.tar" >/dev/null
+t_cleanup "'$IMGFS' ps -aq | xargs -r '$IMGFS' rm -f"
+both() { # both ARGS...: the same verb in docker and imgfs, outputs in $d and $i
+    d=$(D "$@" 2>&1) || d="$d [exit $?]"
+    i=$("$IMGFS" "$@" 2>&1) || i="$i [exit $?]"
+}
+
+for tool in D "$IMGFS"; do
+    $tool run -d --network none --name svc -e FOO=bar -w /tmp busybox sh -c 'exec sleep 1000' >/dev/null
+    $tool run --network none --name done busybox sh -c 'exit 3' || true
+done
+t_check "both run" t_wait_for 200 sh -c "'$IMGFS' ps -q | grep -q ."
+
+tmpl='{{.Name}} {{.State.Status}} {{.State.Running}} {{.State.ExitCode}} {{.Config.WorkingDir}} {{.Path}} {{json .Args}} {{.Config.Image}}'
+both inspect -f "$tmpl" svc
+t_eq "inspect -f of a running container" "$d" "$i"
+both inspect -f "$tmpl" done
+t_eq "inspect -f of an exited one" "$d" "$i"
+both inspect -f '{{index .Config.Env 0}}' svc
+t_eq "index into Config.Env (-e first)" "$d" "$i"
+both inspect -f '{{range .Config.Env}}{{if .}}[{{.}}]{{end}}{{end}}' svc
+t_eq "range and if over Config.Env" "$d" "$i"
+both inspect -f '{{.State.Pid}}' done
+t_eq "State.Pid of an exited container" "$d" "$i"
+both inspect -f '{{json .Config.ExposedPorts}} {{.HostConfig.NetworkMode}}' svc
+t_eq "ExposedPorts and NetworkMode" "$d" "$i"
+both inspect nosuch
+t_eq "a missing object: the exit status" "$(grep -o '\[exit [0-9]*\]' <<<"$d")" "$(grep -o '\[exit [0-9]*\]' <<<"$i")"
+t_check "and Docker's words" grep -q "No such object: nosuch" <<<"$i"
+
+both ps -a --format '{{.Names}} {{.State}} {{.Image}} {{.Command}}'
+t_eq "ps -a --format" "$(sort <<<"$d")" "$(sort <<<"$i")"
+both ps --format 'table {{.Names}}\t{{.State}}'
+t_eq "ps --format table" "$d" "$i"
+both ps -a -f status=exited --format '{{.Names}}'
+t_eq "ps -f status=exited" "$d" "$i"
+both ps -a -f name=sv --format '{{.Names}}'
+t_eq "ps -f name=" "$d" "$i"
+both ps -a -f ancestor=busybox --format '{{.Names}}'
+t_eq "ps -f ancestor=" "$(sort <<<"$d")" "$(sort <<<"$i")"
+t_eq "ps header" "$(D ps | head -1 | tr -s ' ')" "$("$IMGFS" ps | head -1 | tr -s ' ')"
+
+both wait done
+t_eq "wait of an exited container" "$d" "$i"
+both rename svc svc2
+t_eq "rename" "$d" "$i"
+both inspect -f '{{.Name}}' svc2
+t_eq "the new name" "$d" "$i"
+both rename done svc2
+t_eq "rename onto a taken name: exit status" "$(grep -o '\[exit [0-9]*\]' <<<"$d")" "$(grep -o '\[exit [0-9]*\]' <<<"$i")"
+both port svc2
+t_eq "port of a container without ports" "$d" "$i"
+both top svc2 -o pid,comm
+t_eq "top's header with ps options" "$(head -1 <<<"$d" | xargs)" "$(head -1 <<<"$i" | xargs)"
+t_check "top lists the command" grep -q sleep <<<"$i"
+t_eq "images --format of the shared image" "$(D images busybox --format '{{.Repository}}:{{.Tag}}')" \
+    "$("$IMGFS" images busybox --format '{{.Repository}}:{{.Tag}}')"
+for tool in D "$IMGFS"; do $tool rm -f svc2 done >/dev/null; done
+t_end
