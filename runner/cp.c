@@ -47,8 +47,8 @@ static int copy_file(int sdir, const char *sname, int ddir, const char *dname,
     return 0;
 }
 
-static int copy_dir(int sdir, const char *sname, int ddir, const char *dname,
-                    const struct stat *st, int depth, struct imgfs_err *err)
+static int copy_dir(int sdir, const char *sname, int ddir, const char *dname, const struct stat *st,
+                    int depth, struct imgfs_err *err)
 {
     if (depth > 256)
         return err_set(err, ELOOP, "`%s`: directories nested too deep", sname);
@@ -109,9 +109,9 @@ static int target(int in_root, const char *dest, const char *src_name, int *dir,
                   struct imgfs_err *err)
 {
     struct imgfs_err ignored;
-    int fd = in_root >= 0 ? rootfs_open(in_root, dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
-                                        &ignored)
-                          : open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = in_root >= 0
+                 ? rootfs_open(in_root, dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &ignored)
+                 : open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         *dir = fd;
         *name = xstrdup(src_name);

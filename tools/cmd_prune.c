@@ -118,8 +118,10 @@ static int image_prune(int argc, char **argv, struct cli *cli)
     int rc = 0;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all")) {
-            cli_error("image prune", "%s is not supported yet (remove the names with imgfs rmi, "
-                      "then imgfs image prune)", argv[i]);
+            cli_error("image prune",
+                      "%s is not supported yet (remove the names with imgfs rmi, "
+                      "then imgfs image prune)",
+                      argv[i]);
             return cli_usage_error("image prune");
         }
     if (prune_options(argc, argv, "image prune", image_usage, &force, &rc) < 0)
@@ -150,8 +152,9 @@ static int dispatch(int argc, char **argv, struct cli *cli, const char *group,
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("Usage: imgfs %s COMMAND\n\nCommands:\n  prune   %s\n\nRun 'imgfs %s prune "
                "--help' for its options.\n",
-               group, !strcmp(group, "image") ? "Free images no name refers to"
-                                              : "Remove all stopped containers",
+               group,
+               !strcmp(group, "image") ? "Free images no name refers to"
+                                       : "Remove all stopped containers",
                group);
         return argc < 2 ? EXIT_IMGFS_FAILED : 0;
     }

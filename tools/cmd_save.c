@@ -50,7 +50,7 @@ int cmd_save(int argc, char **argv, struct cli *cli)
         cli_error("save", "several images in one archive are not supported yet");
         return cli_usage_error("save");
     }
-    char *args[] = {"export", "-f", "docker", "-o", (char *)(output ? output : "-"),
+    char *args[] = {"export",     "-f", "docker", "-o", (char *)(output ? output : "-"),
                     argv[optind], NULL};
     if (!output && isatty(1)) {
         cli_error("save", "cowardly refusing to save to a terminal. Use the -o flag or "

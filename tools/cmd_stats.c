@@ -58,8 +58,8 @@ static int pick(const struct cli *cli, int first, int argc, char **argv, struct 
                 cli_report("stats", &err);
                 return -1;
             }
-            snprintf((*out)[*n].id, sizeof (*out)[*n].id, "%s", s.id);
-            snprintf((*out)[*n].name, sizeof (*out)[*n].name, "%s", s.name);
+            snprintf((*out)[*n].id, sizeof(*out)[*n].id, "%s", s.id);
+            snprintf((*out)[*n].name, sizeof(*out)[*n].name, "%s", s.name);
             (*n)++;
             ctr_state_free(&s);
         }
@@ -74,8 +74,8 @@ static int pick(const struct cli *cli, int first, int argc, char **argv, struct 
     *out = xcalloc(count + 1, sizeof **out);
     for (size_t i = 0; i < count; i++)
         if (list[i].status == CTR_RUNNING) {
-            snprintf((*out)[*n].id, sizeof (*out)[*n].id, "%s", list[i].id);
-            snprintf((*out)[*n].name, sizeof (*out)[*n].name, "%s", list[i].name);
+            snprintf((*out)[*n].id, sizeof(*out)[*n].id, "%s", list[i].id);
+            snprintf((*out)[*n].name, sizeof(*out)[*n].name, "%s", list[i].name);
             (*n)++;
         }
     ctr_state_list_free(list, count);
@@ -149,8 +149,8 @@ int cmd_stats(int argc, char **argv, struct cli *cli)
             snprintf(cpus, sizeof cpus, "%.2f%%", cpu < 0 ? 0 : cpu);
             snprintf(memp, sizeof memp, "%.2f%%",
                      b->mem_limit ? (double)b->mem_usage * 100 / (double)b->mem_limit : 0);
-            printf("%-15.12s%-20s%-9s%-24s%-9s%-22s%llu\n", sm[i].id, sm[i].name, cpus, mem,
-                   memp, net, (unsigned long long)b->pids);
+            printf("%-15.12s%-20s%-9s%-24s%-9s%-22s%llu\n", sm[i].id, sm[i].name, cpus, mem, memp,
+                   net, (unsigned long long)b->pids);
             *a = *b;
         }
         fflush(stdout);

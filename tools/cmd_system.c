@@ -97,8 +97,7 @@ static int df(struct cli *cli)
     cli_human_size(u.chunk_bytes, is, sizeof is);
     cli_human_size(ctr_bytes, cs, sizeof cs);
     cli_human_size(ctr_free, cf, sizeof cf);
-    snprintf(pct, sizeof pct, "%s (%d%%)", cf,
-             ctr_bytes ? (int)(ctr_free * 100 / ctr_bytes) : 0);
+    snprintf(pct, sizeof pct, "%s (%d%%)", cf, ctr_bytes ? (int)(ctr_free * 100 / ctr_bytes) : 0);
     printf("%-16s%-10s%-10s%-10s%s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
     printf("%-16s%-10zu%-10zu%-10s%s\n", "Images", set.n, active_images, is, "-");
     printf("%-16s%-10zu%-10zu%-10s%s\n", "Containers", n, running, cs, pct);
