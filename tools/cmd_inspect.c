@@ -296,11 +296,14 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
             }
         }
         if (!s) {
-            if (!(s = cli_store_open(cli, "inspect", true)))
+            if (!(s = cli_store_open(cli, "inspect", true))) {
+                json_decref(all);
                 return 1;
+            }
             if (store_read_begin(s, &r, &err) < 0) {
                 cli_report("inspect", &err);
                 store_close(s);
+                json_decref(all);
                 return 1;
             }
         }
