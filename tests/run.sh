@@ -172,7 +172,8 @@ fi
 clean_stale
 
 echo "== fixtures"
-if ! tests/fixtures/make.sh "$IMGFS_FIXTURES" >"$LOGS/fixtures.log" 2>&1; then
+# --go too: 88_lazy_go needs the Debian+golang image, and a missing fixture would only skip it
+if ! tests/fixtures/make.sh --go "$IMGFS_FIXTURES" >"$LOGS/fixtures.log" 2>&1; then
     report FAIL fixtures "$LOGS/fixtures.log" "tests/fixtures/make.sh failed"
 fi
 
