@@ -36,4 +36,12 @@ printf 'FROM a\nRUN <<EOF\necho ${A:-x} ${B//a/b} ${C%%%%.*}\nEOF\nCOPY <<-"X" <
     >"$T/seed/dockerfile/heredoc"
 printf '*.go\n!keep/**\n**/x\n[a-c]?\n# c\n/abs/../p\n' >"$T/seed/dockerfile/dockerignore"
 t_check "fuzz_dockerfile: 10000 inputs, no crash" run_fuzzer dockerfile "$T/seed/dockerfile" 10000
+# --format templates: what Docker users write (docs/cli.md), seeded by hand
+mkdir -p "$T/seed/template"
+printf '{{.Id}}' >"$T/seed/template/field"
+printf '{{json .A}}\t{{index .M "k"}}' >"$T/seed/template/json-index"
+printf '{{range .A}}[{{.}}]{{else}}none{{end}}' >"$T/seed/template/range"
+printf '{{if .M.k}}{{upper .Id}}{{end}} {{len .A}} {{join .A ","}}' >"$T/seed/template/if"
+printf 'table {{.Id}}\t{{- .M -}}' >"$T/seed/template/table"
+t_check "fuzz_template: 20000 inputs, no crash" run_fuzzer template "$T/seed/template" 20000
 t_end
