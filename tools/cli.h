@@ -98,6 +98,10 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 /* The option cli_getopt just returned (`c`) as the user typed it ("--memory", "-m"), for messages
  * about its value. Valid until the next call. */
 const char *cli_flag_typed(char **argv, int c);
+/* ctr_find for a verb: 0 and the container in *out, or the error printed and the exit status to
+ * return (1 for a missing container or an ambiguous prefix, as Docker; 125 otherwise). */
+int cli_find_container(const struct cli *cli, const char *verb, const char *ref,
+                       struct ctr_state *out);
 /* "See 'imgfs VERB --help'." on stderr; returns 125, the exit status of every usage error. */
 int cli_usage_error(const char *verb);
 

@@ -96,10 +96,9 @@ int cmd_commit(int argc, char **argv, struct cli *cli)
 
     struct imgfs_err err = {0};
     struct ctr_state st;
-    if (ctr_find(cli->run_dir, ref, &st, &err) < 0) {
-        cli_report("commit", &err);
-        return 1;
-    }
+    int found = cli_find_container(cli, "commit", ref, &st);
+    if (found != 0)
+        return found;
     int rc = 1;
     cleanup_free char *upper = ctr_upper_path(cli->run_dir, st.id);
     if (!st.image_id) {

@@ -59,10 +59,9 @@ int cmd_cp(int argc, char **argv, struct cli *cli)
     const char *ctr = src_path ? from : to;
     struct imgfs_err err = {0};
     struct ctr_state s;
-    if (ctr_find(cli->run_dir, ctr, &s, &err) < 0) {
-        cli_report("cp", &err);
-        return 1;
-    }
+    int found = cli_find_container(cli, "cp", ctr, &s);
+    if (found != 0)
+        return found;
     int r = src_path ? ctr_copy(cli->run_dir, &s, src_path, dest, false, &err)
                      : ctr_copy(cli->run_dir, &s, src, dest_path, true, &err);
     ctr_state_free(&s);

@@ -72,10 +72,10 @@ int cmd_exec(int argc, char **argv, struct cli *cli)
     e.argv = argv + optind + 1;
     struct imgfs_err err = {0};
     struct ctr_state s;
-    if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
-        cli_report("exec", &err);
+    int found = cli_find_container(cli, "exec", argv[optind], &s);
+    if (found != 0) {
         free(env);
-        return err.code == ENOENT ? 1 : rc; /* Docker's 1 for no such container */
+        return found;
     }
     int status = 0;
     if (ctr_exec(cli->run_dir, &s, &e, &status, &err) < 0)

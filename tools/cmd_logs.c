@@ -92,12 +92,10 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
         cli_error("logs", "wants exactly one CONTAINER");
         return EXIT_IMGFS_FAILED;
     }
-    struct imgfs_err err = {0};
     struct ctr_state s;
-    if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
-        cli_report("logs", &err);
-        return err.code == ENOENT ? 1 : EXIT_IMGFS_FAILED; /* Docker's 1 for no such container */
-    }
+    int found = cli_find_container(cli, "logs", argv[optind], &s);
+    if (found != 0)
+        return found;
     cleanup_free char *path = ctr_log_path(cli->run_dir, s.id);
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

@@ -43,12 +43,10 @@ int cmd_port(int argc, char **argv, struct cli *cli)
         cli_error("port", "requires 1 or 2 arguments");
         return cli_usage_error("port");
     }
-    struct imgfs_err err = {0};
     struct ctr_state s;
-    if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
-        cli_report("port", &err);
-        return err.code == ENOENT ? 1 : EXIT_IMGFS_FAILED;
-    }
+    int found = cli_find_container(cli, "port", argv[optind], &s);
+    if (found != 0)
+        return found;
     json_t *o = ctr_inspect(cli->run_dir, &s);
     json_t *ports = json_object_get(json_object_get(o, "NetworkSettings"), "Ports");
     int rc = 0;

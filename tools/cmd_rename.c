@@ -27,10 +27,9 @@ int cmd_rename(int argc, char **argv, struct cli *cli)
     }
     struct imgfs_err err = {0};
     struct ctr_state s;
-    if (ctr_find(cli->run_dir, argv[optind], &s, &err) < 0) {
-        cli_report("rename", &err);
-        return err.code == ENOENT ? 1 : EXIT_IMGFS_FAILED;
-    }
+    int found = cli_find_container(cli, "rename", argv[optind], &s);
+    if (found != 0)
+        return found;
     int r = ctr_rename(cli->run_dir, &s, argv[optind + 1], &err);
     ctr_state_free(&s);
     if (r < 0) {

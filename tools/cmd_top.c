@@ -35,10 +35,9 @@ int cmd_top(int argc, char **argv, struct cli *cli)
     }
     struct imgfs_err err = {0};
     struct ctr_state s;
-    if (ctr_find(cli->run_dir, argv[1], &s, &err) < 0) {
-        cli_report("top", &err);
-        return 1;
-    }
+    int found = cli_find_container(cli, "top", argv[1], &s);
+    if (found != 0)
+        return found;
     pid_t *pids;
     size_t n;
     int r = ctr_pids(cli->run_dir, &s, &pids, &n, &err);

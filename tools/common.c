@@ -184,6 +184,17 @@ const char *cli_flag_typed(char **argv, int c)
     return buf;
 }
 
+int cli_find_container(const struct cli *cli, const char *verb, const char *ref,
+                       struct ctr_state *out)
+{
+    struct imgfs_err err = {0};
+    if (ctr_find(cli->run_dir, ref, out, &err) == 0)
+        return 0;
+    cli_report(verb, &err);
+    /* Docker's 1 for a missing container or an ambiguous prefix; 125 when imgfs itself failed */
+    return err.code == ENOENT || err.code == EINVAL ? 1 : EXIT_IMGFS_FAILED;
+}
+
 int cli_usage_error(const char *verb)
 {
     fprintf(stderr, "See 'imgfs %s --help'.\n", verb);
