@@ -423,29 +423,9 @@ static int glob_context(struct copy *c, int dirfd, const char *rel, const char *
 static void entry_from_view(struct copy *c, const struct view_inode *in, struct layer_entry *e)
 {
     memset(e, 0, sizeof *e);
-    switch (in->mode & S_IFMT) {
-    case S_IFDIR:
-        e->kind = LAYER_DIR;
-        break;
-    case S_IFLNK:
-        e->kind = LAYER_SYMLINK;
-        break;
-    case S_IFCHR:
-        e->kind = LAYER_CHAR;
-        break;
-    case S_IFBLK:
-        e->kind = LAYER_BLOCK;
-        break;
-    case S_IFIFO:
-        e->kind = LAYER_FIFO;
-        break;
-    case S_IFSOCK:
-        e->kind = LAYER_SOCKET;
-        break;
-    default:
-        e->kind = LAYER_REG;
-        break;
-    }
+    e->kind = layer_kind_from_mode(in->mode);
+    if (!e->kind)
+        e->kind = LAYER_REG; /* views hold only the types layers hold; never reached */
     e->mode = in->mode & 07777;
     e->uid = c->have_owner ? c->uid : in->uid;
     e->gid = c->have_owner ? c->gid : in->gid;
