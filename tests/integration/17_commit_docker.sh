@@ -8,17 +8,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin commit_docker
 t_need_fixture busybox.tar
-[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || t_skip "no docker.io (make deps)"
 
-# a private dockerd: own data root, exec root, socket; no bridge, no iptables
-sock=$T/d/docker.sock
-mkdir -p "$T/d"
-/usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$T/d/data" \
-    --exec-root "$T/d/exec" --pidfile "$T/d/docker.pid" -H "unix://$sock" >"$T/d/dockerd.log" 2>&1 &
-dpid=$!
-t_cleanup "kill $dpid; wait $dpid"
-D() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$sock" "$@"; }
-t_check "dockerd answers" t_wait_for 1200 D version --format "{{.Server.Version}}"
+t_check "a private dockerd (tests/lib.sh t_dockerd)" t_dockerd
 D import "$FIXTURES/busybox.tar" base:1 >/dev/null
 "$IMGFS" import -q -t base:1 "$FIXTURES/busybox.tar"
 
@@ -36,7 +27,7 @@ chmod 4755 /hard
 mkdir -p /new/deep && echo deep > /new/deep/f && chown 1000:1000 /new/deep/f
 mkfifo /new/fifo'
 D run --network none --name c1 base:1 sh -c "$changes"
-t_cleanup "DOCKER_BUILDKIT=1 /usr/bin/docker -H unix://$sock rm -f c1"
+t_cleanup "D rm -f c1"
 D commit c1 committed:1 >/dev/null
 D save -o "$T/docker.tar" committed:1
 "$IMGFS" run --network none --name c1 base:1 sh -c "$changes"

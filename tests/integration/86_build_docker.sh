@@ -11,17 +11,9 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin build_docker
 t_need_fixture busybox.tar
-[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || t_skip "no docker.io (make deps)"
 [[ $(basename "$IMGFS") == imgfs ]] || t_skip "docker is the slow part; the C paths are 85_build_*'s"
 
-sock=$T/d/docker.sock
-mkdir -p "$T/d"
-/usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$T/d/data" \
-    --exec-root "$T/d/exec" --pidfile "$T/d/docker.pid" -H "unix://$sock" >"$T/d/dockerd.log" 2>&1 &
-dpid=$!
-t_cleanup "kill $dpid; wait $dpid"
-D() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$sock" "$@"; }
-t_check "dockerd answers" t_wait_for 1200 D version --format "{{.Server.Version}}"
+t_check "a private dockerd (tests/lib.sh t_dockerd)" t_dockerd
 
 # one base for both: imgfs's image, loaded into docker as it is (same config, same layer)
 "$IMGFS" import -t busybox:latest "$FIXTURES/busybox.tar" >/dev/null
