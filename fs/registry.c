@@ -21,6 +21,8 @@ enum { SCHEME_UNDECIDED, SCHEME_HTTPS, SCHEME_HTTP };
 #define DEFAULT_CHUNK    (16u << 20)
 #define BACKOFF_FIRST_MS 200
 #define BACKOFF_MAX_MS   10000
+/* a Retry-After asks for at most this long a wait (the call's budget may cut it shorter) */
+#define RETRY_AFTER_MAX_S 60
 
 static void cleanup_json_fn(json_t **j)
 {
@@ -57,6 +59,7 @@ struct registry_client {
     pthread_mutex_t auth_lock; /* held while answering a challenge */
     pthread_mutex_t lock;      /* everything below */
     char *authorization;       /* "Authorization: ..." header, NULL before the first challenge */
+    char *challenge;           /* the last WWW-Authenticate met, for a 403 that sends none */
     unsigned auth_generation;
     bool push_scope; /* tokens are asked for with push too */
     CURL **pool;
@@ -232,6 +235,7 @@ void registry_close(struct registry_client *c)
         explicit_bzero(c->password, strlen(c->password));
     free(c->password);
     free(c->authorization);
+    free(c->challenge);
     free(c);
 }
 
@@ -869,6 +873,24 @@ static bool retryable_curl(CURLcode rc)
     }
 }
 
+/* Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date; -1 when absent or malformed. */
+static int64_t retry_after_seconds(const char *v)
+{
+    if (!v || !*v)
+        return -1;
+    if (*v >= '0' && *v <= '9') {
+        char *end;
+        unsigned long long s = strtoull(v, &end, 10);
+        return *end ? -1 : (int64_t)(s > INT32_MAX ? INT32_MAX : s);
+    }
+    struct tm tm = {0};
+    const char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end || *end)
+        return -1;
+    time_t at = timegm(&tm), now = time(NULL);
+    return at > now ? (int64_t)(at - now) : 0;
+}
+
 /* Wait before attempt `n` (1-based retry count): exponential backoff, or Retry-After. Returns
  * false when the deadline would pass first. */
 static bool backoff(unsigned n, const char *retry_after, uint64_t deadline)
@@ -876,10 +898,9 @@ static bool backoff(unsigned n, const char *retry_after, uint64_t deadline)
     uint64_t ms = BACKOFF_FIRST_MS << (n > 6 ? 6 : n - 1);
     if (ms > BACKOFF_MAX_MS)
         ms = BACKOFF_MAX_MS;
-    if (retry_after && *retry_after >= '0' && *retry_after <= '9') {
-        uint64_t s = strtoull(retry_after, NULL, 10);
-        ms = s > 60 ? 60000 : s * 1000;
-    }
+    int64_t s = retry_after_seconds(retry_after);
+    if (s >= 0)
+        ms = s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S * 1000 : (uint64_t)s * 1000;
     if (deadline) {
         uint64_t now = now_ms();
         if (now + ms >= deadline)
@@ -969,6 +990,16 @@ static int perform_exchange(struct registry_client *c, const struct request *rq,
             reauthed = true;
             cleanup_free char *challenge =
                 rs->www_authenticate ? xstrdup(rs->www_authenticate) : NULL;
+            /* a registry that refuses an expired token with a bare 403 (no challenge): answer
+             * the challenge that gave the token again */
+            pthread_mutex_lock(&c->lock);
+            if (challenge) {
+                free(c->challenge);
+                c->challenge = xstrdup(challenge);
+            } else if (c->challenge) {
+                challenge = xstrdup(c->challenge);
+            }
+            pthread_mutex_unlock(&c->lock);
             if (rs->status == 403 && !challenge) {
                 char st[256];
                 describe_status(rs, st, sizeof st);

@@ -16,18 +16,24 @@ Range support, and breaks it the way --mode says:
   ignore-range    truncate-once, and Range requests answered 200 with the whole blob
   die             the first GET of the largest layer sends half of it, then the server exits
   retry           the first two GETs of every blob answer 503 / 429 with Retry-After: 0
+  retry-after     the first two GETs of every blob answer 503 with Retry-After: 2 (seconds), then
+                  429 with Retry-After: an HTTP-date 2 s ahead
   reauth          Bearer auth: tokens from /token; the first token is refused (401) on blob
                   requests, as if it had expired mid-pull
+  reauth403       as reauth, but the first token is refused with a bare 403 (no challenge), as
+                  some registries answer an expired token
   huge-config     a config of 20 MiB
 
-Every request is logged to --log as "METHOD PATH range=RANGE auth=yes|no -> STATUS".
+Every request is logged to --log as "METHOD PATH range=RANGE auth=yes|no -> STATUS t=UNIXTIME".
 """
 import argparse
+import email.utils
 import hashlib
 import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -88,9 +94,9 @@ class Handler(BaseHTTPRequestHandler):
         a = self.server.state.args
         if a.log:
             with open(a.log, "a") as f:
-                f.write("%s %s range=%s auth=%s -> %s\n" % (
+                f.write("%s %s range=%s auth=%s -> %s t=%.3f\n" % (
                     self.command, self.path, self.headers.get("Range", "-"),
-                    "yes" if self.headers.get("Authorization") else "no", status))
+                    "yes" if self.headers.get("Authorization") else "no", status, time.time()))
 
     def reply(self, status, body=b"", headers=None, send_body=True):
         self.log(status)
@@ -104,12 +110,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def authorized(self):
         st = self.server.state
-        if st.args.mode != "reauth":
+        if st.args.mode not in ("reauth", "reauth403"):
             return True
         auth = self.headers.get("Authorization", "")
         challenge = {"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:%d/token",service="hostile",scope="repository:x:pull"' % self.server.server_port}
         if not auth.startswith("Bearer "):
             self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token needed"}]}', challenge)
+            return False
+        if auth == "Bearer token-1" and "/blobs/" in self.path and st.args.mode == "reauth403":
+            self.reply(403, b'{"errors":[{"code":"DENIED","message":"token expired"}]}')
             return False
         if auth == "Bearer token-1" and "/blobs/" in self.path:
             self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}', challenge)
@@ -160,6 +169,15 @@ class Handler(BaseHTTPRequestHandler):
             n = st.count("retry " + ref)
             if n <= 2:
                 self.reply(503 if n == 1 else 429, b"busy", {"Retry-After": "0"})
+                return
+        if mode == "retry-after" and self.command == "GET":
+            n = st.count("retry " + ref)
+            if n == 1:
+                self.reply(503, b"busy", {"Retry-After": "2"})
+                return
+            if n == 2:
+                when = email.utils.formatdate(time.time() + 2, usegmt=True)
+                self.reply(429, b"slow down", {"Retry-After": when})
                 return
         rng = self.headers.get("Range")
         start = 0

@@ -2,8 +2,8 @@
 # A hostile registry (tests/registry_hostile.py) against imgfs pull: oversized, wrong-digest and
 # truncated documents and blobs, a config whose diff_ids lie → a clear error, nothing named, the
 # store consistent, no crash. And the transfer machinery: a broken download resumes with Range
-# (also from a server that ignores Range), 503/429 are retried, a token refused mid-pull is
-# renewed once, a registry that dies mid-pull gives an error and a later pull works.
+# (also from a server that ignores Range), 503/429 are retried (after Retry-After, seconds or an
+# HTTP-date), a token refused mid-pull (401, or a bare 403) is renewed once, a registry that dies mid-pull gives an error and a later pull works.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/tests/lib_registry.sh"
@@ -66,8 +66,26 @@ t_check "  with a Range request from where it broke" grep -qE "blobs/.* range=by
 pulls ignore-range "resumes from a server that answers Range with the whole blob"
 pulls retry "503 and 429 are retried"
 t_eq "  twice per blob, then served" 2 "$(grep -c "blobs/.* -> \(503\|429\)" "$HLOG" | awk '{print ($1 >= 2) ? 2 : $1}')"
+# waited() STATUS: the shortest pause, over every blob, between a STATUS answer and the next
+# request for that blob (milliseconds)
+waited() {
+    awk -v st="$1" '$1 == "GET" && $2 ~ /blobs/ {
+        t = substr($NF, 3) * 1000
+        if ($2 in after) { d = t - after[$2]; if (min == "" || d < min) min = d; delete after[$2] }
+        if ($(NF - 1) == st) after[$2] = t
+    } END { printf "%d\n", min }' "$HLOG"
+}
+pulls retry-after "503 and 429 with Retry-After are retried"
+t_eq "  each blob refused twice" 2 "$(grep -c "blobs/.* -> \(503\|429\)" "$HLOG" | awk '{print ($1 >= 2) ? 2 : $1}')"
+t_check "  after Retry-After: 2 the next request waited 2 s (waited $(waited 503) ms)" \
+    test "$(waited 503)" -ge 1900
+t_check "  after an HTTP-date 2 s ahead it waited past that second (waited $(waited 429) ms)" \
+    test "$(waited 429)" -ge 900
 pulls reauth "a token refused mid-pull is renewed"
 t_check "  the first token was refused on a blob" grep -q "blobs/.*auth=yes -> 401" "$HLOG"
+t_eq "  and the pull ended with one more token" 2 "$(grep -c '^GET /token' "$HLOG")"
+pulls reauth403 "a token refused with a bare 403 mid-pull is renewed"
+t_check "  the first token was refused on a blob" grep -q "blobs/.*auth=yes -> 403" "$HLOG"
 t_eq "  and the pull ended with one more token" 2 "$(grep -c '^GET /token' "$HLOG")"
 
 # the registry died mid-pull before; it is back: the pull works
