@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 /* ---- the layer blob ---- */
@@ -31,30 +33,91 @@ int push_encode_layer(struct store_read *r, const void *table, size_t table_len,
 
 /* ---- where imgfs pushed blobs before (for cross-repository mounts) ----
  *
- * ROOT/pushed-blobs: one line "sha256:<hex> HOST/REPO" per blob pushed, appended (a line is one
- * write, so concurrent pushes do not interleave within a line). Only a hint: a mount the registry
- * refuses is an ordinary upload. */
+ * ROOT/pushed-blobs: lines "sha256:<hex> HOST/REPO", the most recently used last, at most
+ * PUSHED_MAX of them (the oldest are dropped: it is a cache of hints, not a record). Only a hint
+ * in the other direction too: a registry may have lost the blob (deleted, garbage-collected), so
+ * a mount the registry refuses is an ordinary upload and its line is dropped. Changed under
+ * flock(ROOT/pushed-blobs.lock) and replaced atomically, so parallel uploads and concurrent pushes
+ * lose no line and a reader never sees half a file. */
+
+#define PUSHED_MAX 4096
 
 static char *pushed_path(struct store *s)
 {
     return xasprintf("%s/pushed-blobs", store_root(s));
 }
 
+/* Rewrite the list: without the line `line` (without its newline), and with it last when `add`.
+ * Best effort: a hint that cannot be written costs a mount later, nothing else. */
+static void pushed_update(struct store *s, const char *line, bool add)
+{
+    cleanup_free char *path = pushed_path(s);
+    cleanup_free char *lock_path = xasprintf("%s.lock", path);
+    cleanup_close int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock < 0)
+        return;
+    while (flock(lock, LOCK_EX) < 0)
+        if (errno != EINTR)
+            return;
+    struct buf old = {0}, out = {0};
+    struct imgfs_err ignored;
+    if (read_file(path, 64u << 20, &old, &ignored) < 0 && ignored.code != ENOENT)
+        goto out;
+    /* keep the newest PUSHED_MAX - add lines of the others: count them first */
+    size_t ll = strlen(line), keep = 0, skip;
+    const char *p, *end = (const char *)old.data + old.len, *nl;
+    for (p = (const char *)old.data; p && p < end; p = nl ? nl + 1 : NULL) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        keep += n && !(n == ll && !memcmp(p, line, ll));
+    }
+    size_t room = PUSHED_MAX - (add ? 1 : 0);
+    skip = keep > room ? keep - room : 0;
+    for (p = (const char *)old.data; p && p < end; p = nl ? nl + 1 : NULL) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (!n || (n == ll && !memcmp(p, line, ll)))
+            continue;
+        if (skip) {
+            skip--;
+            continue;
+        }
+        buf_append(&out, p, n);
+        buf_append(&out, "\n", 1);
+    }
+    if (add) {
+        buf_append(&out, line, ll);
+        buf_append(&out, "\n", 1);
+    }
+    (void)write_file_atomic(path, out.data ? (const char *)out.data : "", out.len, 0600, &ignored);
+out:
+    buf_free(&old);
+    buf_free(&out);
+}
+
+static char *pushed_line(const struct digest *d, const char *host, const char *repo)
+{
+    char ds[DIGEST_STR_SIZE];
+    digest_str(d, ds);
+    return xasprintf("%s %s/%s", ds, host, repo);
+}
+
 static void pushed_record(struct store *s, const struct digest *d, const char *host,
                           const char *repo)
 {
-    cleanup_free char *path = pushed_path(s);
-    char ds[DIGEST_STR_SIZE];
-    digest_str(d, ds);
-    cleanup_free char *line = xasprintf("%s %s/%s\n", ds, host, repo);
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return;
-    (void)write_full(fd, line, strlen(line));
-    close(fd);
+    cleanup_free char *line = pushed_line(d, host, repo);
+    pushed_update(s, line, true);
 }
 
-/* Another repository on `host` that has blob d, or NULL. Caller frees. */
+static void pushed_forget(struct store *s, const struct digest *d, const char *host,
+                          const char *repo)
+{
+    cleanup_free char *line = pushed_line(d, host, repo);
+    pushed_update(s, line, false);
+}
+
+/* The repository on `host` imgfs pushed blob d to most recently, other than `repo`, or NULL.
+ * Caller frees. */
 static char *pushed_elsewhere(struct store *s, const struct digest *d, const char *host,
                               const char *repo)
 {
@@ -64,19 +127,19 @@ static char *pushed_elsewhere(struct store *s, const struct digest *d, const cha
         return NULL;
     char ds[DIGEST_STR_SIZE];
     digest_str(d, ds);
-    size_t hl = strlen(host);
+    size_t hl = strlen(host), dl = strlen(ds);
     char *line = NULL, *found = NULL;
     size_t cap = 0;
     ssize_t n;
-    while (!found && (n = getline(&line, &cap, f)) > 0) {
+    while ((n = getline(&line, &cap, f)) > 0) {
         if (line[n - 1] == '\n')
             line[--n] = 0;
-        char *sp = strchr(line, ' ');
-        if (!sp || (size_t)(sp - line) != strlen(ds) || strncmp(line, ds, strlen(ds)))
+        if ((size_t)n <= dl || line[dl] != ' ' || strncmp(line, ds, dl))
             continue;
-        const char *loc = sp + 1;
+        const char *loc = line + dl + 1;
         if (strncmp(loc, host, hl) || loc[hl] != '/' || !strcmp(loc + hl + 1, repo))
             continue;
+        free(found);
         found = xstrdup(loc + hl + 1);
     }
     free(line);
@@ -86,12 +149,21 @@ static char *pushed_elsewhere(struct store *s, const struct digest *d, const cha
 
 /* ---- the push ---- */
 
+#define DEFAULT_JOBS 3
+
 struct push {
     struct store *s;
     const struct push_options *o;
+    struct registry_client *client;
+    const struct ref *target;
     struct estargz_result *blobs;
+    int *fds;
     size_t n;
-    size_t current; /* the blob being uploaded, for progress */
+    bool *repeated;     /* the same blob as an earlier layer: uploaded once, as that one */
+    pthread_mutex_t mu; /* events (one at a time), and the fields below */
+    size_t next;        /* the next layer a worker takes */
+    bool failed;        /* stop taking layers */
+    struct imgfs_err err;
 };
 
 static void emit(struct push *p, enum push_event_kind kind, size_t layer, const struct digest *d,
@@ -106,15 +178,21 @@ static void emit(struct push *p, enum push_event_kind kind, size_t layer, const 
                            .done = done,
                            .total = total,
                            .from = from};
+    pthread_mutex_lock(&p->mu);
     p->o->event(p->o->event_ctx, &e);
+    pthread_mutex_unlock(&p->mu);
 }
 
+/* The registry client reports bytes by blob: the layer is the first that has it. */
 static void on_progress(void *ctx, const struct digest *blob, uint64_t done, uint64_t total)
 {
     (void)total;
     struct push *p = ctx;
-    if (p->current < p->n)
-        emit(p, PUSH_LAYER_PROGRESS, p->current, blob, done, p->blobs[p->current].blob_size, NULL);
+    for (size_t i = 0; i < p->n; i++)
+        if (!p->repeated[i] && digest_equal(&p->blobs[i].blob, blob)) {
+            emit(p, PUSH_LAYER_PROGRESS, i, blob, done, p->blobs[i].blob_size, NULL);
+            return;
+        }
 }
 
 static int tmp_file(struct store *s, struct imgfs_err *err)
@@ -128,10 +206,12 @@ static int tmp_file(struct store *s, struct imgfs_err *err)
     return fd;
 }
 
-static int upload_blob(struct push *p, struct registry_client *c, const struct ref *target,
-                       size_t index, const struct digest *d, int fd, uint64_t size,
-                       struct imgfs_err *err)
+static int upload_blob(struct push *p, size_t index, struct imgfs_err *err)
 {
+    struct registry_client *c = p->client;
+    const struct ref *target = p->target;
+    const struct digest *d = &p->blobs[index].blob;
+    uint64_t size = p->blobs[index].blob_size;
     int have = registry_blob_exists(c, d, NULL, 0, err);
     if (have < 0)
         return -1;
@@ -142,20 +222,73 @@ static int upload_blob(struct push *p, struct registry_client *c, const struct r
     }
     cleanup_free char *from = pushed_elsewhere(p->s, d, target->domain, target->path);
     bool mounted = false;
-    p->current = index;
     emit(p, PUSH_LAYER_START, index, d, 0, size, NULL);
-    if (registry_put_blob(c, d, fd, size, from, p->o->chunk_size, &mounted, 0, err) < 0)
+    if (registry_put_blob(c, d, p->fds[index], size, from, p->o->chunk_size, &mounted, 0, err) < 0)
         return -1;
-    p->current = SIZE_MAX;
+    if (from && !mounted) /* the registry no longer has it there */
+        pushed_forget(p->s, d, target->domain, from);
     emit(p, mounted ? PUSH_LAYER_MOUNTED : PUSH_LAYER_DONE, index, d, size, size, from);
     pushed_record(p->s, d, target->domain, target->path);
+    return 0;
+}
+
+/* An upload worker: takes the next layer until none is left or one failed. */
+static void *upload_main(void *arg)
+{
+    struct push *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next;
+        while (i < p->n && p->repeated[i])
+            i++;
+        p->next = i + 1;
+        bool stop = p->failed || i >= p->n;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            return NULL;
+        struct imgfs_err e = {0};
+        if (upload_blob(p, i, &e) < 0) {
+            pthread_mutex_lock(&p->mu);
+            if (!p->failed) { /* the first failure is the one reported */
+                p->failed = true;
+                p->err = e;
+                err_ctx(&p->err, "layer %zu", i + 1);
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* Upload every layer blob, `jobs` at a time (Docker's pushes overlap too): each upload is
+ * independent (HEAD, mount or POST/PATCH/PUT), the manifest that names them goes up after all. */
+static int upload_layers(struct push *p, unsigned jobs, struct imgfs_err *err)
+{
+    if (!jobs)
+        jobs = DEFAULT_JOBS;
+    if (jobs > p->n)
+        jobs = (unsigned)p->n;
+    pthread_t *threads = xcalloc(jobs + 1, sizeof *threads);
+    unsigned started = 0;
+    for (; started < jobs; started++)
+        if (pthread_create(&threads[started], NULL, upload_main, p) != 0)
+            break;
+    if (!started)
+        upload_main(p);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    free(threads);
+    if (p->failed) {
+        *err = p->err;
+        return -1;
+    }
     return 0;
 }
 
 int push_image(struct store *s, const char *image, const char *ref_arg,
                const struct push_options *o, struct digest *out, struct imgfs_err *err)
 {
-    struct push p = {.s = s, .o = o, .current = SIZE_MAX};
+    struct push p = {.s = s, .o = o};
+    pthread_mutex_init(&p.mu, NULL);
     struct image img = {0};
     struct ref target = {0};
     struct registry_client *c = NULL;
@@ -219,14 +352,15 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
     ro.progress_ctx = &p;
     if (registry_open(&target, &ro, &c, err) < 0)
         goto out;
-    for (size_t i = 0; i < p.n; i++) {
-        bool repeated = false;
-        for (size_t k = 0; k < i; k++)
-            repeated |= digest_equal(&p.blobs[k].blob, &p.blobs[i].blob);
-        if (!repeated &&
-            upload_blob(&p, c, &target, i, &p.blobs[i].blob, fds[i], p.blobs[i].blob_size, err) < 0)
-            goto out;
-    }
+    p.client = c;
+    p.target = &target;
+    p.fds = fds;
+    p.repeated = xcalloc(p.n + 1, sizeof *p.repeated);
+    for (size_t i = 0; i < p.n; i++)
+        for (size_t k = 0; k < i && !p.repeated[i]; k++)
+            p.repeated[i] = digest_equal(&p.blobs[k].blob, &p.blobs[i].blob);
+    if (upload_layers(&p, o->jobs, err) < 0)
+        goto out;
     /* the config, from memory through a temporary file like the layers */
     int cfd = tmp_file(s, err);
     if (cfd < 0)
@@ -281,7 +415,9 @@ out:
             close(fds[i]);
     }
     free(fds);
+    free(p.repeated);
     free(p.blobs);
+    pthread_mutex_destroy(&p.mu);
     free(config);
     free(manifest);
     ref_free(&target);

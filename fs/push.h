@@ -2,9 +2,10 @@
  *
  * push_image encodes every layer of the image (push_encode_layer) into a temporary file under
  * ROOT/tmp (the blob's digest must be known before the upload: HEAD checks it, the final PUT
- * names it), then for each blob: HEAD (the registry has it: skipped), else a cross-repository
- * mount when imgfs pushed the same blob to another repository of that registry before, else an
- * upload (monolithic up to chunk_size, chunked PATCHes beyond). Then the config, then the manifest
+ * names it), then uploads the blobs, `jobs` at a time, each: HEAD (the registry has it: skipped),
+ * else a cross-repository mount when imgfs pushed the same blob to another repository of that
+ * registry before (ROOT/pushed-blobs, a bounded cache of hints), else an upload (monolithic up to
+ * chunk_size, chunked PATCHes beyond). Then the config, then the manifest
  * under the reference's tag (or digest). The pushed manifest's digest is recorded as the image's
  * name REPO@sha256:... (Docker's RepoDigests), so `imgfs images --digests` shows it.
  *
@@ -55,6 +56,8 @@ struct push_event {
 struct push_options {
     struct registry_options registry;
     size_t chunk_size; /* 0 = monolithic up to 16 MiB, chunked beyond */
+    unsigned jobs;     /* layers uploaded at a time; 0 = 3 */
+    /* Called for every event, one call at a time (from the uploading threads). */
     void (*event)(void *ctx, const struct push_event *e);
     void *event_ctx;
 };

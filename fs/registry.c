@@ -1755,6 +1755,12 @@ static int upload_once(struct registry_client *c, const struct digest *d, int fd
             *mounted = true;
         return r;
     }
+    if (mount_from && rs.status != 202) {
+        /* the spec says a registry that cannot mount answers 202 with an upload session; some
+         * refuse the mount outright (no such source, no access to it): upload it then */
+        response_free(&rs);
+        return upload_once(c, d, fd, size, NULL, chunk, mounted, deadline, err);
+    }
     if (rs.status != 202 || !rs.location) {
         int r = rs.status == 202
                     ? err_set(err, EPROTO, "%s: %s: no Location for the upload", c->host, what)

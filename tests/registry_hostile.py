@@ -23,6 +23,9 @@ Range support, and breaks it the way --mode says:
   reauth403       as reauth, but the first token is refused with a bare 403 (no challenge), as
                   some registries answer an expired token
   huge-config     a config of 20 MiB
+  upload-barrier  accepts pushes (blobs and manifests kept in memory); each blob's final PUT waits
+                  until --barrier uploads are in flight at once (at most --barrier-wait seconds;
+                  after the first time, never again), and the log says "inflight=N" on each PUT
 
 Every request is logged to --log as "METHOD PATH range=RANGE auth=yes|no -> STATUS t=UNIXTIME".
 """
@@ -73,6 +76,10 @@ class State:
             self.blobs[self.big] = self.blobs[self.big][: len(self.blobs[self.big]) // 2]
         self.mdigest = "sha256:" + hashlib.sha256(self.manifest).hexdigest()
         self.token_count = 0
+        self.uploads = {}
+        self.inflight = 0
+        self.barrier_done = False
+        self.cond = threading.Condition(self.lock)
 
     def read_blob(self, digest):
         algo, hexd = digest.split(":")
@@ -100,6 +107,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def reply(self, status, body=b"", headers=None, send_body=True):
         self.log(status)
+        if isinstance(status, str):
+            status = int(status.split()[0])
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -127,6 +136,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self):
         self.do_GET()
+
+    def do_POST(self):
+        UploadHandler.post(self)
+
+    def do_PATCH(self):
+        UploadHandler.patch(self)
+
+    def do_PUT(self):
+        UploadHandler.put(self)
 
     def do_GET(self):
         st = self.server.state
@@ -219,12 +237,67 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, data, headers)
 
 
+class UploadHandler:
+    """POST/PATCH/PUT of the upload-barrier mode."""
+
+    @staticmethod
+    def body(h):
+        n = int(h.headers.get("Content-Length") or 0)
+        return h.rfile.read(n) if n else b""
+
+    @staticmethod
+    def post(h):
+        st = h.server.state
+        UploadHandler.body(h)
+        uid = "u%d" % st.count("upload")
+        st.uploads[uid] = b""
+        repo = "/".join(h.path.split("?")[0].split("/")[2:-3])
+        h.reply(202, b"", {"Location": "/v2/%s/blobs/uploads/%s" % (repo, uid), "Range": "0-0"})
+
+    @staticmethod
+    def patch(h):
+        st = h.server.state
+        uid = h.path.split("?")[0].split("/")[-1]
+        st.uploads[uid] = st.uploads.get(uid, b"") + UploadHandler.body(h)
+        h.reply(202, b"", {"Location": h.path.split("?")[0]})
+
+    @staticmethod
+    def put(h):
+        st = h.server.state
+        path, _, query = h.path.partition("?")
+        data = UploadHandler.body(h)
+        if "/manifests/" in path:
+            d = "sha256:" + hashlib.sha256(data).hexdigest()
+            h.reply(201, b"", {"Docker-Content-Digest": d})
+            return
+        uid = path.split("/")[-1]
+        data = st.uploads.pop(uid, b"") + data
+        d = "sha256:" + hashlib.sha256(data).hexdigest()
+        want = dict(kv.partition("=")[::2] for kv in query.split("&")).get("digest", "")
+        with st.cond:
+            st.inflight += 1
+            seen = st.inflight
+            st.cond.notify_all()
+            if not st.barrier_done:
+                st.cond.wait_for(lambda: st.inflight >= st.args.barrier, st.args.barrier_wait)
+                st.barrier_done = True
+            seen = max(seen, st.inflight)
+            st.inflight -= 1
+        if want != d:
+            h.reply(400, b'{"errors":[{"code":"DIGEST_INVALID","message":"digest mismatch"}]}')
+            return
+        st.blobs[d] = data
+        h.reply("201 inflight=%d" % seen, b"", {"Docker-Content-Digest": d})
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--layout", required=True)
     p.add_argument("--mode", default="ok")
     p.add_argument("--log", default="")
+    p.add_argument("--barrier", type=int, default=3)
+    p.add_argument("--barrier-wait", type=float, default=3.0)
     args = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.state = State(args)

@@ -15,6 +15,7 @@ static const char usage[] =
     "Options:\n"
     "  -q, --quiet                 print only the digest\n"
     "      --json                  one JSON event per line\n"
+    "  -j, --jobs N                layers uploaded at a time (default 3)\n"
     "      --chunk-size BYTES      upload blobs above this size in chunks of it (default "
     "16MiB)\n" CLI_REGISTRY_HELP "  -h, --help                  show this help\n";
 
@@ -82,13 +83,14 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     static const struct option opts[] = {{"quiet", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'J'},
                                          {"chunk-size", required_argument, 0, 'C'},
+                                         {"jobs", required_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_REGISTRY_OPTIONS,
                                          {0, 0, 0, 0}};
     struct push_options o = {0};
     struct push_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
     int c;
-    while ((c = cli_getopt(argc, argv, "qh", opts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qj:h", opts)) != -1) {
         switch (c) {
         case 'q':
             ui.pg.mode = CLI_PROGRESS_QUIET;
@@ -104,6 +106,16 @@ int cmd_push(int argc, char **argv, struct cli *cli)
                 return EXIT_IMGFS_FAILED;
             }
             o.chunk_size = (size_t)n;
+            break;
+        }
+        case 'j': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || !n || n > 64) {
+                cli_error("push", "--jobs wants a number from 1 to 64, not `%s`", optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            o.jobs = (unsigned)n;
             break;
         }
         case 'h':
