@@ -128,35 +128,22 @@ static int want_cmp(const void *a, const void *b)
     return c;
 }
 
-/* Fetch one run: wants[0..n) of one blob, adjacent members. */
-static int fetch_run(struct lazy *l, struct want *w, size_t n, uint64_t deadline,
-                     struct imgfs_err *err)
+/* A run: wants[0..n) of one blob, adjacent members, fetched as one range. */
+struct run {
+    struct want *w;
+    size_t n;
+    uint64_t start, end;
+    uint8_t *buf;
+};
+
+/* Decompress, verify and store the chunks of a fetched run. */
+static int store_run(struct lazy *l, const struct run *run, struct imgfs_err *err)
 {
-    uint64_t start = w[0].loc.offset, end = w[0].loc.end;
-    for (size_t i = 1; i < n; i++)
-        if (w[i].loc.end > end)
-            end = w[i].loc.end;
-    struct registry_client *c = NULL;
-    if (source_client(l, w[0].source, &c, err) < 0)
-        return -1;
-    uint64_t now = now_ms();
-    if (now >= deadline)
-        return err_set(err, ETIMEDOUT, "the fetch budget ran out");
-    size_t len = (size_t)(end - start);
-    uint8_t *buf = xmalloc(len);
-    atomic_fetch_add(&l->requests, 1);
+    struct want *w = run->w;
+    size_t n = run->n;
     int ret = -1;
-    struct store_chunk_in *in = xcalloc(n, sizeof *in);
-    if (registry_get_range(c, &w[0].loc.blob, (int64_t)start, len, buf, NULL,
-                           (unsigned)(deadline - now), err) < 0) {
-        char bs[DIGEST_STR_SIZE];
-        digest_str(&w[0].loc.blob, bs);
-        err_ctx(err, "fetching bytes %llu-%llu of blob %s from %s", (unsigned long long)start,
-                (unsigned long long)end - 1, bs, w[0].source);
-        goto out;
-    }
-    atomic_fetch_add(&l->bytes, len);
     uint64_t total = 0;
+    struct store_chunk_in *in = xcalloc(n, sizeof *in);
     for (size_t i = 0; i < n; i++) {
         struct estargz_chunk ch = {.digest = w[i].d,
                                    .offset = w[i].loc.offset,
@@ -165,8 +152,8 @@ static int fetch_run(struct lazy *l, struct want *w, size_t n, uint64_t deadline
                                    .size = w[i].loc.size};
         void *data = xmalloc(ch.size ? ch.size : 1);
         in[i] = (struct store_chunk_in){.digest = w[i].d, .data = data, .len = ch.size};
-        if (estargz_chunk_extract(buf + (ch.offset - start), (size_t)(ch.end - ch.offset), &ch,
-                                  data, err) < 0) {
+        if (estargz_chunk_extract(run->buf + (ch.offset - run->start), (size_t)(ch.end - ch.offset),
+                                  &ch, data, err) < 0) {
             err_ctx(err, "blob from %s", w[i].source);
             goto out;
         }
@@ -181,7 +168,56 @@ out:
     for (size_t i = 0; i < n; i++)
         free((void *)in[i].data);
     free(in);
-    free(buf);
+    return ret;
+}
+
+/* Fetch runs[0..n) of one blob in one request (a multi-range one when n > 1: the registry
+ * client falls back to one range at a time for a registry that answers those badly), then store
+ * each run. */
+static int fetch_runs(struct lazy *l, struct run *runs, size_t n, uint64_t deadline,
+                      struct imgfs_err *err)
+{
+    struct want *w0 = runs[0].w;
+    struct registry_client *c = NULL;
+    if (source_client(l, w0->source, &c, err) < 0)
+        return -1;
+    uint64_t now = now_ms();
+    if (now >= deadline)
+        return err_set(err, ETIMEDOUT, "the fetch budget ran out");
+    struct registry_range *ranges = xcalloc(n, sizeof *ranges);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)(runs[i].end - runs[i].start);
+        runs[i].buf = xmalloc(len);
+        ranges[i] =
+            (struct registry_range){.offset = runs[i].start, .len = len, .buf = runs[i].buf};
+        bytes += len;
+    }
+    atomic_fetch_add(&l->requests, 1);
+    int ret = -1;
+    if (registry_get_ranges(c, &w0->loc.blob, ranges, n, (unsigned)(deadline - now), err) < 0) {
+        char bs[DIGEST_STR_SIZE];
+        digest_str(&w0->loc.blob, bs);
+        if (n == 1)
+            err_ctx(err, "fetching bytes %llu-%llu of blob %s from %s",
+                    (unsigned long long)runs[0].start, (unsigned long long)runs[0].end - 1, bs,
+                    w0->source);
+        else
+            err_ctx(err, "fetching %zu ranges (bytes %llu-%llu) of blob %s from %s", n,
+                    (unsigned long long)runs[0].start, (unsigned long long)runs[n - 1].end - 1, bs,
+                    w0->source);
+        goto out;
+    }
+    atomic_fetch_add(&l->bytes, bytes);
+    ret = 0;
+    for (size_t i = 0; i < n && ret == 0; i++)
+        ret = store_run(l, &runs[i], err);
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(runs[i].buf);
+        runs[i].buf = NULL;
+    }
+    free(ranges);
     return ret;
 }
 
@@ -190,6 +226,7 @@ static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, 
                          struct imgfs_err *err)
 {
     struct want *w = xcalloc(n, sizeof *w);
+    struct run *runs = NULL;
     struct store_read *r;
     int ret = -1;
     if (store_read_begin(l->s, &r, err) < 0)
@@ -213,11 +250,12 @@ static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, 
     }
     store_read_end(r);
     qsort(w, k, sizeof *w, want_cmp);
-    ret = 0;
-    for (size_t i = 0; i < k && ret == 0;) {
+    /* runs of adjacent members (the next starts where this one ends, or is the same member) */
+    runs = xcalloc(k + 1, sizeof *runs);
+    size_t n_runs = 0;
+    for (size_t i = 0; i < k;) {
         size_t j = i + 1;
         uint64_t end = w[i].loc.end;
-        /* adjacent: the next member starts where this one ends (or is the same member) */
         while (j < k && !strcmp(w[j].source, w[i].source) &&
                digest_equal(&w[j].loc.blob, &w[i].loc.blob) &&
                (w[j].loc.offset == end || w[j].loc.offset == w[j - 1].loc.offset) &&
@@ -226,10 +264,26 @@ static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, 
                 end = w[j].loc.end;
             j++;
         }
-        ret = fetch_run(l, w + i, j - i, deadline, err);
+        runs[n_runs++] = (struct run){.w = w + i, .n = j - i, .start = w[i].loc.offset, .end = end};
+        i = j;
+    }
+    /* runs of one blob, up to LAZY_RANGES_MAX of them and LAZY_RUN_MAX bytes, in one request */
+    ret = 0;
+    for (size_t i = 0; i < n_runs && ret == 0;) {
+        size_t j = i + 1;
+        uint64_t bytes = runs[i].end - runs[i].start;
+        while (j < n_runs && j - i < LAZY_RANGES_MAX &&
+               !strcmp(runs[j].w->source, runs[i].w->source) &&
+               digest_equal(&runs[j].w->loc.blob, &runs[i].w->loc.blob) &&
+               bytes + (runs[j].end - runs[j].start) <= LAZY_RUN_MAX) {
+            bytes += runs[j].end - runs[j].start;
+            j++;
+        }
+        ret = fetch_runs(l, runs + i, j - i, deadline, err);
         i = j;
     }
 out:
+    free(runs);
     free(w);
     return ret;
 }

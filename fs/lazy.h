@@ -9,10 +9,12 @@
  *
  * The fetcher (lazy_attach) is what a FUSE daemon installs as the store's fetch hook: a read that
  * needs absent chunks fetches them with one Range request per run of adjacent chunks of one blob
- * (up to LAZY_RUN_MAX compressed bytes), verifies each chunk's SHA-256, stores them (one small
- * write transaction per run) and returns. Concurrent readers of a chunk share one fetch; a chunk a
- * reader finds present never waits for anything. Every fetch has a time budget (retries
- * included): past it the read fails (EIO) and a later read tries again.
+ * (up to LAZY_RUN_MAX compressed bytes; several runs of one blob, such as those around a file
+ * already present, in one multi-range request of up to LAZY_RANGES_MAX ranges), verifies each
+ * chunk's SHA-256, stores them (one small write transaction per run) and returns. Concurrent
+ * readers of a chunk share one fetch; a chunk a reader finds present never waits for anything.
+ * Every fetch has a time budget (retries included): past it the read fails (EIO) and a later read
+ * tries again.
  *
  * Thread-safety: a `struct lazy` serves any number of threads at once. */
 #ifndef IMGFS_LAZY_H
@@ -29,6 +31,7 @@ struct store;
 struct view;
 
 #define LAZY_RUN_MAX            (4u << 20)
+#define LAZY_RANGES_MAX         16 /* runs of one blob asked for in one multi-range request */
 #define LAZY_DEFAULT_TIMEOUT_MS 5000
 
 struct lazy_options {

@@ -23,6 +23,11 @@ Range support, and breaks it the way --mode says:
   reauth403       as reauth, but the first token is refused with a bare 403 (no challenge), as
                   some registries answer an expired token
   huge-config     a config of 20 MiB
+  multirange-ok   a multi-range request (Range: bytes=a-b,c-d) answered 206 multipart/byteranges
+  multirange-400  ... answered 400; single ranges are served
+  multirange-416  ... answered 416
+  multirange-200  ... answered 200 with the whole blob (what every mode but multirange-ok does)
+  multirange-bad  ... answered 206 with only the first range, not multipart
   upload-barrier  accepts pushes (blobs and manifests kept in memory); each blob's final PUT waits
                   until --barrier uploads are in flight at once (at most --barrier-wait seconds;
                   after the first time, never again), and the log says "inflight=N" on each PUT
@@ -40,6 +45,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MULTIRANGE = ("multirange-ok", "multirange-400", "multirange-416", "multirange-200", "multirange-bad")
 
 
 class State:
@@ -134,6 +140,35 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def multirange(self, mode, data, spec, headers):
+        if mode == "multirange-400":
+            self.reply(400, b'{"errors":[{"code":"RANGE_INVALID","message":"one range only"}]}')
+            return
+        if mode == "multirange-416":
+            self.reply(416, b"", {"Content-Range": "bytes */%d" % len(data)})
+            return
+        if mode == "multirange-200":
+            self.reply(200, data, headers)
+            return
+        parts = []
+        for r in spec.split(","):
+            a, _, b = r.strip().partition("-")
+            a, b = int(a), min(int(b), len(data) - 1)
+            parts.append((a, b))
+        if mode == "multirange-bad":
+            a, b = parts[0]
+            headers["Content-Range"] = "bytes %d-%d/%d" % (a, b, len(data))
+            self.reply(206, data[a:b + 1], headers)
+            return
+        boundary = "imgfs-hostile-boundary"
+        body = b""
+        for a, b in parts:
+            body += ("--%s\r\nContent-Type: application/octet-stream\r\n"
+                     "Content-Range: bytes %d-%d/%d\r\n\r\n" % (boundary, a, b, len(data))).encode()
+            body += data[a:b + 1] + b"\r\n"
+        body += ("--%s--\r\n" % boundary).encode()
+        self.reply(206, body, {"Content-Type": "multipart/byteranges; boundary=" + boundary})
+
     def do_HEAD(self):
         self.do_GET()
 
@@ -201,6 +236,9 @@ class Handler(BaseHTTPRequestHandler):
         start = 0
         status = 200
         headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref}
+        if rng and rng.startswith("bytes=") and "," in rng and mode in MULTIRANGE:
+            self.multirange(mode, data, rng[6:], headers)
+            return
         if rng and rng.startswith("bytes=") and mode != "ignore-range":
             spec = rng[6:]
             if "," not in spec:
