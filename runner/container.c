@@ -575,6 +575,12 @@ struct monitor {
     int notify;    /* -d: pipe to the `imgfs run` that waits for the start, or -1 */
     bool mounted;  /* holds a reference on the shared image mount */
     bool finished; /* monitor_finish ran */
+    bool detached; /* the monitor runs apart from the caller (-d, or handed off for --restart) */
+    bool keep;     /* start: a container that fails to start again stays (exited, with why) */
+    /* --restart: the signals `stop` sends us between two runs stay blocked in the monitor;
+     * the container's init gets the mask from before that */
+    bool restarts;
+    sigset_t init_mask;
 };
 
 static int64_t now(void)
@@ -595,7 +601,7 @@ static void notify_parent(struct monitor *m, const char *error)
  */
 static int monitor_wait(struct monitor *m, int sigfd)
 {
-    bool attached = !m->spec->detach;
+    bool attached = !m->detached;
     int in = m->master >= 0 && attached && m->spec->interactive ? 0 : -1;
     struct termios saved;
     bool raw = in >= 0 && isatty(0) && pty_raw_begin(0, &saved, sizeof saved) == 0;
@@ -605,6 +611,8 @@ static int monitor_wait(struct monitor *m, int sigfd)
         pty_raw_end(0, &saved);
     return st;
 }
+
+static void monitor_save(struct monitor *m);
 
 /* The container ended (or never started, `failed`): record it, free what it held outside its
  * directory, and remove it with --rm or when it never ran. */
@@ -620,24 +628,20 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     if (m->cgroup)
         cgroup_destroy(m->cgroup, &ignored);
     m->cgroup = NULL;
-    if (m->spec->remove || m->spec->hidden || failed)
+    if (m->spec->remove || m->spec->hidden || (failed && !m->keep))
         ctr_remove_tree(m->dir, &ignored);
-    else {
-        /* `rename` may have changed the name in the state file meanwhile: keep it */
-        static char *renamed;
-        free(renamed);
-        renamed = ctr_state_name_now(m->spec->run_dir, m->spec->id);
-        if (renamed)
-            m->state.name = renamed;
-        ctr_state_save(m->spec->run_dir, &m->state, &ignored);
-    }
+    else
+        monitor_save(m);
     if (m->spec->mount_key && m->mounted)
         ctr_mount_release(m->spec->run_dir, m->spec->mount_key, m->spec->id, &ignored);
     m->mounted = false;
     m->finished = true;
 }
 
-static int monitor_start(struct monitor *m, struct init_args *a, int *status, struct imgfs_err *err)
+/* One run of the container: from its cgroup to the end of its init. 0 with the exit code, or -1
+ * when it could not be started. */
+static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
+                            struct imgfs_err *err)
 {
     const struct ctr_spec *spec = m->spec;
     enum net_mode mode = NET_PRIVATE;
@@ -691,7 +695,7 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
     /* fork-like clone (no new stack): the child runs on a copy of ours */
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid == 0) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        sigprocmask(SIG_SETMASK, m->restarts ? &m->init_mask : &old, NULL);
         _exit(init_main(a));
     }
     int clone_errno = errno;
@@ -740,7 +744,6 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
     if (m->state.error)
         code = CTR_EXIT_ROOTFS_LOST;
     *status = code;
-    monitor_finish(m, code, false);
     return 0;
 
 kill_init:
@@ -764,17 +767,171 @@ static int open_stdio(struct monitor *m, int stdio[3], struct imgfs_err *err)
     stdio[0] = stdio[1] = stdio[2] = -1;
     if (spec->tty)
         return 0; /* the init puts the pty on 0, 1, 2 */
-    if (spec->detach || !spec->interactive) {
+    if (m->detached || !spec->interactive) {
         stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (stdio[0] < 0)
             return err_sys(err, errno, "opening /dev/null");
     }
-    if (spec->detach)
+    if (m->detached)
         stdio[1] = stdio[2] = m->log;
     else if (spec->redirect_output) {
         stdio[1] = spec->stdout_fd;
         stdio[2] = spec->stderr_fd;
     }
+    return 0;
+}
+
+/* ---- restart policies (--restart) ----
+ * The monitor is the restart manager, as dockerd's is: the first restart after 100 ms, each next
+ * one waits twice as long (at most a minute), and a run of 10 s or more starts from 100 ms again.
+ * Between two runs the container is "restarting": no init, the monitor holding the lock. */
+
+static bool restart_due(const struct monitor *m, int code)
+{
+    const struct ctr_spec *spec = m->spec;
+    if (spec->restart == CTR_RESTART_NO || m->state.error ||
+        ctr_stopped_by_hand(spec->run_dir, spec->id))
+        return false;
+    if (spec->restart == CTR_RESTART_ON_FAILURE)
+        return code != 0 && (spec->restart_max == 0 || m->state.restart_count < spec->restart_max);
+    return true;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+/* Wait `ms` before the next run. False when the container was stopped meanwhile: `stop` leaves its
+ * mark, then sends us SIGTERM; the mark is looked at every 100 ms in case the signal went to the
+ * init that had just ended. */
+static bool restart_wait(const struct monitor *m, int64_t ms)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+        sigaddset(&set, stop_signals[i]);
+    int64_t end = monotonic_ms() + ms;
+    for (;;) {
+        if (ctr_stopped_by_hand(m->spec->run_dir, m->spec->id))
+            return false;
+        int64_t left = end - monotonic_ms();
+        if (left <= 0)
+            return true;
+        if (left > 100)
+            left = 100;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000000};
+        if (sigtimedwait(&set, NULL, &ts) > 0)
+            return false;
+    }
+}
+
+/* The state file, keeping a name `rename` wrote meanwhile. */
+static void monitor_save(struct monitor *m)
+{
+    struct imgfs_err ignored;
+    static char *renamed;
+    free(renamed);
+    renamed = ctr_state_name_now(m->spec->run_dir, m->spec->id);
+    if (renamed)
+        m->state.name = renamed;
+    ctr_state_save(m->spec->run_dir, &m->state, &ignored);
+}
+
+/* A foreground container whose policy restarts it: `imgfs run` returns its exit status now, as
+ * Docker's client does, and a monitor of its own (as with -d) carries on in the background. True
+ * in that monitor; false in the caller, which must leave the container alone from here on. */
+static bool monitor_hand_off(struct monitor *m)
+{
+    cleanup_free char *log = xasprintf("%s/ctr.log", m->dir);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    pid_t pid = fd < 0 ? -1 : fork();
+    if (pid != 0) {
+        if (fd >= 0)
+            close(fd);
+        /* the caller: the lock, the cgroup and the image reference are the new monitor's */
+        close(m->lock);
+        m->lock = -1;
+        m->mounted = false;
+        m->finished = true;
+        return false;
+    }
+    setsid();
+    m->log = fd;
+    m->detached = true;
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        close(null);
+    }
+    dup2(m->log, 2);
+    m->state.monitor_pid = getpid();
+    return true;
+}
+
+/* Run the container until it ends for good: once, or as long as its restart policy says. -1 when
+ * the first run could not start (nothing ran). */
+static int monitor_start(struct monitor *m, struct init_args *a, int *status, struct imgfs_err *err)
+{
+    const struct ctr_spec *spec = m->spec;
+    m->restarts = spec->restart != CTR_RESTART_NO;
+    if (m->restarts) {
+        sigset_t set;
+        sigemptyset(&set);
+        for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+            sigaddset(&set, stop_signals[i]);
+        sigprocmask(SIG_BLOCK, &set, &m->init_mask);
+    }
+    int code;
+    if (monitor_run_once(m, a, &code, err) < 0)
+        return -1;
+    int64_t delay = 0;
+    while (restart_due(m, code)) {
+        if (!m->detached && !monitor_hand_off(m)) {
+            *status = code;
+            return 0;
+        }
+        if (a->stdio[0] >= 0)
+            close(a->stdio[0]);
+        if (open_stdio(m, a->stdio, err) < 0)
+            break;
+        int64_t ran = m->state.started > 0 ? now() - m->state.started : 0;
+        delay = ran >= 10 || delay == 0 ? 100 : delay * 2 > 60000 ? 60000 : delay * 2;
+        struct imgfs_err ignored;
+        if (m->net)
+            net_detach(m->net);
+        m->net = NULL;
+        if (m->cgroup)
+            cgroup_destroy(m->cgroup, &ignored);
+        m->cgroup = NULL;
+        m->state.status = CTR_RESTARTING;
+        m->state.exit_code = code;
+        m->state.finished = now();
+        m->state.init_pid = 0;
+        monitor_save(m);
+        if (!restart_wait(m, delay))
+            break;
+        if (!spec->upper_dir) { /* a volatile overlay's work directory serves one mount */
+            cleanup_free char *work = xasprintf("%s/work", m->dir);
+            if (ctr_remove_tree(work, &ignored) < 0 || mkdir(work, 0755) < 0)
+                break;
+        }
+        m->state.restart_count++;
+        struct imgfs_err again = {0};
+        if (monitor_run_once(m, a, &code, &again) < 0) {
+            free(m->state.error);
+            m->state.error = xstrdup(again.msg);
+            code = CTR_EXIT_FAILED;
+            break;
+        }
+    }
+    *status = code;
+    monitor_finish(m, code, false);
     return 0;
 }
 
@@ -876,38 +1033,66 @@ static char **publish_all(const struct ctr_spec *spec, struct imgfs_err *err)
     return out;
 }
 
-int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
+/* run = create + start (LAUNCH_RUN); create alone stops once the container is on disk; start
+ * begins with an existing container whose lock the caller holds (`lock`), `prev` its state. */
+enum launch { LAUNCH_RUN, LAUNCH_CREATE, LAUNCH_START };
+
+static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
+                      const struct ctr_state *prev, int *status, struct imgfs_err *err)
 {
     struct ctr_spec spec = *spec_in;
     cleanup_free char *name = spec.name ? NULL : make_name(spec.id);
     if (!spec.name)
         spec.name = name;
-    else if (!spec.hidden && !ctr_name_valid(spec.name))
+    else if (!spec.hidden && how != LAUNCH_START && !ctr_name_valid(spec.name))
         return ctr_name_claim(spec.run_dir, spec.name, spec.id, err); /* says why */
     if ((spec.upper_dir != NULL) != (spec.work_dir != NULL))
         return err_set(err, EINVAL, "an upper directory needs a work directory, and back");
     if (spec.lowers && spec.read_only)
         return err_set(err, EINVAL, "extra lower layers need a writable rootfs");
+    if (spec.restart != CTR_RESTART_NO && (spec.remove || spec.hidden))
+        return err_set(err, EINVAL, "conflicting options: cannot specify both --restart and --rm");
+    if (how == LAUNCH_CREATE && spec.hidden)
+        return err_set(err, EINVAL, "a hidden container is run, not created");
     *status = 0;
 
     char **all_ports = NULL;
-    if (spec.publish_all && !(all_ports = publish_all(&spec, err)))
+    if (how != LAUNCH_START && spec.publish_all && !(all_ports = publish_all(&spec, err)))
         return -1;
     if (all_ports)
         spec.publish = all_ports;
-    struct monitor m = {.spec = &spec, .lock = -1, .master = -1, .log = -1, .notify = -1};
+    struct monitor m = {.spec = &spec,
+                        .lock = -1,
+                        .master = -1,
+                        .log = -1,
+                        .notify = -1,
+                        .keep = how == LAUNCH_START};
     struct init_args a = {.spec = &spec, .sync = -1};
     cleanup_free char *lower = NULL, *etc = NULL, *upper = NULL, *work = NULL, *target = NULL;
     cleanup_free char *hostname = NULL;
     cleanup_free char *cache = xasprintf("%s/seccomp", spec.run_dir);
     int r = -1;
 
-    if (prepare_dir(&m, err) < 0)
+    if (how == LAUNCH_START) {
+        /* the container is there, its lock ours; what its last run left must not stay */
+        m.lock = lock;
+        m.dir = ctr_dir(spec.run_dir, spec.id);
+        ctr_stopped_clear(spec.run_dir, spec.id);
+        ctr_lost_clear(spec.run_dir, spec.id);
+        cleanup_free char *old_work = xasprintf("%s/work", m.dir);
+        if (ctr_remove_tree(old_work, err) < 0 || (mkdir(old_work, 0755) < 0 && errno != EEXIST)) {
+            if (!err->msg[0])
+                err_sys(err, errno, "creating `%s`", old_work);
+            goto out;
+        }
+    } else if (prepare_dir(&m, err) < 0) {
         goto out;
+    }
     /* claimed once our directory exists: a name whose holder's directory is gone is free */
-    if (!spec.hidden && ctr_name_claim(spec.run_dir, spec.name, spec.id, err) < 0)
+    if (!spec.hidden && how != LAUNCH_START &&
+        ctr_name_claim(spec.run_dir, spec.name, spec.id, err) < 0)
         goto out;
-    if (spec.mount_key) {
+    if (spec.mount_key && how != LAUNCH_CREATE) {
         if (ctr_mount_acquire(spec.run_dir, spec.mount_key, spec.id, spec.do_mount, spec.mount_ctx,
                               &lower, err) < 0)
             goto out;
@@ -994,14 +1179,27 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
                        : spec.config    ? spec.config->stop_signal
                                         : NULL,
         .stop_timeout = spec.has_stop_timeout ? spec.stop_timeout : -1,
+        .restart = spec.restart,
+        .restart_max = spec.restart_max,
     };
+    if (prev)
+        m.state.created = prev->created;
     memcpy(m.state.id, spec.id, sizeof m.state.id);
     if (!m.state.workdir && spec.config)
         m.state.workdir = spec.config->working_dir;
     if (!m.state.user && spec.config)
         m.state.user = spec.config->user;
-    if (!spec.hidden && ctr_config_write(m.dir, &spec, a.argv, a.env, err) < 0)
+    if (!spec.hidden && how != LAUNCH_START &&
+        (ctr_config_write(m.dir, &spec, a.argv, a.env, err) < 0 ||
+         ctr_spec_save(m.dir, &spec, err) < 0))
         goto out;
+    if (how == LAUNCH_CREATE) {
+        /* created: on disk with its state, no monitor (the lock is free until a start takes it) */
+        if (ctr_state_save(spec.run_dir, &m.state, err) < 0)
+            goto out;
+        r = 0;
+        goto out;
+    }
 
     if (spec.detach) {
         cleanup_free char *log = xasprintf("%s/ctr.log", m.dir);
@@ -1044,6 +1242,7 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
             goto out_parent;
         }
         /* the monitor: its own session, no terminal, nothing of the caller's stdio */
+        m.detached = true;
         close(pipefd[0]);
         m.notify = pipefd[1];
         setsid();
@@ -1064,13 +1263,17 @@ int ctr_run(const struct ctr_spec *spec_in, int *status, struct imgfs_err *err)
         close(a.stdio[0]);
     if (r < 0)
         goto monitor_failed;
-    if (spec.detach)
+    if (m.detached)
         _exit(0);
     goto out;
 
 monitor_failed:
+    if (m.keep) { /* start: the container stays, exited, with why it did not start */
+        free(m.state.error);
+        m.state.error = xstrdup(err->msg);
+    }
     monitor_finish(&m, CTR_EXIT_FAILED, true);
-    if (spec.detach) {
+    if (m.detached) {
         notify_parent(&m, err->msg);
         _exit(CTR_EXIT_FAILED);
     }
@@ -1084,7 +1287,7 @@ out_parent:
     goto release;
 
 out:
-    if (r < 0 && m.dir && !m.finished)
+    if (r < 0 && m.dir && !m.finished && how != LAUNCH_START)
         monitor_finish(&m, CTR_EXIT_FAILED, true); /* never started: leave nothing behind */
     if (m.lock >= 0)
         close(m.lock);
@@ -1099,4 +1302,73 @@ release:
         close(m.log);
     free(m.dir);
     return r;
+}
+
+int ctr_run(const struct ctr_spec *spec, int *status, struct imgfs_err *err)
+{
+    return ctr_launch(spec, LAUNCH_RUN, -1, NULL, status, err);
+}
+
+int ctr_create(const struct ctr_spec *spec, struct imgfs_err *err)
+{
+    int status;
+    return ctr_launch(spec, LAUNCH_CREATE, -1, NULL, &status, err);
+}
+
+int ctr_start(const char *run_dir, const struct ctr_state *s, const struct ctr_start_options *o,
+              int *status, struct imgfs_err *err)
+{
+    *status = -1;
+    cleanup_free char *path = xasprintf("%s/containers/%s/lock", run_dir, s->id);
+    int lock = open(path, O_RDWR | O_CLOEXEC);
+    if (lock < 0)
+        return err_sys(err, errno, "container %.12s: opening `%s`", s->id, path);
+    if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        close(lock);
+        if (errno == EWOULDBLOCK)
+            return 0; /* running (or restarting): Docker's start of it succeeds */
+        return err_sys(err, errno, "locking `%s`", path);
+    }
+    struct ctr_saved_spec saved;
+    cleanup_free char *dir = ctr_dir(run_dir, s->id);
+    if (ctr_spec_load(dir, &saved, err) < 0) {
+        close(lock);
+        return -1;
+    }
+    struct ctr_spec spec = saved.spec;
+    memcpy(spec.id, s->id, sizeof spec.id);
+    spec.name = s->name;
+    spec.run_dir = run_dir;
+    spec.detach = !o->attach;
+    spec.interactive = o->attach && o->interactive;
+    struct ctr_image *ci = NULL;
+    int r = -1;
+    if (spec.mount_key) {
+        cleanup_free char *ref = xasprintf("sha256:%s", spec.mount_key);
+        if (ctr_image_open(o->store_root, ref, &ci, err) < 0) {
+            err_ctx(err, "container %.12s: its image %s", s->id, spec.image ? spec.image : ref);
+            close(lock);
+            goto out;
+        }
+        const char *image = spec.image;
+        ctr_image_spec(ci, &spec);
+        spec.image = image;
+    }
+    /* ctr_launch owns the lock from here: it closes it, or the monitor keeps it */
+    r = ctr_launch(&spec, LAUNCH_START, lock, s, status, err);
+out:
+    ctr_image_free(ci);
+    ctr_saved_spec_free(&saved);
+    return r;
+}
+
+int ctr_restart(const char *run_dir, const struct ctr_state *s, int timeout,
+                const struct ctr_start_options *o, struct imgfs_err *err)
+{
+    if (ctr_stop(run_dir, s, timeout, err) < 0)
+        return -1;
+    struct ctr_start_options detached = *o;
+    detached.attach = false;
+    int status;
+    return ctr_start(run_dir, s, &detached, &status, err);
 }

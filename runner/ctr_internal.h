@@ -116,6 +116,8 @@ bool ctr_is_live(const char *run_dir, const char *id);
 void ctr_cleanup_dead(const char *run_dir, const struct ctr_state *s);
 /* Why the container was failed by ctr_fail_lost_rootfs (caller frees), or NULL. */
 char *ctr_lost_reason(const char *run_dir, const char *id);
+/* Forget it (a start of the container on a mount that works again). */
+void ctr_lost_clear(const char *run_dir, const char *id);
 /* Hidden containers (build steps) and image-mount holders (ctr_image_acquire) live in
  * RUN_DIR/containers/.ID: never listed, never renamed into place. A `hidden` file, written once
  * the lock is held, marks them and holds the image mount key they reference (may be empty), so
@@ -124,8 +126,27 @@ char *ctr_hidden_dir(const char *run_dir, const char *id);
 /* Create it (and RUN_DIR/containers) with its lock held; returns the lock's descriptor. */
 int ctr_hidden_dir_create(const char *run_dir, const char *id, const char *mount_key,
                           struct imgfs_err *err);
+/* `stop`, `kill` or `rm -f` asked for the container to end: its restart policy must not bring it
+ * back (a `stopped` file in its directory); `start` clears it. */
+bool ctr_stopped_by_hand(const char *run_dir, const char *id);
+void ctr_stopped_clear(const char *run_dir, const char *id);
 /* Remove a directory tree without following symlinks or crossing mounts. */
 int ctr_remove_tree(const char *path, struct imgfs_err *err);
+
+/* ---- spec.c: what `start` needs to run a created or exited container again ---- */
+/* Write DIR/spec.json: the spec's options (env entries without a value resolved from our
+ * environment, a seccomp profile by absolute path, -P's ports as chosen). Not the image itself:
+ * only its manifest digest (mount_key), to be opened again. */
+int ctr_spec_save(const char *dir, const struct ctr_spec *spec, struct imgfs_err *err);
+/* A spec read back; its strings live as long as it does. */
+struct ctr_saved_spec {
+    struct ctr_spec spec;
+    struct json_t *json;
+    char ***lists; /* the word lists made for spec, freed with it */
+    size_t n_lists;
+};
+int ctr_spec_load(const char *dir, struct ctr_saved_spec *out, struct imgfs_err *err);
+void ctr_saved_spec_free(struct ctr_saved_spec *s);
 
 /* ---- pty.c ---- */
 /* Until child `pid` ends: relay `in` (-1: none) to the pty `master` (-1: none) and the master to

@@ -168,22 +168,29 @@ json_t *ctr_inspect(const char *run_dir, const struct ctr_state *s)
                       "Mounts", "Config", "HostConfig");
     }
     bool running = s->status == CTR_RUNNING;
+    bool restarting = s->status == CTR_RESTARTING; /* Docker: Running and Restarting, no Pid */
     json_t *o = json_object();
     json_object_set_new(o, "Id", json_string(s->id));
     json_object_set_new(o, "Created", rfc3339(s->created));
     json_object_set(o, "Path", json_object_get(c, "Path"));
     json_object_set(o, "Args", json_object_get(c, "Args"));
-    json_object_set_new(
-        o, "State",
-        json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:o, s:o}", "Status",
-                  ctr_status_name(s), "Running", running, "Paused", 0, "Restarting", 0, "OOMKilled",
-                  0, "Dead", 0, "Pid", running ? (int)s->init_pid : 0, "ExitCode",
-                  s->status == CTR_EXITED ? s->exit_code : 0, "Error", s->error ? s->error : "",
-                  "StartedAt", rfc3339(s->started), "FinishedAt", rfc3339(s->finished)));
+    json_object_set_new(o, "State",
+                        json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:o, s:o}",
+                                  "Status", ctr_status_name(s), "Running", running || restarting,
+                                  "Paused", 0, "Restarting", restarting, "OOMKilled", 0, "Dead", 0,
+                                  "Pid", running ? (int)s->init_pid : 0, "ExitCode",
+                                  s->status == CTR_EXITED || restarting ? s->exit_code : 0, "Error",
+                                  s->error ? s->error : "", "StartedAt", rfc3339(s->started),
+                                  "FinishedAt", rfc3339(s->finished)));
     json_object_set_new(o, "Image", nstr(s->image_id));
     json_object_set_new(o, "Name", json_sprintf("/%s", s->name));
-    json_object_set_new(o, "RestartCount", json_integer(0));
-    json_object_set(o, "HostConfig", json_object_get(c, "HostConfig"));
+    json_object_set_new(o, "RestartCount", json_integer(s->restart_count));
+    json_t *host = json_object_get(c, "HostConfig");
+    if (json_is_object(host))
+        json_object_set_new(host, "RestartPolicy",
+                            json_pack("{s:s, s:i}", "Name", ctr_restart_name(s->restart),
+                                      "MaximumRetryCount", s->restart_max));
+    json_object_set(o, "HostConfig", host);
     json_object_set(o, "Mounts", json_object_get(c, "Mounts"));
     json_t *config = json_object_get(c, "Config");
     json_object_set(o, "Config", config);

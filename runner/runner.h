@@ -38,6 +38,21 @@ struct image_config;
  * stopped, as Docker reports 255 for a container whose runtime it lost. */
 #define CTR_EXIT_ROOTFS_LOST 255
 
+/* --restart: what the monitor of a container does when its command ends (Docker's policies) */
+enum ctr_restart_policy {
+    CTR_RESTART_NO,
+    CTR_RESTART_ON_FAILURE, /* restart after a non-zero exit, at most restart_max times (0: no
+                               limit) */
+    CTR_RESTART_ALWAYS,
+    CTR_RESTART_UNLESS_STOPPED, /* as always: only a daemon's restart tells them apart, and there is
+                                   no daemon (docs/runner.md, "Restart policies") */
+};
+/* Parse "no", "on-failure[:N]", "always", "unless-stopped" with Docker's messages (EINVAL). */
+int ctr_restart_parse(const char *s, enum ctr_restart_policy *policy, int *max,
+                      struct imgfs_err *err);
+/* The policy's name as Docker's HostConfig.RestartPolicy.Name has it ("no", "on-failure", ...) */
+const char *ctr_restart_name(enum ctr_restart_policy policy);
+
 /* -v HOST:CTR[:ro] and --tmpfs CTR[:OPTIONS] */
 struct ctr_mount {
     char *source; /* host path (bind) or NULL (tmpfs) */
@@ -92,6 +107,8 @@ struct ctr_spec {
     const char *stop_signal; /* --stop-signal; NULL = the image's StopSignal, else SIGTERM */
     bool has_stop_timeout;   /* --stop-timeout given: `stop` without -t waits stop_timeout s */
     int stop_timeout;
+    enum ctr_restart_policy restart; /* --restart; not with hidden or remove */
+    int restart_max;                 /* on-failure:N; 0 = no limit */
 
     const char *run_dir; /* state root */
 
@@ -134,9 +151,29 @@ void ctr_new_id(char id[65]);
  * an exec failure of the command itself is an exit status (126, 127), not an error. */
 int ctr_run(const struct ctr_spec *spec, int *status, struct imgfs_err *err);
 
+struct ctr_state;
+/* docker create: the container's directory, name, stored spec (RUN_DIR/containers/ID/spec.json:
+ * everything `start` needs again) and its inspect config, state "created"; nothing runs. `run` is
+ * create + start in one go (ctr_run). Not for hidden containers. */
+int ctr_create(const struct ctr_spec *spec, struct imgfs_err *err);
+/* How `start` runs a created or exited container. */
+struct ctr_start_options {
+    const char *store_root; /* where its image is (reopened by its manifest digest) */
+    bool attach;            /* -a: a foreground monitor, as `run` without -d; else detached */
+    bool interactive;       /* -i: stdin (only with attach) */
+};
+/* docker start: run the container again with its stored spec. An exited container keeps its
+ * writable layer and log; its restart count is reset. A running (or restarting) one is left
+ * alone: 0 with *status = -1, as Docker's start of a running container succeeds. Otherwise as
+ * ctr_run: *status is the exit status when attached, 0 once running when detached. ENOENT when
+ * its image is gone from the store. */
+int ctr_start(const char *run_dir, const struct ctr_state *s, const struct ctr_start_options *o,
+              int *status, struct imgfs_err *err);
+
 /* ---- state ---- */
 
-enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_EXITED };
+/* CTR_RESTARTING: its command ended and the monitor waits before starting it again (--restart) */
+enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_EXITED, CTR_RESTARTING };
 
 struct ctr_state {
     char id[65];
@@ -156,6 +193,8 @@ struct ctr_state {
     bool no_new_privileges;
     char *stop_signal; /* the image's StopSignal ("SIGQUIT", "3"), or NULL */
     int stop_timeout;  /* --stop-timeout; -1: Docker's default (10 s) */
+    enum ctr_restart_policy restart;
+    int restart_max, restart_count; /* restart_count: restarts by the policy since the last start */
 };
 
 /* Load every container under run_dir, with the status made true: a container whose monitor is
@@ -207,9 +246,13 @@ int ctr_stats(const char *run_dir, const struct ctr_state *s, struct ctr_stats *
 /* Send a signal to the container's PID 1, which passes it to the command. */
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err);
 /* The image's StopSignal (default SIGTERM), wait `timeout` seconds for the container to end (its
- * monitor to let go of the lock), then SIGKILL. */
-/* timeout < 0: the container's --stop-timeout, else 10 s */
+ * monitor to let go of the lock), then SIGKILL. timeout < 0: the container's --stop-timeout, else
+ * 10 s. The restart policy does not bring a stopped container back (until the next start); one
+ * waiting to restart ends at once. A container that is not running: 0, as Docker. */
 int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err);
+/* docker restart: stop (as ctr_stop), then start detached (as ctr_start). */
+int ctr_restart(const char *run_dir, const struct ctr_state *s, int timeout,
+                const struct ctr_start_options *o, struct imgfs_err *err);
 /* Remove an exited container's state and writable layer; `force` kills a running one first. */
 int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struct imgfs_err *err);
 /* Wait until the container is no longer running (monitor lock free). */

@@ -43,7 +43,8 @@ char *ctr_upper_path(const char *run_dir, const char *id)
     return xasprintf("%s/containers/%s/upper", run_dir, id);
 }
 
-static const char *const status_names[] = {"created", "running", "exited"};
+static const char *const status_names[] = {"created", "running", "exited", "restarting"};
+#define N_STATUS (sizeof status_names / sizeof status_names[0])
 
 const char *ctr_status_name(const struct ctr_state *s)
 {
@@ -91,6 +92,9 @@ int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_
     json_object_set_new(o, "stop_signal", str_or_null(s->stop_signal));
     json_object_set_new(o, "stop_timeout",
                         s->stop_timeout >= 0 ? json_integer(s->stop_timeout) : json_null());
+    json_object_set_new(o, "restart", json_string(ctr_restart_name(s->restart)));
+    json_object_set_new(o, "restart_max", json_integer(s->restart_max));
+    json_object_set_new(o, "restart_count", json_integer(s->restart_count));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
@@ -142,7 +146,7 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
     out->mount_key = get_str(o, "mount_key");
     const char *st = json_string_value(json_object_get(o, "status"));
     out->status = CTR_CREATED;
-    for (int i = 0; st && i < 3; i++)
+    for (size_t i = 0; st && i < N_STATUS; i++)
         if (!strcmp(st, status_names[i]))
             out->status = (enum ctr_status)i;
     out->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
@@ -168,6 +172,11 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
     out->stop_signal = get_str(o, "stop_signal");
     json_t *stop_t = json_object_get(o, "stop_timeout");
     out->stop_timeout = json_is_integer(stop_t) ? (int)json_integer_value(stop_t) : -1;
+    const char *restart = json_string_value(json_object_get(o, "restart"));
+    if (restart)
+        ctr_restart_parse(restart, &out->restart, &out->restart_max, &(struct imgfs_err){0});
+    out->restart_max = (int)json_integer_value(json_object_get(o, "restart_max"));
+    out->restart_count = (int)json_integer_value(json_object_get(o, "restart_count"));
     if (!out->name)
         out->name = xasprintf("%.12s", id);
     json_decref(o);
@@ -259,6 +268,15 @@ char *ctr_lost_reason(const char *run_dir, const char *id)
     return reason;
 }
 
+void ctr_lost_clear(const char *run_dir, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/" LOST_FILE, run_dir, id);
+    unlink(path);
+}
+
+static void mark_stopped(const char *run_dir, const char *id);
+static int signal_now(const char *run_dir, const char *id, int sig, struct imgfs_err *err);
+
 /* Fail container `id` (running on the dead mount of image `key`): once, whoever sees it first. */
 static void fail_lost_rootfs(const char *run_dir, const char *id, const char *key)
 {
@@ -283,8 +301,10 @@ static void fail_lost_rootfs(const char *run_dir, const char *id, const char *ke
     struct imgfs_err ignored;
     if (ctr_state_load(run_dir, id, &st, &ignored) < 0)
         return;
-    if (st.status == CTR_RUNNING)
-        ctr_kill(run_dir, &st, SIGKILL, &ignored);
+    if (st.status == CTR_RUNNING || st.status == CTR_RESTARTING) {
+        mark_stopped(run_dir, id); /* lost for good: no restart onto the dead mount */
+        signal_now(run_dir, id, SIGKILL, &ignored);
+    }
     ctr_state_free(&st);
 }
 
@@ -377,7 +397,7 @@ static void settle_dead_hidden(const char *run_dir, const char *id)
 /* Make the state true for a container found with its lock free (we hold it in `lock`). */
 static void settle_dead(const char *run_dir, struct ctr_state *s)
 {
-    bool changed = s->status != CTR_EXITED;
+    bool changed = s->status == CTR_RUNNING || s->status == CTR_RESTARTING;
     if (changed) {
         s->status = CTR_EXITED;
         s->exit_code = -1; /* nobody recorded it: the monitor was killed */
@@ -435,7 +455,7 @@ int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgf
             }
             continue;
         }
-        if (lock >= 0) {
+        if (lock >= 0 && s.status != CTR_CREATED) { /* created: no monitor yet, by design */
             settle_dead(run_dir, &s);
             if (s.remove) {
                 ctr_state_free(&s);
@@ -496,14 +516,61 @@ int ctr_find(const char *run_dir, const char *ref, struct ctr_state *out, struct
     return r;
 }
 
+/* ---- the restart policy's brake ----
+ * `stop`, `kill` and `rm -f` leave a `stopped` file in the container's directory before they
+ * signal it: its monitor does not restart a container that has one (Docker: a container stopped
+ * by hand stays stopped, whatever its policy), and ends at once when it is waiting to restart.
+ * `start` removes it. */
+
+#define STOPPED_FILE "stopped"
+
+static void mark_stopped(const char *run_dir, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/" STOPPED_FILE, run_dir, id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
+bool ctr_stopped_by_hand(const char *run_dir, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/" STOPPED_FILE, run_dir, id);
+    return access(path, F_OK) == 0;
+}
+
+void ctr_stopped_clear(const char *run_dir, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/containers/%s/" STOPPED_FILE, run_dir, id);
+    unlink(path);
+}
+
+/* Signal what runs the container now: its init, or, between two runs of a restart policy, its
+ * monitor (which then ends instead of restarting it). The state is read again: the monitor may
+ * have restarted the command since the caller looked. Both pids are ours only while the monitor
+ * holds the lock. */
+static int signal_now(const char *run_dir, const char *id, int sig, struct imgfs_err *err)
+{
+    struct ctr_state now;
+    if (ctr_state_load(run_dir, id, &now, err) < 0)
+        return -1;
+    int r = 0;
+    pid_t pid = now.status == CTR_RUNNING && now.init_pid > 0         ? now.init_pid
+                : now.status == CTR_RESTARTING && now.monitor_pid > 0 ? now.monitor_pid
+                                                                      : 0;
+    if (pid == 0 || !ctr_is_live(run_dir, id))
+        r = err_set(err, EINVAL, "Container %s is not running", id);
+    else if (kill(pid, pid == now.monitor_pid ? SIGTERM : sig) < 0 && errno != ESRCH)
+        r = err_sys(err, errno, "signalling container %.12s", id);
+    ctr_state_free(&now);
+    return r;
+}
+
 int ctr_kill(const char *run_dir, const struct ctr_state *s, int sig, struct imgfs_err *err)
 {
-    if (s->status != CTR_RUNNING || !ctr_is_live(run_dir, s->id) || s->init_pid <= 0)
-        return err_set(err, EINVAL, "container %.12s is not running", s->id);
-    /* the init pid is only ours while the monitor holds the lock; checked just above */
-    if (kill(s->init_pid, sig) < 0 && errno != ESRCH)
-        return err_sys(err, errno, "signalling container %.12s", s->id);
-    return 0;
+    if ((s->status != CTR_RUNNING && s->status != CTR_RESTARTING) || !ctr_is_live(run_dir, s->id))
+        return err_set(err, EINVAL, "Container %s is not running", s->id);
+    mark_stopped(run_dir, s->id);
+    return signal_now(run_dir, s->id, sig, err);
 }
 
 /* Wait until the monitor releases the lock, at most timeout_ms (-1 forever). 0 when it did. */
@@ -553,15 +620,17 @@ static int stop_signal(const char *name)
 
 int ctr_stop(const char *run_dir, const struct ctr_state *s, int timeout, struct imgfs_err *err)
 {
-    if (s->status != CTR_RUNNING || !ctr_is_live(run_dir, s->id))
+    if ((s->status != CTR_RUNNING && s->status != CTR_RESTARTING) || !ctr_is_live(run_dir, s->id))
         return 0;    /* stopping a stopped container is fine, as in Docker */
     if (timeout < 0) /* not given: the container's --stop-timeout, else Docker's 10 s */
         timeout = s->stop_timeout >= 0 ? s->stop_timeout : 10;
-    if (ctr_kill(run_dir, s, stop_signal(s->stop_signal), err) < 0)
+    mark_stopped(run_dir, s->id);
+    if (signal_now(run_dir, s->id, stop_signal(s->stop_signal), err) < 0 &&
+        ctr_is_live(run_dir, s->id))
         return -1;
     if (wait_lock(run_dir, s->id, timeout * 1000) == 0)
         return 0;
-    if (ctr_kill(run_dir, s, SIGKILL, err) < 0 && ctr_is_live(run_dir, s->id))
+    if (signal_now(run_dir, s->id, SIGKILL, err) < 0 && ctr_is_live(run_dir, s->id))
         return -1;
     return wait_lock(run_dir, s->id, -1);
 }
@@ -571,8 +640,11 @@ int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struc
     if (ctr_is_live(run_dir, s->id)) {
         if (!force)
             return err_set(err, EBUSY,
-                           "cannot remove running container %.12s: stop it first or use -f", s->id);
-        if (ctr_kill(run_dir, s, SIGKILL, err) < 0 && ctr_is_live(run_dir, s->id))
+                           "You cannot remove a running container %s. Stop the container before "
+                           "attempting removal or force remove",
+                           s->id);
+        mark_stopped(run_dir, s->id);
+        if (signal_now(run_dir, s->id, SIGKILL, err) < 0 && ctr_is_live(run_dir, s->id))
             return -1;
         wait_lock(run_dir, s->id, -1);
     }
@@ -583,6 +655,49 @@ int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struc
     cleanup_free char *dir = ctr_dir(run_dir, s->id);
     if (ctr_remove_tree(dir, err) < 0)
         return err_ctx(err, "removing container %.12s", s->id);
+    return 0;
+}
+
+/* ---- restart policies ---- */
+
+static const char *const restart_names[] = {"no", "on-failure", "always", "unless-stopped"};
+
+const char *ctr_restart_name(enum ctr_restart_policy policy)
+{
+    return restart_names[policy];
+}
+
+int ctr_restart_parse(const char *s, enum ctr_restart_policy *policy, int *max,
+                      struct imgfs_err *err)
+{
+    const char *colon = strchr(s, ':');
+    size_t n = colon ? (size_t)(colon - s) : strlen(s);
+    *max = 0;
+    if (n == 0 && !colon) { /* Docker takes an empty --restart as "no" */
+        *policy = CTR_RESTART_NO;
+        return 0;
+    }
+    size_t i;
+    for (i = 0; i < sizeof restart_names / sizeof restart_names[0]; i++)
+        if (strlen(restart_names[i]) == n && !strncmp(restart_names[i], s, n))
+            break;
+    if (i == sizeof restart_names / sizeof restart_names[0])
+        return err_set(err, EINVAL, "invalid restart policy '%.*s'", (int)n, s);
+    *policy = (enum ctr_restart_policy)i;
+    if (!colon)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || errno || v > INT32_MAX || v < INT32_MIN)
+        return err_set(err, EINVAL,
+                       "invalid restart policy format: maximum retry count must be an integer");
+    if (*policy != CTR_RESTART_ON_FAILURE)
+        return err_set(err, EINVAL, "maximum retry count cannot be used with restart policy '%s'",
+                       restart_names[i]);
+    if (v < 0)
+        return err_set(err, EINVAL, "maximum retry count cannot be negative");
+    *max = (int)v;
     return 0;
 }
 

@@ -31,6 +31,9 @@ struct cli {
     X(mount, "Mount an image read-only on a directory")                                            \
     X(umount, "Unmount an image mounted with imgfs mount")                                         \
     X(run, "Run a command in a new container")                                                     \
+    X(create, "Create a new container (started later by start)")                                   \
+    X(start, "Start created or stopped containers")                                                \
+    X(restart, "Stop containers and start them again")                                             \
     X(exec, "Run a command in a running container")                                                \
     X(ps, "List containers")                                                                       \
     X(logs, "Show a container's output")                                                           \

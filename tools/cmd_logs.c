@@ -120,12 +120,13 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
             rc = 1;
             break;
         }
-        if (!follow || s.status != CTR_RUNNING)
+        if (!follow || (s.status != CTR_RUNNING && s.status != CTR_RESTARTING))
             break;
         /* the lock tells when the container ended; inotify when there is more to read */
         struct ctr_state now;
         struct imgfs_err ignored;
-        if (ctr_find(cli->run_dir, s.id, &now, &ignored) < 0 || now.status != CTR_RUNNING) {
+        if (ctr_find(cli->run_dir, s.id, &now, &ignored) < 0 ||
+            (now.status != CTR_RUNNING && now.status != CTR_RESTARTING)) {
             if (now.name)
                 ctr_state_free(&now);
             copy_out(fd);

@@ -89,7 +89,7 @@ static int container_prune(int argc, char **argv, struct cli *cli)
     uint64_t total = 0;
     bool any = false;
     for (size_t i = 0; i < n; i++) {
-        if (list[i].status == CTR_RUNNING)
+        if (list[i].status == CTR_RUNNING || list[i].status == CTR_RESTARTING)
             continue;
         cleanup_free char *upper = ctr_upper_path(cli->run_dir, list[i].id);
         tree_bytes = 0;

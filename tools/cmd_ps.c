@@ -64,6 +64,10 @@ static void status_text(const struct ctr_state *s, char *buf, size_t len)
         snprintf(buf, len, "Exited (%d) %s ago%s", s->exit_code, d,
                  s->error && !strncmp(s->error, "rootfs lost", 11) ? " (rootfs lost)" : "");
         break;
+    case CTR_RESTARTING: /* Docker's: the last exit code, since when it waits */
+        duration(now - s->finished, d, sizeof d);
+        snprintf(buf, len, "Restarting (%d) %s ago", s->exit_code, d);
+        break;
     }
 }
 
@@ -366,7 +370,7 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
     long shown = 0;
     for (size_t i = 0; i < n && (last < 0 || shown < last); i++) {
         const struct ctr_state *s = &list[i];
-        if (!all && s->status != CTR_RUNNING)
+        if (!all && s->status != CTR_RUNNING && s->status != CTR_RESTARTING)
             continue;
         json_t *insp = ctr_inspect(cli->run_dir, s);
         bool match = any_of(f.name, m_name, s, insp) && any_of(f.id, m_id, s, insp) &&

@@ -1,5 +1,5 @@
-/* imgfs run — parse Docker's options, resolve the image to its shared mount, hand over to
- * ctr_run (runner/runner.h). */
+/* imgfs run and imgfs create — parse Docker's options, resolve the image to its shared mount,
+ * hand over to ctr_run or ctr_create (runner/runner.h). The two verbs take the same options. */
 #include "../fs/image.h"
 #include "../runner/runner.h"
 #include "cli.h"
@@ -13,14 +13,23 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-static const char usage[] =
+static const char usage_run[] =
     "Usage: imgfs run [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
     "Run a command in a new container. IMAGE is an image in the store (name, digest or digest\n"
     "prefix), mounted once and shared by all its containers, or an absolute path to a rootfs\n"
-    "directory.\n\n"
+    "directory.\n\n";
+static const char usage_create[] =
+    "Usage: imgfs create [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
+    "Create a new container without starting it (state \"created\"), and print its full ID;\n"
+    "`imgfs start` runs it (detached; -a attaches). The options are run's but -d.\n\n";
+static const char usage[] =
     "Options:\n"
     "      --name NAME            name the container\n"
     "  -d, --detach               run in the background and print the container id\n"
+    "      --restart POLICY       no (default), on-failure[:MAX], always, unless-stopped: the\n"
+    "                             container's monitor starts it again when it ends (100 ms,\n"
+    "                             then twice as long each time; not after stop or kill; no\n"
+    "                             daemon: nothing restarts at host boot, see docs/runner.md)\n"
     "      --rm                   remove the container when it exits\n"
     "  -i, --interactive          keep stdin open\n"
     "  -t, --tty                  allocate a pseudo-terminal\n"
@@ -88,6 +97,7 @@ enum {
     OPT_GROUP_ADD,
     OPT_PID,
     OPT_IPC,
+    OPT_RESTART,
 };
 
 static bool is_ip(const char *s)
@@ -228,8 +238,9 @@ static int parse_tmpfs(const char *spec, struct ctr_mount *m, struct imgfs_err *
     return 0;
 }
 
-int cmd_run(int argc, char **argv, struct cli *cli)
+static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
 {
+    const char *verb = create ? "create" : "run";
     static const struct option longopts[] = {
         {"name", required_argument, NULL, OPT_NAME},
         {"detach", no_argument, NULL, 'd'},
@@ -269,6 +280,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         {"group-add", required_argument, NULL, OPT_GROUP_ADD},
         {"pid", required_argument, NULL, OPT_PID},
         {"ipc", required_argument, NULL, OPT_IPC},
+        {"restart", required_argument, NULL, OPT_RESTART},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -297,6 +309,11 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             spec.name = optarg;
             break;
         case 'd':
+            if (create) { /* Docker's create has no -d: start is detached unless -a */
+                cli_error(verb, "unknown shorthand flag: 'd' in -d");
+                rc = cli_usage_error(verb);
+                goto out;
+            }
             spec.detach = true;
             break;
         case OPT_RM:
@@ -539,6 +556,10 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             }
             spec.ipc_host = !strcmp(optarg, "host");
             break;
+        case OPT_RESTART:
+            if (ctr_restart_parse(optarg, &spec.restart, &spec.restart_max, &err) < 0)
+                goto fail;
+            break;
         case OPT_PLATFORM:
             platform = optarg;
             if (strchr(platform, '/') == NULL) {
@@ -548,22 +569,28 @@ int cmd_run(int argc, char **argv, struct cli *cli)
             }
             break;
         case 'h':
+            fputs(create ? usage_create : usage_run, stdout);
             fputs(usage, stdout);
             rc = 0;
             goto out;
         default:
-            fprintf(stderr, "See 'imgfs run --help'.\n");
+            rc = cli_usage_error(verb);
             goto out;
         }
     }
     if (optind >= argc) {
-        cli_error("run", "wants an IMAGE");
-        fprintf(stderr, "See 'imgfs run --help'.\n");
+        cli_error(verb, "wants an IMAGE");
+        rc = cli_usage_error(verb);
         goto out;
     }
-    if (spec.tty && spec.interactive && !isatty(STDIN_FILENO)) {
+    if (spec.restart != CTR_RESTART_NO && spec.remove) {
+        cli_error(verb, "conflicting options: cannot specify both --restart and --rm");
+        rc = cli_usage_error(verb);
+        goto out;
+    }
+    if (!create && spec.tty && spec.interactive && !isatty(STDIN_FILENO)) {
         /* Docker's words and status: a terminal was asked for, but stdin cannot be one */
-        cli_error("run", "the input device is not a TTY");
+        cli_error(verb, "the input device is not a TTY");
         rc = 1;
         goto out;
     }
@@ -598,7 +625,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
         spec.lower = image;
     } else {
         /* a registry reference the store does not have: pulled lazily, then run */
-        if (cli_lazy_ensure(cli, image, "run") < 0) {
+        if (cli_lazy_ensure(cli, image, verb) < 0) {
             rc = EXIT_IMGFS_FAILED;
             goto out;
         }
@@ -616,8 +643,12 @@ int cmd_run(int argc, char **argv, struct cli *cli)
                     image, have, platform);
     }
 
-    if (spec.detach && spec.remove) {
-        /* fine: the monitor removes it at the end */
+    if (create) {
+        if (ctr_create(&spec, &err) < 0)
+            goto fail;
+        printf("%s\n", spec.id);
+        rc = 0;
+        goto out;
     }
     int status = 0;
     if (ctr_run(&spec, &status, &err) < 0)
@@ -628,7 +659,7 @@ int cmd_run(int argc, char **argv, struct cli *cli)
     goto out;
 
 fail:
-    cli_report("run", &err);
+    cli_report(verb, &err);
     rc = EXIT_IMGFS_FAILED;
 out:
     ctr_image_free(ci);
@@ -650,4 +681,14 @@ out:
     }
     free(mounts);
     return rc;
+}
+
+int cmd_run(int argc, char **argv, struct cli *cli)
+{
+    return run_or_create(argc, argv, cli, false);
+}
+
+int cmd_create(int argc, char **argv, struct cli *cli)
+{
+    return run_or_create(argc, argv, cli, true);
 }
