@@ -892,6 +892,14 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
         return -1;
     int64_t delay = 0;
     while (restart_due(m, code)) {
+        /* each run has a cgroup and network helper of its own */
+        struct imgfs_err ignored;
+        if (m->net)
+            net_detach(m->net);
+        m->net = NULL;
+        if (m->cgroup)
+            cgroup_destroy(m->cgroup, &ignored);
+        m->cgroup = NULL;
         if (!m->detached && !monitor_hand_off(m)) {
             *status = code;
             return 0;
@@ -902,14 +910,8 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
             break;
         int64_t ran = m->state.started > 0 ? now() - m->state.started : 0;
         delay = ran >= 10 || delay == 0 ? 100 : delay * 2 > 60000 ? 60000 : delay * 2;
-        struct imgfs_err ignored;
-        if (m->net)
-            net_detach(m->net);
-        m->net = NULL;
-        if (m->cgroup)
-            cgroup_destroy(m->cgroup, &ignored);
-        m->cgroup = NULL;
         m->state.status = CTR_RESTARTING;
+        m->state.restart_count++; /* as Docker's: counted when the restart is decided */
         m->state.exit_code = code;
         m->state.finished = now();
         m->state.init_pid = 0;
@@ -921,7 +923,6 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
             if (ctr_remove_tree(work, &ignored) < 0 || mkdir(work, 0755) < 0)
                 break;
         }
-        m->state.restart_count++;
         struct imgfs_err again = {0};
         if (monitor_run_once(m, a, &code, &again) < 0) {
             free(m->state.error);
