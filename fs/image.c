@@ -491,20 +491,6 @@ static json_t *descriptor(const char *media_type, const struct digest *d, uint64
                      (json_int_t)size);
 }
 
-static int put_json(struct store_batch *b, json_t *j, struct digest *d, size_t *len,
-                    struct imgfs_err *err)
-{
-    /* sorted keys, no whitespace: the same document always has the same digest */
-    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!s)
-        return err_set(err, ENOMEM, "encoding JSON");
-    *len = strlen(s);
-    digest_of(s, *len, d);
-    int rc = store_batch_put(b, STORE_BLOB, d, s, *len, err);
-    free(s);
-    return rc;
-}
-
 int image_commit(struct store_batch *b, const char *config_json, size_t config_len,
                  const struct image_layer *layers, size_t n_layers, const char *name,
                  struct digest *out, struct imgfs_err *err)
@@ -513,11 +499,20 @@ int image_commit(struct store_batch *b, const char *config_json, size_t config_l
                                err);
 }
 
-int image_commit_source(struct store_batch *b, const char *config_json, size_t config_len,
-                        const struct image_layer *layers, size_t n_layers,
-                        const struct image_source *source, const char *name, struct digest *out,
-                        struct imgfs_err *err)
+static char *json_dump_sorted(json_t *j, size_t *len)
 {
+    /* sorted keys, no whitespace: the same document always has the same digest */
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    if (s)
+        *len = strlen(s);
+    return s;
+}
+
+int image_documents(const char *config_json, size_t config_len, const struct image_layer *layers,
+                    size_t n_layers, const struct image_source *source, struct image_documents *out,
+                    struct imgfs_err *err)
+{
+    memset(out, 0, sizeof *out);
     json_t *config;
     if (config_json) {
         json_error_t je;
@@ -538,19 +533,18 @@ int image_commit_source(struct store_batch *b, const char *config_json, size_t c
     }
     json_object_set_new(config, "rootfs", json_pack("{s:s, s:o}", "type", "layers", "diff_ids",
                                                     diff_ids));
-    struct digest config_digest, manifest_digest;
-    size_t config_size, manifest_size;
-    int ret = put_json(b, config, &config_digest, &config_size, err);
+    out->config = json_dump_sorted(config, &out->config_len);
     json_decref(config);
-    if (ret < 0)
-        return -1;
+    if (!out->config)
+        return err_set(err, ENOMEM, "encoding the config");
+    digest_of(out->config, out->config_len, &out->config_digest);
 
     json_t *ls = json_array();
     for (size_t i = 0; i < n_layers; i++)
         json_array_append_new(ls, descriptor(MT_LAYER, &layers[i].diff_id, layers[i].size));
-    json_t *manifest = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
-                                 MT_MANIFEST, "config",
-                                 descriptor(MT_CONFIG, &config_digest, config_size), "layers", ls);
+    json_t *manifest =
+        json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_MANIFEST, "config",
+                  descriptor(MT_CONFIG, &out->config_digest, out->config_len), "layers", ls);
     if (source) {
         char sm[DIGEST_STR_SIZE], sc[DIGEST_STR_SIZE], si[DIGEST_STR_SIZE];
         digest_str(&source->manifest, sm);
@@ -563,8 +557,38 @@ int image_commit_source(struct store_batch *b, const char *config_json, size_t c
         }
         json_object_set_new(manifest, "annotations", ann);
     }
-    ret = put_json(b, manifest, &manifest_digest, &manifest_size, err);
+    out->manifest = json_dump_sorted(manifest, &out->manifest_len);
     json_decref(manifest);
+    if (!out->manifest) {
+        image_documents_free(out);
+        return err_set(err, ENOMEM, "encoding the manifest");
+    }
+    digest_of(out->manifest, out->manifest_len, &out->manifest_digest);
+    return 0;
+}
+
+void image_documents_free(struct image_documents *d)
+{
+    free(d->config);
+    free(d->manifest);
+    memset(d, 0, sizeof *d);
+}
+
+int image_commit_source(struct store_batch *b, const char *config_json, size_t config_len,
+                        const struct image_layer *layers, size_t n_layers,
+                        const struct image_source *source, const char *name, struct digest *out,
+                        struct imgfs_err *err)
+{
+    struct image_documents docs;
+    if (image_documents(config_json, config_len, layers, n_layers, source, &docs, err) < 0)
+        return -1;
+    int ret =
+        store_batch_put(b, STORE_BLOB, &docs.config_digest, docs.config, docs.config_len, err);
+    if (ret == 0)
+        ret = store_batch_put(b, STORE_BLOB, &docs.manifest_digest, docs.manifest,
+                              docs.manifest_len, err);
+    struct digest manifest_digest = docs.manifest_digest;
+    image_documents_free(&docs);
     if (ret < 0)
         return -1;
 

@@ -106,6 +106,19 @@ int image_commit_source(struct store_batch *b, const char *config_json, size_t c
                         const struct image_source *source, const char *name, struct digest *out,
                         struct imgfs_err *err);
 
+/* The config and manifest image_commit_source stores for these layers (the config's
+ * rootfs.diff_ids set to theirs; sorted keys, compact), with their digests; nothing is stored.
+ * Free with image_documents_free. */
+struct image_documents {
+    char *config, *manifest;
+    size_t config_len, manifest_len;
+    struct digest config_digest, manifest_digest;
+};
+int image_documents(const char *config_json, size_t config_len, const struct image_layer *layers,
+                    size_t n_layers, const struct image_source *source, struct image_documents *out,
+                    struct imgfs_err *err);
+void image_documents_free(struct image_documents *d);
+
 /* Make an image of `parent`'s layers (NULL: none, `FROM scratch`) with `layers` on top, and a
  * config: `config_json`, or the parent's when NULL (a fresh one without a parent). The parent's
  * file tables are read through `r` (a read begun after the batch, so gc cannot have freed them);

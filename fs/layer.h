@@ -1,7 +1,9 @@
 /* layer.h — a layer's file table: every tar entry of the layer, in order, with its content as
  * references to chunks. Stored in the `layer` database under the layer's diff_id, which is the
  * SHA-256 of the canonical tar that layer_tar_write() produces from the table; so a layer
- * exported and imported again has the same diff_id. Encoding: docs/store.md. */
+ * exported and imported again has the same diff_id. One exception: a lazily pulled layer is
+ * stored under the registry's diff_id (its canonical tar cannot be hashed before its content is
+ * there); export computes its canonical digest (docs/lazy.md). Encoding: docs/store.md. */
 #ifndef IMGFS_LAYER_H
 #define IMGFS_LAYER_H
 

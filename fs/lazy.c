@@ -49,6 +49,7 @@ struct lazy {
     atomic_bool stop;
     const struct view *bg_view;
     enum lazy_prefetch bg_what;
+    uint64_t progress_total; /* lazy_complete: the remote bytes it set out to fetch */
 };
 
 static uint64_t now_ms(void)
@@ -532,6 +533,8 @@ static int fetch_list(struct lazy *l, struct absent *a, size_t n, bool backgroun
             group[k++] = a[j++].d;
         /* a larger budget for a larger request: 4 MiB at the pace of a slow link */
         int rc = lazy_fetch(l, group, k, now_ms() + budget * 4, err);
+        if (l->o.progress && rc == 0)
+            l->o.progress(l->o.progress_ctx, atomic_load(&l->chunk_bytes), l->progress_total);
         if (rc < 0) {
             atomic_fetch_add(&l->failures, 1);
             if (!background)
@@ -906,31 +909,56 @@ out:
     return ret;
 }
 
+/* A copy of image `manifest`'s view (free *copy): it outlives the read it came from. */
+static int image_view(struct store *s, const struct digest *manifest, void **copy, struct view *v,
+                      struct imgfs_err *err)
+{
+    *copy = NULL;
+    struct store_read *r;
+    if (store_read_begin(s, &r, err) < 0)
+        return -1;
+    const void *blob;
+    size_t len;
+    int rc = store_get(r, STORE_VIEW, manifest, &blob, &len, err);
+    if (rc == 0)
+        rc = view_open_copy(blob, len, copy, v, err);
+    store_read_end(r);
+    return rc;
+}
+
+int lazy_image_usage(struct store *s, const struct digest *manifest, struct lazy_usage *out,
+                     struct imgfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    void *copy;
+    struct view v;
+    int rc = image_view(s, manifest, &copy, &v, err);
+    if (rc == 0)
+        rc = lazy_usage(s, &v, out, err);
+    free(copy);
+    return rc;
+}
+
 int lazy_complete(struct store *s, const struct digest *manifest, const struct lazy_options *o,
                   struct lazy_usage *before, struct imgfs_err *err)
 {
     memset(before, 0, sizeof *before);
     if (!store_has_remote(s))
         return 0;
-    struct store_read *r;
-    if (store_read_begin(s, &r, err) < 0)
-        return -1;
-    const void *blob;
-    size_t len;
-    void *copy = NULL;
+    void *copy;
     struct view v;
-    int rc = store_get(r, STORE_VIEW, manifest, &blob, &len, err);
-    if (rc == 0)
-        rc = view_open_copy(blob, len, &copy, &v, err);
-    store_read_end(r);
-    if (rc < 0)
+    if (image_view(s, manifest, &copy, &v, err) < 0) {
+        free(copy);
         return -1;
+    }
     struct lazy *l = NULL;
-    rc = lazy_usage(s, &v, before, err);
+    int rc = lazy_usage(s, &v, before, err);
     if (rc == 0 && before->remote_chunks) {
         rc = lazy_attach(s, o, &l, err);
-        if (rc == 0)
+        if (rc == 0) {
+            l->progress_total = before->remote_bytes;
             rc = lazy_fetch_all(l, &v, err);
+        }
         lazy_detach(l);
     }
     free(copy);

@@ -38,6 +38,10 @@ struct lazy_options {
     unsigned fetch_timeout_ms;        /* budget per fetch, retries included; 0 = 5 s */
     struct registry_options registry; /* TLS and credentials for the registries chunks come from */
     const char *image;                /* for messages: the image being served */
+    /* lazy_complete: called after each request with the uncompressed bytes fetched so far and
+     * the total still remote when it began (from the fetching thread; NULL: none) */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 };
 
 struct lazy_stats {
@@ -74,6 +78,9 @@ struct lazy_usage {
 };
 int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out,
                struct imgfs_err *err);
+/* lazy_usage of image `manifest` (its stored view). */
+int lazy_image_usage(struct store *s, const struct digest *manifest, struct lazy_usage *out,
+                     struct imgfs_err *err);
 
 /* Fetch every absent chunk of image `manifest` (`imgfs pull` of a lazily pulled image: afterwards
  * it works offline). What was present and remote before goes to *before. */

@@ -1378,7 +1378,7 @@ static la_ssize_t layer_out_cb(struct archive *nested, void *ctx, const void *da
         return -1;
     }
     const uint8_t *p = data;
-    size_t left = len;
+    size_t left = o->outer ? len : 0; /* no outer archive: only hashed */
     while (left) {
         la_ssize_t n = archive_write_data(o->outer, p, left);
         if (n <= 0) {
@@ -1394,18 +1394,20 @@ static la_ssize_t layer_out_cb(struct archive *nested, void *ctx, const void *da
     return (la_ssize_t)len;
 }
 
-/* Regenerate a layer's canonical tar from its file table straight into a member of the outer
- * archive, and check that it is the blob its diff_id names. */
-static int out_layer(struct archive *a, struct store_read *r, const char *member,
-                     const struct digest *diff_id, uint64_t size, struct imgfs_err *err)
+/* Regenerate a layer's canonical tar from its file table (stored under `key`) straight into a
+ * member of the outer archive (`a`; NULL: only hash it), and check that it is `size` bytes and,
+ * when `want` is not NULL, the blob it names. Its digest goes to *got. */
+static int layer_regenerate(struct archive *a, struct store_read *r, const char *member,
+                            const struct digest *key, const struct digest *want, uint64_t size,
+                            struct digest *got, struct imgfs_err *err)
 {
     char ds[DIGEST_STR_SIZE];
-    digest_str(diff_id, ds);
+    digest_str(key, ds);
     const void *table;
     size_t table_len;
-    if (store_get(r, STORE_LAYER, diff_id, &table, &table_len, err) < 0)
+    if (store_get(r, STORE_LAYER, key, &table, &table_len, err) < 0)
         return err_ctx(err, "layer %s", ds);
-    if (out_header(a, member, AE_IFREG, size, err) < 0)
+    if (a && out_header(a, member, AE_IFREG, size, err) < 0)
         return -1;
     struct layer_out o = {.outer = a, .dc = digest_ctx_new(), .limit = size};
     struct archive *nested = layer_tar_writer_new(&o, layer_out_cb);
@@ -1418,9 +1420,8 @@ static int out_layer(struct archive *a, struct store_read *r, const char *member
         err_set(err, EIO, "layer %s: %s", ds, archive_error_string(nested));
         goto out;
     }
-    struct digest got;
-    digest_ctx_final(o.dc, &got);
-    if (o.written != size || !digest_equal(&got, diff_id)) {
+    digest_ctx_final(o.dc, got);
+    if (o.written != size || (want && !digest_equal(got, want))) {
         err_set(err, EIO, "layer %s: regenerated tar does not match (%llu of %llu bytes)", ds,
                 (unsigned long long)o.written, (unsigned long long)size);
         goto out;
@@ -1430,6 +1431,82 @@ out:
     archive_write_free(nested);
     digest_ctx_free(o.dc);
     return ret;
+}
+
+static int out_layer(struct archive *a, struct store_read *r, const char *member,
+                     const struct digest *key, const struct digest *diff_id, uint64_t size,
+                     struct imgfs_err *err)
+{
+    struct digest got;
+    return layer_regenerate(a, r, member, key, diff_id, size, &got, err);
+}
+
+/* The served config's diff_ids of a pulled image (NULL when there are none to compare). */
+static struct digest *source_diff_ids(struct store_read *r, const struct image *img)
+{
+    const void *data;
+    size_t len;
+    struct imgfs_err ignored;
+    if (!img->has_source ||
+        store_get(r, STORE_BLOB, &img->source.config, &data, &len, &ignored) < 0)
+        return NULL;
+    json_t *j = json_loadb(data, len, 0, NULL);
+    json_t *ids = json_object_get(json_object_get(j, "rootfs"), "diff_ids");
+    struct digest *out = NULL;
+    if (json_is_array(ids) && json_array_size(ids) == img->n_layers) {
+        out = xcalloc(img->n_layers + 1, sizeof *out);
+        for (size_t i = 0; i < img->n_layers; i++) {
+            const char *v = json_string_value(json_array_get(ids, i));
+            if (!v || digest_parse(v, false, &out[i]) < 0)
+                memset(&out[i], 0, sizeof out[i]);
+        }
+    }
+    json_decref(j);
+    return out;
+}
+
+/* A lazily pulled layer is stored under the registry's diff_id: its canonical tar could not be
+ * hashed before its content was there (docs/lazy.md). An archive names layers by their canonical
+ * digest, so for such a layer it is computed here (one pass over the regenerated tar), and the
+ * config and manifest are made again with it (image_documents) — the documents a full pull of
+ * the image makes. `keys` keeps the store keys of the tables. */
+static int export_canonical(struct store_read *r, struct image *img, const struct digest *keys,
+                            struct imgfs_err *err)
+{
+    cleanup_free struct digest *served = source_diff_ids(r, img);
+    if (!served)
+        return 0;
+    bool changed = false;
+    for (size_t i = 0; i < img->n_layers; i++) {
+        if (!digest_equal(&keys[i], &served[i]))
+            continue; /* keyed by its canonical digest, as every layer imgfs made itself */
+        struct digest got;
+        if (layer_regenerate(NULL, r, NULL, &keys[i], NULL, img->layer_sizes[i], &got, err) < 0)
+            return -1;
+        changed = changed || !digest_equal(&got, &img->layers[i]);
+        img->layers[i] = got;
+    }
+    if (!changed)
+        return 0;
+    struct image_layer *layers = xcalloc(img->n_layers + 1, sizeof *layers);
+    for (size_t i = 0; i < img->n_layers; i++)
+        layers[i] = (struct image_layer){.diff_id = img->layers[i], .size = img->layer_sizes[i]};
+    struct image_documents docs;
+    int rc = image_documents(img->config_json, img->config_len, layers, img->n_layers, &img->source,
+                             &docs, err);
+    free(layers);
+    if (rc < 0)
+        return -1;
+    free(img->config_json);
+    free(img->manifest_json);
+    img->config_json = get_and_reset(&docs.config);
+    img->config_len = docs.config_len;
+    img->config_digest = docs.config_digest;
+    img->manifest_json = get_and_reset(&docs.manifest);
+    img->manifest_len = docs.manifest_len;
+    img->digest = docs.manifest_digest;
+    image_documents_free(&docs);
+    return 0;
 }
 
 static bool layer_seen(const struct image *img, size_t i)
@@ -1482,7 +1559,7 @@ static int write_oci_top(struct archive *a, const struct digest *manifest_digest
 }
 
 static int write_oci(struct archive *a, struct store_read *r, const struct image *img,
-                     const char *name, struct imgfs_err *err)
+                     const struct digest *keys, const char *name, struct imgfs_err *err)
 {
     char hex[DIGEST_HEX_LEN + 1], member[64 + DIGEST_HEX_LEN];
     if (write_oci_top(a, &img->digest, img->manifest_json, img->manifest_len, img->config_json,
@@ -1493,7 +1570,7 @@ static int write_oci(struct archive *a, struct store_read *r, const struct image
             continue;
         digest_hex(&img->layers[i], hex);
         snprintf(member, sizeof member, "blobs/sha256/%s", hex);
-        if (out_layer(a, r, member, &img->layers[i], img->layer_sizes[i], err) < 0)
+        if (out_layer(a, r, member, &keys[i], &img->layers[i], img->layer_sizes[i], err) < 0)
             return -1;
     }
     return 0;
@@ -1509,7 +1586,7 @@ static int spool_sink(void *ctx, const void *data, size_t len, struct imgfs_err 
 /* An OCI layout whose layers are eStargz (estargz.h): what `imgfs push` sends, as a file. Each
  * layer is spooled to an unnamed temporary file first: the tar header needs its size. */
 static int write_oci_estargz(struct archive *a, struct store_read *r, const struct image *img,
-                             const char *name, struct imgfs_err *err)
+                             const struct digest *keys, const char *name, struct imgfs_err *err)
 {
     const char *tmpdir = getenv("TMPDIR");
     if (!tmpdir || !*tmpdir)
@@ -1524,10 +1601,10 @@ static int write_oci_estargz(struct archive *a, struct store_read *r, const stru
     int ret = -1;
     for (size_t i = 0; i < n; i++) {
         char ds[DIGEST_STR_SIZE];
-        digest_str(&img->layers[i], ds);
+        digest_str(&keys[i], ds);
         const void *table;
         size_t table_len;
-        if (store_get(r, STORE_LAYER, &img->layers[i], &table, &table_len, err) < 0) {
+        if (store_get(r, STORE_LAYER, &keys[i], &table, &table_len, err) < 0) {
             err_ctx(err, "layer %s", ds);
             goto out;
         }
@@ -1581,7 +1658,7 @@ out:
 }
 
 static int write_docker(struct archive *a, struct store_read *r, const struct image *img,
-                        const char *name, struct imgfs_err *err)
+                        const struct digest *keys, const char *name, struct imgfs_err *err)
 {
     char hex[DIGEST_HEX_LEN + 1], member[DIGEST_HEX_LEN + 16];
     digest_hex(&img->config_digest, hex);
@@ -1607,7 +1684,7 @@ static int write_docker(struct archive *a, struct store_read *r, const struct im
         if (out_header(a, hex, AE_IFDIR, 0, err) < 0)
             return -1;
         snprintf(member, sizeof member, "%s/layer.tar", hex);
-        if (out_layer(a, r, member, &img->layers[i], img->layer_sizes[i], err) < 0)
+        if (out_layer(a, r, member, &keys[i], &img->layers[i], img->layer_sizes[i], err) < 0)
             return -1;
     }
     if (name && img->n_layers) {
@@ -1846,6 +1923,7 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
     if (store_read_begin(s, &r, err) < 0)
         return -1;
     struct image img = {0};
+    cleanup_free struct digest *keys = NULL;
     cleanup_free char *tmp = NULL;
     cleanup_close int fd = -1;
     struct archive *a = NULL;
@@ -1864,6 +1942,12 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
             name = NULL;
         }
     }
+    keys = xcalloc(img.n_layers + 1, sizeof *keys);
+    memcpy(keys, img.layers, img.n_layers * sizeof *keys);
+    /* after the name check (it compares the stored digest), before anything is written */
+    if ((format == EXPORT_OCI || format == EXPORT_DOCKER) &&
+        export_canonical(r, &img, keys, err) < 0)
+        goto out;
     bool direct = !strcmp(path, "-");
     struct stat st;
     if (direct) {
@@ -1910,9 +1994,9 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
         err_set(err, EIO, "writing `%s`: %s", path, archive_error_string(a));
         goto out;
     }
-    int rr = format == EXPORT_OCI       ? write_oci(a, r, &img, name, err)
-             : format == EXPORT_ESTARGZ ? write_oci_estargz(a, r, &img, name, err)
-             : format == EXPORT_DOCKER  ? write_docker(a, r, &img, name, err)
+    int rr = format == EXPORT_OCI       ? write_oci(a, r, &img, keys, name, err)
+             : format == EXPORT_ESTARGZ ? write_oci_estargz(a, r, &img, keys, name, err)
+             : format == EXPORT_DOCKER  ? write_docker(a, r, &img, keys, name, err)
                                         : write_rootfs(a, r, &img, err);
     if (rr < 0)
         goto out;

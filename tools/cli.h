@@ -71,6 +71,11 @@ struct store *cli_store_open(const struct cli *cli, const char *verb, bool reado
 /* `ref` names a registry (host.domain/..., host:port/..., localhost/...) and is not in the store:
  * pull it lazily (tools/remote.c). 0 when the image is local now; -1 after reporting why not. */
 int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb);
+/* `image` was pulled lazily and some of its chunks are still remote: fetch them now (progress on
+ * stderr), for the verbs that need every byte (export, save, push). 0 when it is complete now
+ * (or not in the store: the verb reports that); -1 after reporting why not (the registry is
+ * unreachable: nothing is written). */
+int cli_lazy_complete(const struct cli *cli, const char *image, const char *verb);
 struct store_read;
 struct digest;
 struct view_header;

@@ -24,23 +24,6 @@ struct du {
     struct store *s;
 };
 
-/* Present and remote bytes of an image (distinct chunks). */
-static int du_lazy(struct du *d, const struct digest *manifest, struct lazy_usage *u)
-{
-    memset(u, 0, sizeof *u);
-    const void *blob;
-    size_t len;
-    void *copy;
-    struct view v;
-    struct imgfs_err err = {0};
-    if (store_get(d->r, STORE_VIEW, manifest, &blob, &len, &err) < 0 ||
-        view_open_copy(blob, len, &copy, &v, &err) < 0)
-        return -1;
-    int rc = lazy_usage(d->s, &v, u, &err);
-    free(copy);
-    return rc;
-}
-
 static int du_one(void *ctx, const struct store_image_entry *e)
 {
     struct du *d = ctx;
@@ -51,7 +34,8 @@ static int du_one(void *ctx, const struct store_image_entry *e)
         files = h.n_inodes;
     }
     struct lazy_usage lu = {0};
-    bool have_lazy = d->lazy && du_lazy(d, &e->manifest, &lu) == 0;
+    struct imgfs_err ignored = {0};
+    bool have_lazy = d->lazy && lazy_image_usage(d->s, &e->manifest, &lu, &ignored) == 0;
     if (d->json) {
         json_t *j = json_pack("{s:s, s:I, s:I}", "Name", e->name, "Logical", (json_int_t)bytes,
                               "Files", (json_int_t)files);

@@ -19,7 +19,8 @@ static void export_usage(FILE *f)
             "  -f, --format FORMAT    oci (an OCI image layout, the default), estargz (an OCI\n"
             "                         layout with eStargz layers, lazily pullable), docker\n"
             "                         (docker save format), or rootfs (the image's merged tree)\n"
-            "  -h, --help             show this help\n");
+            "  -h, --help             show this help\n\n"
+            "A lazily pulled image's content still in the registry is fetched first.\n");
 }
 
 int cmd_export(int argc, char **argv, struct cli *cli)
@@ -74,6 +75,8 @@ int cmd_export(int argc, char **argv, struct cli *cli)
         return EXIT_IMGFS_FAILED;
     }
 
+    if (cli_lazy_complete(cli, ref, "export") < 0)
+        return EXIT_IMGFS_FAILED;
     struct imgfs_err err = {0};
     struct store *s;
     if (store_open(cli->root, STORE_READONLY, &s, &err) < 0) {

@@ -133,6 +133,8 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     }
     const char *image = argv[optind];
     const char *ref = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (cli_lazy_complete(cli, image, "push") < 0)
+        return EXIT_IMGFS_FAILED;
     struct store *s = cli_store_open(cli, "push", false);
     if (!s)
         return EXIT_IMGFS_FAILED;

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Does `ref` name a registry explicitly (a first part with a dot or a port, or localhost)? Plain
  * names ("busybox") stay local: a typo must not become a pull from docker.io. */
@@ -52,6 +53,67 @@ int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb)
     }
     store_close(s);
     if (rc < 0) {
+        cli_report(verb, &err);
+        return -1;
+    }
+    return 0;
+}
+
+struct complete_progress {
+    bool tty;
+    const char *verb;
+};
+
+static void complete_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct complete_progress *cp = ctx;
+    if (!cp->tty)
+        return;
+    char d[32], t[32];
+    cli_human_size(done, d, sizeof d);
+    cli_human_size(total, t, sizeof t);
+    fprintf(stderr, "\r\033[Kimgfs %s: fetched %s of %s", cp->verb, d, t);
+}
+
+int cli_lazy_complete(const struct cli *cli, const char *image, const char *verb)
+{
+    struct imgfs_err err = {0};
+    struct store *s;
+    struct lazy_usage u = {0};
+    struct digest d;
+    if (store_open(cli->root, STORE_READONLY, &s, &err) < 0)
+        return 0; /* the verb opens the store itself and says why it cannot */
+    bool remote = false;
+    if (store_has_remote(s)) {
+        struct store_read *r;
+        if (store_read_begin(s, &r, &err) == 0) {
+            remote = store_image_resolve(r, image, &d, &err) == 0;
+            store_read_end(r);
+        }
+        remote = remote && lazy_image_usage(s, &d, &u, &err) == 0 && u.remote_chunks;
+    }
+    store_close(s);
+    if (!remote)
+        return 0; /* complete, or not there: the verb's own lookup reports that */
+    s = cli_store_open(cli, verb, false);
+    if (!s)
+        return -1;
+    char human[32];
+    cli_human_size(u.remote_bytes, human, sizeof human);
+    /* on stderr: the verb may be writing an archive to stdout */
+    fprintf(stderr,
+            "imgfs %s: %s was pulled lazily: fetching the %s (%llu chunks) still in the "
+            "registry\n",
+            verb, image, human, (unsigned long long)u.remote_chunks);
+    struct complete_progress cp = {.tty = isatty(STDERR_FILENO), .verb = verb};
+    struct lazy_options o = {.image = image, .progress = complete_progress, .progress_ctx = &cp};
+    struct lazy_usage before;
+    int rc = lazy_complete(s, &d, &o, &before, &err);
+    if (cp.tty)
+        fputc('\n', stderr);
+    store_close(s);
+    if (rc < 0) {
+        err_ctx(&err, "%s was pulled lazily and %s needs all of its content", image, verb);
         cli_report(verb, &err);
         return -1;
     }
