@@ -690,6 +690,7 @@ struct toc_job {
     struct estargz_toc toc;
     bool have_toc; /* parsed */
     bool reused;   /* the store has this layer's table already */
+    bool whole;    /* not lazily readable (err says why): pulled whole */
     int rc;
     struct imgfs_err err;
 };
@@ -734,6 +735,7 @@ static int fetch_toc(struct toc_job *j)
     uint64_t toc_off;
     if (estargz_footer_parse(buf + tail - ESTARGZ_FOOTER_SIZE, ESTARGZ_FOOTER_SIZE, d->size,
                              &toc_off, err) < 0) {
+        err_ctx(err, "layer %zu", j->index + 1);
         err->code = ENOTSUP; /* a gzip layer that is not eStargz: pulled whole */
         goto out;
     }
@@ -777,7 +779,11 @@ static void *toc_worker(void *arg)
         if (i >= js->n)
             return NULL;
         struct toc_job *j = &js->jobs[i];
-        j->rc = j->reused ? 0 : fetch_toc(j);
+        j->rc = j->reused || j->whole ? 0 : fetch_toc(j);
+        if (j->rc < 0 && j->err.code == ENOTSUP) {
+            j->whole = true;
+            j->rc = 0;
+        }
     }
 }
 
@@ -798,6 +804,7 @@ int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, st
     int ret = -1;
     struct toc_job *jobs = xcalloc(n ? n : 1, sizeof *jobs);
     struct image_layer *layers = xcalloc(n ? n : 1, sizeof *layers);
+    struct buf *whole_tables = xcalloc(n ? n : 1, sizeof *whole_tables);
     struct store_batch *b = NULL;
     struct store_read *r = NULL;
     char *source = xasprintf("%s/%s", plan.ref.domain, plan.ref.path);
@@ -805,10 +812,9 @@ int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, st
         jobs[i].plan = &plan;
         jobs[i].index = i;
         if (!is_gzip_layer(plan.image.layers[i].media_type)) {
-            *whole = true;
-            err_set(err, ENOTSUP, "layer %zu is %s, not gzip: no eStargz TOC", i + 1,
+            jobs[i].whole = true;
+            err_set(&jobs[i].err, ENOTSUP, "layer %zu is %s, not gzip: no eStargz TOC", i + 1,
                     plan.image.layers[i].media_type);
-            goto out;
         }
     }
     /* layers this store has from an earlier lazy pull need nothing from the registry */
@@ -818,7 +824,8 @@ int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, st
         const void *t;
         size_t tl;
         struct imgfs_err ignored;
-        jobs[i].reused = store_get(r, STORE_LAYER, &plan.diff_ids[i], &t, &tl, &ignored) == 0;
+        jobs[i].reused =
+            !jobs[i].whole && store_get(r, STORE_LAYER, &plan.diff_ids[i], &t, &tl, &ignored) == 0;
     }
     store_read_end(r);
     r = NULL;
@@ -833,23 +840,52 @@ int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, st
         toc_worker(&js);
     for (size_t i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    size_t n_whole = 0;
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].rc < 0) {
-            if (jobs[i].err.code == ENOTSUP)
-                *whole = true;
             *err = jobs[i].err;
             goto out;
         }
+        n_whole += jobs[i].whole;
+    }
+    if (n && n_whole == n) {
+        /* nothing to read lazily: the caller's plain pull streams every layer */
+        *whole = true;
+        *err = jobs[0].err;
+        goto out;
     }
 
+    /* from here to the commit, against gc: the layers pulled whole are committed unnamed */
     if (store_batch_begin(s, &b, err) < 0)
         goto out;
+    if (n_whole) {
+        /* the layers that cannot be read lazily are pulled whole; the others stay remote */
+        for (size_t i = 0; i < n; i++) {
+            if (!jobs[i].whole || !o->event)
+                continue;
+            struct pull_event e = {.kind = PULL_LAYER_WHOLE,
+                                   .layer = i,
+                                   .n_layers = n,
+                                   .digest = &plan.image.layers[i].digest,
+                                   .note = jobs[i].err.msg};
+            o->event(o->event_ctx, &e);
+        }
+        bool *want = xcalloc(n, sizeof *want);
+        for (size_t i = 0; i < n; i++)
+            want[i] = jobs[i].whole;
+        int rc = pull_layers(s, o, &plan, want, layers, whole_tables, err);
+        free(want);
+        if (rc < 0)
+            goto out;
+    }
     if (store_read_begin(s, &r, err) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         struct toc_job *j = &jobs[i];
         const void *table;
         size_t table_len;
+        if (j->whole)
+            continue; /* layers[i] is the whole pull's */
         if (j->reused) {
             if (store_get(r, STORE_LAYER, &plan.diff_ids[i], &table, &table_len, err) < 0)
                 goto out;
@@ -904,6 +940,9 @@ out:
             estargz_toc_free(&jobs[i].toc);
     free(jobs);
     free(layers);
+    for (size_t i = 0; i < n; i++)
+        buf_free(&whole_tables[i]);
+    free(whole_tables);
     free(source);
     pull_plan_free(&plan);
     return ret;

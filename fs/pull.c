@@ -147,7 +147,7 @@ struct layer_job {
 struct pull {
     struct store *s;
     const struct pull_options *o;
-    struct pull_plan plan;
+    struct pull_plan *plan;
     struct layer_job *jobs;
     size_t next;
     bool failed; /* stop the other layers */
@@ -161,7 +161,7 @@ static void emit(struct pull *p, enum pull_event_kind kind, size_t layer, const 
         return;
     struct pull_event e = {.kind = kind,
                            .layer = layer,
-                           .n_layers = p->plan.image.n_layers,
+                           .n_layers = p->plan->image.n_layers,
                            .digest = d,
                            .done = done,
                            .total = total};
@@ -187,7 +187,7 @@ static int download_sink(void *ctx, const void *data, size_t len)
     j->received += len;
     if (write_full(j->fds[1], data, len) < 0)
         return 1; /* the import stopped reading: it has its own error */
-    const struct registry_descriptor *d = &j->p->plan.image.layers[j->index];
+    const struct registry_descriptor *d = &j->p->plan->image.layers[j->index];
     emit(j->p, PULL_LAYER_PROGRESS, j->index, &d->digest, j->received, d->size);
     return 0;
 }
@@ -199,8 +199,8 @@ static void *download_main(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    const struct registry_descriptor *d = &j->p->plan.image.layers[j->index];
-    j->download_rc = registry_get_blob(j->p->plan.client, &d->digest, 0, d->size, download_sink, j,
+    const struct registry_descriptor *d = &j->p->plan->image.layers[j->index];
+    j->download_rc = registry_get_blob(j->p->plan->client, &d->digest, 0, d->size, download_sink, j,
                                        0, &j->download_err);
     close(j->fds[1]);
     j->fds[1] = -1;
@@ -224,7 +224,7 @@ static ssize_t pipe_read_cb(struct archive *a, void *ctx, const void **buf)
 static int layer_stream(struct layer_job *j, struct store_batch *b, struct imgfs_err *err)
 {
     struct pull *p = j->p;
-    const struct registry_descriptor *d = &p->plan.image.layers[j->index];
+    const struct registry_descriptor *d = &p->plan->image.layers[j->index];
     char ds[DIGEST_STR_SIZE];
     digest_str(&d->digest, ds);
     if (pipe2(j->fds, O_CLOEXEC) < 0)
@@ -288,10 +288,10 @@ static int layer_stream(struct layer_job *j, struct store_batch *b, struct imgfs
         digest_str(&got, gs);
         ret = err_set(err, EBADMSG, "layer %zu: the blob served as %s has digest %s", j->index + 1,
                       ds, gs);
-    } else if (!digest_equal(&uncompressed, &p->plan.diff_ids[j->index])) {
+    } else if (!digest_equal(&uncompressed, &p->plan->diff_ids[j->index])) {
         char gs[DIGEST_STR_SIZE], want[DIGEST_STR_SIZE];
         digest_str(&uncompressed, gs);
-        digest_str(&p->plan.diff_ids[j->index], want);
+        digest_str(&p->plan->diff_ids[j->index], want);
         ret = err_set(err, EBADMSG,
                       "layer %zu (%s): its uncompressed stream has digest %s, the config says %s",
                       j->index + 1, ds, gs, want);
@@ -325,10 +325,10 @@ static void *worker_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&p->mu);
         size_t i = p->next;
-        while (i < p->plan.image.n_layers && p->jobs[i].reused)
+        while (i < p->plan->image.n_layers && p->jobs[i].reused)
             i++;
         p->next = i + 1;
-        bool stop = p->failed || i >= p->plan.image.n_layers;
+        bool stop = p->failed || i >= p->plan->image.n_layers;
         pthread_mutex_unlock(&p->mu);
         if (stop)
             return NULL;
@@ -339,8 +339,8 @@ static void *worker_main(void *arg)
             p->failed = true;
             pthread_mutex_unlock(&p->mu);
         } else {
-            emit(p, PULL_LAYER_DONE, i, &p->plan.image.layers[i].digest,
-                 p->plan.image.layers[i].size, p->plan.image.layers[i].size);
+            emit(p, PULL_LAYER_DONE, i, &p->plan->image.layers[i].digest,
+                 p->plan->image.layers[i].size, p->plan->image.layers[i].size);
         }
     }
 }
@@ -367,12 +367,12 @@ static int reuse_scan_image(void *ctx, const struct store_image_entry *e)
         registry_parse_manifest(data, len, &served, &ignored) == 0 &&
         served.n_layers == img.n_layers) {
         struct pull *p = rs->p;
-        for (size_t i = 0; i < p->plan.image.n_layers; i++) {
+        for (size_t i = 0; i < p->plan->image.n_layers; i++) {
             struct layer_job *j = &p->jobs[i];
             if (j->reused)
                 continue;
             for (size_t k = 0; k < served.n_layers; k++) {
-                if (!digest_equal(&served.layers[k].digest, &p->plan.image.layers[i].digest))
+                if (!digest_equal(&served.layers[k].digest, &p->plan->image.layers[i].digest))
                     continue;
                 const void *table;
                 size_t tlen;
@@ -397,14 +397,99 @@ static int find_reusable(struct pull *p, struct store_read *r)
     return store_image_foreach(r, reuse_scan_image, &rs);
 }
 
+/* Pull the layers of p->jobs not marked reused, `jobs` threads at a time. */
+static int run_layers(struct pull *p, const char *ref, struct imgfs_err *err)
+{
+    size_t n = p->plan->image.n_layers;
+    unsigned jobs = p->o->jobs ? p->o->jobs : DEFAULT_JOBS;
+    if (jobs > n)
+        jobs = (unsigned)n;
+    pthread_t *threads = xcalloc(jobs + 1, sizeof *threads);
+    unsigned started = 0;
+    for (; started < jobs; started++)
+        if (pthread_create(&threads[started], NULL, worker_main, p) != 0)
+            break;
+    if (!started && n)
+        worker_main(p);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    free(threads);
+    for (size_t i = 0; i < n; i++) {
+        if (!p->jobs[i].reused && p->jobs[i].rc < 0 && p->jobs[i].err.code) {
+            *err = p->jobs[i].err;
+            return err_ctx(err, "%s", ref);
+        }
+    }
+    if (p->failed)
+        return err_set(err, EIO, "%s: a layer failed", ref);
+    return 0;
+}
+
+static void pull_init(struct pull *p, struct store *s, const struct pull_options *o,
+                      struct pull_plan *plan)
+{
+    *p = (struct pull){.s = s, .o = o, .plan = plan};
+    pthread_mutex_init(&p->mu, NULL);
+    size_t n = plan->image.n_layers;
+    p->jobs = xcalloc(n + 1, sizeof *p->jobs);
+    for (size_t i = 0; i < n; i++)
+        p->jobs[i] = (struct layer_job){.p = p, .index = i, .fds = {-1, -1}};
+}
+
+static void pull_fini(struct pull *p)
+{
+    for (size_t i = 0; i < p->plan->image.n_layers; i++)
+        buf_free(&p->jobs[i].table);
+    free(p->jobs);
+    pthread_mutex_destroy(&p->mu);
+}
+
+int pull_layers(struct store *s, const struct pull_options *o, struct pull_plan *plan,
+                const bool *want, struct image_layer *layers, struct buf *tables,
+                struct imgfs_err *err)
+{
+    struct pull p;
+    pull_init(&p, s, o, plan);
+    size_t n = plan->image.n_layers;
+    for (size_t i = 0; i < n; i++)
+        p.jobs[i].reused = !want[i];
+    struct store_read *r;
+    int ret = -1;
+    if (store_read_begin(s, &r, err) < 0)
+        goto out;
+    find_reusable(&p, r); /* a blob pulled whole before, by any image */
+    store_read_end(r);
+    for (size_t i = 0; i < n; i++)
+        if (want[i] && p.jobs[i].reused)
+            emit(&p, PULL_LAYER_EXISTS, i, &plan->image.layers[i].digest,
+                 plan->image.layers[i].size, plan->image.layers[i].size);
+    const char *ref = plan->name;
+    if (run_layers(&p, ref, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!want[i])
+            continue;
+        layers[i] = p.jobs[i].layer;
+        tables[i] = p.jobs[i].table;
+        p.jobs[i].table = (struct buf){0};
+        layers[i].table = tables[i].data;
+        layers[i].table_len = tables[i].len;
+    }
+    ret = 0;
+out:
+    pull_fini(&p);
+    return ret;
+}
+
 int pull_image(struct store *s, const char *ref, const struct pull_options *o, struct digest *out,
                char **name, struct imgfs_err *err)
 {
-    struct pull p = {.s = s, .o = o};
-    if (pull_resolve(ref, o, &p.plan, err) < 0)
+    struct pull_plan plan;
+    if (pull_resolve(ref, o, &plan, err) < 0)
         return -1;
-    pthread_mutex_init(&p.mu, NULL);
-    const struct registry_image *img = &p.plan.image;
+    struct pull p;
+    pull_init(&p, s, o, &plan);
+    const struct registry_image *img = &plan.image;
     const struct digest *top = img->index.body.len ? &img->index.digest : &img->manifest.digest;
     emit(&p, PULL_RESOLVED, 0, top, 0, 0);
     /* The pull's own batch: open from here to the end, it holds the store's shared lock, so gc
@@ -412,9 +497,6 @@ int pull_image(struct store *s, const char *ref, const struct pull_options *o, s
     struct store_batch *b = NULL;
     int ret = -1;
     size_t n = img->n_layers;
-    p.jobs = xcalloc(n + 1, sizeof *p.jobs);
-    for (size_t i = 0; i < n; i++)
-        p.jobs[i] = (struct layer_job){.p = &p, .index = i, .fds = {-1, -1}};
     if (store_batch_begin(s, &b, err) < 0)
         goto out;
     struct store_read *r;
@@ -426,7 +508,7 @@ int pull_image(struct store *s, const char *ref, const struct pull_options *o, s
      * digest names the platform pulled last) */
     bool up_to_date = false;
     struct image had;
-    if (store_image_resolve(r, p.plan.registry_name, &have, &ignored) == 0 &&
+    if (store_image_resolve(r, plan.registry_name, &have, &ignored) == 0 &&
         image_load(r, &have, &had, &ignored) == 0) {
         up_to_date = had.has_source && digest_equal(&had.source.manifest, &img->manifest.digest);
         image_free(&had);
@@ -436,7 +518,7 @@ int pull_image(struct store *s, const char *ref, const struct pull_options *o, s
     store_read_end(r);
     if (up_to_date) {
         emit(&p, PULL_UP_TO_DATE, 0, top, 0, 0);
-        store_batch_tag(b, p.plan.name, &have);
+        store_batch_tag(b, plan.name, &have);
         if (store_batch_commit(b, err) < 0) {
             b = NULL;
             goto out;
@@ -451,30 +533,8 @@ int pull_image(struct store *s, const char *ref, const struct pull_options *o, s
         if (p.jobs[i].reused)
             emit(&p, PULL_LAYER_EXISTS, i, &img->layers[i].digest, img->layers[i].size,
                  img->layers[i].size);
-    unsigned jobs = o->jobs ? o->jobs : DEFAULT_JOBS;
-    if (jobs > n)
-        jobs = (unsigned)n;
-    pthread_t *threads = xcalloc(jobs + 1, sizeof *threads);
-    unsigned started = 0;
-    for (; started < jobs; started++)
-        if (pthread_create(&threads[started], NULL, worker_main, &p) != 0)
-            break;
-    if (!started && n)
-        worker_main(&p);
-    for (unsigned t = 0; t < started; t++)
-        pthread_join(threads[t], NULL);
-    free(threads);
-    for (size_t i = 0; i < n; i++) {
-        if (!p.jobs[i].reused && p.jobs[i].rc < 0 && p.jobs[i].err.code) {
-            *err = p.jobs[i].err;
-            err_ctx(err, "%s", ref);
-            goto out;
-        }
-    }
-    if (p.failed) {
-        err_set(err, EIO, "%s: a layer failed", ref);
+    if (run_layers(&p, ref, err) < 0)
         goto out;
-    }
     struct image_layer *layers = xcalloc(n + 1, sizeof *layers);
     for (size_t i = 0; i < n; i++) {
         layers[i] = p.jobs[i].layer;
@@ -482,7 +542,7 @@ int pull_image(struct store *s, const char *ref, const struct pull_options *o, s
         layers[i].table_len = p.jobs[i].table.len;
     }
     struct digest d;
-    int rc = pull_commit(b, &p.plan, layers, &d, err);
+    int rc = pull_commit(b, &plan, layers, &d, err);
     free(layers);
     if (rc < 0)
         goto out;
@@ -496,14 +556,11 @@ int pull_image(struct store *s, const char *ref, const struct pull_options *o, s
 done:
     emit(&p, PULL_DONE, 0, top, 0, 0);
     if (name)
-        *name = xstrdup(p.plan.name);
+        *name = xstrdup(plan.name);
 out:
     if (b)
         store_batch_abort(b);
-    for (size_t i = 0; i < n; i++)
-        buf_free(&p.jobs[i].table);
-    free(p.jobs);
-    pthread_mutex_destroy(&p.mu);
-    pull_plan_free(&p.plan);
+    pull_fini(&p);
+    pull_plan_free(&plan);
     return ret;
 }

@@ -39,6 +39,7 @@ enum pull_event_kind {
     PULL_LAYER_START,    /* downloading layer `layer`: total = its size */
     PULL_LAYER_PROGRESS, /* done bytes of total */
     PULL_LAYER_DONE,     /* verified and stored */
+    PULL_LAYER_WHOLE,    /* a lazy pull pulls layer `layer` whole: `note` says why */
     PULL_DONE,           /* named: digest = the registry digest */
 };
 
@@ -47,6 +48,7 @@ struct pull_event {
     size_t layer, n_layers;      /* 0-based layer index */
     const struct digest *digest; /* the layer blob's, or the image's registry digest */
     uint64_t done, total;        /* bytes */
+    const char *note;            /* PULL_LAYER_WHOLE: why */
 };
 
 struct pull_options {
@@ -77,6 +79,14 @@ int pull_resolve(const char *ref, const struct pull_options *o, struct pull_plan
 int pull_commit(struct store_batch *b, const struct pull_plan *p, const struct image_layer *layers,
                 struct digest *out, struct imgfs_err *err);
 void pull_plan_free(struct pull_plan *p);
+/* Pull layers i of the plan with want[i] whole, as pull_image does (a blob pulled before by any
+ * image is reused); the lazy path uses it for the layers that cannot be read lazily. Each layer's
+ * content is committed unnamed: the caller holds a batch open meanwhile (against gc). Layer i's
+ * result goes to layers[i], with its file table in tables[i] (caller frees; layers[i].table
+ * points into it). */
+int pull_layers(struct store *s, const struct pull_options *o, struct pull_plan *plan,
+                const bool *want, struct image_layer *layers, struct buf *tables,
+                struct imgfs_err *err);
 
 /* Pull `ref` into `s`. On success the canonical manifest digest goes to *out (may be NULL) and
  * the store name to *name (caller frees; may be NULL). */

@@ -20,8 +20,9 @@ static const char usage[] =
     "      --lazy                  fetch only the metadata (manifest, config, each eStargz "
     "layer's\n"
     "                              table of contents); file content comes on first read. A\n"
-    "                              later pull without --lazy fetches the rest\n" CLI_REGISTRY_HELP
-    "  -h, --help                  show this help\n";
+    "                              later pull without --lazy fetches the rest. Layers that\n"
+    "                              are not eStargz are pulled whole (with a "
+    "note)\n" CLI_REGISTRY_HELP "  -h, --help                  show this help\n";
 
 struct pull_ui {
     struct cli_progress pg;
@@ -43,6 +44,8 @@ static const char *kind_name(enum pull_event_kind k)
         return "layer-progress";
     case PULL_LAYER_DONE:
         return "layer-done";
+    case PULL_LAYER_WHOLE:
+        return "layer-whole";
     case PULL_DONE:
         return "done";
     }
@@ -83,6 +86,9 @@ static void on_event(void *ctx, const struct pull_event *e)
     case PULL_LAYER_DONE:
         cli_progress_update(&ui->pg, e->layer, e->digest, "Pull complete", false, e->done,
                             e->total);
+        break;
+    case PULL_LAYER_WHOLE:
+        fprintf(stderr, "imgfs pull: note: %s: pulling this layer whole\n", e->note);
         break;
     case PULL_DONE:
         break;

@@ -20,6 +20,13 @@ static bool names_a_registry(const char *ref)
     return memchr(ref, '.', n) || memchr(ref, ':', n) || (n == 9 && !strncmp(ref, "localhost", 9));
 }
 
+static void note_whole_layers(void *ctx, const struct pull_event *e)
+{
+    if (e->kind == PULL_LAYER_WHOLE)
+        fprintf(stderr, "imgfs %s: note: %s: pulling this layer whole\n", (const char *)ctx,
+                e->note);
+}
+
 int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb)
 {
     if (!names_a_registry(ref))
@@ -42,7 +49,7 @@ int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb)
     if (!s)
         return -1;
     fprintf(stderr, "Unable to find image '%s' locally; pulling it lazily\n", ref);
-    struct pull_options o = {0};
+    struct pull_options o = {.event = note_whole_layers, .event_ctx = (void *)verb};
     bool whole = false;
     struct digest d;
     int rc = lazy_pull(s, ref, &o, &d, NULL, &whole, &err);
