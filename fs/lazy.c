@@ -1060,3 +1060,38 @@ int lazy_trace_load(const char *root, const struct digest *manifest, char ***pat
     buf_free(&b);
     return 0;
 }
+
+int lazy_trace_record(const char *root, const struct digest *manifest, const char *trace_file,
+                      size_t *n_out, struct imgfs_err *err)
+{
+    *n_out = 0;
+    struct buf b = {0};
+    if (read_file(trace_file, 64u << 20, &b, err) < 0) {
+        if (err->code != ENOENT)
+            return -1;
+        err_clear(err); /* nothing was read: an empty trace */
+    }
+    /* one path per line, "/usr/bin/go": layer paths have no leading slash */
+    char **paths = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < b.len;) {
+        const uint8_t *nl = memchr(b.data + i, '\n', b.len - i);
+        size_t end = nl ? (size_t)(nl - b.data) : b.len;
+        size_t start = i;
+        while (start < end && b.data[start] == '/')
+            start++;
+        if (end > start) {
+            paths = xrealloc(paths, (n + 1) * sizeof *paths);
+            paths[n++] = strndup((const char *)b.data + start, end - start);
+        }
+        i = end + 1;
+    }
+    buf_free(&b);
+    int rc = lazy_trace_save(root, manifest, (const char *const *)paths, n, err);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    if (rc == 0)
+        *n_out = n;
+    return rc;
+}

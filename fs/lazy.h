@@ -94,6 +94,11 @@ int lazy_trace_save(const char *root, const struct digest *manifest, const char 
                     size_t n, struct imgfs_err *err);
 int lazy_trace_load(const char *root, const struct digest *manifest, char ***paths, size_t *n,
                     struct imgfs_err *err);
+/* Keep what a mount's trace file (mount_options.trace_path: one "/path" per line, in first-read
+ * order; absent = nothing read) recorded as image `manifest`'s start-up (lazy_trace_save); the
+ * number of files to *n. */
+int lazy_trace_record(const char *root, const struct digest *manifest, const char *trace_file,
+                      size_t *n, struct imgfs_err *err);
 
 struct pull_options;
 /* Lazily pull `ref` (see above). Layers without an eStargz TOC (plain gzip, zstd, uncompressed)

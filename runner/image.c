@@ -23,6 +23,9 @@ struct ctr_image {
     char holder[65];
     int holder_lock;
     char *dir, *run_dir;
+    /* a lazily pulled image: how the shared mount fetches when this process mounts it */
+    unsigned fetch_timeout_ms;
+    int prefetch;
 };
 
 int ctr_image_open(const char *store_root, const char *ref, struct ctr_image **out,
@@ -93,7 +96,10 @@ static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
         fcntl(3, F_SETFD, FD_CLOEXEC);
         /* the containers' lower: their user ids must get in, their setuid programs work (as in
          * Docker); other host users are kept out by the 0700 directory above it (runner/state.c) */
-        struct mount_options o = {.allow_other = true, .suid = true};
+        struct mount_options o = {.allow_other = true,
+                                  .suid = true,
+                                  .fetch_timeout_ms = ci->fetch_timeout_ms,
+                                  .prefetch = ci->prefetch};
         struct imgfs_err e = {0};
         if (mount_image(ci->store_root, ci->digest, dir, &o, &e) < 0) {
             (void)!write(3, e.msg, strlen(e.msg));
@@ -114,6 +120,12 @@ static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
         return 0;
     msg[n > 0 ? n : 0] = 0;
     return err_set(err, EIO, "%s", n > 0 ? msg : "the mount helper failed");
+}
+
+void ctr_image_set_lazy(struct ctr_image *ci, unsigned fetch_timeout_ms, int prefetch)
+{
+    ci->fetch_timeout_ms = fetch_timeout_ms;
+    ci->prefetch = prefetch;
 }
 
 void ctr_image_spec(struct ctr_image *ci, struct ctr_spec *spec)

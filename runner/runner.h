@@ -297,6 +297,10 @@ const char *ctr_image_digest(const struct ctr_image *ci);
  * RUN_DIR/images/KEY/rootfs, made in a child that keeps none of our descriptors). The spec's
  * `image` (the name for ps) stays the caller's. ci must outlive ctr_run. */
 void ctr_image_spec(struct ctr_image *ci, struct ctr_spec *spec);
+/* A lazily pulled image (docs/lazy.md): the fetch budget of a read (0 = 5 s) and what to fetch in
+ * the background (LAZY_PREFETCH_*) when the shared mount is made for this ci; a mount already up
+ * for other containers keeps its own. */
+void ctr_image_set_lazy(struct ctr_image *ci, unsigned fetch_timeout_ms, int prefetch);
 /* Keep the shared mount up between containers (a build's steps, reading the parent's
  * /etc/passwd for COPY --chown...) and get its directory (valid until release). A hidden holder
  * (RUN_DIR/containers/.ID, locked) counts as a user; if the process dies, the next ctr_list

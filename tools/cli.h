@@ -76,6 +76,23 @@ int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb);
  * (or not in the store: the verb reports that); -1 after reporting why not (the registry is
  * unreachable: nothing is written). */
 int cli_lazy_complete(const struct cli *cli, const char *image, const char *verb);
+/* --fetch-timeout DURATION (500ms, 5s, 1m) and --prefetch trace|landmark|all|none of mount and
+ * run; -1 after saying what is wrong. */
+int cli_parse_fetch_timeout(const char *verb, const char *arg, unsigned *ms);
+int cli_parse_prefetch(const char *verb, const char *arg, int *what);
+/* A start-up being recorded (run --record-trace, optimize): `image` mounted privately at
+ * t->rootfs with a trace (fs/mount.h trace_path); cli_trace_finish unmounts it and keeps the
+ * trace with the image (lazy_trace_record); cli_trace_end cleans up (always call it). */
+struct cli_trace {
+    char *dir, *rootfs, *file;
+    bool mounted;
+};
+struct digest;
+int cli_trace_mount(const struct cli *cli, const char *image, unsigned fetch_timeout_ms,
+                    int prefetch, struct cli_trace *t, struct imgfs_err *err);
+int cli_trace_finish(const struct cli *cli, struct cli_trace *t, const struct digest *manifest,
+                     size_t *n, struct imgfs_err *err);
+void cli_trace_end(struct cli_trace *t);
 struct store_read;
 struct digest;
 struct view_header;

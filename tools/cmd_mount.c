@@ -29,8 +29,8 @@ static void mount_usage(FILE *f)
             "                     chunks, retries included, before it fails with EIO\n"
             "                     (default 5s; 500ms, 2s, 1m)\n"
             "      --prefetch WHAT  a lazily pulled image: what to fetch in the background,\n"
-            "                     behind reads: `landmark` (the recorded start-up's files, the\n"
-            "                     default), `all` (everything) or `none`\n"
+            "                     behind reads: `trace` or `landmark` (the recorded start-up's\n"
+            "                     files, the default), `all` (everything) or `none`\n"
             "  -h, --help         show this help\n");
 }
 
@@ -71,32 +71,13 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         case 'A':
             o.allow_other = true;
             break;
-        case 'F': {
-            char *end;
-            double v = strtod(optarg, &end);
-            double scale = !strcmp(end, "ms") ? 1 : !strcmp(end, "s") || !*end ? 1000
-                           : !strcmp(end, "m")                              ? 60000
-                                                                            : -1;
-            if (end == optarg || scale < 0 || v <= 0 || v * scale > 3600000) {
-                cli_error("mount", "--fetch-timeout wants a duration such as 500ms, 5s or 1m, not "
-                                   "`%s`",
-                          optarg);
+        case 'F':
+            if (cli_parse_fetch_timeout("mount", optarg, &o.fetch_timeout_ms) < 0)
                 return EXIT_IMGFS_FAILED;
-            }
-            o.fetch_timeout_ms = (unsigned)(v * scale);
             break;
-        }
         case 'P':
-            if (!strcmp(optarg, "landmark"))
-                o.prefetch = LAZY_PREFETCH_LANDMARK;
-            else if (!strcmp(optarg, "all"))
-                o.prefetch = LAZY_PREFETCH_ALL;
-            else if (!strcmp(optarg, "none"))
-                o.prefetch = LAZY_PREFETCH_NONE;
-            else {
-                cli_error("mount", "--prefetch wants landmark, all or none, not `%s`", optarg);
+            if (cli_parse_prefetch("mount", optarg, &o.prefetch) < 0)
                 return EXIT_IMGFS_FAILED;
-            }
             break;
         case 'S':
             if (geteuid() != 0) {

@@ -68,6 +68,15 @@ static const char usage[] =
     "      --ipc MODE             host: share the host's IPC namespace (private: default)\n"
     "      --platform OS/ARCH     warn when the image is for another platform (nothing is\n"
     "                             emulated)\n"
+    "A lazily pulled image (docs/lazy.md), when this run mounts it (run only):\n"
+    "      --prefetch WHAT        what to fetch in the background, behind reads: trace (the\n"
+    "                             recorded start-up's files, the default), all, none\n"
+    "      --fetch-timeout DURATION  how long a read may wait for its chunks, retries\n"
+    "                             included, before it fails with EIO (default 5s)\n"
+    "      --record-trace         record the files this start-up reads, in order, and keep\n"
+    "                             the list with the image (as `imgfs optimize`): `imgfs push`\n"
+    "                             writes them first, before the eStargz prefetch landmark.\n"
+    "                             The container gets a private mount (needs --rm, not -d)\n"
     "  -h, --help                 show this help\n";
 
 enum {
@@ -98,6 +107,9 @@ enum {
     OPT_PID,
     OPT_IPC,
     OPT_RESTART,
+    OPT_PREFETCH,
+    OPT_FETCH_TIMEOUT,
+    OPT_RECORD_TRACE,
 };
 
 static bool is_ip(const char *s)
@@ -281,6 +293,9 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         {"pid", required_argument, NULL, OPT_PID},
         {"ipc", required_argument, NULL, OPT_IPC},
         {"restart", required_argument, NULL, OPT_RESTART},
+        {"prefetch", required_argument, NULL, OPT_PREFETCH},
+        {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
+        {"record-trace", no_argument, NULL, OPT_RECORD_TRACE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -298,6 +313,11 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     struct ctr_mount *mounts = NULL;
     size_t n_mounts = 0;
     char *entrypoint[2] = {NULL, NULL};
+    /* lazily pulled images */
+    unsigned fetch_timeout_ms = 0;
+    int prefetch = 0;
+    bool lazy_opts = false, record_trace = false;
+    struct cli_trace trace = {0};
     bool have_entrypoint = false;
     int rc = EXIT_IMGFS_FAILED;
     struct ctr_image *ci = NULL;
@@ -560,6 +580,23 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             if (ctr_restart_parse(optarg, &spec.restart, &spec.restart_max, &err) < 0)
                 goto fail;
             break;
+        case OPT_PREFETCH:
+            lazy_opts = true;
+            if (cli_parse_prefetch(verb, optarg, &prefetch) < 0) {
+                rc = cli_usage_error(verb);
+                goto out;
+            }
+            break;
+        case OPT_FETCH_TIMEOUT:
+            lazy_opts = true;
+            if (cli_parse_fetch_timeout(verb, optarg, &fetch_timeout_ms) < 0) {
+                rc = cli_usage_error(verb);
+                goto out;
+            }
+            break;
+        case OPT_RECORD_TRACE:
+            record_trace = true;
+            break;
         case OPT_PLATFORM:
             platform = optarg;
             if (strchr(platform, '/') == NULL) {
@@ -585,6 +622,27 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     }
     if (spec.restart != CTR_RESTART_NO && spec.remove) {
         cli_error(verb, "conflicting options: cannot specify both --restart and --rm");
+        rc = cli_usage_error(verb);
+        goto out;
+    }
+    if (create && (lazy_opts || record_trace)) {
+        /* a later `start` mounts the image with the defaults: they would be lost */
+        cli_error(verb, "--prefetch, --fetch-timeout and --record-trace are options of run only");
+        rc = cli_usage_error(verb);
+        goto out;
+    }
+    if (record_trace && (spec.detach || spec.restart != CTR_RESTART_NO || !spec.remove)) {
+        /* the trace is kept when the container ends, which run must see; its rootfs is a private
+         * mount that ends with it, so the container cannot outlive the run */
+        cli_error(verb, "--record-trace runs the container in the foreground and removes it: %s",
+                  spec.detach   ? "not with -d"
+                  : spec.remove ? "not with --restart"
+                                : "add --rm");
+        rc = cli_usage_error(verb);
+        goto out;
+    }
+    if (record_trace && argv[optind][0] == '/') {
+        cli_error(verb, "--record-trace records an image's start-up, not a rootfs directory's");
         rc = cli_usage_error(verb);
         goto out;
     }
@@ -632,6 +690,18 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         if (ctr_image_open(cli->root, image, &ci, &err) < 0)
             goto fail;
         ctr_image_spec(ci, &spec);
+        ctr_image_set_lazy(ci, fetch_timeout_ms, prefetch);
+        if (record_trace) {
+            /* a private mount with a trace, not the shared one: other containers' reads must
+             * not count, and the trace ends with this container */
+            if (cli_trace_mount(cli, ctr_image_digest(ci), fetch_timeout_ms, prefetch, &trace,
+                                &err) < 0)
+                goto fail;
+            spec.lower = trace.rootfs;
+            spec.mount_key = NULL;
+            spec.do_mount = NULL;
+            spec.mount_ctx = NULL;
+        }
     }
     if (platform && spec.config && spec.config->os && spec.config->architecture) {
         /* Docker's warning; nothing is emulated, the run goes on */
@@ -656,12 +726,25 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     if (spec.detach)
         printf("%s\n", spec.id);
     rc = status;
+    if (record_trace) {
+        size_t n = 0;
+        if (cli_trace_finish(cli, &trace, &ctr_image_get(ci)->digest, &n, &err) < 0)
+            goto fail;
+        /* on stderr: stdout is the container's */
+        if (status)
+            fprintf(stderr, "imgfs %s: note: the command did not exit 0; its reads are kept\n",
+                    verb);
+        fprintf(stderr,
+                "Recorded %zu files read by the start-up of %s; imgfs push writes them first\n", n,
+                image);
+    }
     goto out;
 
 fail:
     cli_report(verb, &err);
     rc = EXIT_IMGFS_FAILED;
 out:
+    cli_trace_end(&trace);
     ctr_image_free(ci);
     strv_release(env);
     strv_release(cap_add);

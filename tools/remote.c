@@ -1,12 +1,14 @@
 /* A remote reference given to mount or run: lazily pulled when it is not in the store
  * (docs/lazy.md), as `docker run` pulls an image it does not have. */
 #include "../fs/lazy.h"
+#include "../fs/mount.h"
 #include "../fs/pull.h"
 #include "../fs/store.h"
 #include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Does `ref` name a registry explicitly (a first part with a dot or a port, or localhost)? Plain
@@ -125,4 +127,95 @@ int cli_lazy_complete(const struct cli *cli, const char *image, const char *verb
         return -1;
     }
     return 0;
+}
+
+int cli_parse_fetch_timeout(const char *verb, const char *arg, unsigned *ms)
+{
+    char *end;
+    double v = strtod(arg, &end);
+    double scale = !strcmp(end, "ms")           ? 1
+                   : !strcmp(end, "s") || !*end ? 1000
+                   : !strcmp(end, "m")          ? 60000
+                                                : -1;
+    if (end == arg || scale < 0 || v <= 0 || v * scale > 3600000) {
+        cli_error(verb, "--fetch-timeout wants a duration such as 500ms, 5s or 1m, not `%s`", arg);
+        return -1;
+    }
+    *ms = (unsigned)(v * scale);
+    return 0;
+}
+
+int cli_parse_prefetch(const char *verb, const char *arg, int *what)
+{
+    /* "trace" is run's name for it: the recorded start-up's range, up to the landmark */
+    if (!strcmp(arg, "landmark") || !strcmp(arg, "trace"))
+        *what = LAZY_PREFETCH_LANDMARK;
+    else if (!strcmp(arg, "all"))
+        *what = LAZY_PREFETCH_ALL;
+    else if (!strcmp(arg, "none"))
+        *what = LAZY_PREFETCH_NONE;
+    else {
+        cli_error(verb, "--prefetch wants trace (or landmark), all or none, not `%s`", arg);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_trace_mount(const struct cli *cli, const char *image, unsigned fetch_timeout_ms,
+                    int prefetch, struct cli_trace *t, struct imgfs_err *err)
+{
+    memset(t, 0, sizeof *t);
+    if (mkdir_p(cli->run_dir, 0700, err) < 0)
+        return -1;
+    t->dir = xasprintf("%s/trace.XXXXXX", cli->run_dir);
+    if (!mkdtemp(t->dir)) {
+        err_sys(err, errno, "creating `%s`", t->dir);
+        free(get_and_reset(&t->dir));
+        return -1;
+    }
+    t->rootfs = xasprintf("%s/rootfs", t->dir);
+    t->file = xasprintf("%s/trace", t->dir);
+    if (mkdir(t->rootfs, 0755) < 0) {
+        err_sys(err, errno, "creating `%s`", t->rootfs);
+        cli_trace_end(t);
+        return -1;
+    }
+    /* as the shared mount of runner/image.c: the containers' user ids get in, setuid works */
+    struct mount_options o = {.allow_other = geteuid() == 0,
+                              .suid = geteuid() == 0,
+                              .trace_path = t->file,
+                              .fetch_timeout_ms = fetch_timeout_ms,
+                              .prefetch = prefetch};
+    if (mount_image(cli->root, image, t->rootfs, &o, err) < 0) {
+        cli_trace_end(t);
+        return -1;
+    }
+    t->mounted = true;
+    return 0;
+}
+
+int cli_trace_finish(const struct cli *cli, struct cli_trace *t, const struct digest *manifest,
+                     size_t *n, struct imgfs_err *err)
+{
+    if (mount_unmount(t->rootfs, false, err) < 0)
+        return -1;
+    t->mounted = false;
+    return lazy_trace_record(cli->root, manifest, t->file, n, err);
+}
+
+void cli_trace_end(struct cli_trace *t)
+{
+    struct imgfs_err ignored;
+    if (t->mounted)
+        mount_unmount(t->rootfs, true, &ignored);
+    if (t->file)
+        unlink(t->file);
+    if (t->rootfs)
+        rmdir(t->rootfs);
+    if (t->dir)
+        rmdir(t->dir);
+    free(t->file);
+    free(t->rootfs);
+    free(t->dir);
+    memset(t, 0, sizeof *t);
 }

@@ -16,7 +16,7 @@ head -c 300000 /dev/urandom >"$T/extra/opt/later.bin"
 cp "$FIXTURES/busybox.tar" "$T/app.tar"
 tar -rf "$T/app.tar" -C "$T/extra" opt/later.bin opt/startup.bin
 t_check "import" "$IMGFS" import -q -t app:1 "$T/app.tar"
-out=$("$IMGFS" optimize app:1 -- /bin/sh -c 'cat /opt/startup.bin >/dev/null')
+out=$("$IMGFS" optimize app:1 -- /bin/sh -c "cat /opt/startup.bin >/dev/null" 2>&1)
 t_check "optimize records the start-up ($out)" grep -q '^Recorded [1-9][0-9]* files' <<<"$out"
 t_check "push" "$IMGFS" push -q app:1 "$REG/app:1"
 layer=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/app/manifests/1" | jq -r '.layers[0].digest')
