@@ -176,11 +176,78 @@ int image_load(struct store_read *r, const struct digest *manifest, struct image
     return 0;
 }
 
+int image_config_digest(struct store_read *r, const struct digest *manifest, struct digest *config,
+                        struct imgfs_err *err)
+{
+    const void *data;
+    size_t len;
+    if (store_get(r, STORE_BLOB, manifest, &data, &len, err) < 0)
+        return -1;
+    json_t *m = json_loadb(data, len, 0, NULL);
+    int rc = m && parse_descriptor(json_object_get(m, "config"), config, NULL) == 0 ? 0 : -1;
+    json_decref(m);
+    if (rc < 0) {
+        char hex[DIGEST_HEX_LEN + 1];
+        digest_hex(manifest, hex);
+        return err_set(err, EIO, "image sha256:%.12s: its manifest is corrupt", hex);
+    }
+    return 0;
+}
+
+struct config_scan {
+    struct store_read *r;
+    const char *hex;
+    size_t n;
+    int found;
+    struct digest match;
+};
+
+static int config_scan_one(void *ctx, const struct store_image_entry *e)
+{
+    struct config_scan *sc = ctx;
+    struct digest config;
+    struct imgfs_err ignored;
+    char hex[DIGEST_HEX_LEN + 1];
+    if (image_config_digest(sc->r, &e->manifest, &config, &ignored) < 0)
+        return 0; /* fsck's business */
+    digest_hex(&config, hex);
+    if (strncmp(hex, sc->hex, sc->n))
+        return 0;
+    if (sc->found && !digest_equal(&sc->match, &e->manifest))
+        return 1; /* two images: ambiguous */
+    sc->match = e->manifest;
+    sc->found = 1;
+    return 0;
+}
+
+int image_resolve(struct store_read *r, const char *ref, struct digest *manifest,
+                  struct imgfs_err *err)
+{
+    if (store_image_resolve(r, ref, manifest, err) == 0)
+        return 0;
+    if (err->code != ENOENT)
+        return -1;
+    const char *hex = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
+    size_t n = strlen(hex);
+    if (n < 4 || n > DIGEST_HEX_LEN || strspn(hex, "0123456789abcdef") != n)
+        return -1; /* store_image_resolve's ENOENT stands */
+    struct config_scan sc = {.r = r, .hex = hex, .n = n};
+    int rc = store_image_foreach(r, config_scan_one, &sc);
+    if (rc == 1)
+        return err_set(err, EINVAL, "`%s` matches more than one image", ref);
+    if (rc < 0)
+        return err_set(err, EIO, "listing images to resolve `%s`", ref);
+    if (!sc.found)
+        return -1;
+    *manifest = sc.match;
+    return 0;
+}
+
 int image_load_ref(struct store_read *r, const char *ref, struct image *out,
                    struct imgfs_err *err)
 {
     struct digest d;
-    if (store_image_resolve(r, ref, &d, err) < 0)
+    if (image_resolve(r, ref, &d, err) < 0)
         return -1;
     return image_load(r, &d, out, err);
 }

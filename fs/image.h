@@ -74,7 +74,16 @@ const struct digest *image_registry_digest(const struct image *img);
 /* Load an image by manifest digest. */
 int image_load(struct store_read *r, const struct digest *manifest, struct image *out,
                struct imgfs_err *err);
-/* Resolve a reference (see store_image_resolve) and load it. */
+/* The config digest of the image whose manifest is `manifest` (Docker's image ID). */
+int image_config_digest(struct store_read *r, const struct digest *manifest, struct digest *config,
+                        struct imgfs_err *err);
+/* store_image_resolve, then what Docker users type: the image ID, a config digest ("sha256:HEX")
+ * or a unique prefix of one (4 hex digits or more), among the named images. A name or a manifest
+ * digest (prefix) found by store_image_resolve wins. EINVAL when a prefix fits more than one image,
+ * ENOENT when nothing fits. */
+int image_resolve(struct store_read *r, const char *ref, struct digest *manifest,
+                  struct imgfs_err *err);
+/* Resolve a reference (image_resolve) and load it. */
 int image_load_ref(struct store_read *r, const char *ref, struct image *out,
                    struct imgfs_err *err);
 void image_free(struct image *img);

@@ -9,6 +9,7 @@
 
 #include "mount.h"
 
+#include "image.h"
 #include "store.h"
 #include "verified.h"
 #include "lazy.h"
@@ -1042,7 +1043,7 @@ static int ctx_load(const char *root, const char *ref, struct mount_ctx **out,
         goto fail;
     const void *blob;
     size_t len;
-    if (store_image_resolve(r, ref, manifest, err) < 0 ||
+    if (image_resolve(r, ref, manifest, err) < 0 ||
         store_get(r, STORE_VIEW, manifest, &blob, &len, err) < 0) {
         store_read_end(r);
         goto fail;

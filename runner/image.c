@@ -18,6 +18,7 @@ struct ctr_image {
     char *store_root;
     char digest[DIGEST_STR_SIZE];
     char key[DIGEST_HEX_LEN + 1];
+    char config_id[DIGEST_STR_SIZE]; /* Docker's image ID: the config digest */
     struct image img;
     /* ctr_image_acquire: a hidden holder that keeps the shared mount referenced */
     char holder[65];
@@ -52,6 +53,7 @@ int ctr_image_open(const char *store_root, const char *ref, struct ctr_image **o
     ci->store_root = xstrdup(store_root);
     digest_str(&ci->img.digest, ci->digest);
     digest_hex(&ci->img.digest, ci->key);
+    digest_str(&ci->img.config_digest, ci->config_id);
     *out = ci;
     return 0;
 }
@@ -130,7 +132,7 @@ void ctr_image_set_lazy(struct ctr_image *ci, unsigned fetch_timeout_ms, int pre
 
 void ctr_image_spec(struct ctr_image *ci, struct ctr_spec *spec)
 {
-    spec->image_id = ci->digest;
+    spec->image_id = ci->config_id;
     spec->config = &ci->img.config;
     spec->mount_key = ci->key;
     spec->do_mount = mount_in_child;

@@ -66,7 +66,7 @@ struct ctr_spec {
     char id[65];          /* 64 hex digits (ctr_new_id) */
     const char *name;     /* --name, or NULL: a name is made from the id */
     const char *image;    /* the reference the user gave, for ps */
-    const char *image_id; /* the image's digest ("sha256:..."), for ps, or NULL */
+    const char *image_id; /* the image ID (config digest, "sha256:..."), for ps, or NULL */
     const char *lower;    /* the image's rootfs directory (its FUSE mount) */
     /* The shared image mount: with mount_key set, ctr_run acquires RUN_DIR/images/KEY/rootfs
      * (calling do_mount(dir, mount_ctx) when it is not mounted yet) and uses it instead of lower.

@@ -101,14 +101,16 @@ int cmd_commit(int argc, char **argv, struct cli *cli)
         return found;
     int rc = 1;
     cleanup_free char *upper = ctr_upper_path(cli->run_dir, st.id);
-    if (!st.image_id) {
+    /* the stored image itself (its manifest): two images may share a config */
+    cleanup_free char *parent = st.mount_key ? xasprintf("sha256:%s", st.mount_key) : NULL;
+    if (!parent) {
         cli_error("commit",
                   "container %.12s runs a rootfs directory, not an image: nothing to "
                   "commit it on",
                   st.id);
         goto out;
     }
-    o.parent = st.image_id;
+    o.parent = parent;
     o.created_by = st.command;
     struct store *s = cli_store_open(cli, "commit", false);
     if (!s)

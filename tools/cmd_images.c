@@ -48,8 +48,15 @@ static void ago(int64_t t, char *buf, size_t len)
 static int list_one(void *ctx, const struct store_image_entry *e)
 {
     struct listing *l = ctx;
-    char hex[DIGEST_HEX_LEN + 1], size[32], when[64];
+    char hex[DIGEST_HEX_LEN + 1], size[32], when[64], config_hex[DIGEST_HEX_LEN + 1];
     digest_hex(&e->manifest, hex);
+    /* IMAGE ID is Docker's: the config digest (the manifest's is DIGEST without a registry's) */
+    struct digest config;
+    struct imgfs_err ignored;
+    if (image_config_digest(l->r, &e->manifest, &config, &ignored) == 0)
+        digest_hex(&config, config_hex);
+    else
+        snprintf(config_hex, sizeof config_hex, "%s", "<corrupt>");
     struct view_header h;
     uint64_t bytes = cli_view_header(l->r, &e->manifest, &h) ? h.total_size : 0;
     cleanup_free char *repo = NULL;
@@ -75,15 +82,15 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     if (l->repo && (strcmp(repo, l->repo) || (l->tag && strcmp(tag, l->tag))))
         return 0;
     if (l->json) {
-        json_array_append_new(l->json,
-                              json_pack("{s:s, s:s, s:s, s:s+, s:s, s:I, s:I}", "Name",
-                                        e->name, "Repository", repo, "Tag", tag, "Digest",
-                                        "sha256:", hex, "RepoDigest", shown, "Size",
-                                        (json_int_t)bytes, "Created", (json_int_t)e->tagged_at));
+        json_array_append_new(
+            l->json, json_pack("{s:s, s:s+, s:s, s:s, s:s+, s:s, s:I, s:I}", "Name", e->name, "Id",
+                               "sha256:", config_hex, "Repository", repo, "Tag", tag, "Digest",
+                               "sha256:", hex, "RepoDigest", shown, "Size", (json_int_t)bytes,
+                               "Created", (json_int_t)e->tagged_at));
         return 0;
     }
     if (l->quiet) {
-        printf("%.12s\n", hex);
+        printf("%.12s\n", config_hex);
         return 0;
     }
     cli_human_size(bytes, size, sizeof size);
@@ -93,7 +100,7 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
-    snprintf(id, sizeof id, "%.12s", hex);
+    snprintf(id, sizeof id, "%.12s", config_hex);
     json_t *row =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "Repository", repo, "Tag", tag,
                   "Digest", shown, "CreatedSince", when, "CreatedAt", at, "Size", size);

@@ -1,3 +1,4 @@
+#include "../fs/image.h"
 #include "../fs/store.h"
 #include "cli.h"
 
@@ -67,7 +68,7 @@ int cmd_rmi(int argc, char **argv, struct cli *cli)
             status = 1;
             break;
         }
-        int rc = store_image_resolve(r, argv[i], &names.target, &err);
+        int rc = image_resolve(r, argv[i], &names.target, &err);
         cleanup_free char *norm = store_name_normalize(argv[i]);
         if (rc == 0)
             store_image_foreach(r, collect, &names);

@@ -73,10 +73,10 @@ static int df(struct cli *cli)
     }
     size_t active_images = 0;
     for (size_t i = 0; i < set.n; i++) {
-        char str[DIGEST_STR_SIZE];
-        digest_str(&set.d[i], str);
+        char hex[DIGEST_HEX_LEN + 1];
+        digest_hex(&set.d[i], hex);
         for (size_t j = 0; j < n; j++)
-            if (list[j].image_id && !strcmp(list[j].image_id, str)) {
+            if (list[j].mount_key && !strcmp(list[j].mount_key, hex)) {
                 active_images++;
                 break;
             }

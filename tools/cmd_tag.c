@@ -1,3 +1,4 @@
+#include "../fs/image.h"
 #include "../fs/store.h"
 #include "cli.h"
 
@@ -32,7 +33,7 @@ int cmd_tag(int argc, char **argv, struct cli *cli)
     int status = 1;
     if (store_read_begin(s, &r, &err) < 0)
         goto out;
-    int rc = store_image_resolve(r, argv[1], &d, &err);
+    int rc = image_resolve(r, argv[1], &d, &err);
     store_read_end(r);
     if (rc < 0 || store_batch_begin(s, &b, &err) < 0)
         goto out;

@@ -3,6 +3,7 @@
 #include "../fs/lazy.h"
 #include "../fs/mount.h"
 #include "../fs/pull.h"
+#include "../fs/image.h"
 #include "../fs/store.h"
 #include "cli.h"
 
@@ -40,7 +41,7 @@ int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb)
         struct digest d;
         bool local = false;
         if (store_read_begin(s, &r, &err) == 0) {
-            local = store_image_resolve(r, ref, &d, &err) == 0;
+            local = image_resolve(r, ref, &d, &err) == 0;
             store_read_end(r);
         }
         store_close(s);
@@ -96,7 +97,7 @@ int cli_lazy_complete(const struct cli *cli, const char *image, const char *verb
     if (store_has_remote(s)) {
         struct store_read *r;
         if (store_read_begin(s, &r, &err) == 0) {
-            remote = store_image_resolve(r, image, &d, &err) == 0;
+            remote = image_resolve(r, image, &d, &err) == 0;
             store_read_end(r);
         }
         remote = remote && lazy_image_usage(s, &d, &u, &err) == 0 && u.remote_chunks;

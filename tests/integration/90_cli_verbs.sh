@@ -28,8 +28,9 @@ t_check "StartedAt is RFC 3339" grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z
     <<<"$(jq -r '.[0].State.StartedAt' <<<"$json")"
 t_eq "FinishedAt is Go's zero time while running" "0001-01-01T00:00:00Z" \
     "$(jq -r '.[0].State.FinishedAt' <<<"$json")"
-image_id=$("$IMGFS" images --json | jq -r '.[0].Digest')
-t_eq "Image is the stored image's digest" "$image_id" "$(jq -r '.[0].Image' <<<"$json")"
+image_id=$("$IMGFS" images --json | jq -r '.[0].Id')
+t_eq "Image is the image ID (config digest), as Docker's" "$image_id" "$(jq -r '.[0].Image' <<<"$json")"
+t_eq "... the one inspect -f {{.Id}} of the image gives" "$image_id" "$("$IMGFS" inspect -f '{{.Id}}' busybox)"
 t_eq "Config.Image" busybox "$(jq -r '.[0].Config.Image' <<<"$json")"
 t_check "Config.Env has -e" jq -e '.[0].Config.Env | index("FOO=bar")' <<<"$json"
 t_eq "Config.WorkingDir" /tmp "$(jq -r '.[0].Config.WorkingDir' <<<"$json")"

@@ -90,4 +90,14 @@ digest=$("$IMGFS" images --json | jq -r '.[] | select(.Name == "bb:v1") | .Diges
 t_eq "images {{.Digest}}" "$digest" "$("$IMGFS" images bb --format '{{.Digest}}')"
 t_check "images --digests has a DIGEST column" grep -q "^REPOSITORY *TAG *DIGEST *IMAGE ID" \
     <<<"$("$IMGFS" images --digests)"
+# IMAGE ID is Docker's image ID, the config digest; DIGEST (--digests) the manifest's
+cfg=$("$IMGFS" inspect -f '{{.Id}}' bb:v1)
+t_eq "images {{.ID}} is the config digest" "${cfg:7:12}" "$("$IMGFS" images bb:v1 --format '{{.ID}}')"
+t_eq "images -q too" "${cfg:7:12}" "$("$IMGFS" images -q bb:v1)"
+t_eq "--digests shows the manifest digest" "$digest" \
+    "$("$IMGFS" images --digests bb:v1 --format '{{.Digest}}')"
+t_eq "an ID prefix of the config digest names the image (inspect)" "$cfg" \
+    "$("$IMGFS" inspect -f '{{.Id}}' "${cfg:7:8}")"
+t_eq "... and runs it" "by-id" "$("$IMGFS" run --rm --network none "${cfg:7:12}" echo by-id)"
+t_eq "the manifest digest still names it" "$cfg" "$("$IMGFS" inspect -f '{{.Id}}' "$digest")"
 t_end

@@ -64,6 +64,16 @@ t_eq "port of a container without ports" "$d" "$i"
 both top svc2 -o pid,comm
 t_eq "top's header with ps options" "$(head -1 <<<"$d" | xargs)" "$(head -1 <<<"$i" | xargs)"
 t_check "top lists the command" grep -q sleep <<<"$i"
+t_eq "the container's Image is the image ID (config digest)" "$(D inspect -f '{{.Image}}' svc2)" \
+    "$("$IMGFS" inspect -f '{{.Image}}' svc2)"
+t_eq "images IMAGE ID: the config digest, as Docker's" "$(D images busybox --format '{{.ID}}')" \
+    "$("$IMGFS" images busybox --format '{{.ID}}')"
+t_eq "images -q" "$(D images -q busybox)" "$("$IMGFS" images -q busybox)"
+short=$(D images -q busybox)
+t_eq "ps -f ancestor=IMAGE-ID" "$(D ps -a -f "ancestor=$short" --format '{{.Names}}' | sort)" \
+    "$("$IMGFS" ps -a -f "ancestor=$short" --format '{{.Names}}' | sort)"
+both inspect -f '{{.Id}}' "${short:0:6}"
+t_eq "inspect of an image ID prefix" "$d" "$i"
 t_eq "images --format of the shared image" "$(D images busybox --format '{{.Repository}}:{{.Tag}}')" \
     "$("$IMGFS" images busybox --format '{{.Repository}}:{{.Tag}}')"
 for tool in D "$IMGFS"; do $tool rm -f svc2 done >/dev/null; done
