@@ -174,6 +174,12 @@ int cli_trace_mount(const struct cli *cli, const char *image, unsigned fetch_tim
         free(get_and_reset(&t->dir));
         return -1;
     }
+    /* absolute: the daemon and the overlay mount do not run in our working directory */
+    char *abs = realpath(t->dir, NULL);
+    if (abs) {
+        free(t->dir);
+        t->dir = abs;
+    }
     t->rootfs = xasprintf("%s/rootfs", t->dir);
     t->file = xasprintf("%s/trace", t->dir);
     if (mkdir(t->rootfs, 0755) < 0) {
