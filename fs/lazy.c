@@ -639,8 +639,10 @@ int lazy_usage(struct store *s, const struct view *v, struct lazy_usage *out, st
 
 /* ---- lazy pulls ---- */
 
-/* Bytes of the first request for a layer: the footer and, for most layers, the whole TOC. */
-#define TAIL_GUESS (1u << 20)
+/* Bytes of the first request for a layer: the footer and the TOC of a layer of a few hundred
+ * files. More would be bytes fetched for nothing (a smaller layer is fetched whole, a larger TOC
+ * needs its second request anyway); a larger TOC costs one more round trip, not more bytes. */
+#define TAIL_GUESS (64u << 10)
 /* A compressed TOC larger than this is refused before it is fetched. */
 #define TOC_COMPRESSED_MAX (128u << 20)
 
@@ -749,12 +751,15 @@ static int fetch_toc(struct toc_job *j)
                     j->index + 1, (unsigned long long)toc_len, TOC_COMPRESSED_MAX >> 20);
             goto out;
         }
+        /* only the part before the tail: the rest of the TOC came with it */
+        uint64_t head = tail_start - toc_off;
         toc = xmalloc(toc_len);
-        if (registry_get_range(p->client, &d->digest, (int64_t)toc_off, toc_len, toc, NULL, 0,
+        if (registry_get_range(p->client, &d->digest, (int64_t)toc_off, (size_t)head, toc, NULL, 0,
                                err) < 0) {
             err_ctx(err, "layer %zu: fetching its eStargz TOC", j->index + 1);
             goto out;
         }
+        memcpy(toc + head, buf, (size_t)(toc_len - head));
         at = toc;
     }
     if (estargz_toc_parse(at, toc_len, toc_off, &want, &j->toc, err) < 0) {
