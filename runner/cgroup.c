@@ -339,6 +339,17 @@ static int set_v1(char *dir[V1_COUNT], const struct cgroup_limits *l, struct img
             if (n < 0)
                 return err_sys(err, errno, "writing `%s` to `%s`", allowed_devices[i], path);
         }
+        for (size_t i = 0; l->device_rules && l->device_rules[i]; i++) {
+            const char *rule = l->device_rules[i];
+            ssize_t n;
+            do
+                n = write(fd, rule, strlen(rule));
+            while (n < 0 && errno == EINTR);
+            if (n < 0)
+                return err_sys(err, errno, "--device: writing `%s` to `%s`", rule, path);
+        }
+    } else if (!dir[V1_DEVICES] && l->device_rules && !l->allow_all_devices) {
+        return err_set(err, ENOTSUP, "--device: the host has no devices cgroup");
     }
     return 0;
 }
@@ -355,6 +366,11 @@ int cgroup_create(const char *id, const struct cgroup_limits *l, struct ctr_cgro
         v2_enable(v2_root());
         if (make_group(c->dir[0], true, err) < 0 || set_v2(c->dir[0], l, err) < 0)
             goto fail;
+        if (l->device_rules && !l->allow_all_devices) {
+            /* the BPF allowlist knows only the fixed character devices for now */
+            err_set(err, ENOTSUP, "--device is not supported on a cgroup v2 host yet");
+            goto fail;
+        }
         if (!l->allow_all_devices && v2_restrict_devices(c->dir[0], err) < 0)
             goto fail;
     } else {

@@ -24,6 +24,7 @@ struct cgroup_limits {
     int64_t pids;
     double cpus;
     bool allow_all_devices;
+    char **device_rules; /* --device: more v1 rules ("c 10:229 rwm"), NULL-terminated, or NULL */
 };
 
 struct ctr_cgroup;

@@ -628,10 +628,16 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     if (m->cgroup)
         cgroup_destroy(m->cgroup, &ignored);
     m->cgroup = NULL;
-    if (m->spec->remove || m->spec->hidden || (failed && !m->keep))
+    if (m->spec->remove || m->spec->hidden || (failed && !m->keep)) {
+        /* --rm takes the container's anonymous volumes with it, as Docker's */
+        char **anonymous =
+            m->spec->hidden ? NULL : ctr_anonymous_volumes(m->spec->run_dir, m->spec->id);
         ctr_remove_tree(m->dir, &ignored);
-    else
+        ctr_anonymous_volumes_remove(m->spec->run_dir, anonymous);
+        strv_free(anonymous);
+    } else {
         monitor_save(m);
+    }
     if (m->spec->mount_key && m->mounted)
         ctr_mount_release(m->spec->run_dir, m->spec->mount_key, m->spec->id, &ignored);
     m->mounted = false;
@@ -657,8 +663,12 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
     struct cgroup_limits limits = {.memory_bytes = spec->memory_bytes,
                                    .pids = spec->pids_limit,
                                    .cpus = spec->cpus,
-                                   .allow_all_devices = spec->privileged};
-    if (cgroup_create(spec->id, &limits, &m->cgroup, err) < 0)
+                                   .allow_all_devices = spec->privileged,
+                                   .device_rules =
+                                       ctr_device_rules(spec->devices, spec->n_devices)};
+    int created = cgroup_create(spec->id, &limits, &m->cgroup, err);
+    strv_free(limits.device_rules);
+    if (created < 0)
         return err_ctx(err, "creating the container's cgroup");
     a->rootfs.n_cgroups =
         cgroup_v1_view(m->cgroup, a->rootfs.cgroup_mounts, a->rootfs.cgroup_dirs,
@@ -1100,6 +1110,8 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         m.mounted = true;
         spec.lower = lower;
     }
+    if (!spec.hidden && ctr_volumes_populate(&spec, err) < 0)
+        goto out;
     hostname = spec.hostname ? xstrdup(spec.hostname) : xasprintf("%.12s", spec.id);
     a.hostname = hostname;
     a.argv = user_command(spec.config, spec.entrypoint, spec.command, err);
@@ -1145,6 +1157,8 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         .tty = spec.tty,
         .mounts = spec.mounts,
         .n_mounts = spec.n_mounts,
+        .devices = spec.devices,
+        .n_devices = spec.n_devices,
     };
 
     a.caps = spec.privileged ? caps_all() : caps_default();

@@ -14,7 +14,23 @@
 #include <sys/stat.h>
 
 static int copy_entry(int sdir, const char *sname, int ddir, const char *dname, int depth,
-                      struct imgfs_err *err);
+                      unsigned flags, struct imgfs_err *err);
+
+/* -a: the owner and times of the source (the mode is always kept) */
+static int keep_owner_times(int ddir, const char *dname, const struct stat *st, unsigned flags,
+                            struct imgfs_err *err)
+{
+    if (!(flags & CTR_COPY_ARCHIVE))
+        return 0;
+    if (fchownat(ddir, dname, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return err_sys(err, errno, "setting the owner of `%s`", dname);
+    if (!S_ISLNK(st->st_mode) && fchmodat(ddir, dname, st->st_mode & 07777, 0) < 0)
+        return err_sys(err, errno, "setting the mode of `%s`", dname); /* chown drops setuid */
+    struct timespec times[2] = {st->st_atim, st->st_mtim};
+    if (utimensat(ddir, dname, times, AT_SYMLINK_NOFOLLOW) < 0)
+        return err_sys(err, errno, "setting the times of `%s`", dname);
+    return 0;
+}
 
 static int copy_file(int sdir, const char *sname, int ddir, const char *dname,
                      const struct stat *st, struct imgfs_err *err)
@@ -48,7 +64,7 @@ static int copy_file(int sdir, const char *sname, int ddir, const char *dname,
 }
 
 static int copy_dir(int sdir, const char *sname, int ddir, const char *dname, const struct stat *st,
-                    int depth, struct imgfs_err *err)
+                    int depth, unsigned flags, struct imgfs_err *err)
 {
     if (depth > 256)
         return err_set(err, ELOOP, "`%s`: directories nested too deep", sname);
@@ -69,37 +85,66 @@ static int copy_dir(int sdir, const char *sname, int ddir, const char *dname, co
     struct dirent *e;
     while (r == 0 && (e = readdir(dir)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            r = copy_entry(s, e->d_name, d, e->d_name, depth + 1, err);
+            r = copy_entry(s, e->d_name, d, e->d_name, depth + 1, flags, err);
     closedir(dir);
     if (r == 0 && fchmod(d, st->st_mode & 07777) < 0)
         return err_sys(err, errno, "setting the mode of `%s`", dname);
-    return r;
+    return r < 0 ? r : keep_owner_times(ddir, dname, st, flags, err);
 }
 
 static int copy_entry(int sdir, const char *sname, int ddir, const char *dname, int depth,
-                      struct imgfs_err *err)
+                      unsigned flags, struct imgfs_err *err)
 {
     struct stat st;
     if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return err_sys(err, errno, "`%s`", sname);
     if (S_ISDIR(st.st_mode))
-        return copy_dir(sdir, sname, ddir, dname, &st, depth, err);
+        return copy_dir(sdir, sname, ddir, dname, &st, depth, flags, err);
     if (S_ISREG(st.st_mode))
-        return copy_file(sdir, sname, ddir, dname, &st, err);
+        return copy_file(sdir, sname, ddir, dname, &st, err) < 0
+                   ? -1
+                   : keep_owner_times(ddir, dname, &st, flags, err);
+    struct stat dst;
+    if (fstatat(ddir, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISDIR(dst.st_mode))
+            return err_set(err, EISDIR, "cannot overwrite directory `%s` with a non-directory",
+                           dname);
+        unlinkat(ddir, dname, 0);
+    }
     if (S_ISLNK(st.st_mode)) {
         char target[4096];
         ssize_t n = readlinkat(sdir, sname, target, sizeof target - 1);
         if (n < 0)
             return err_sys(err, errno, "reading the link `%s`", sname);
         target[n] = 0;
-        struct stat dst;
-        if (fstatat(ddir, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(dst.st_mode))
-            unlinkat(ddir, dname, 0);
         if (symlinkat(target, ddir, dname) < 0)
             return err_sys(err, errno, "creating the link `%s`", dname);
-        return 0;
+        return keep_owner_times(ddir, dname, &st, flags, err);
     }
-    return 0; /* devices, fifos, sockets: not copied (docker cp makes them; rare in practice) */
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        if (mknodat(ddir, dname, st.st_mode, st.st_rdev) < 0)
+            return err_sys(err, errno, "creating `%s`", dname);
+        return keep_owner_times(ddir, dname, &st, flags, err);
+    }
+    return 0; /* sockets: not copied (as tar does not) */
+}
+
+int ctr_copy_contents(int from, int to, unsigned flags, struct imgfs_err *err)
+{
+    int fd = openat(from, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return err_sys(err, errno, "reading a directory");
+    }
+    int r = 0;
+    struct dirent *e;
+    while (r == 0 && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            r = copy_entry(from, e->d_name, to, e->d_name, 1, flags & ~CTR_COPY_FOLLOW, err);
+    closedir(d);
+    return r;
 }
 
 /* Where a copy goes (docker cp's rules): into DEST when it is a directory (under the source's
@@ -159,9 +204,11 @@ static void split_source(const char *path, char **parent, char **name)
     *name = xstrdup(contents ? "." : basename(b));
 }
 
-int ctr_copy(const char *run_dir, const struct ctr_state *s, const char *src, const char *dest,
-             bool to_container, struct imgfs_err *err)
+int ctr_copy(const char *store_root, const char *run_dir, const struct ctr_state *s,
+             const char *src, const char *dest, bool to_container, unsigned flags,
+             struct imgfs_err *err)
 {
+    (void)store_root;
     cleanup_close int root = open_root(run_dir, s, err);
     if (root < 0)
         return -1;
@@ -191,9 +238,9 @@ int ctr_copy(const char *run_dir, const struct ctr_state *s, const char *src, co
         struct dirent *e;
         while (r == 0 && (e = readdir(d)))
             if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                r = copy_entry(sdir, e->d_name, ddir, e->d_name, 1, err);
+                r = copy_entry(sdir, e->d_name, ddir, e->d_name, 1, flags, err);
         closedir(d);
         return r;
     }
-    return copy_entry(sdir, sname, ddir, dname, 0, err);
+    return copy_entry(sdir, sname, ddir, dname, 0, flags, err);
 }

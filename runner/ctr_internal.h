@@ -20,6 +20,8 @@ struct ctr_rootfs {
     const struct ctr_mount *mounts;
     size_t n_mounts;
     int *volume_fds; /* one detached mount (open_tree) per bind mount, opened before setup */
+    const struct ctr_device *devices; /* --device: nodes made at their container paths */
+    size_t n_devices;
     /* cgroup v1: the container's directory in each hierarchy (host paths) and the hierarchy's
      * name under /sys/fs/cgroup, bound read-only at /sys/fs/cgroup/NAME */
     const char *cgroup_mounts[8], *cgroup_dirs[8];
@@ -33,6 +35,20 @@ int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err);
 int rootfs_open(int rootfd, const char *path, int flags, mode_t create, struct imgfs_err *err);
 /* Clone host path `source` as a detached bind mount (read-only when asked). Runs before setup. */
 int rootfs_open_volume(const struct ctr_mount *m, struct imgfs_err *err);
+
+/* ---- cp.c ---- */
+/* Copy the entries of directory `from` into directory `to` (CTR_COPY_ARCHIVE: owners and times
+ * too); links are copied as links, never followed. */
+int ctr_copy_contents(int from, int to, unsigned flags, struct imgfs_err *err);
+
+/* ---- device.c ---- */
+/* The cgroup v1 rules ("c 1:3 rwm") that allow the --device nodes (NULL-terminated, or NULL). */
+char **ctr_device_rules(const struct ctr_device *d, size_t n);
+
+/* ---- volume.c ---- */
+/* Fill each new, empty volume of spec (not volume-nocopy) with what the image (spec->lower) has
+ * at its target, owners and modes kept, as Docker does on a volume's first use. */
+int ctr_volumes_populate(const struct ctr_spec *spec, struct imgfs_err *err);
 
 /* ---- user.c: identity and command line from the image config and the options ---- */
 

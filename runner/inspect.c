@@ -64,21 +64,66 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
             json_object_set_new(exposed, key, json_object());
     }
     json_t *mounts = json_array(), *binds = json_array(), *tmpfs = json_object();
+    json_t *host_mounts = json_array();
     for (size_t i = 0; i < spec->n_mounts; i++) {
         const struct ctr_mount *m = &spec->mounts[i];
-        if (m->tmpfs) {
+        if (m->tmpfs && m->mount_flag) {
+            json_t *hm = json_pack("{s:s, s:s}", "Type", "tmpfs", "Target", m->target);
+            if (m->readonly)
+                json_object_set_new(hm, "ReadOnly", json_true());
+            json_array_append_new(host_mounts, hm);
+        } else if (m->tmpfs) {
             json_object_set_new(tmpfs, m->target, json_string(m->options ? m->options : ""));
+        }
+        if (m->tmpfs) {
             json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "Type",
                                                     "tmpfs", "Source", "", "Destination", m->target,
                                                     "Mode", "", "RW", 1, "Propagation", ""));
             continue;
         }
-        json_array_append_new(
-            binds, json_sprintf("%s:%s%s", m->source, m->target, m->readonly ? ":ro" : ""));
-        json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "Type", "bind",
-                                                "Source", m->source, "Destination", m->target,
-                                                "Mode", m->readonly ? "ro" : "", "RW", !m->readonly,
-                                                "Propagation", "rprivate"));
+        if (m->volume) {
+            /* Docker's shapes: -v NAME:CTR is in Binds (mode "z"), --mount in HostConfig.Mounts,
+             * an anonymous one of the image or `-v CTR` in neither */
+            if (m->mount_flag) {
+                json_t *hm = json_pack("{s:s, s:s, s:s}", "Type", "volume", "Source",
+                                       m->anonymous ? "" : m->volume_name, "Target", m->target);
+                if (m->readonly)
+                    json_object_set_new(hm, "ReadOnly", json_true());
+                if (m->nocopy)
+                    json_object_set_new(hm, "VolumeOptions", json_pack("{s:b}", "NoCopy", 1));
+                json_array_append_new(host_mounts, hm);
+            } else if (!m->anonymous)
+                json_array_append_new(binds, json_sprintf("%s:%s%s", m->volume_name, m->target,
+                                                          m->readonly ? ":ro" : ""));
+            json_array_append_new(
+                mounts,
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "Type", "volume", "Name",
+                          m->volume_name ? m->volume_name : "", "Source",
+                          m->source ? m->source : "", "Destination", m->target, "Driver", "local",
+                          "Mode", m->anonymous ? "" : "z", "RW", !m->readonly, "Propagation", ""));
+            continue;
+        }
+        if (m->mount_flag) {
+            json_t *hm = json_pack("{s:s, s:s, s:s}", "Type", "bind", "Source", m->source, "Target",
+                                   m->target);
+            if (m->readonly)
+                json_object_set_new(hm, "ReadOnly", json_true());
+            if (m->propagation)
+                json_object_set_new(hm, "BindOptions",
+                                    json_pack("{s:s}", "Propagation", m->propagation));
+            json_array_append_new(host_mounts, hm);
+        } else
+            json_array_append_new(
+                binds, json_sprintf("%s:%s%s", m->source, m->target, m->readonly ? ":ro" : ""));
+        json_array_append_new(mounts,
+                              json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "Type", "bind", "Source",
+                                        m->source, "Destination", m->target, "Mode",
+                                        m->readonly ? "ro" : "", "RW", !m->readonly, "Propagation",
+                                        m->propagation ? m->propagation : "rprivate"));
+    }
+    if (!json_array_size(host_mounts)) {
+        json_decref(host_mounts);
+        host_mounts = json_null();
     }
     /* Docker's Config.Env: the -e entries, then the image's not overridden */
     json_t *envs = json_array();
@@ -107,7 +152,7 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
     snprintf(hostname, sizeof hostname, "%.12s", spec->id);
     json_t *o = json_pack(
         "{s:s, s:o, s:o, s:{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:b, s:b, s:b},"
-        " s:{s:s, s:o, s:b, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o}, s:o}",
+        " s:{s:s, s:o, s:b, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}, s:o}",
         "Path", argv && argv[0] ? argv[0] : "", "Args", strv(argv && argv[0] ? argv + 1 : NULL),
         "Mounts", mounts, "Config", "Hostname", spec->hostname ? spec->hostname : hostname, "User",
         spec->user       ? spec->user
@@ -130,8 +175,9 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
         !strcmp(network, "private") ? "slirp4netns" : network, "PortBindings", bindings,
         "Privileged", spec->privileged, "ReadonlyRootfs", spec->read_only, "Memory",
         (json_int_t)spec->memory_bytes, "NanoCpus", (json_int_t)(spec->cpus * 1e9), "PidsLimit",
-        (json_int_t)spec->pids_limit, "Binds", binds, "Tmpfs", tmpfs, "CapAdd", strv(spec->cap_add),
-        "CapDrop", strv(spec->cap_drop), "AutoRemove", json_boolean(spec->remove));
+        (json_int_t)spec->pids_limit, "Binds", binds, "Mounts", host_mounts, "Tmpfs", tmpfs,
+        "CapAdd", strv(spec->cap_add), "CapDrop", strv(spec->cap_drop), "AutoRemove",
+        json_boolean(spec->remove));
     if (!o)
         return err_set(err, ENOMEM, "encoding the container's config");
     cleanup_free char *path = xasprintf("%s/config.json", dir);

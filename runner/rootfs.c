@@ -305,6 +305,39 @@ static int setup_dev(const struct root *root, bool tty, int64_t shm_bytes, struc
     return 0;
 }
 
+/* --device: the node at its container path (missing directories made), with the host node's
+ * mode and owner, as runc makes them; resolved inside the root like every other target. */
+static int make_devices(const struct ctr_rootfs *r, const struct root *root, struct imgfs_err *err)
+{
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const struct ctr_device *d = &r->devices[i];
+        cleanup_free char *a = xstrdup(d->container);
+        char *slash = strrchr(a, '/');
+        *slash = 0;
+        const char *base = slash + 1;
+        cleanup_close int dir = a[0] ? open_target(root, a, TARGET_RUNNER, S_IFDIR, err)
+                                     : fcntl(root->fd, F_DUPFD_CLOEXEC, 3);
+        if (dir < 0)
+            return err_ctx(err, "--device %s", d->container);
+        cleanup_close int at = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (at < 0)
+            return err_sys(err, errno, "--device %s", d->container);
+        if (!*base || unlinkat(at, base, 0) < 0) {
+            if (*base && errno != ENOENT)
+                return err_sys(err, errno, "--device: replacing `%s`", d->container);
+        }
+        mode_t type = d->type == 'b' ? S_IFBLK : S_IFCHR;
+        mode_t old = umask(0);
+        int made = mknodat(at, base, type | d->mode, makedev(d->major, d->minor));
+        umask(old);
+        if (made < 0)
+            return err_sys(err, errno, "--device: creating `%s`", d->container);
+        if (fchownat(at, base, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+            return err_sys(err, errno, "--device: owner of `%s`", d->container);
+    }
+    return 0;
+}
+
 /* Docker's masked and read-only paths (moby oci/defaults.go). */
 static const char *const masked_paths[] = {
     "/proc/asound",
@@ -465,6 +498,18 @@ static int setup_mounts(const struct ctr_rootfs *r, const struct root *root, str
         if (move_mount(r->volume_fds[i], "", target, "",
                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             return err_sys(err, errno, "mounting volume `%s` on `%s`", m->source, m->target);
+        /* The clone was made in our copy of the host's mounts, before they were made private:
+         * set its propagation (Docker's rprivate unless bind-propagation says otherwise), so no
+         * mount made below it in the container reaches the host. rslave: the host's new mounts
+         * below the source appear in the container, nothing goes back. */
+        cleanup_close int mounted = open_target(root, m->target, TARGET_USER, 0, err);
+        if (mounted < 0)
+            return err_ctx(err, "volume target `%s`", m->target);
+        const char *p = m->propagation ? m->propagation : "rprivate";
+        unsigned long prop =
+            (strstr(p, "slave") ? MS_SLAVE : MS_PRIVATE) | (p[0] == 'r' ? MS_REC : 0);
+        if (mount_fd(NULL, mounted, NULL, prop, NULL) < 0)
+            return err_sys(err, errno, "setting the propagation of `%s` (%s)", m->target, p);
     }
     return 0;
 }
@@ -545,6 +590,8 @@ int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err)
     if (r->etc_dir && bind_etc_files(r, &root, err) < 0)
         return -1;
     if (setup_mounts(r, &root, err) < 0)
+        return -1;
+    if (make_devices(r, &root, err) < 0)
         return -1;
     if (!r->privileged && mask_paths(&root, err) < 0)
         return -1;

@@ -53,14 +53,41 @@ int ctr_restart_parse(const char *s, enum ctr_restart_policy *policy, int *max,
 /* The policy's name as Docker's HostConfig.RestartPolicy.Name has it ("no", "on-failure", ...) */
 const char *ctr_restart_name(enum ctr_restart_policy policy);
 
-/* -v HOST:CTR[:ro] and --tmpfs CTR[:OPTIONS] */
+/* -v HOST:CTR[:ro], -v NAME:CTR, -v CTR (an anonymous volume), --tmpfs CTR[:OPTIONS] and
+ * --mount type=bind|volume|tmpfs,... */
 struct ctr_mount {
-    char *source; /* host path (bind) or NULL (tmpfs) */
+    char *source; /* host path (bind, a volume's data directory) or NULL (tmpfs, a volume not
+                   * made yet: ctr_volumes_prepare sets it) */
     char *target; /* absolute path inside the container */
     bool readonly;
     bool tmpfs;
     char *options; /* tmpfs options ("size=64m,mode=1777"), NULL for the default */
+    bool volume;   /* a volume of the store root (ROOT/volumes/NAME/_data) */
+    char *volume_name; /* its name; NULL for a new anonymous one (a random id is made) */
+    bool anonymous;    /* removed with the container by rm -v and run --rm */
+    bool nocopy;       /* volume-nocopy: an empty volume is not filled from the image */
+    bool mount_flag;   /* given with --mount (inspect: HostConfig.Mounts, not Binds) */
+    char *propagation; /* bind-propagation (private, rprivate, shared, ...); NULL: rprivate */
 };
+
+/* Parse one --mount value (Docker's keys: type, source/src, target/destination/dst, readonly/ro,
+ * bind-propagation, bind-nonrecursive, volume-nocopy, volume-label, tmpfs-size, tmpfs-mode) with
+ * Docker's messages (EINVAL). A bind source must exist (ENOENT), unlike -v. */
+int ctr_mount_parse(const char *spec, struct ctr_mount *out, struct imgfs_err *err);
+void ctr_mount_free(struct ctr_mount *m);
+
+/* --device HOST[:CONTAINER[:PERMISSIONS]] */
+struct ctr_device {
+    char *host, *container; /* absolute paths */
+    char type;              /* 'c' or 'b' */
+    unsigned major, minor;
+    mode_t mode; /* the host node's permission bits */
+    uid_t uid;
+    gid_t gid;
+    char perms[4]; /* some of "rwm" */
+};
+/* Parse and stat one --device value: EINVAL / ENOENT / ENOTBLK with Docker's messages. */
+int ctr_device_parse(const char *spec, struct ctr_device *out, struct imgfs_err *err);
 
 struct ctr_spec {
     char id[65];          /* 64 hex digits (ctr_new_id) */
@@ -104,6 +131,8 @@ struct ctr_spec {
     int64_t shm_bytes;          /* --shm-size of /dev/shm; 0 = Docker's 64 MiB */
     struct ctr_ulimit *ulimits; /* --ulimit, set on the container's processes */
     size_t n_ulimits;
+    struct ctr_device *devices; /* --device: made in /dev and allowed by the cgroup */
+    size_t n_devices;
     const char *stop_signal; /* --stop-signal; NULL = the image's StopSignal, else SIGTERM */
     bool has_stop_timeout;   /* --stop-timeout given: `stop` without -t waits stop_timeout s */
     int stop_timeout;
@@ -224,11 +253,60 @@ struct json_t *ctr_inspect(const char *run_dir, const struct ctr_state *s);
 int ctr_rename(const char *run_dir, const struct ctr_state *s, const char *name,
                struct imgfs_err *err);
 
-/* docker cp: copy `src` to `dest`, one of them inside the running container (to_container: dest),
+/* docker cp: copy `src` to `dest`, one of them inside the container (to_container: dest),
  * resolved in its root (symlinks stay inside it; those in the copied tree are copied as links).
- * Docker's rules: into dest when it is a directory, else as dest; "dir/." copies the contents. */
-int ctr_copy(const char *run_dir, const struct ctr_state *s, const char *src, const char *dest,
-             bool to_container, struct imgfs_err *err);
+ * Docker's rules: into dest when it is a directory, else as dest; "dir/." copies the contents.
+ * A running container is reached through its init's root; a created or exited one through its
+ * image and kept upper layer, put together in a private mount namespace of a child process.
+ * Flags: CTR_COPY_ARCHIVE keeps owners (uid/gid) and times (-a), CTR_COPY_FOLLOW follows a
+ * symlink that is the source itself (-L; inside the container, resolved in its root), and
+ * `src` or `dest` "-" is a tar stream on stdout (from the container) or stdin (into it). */
+#define CTR_COPY_ARCHIVE 0x1
+#define CTR_COPY_FOLLOW  0x2
+int ctr_copy(const char *store_root, const char *run_dir, const struct ctr_state *s,
+             const char *src, const char *dest, bool to_container, unsigned flags,
+             struct imgfs_err *err);
+
+/* ---- volumes: ROOT/volumes/NAME/_data (store_root: the store's root directory) ---- */
+
+struct ctr_volume {
+    char *name, *mountpoint; /* mountpoint: the data directory containers see */
+    int64_t created;         /* unix seconds */
+    char **labels;           /* "K=V", NULL-terminated, or NULL */
+    bool anonymous;          /* made for a container (-v CTR, the image's VOLUME) */
+};
+/* Docker's rule for local volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ */
+bool ctr_volume_name_valid(const char *name);
+/* Create a volume (name NULL: a random id), or get it back when it exists (as Docker). EINVAL
+ * with Docker's message for a bad name. */
+int ctr_volume_create(const char *store_root, const char *name, char *const *labels, bool anonymous,
+                      struct ctr_volume *out, struct imgfs_err *err);
+/* ENOENT: "get NAME: no such volume" */
+int ctr_volume_get(const char *store_root, const char *name, struct ctr_volume *out,
+                   struct imgfs_err *err);
+/* Every volume, sorted by name. */
+int ctr_volume_list(const char *store_root, struct ctr_volume **out, size_t *n,
+                    struct imgfs_err *err);
+void ctr_volume_free(struct ctr_volume *v);
+void ctr_volume_list_free(struct ctr_volume *v, size_t n);
+/* Ids of the containers under run_dir (running or not) that mount the volume whose data
+ * directory is `mountpoint`, NULL-terminated (free with ctr_strv_free), or NULL for none. */
+char **ctr_volume_users(const char *run_dir, const char *mountpoint);
+void ctr_strv_free(char **v);
+/* Remove a volume: EBUSY ("remove NAME: volume is in use - [ID]") while a container uses it,
+ * unless force. */
+int ctr_volume_remove(const char *store_root, const char *run_dir, const char *name, bool force,
+                      struct imgfs_err *err);
+/* Bytes of the files in the volume (apparent sizes, as Docker's `system df`). */
+uint64_t ctr_volume_size(const struct ctr_volume *v);
+/* Before ctr_run: an anonymous volume for each of the image's VOLUMEs that no mount covers,
+ * and every volume mount's volume created (when new) and its source set. spec->mounts may be
+ * reallocated; the caller frees the entries (ctr_mount_free) and the array. */
+int ctr_volumes_prepare(const char *store_root, struct ctr_spec *spec, struct imgfs_err *err);
+/* The data directories of the anonymous volumes container `id` mounts, read before it is removed;
+ * removed after it with ctr_anonymous_volumes_remove (those no other container uses). */
+char **ctr_anonymous_volumes(const char *run_dir, const char *id);
+void ctr_anonymous_volumes_remove(const char *run_dir, char **mountpoints);
 
 /* The host pids of a running container's processes (those in its pid namespace), for `top`;
  * *out is malloc'd. */

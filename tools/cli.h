@@ -47,6 +47,7 @@ struct cli {
     X(container, "Manage containers: container prune")                                             \
     X(image, "Manage images: image prune")                                                         \
     X(system, "Show the space images and containers use: system df")                               \
+    X(volume, "Manage volumes: create, ls, inspect, rm, prune")                                    \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
     X(kill, "Send a signal to a container")                                                        \
     X(rm, "Remove containers")                                                                     \

@@ -62,8 +62,9 @@ int cmd_cp(int argc, char **argv, struct cli *cli)
     int found = cli_find_container(cli, "cp", ctr, &s);
     if (found != 0)
         return found;
-    int r = src_path ? ctr_copy(cli->run_dir, &s, src_path, dest, false, &err)
-                     : ctr_copy(cli->run_dir, &s, src, dest_path, true, &err);
+    unsigned flags = 0;
+    int r = src_path ? ctr_copy(cli->root, cli->run_dir, &s, src_path, dest, false, flags, &err)
+                     : ctr_copy(cli->root, cli->run_dir, &s, src, dest_path, true, flags, &err);
     ctr_state_free(&s);
     if (r < 0) {
         cli_report("cp", &err);

@@ -10,23 +10,40 @@ static const char usage[] = "Usage: imgfs rm [OPTIONS] CONTAINER...\n\n"
                             "Remove stopped containers (state, log and writable layer).\n\n"
                             "Options:\n"
                             "  -f, --force      kill running containers first\n"
+                            "  -v, --volumes    remove the container's anonymous volumes too\n"
+                            "                   (named ones are kept, as Docker)\n"
                             "  -h, --help       show this help\n";
+
+struct rm_options {
+    bool force, volumes;
+};
 
 static int remove_one(const char *run_dir, struct ctr_state *s, void *ctx, struct imgfs_err *err)
 {
-    return ctr_remove(run_dir, s, *(bool *)ctx, err);
+    const struct rm_options *o = ctx;
+    char **anonymous = o->volumes ? ctr_anonymous_volumes(run_dir, s->id) : NULL;
+    int r = ctr_remove(run_dir, s, o->force, err);
+    if (r == 0)
+        ctr_anonymous_volumes_remove(run_dir, anonymous);
+    ctr_strv_free(anonymous);
+    return r;
 }
 
 int cmd_rm(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {
-        {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
-    bool force = false;
+    static const struct option longopts[] = {{"force", no_argument, NULL, 'f'},
+                                             {"volumes", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    struct rm_options o = {0};
     int c;
-    while ((c = cli_getopt(argc, argv, "fh", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "fvh", longopts)) != -1) {
         switch (c) {
         case 'f':
-            force = true;
+            o.force = true;
+            break;
+        case 'v':
+            o.volumes = true;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -40,5 +57,5 @@ int cmd_rm(int argc, char **argv, struct cli *cli)
         cli_error("rm", "wants at least one CONTAINER");
         return EXIT_IMGFS_FAILED;
     }
-    return cli_each_container(cli, "rm", optind, argc, argv, remove_one, &force);
+    return cli_each_container(cli, "rm", optind, argc, argv, remove_one, &o);
 }

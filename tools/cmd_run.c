@@ -39,7 +39,13 @@ static const char usage[] =
     "  -u, --user USER[:GROUP]    user name or uid (and group) to run as\n"
     "      --entrypoint CMD       override the image's entrypoint\n"
     "      --hostname NAME        the container's host name\n"
-    "  -v, --volume HOST:CTR[:ro] bind-mount a host path\n"
+    "  -v, --volume HOST:CTR[:ro] bind-mount a host path (a missing directory is made)\n"
+    "  -v, --volume NAME:CTR[:ro] mount a named volume (made when new, filled from the image)\n"
+    "  -v, --volume CTR           mount a new anonymous volume (removed by rm -v, --rm)\n"
+    "      --mount type=bind|volume|tmpfs,source=SRC,target=CTR[,readonly][,...]\n"
+    "                             Docker's --mount (bind-propagation, volume-nocopy,\n"
+    "                             tmpfs-size, tmpfs-mode); a bind source must exist\n"
+    "      --device HOST[:CTR[:rwm]]  give the container a host device (node and cgroup rule)\n"
     "      --tmpfs CTR[:OPTIONS]  mount a tmpfs\n"
     "      --read-only            no writable layer: the rootfs is read-only\n"
     "      --cap-add CAP          add a capability (or ALL)\n"
@@ -110,6 +116,8 @@ enum {
     OPT_PREFETCH,
     OPT_FETCH_TIMEOUT,
     OPT_RECORD_TRACE,
+    OPT_MOUNT,
+    OPT_DEVICE,
 };
 
 static bool is_ip(const char *s)
@@ -184,39 +192,68 @@ static int read_env_file(const char *path, char ***env, size_t *n, struct imgfs_
     return 0;
 }
 
+/* -v HOST:CTR[:MODE], -v NAME:CTR[:MODE] (a named volume), -v CTR (an anonymous volume);
+ * MODE: ro, rw, nocopy, comma-separated */
 static int parse_volume(const char *spec, struct ctr_mount *m, struct imgfs_err *err)
 {
     memset(m, 0, sizeof *m);
     cleanup_free char *copy = xstrdup(spec);
     char *target = strchr(copy, ':');
-    if (!target || target == copy)
-        return err_set(err, EINVAL, "bad volume `%s`: want HOST:CONTAINER[:ro]", spec);
-    *target++ = 0;
-    char *mode = strchr(target, ':');
-    if (mode) {
-        *mode++ = 0;
-        if (!strcmp(mode, "ro"))
-            m->readonly = true;
-        else if (strcmp(mode, "rw"))
-            return err_set(err, EINVAL, "bad volume mode `%s` in `%s`: want ro or rw", mode, spec);
+    if (target == copy || !*copy)
+        return err_set(err, EINVAL, "invalid volume specification: '%s'", spec);
+    char *mode = NULL, *source = copy;
+    if (!target) { /* -v /data: an anonymous volume */
+        target = copy;
+        source = NULL;
+    } else {
+        *target++ = 0;
+        mode = strchr(target, ':');
+        if (mode)
+            *mode++ = 0;
     }
-    if (copy[0] != '/')
-        return err_set(err, EINVAL, "volume source `%s` must be an absolute host path", copy);
+    for (char *save = NULL, *w = mode ? strtok_r(mode, ",", &save) : NULL; w;
+         w = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(w, "ro"))
+            m->readonly = true;
+        else if (!strcmp(w, "nocopy"))
+            m->nocopy = true;
+        else if (strcmp(w, "rw") && strcmp(w, "z") && strcmp(w, "Z"))
+            return err_set(err, EINVAL, "invalid mode: %s (in volume `%s`)", w, spec);
+    }
     if (target[0] != '/')
-        return err_set(err, EINVAL, "volume target `%s` must be an absolute path", target);
+        return err_set(err, EINVAL,
+                       "invalid volume specification: '%s': the container path `%s` must be "
+                       "absolute",
+                       spec, target);
     if (!target[strspn(target, "/")])
         return err_set(err, EINVAL, "invalid volume specification: '%s': destination can't be '/'",
                        spec);
-    /* as Docker: a host directory that does not exist yet is created (mkdir -p, 0755) */
-    char *real = realpath(copy, NULL);
-    if (!real && errno == ENOENT && mkdir_p(copy, 0755, err) < 0)
-        return err_ctx(err, "creating volume source `%s`", copy);
-    if (!real)
-        real = realpath(copy, NULL);
-    if (!real)
-        return err_sys(err, errno, "volume source `%s`", copy);
-    m->source = real;
     m->target = xstrdup(target);
+    if (!source || source[0] != '/') {
+        /* a volume of the store root, made on first use (ctr_volumes_prepare) */
+        if (source && !ctr_volume_name_valid(source))
+            return err_set(err, EINVAL,
+                           "create %s: \"%s\" includes invalid characters for a local volume "
+                           "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended "
+                           "to pass a host directory, use absolute path",
+                           source, source);
+        m->volume = true;
+        m->anonymous = !source;
+        m->volume_name = source ? xstrdup(source) : NULL;
+        return 0;
+    }
+    if (m->nocopy)
+        return err_set(err, EINVAL, "invalid mode: nocopy (in volume `%s`: only for volumes)",
+                       spec);
+    /* as Docker: a host directory that does not exist yet is created (mkdir -p, 0755) */
+    char *real = realpath(source, NULL);
+    if (!real && errno == ENOENT && mkdir_p(source, 0755, err) < 0)
+        return err_ctx(err, "creating volume source `%s`", source);
+    if (!real)
+        real = realpath(source, NULL);
+    if (!real)
+        return err_sys(err, errno, "volume source `%s`", source);
+    m->source = real;
     return 0;
 }
 
@@ -296,6 +333,8 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         {"prefetch", required_argument, NULL, OPT_PREFETCH},
         {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
         {"record-trace", no_argument, NULL, OPT_RECORD_TRACE},
+        {"mount", required_argument, NULL, OPT_MOUNT},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -312,6 +351,8 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     size_t n_ulimits = 0;
     struct ctr_mount *mounts = NULL;
     size_t n_mounts = 0;
+    struct ctr_device *devices = NULL;
+    size_t n_devices = 0;
     char *entrypoint[2] = {NULL, NULL};
     /* lazily pulled images */
     unsigned fetch_timeout_ms = 0;
@@ -378,12 +419,21 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             break;
         case 'v':
         case OPT_TMPFS:
+        case OPT_MOUNT: {
             mounts = xrealloc(mounts, (n_mounts + 1) * sizeof *mounts);
-            if ((c == 'v' ? parse_volume : parse_tmpfs)(optarg, &mounts[n_mounts], &err) < 0) {
-                n_mounts++;
-                goto fail;
-            }
+            int r = c == 'v'         ? parse_volume(optarg, &mounts[n_mounts], &err)
+                    : c == OPT_TMPFS ? parse_tmpfs(optarg, &mounts[n_mounts], &err)
+                                     : ctr_mount_parse(optarg, &mounts[n_mounts], &err);
             n_mounts++;
+            if (r < 0)
+                goto fail;
+            break;
+        }
+        case OPT_DEVICE:
+            devices = xrealloc(devices, (n_devices + 1) * sizeof *devices);
+            memset(&devices[n_devices], 0, sizeof *devices);
+            if (ctr_device_parse(optarg, &devices[n_devices++], &err) < 0)
+                goto fail;
             break;
         case OPT_READ_ONLY:
             spec.read_only = true;
@@ -671,6 +721,8 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     spec.dns_options = dns_opt;
     spec.mounts = mounts;
     spec.n_mounts = n_mounts;
+    spec.devices = devices;
+    spec.n_devices = n_devices;
     ctr_new_id(spec.id);
 
     if (image[0] == '/') {
@@ -713,6 +765,12 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
                     image, have, platform);
     }
 
+    /* named volumes made when new, the image's VOLUMEs as anonymous ones */
+    int prepared = ctr_volumes_prepare(cli->root, &spec, &err);
+    mounts = spec.mounts;
+    n_mounts = spec.n_mounts;
+    if (prepared < 0)
+        goto fail;
     if (create) {
         if (ctr_create(&spec, &err) < 0)
             goto fail;
@@ -757,12 +815,14 @@ out:
     strv_release(dns);
     strv_release(dns_search);
     strv_release(dns_opt);
-    for (size_t i = 0; i < n_mounts; i++) {
-        free(mounts[i].source);
-        free(mounts[i].target);
-        free(mounts[i].options);
-    }
+    for (size_t i = 0; i < n_mounts; i++)
+        ctr_mount_free(&mounts[i]);
     free(mounts);
+    for (size_t i = 0; i < n_devices; i++) {
+        free(devices[i].host);
+        free(devices[i].container);
+    }
+    free(devices);
     return rc;
 }
 

@@ -101,6 +101,30 @@ static int df(struct cli *cli)
     printf("%-16s%-10s%-10s%-10s%s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
     printf("%-16s%-10zu%-10zu%-10s%s\n", "Images", set.n, active_images, is, "-");
     printf("%-16s%-10zu%-10zu%-10s%s\n", "Containers", n, running, cs, pct);
+    /* volumes: active = used by a container (running or not), reclaimable = the others' bytes */
+    struct ctr_volume *vols = NULL;
+    size_t n_vols = 0, active_vols = 0;
+    uint64_t vol_bytes = 0, vol_free = 0;
+    if (ctr_volume_list(cli->root, &vols, &n_vols, &err) < 0) {
+        cli_report("system df", &err);
+        err_clear(&err);
+    }
+    for (size_t i = 0; i < n_vols; i++) {
+        uint64_t b = ctr_volume_size(&vols[i]);
+        char **users = ctr_volume_users(cli->run_dir, vols[i].mountpoint);
+        vol_bytes += b;
+        if (users)
+            active_vols++;
+        else
+            vol_free += b;
+        ctr_strv_free(users);
+    }
+    ctr_volume_list_free(vols, n_vols);
+    char vs[32], vf[32], vpct[48];
+    cli_human_size(vol_bytes, vs, sizeof vs);
+    cli_human_size(vol_free, vf, sizeof vf);
+    snprintf(vpct, sizeof vpct, "%s (%d%%)", vf, vol_bytes ? (int)(vol_free * 100 / vol_bytes) : 0);
+    printf("%-16s%-10zu%-10zu%-10s%s\n", "Local Volumes", n_vols, active_vols, vs, vpct);
     free(set.d);
     ctr_state_list_free(list, n);
     return 0;
