@@ -1,4 +1,5 @@
-/* imgfs cp — copy files between a running container and the host (docker cp). */
+/* imgfs cp — copy files between a container (running, created or exited) and the host (docker
+ * cp). */
 #include "../runner/runner.h"
 #include "cli.h"
 
@@ -7,16 +8,21 @@
 #include <string.h>
 
 static const char usage[] =
-    "Usage: imgfs cp CONTAINER:SRC_PATH DEST_PATH\n"
-    "       imgfs cp SRC_PATH CONTAINER:DEST_PATH\n\n"
-    "Copy files or directories between a running container and the host, as docker cp: into\n"
-    "DEST_PATH when it is a directory, else as DEST_PATH; SRC_PATH ending in /. copies a\n"
-    "directory's contents. Paths in the container are resolved inside its root (a symlink\n"
-    "never leads out of it; links in a copied tree are copied as links). Differences from\n"
-    "Docker: the container must be running, `-` (a tar stream) is not taken, devices and\n"
-    "fifos are skipped, and copied files belong to the user running imgfs.\n\n"
+    "Usage: imgfs cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
+    "       imgfs cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH\n\n"
+    "Copy files or directories between a container and the host, as docker cp: into DEST_PATH\n"
+    "when it is a directory, else as DEST_PATH; SRC_PATH ending in /. copies a directory's\n"
+    "contents. The container may be running, created or exited (then its image and kept\n"
+    "writable layer, with its volumes, are what is read and written). Paths in the container\n"
+    "are resolved inside its root (a symlink never leads out of it; links in a copied tree are\n"
+    "copied as links). `-` as DEST_PATH writes a tar stream of SRC_PATH on stdout; `-` as\n"
+    "SRC_PATH extracts a tar stream from stdin into the directory DEST_PATH. Without -a the\n"
+    "copies belong to the user running imgfs. Sockets are not copied.\n\n"
     "Options:\n"
-    "  -h, --help   show this help\n";
+    "  -a, --archive       keep owners (uid/gid) and times\n"
+    "  -L, --follow-link   follow a symlink that SRC_PATH itself is\n"
+    "  -q, --quiet         (accepted; imgfs prints no progress)\n"
+    "  -h, --help          show this help\n";
 
 /* "name:path" names a container (a colon before any slash, as Docker decides) */
 static const char *container_part(const char *arg, char **name)
@@ -31,14 +37,24 @@ static const char *container_part(const char *arg, char **name)
 
 int cmd_cp(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option longopts[] = {{"archive", no_argument, NULL, 'a'},
+                                             {"follow-link", no_argument, NULL, 'L'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    unsigned flags = 0;
     int c;
-    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "aLqh", longopts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return 0;
         }
-        return cli_usage_error("cp");
+        if (c == 'a')
+            flags |= CTR_COPY_ARCHIVE;
+        else if (c == 'L')
+            flags |= CTR_COPY_FOLLOW;
+        else if (c != 'q')
+            return cli_usage_error("cp");
     }
     if (argc - optind != 2) {
         cli_error("cp", "requires exactly 2 arguments");
@@ -47,8 +63,9 @@ int cmd_cp(int argc, char **argv, struct cli *cli)
     cleanup_free char *from = NULL, *to = NULL;
     const char *src = argv[optind], *dest = argv[optind + 1];
     const char *src_path = container_part(src, &from), *dest_path = container_part(dest, &to);
-    if (!strcmp(src, "-") || !strcmp(dest, "-")) {
-        cli_error("cp", "`-` (a tar stream on stdin or stdout) is not supported");
+    if (!strcmp(src, "-") && !strcmp(dest, "-")) {
+        cli_error("cp", "invalid destination: `-` is the source already (one side must be a "
+                        "container path)");
         return cli_usage_error("cp");
     }
     if (!!src_path == !!dest_path) {
@@ -62,7 +79,6 @@ int cmd_cp(int argc, char **argv, struct cli *cli)
     int found = cli_find_container(cli, "cp", ctr, &s);
     if (found != 0)
         return found;
-    unsigned flags = 0;
     int r = src_path ? ctr_copy(cli->root, cli->run_dir, &s, src_path, dest, false, flags, &err)
                      : ctr_copy(cli->root, cli->run_dir, &s, src, dest_path, true, flags, &err);
     ctr_state_free(&s);
