@@ -25,15 +25,21 @@
 static int copy_entry(int sdir, const char *sname, int ddir, const char *dname, int depth,
                       unsigned flags, struct imgfs_err *err);
 
-/* -a: the owner and times of the source (the mode is always kept) */
+/* times only (CTR_COPY_ARCHIVE: owners and times) */
+#define COPY_TIMES 0x100
+
+/* The owner (CTR_COPY_ARCHIVE) and times (COPY_TIMES too) of the source; the mode is always
+ * kept. */
 static int keep_owner_times(int ddir, const char *dname, const struct stat *st, unsigned flags,
                             struct imgfs_err *err)
 {
-    if (!(flags & CTR_COPY_ARCHIVE))
+    if (!(flags & (CTR_COPY_ARCHIVE | COPY_TIMES)))
         return 0;
-    if (fchownat(ddir, dname, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    if ((flags & CTR_COPY_ARCHIVE) &&
+        fchownat(ddir, dname, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
         return err_sys(err, errno, "setting the owner of `%s`", dname);
-    if (!S_ISLNK(st->st_mode) && fchmodat(ddir, dname, st->st_mode & 07777, 0) < 0)
+    if ((flags & CTR_COPY_ARCHIVE) && !S_ISLNK(st->st_mode) &&
+        fchmodat(ddir, dname, st->st_mode & 07777, 0) < 0)
         return err_sys(err, errno, "setting the mode of `%s`", dname); /* chown drops setuid */
     struct timespec times[2] = {st->st_atim, st->st_mtim};
     if (utimensat(ddir, dname, times, AT_SYMLINK_NOFOLLOW) < 0)
@@ -210,7 +216,8 @@ static int open_source_dir(int in_root, const char *parent, struct imgfs_err *er
 
 static int tar_fail(struct archive *a, const char *what, struct imgfs_err *err)
 {
-    return err_set(err, EIO, "%s: %s", what, archive_error_string(a) ? archive_error_string(a) : "?");
+    return err_set(err, EIO, "%s: %s", what,
+                   archive_error_string(a) ? archive_error_string(a) : "?");
 }
 
 static int tar_entry(struct archive *a, int sdir, const char *sname, const char *path, int depth,
@@ -225,6 +232,11 @@ static int tar_entry(struct archive *a, int sdir, const char *sname, const char 
         return 0;
     struct archive_entry *e = archive_entry_new();
     archive_entry_copy_stat(e, &st);
+    /* the names Docker's streams carry: root's, numbers for everyone else */
+    if (st.st_uid == 0)
+        archive_entry_set_uname(e, "root");
+    if (st.st_gid == 0)
+        archive_entry_set_gname(e, "root");
     archive_entry_set_pathname(e, path);
     int r = 0;
     cleanup_close int fd = -1;
@@ -439,7 +451,8 @@ static int copy_stopped_child(const char *dir, const char *lower, const char *wo
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return err_sys(err, errno, "a mount namespace for the copy");
     cleanup_free char *target = xasprintf("%s/rootfs", dir);
-    cleanup_free char *opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s", lower, dir, work);
+    cleanup_free char *opts =
+        xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s", lower, dir, work);
     if (mount("overlay", target, "overlay", 0, opts) < 0)
         return err_sys(err, errno, "mounting the container's rootfs (%s)", opts);
     cleanup_close int root = open(target, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -579,6 +592,12 @@ int ctr_copy(const char *store_root, const char *run_dir, const struct ctr_state
              const char *src, const char *dest, bool to_container, unsigned flags,
              struct imgfs_err *err)
 {
+    /* As Docker: what goes into the container keeps its owners and times (its daemon extracts
+     * the CLI's tar as root), what comes out keeps its times and, with -a, its owners (without,
+     * it is the caller's); a tar stream always carries both */
+    flags |= COPY_TIMES;
+    if (to_container)
+        flags |= CTR_COPY_ARCHIVE;
     if (s->status == CTR_RUNNING && s->init_pid > 0 && ctr_is_live(run_dir, s->id)) {
         cleanup_close int root = open_root(run_dir, s, err);
         if (root >= 0)

@@ -258,7 +258,9 @@ int ctr_rename(const char *run_dir, const struct ctr_state *s, const char *name,
  * Docker's rules: into dest when it is a directory, else as dest; "dir/." copies the contents.
  * A running container is reached through its init's root; a created or exited one through its
  * image and kept upper layer, put together in a private mount namespace of a child process.
- * Flags: CTR_COPY_ARCHIVE keeps owners (uid/gid) and times (-a), CTR_COPY_FOLLOW follows a
+ * As Docker: copies into the container keep their owners and times; copies out keep their times,
+ * and their owners with CTR_COPY_ARCHIVE (-a; without, they are the caller's). CTR_COPY_FOLLOW
+ * follows a
  * symlink that is the source itself (-L; inside the container, resolved in its root), and
  * `src` or `dest` "-" is a tar stream on stdout (from the container) or stdin (into it). */
 #define CTR_COPY_ARCHIVE 0x1
