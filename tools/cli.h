@@ -43,7 +43,7 @@ struct cli {
     X(top, "Display the running processes of a container")                                         \
     X(stats, "Show containers' CPU, memory, network and pids use")                                 \
     X(attach, "Not supported (--help says why): use logs -f or exec -it")                          \
-    X(cp, "Copy files between a running container and the host")                                   \
+    X(cp, "Copy files between a container and the host")                                           \
     X(container, "Manage containers: container prune")                                             \
     X(image, "Manage images: image prune")                                                         \
     X(system, "Show the space images and containers use: system df")                               \
