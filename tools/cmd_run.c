@@ -779,8 +779,17 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         goto out;
     }
     int status = 0;
-    if (ctr_run(&spec, &status, &err) < 0)
+    if (ctr_run(&spec, &status, &err) < 0) {
+        /* the anonymous volumes made for a container that never was go with it */
+        char **made = NULL;
+        size_t n_made = 0;
+        for (size_t i = 0; i < n_mounts; i++)
+            if (mounts[i].anonymous && mounts[i].source)
+                made = strv_push(made, &n_made, mounts[i].source);
+        ctr_anonymous_volumes_remove(cli->run_dir, made);
+        strv_release(made);
         goto fail;
+    }
     if (spec.detach)
         printf("%s\n", spec.id);
     rc = status;
