@@ -468,10 +468,18 @@ static int copy_stopped_child(const char *dir, const char *lower, const char *wo
         const char *to = json_string_value(json_object_get(m, "Destination"));
         if (!source || !*source || !to)
             continue; /* tmpfs: nothing kept */
+        /* a container that never started has no mount points yet: made in its upper, as its
+         * start would */
+        struct stat sst;
+        if (stat(source, &sst) < 0)
+            continue; /* a volume removed with -f meanwhile: nothing to show */
         struct imgfs_err ignored = {0};
-        cleanup_close int at = rootfs_open(root, to, O_PATH, 0, &ignored);
-        if (at < 0)
-            continue; /* never made (a container that never started) */
+        cleanup_close int at =
+            rootfs_open(root, to, O_PATH, S_ISDIR(sst.st_mode) ? S_IFDIR : S_IFREG, err);
+        if (at < 0) {
+            json_decref(c);
+            return err_ctx(err, "mount point `%s`", to);
+        }
         char self[64];
         snprintf(self, sizeof self, "/proc/self/fd/%d", at);
         if (mount(source, self, NULL, MS_BIND | MS_REC, NULL) < 0) {

@@ -41,10 +41,22 @@ int ctr_spec_save(const char *dir, const struct ctr_spec *spec, struct imgfs_err
     json_t *mounts = json_array();
     for (size_t i = 0; i < spec->n_mounts; i++) {
         const struct ctr_mount *m = &spec->mounts[i];
-        json_array_append_new(mounts,
-                              json_pack("{s:o, s:s, s:b, s:b, s:o}", "source", str(m->source),
-                                        "target", m->target, "readonly", m->readonly, "tmpfs",
-                                        m->tmpfs, "options", str(m->options)));
+        json_array_append_new(
+            mounts,
+            json_pack("{s:o, s:s, s:b, s:b, s:o, s:b, s:o, s:b, s:b, s:b, s:o}", "source",
+                      str(m->source), "target", m->target, "readonly", m->readonly, "tmpfs",
+                      m->tmpfs, "options", str(m->options), "volume", m->volume, "volume_name",
+                      str(m->volume_name), "anonymous", m->anonymous, "nocopy", m->nocopy,
+                      "mount_flag", m->mount_flag, "propagation", str(m->propagation)));
+    }
+    json_t *devices = json_array();
+    for (size_t i = 0; i < spec->n_devices; i++) {
+        const struct ctr_device *d = &spec->devices[i];
+        json_array_append_new(
+            devices, json_pack("{s:s, s:s, s:s#, s:i, s:i, s:i, s:i, s:i, s:s}", "host", d->host,
+                               "container", d->container, "type", &d->type, (size_t)1, "major",
+                               (int)d->major, "minor", (int)d->minor, "mode", (int)d->mode, "uid",
+                               (int)d->uid, "gid", (int)d->gid, "perms", d->perms));
     }
     json_t *ulimits = json_array();
     for (size_t i = 0; i < spec->n_ulimits; i++)
@@ -75,6 +87,7 @@ int ctr_spec_save(const char *dir, const struct ctr_spec *spec, struct imgfs_err
     json_object_set_new(o, "privileged", json_boolean(spec->privileged));
     json_object_set_new(o, "no_new_privileges", json_boolean(spec->no_new_privileges));
     json_object_set_new(o, "mounts", mounts);
+    json_object_set_new(o, "devices", devices);
     json_object_set_new(o, "cap_add", words(spec->cap_add));
     json_object_set_new(o, "cap_drop", words(spec->cap_drop));
     json_object_set_new(o, "seccomp", str(seccomp));
@@ -178,6 +191,12 @@ int ctr_spec_load(const char *dir, struct ctr_saved_spec *out, struct imgfs_err 
         m[i].readonly = get_bool(j, "readonly");
         m[i].tmpfs = get_bool(j, "tmpfs");
         m[i].options = (char *)get_str(j, "options");
+        m[i].volume = get_bool(j, "volume");
+        m[i].volume_name = (char *)get_str(j, "volume_name");
+        m[i].anonymous = get_bool(j, "anonymous");
+        m[i].nocopy = get_bool(j, "nocopy");
+        m[i].mount_flag = get_bool(j, "mount_flag");
+        m[i].propagation = (char *)get_str(j, "propagation");
         if (!m[i].target || (!m[i].tmpfs && !m[i].source)) {
             free(m);
             ctr_saved_spec_free(out);
@@ -185,6 +204,27 @@ int ctr_spec_load(const char *dir, struct ctr_saved_spec *out, struct imgfs_err 
         }
     }
     sp->mounts = m;
+    json_t *devices = json_object_get(o, "devices");
+    sp->n_devices = json_array_size(devices);
+    sp->devices = xcalloc(sp->n_devices + 1, sizeof *sp->devices);
+    for (size_t i = 0; i < sp->n_devices; i++) {
+        json_t *j = json_array_get(devices, i);
+        struct ctr_device *d = &sp->devices[i];
+        d->host = (char *)get_str(j, "host");
+        d->container = (char *)get_str(j, "container");
+        const char *type = get_str(j, "type"), *perms = get_str(j, "perms");
+        d->type = type && *type == 'b' ? 'b' : 'c';
+        d->major = (unsigned)json_integer_value(json_object_get(j, "major"));
+        d->minor = (unsigned)json_integer_value(json_object_get(j, "minor"));
+        d->mode = (mode_t)json_integer_value(json_object_get(j, "mode"));
+        d->uid = (uid_t)json_integer_value(json_object_get(j, "uid"));
+        d->gid = (gid_t)json_integer_value(json_object_get(j, "gid"));
+        snprintf(d->perms, sizeof d->perms, "%s", perms ? perms : "rwm");
+        if (!d->host || !d->container || d->container[0] != '/') {
+            ctr_saved_spec_free(out);
+            return err_set(err, EINVAL, "`%s`: device %zu has no host or container path", path, i);
+        }
+    }
     sp->cap_add = get_words(out, o, "cap_add");
     sp->cap_drop = get_words(out, o, "cap_drop");
     sp->seccomp = get_str(o, "seccomp");
@@ -235,6 +275,7 @@ void ctr_saved_spec_free(struct ctr_saved_spec *s)
         free(s->lists[i]);
     free(s->lists);
     free(s->spec.mounts);
+    free(s->spec.devices);
     free(s->spec.ulimits);
     json_decref(s->json);
     memset(s, 0, sizeof *s);

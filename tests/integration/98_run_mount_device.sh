@@ -43,6 +43,10 @@ t_eq "--device: the node, type and numbers" "c 1 3" \
 t_check "--device: writable with the default rwm" run --device /dev/null:/dev/mynull busybox sh -c 'echo x >/dev/mynull'
 t_check "--device HOST alone: the same path inside" run --device /dev/full busybox test -c /dev/full
 t_check "--device outside /dev: directories made" run --device /dev/null:/opt/devs/n busybox test -c /opt/devs/n
+"$IMGFS" create --name cdev --network none --device /dev/null:/dev/mynull \
+    --mount type=tmpfs,target=/t,tmpfs-size=1m busybox sh -c 'test -c /dev/mynull && grep -q " /t tmpfs" /proc/mounts' >/dev/null
+"$IMGFS" start cdev >/dev/null
+t_eq "create + start keeps --device and --mount" 0 "$("$IMGFS" wait cdev)"
 dev=/dev/loop0
 if [[ -b $dev ]]; then
     t_eq "--device :r of a block device: read allowed, write refused by the cgroup" "r-ok w-denied" \

@@ -129,7 +129,7 @@ t_eq "volume ls -f label=K" "$d" "$i"
 both volume ls -f dangling=true --format '{{.Name}} {{.Driver}} {{.Scope}}'
 t_eq "volume ls -f dangling=true --format" "$d" "$i"
 both volume ls --format '{{.Labels}}' -f name=lab
-t_eq "volume ls {{.Labels}}" "$d" "$i"
+t_eq "volume ls {{.Labels}} (in any order, as Docker's map)" "$(tr ',' '\n' <<<"$d" | sort)" "$(tr ',' '\n' <<<"$i" | sort)"
 both volume inspect -f '{{.Name}} {{.Driver}} {{.Scope}}' oracle lab
 t_eq "volume inspect fields" "$d" "$i"
 both volume inspect -f '{{json .Labels}}' lab
