@@ -122,16 +122,23 @@ for tool in D "$IMGFS"; do
     done
 done
 Dstream ex:/data/sub/b
-t_eq "the oracle's container made its files" deep "$(tar xOf "$T/d.tar")"
+# with its own files unreadable the oracle has nothing to say: the checks above stand alone
+[[ $(tar xOf "$T/d.tar" 2>/dev/null) == deep ]] ||
+    t_skip "the docker oracle's container shows none of its files (its overlay2 or cp under load)"
 listing() { tar tv | awk '{print $1, $2, $NF}' | sort; }
 Dtar() { Dstream "$1"; listing <"$T/d.tar"; }
 t_eq "cp CTR:DIR - (names, modes, owners)" "$(Dtar ex:/data)" "$("$IMGFS" cp ex:/data - | listing)"
 t_eq "cp CTR:FILE -" "$(Dtar ex:/data/a)" "$("$IMGFS" cp ex:/data/a - | listing)"
 # into the container; what each side has then is compared through tar streams
 for tool in D "$IMGFS"; do
-    tcp $tool "$T/h" ex:/data/plain
-    tcp $tool -a "$T/h" ex:/data/kept
-    $tool cp - ex:/data <"$T/in.tar"
+    for try in 1 2 3; do # the oracle's cp into a container did nothing (exit 0) under load
+        tcp $tool "$T/h" ex:/data/plain
+        tcp $tool -a "$T/h" ex:/data/kept
+        $tool cp - ex:/data <"$T/in.tar"
+        [[ $tool != D ]] && break
+        Dstream ex:/data
+        [[ $(tar tf "$T/d.tar" | grep -c 'data/plain$\|data/kept$\|data/d/t1$') == 3 ]] && break
+    done
 done
 t_eq "cp HOSTFILE and cp -a HOSTFILE into the container: owners and times" \
     "$(Dstream ex:/data; tar tv --numeric-owner <"$T/d.tar" | awk '{print $1, $2, $4, $NF}' | sort)" \
