@@ -10,6 +10,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <jansson.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SOURCE_MAX 1024
 
@@ -24,6 +26,7 @@
 struct source {
     char *name; /* "host[:port]/repository" */
     struct registry_client *client;
+    char *ca_file; /* remembered for its registry (lazy_registry_remember) */
     struct source *next;
 };
 
@@ -78,6 +81,69 @@ static void flight_remove(struct lazy *l, const struct digest *d)
         }
 }
 
+/* ---- what a lazy pull was told about a registry's TLS ---- */
+
+static char *remembered_path(const char *root, const char *host)
+{
+    return xasprintf("%s/registries/%s.json", root, host);
+}
+
+int lazy_registry_remember(const char *root, const char *host, const struct registry_options *o,
+                           struct imgfs_err *err)
+{
+    if (!*host || strchr(host, '/') || host[0] == '.')
+        return err_set(err, EINVAL, "`%s` is not a registry host", host);
+    int tls = o->tls_verify;
+    if (tls == REGISTRY_TLS_AUTO && registry_host_insecure(host))
+        tls = REGISTRY_TLS_NO_VERIFY; /* insecure then: the same later, whatever the config */
+    cleanup_free char *path = remembered_path(root, host);
+    if (tls == REGISTRY_TLS_AUTO && !o->ca_file) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return err_sys(err, errno, "removing `%s`", path);
+        return 0;
+    }
+    cleanup_free char *dir = xasprintf("%s/registries", root);
+    if (mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    json_t *j = json_pack("{s:s}", "tls-verify",
+                          tls == REGISTRY_TLS_AUTO     ? "auto"
+                          : tls == REGISTRY_TLS_VERIFY ? "true"
+                                                       : "false");
+    if (o->ca_file)
+        json_object_set_new(j, "ca-file", json_string(o->ca_file));
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    json_decref(j);
+    int rc = write_file_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    return rc < 0 ? err_ctx(err, "remembering the TLS settings of %s", host) : 0;
+}
+
+/* The settings lazy_registry_remember kept for `host`: 0 found (*ca_file allocated or NULL), -1
+ * none (or unreadable: the defaults then). */
+static int registry_recall(const char *root, const char *host, int *tls_verify, char **ca_file)
+{
+    cleanup_free char *path = remembered_path(root, host);
+    struct buf b = {0};
+    struct imgfs_err ignored;
+    if (read_file(path, 64 << 10, &b, &ignored) < 0)
+        return -1;
+    json_error_t je;
+    json_t *j = json_loadb((const char *)b.data, b.len, 0, &je);
+    buf_free(&b);
+    const char *tls = json_string_value(json_object_get(j, "tls-verify"));
+    const char *ca = json_string_value(json_object_get(j, "ca-file"));
+    int ret = -1;
+    if (tls) {
+        *tls_verify = !strcmp(tls, "true")    ? REGISTRY_TLS_VERIFY
+                      : !strcmp(tls, "false") ? REGISTRY_TLS_NO_VERIFY
+                                              : REGISTRY_TLS_AUTO;
+        *ca_file = ca && *ca ? xstrdup(ca) : NULL;
+        ret = 0;
+    }
+    json_decref(j);
+    return ret;
+}
+
 /* The client for a source, opened once and shared (registry clients are thread-safe). */
 static int source_client(struct lazy *l, const char *name, struct registry_client **out,
                          struct imgfs_err *err)
@@ -98,7 +164,11 @@ static int source_client(struct lazy *l, const char *name, struct registry_clien
             pthread_mutex_unlock(&l->mu);
             return err_ctx(err, "the registry repository `%s`", name);
         }
-        int rc = registry_open(&ref, &l->o.registry, &src->client, err);
+        struct registry_options ro = l->o.registry;
+        if (ro.tls_verify == REGISTRY_TLS_AUTO && !ro.ca_file &&
+            registry_recall(store_root(l->s), ref.domain, &ro.tls_verify, &src->ca_file) == 0)
+            ro.ca_file = src->ca_file;
+        int rc = registry_open(&ref, &ro, &src->client, err);
         ref_free(&ref);
         if (rc < 0) {
             pthread_mutex_unlock(&l->mu);
@@ -430,6 +500,7 @@ void lazy_detach(struct lazy *l)
         l->sources = src->next;
         registry_close(src->client);
         free(src->name);
+        free(src->ca_file);
         free(src);
     }
     while (l->flights)
@@ -922,7 +993,9 @@ int lazy_pull(struct store *s, const char *ref, const struct pull_options *o, st
         if (canonical_size(table, table_len, &layers[i].size, err) < 0)
             goto out;
     }
-    if (pull_commit(b, &plan, layers, out, err) < 0)
+    /* the fetches that come later (the mount daemon's) talk to the registry as this pull did */
+    if (lazy_registry_remember(store_root(s), plan.ref.domain, &o->registry, err) < 0 ||
+        pull_commit(b, &plan, layers, out, err) < 0)
         goto out;
     store_read_end(r);
     r = NULL;

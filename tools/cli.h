@@ -70,8 +70,12 @@ struct store;
 /* Open the store at cli->root; prints the error itself and returns NULL on failure. */
 struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly);
 /* `ref` names a registry (host.domain/..., host:port/..., localhost/...) and is not in the store:
- * pull it lazily (tools/remote.c). 0 when the image is local now; -1 after reporting why not. */
-int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb);
+ * pull it lazily with `ro` (tools/remote.c). TLS options given in `ro` are remembered for that
+ * registry's lazy fetches even when the image is local (lazy_registry_remember). 0 when the image
+ * is local now; -1 after reporting why not. */
+struct registry_options;
+int cli_lazy_ensure(const struct cli *cli, const char *ref, const struct registry_options *ro,
+                    const char *verb);
 /* `image` was pulled lazily and some of its chunks are still remote: fetch them now (progress on
  * stderr), for the verbs that need every byte (export, save, push). 0 when it is complete now
  * (or not in the store: the verb reports that); -1 after reporting why not (the registry is

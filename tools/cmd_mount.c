@@ -1,6 +1,7 @@
 /* imgfs mount — an image as a read-only directory tree (fs/mount.h). */
 #include "../fs/lazy.h"
 #include "../fs/mount.h"
+#include "../fs/registry.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -31,6 +32,10 @@ static void mount_usage(FILE *f)
             "      --prefetch WHAT  a lazily pulled image: what to fetch in the background,\n"
             "                     behind reads: `trace` or `landmark` (the recorded start-up's\n"
             "                     files, the default), `all` (everything) or `none`\n"
+            "      --tls-verify[=BOOL], --ca-file FILE, --authfile FILE\n"
+            "                     IMAGE from a registry: how its lazy pull and every later\n"
+            "                     fetch of its content talk to the registry (see `imgfs pull\n"
+            "                     --help`); remembered for that registry\n"
             "  -h, --help         show this help\n");
 }
 
@@ -45,9 +50,11 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         {"fetch-timeout", required_argument, NULL, 'F'},
         {"prefetch", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
+        CLI_REGISTRY_OPTIONS,
         {0},
     };
     struct mount_options o = {0};
+    struct registry_options ro = {0};
     int c;
     while ((c = cli_getopt(argc, argv, "+:fdh", longopts)) != -1) {
         switch (c) {
@@ -90,6 +97,8 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
             mount_usage(stdout);
             return 0;
         default:
+            if (cli_registry_option(c, optarg, &ro, "mount") == 0)
+                break;
             return cli_usage_error("mount");
         }
     }
@@ -99,7 +108,7 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
         return EXIT_IMGFS_FAILED;
     }
     struct imgfs_err err = {0};
-    if (cli_lazy_ensure(cli, argv[optind], "mount") < 0)
+    if (cli_lazy_ensure(cli, argv[optind], &ro, "mount") < 0)
         return EXIT_IMGFS_FAILED;
     if (mount_image(cli->root, argv[optind], argv[optind + 1], &o, &err) < 0) {
         cli_report("mount", &err);

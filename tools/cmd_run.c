@@ -1,6 +1,7 @@
 /* imgfs run and imgfs create — parse Docker's options, resolve the image to its shared mount,
  * hand over to ctr_run or ctr_create (runner/runner.h). The two verbs take the same options. */
 #include "../fs/image.h"
+#include "../fs/registry.h"
 #include "../runner/runner.h"
 #include "cli.h"
 
@@ -74,6 +75,10 @@ static const char usage[] =
     "      --ipc MODE             host: share the host's IPC namespace (private: default)\n"
     "      --platform OS/ARCH     warn when the image is for another platform (nothing is\n"
     "                             emulated)\n"
+    "      --tls-verify[=BOOL], --ca-file FILE, --authfile FILE\n"
+    "                             IMAGE from a registry: how its lazy pull and every later\n"
+    "                             fetch of its content talk to the registry (see `imgfs\n"
+    "                             pull --help`); remembered for that registry\n"
     "A lazily pulled image (docs/lazy.md), when this run mounts it (run only):\n"
     "      --prefetch WHAT        what to fetch in the background, behind reads: trace (the\n"
     "                             recorded start-up's files, the default), all, none\n"
@@ -336,6 +341,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         {"mount", required_argument, NULL, OPT_MOUNT},
         {"device", required_argument, NULL, OPT_DEVICE},
         {"help", no_argument, NULL, 'h'},
+        CLI_REGISTRY_OPTIONS,
         {0},
     };
     struct ctr_spec spec = {.run_dir = cli->run_dir};
@@ -345,6 +351,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     char **labels = NULL, **hosts = NULL, **dns = NULL, **dns_search = NULL, **dns_opt = NULL;
     size_t n_labels = 0, n_hosts = 0, n_dns = 0, n_search = 0, n_opt = 0;
     const char *platform = NULL;
+    struct registry_options registry = {0};
     char **group_add = NULL;
     size_t n_group_add = 0;
     struct ctr_ulimit *ulimits = NULL;
@@ -661,6 +668,8 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             rc = 0;
             goto out;
         default:
+            if (cli_registry_option(c, optarg, &registry, verb) == 0)
+                break;
             rc = cli_usage_error(verb);
             goto out;
         }
@@ -735,7 +744,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         spec.lower = image;
     } else {
         /* a registry reference the store does not have: pulled lazily, then run */
-        if (cli_lazy_ensure(cli, image, verb) < 0) {
+        if (cli_lazy_ensure(cli, image, &registry, verb) < 0) {
             rc = EXIT_IMGFS_FAILED;
             goto out;
         }

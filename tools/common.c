@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,7 +216,17 @@ int cli_registry_option(int c, const char *arg, struct registry_options *o, cons
         }
         return 0;
     case CLI_REGISTRY_OPT_AUTHFILE: o->auth_file = arg; return 0;
-    case CLI_REGISTRY_OPT_CAFILE: o->ca_file = arg; return 0;
+    case CLI_REGISTRY_OPT_CAFILE: {
+        /* absolute: a lazily pulled image's fetches use it later, from a daemon in "/" (one
+         * --ca-file per command: the last one given) */
+        static char abs[PATH_MAX];
+        if (!realpath(arg, abs)) {
+            cli_error(verb, "--ca-file `%s`: %s", arg, strerror(errno));
+            return -1;
+        }
+        o->ca_file = abs;
+        return 0;
+    }
     default: return -1;
     }
 }

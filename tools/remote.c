@@ -30,11 +30,24 @@ static void note_whole_layers(void *ctx, const struct pull_event *e)
                 e->note);
 }
 
-int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb)
+int cli_lazy_ensure(const struct cli *cli, const char *ref, const struct registry_options *ro,
+                    const char *verb)
 {
     if (!names_a_registry(ref))
         return 0;
     struct imgfs_err err = {0};
+    /* --tls-verify / --ca-file given for an image pulled before: its fetches use them from now */
+    struct ref parsed;
+    if ((ro->tls_verify != REGISTRY_TLS_AUTO || ro->ca_file) &&
+        ref_parse(ref, &parsed, &err) == 0) {
+        int rc = lazy_registry_remember(cli->root, parsed.domain, ro, &err);
+        ref_free(&parsed);
+        if (rc < 0) {
+            cli_report(verb, &err);
+            return -1;
+        }
+    }
+    err_clear(&err);
     struct store *s;
     if (store_open(cli->root, STORE_READONLY, &s, &err) == 0) {
         struct store_read *r;
@@ -52,7 +65,8 @@ int cli_lazy_ensure(const struct cli *cli, const char *ref, const char *verb)
     if (!s)
         return -1;
     fprintf(stderr, "Unable to find image '%s' locally; pulling it lazily\n", ref);
-    struct pull_options o = {.event = note_whole_layers, .event_ctx = (void *)verb};
+    struct pull_options o = {
+        .registry = *ro, .event = note_whole_layers, .event_ctx = (void *)verb};
     bool whole = false;
     struct digest d;
     int rc = lazy_pull(s, ref, &o, &d, NULL, &whole, &err);

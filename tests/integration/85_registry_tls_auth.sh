@@ -2,7 +2,8 @@
 # A registry with TLS from a test CA and htpasswd basic auth: the CA is trusted only through
 # CURL_CA_BUNDLE (never the system store); login checks credentials against /v2/ and stores them
 # (Docker's auths layout, mode 0600, REGISTRY_AUTH_FILE honoured); pull and push use them; logout
-# removes them.
+# removes them. A lazy pull's TLS settings reach the mount daemon's own fetches; mount and run take
+# them for a registry image they pull lazily.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/tests/lib_registry.sh"
@@ -50,6 +51,45 @@ t_check "--tls-verify=false works without the CA" quiet env -u CURL_CA_BUNDLE \
     IMGFS_ROOT="$T/noverify" "$IMGFS" pull --tls-verify=false "$REG/b/busybox:1"
 t_check "--ca-file instead of CURL_CA_BUNDLE" quiet env -u CURL_CA_BUNDLE \
     IMGFS_ROOT="$T/cafile" "$IMGFS" pull $V --ca-file "$(reg_ca)" "$REG/b/busybox:1"
+
+# lazy pulls: the mount daemon's own fetches talk TLS as the pull was told to (--tls-verify,
+# --ca-file), not as its environment would have it (no CURL_CA_BUNDLE here)
+lz() { env -u CURL_CA_BUNDLE IMGFS_ROOT="$T/lazy" "$IMGFS" "$@"; }
+mkdir -p "$T/ref" "$T/mnt" "$T/mnt2" "$T/ca"
+t_check "mount the local image" "$IMGFS" mount busybox "$T/ref"
+t_cleanup "'$IMGFS' umount '$T/ref'"
+cp "$(reg_ca)" "$T/ca/ca.crt"
+t_check "pull --lazy with --ca-file" quiet lz pull -q --lazy $V --ca-file "$T/ca/ca.crt" "$REG/b/busybox:1"
+t_check "  remembered for the registry" \
+    quiet jq -e --arg ca "$T/ca/ca.crt" '.["tls-verify"] == "true" and .["ca-file"] == $ca' \
+    "$T/lazy/registries/$REG.json"
+t_check "mount it" lz mount --fetch-timeout 3s "$REG/b/busybox:1" "$T/mnt"
+t_cleanup "IMGFS_ROOT='$T/lazy' '$IMGFS' umount '$T/mnt'"
+# another CA in the file: a daemon that checks the registry's certificate with it must fail
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=another CA" \
+    -keyout "$T/ca/other.key" -out "$T/ca/other.crt" 2>/dev/null
+cp "$T/ca/other.crt" "$T/ca/ca.crt"
+t_check "with another CA in --ca-file's file, the daemon's fetch fails (it checks the certificate)" \
+    quiet bash -c "! cat '$T/mnt/bin/busybox' >/dev/null"
+cp "$(reg_ca)" "$T/ca/ca.crt"
+t_check "with the CA back, the same read works (no remount)" cmp -s "$T/ref/bin/busybox" "$T/mnt/bin/busybox"
+t_check "  and the whole tree reads" tar -C "$T/mnt" -cf /dev/null .
+lz umount "$T/mnt"
+out=$(env -u CURL_CA_BUNDLE IMGFS_ROOT="$T/lazy2" "$IMGFS" mount $V "$REG/b/busybox:1" "$T/mnt2" 2>&1) && rc=0 || rc=$?
+t_eq "mount of a registry image with --tls-verify and no CA: exit 125" 125 "$rc"
+t_check "  a certificate error from its lazy pull" grep -qi "certificate" <<<"$out"
+t_check "mount --ca-file of a registry image pulls it lazily with the CA" \
+    quiet env -u CURL_CA_BUNDLE IMGFS_ROOT="$T/lazy2" "$IMGFS" mount $V --ca-file "$(reg_ca)" \
+    "$REG/b/busybox:1" "$T/mnt2"
+t_cleanup "IMGFS_ROOT='$T/lazy2' '$IMGFS' umount '$T/mnt2'"
+t_check "  and its reads fetch with it" cmp -s "$T/ref/bin/busybox" "$T/mnt2/bin/busybox"
+IMGFS_ROOT=$T/lazy2 "$IMGFS" umount "$T/mnt2"
+t_eq "run --ca-file of a registry image" "hello" \
+    "$(env -u CURL_CA_BUNDLE IMGFS_ROOT="$T/lazy3" "$IMGFS" run --rm --network none $V \
+        --ca-file "$(reg_ca)" "$REG/b/busybox:1" echo hello 2>"$T/run.err")"
+out=$("$IMGFS" mount --ca-file "$T/nothere.crt" busybox "$T/mnt2" 2>&1) && rc=0 || rc=$?
+t_eq "--ca-file of a missing file: exit 125" 125 "$rc"
+t_check "  names it" grep -q "ca-file .*nothere.crt.*No such file" <<<"$out"
 
 t_check "logout" quiet "$IMGFS" logout "$REG"
 t_eq "  the entry is gone" null "$(jq -r --arg h "$REG" '.auths[$h]' "$REGISTRY_AUTH_FILE")"
