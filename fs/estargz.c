@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -295,6 +296,19 @@ struct estargz_writer {
 
 static const uint8_t zeros[CHUNK_MAX];
 
+/* A long hole is many full chunks of zeros: hash one once. */
+static struct digest zero_digest;
+static void zero_digest_init(void)
+{
+    digest_of(zeros, CHUNK_MAX, &zero_digest);
+}
+static const struct digest *zero_chunk_digest(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, zero_digest_init);
+    return &zero_digest;
+}
+
 /* One chunk of file content: a gzip member of its own, and a TOC entry. */
 static int write_chunk(struct estargz_writer *w, json_t *first, const char *name, uint64_t pos,
                        const void *data, size_t len, const struct digest *d, bool last)
@@ -380,7 +394,10 @@ static int write_entry(struct estargz_writer *w, const struct layer_entry *e)
             uint64_t stop = i < e->n_extents ? e->extents[i].offset : e->size;
             len = stop - pos < CHUNK_MAX ? (size_t)(stop - pos) : CHUNK_MAX;
             data = zeros;
-            digest_of(zeros, len, &d);
+            if (len == CHUNK_MAX)
+                d = *zero_chunk_digest();
+            else
+                digest_of(zeros, len, &d);
         }
         digest_ctx_update(file_hash, data, len);
         if (write_chunk(w, o, name, pos, data, len, &d, pos + len == e->size) < 0)

@@ -31,6 +31,79 @@ int push_encode_layer(struct store_read *r, const void *table, size_t table_len,
     return estargz_write(r, table, table_len, o, fd_sink, &fd, out, err);
 }
 
+/* ---- holes ----
+ *
+ * A pushed layer is read as plain tar+gzip by every runtime and as eStargz by lazy readers;
+ * neither has holes (Docker's and containerd's tar readers accept sparse members but write the
+ * zeros out; eStargz TOCs cannot say "hole", stargz-snapshotter's own converter writes zeros), so
+ * the holes of sparse files go out as zeros (estargz_write). A 1 PiB sparse file would never
+ * finish: push refuses an image whose holes add up to more than the limit before it encodes
+ * anything. */
+
+/* The bytes of holes in a layer, and the file with the most of them. */
+static int layer_holes(const void *table, size_t len, uint64_t *total, uint64_t *biggest,
+                       char **biggest_path, struct imgfs_err *err)
+{
+    struct layer_reader rd;
+    if (layer_reader_init(&rd, table, len, err) < 0)
+        return -1;
+    struct layer_entry e;
+    int rc;
+    *total = *biggest = 0;
+    while ((rc = layer_next(&rd, &e, err)) == 1) {
+        if (e.kind != LAYER_REG)
+            continue;
+        uint64_t data = 0;
+        for (uint32_t i = 0; i < e.n_extents; i++)
+            data += e.extents[i].length;
+        uint64_t holes = e.size > data ? e.size - data : 0;
+        *total += holes;
+        if (holes > *biggest) {
+            *biggest = holes;
+            free(*biggest_path);
+            *biggest_path = xstrdup(e.path);
+        }
+    }
+    layer_reader_free(&rd);
+    return rc;
+}
+
+static int check_holes(struct store_read *r, const struct image *img, uint64_t limit,
+                       struct imgfs_err *err)
+{
+    uint64_t total = 0, worst = 0;
+    size_t worst_layer = 0;
+    cleanup_free char *worst_path = NULL;
+    for (size_t i = 0; i < img->n_layers; i++) {
+        const void *table;
+        size_t len;
+        uint64_t holes, biggest;
+        char *path = NULL;
+        if (store_get(r, STORE_LAYER, &img->layers[i], &table, &len, err) < 0 ||
+            layer_holes(table, len, &holes, &biggest, &path, err) < 0) {
+            free(path);
+            return err_ctx(err, "layer %zu", i + 1);
+        }
+        total += holes;
+        if (biggest > worst) {
+            worst = biggest;
+            worst_layer = i;
+            free(worst_path);
+            worst_path = path;
+        } else {
+            free(path);
+        }
+    }
+    if (total <= limit)
+        return 0;
+    return err_set(err, EFBIG,
+                   "the image's sparse files have %llu bytes of holes (layer %zu, `%s`: %llu), "
+                   "more than the %llu the push writes out as zeros (pushed layers are plain "
+                   "tar+gzip and eStargz, which have no holes); raise it with --sparse-limit",
+                   (unsigned long long)total, worst_layer + 1, worst_path ? worst_path : "?",
+                   (unsigned long long)worst, (unsigned long long)limit);
+}
+
 /* ---- where imgfs pushed blobs before (for cross-repository mounts) ----
  *
  * ROOT/pushed-blobs: lines "sha256:<hex> HOST/REPO", the most recently used last, at most
@@ -302,7 +375,9 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
         store_read_end(r);
         return -1;
     }
-    if (ref_parse(ref_arg ? ref_arg : image, &target, err) < 0)
+    if (ref_parse(ref_arg ? ref_arg : image, &target, err) < 0 ||
+        check_holes(r, &img, o->sparse_limit ? o->sparse_limit : PUSH_SPARSE_LIMIT_DEFAULT, err) <
+            0)
         goto out;
     p.n = img.n_layers;
     p.blobs = xcalloc(p.n + 1, sizeof *p.blobs);

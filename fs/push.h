@@ -29,6 +29,8 @@
 struct store;
 struct store_read;
 
+#define PUSH_SPARSE_LIMIT_DEFAULT (4ull << 30)
+
 /* THE function that turns a stored layer (its file table) into the blob imgfs pushes, written
  * to `fd`: an eStargz blob (estargz_write: a gzip member per FastCDC chunk, the TOC, the footer),
  * which every runtime pulls as a plain tar+gzip layer and imgfs mounts lazily. */
@@ -57,6 +59,10 @@ struct push_options {
     struct registry_options registry;
     size_t chunk_size; /* 0 = monolithic up to 16 MiB, chunked beyond */
     unsigned jobs;     /* layers uploaded at a time; 0 = 3 */
+    /* the holes of sparse files are written out as zeros (tar+gzip and eStargz have no holes): at
+     * most this many bytes of them in the whole image, else EFBIG before anything is encoded or
+     * sent; 0 = PUSH_SPARSE_LIMIT_DEFAULT */
+    uint64_t sparse_limit;
     /* Called for every event, one call at a time (from the uploading threads). */
     void (*event)(void *ctx, const struct push_event *e);
     void *event_ctx;

@@ -16,6 +16,9 @@ static const char usage[] =
     "  -q, --quiet                 print only the digest\n"
     "      --json                  one JSON event per line\n"
     "  -j, --jobs N                layers uploaded at a time (default 3)\n"
+    "      --sparse-limit SIZE     the holes of sparse files are pushed as zeros (layers have\n"
+    "                              no holes): refuse an image with more than SIZE of them\n"
+    "                              (default 4g)\n"
     "      --chunk-size BYTES      upload blobs above this size in chunks of it (default "
     "16MiB)\n" CLI_REGISTRY_HELP "  -h, --help                  show this help\n";
 
@@ -84,6 +87,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
                                          {"json", no_argument, 0, 'J'},
                                          {"chunk-size", required_argument, 0, 'C'},
                                          {"jobs", required_argument, 0, 'j'},
+                                         {"sparse-limit", required_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_REGISTRY_OPTIONS,
                                          {0, 0, 0, 0}};
@@ -116,6 +120,16 @@ int cmd_push(int argc, char **argv, struct cli *cli)
                 return EXIT_IMGFS_FAILED;
             }
             o.jobs = (unsigned)n;
+            break;
+        }
+        case 'S': {
+            uint64_t n;
+            if (cli_parse_bytes(optarg, &n) < 0 || !n) {
+                cli_error("push", "--sparse-limit wants a size such as 4g or 1t, not `%s`",
+                          optarg);
+                return EXIT_IMGFS_FAILED;
+            }
+            o.sparse_limit = n;
             break;
         }
         case 'h':
