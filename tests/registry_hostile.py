@@ -15,6 +15,8 @@ Range support, and breaks it the way --mode says:
                   requests are served (with Range) - a pull must resume
   ignore-range    truncate-once, and Range requests answered 200 with the whole blob
   die             the first GET of the largest layer sends half of it, then the server exits
+  truncate-tamper truncate-once, and what comes after the cut has one byte flipped (a registry
+                  whose blob changed between the two requests) - a pull must notice
   retry           the first two GETs of every blob answer 503 / 429 with Retry-After: 0
   retry-after     the first two GETs of every blob answer 503 with Retry-After: 2 (seconds), then
                   429 with Retry-After: an HTTP-date 2 s ahead
@@ -256,8 +258,12 @@ class Handler(BaseHTTPRequestHandler):
                 headers["Content-Range"] = "bytes %d-%d/%d" % (start, end, len(data))
                 data = data[start:end + 1]
                 status = 206
-        cut = ref == st.big and self.command == "GET" and mode in ("truncate-once", "ignore-range", "die") \
-            and st.count("cut") == 1
+        cut = ref == st.big and self.command == "GET" and \
+            mode in ("truncate-once", "ignore-range", "die", "truncate-tamper") and st.count("cut") == 1
+        if ref == st.big and mode == "truncate-tamper" and not cut and start > 0 and status == 206:
+            b = bytearray(data)
+            b[len(b) // 2] ^= 0xFF
+            data = bytes(b)
         if cut:
             # announce everything, send half, and go away
             self.log("%d cut" % status)

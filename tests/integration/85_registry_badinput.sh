@@ -32,13 +32,15 @@ hostile() { # MODE: (re)start the server in that mode on a fresh port
 }
 
 rejects() { # MODE PATTERN: the pull fails with exit 125 and an error matching PATTERN
-    local mode=$1 pattern=$2 out rc
+    local mode=$1 pattern=$2 out rc before
     hostile "$mode"
+    before=$("$IMGFS" du --json 2>/dev/null | jq -r '.Stored // 0' || echo 0)
     out=$("$IMGFS" pull "$H/x/bb:1" 2>&1) && rc=0 || rc=$?
     echo "$out" | tail -n 2 | sed 's/^/    output: /'
     t_eq "$mode: exit 125 (not a crash)" 125 "$rc"
     t_check "$mode: the error says what ($pattern)" grep -qE "imgfs pull: .*$pattern" <<<"$out"
     t_eq "$mode: nothing named" "" "$("$IMGFS" images -q 2>/dev/null)"
+    t_eq "$mode: nothing stored" "$before" "$("$IMGFS" du --json 2>/dev/null | jq -r '.Stored // 0' || echo 0)"
     t_check "$mode: the store is consistent" "$IMGFS" fsck >/dev/null
 }
 rejects big-manifest "larger than"
@@ -49,6 +51,9 @@ rejects blob-short "bytes served, the manifest says"
 rejects diff-id "uncompressed stream has digest .* the config says"
 rejects huge-config "larger than"
 rejects die "getting blob .*(connect|Connection|closed)"
+rejects truncate-tamper "has digest"
+t_check "  (the tampered bytes came in a resumed Range request)" \
+    grep -qE "blobs/.* range=bytes=[1-9][0-9]*- .* -> 206" "$HLOG"
 
 pulls() { # MODE WHAT: the pull succeeds and gives the source's layers
     hostile "$1"
@@ -64,6 +69,34 @@ pulls() { # MODE WHAT: the pull succeeds and gives the source's layers
 pulls truncate-once "a broken download resumes"
 t_check "  with a Range request from where it broke" grep -qE "blobs/.* range=bytes=[1-9][0-9]*- " "$HLOG"
 pulls ignore-range "resumes from a server that answers Range with the whole blob"
+# a registry stopped in the middle of a layer and started again: the pull resumes where it broke
+# (a fresh store: this one has the layer from the pulls above and would not download it)
+hostile die
+out=$T/die-restart.out
+IMGFS_ROOT=$T/die-restart "$IMGFS" pull -q "$H/x/bb:1" >"$out" 2>&1 &
+pull_pid=$!
+t_cleanup "kill $pull_pid 2>/dev/null"
+if ! t_wait_for 400 eval "! kill -0 $HPID 2>/dev/null"; then
+    t_fail "the hostile registry did not die mid-layer"
+    kill "$HPID" 2>/dev/null || true
+fi
+wait "$HPID" 2>/dev/null || true
+died_log=$HLOG
+python3 "$TOP/tests/registry_hostile.py" --port "$HPORT" --layout "$T/layout" --mode ok \
+    --log "$T/hostile-back.log" 2>>"$T/hostile.err" &
+HPID=$!
+t_cleanup "kill $HPID 2>/dev/null"
+if wait "$pull_pid"; then t_pass "registry stopped mid-layer, started again: the pull succeeds"; else
+    sed 's/^/    output: /' "$out"; t_fail "registry stopped mid-layer, started again: the pull succeeds"; fi
+t_check "  the first server sent part of the layer" grep -q " -> 200 cut" "$died_log"
+t_check "  the one started again was asked for the rest (Range from where it broke)" \
+    grep -qE "blobs/.* range=bytes=[1-9][0-9]*- .* -> 206" "$T/hostile-back.log"
+big=$(jq -r '.layers[0].digest' "$T/layout/blobs/sha256/$(jq -r '.manifests[0].digest' "$T/layout/index.json" | cut -d: -f2)")
+t_check "  and not for the whole layer again" \
+    bash -c "! grep -q '^GET [^ ]*/blobs/$big range=- ' '$T/hostile-back.log'"
+t_eq "  the source's layers (the digest held over the two transfers)" "$want_ids" \
+    "$(IMGFS_ROOT=$T/die-restart t_diff_ids "$H/x/bb:1" 2>/dev/null)"
+
 pulls retry "503 and 429 are retried"
 t_eq "  twice per blob, then served" 2 "$(grep -c "blobs/.* -> \(503\|429\)" "$HLOG" | awk '{print ($1 >= 2) ? 2 : $1}')"
 # waited() STATUS: the shortest pause, over every blob, between a STATUS answer and the next
