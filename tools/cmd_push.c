@@ -125,8 +125,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
         case 'S': {
             uint64_t n;
             if (cli_parse_bytes(optarg, &n) < 0 || !n) {
-                cli_error("push", "--sparse-limit wants a size such as 4g or 1t, not `%s`",
-                          optarg);
+                cli_error("push", "--sparse-limit wants a size such as 4g or 1t, not `%s`", optarg);
                 return EXIT_IMGFS_FAILED;
             }
             o.sparse_limit = n;
