@@ -466,9 +466,10 @@ static int index_table(const void *table, size_t len, struct table_index *ix, st
     return rc < 0 ? -1 : 0;
 }
 
-static const struct table_index *sort_ix;
-static int by_path_cmp(const void *a, const void *b)
+/* qsort_r: layers are encoded by several threads at once (push) */
+static int by_path_cmp(const void *a, const void *b, void *ctx)
 {
+    const struct table_index *sort_ix = ctx;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     int c = strcmp(sort_ix->path[x], sort_ix->path[y]);
     return c ? c : (x < y ? -1 : x > y);
@@ -546,8 +547,7 @@ int estargz_write(struct store_read *r, const void *table, size_t table_len,
     ix.by_path = xmalloc((ix.n ? ix.n : 1) * sizeof *ix.by_path);
     for (size_t i = 0; i < ix.n; i++)
         ix.by_path[i] = (uint32_t)i;
-    sort_ix = &ix;
-    qsort(ix.by_path, ix.n, sizeof *ix.by_path, by_path_cmp);
+    qsort_r(ix.by_path, ix.n, sizeof *ix.by_path, by_path_cmp, &ix);
     uint32_t *order = xmalloc((ix.n ? ix.n : 1) * sizeof *order);
     size_t prefetched = write_order(&ix, o, order);
 

@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <pthread.h>
@@ -229,10 +230,12 @@ struct push {
     const struct push_options *o;
     struct registry_client *client;
     const struct ref *target;
+    const struct image *img;
+    const struct estargz_write_options *eo; /* NULL: no recorded start-up */
     struct estargz_result *blobs;
     int *fds;
     size_t n;
-    bool *repeated;     /* the same blob as an earlier layer: uploaded once, as that one */
+    bool *repeated;     /* the same layer as an earlier one: done once, as that one */
     pthread_mutex_t mu; /* events (one at a time), and the fields below */
     size_t next;        /* the next layer a worker takes */
     bool failed;        /* stop taking layers */
@@ -256,16 +259,17 @@ static void emit(struct push *p, enum push_event_kind kind, size_t layer, const 
     pthread_mutex_unlock(&p->mu);
 }
 
-/* The registry client reports bytes by blob: the layer is the first that has it. */
+/* The registry client reports bytes for the blob pointer upload_blob gave it: &p->blobs[i].blob
+ * (other workers may be writing other layers' results meanwhile: nothing is compared). */
 static void on_progress(void *ctx, const struct digest *blob, uint64_t done, uint64_t total)
 {
     (void)total;
     struct push *p = ctx;
-    for (size_t i = 0; i < p->n; i++)
-        if (!p->repeated[i] && digest_equal(&p->blobs[i].blob, blob)) {
-            emit(p, PUSH_LAYER_PROGRESS, i, blob, done, p->blobs[i].blob_size, NULL);
-            return;
-        }
+    const struct estargz_result *res =
+        (const struct estargz_result *)((const char *)blob - offsetof(struct estargz_result, blob));
+    size_t i = (size_t)(res - p->blobs);
+    if (i < p->n)
+        emit(p, PUSH_LAYER_PROGRESS, i, blob, done, res->blob_size, NULL);
 }
 
 static int tmp_file(struct store *s, struct imgfs_err *err)
@@ -305,8 +309,25 @@ static int upload_blob(struct push *p, size_t index, struct imgfs_err *err)
     return 0;
 }
 
-/* An upload worker: takes the next layer until none is left or one failed. */
-static void *upload_main(void *arg)
+/* Encode layer i into its temporary file (a read snapshot of its own: LMDB read transactions
+ * are per thread here). */
+static int encode_layer(struct push *p, size_t i, struct imgfs_err *err)
+{
+    struct store_read *r;
+    if (store_read_begin(p->s, &r, err) < 0)
+        return -1;
+    const void *table;
+    size_t len;
+    int rc = -1;
+    if (store_get(r, STORE_LAYER, &p->img->layers[i], &table, &len, err) == 0 &&
+        (p->fds[i] = tmp_file(p->s, err)) >= 0)
+        rc = push_encode_layer(r, table, len, p->eo, p->fds[i], &p->blobs[i], err);
+    store_read_end(r);
+    return rc;
+}
+
+/* A worker: takes the next layer, encodes it and uploads it, until none is left or one failed. */
+static void *layer_main(void *arg)
 {
     struct push *p = arg;
     for (;;) {
@@ -320,21 +341,24 @@ static void *upload_main(void *arg)
         if (stop)
             return NULL;
         struct imgfs_err e = {0};
-        if (upload_blob(p, i, &e) < 0) {
+        if (encode_layer(p, i, &e) < 0 || upload_blob(p, i, &e) < 0) {
             pthread_mutex_lock(&p->mu);
             if (!p->failed) { /* the first failure is the one reported */
+                char ds[DIGEST_STR_SIZE];
+                digest_str(&p->img->layers[i], ds);
                 p->failed = true;
                 p->err = e;
-                err_ctx(&p->err, "layer %zu", i + 1);
+                err_ctx(&p->err, "layer %zu (%s)", i + 1, ds);
             }
             pthread_mutex_unlock(&p->mu);
         }
     }
 }
 
-/* Upload every layer blob, `jobs` at a time (Docker's pushes overlap too): each upload is
- * independent (HEAD, mount or POST/PATCH/PUT), the manifest that names them goes up after all. */
-static int upload_layers(struct push *p, unsigned jobs, struct imgfs_err *err)
+/* Encode and upload every layer, `jobs` at a time (Docker's pushes overlap too): each layer is
+ * independent (its eStargz encoding, then HEAD, mount or POST/PATCH/PUT); the config and the
+ * manifest that name them are made after all of them. A layer twice in the image is done once. */
+static int push_layers(struct push *p, unsigned jobs, struct imgfs_err *err)
 {
     if (!jobs)
         jobs = DEFAULT_JOBS;
@@ -343,10 +367,10 @@ static int upload_layers(struct push *p, unsigned jobs, struct imgfs_err *err)
     pthread_t *threads = xcalloc(jobs + 1, sizeof *threads);
     unsigned started = 0;
     for (; started < jobs; started++)
-        if (pthread_create(&threads[started], NULL, upload_main, p) != 0)
+        if (pthread_create(&threads[started], NULL, layer_main, p) != 0)
             break;
     if (!started)
-        upload_main(p);
+        layer_main(p);
     for (unsigned t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
     free(threads);
@@ -367,6 +391,8 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
     struct registry_client *c = NULL;
     int *fds = NULL;
     char *config = NULL, *manifest = NULL;
+    char **trace = NULL;
+    size_t n_trace = 0;
     int ret = -1;
     struct store_read *r;
     if (store_read_begin(s, &r, err) < 0)
@@ -380,47 +406,24 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
             0)
         goto out;
     p.n = img.n_layers;
+    p.img = &img;
     p.blobs = xcalloc(p.n + 1, sizeof *p.blobs);
     fds = xcalloc(p.n + 1, sizeof *fds);
     for (size_t i = 0; i < p.n; i++)
         fds[i] = -1;
+    p.fds = fds;
+    p.repeated = xcalloc(p.n + 1, sizeof *p.repeated);
+    for (size_t i = 0; i < p.n; i++)
+        for (size_t k = 0; k < i && !p.repeated[i]; k++)
+            p.repeated[i] = digest_equal(&img.layers[k], &img.layers[i]);
+    store_read_end(r);
+    r = NULL;
     /* a recorded start-up (imgfs optimize): its files first, before the prefetch landmark */
-    char **trace = NULL;
-    size_t n_trace = 0;
     if (lazy_trace_load(store_root(s), &img.digest, &trace, &n_trace, err) < 0)
         goto out;
     struct estargz_write_options eo = {.prefetch = (const char *const *)trace,
                                        .n_prefetch = n_trace};
-    for (size_t i = 0; i < p.n; i++) {
-        const void *table;
-        size_t len;
-        char ds[DIGEST_STR_SIZE];
-        digest_str(&img.layers[i], ds);
-        if (store_get(r, STORE_LAYER, &img.layers[i], &table, &len, err) < 0 ||
-            (fds[i] = tmp_file(s, err)) < 0 ||
-            push_encode_layer(r, table, len, n_trace ? &eo : NULL, fds[i], &p.blobs[i], err) <
-                0) {
-            for (size_t k = 0; k < n_trace; k++)
-                free(trace[k]);
-            free(trace);
-            err_ctx(err, "layer %zu (%s)", i + 1, ds);
-            goto out;
-        }
-    }
-    for (size_t k = 0; k < n_trace; k++)
-        free(trace[k]);
-    free(trace);
-    store_read_end(r);
-    r = NULL;
-    emit(&p, PUSH_PREPARED, 0, &img.digest, 0, 0, NULL);
-
-    size_t config_len, manifest_len;
-    if (estargz_image_json(&img, p.blobs, &config, &config_len, &manifest, &manifest_len, err) < 0)
-        goto out;
-    struct digest config_digest, manifest_digest;
-    digest_of(config, config_len, &config_digest);
-    digest_of(manifest, manifest_len, &manifest_digest);
-
+    p.eo = n_trace ? &eo : NULL;
     struct registry_options ro = o->registry;
     ro.progress = on_progress;
     ro.push = true;
@@ -429,13 +432,22 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
         goto out;
     p.client = c;
     p.target = &target;
-    p.fds = fds;
-    p.repeated = xcalloc(p.n + 1, sizeof *p.repeated);
-    for (size_t i = 0; i < p.n; i++)
-        for (size_t k = 0; k < i && !p.repeated[i]; k++)
-            p.repeated[i] = digest_equal(&p.blobs[k].blob, &p.blobs[i].blob);
-    if (upload_layers(&p, o->jobs, err) < 0)
+    emit(&p, PUSH_PREPARED, 0, &img.digest, 0, 0, NULL);
+    if (push_layers(&p, o->jobs, err) < 0)
         goto out;
+    for (size_t i = 0; i < p.n; i++)
+        for (size_t k = 0; k < i && p.repeated[i]; k++)
+            if (digest_equal(&img.layers[k], &img.layers[i])) {
+                p.blobs[i] = p.blobs[k]; /* the same table makes the same blob */
+                break;
+            }
+
+    size_t config_len, manifest_len;
+    if (estargz_image_json(&img, p.blobs, &config, &config_len, &manifest, &manifest_len, err) < 0)
+        goto out;
+    struct digest config_digest, manifest_digest;
+    digest_of(config, config_len, &config_digest);
+    digest_of(manifest, manifest_len, &manifest_digest);
     /* the config, from memory through a temporary file like the layers */
     int cfd = tmp_file(s, err);
     if (cfd < 0)
@@ -490,6 +502,9 @@ out:
             close(fds[i]);
     }
     free(fds);
+    for (size_t k = 0; k < n_trace; k++)
+        free(trace[k]);
+    free(trace);
     free(p.repeated);
     free(p.blobs);
     pthread_mutex_destroy(&p.mu);

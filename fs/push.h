@@ -1,8 +1,8 @@
 /* push.h — uploading an image from the store to a registry (docs/registry.md, docs/formats.md).
  *
- * push_image encodes every layer of the image (push_encode_layer) into a temporary file under
- * ROOT/tmp (the blob's digest must be known before the upload: HEAD checks it, the final PUT
- * names it), then uploads the blobs, `jobs` at a time, each: HEAD (the registry has it: skipped),
+ * push_image takes the image's layers `jobs` at a time; each is encoded (push_encode_layer) into a
+ * temporary file under ROOT/tmp (the blob's digest must be known before the upload: HEAD checks
+ * it, the final PUT names it), then uploaded: HEAD (the registry has it: skipped),
  * else a cross-repository mount when imgfs pushed the same blob to another repository of that
  * registry before (ROOT/pushed-blobs, a bounded cache of hints), else an upload (monolithic up to
  * chunk_size, chunked PATCHes beyond). Then the config, then the manifest
@@ -39,7 +39,7 @@ int push_encode_layer(struct store_read *r, const void *table, size_t table_len,
                       struct imgfs_err *err);
 
 enum push_event_kind {
-    PUSH_PREPARED,       /* every layer encoded: n_layers */
+    PUSH_PREPARED,       /* the layers are known (n_layers); each is encoded before its upload */
     PUSH_LAYER_EXISTS,   /* the registry has the blob */
     PUSH_LAYER_MOUNTED,  /* mounted from another repository (`from`) */
     PUSH_LAYER_START,    /* uploading: total = size */
