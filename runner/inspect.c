@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,6 +37,11 @@ static json_t *kv_object(char *const *v)
         json_object_set_new(o, k, json_string(eq ? eq + 1 : ""));
     }
     return o;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *argv,
@@ -139,6 +145,21 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
             json_array_append_new(envs, json_string(ic->env[i]));
     }
     (void)env;
+    /* Docker's Config.Volumes: the image's VOLUMEs and the -v CTR ones; null when none */
+    char **paths = strv_dup(ic ? ic->volumes : NULL);
+    for (size_t i = 0; i < spec->n_mounts; i++)
+        if (spec->mounts[i].volume && spec->mounts[i].anonymous && !spec->mounts[i].mount_flag)
+            paths = strv_append(paths, spec->mounts[i].target);
+    if (paths) /* in Go's order for a map: sorted */
+        qsort(paths, strv_len(paths), sizeof *paths, by_string);
+    json_t *volumes = json_object();
+    for (size_t i = 0; paths && paths[i]; i++)
+        json_object_set_new(volumes, paths[i], json_object());
+    strv_free(paths);
+    if (!json_object_size(volumes)) {
+        json_decref(volumes);
+        volumes = json_null();
+    }
     if (!json_object_size(exposed)) { /* Docker omits an empty set: null */
         json_decref(exposed);
         exposed = json_null();
@@ -151,7 +172,7 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
     char hostname[64];
     snprintf(hostname, sizeof hostname, "%.12s", spec->id);
     json_t *o = json_pack(
-        "{s:s, s:o, s:o, s:{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:b, s:b, s:b},"
+        "{s:s, s:o, s:o, s:{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:b, s:b},"
         " s:{s:s, s:o, s:b, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}, s:o}",
         "Path", argv && argv[0] ? argv[0] : "", "Args", strv(argv && argv[0] ? argv + 1 : NULL),
         "Mounts", mounts, "Config", "Hostname", spec->hostname ? spec->hostname : hostname, "User",
@@ -170,8 +191,8 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
         strv(spec->entrypoint ? spec->entrypoint
              : ic             ? ic->entrypoint
                               : NULL),
-        "Labels", labels, "ExposedPorts", exposed, "Tty", spec->tty, "OpenStdin", spec->interactive,
-        "AttachStdout", !spec->detach, "HostConfig", "NetworkMode",
+        "Labels", labels, "ExposedPorts", exposed, "Volumes", volumes, "Tty", spec->tty,
+        "OpenStdin", spec->interactive, "AttachStdout", !spec->detach, "HostConfig", "NetworkMode",
         !strcmp(network, "private") ? "slirp4netns" : network, "PortBindings", bindings,
         "Privileged", spec->privileged, "ReadonlyRootfs", spec->read_only, "Memory",
         (json_int_t)spec->memory_bytes, "NanoCpus", (json_int_t)(spec->cpus * 1e9), "PidsLimit",

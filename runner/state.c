@@ -412,8 +412,12 @@ static void settle_dead(const char *run_dir, struct ctr_state *s)
     ctr_cleanup_dead(run_dir, s);
     struct imgfs_err ignored;
     if (s->remove) {
+        /* --rm whose monitor died: its anonymous volumes go too, as the monitor would have */
+        char **anonymous = ctr_anonymous_volumes(run_dir, s->id);
         cleanup_free char *dir = ctr_dir(run_dir, s->id);
         ctr_remove_tree(dir, &ignored);
+        ctr_anonymous_volumes_remove(run_dir, anonymous);
+        strv_free(anonymous);
     } else if (changed) {
         ctr_state_save(run_dir, s, &ignored);
     }

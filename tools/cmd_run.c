@@ -161,6 +161,19 @@ static void strv_release(char **v)
     free(v);
 }
 
+/* The anonymous volumes made for a container that never was go with it (those no other
+ * container uses). */
+static void remove_new_anonymous(const struct cli *cli, const struct ctr_mount *mounts, size_t n)
+{
+    char **made = NULL;
+    size_t n_made = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mounts[i].anonymous && mounts[i].source)
+            made = strv_push(made, &n_made, mounts[i].source);
+    ctr_anonymous_volumes_remove(cli->run_dir, made);
+    strv_release(made);
+}
+
 /* Docker's env-file: KEY=VALUE lines, KEY alone takes our value, # comments, blank lines. */
 static int read_env_file(const char *path, char ***env, size_t *n, struct imgfs_err *err)
 {
@@ -781,22 +794,17 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     if (prepared < 0)
         goto fail;
     if (create) {
-        if (ctr_create(&spec, &err) < 0)
+        if (ctr_create(&spec, &err) < 0) {
+            remove_new_anonymous(cli, mounts, n_mounts);
             goto fail;
+        }
         printf("%s\n", spec.id);
         rc = 0;
         goto out;
     }
     int status = 0;
     if (ctr_run(&spec, &status, &err) < 0) {
-        /* the anonymous volumes made for a container that never was go with it */
-        char **made = NULL;
-        size_t n_made = 0;
-        for (size_t i = 0; i < n_mounts; i++)
-            if (mounts[i].anonymous && mounts[i].source)
-                made = strv_push(made, &n_made, mounts[i].source);
-        ctr_anonymous_volumes_remove(cli->run_dir, made);
-        strv_release(made);
+        remove_new_anonymous(cli, mounts, n_mounts);
         goto fail;
     }
     if (spec.detach)

@@ -126,9 +126,14 @@ Dstream ex:/data/sub/b
 [[ $(tar xOf "$T/d.tar" 2>/dev/null) == deep ]] ||
     t_skip "the docker oracle's container shows none of its files (its overlay2 or cp under load)"
 listing() { tar tv | awk '{print $1, $2, $NF}' | sort; }
+# A comparison with an empty oracle (its cp gave nothing after its tries) says nothing: noted,
+# not counted (the imgfs side is checked on its own above)
+oracle_eq() {
+    if [[ -z $2 ]]; then t_note "$1: the docker oracle gave nothing, not compared"; else t_eq "$@"; fi
+}
 Dtar() { Dstream "$1"; listing <"$T/d.tar"; }
-t_eq "cp CTR:DIR - (names, modes, owners)" "$(Dtar ex:/data)" "$("$IMGFS" cp ex:/data - | listing)"
-t_eq "cp CTR:FILE -" "$(Dtar ex:/data/a)" "$("$IMGFS" cp ex:/data/a - | listing)"
+oracle_eq "cp CTR:DIR - (names, modes, owners)" "$(Dtar ex:/data)" "$("$IMGFS" cp ex:/data - | listing)"
+oracle_eq "cp CTR:FILE -" "$(Dtar ex:/data/a)" "$("$IMGFS" cp ex:/data/a - | listing)"
 # into the container; what each side has then is compared through tar streams
 for tool in D "$IMGFS"; do
     for try in 1 2 3; do # the oracle's cp into a container did nothing (exit 0) under load
@@ -140,12 +145,12 @@ for tool in D "$IMGFS"; do
         [[ $(tar tf "$T/d.tar" | grep -c 'data/plain$\|data/kept$\|data/d/t1$') == 3 ]] && break
     done
 done
-t_eq "cp HOSTFILE and cp -a HOSTFILE into the container: owners and times" \
+oracle_eq "cp HOSTFILE and cp -a HOSTFILE into the container: owners and times" \
     "$(Dstream ex:/data; tar tv --numeric-owner <"$T/d.tar" | awk '{print $1, $2, $4, $NF}' | sort)" \
     "$("$IMGFS" cp ex:/data - | tar tv --numeric-owner | awk '{print $1, $2, $4, $NF}' | sort)"
-t_eq "cp -L CTR:LINK -: the linked file's content" \
+oracle_eq "cp -L CTR:LINK -: the linked file's content" \
     "$(Dstream -L ex:/data/link; tar xOf "$T/d.tar")" "$("$IMGFS" cp -L ex:/data/link - | tar xO)"
-t_eq "cp - then back: the same" "$(Dtar ex:/data/d)" "$("$IMGFS" cp ex:/data/d - | listing)"
+oracle_eq "cp - then back: the same" "$(Dtar ex:/data/d)" "$("$IMGFS" cp ex:/data/d - | listing)"
 d=0 i=0
 Dcp ex:/nope "$T/" >/dev/null 2>&1 || d=$?
 "$IMGFS" cp ex:/nope "$T/" >/dev/null 2>&1 || i=$?

@@ -2,6 +2,18 @@
 # Named and anonymous volumes (issue 9 §2): -v NAME:CTR made on first use and filled from the
 # image, -v CTR and the image's VOLUMEs as anonymous volumes removed by rm -v / run --rm, a volume
 # in use refused by volume rm, `imgfs volume create|ls|inspect|rm|prune`, inspect's Mounts and the
+# a --rm container whose monitor was killed: the next listing removes it, and its anonymous volume
+"$IMGFS" run -d --rm --network none --name orphan -v /orphaned busybox sleep 600 </dev/null >/dev/null
+oid=$("$IMGFS" inspect -f '{{.Id}}' orphan)
+ovol=$("$IMGFS" inspect orphan | jq -r '.[0].Mounts[0].Name')
+t_check "its anonymous volume exists" grep -qx "$ovol" <("$IMGFS" volume ls -q)
+mon=$(jq .monitor_pid "$IMGFS_RUN_DIR/containers/$oid/state.json")
+init=$(jq .init_pid "$IMGFS_RUN_DIR/containers/$oid/state.json")
+kill -KILL "$mon"
+t_check "the container dies with its monitor" t_wait_for 400 sh -c "! kill -0 $init"
+t_check "a listing removes the --rm container" t_wait_for 100 sh -c "! '$IMGFS' ps -aq --no-trunc | grep -q $oid"
+t_check "and its anonymous volume" bash -c "! '$IMGFS' volume ls -q | grep -qx $ovol"
+
 # system df row — with a private dockerd (--network none) as the oracle for outputs and messages.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -152,6 +164,8 @@ t_eq "volume create with a bad name" "$d" "$i"
 bothrc volume inspect nosuch
 t_eq "volume inspect of a missing volume: Docker's status" "$d" "$i"
 mounts='{{range .Mounts}}{{.Type}} {{.Destination}} {{.Driver}} {{.Mode}} {{.RW}} {{.Propagation}};{{end}} {{json .HostConfig.Binds}}'
+both inspect -f '{{json .Config.Volumes}}' vc
+t_eq "inspect: Config.Volumes (the image's and -v CTR)" "$d" "$i"
 both inspect -f "$mounts" vc
 t_eq "inspect: Mounts and Binds" "$(tr ';' '\n' <<<"$d" | sort)" "$(tr ';' '\n' <<<"$i" | sort)"
 bothrc volume ls -f bogus=1
