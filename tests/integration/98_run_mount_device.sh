@@ -65,7 +65,7 @@ D load -i "$T/bb.tar" >/dev/null
 strip() {
     sed -e 's/^docker: Error response from daemon: //' -e 's/^docker: //' -e 's/^imgfs run: //' \
         -e '/^$/d' -e '/^Usage:/d' -e "/^Run 'docker run --help'/d" -e "/^See '[a-z]* run --help'/d" \
-        -e 's/\.$//' 
+        -e 's/\.$//' -e '/^time=".*level=error msg="error waiting for container/d'
 }
 both() { # both ARGS...: `run ARGS` in docker and imgfs, outputs (prefixes stripped) in $d and $i
     # the oracle's overlay2 fails a start now and then under load (86_build_docker): three tries

@@ -27,7 +27,8 @@ t_cleanup "'$IMGFS' ps -aq | xargs -r '$IMGFS' rm -f"
 run() { "$IMGFS" run --network none "$@" </dev/null; }
 strip() { # the daemon's and our prefixes, store roots and ids: what is left must be the same
     sed -e 's/^Error response from daemon: //' -e 's/^docker: Error response from daemon: //' \
-        -e 's/^imgfs volume [a-z]*: //' -e 's/^imgfs run: //' -e 's/[0-9a-f]\{64\}/ID/g'
+        -e 's/^imgfs volume [a-z]*: //' -e 's/^imgfs run: //' -e 's/[0-9a-f]\{64\}/ID/g' \
+        -e '/^time=".*level=error msg="error waiting for container/d'
 }
 
 # ---- imgfs alone ----
