@@ -92,7 +92,7 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
              int *status, struct imgfs_err *err)
 {
     if (s->status != CTR_RUNNING || !ctr_is_live(run_dir, s->id) || s->init_pid <= 0)
-        return err_set(err, EINVAL, "container %.12s is not running", s->id);
+        return err_set(err, ESRCH, "Container %s is not running", s->id);
     if (!e->argv || !e->argv[0])
         return err_set(err, EINVAL, "no command given");
 

@@ -47,7 +47,9 @@ enum ctr_restart_policy {
     CTR_RESTART_UNLESS_STOPPED, /* as always: only a daemon's restart tells them apart, and there is
                                    no daemon (docs/runner.md, "Restart policies") */
 };
-/* Parse "no", "on-failure[:N]", "always", "unless-stopped" with Docker's messages (EINVAL). */
+/* Parse "no", "on-failure[:N]", "always", "unless-stopped" with Docker's messages: EDOM when N is
+ * not an integer (what Docker's client refuses), EINVAL for a policy or count its daemon refuses.
+ */
 int ctr_restart_parse(const char *s, enum ctr_restart_policy *policy, int *max,
                       struct imgfs_err *err);
 /* The policy's name as Docker's HostConfig.RestartPolicy.Name has it ("no", "on-failure", ...) */
@@ -355,6 +357,7 @@ struct ctr_exec_spec {
     const char *workdir, *user;
     bool tty, interactive;
 };
+/* ESRCH when the container is not running. */
 int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_exec_spec *e,
              int *status, struct imgfs_err *err);
 

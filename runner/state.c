@@ -694,7 +694,7 @@ int ctr_restart_parse(const char *s, enum ctr_restart_policy *policy, int *max,
     errno = 0;
     long v = strtol(colon + 1, &end, 10);
     if (end == colon + 1 || *end || errno || v > INT32_MAX || v < INT32_MIN)
-        return err_set(err, EINVAL,
+        return err_set(err, EDOM,
                        "invalid restart policy format: maximum retry count must be an integer");
     if (*policy != CTR_RESTART_ON_FAILURE)
         return err_set(err, EINVAL, "maximum retry count cannot be used with restart policy '%s'",

@@ -106,8 +106,10 @@ bool cli_view_header(struct store_read *r, const struct digest *manifest, struct
 struct ctr_state;
 /* For `stop`, `kill` and `rm`: run `act` on each container named in argv[optind..argc), printing
  * each name that succeeded (as Docker does) and each error. Returns the exit status: 0, or 1 when
- * any failed. */
-int cli_each_container(const struct cli *cli, const char *verb, int optind_, int argc, char **argv,
+ * any failed; with `missing_ok` a container that does not exist is reported but not a failure
+ * (Docker's rm -f). */
+int cli_each_container(const struct cli *cli, const char *verb, bool missing_ok, int optind_,
+                       int argc, char **argv,
                        int (*act)(const char *run_dir, struct ctr_state *s, void *ctx,
                                   struct imgfs_err *err),
                        void *ctx);
@@ -132,6 +134,10 @@ const char *cli_flag_typed(char **argv, int c);
  * return (1 for a missing container or an ambiguous prefix, as Docker; 125 otherwise). */
 int cli_find_container(const struct cli *cli, const char *verb, const char *ref,
                        struct ctr_state *out);
+/* Too few or too many arguments: Docker's words ("imgfs stop: 'imgfs stop' requires at least 1
+ * argument", `requirement` being "requires at least 1 argument"), the pointer to --help, and
+ * Docker's exit status for it, 1 (its flag errors are 125). */
+int cli_wrong_args(const char *verb, const char *requirement);
 /* "See 'imgfs VERB --help'." on stderr; returns 125, the exit status of every usage error. */
 int cli_usage_error(const char *verb);
 

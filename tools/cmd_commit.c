@@ -68,8 +68,7 @@ int cmd_commit(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc || argc - optind > 2) {
-        cli_error("commit", "wants a CONTAINER and an optional REPOSITORY[:TAG]");
-        return cli_usage_error("commit");
+        return cli_wrong_args("commit", "requires at least 1 and at most 2 arguments");
     }
     const char *ref = argv[optind];
     cleanup_free char *name = optind + 1 < argc ? store_name_normalize(argv[optind + 1]) : NULL;

@@ -59,8 +59,7 @@ int cmd_cp(int argc, char **argv, struct cli *cli)
             return cli_usage_error("cp");
     }
     if (argc - optind != 2) {
-        cli_error("cp", "requires exactly 2 arguments");
-        return cli_usage_error("cp");
+        return cli_wrong_args("cp", "requires 2 arguments");
     }
     cleanup_free char *from = NULL, *to = NULL;
     const char *src = argv[optind], *dest = argv[optind + 1];

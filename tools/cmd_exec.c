@@ -63,10 +63,8 @@ int cmd_exec(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind + 2 > argc) {
-        cli_error("exec", "wants a CONTAINER and a COMMAND");
-        fprintf(stderr, "See 'imgfs exec --help'.\n");
         free(env);
-        return rc;
+        return cli_wrong_args("exec", "requires at least 2 arguments");
     }
     e.env = env;
     e.argv = argv + optind + 1;
@@ -78,9 +76,11 @@ int cmd_exec(int argc, char **argv, struct cli *cli)
         return found;
     }
     int status = 0;
-    if (ctr_exec(cli->run_dir, &s, &e, &status, &err) < 0)
+    if (ctr_exec(cli->run_dir, &s, &e, &status, &err) < 0) {
         cli_report("exec", &err);
-    else
+        if (err.code == ESRCH) /* not running: Docker's daemon says so with 1 */
+            rc = 1;
+    } else
         rc = status;
     ctr_state_free(&s);
     free(env);

@@ -134,8 +134,7 @@ int cmd_images(int argc, char **argv, struct cli *cli)
         }
     }
     if (argc - optind > 1) {
-        cli_error("images", "requires at most 1 argument");
-        return cli_usage_error("images");
+        return cli_wrong_args("images", "requires at most 1 argument");
     }
     cleanup_free char *filter_repo = NULL;
     if (optind < argc) {

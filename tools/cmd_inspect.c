@@ -251,8 +251,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc) {
-        cli_error("inspect", "requires at least 1 argument");
-        return cli_usage_error("inspect");
+        return cli_wrong_args("inspect", "requires at least 1 argument");
     }
     if (type && strcmp(type, "container") && strcmp(type, "image")) {
         cli_error("inspect", "\"%s\" is not a valid value for --type", type);

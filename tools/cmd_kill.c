@@ -44,8 +44,9 @@ int cmd_kill(int argc, char **argv, struct cli *cli)
         switch (c) {
         case 's':
             if ((sig = parse_signal(optarg)) < 0) {
-                cli_error("kill", "unknown signal `%s`", optarg);
-                return EXIT_IMGFS_FAILED;
+                /* Docker's daemon refuses it: its words, its status */
+                cli_error("kill", "Invalid signal: %s", optarg);
+                return 1;
             }
             break;
         case 'h':
@@ -57,8 +58,7 @@ int cmd_kill(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc) {
-        cli_error("kill", "wants at least one CONTAINER");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("kill", "requires at least 1 argument");
     }
-    return cli_each_container(cli, "kill", optind, argc, argv, kill_one, &sig);
+    return cli_each_container(cli, "kill", false, optind, argc, argv, kill_one, &sig);
 }

@@ -100,8 +100,7 @@ int cmd_login(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind + 1 < argc) {
-        cli_error("login", "expected at most one REGISTRY (see 'imgfs login --help')");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("login", "requires at most 1 argument");
     }
     if (pass_stdin && pass_arg) {
         cli_error("login", "--password and --password-stdin are mutually exclusive");
@@ -169,8 +168,7 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind + 1 < argc) {
-        cli_error("logout", "expected at most one REGISTRY");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("logout", "requires at most 1 argument");
     }
     cleanup_free char *host = registry_host(optind < argc ? argv[optind] : REF_DEFAULT_DOMAIN);
     struct imgfs_err err = {0};

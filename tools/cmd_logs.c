@@ -89,8 +89,7 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind + 1 != argc) {
-        cli_error("logs", "wants exactly one CONTAINER");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("logs", "requires 1 argument");
     }
     struct ctr_state s;
     int found = cli_find_container(cli, "logs", argv[optind], &s);

@@ -40,8 +40,7 @@ int cmd_port(int argc, char **argv, struct cli *cli)
         return cli_usage_error("port");
     }
     if (argc - optind < 1 || argc - optind > 2) {
-        cli_error("port", "requires 1 or 2 arguments");
-        return cli_usage_error("port");
+        return cli_wrong_args("port", "requires at least 1 and at most 2 arguments");
     }
     struct ctr_state s;
     int found = cli_find_container(cli, "port", argv[optind], &s);

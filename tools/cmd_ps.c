@@ -185,6 +185,7 @@ static void push(char ***list, const char *v)
     (*list)[n + 1] = NULL;
 }
 
+/* -1: not KEY=VALUE, a usage error (125); -2: a key or status Docker's daemon refuses (1) */
 static int filter_add(struct filters *f, const char *spec)
 {
     const char *eq = strchr(spec, '=');
@@ -206,7 +207,7 @@ static int filter_add(struct filters *f, const char *spec)
             ok |= !strcmp(known[i], v);
         if (!ok) {
             cli_error("ps", "Invalid filter 'status=%s'", v);
-            return -1;
+            return -2;
         }
         push(&f->status, v);
     } else if (k == 5 && !strncmp(spec, "label", 5))
@@ -214,9 +215,9 @@ static int filter_add(struct filters *f, const char *spec)
     else if (k == 8 && !strncmp(spec, "ancestor", 8))
         push(&f->ancestor, v);
     else {
-        cli_error("ps", "invalid filter '%.*s' (known: name, id, status, label, ancestor)", (int)k,
+        cli_error("ps", "Invalid filter '%.*s' (known: name, id, status, label, ancestor)", (int)k,
                   spec);
-        return -1;
+        return -2;
     }
     return 0;
 }
@@ -308,8 +309,14 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
             json = true;
             break;
         case 'f':
-            if (filter_add(&f, optarg) < 0)
+            switch (filter_add(&f, optarg)) {
+            case -1:
                 rc = cli_usage_error("ps");
+                break;
+            case -2:
+                rc = 1;
+                break;
+            }
             break;
         case 'F':
             format = optarg;

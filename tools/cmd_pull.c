@@ -143,8 +143,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind + 1 != argc) {
-        cli_error("pull", "expected exactly one REF (see 'imgfs pull --help')");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("pull", "requires exactly 1 argument");
     }
     const char *ref = argv[optind];
     struct store *s = cli_store_open(cli, "pull", false);

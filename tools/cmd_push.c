@@ -141,8 +141,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind + 1 != argc && optind + 2 != argc) {
-        cli_error("push", "expected IMAGE [REF] (see 'imgfs push --help')");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("push", "requires IMAGE and an optional REF");
     }
     const char *image = argv[optind];
     const char *ref = optind + 1 < argc ? argv[optind + 1] : NULL;

@@ -22,8 +22,7 @@ int cmd_rename(int argc, char **argv, struct cli *cli)
         return cli_usage_error("rename");
     }
     if (argc - optind != 2) {
-        cli_error("rename", "requires exactly 2 arguments");
-        return cli_usage_error("rename");
+        return cli_wrong_args("rename", "requires 2 arguments");
     }
     struct imgfs_err err = {0};
     struct ctr_state s;

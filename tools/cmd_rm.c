@@ -54,8 +54,7 @@ int cmd_rm(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc) {
-        cli_error("rm", "wants at least one CONTAINER");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("rm", "requires at least 1 argument");
     }
-    return cli_each_container(cli, "rm", optind, argc, argv, remove_one, &o);
+    return cli_each_container(cli, "rm", o.force, optind, argc, argv, remove_one, &o);
 }

@@ -1,5 +1,6 @@
 #include "../fs/image.h"
 #include "../fs/store.h"
+#include "../runner/runner.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -9,9 +10,12 @@
 static const char usage[] =
     "Usage: imgfs rmi [OPTIONS] IMAGE [IMAGE...]\n\n"
     "Remove image names. A name removes that name; a digest (or prefix) removes the image's\n"
-    "names (all of them only with -f, when it has several). Space is freed by `imgfs gc`.\n\n"
+    "names (all of them only with -f, when it has several). Space is freed by `imgfs gc`.\n"
+    "An image's last name is not removed while a container (in any state) was made from it,\n"
+    "unless -f.\n\n"
     "Options:\n"
-    "  -f, --force   remove every name of an image given by digest\n"
+    "  -f, --force   remove every name of an image given by digest, also when a\n"
+    "                container uses it\n"
     "  -h, --help    show this help\n";
 
 struct names {
@@ -37,6 +41,24 @@ static void names_free(struct names *n)
     free(n->v);
 }
 
+/* The id of a container made from the image whose manifest is `manifest`, or NULL. */
+static char *container_of(const struct cli *cli, const struct digest *manifest)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    digest_hex(manifest, hex);
+    struct ctr_state *list;
+    size_t n;
+    struct imgfs_err ignored;
+    if (ctr_list(cli->run_dir, &list, &n, &ignored) < 0)
+        return NULL;
+    char *id = NULL;
+    for (size_t i = 0; i < n && !id; i++)
+        if (list[i].mount_key && !strcmp(list[i].mount_key, hex))
+            id = xstrdup(list[i].id);
+    ctr_state_list_free(list, n);
+    return id;
+}
+
 int cmd_rmi(int argc, char **argv, struct cli *cli)
 {
     static const struct option opts[] = {
@@ -52,8 +74,7 @@ int cmd_rmi(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc) {
-        cli_error("rmi", "expected at least one IMAGE (see 'imgfs rmi --help')");
-        return 1;
+        return cli_wrong_args("rmi", "requires at least 1 argument");
     }
     struct store *s = cli_store_open(cli, "rmi", false);
     if (!s)
@@ -86,6 +107,19 @@ int cmd_rmi(int argc, char **argv, struct cli *cli)
         if (!by_name && names.n > 1 && !force) {
             cli_error("rmi", "image `%s` has %zu names; remove them by name or use -f", argv[i],
                       names.n);
+            names_free(&names);
+            status = 1;
+            continue;
+        }
+        /* the image's last name: not while a container (in any state) was made from it, unless
+         * forced, as Docker */
+        bool last = !by_name || names.n == 1;
+        cleanup_free char *user = last && !force ? container_of(cli, &names.target) : NULL;
+        if (user) {
+            cli_error("rmi",
+                      "conflict: unable to remove repository reference \"%s\" (must force) - "
+                      "container %.12s is using its referenced image",
+                      argv[i], user);
             names_free(&names);
             status = 1;
             continue;

@@ -381,6 +381,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     struct cli_trace trace = {0};
     bool have_entrypoint = false;
     int rc = EXIT_IMGFS_FAILED;
+    bool parsed = false; /* the options were fine: a create failing now is Docker's daemon's 1 */
     struct ctr_image *ci = NULL;
     int c;
 
@@ -647,8 +648,11 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             spec.ipc_host = !strcmp(optarg, "host");
             break;
         case OPT_RESTART:
-            if (ctr_restart_parse(optarg, &spec.restart, &spec.restart_max, &err) < 0)
+            if (ctr_restart_parse(optarg, &spec.restart, &spec.restart_max, &err) < 0) {
+                /* what Docker's daemon refuses fails create with 1 (run: 125, as every error) */
+                parsed = err.code == EINVAL;
                 goto fail;
+            }
             break;
         case OPT_PREFETCH:
             lazy_opts = true;
@@ -688,8 +692,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         }
     }
     if (optind >= argc) {
-        cli_error(verb, "wants an IMAGE");
-        rc = cli_usage_error(verb);
+        rc = cli_wrong_args(verb, "requires at least 1 argument");
         goto out;
     }
     if (spec.restart != CTR_RESTART_NO && spec.remove) {
@@ -724,6 +727,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         rc = 1;
         goto out;
     }
+    parsed = true;
     const char *image = argv[optind];
     spec.image = image;
     spec.command = argv + optind + 1;
@@ -826,7 +830,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
 
 fail:
     cli_report(verb, &err);
-    rc = EXIT_IMGFS_FAILED;
+    rc = create && parsed ? 1 : EXIT_IMGFS_FAILED;
 out:
     cli_trace_end(&trace);
     ctr_image_free(ci);

@@ -43,8 +43,7 @@ int cmd_save(int argc, char **argv, struct cli *cli)
         return cli_usage_error("save");
     }
     if (argc - optind < 1) {
-        cli_error("save", "requires at least 1 argument");
-        return cli_usage_error("save");
+        return cli_wrong_args("save", "requires at least 1 argument");
     }
     if (argc - optind > 1) {
         cli_error("save", "several images in one archive are not supported yet");
@@ -97,8 +96,7 @@ int cmd_load(int argc, char **argv, struct cli *cli)
             return cli_usage_error("load");
     }
     if (optind != argc) {
-        cli_error("load", "accepts no arguments");
-        return cli_usage_error("load");
+        return cli_wrong_args("load", "accepts no arguments");
     }
     if (!strcmp(input, "-") && isatty(0)) {
         cli_error("load", "requested load from stdin, but stdin is empty");

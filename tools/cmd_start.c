@@ -51,9 +51,7 @@ int cmd_start(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc) {
-        cli_error("start", "requires at least 1 argument");
-        cli_usage_error("start");
-        return 1; /* Docker's status for a missing argument */
+        return cli_wrong_args("start", "requires at least 1 argument");
     }
     if (o.interactive)
         o.attach = true; /* Docker: -i attaches too */
@@ -126,9 +124,7 @@ int cmd_restart(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc) {
-        cli_error("restart", "requires at least 1 argument");
-        cli_usage_error("restart");
-        return 1;
+        return cli_wrong_args("restart", "requires at least 1 argument");
     }
     struct ctr_start_options o = {.store_root = cli->root};
     int rc = 0;

@@ -44,8 +44,7 @@ int cmd_stop(int argc, char **argv, struct cli *cli)
         }
     }
     if (optind >= argc) {
-        cli_error("stop", "wants at least one CONTAINER");
-        return EXIT_IMGFS_FAILED;
+        return cli_wrong_args("stop", "requires at least 1 argument");
     }
-    return cli_each_container(cli, "stop", optind, argc, argv, stop_one, &timeout);
+    return cli_each_container(cli, "stop", false, optind, argc, argv, stop_one, &timeout);
 }

@@ -15,8 +15,7 @@ int cmd_tag(int argc, char **argv, struct cli *cli)
         return 0;
     }
     if (argc != 3) {
-        cli_error("tag", "expected SOURCE_IMAGE and TARGET_NAME (see 'imgfs tag --help')");
-        return 1;
+        return cli_wrong_args("tag", "requires 2 arguments");
     }
     if (!cli_valid_name(argv[2])) {
         cli_error("tag", "invalid image name `%s`: use lowercase letters, digits, `._-/` and an "

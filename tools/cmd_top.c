@@ -30,8 +30,7 @@ int cmd_top(int argc, char **argv, struct cli *cli)
         return 0;
     }
     if (argc < 2) {
-        cli_error("top", "requires at least 1 argument");
-        return cli_usage_error("top");
+        return cli_wrong_args("top", "requires at least 1 argument");
     }
     struct imgfs_err err = {0};
     struct ctr_state s;

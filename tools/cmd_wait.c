@@ -25,8 +25,7 @@ int cmd_wait(int argc, char **argv, struct cli *cli)
         return cli_usage_error("wait");
     }
     if (optind >= argc) {
-        cli_error("wait", "requires at least 1 argument");
-        return cli_usage_error("wait");
+        return cli_wrong_args("wait", "requires at least 1 argument");
     }
     int rc = 0;
     for (int i = optind; i < argc; i++) {

@@ -92,7 +92,8 @@ bool cli_view_header(struct store_read *r, const struct digest *manifest, struct
            view_header_of(data, len, h) == 0;
 }
 
-int cli_each_container(const struct cli *cli, const char *verb, int optind_, int argc, char **argv,
+int cli_each_container(const struct cli *cli, const char *verb, bool missing_ok, int optind_,
+                       int argc, char **argv,
                        int (*act)(const char *run_dir, struct ctr_state *s, void *ctx,
                                   struct imgfs_err *err),
                        void *ctx)
@@ -103,7 +104,8 @@ int cli_each_container(const struct cli *cli, const char *verb, int optind_, int
         struct ctr_state s;
         if (ctr_find(cli->run_dir, argv[i], &s, &err) < 0) {
             cli_report(verb, &err);
-            rc = 1;
+            if (!missing_ok || err.code != ENOENT)
+                rc = 1;
             continue;
         }
         if (act(cli->run_dir, &s, ctx, &err) < 0) {
@@ -194,6 +196,13 @@ int cli_find_container(const struct cli *cli, const char *verb, const char *ref,
     cli_report(verb, &err);
     /* Docker's 1 for a missing container or an ambiguous prefix; 125 when imgfs itself failed */
     return err.code == ENOENT || err.code == EINVAL ? 1 : EXIT_IMGFS_FAILED;
+}
+
+int cli_wrong_args(const char *verb, const char *requirement)
+{
+    cli_error(verb, "'imgfs %s' %s", verb, requirement);
+    cli_usage_error(verb);
+    return 1;
 }
 
 int cli_usage_error(const char *verb)

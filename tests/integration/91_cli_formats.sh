@@ -33,8 +33,11 @@ t_eq "ancestor= by name (:latest implied)" "done1
 up1" "$("$IMGFS" ps -a -f ancestor=busybox --format '{{.Names}}' | sort)"
 t_eq "ancestor= another image matches nothing" "" \
     "$("$IMGFS" ps -a -f ancestor=bb:v1 --format '{{.Names}}')"
-t_eq "a bad filter is a usage error" 125 "$(set +e; "$IMGFS" ps -f bogus=1 2>/dev/null; echo $?)"
-t_eq "a bad status is refused" 125 "$(set +e; "$IMGFS" ps -f status=sleepy 2>/dev/null; echo $?)"
+t_eq "an unknown filter is refused with Docker's 1 (its daemon refuses it)" 1 \
+    "$(set +e; "$IMGFS" ps -f bogus=1 2>/dev/null; echo $?)"
+t_eq "a bad status: 1 too" 1 "$(set +e; "$IMGFS" ps -f status=sleepy 2>/dev/null; echo $?)"
+t_eq "a filter that is not KEY=VALUE is a usage error" 125 \
+    "$(set +e; "$IMGFS" ps -f bogus 2>/dev/null; echo $?)"
 t_eq "a bad template is a usage error" 125 \
     "$(set +e; "$IMGFS" ps --format '{{.Names' 2>/dev/null; echo $?)"
 t_eq "-n 2 shows both, whatever their state" 2 "$("$IMGFS" ps -n 2 -q | wc -l)"
