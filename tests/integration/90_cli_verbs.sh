@@ -74,7 +74,7 @@ t_eq "renaming onto a taken name exits 1" 1 \
 t_check "with Docker's Conflict message" sh -c "'$IMGFS' rename other web2 2>&1 | grep -q Conflict"
 t_eq "a bad name exits 1" 1 "$(set +e; "$IMGFS" rename other 'a b' 2>/dev/null; echo $?)"
 t_check "the freed old name can be taken" "$IMGFS" rename other web
-t_eq "usage: two arguments" 125 "$(set +e; "$IMGFS" rename web 2>/dev/null; echo $?)"
+t_eq "rename with one argument: Docker's 1 (requires 2 arguments)" 1 "$(set +e; "$IMGFS" rename web 2>/dev/null; echo $?)"
 
 # ---- cp ----
 "$IMGFS" run -d --network none --name files busybox sh -c \
@@ -120,7 +120,7 @@ t_eq "wait on an exited container returns at once" 3 "$("$IMGFS" wait quick)"
 t_eq "wait on a killed one: 137" 137 "$("$IMGFS" wait web2)"
 t_eq "the renamed container kept its new name when it ended" "/web2" "$(fmt '{{.Name}}' "$id")"
 t_eq "wait for a missing container exits 1" 1 "$(set +e; "$IMGFS" wait nosuch 2>/dev/null; echo $?)"
-t_eq "wait without arguments is a usage error" 125 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
+t_eq "wait without arguments: Docker's 1" 1 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
 
 # ---- top ----
 "$IMGFS" run -d --network none --name topc busybox sh -c 'sleep 1001 & exec sleep 1002' >/dev/null

@@ -101,7 +101,8 @@ t_eq "the restarted run's output is in its log" "fg-run" "$("$IMGFS" logs fg)"
 # ---- refused ----
 t_rc() { "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 t_eq "--restart with --rm: usage error" 125 "$(t_rc "$IMGFS" run --rm --restart always busybox true)"
-t_eq "--restart bogus" 125 "$(t_rc "$IMGFS" create --restart bogus busybox true)"
+t_eq "--restart bogus: create's 1 (Docker's daemon refuses it)" 1 "$(t_rc "$IMGFS" create --restart bogus busybox true)"
+t_eq "run --restart bogus: 125" 125 "$(t_rc "$IMGFS" run --restart bogus busybox true)"
 t_eq "create -d is not an option (as Docker)" 125 "$(t_rc "$IMGFS" create -d busybox true)"
 t_eq "start of a missing container" 1 "$(t_rc "$IMGFS" start nosuch)"
 t_eq "nothing was left behind by the refused ones" "c1 fg k of ok svc" \
