@@ -341,6 +341,7 @@ static void *layer_main(void *arg)
         if (stop)
             return NULL;
         struct imgfs_err e = {0};
+        emit(p, PUSH_LAYER_PREPARING, i, &p->img->layers[i], 0, 0, NULL);
         if (encode_layer(p, i, &e) < 0 || upload_blob(p, i, &e) < 0) {
             pthread_mutex_lock(&p->mu);
             if (!p->failed) { /* the first failure is the one reported */

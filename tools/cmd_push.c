@@ -31,6 +31,8 @@ static const char *kind_name(enum push_event_kind k)
     switch (k) {
     case PUSH_PREPARED:
         return "prepared";
+    case PUSH_LAYER_PREPARING:
+        return "layer-preparing";
     case PUSH_LAYER_EXISTS:
         return "layer-exists";
     case PUSH_LAYER_MOUNTED:
@@ -61,6 +63,10 @@ static void on_event(void *ctx, const struct push_event *e)
     switch (e->kind) {
     case PUSH_PREPARED:
         cli_progress_start(&ui->pg, e->n_layers);
+        break;
+    case PUSH_LAYER_PREPARING:
+        /* active: a bar on a terminal, no line of its own otherwise */
+        cli_progress_update(&ui->pg, e->layer, e->digest, "Preparing", true, 0, 0);
         break;
     case PUSH_LAYER_EXISTS:
         cli_progress_update(&ui->pg, e->layer, e->digest, "Layer already exists", false, e->done,

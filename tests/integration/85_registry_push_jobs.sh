@@ -67,6 +67,11 @@ t_eq "push -j 1 to a real registry: a line per layer" 4 "$(grep -cE '^[0-9a-f]{1
 out=$("$IMGFS" push -j 4 four:1 "$REG/p/four:1")
 t_eq "push -j 4: the same manifest digest as -j 1" "$serial" "$(sed -n 's/^Digest: //p' <<<"$out")"
 t_eq "  a line per layer" 4 "$(grep -cE '^[0-9a-f]{12}: (Pushed|Mounted)' <<<"$out")"
+"$IMGFS" push --json four:1 "$REG/r/four:1" >"$T/events.json"
+t_eq "--json: each layer says layer-preparing (encoding) first, its upload (mounted here) last" \
+    "1 2 3 4" "$(jq -r -s '[group_by(.layer)[] | select(.[0].layer) |
+        select(.[0].event == "layer-preparing" and (.[-1].event | test("done|mounted"))) | .[0].layer] |
+        map(tostring) | join(" ")' "$T/events.json")"
 t_check "  skopeo reads it" quiet skopeo inspect --tls-verify=false "docker://$REG/p/four:1"
 
 # ROOT/pushed-blobs is bounded: a long history of other pushes is cut to the newest entries
