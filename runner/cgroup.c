@@ -45,6 +45,7 @@ static const char *const v1_mounts[V1_COUNT][3] = {
 struct ctr_cgroup {
     bool v2;
     char *dir[V1_COUNT]; /* v2: dir[0] only; v1: one per controller, NULL when the host lacks it */
+    int64_t pids;        /* the pids limit, put back by cgroup_leave_self */
 };
 
 bool cgroup_is_v2(void)
@@ -361,6 +362,7 @@ int cgroup_create(const char *id, const struct cgroup_limits *l, struct ctr_cgro
         return -1;
     struct ctr_cgroup *c = xcalloc(1, sizeof *c);
     c->v2 = cgroup_is_v2();
+    c->pids = l->pids;
     cgroup_dirs(id, c->v2, true, c->dir);
     if (c->v2) {
         v2_enable(v2_root());
@@ -415,6 +417,42 @@ int cgroup_enter(const struct ctr_cgroup *c, pid_t pid, struct imgfs_err *err)
     return 0;
 }
 
+int cgroup_enter_self(struct ctr_cgroup *c, struct imgfs_err *err)
+{
+    if (c->v2)
+        return 0;
+    if (c->pids > 0 && c->dir[V1_PIDS] && write_str(c->dir[V1_PIDS], "pids.max", "max", err) < 0)
+        return -1;
+    for (int i = 0; i < V1_COUNT; i++)
+        if (c->dir[i] && write_str(c->dir[i], "tasks", "0", err) < 0) {
+            struct imgfs_err ignored;
+            cgroup_leave_self(c, &ignored);
+            return err_ctx(err, "moving into the container's cgroup");
+        }
+    return 1;
+}
+
+int cgroup_leave_self(struct ctr_cgroup *c, struct imgfs_err *err)
+{
+    int ret = 0;
+    for (int i = 0; i < V1_COUNT && !c->v2; i++) {
+        if (!c->dir[i])
+            continue;
+        /* dir is <mount><our cgroup at create>/imgfs/<id> */
+        cleanup_free char *home = xstrdup(c->dir[i]);
+        *strrchr(home, '/') = 0;
+        *strrchr(home, '/') = 0;
+        if (write_str(home, "tasks", "0", err) < 0)
+            ret = err_ctx(err, "moving back out of the container's cgroup");
+    }
+    if (ret == 0 && c->pids > 0 && c->dir[V1_PIDS]) {
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)c->pids);
+        ret = write_str(c->dir[V1_PIDS], "pids.max", v, err);
+    }
+    return ret;
+}
+
 /* SIGKILL everything listed in dir/cgroup.procs; returns how many were listed, -1 when the
  * directory is gone. */
 static int kill_listed(const char *dir)
@@ -429,7 +467,8 @@ static int kill_listed(const char *dir)
     for (char *save = NULL, *t = strtok_r((char *)b.data, "\n", &save); t;
          t = strtok_r(NULL, "\n", &save)) {
         pid_t p = (pid_t)atoi(t);
-        if (p > 0) {
+        /* never ourselves: a thread of ours left inside by a failed cgroup_leave_self */
+        if (p > 0 && p != getpid()) {
             kill(p, SIGKILL);
             n++;
         }

@@ -702,6 +702,14 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
         flags |= CLONE_NEWNET;
     if (cgroup_is_v2())
         flags |= CLONE_NEWCGROUP;
+    /* the init is born in its cgroup: no move after the clone, whose kernel lock costs an RCU grace
+     * period (cgroup.h) */
+    int inside = cgroup_enter_self(m->cgroup, err);
+    if (inside < 0) {
+        close(a->sync);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
     /* fork-like clone (no new stack): the child runs on a copy of ours */
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid == 0) {
@@ -710,13 +718,14 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
     }
     int clone_errno = errno;
     close(a->sync);
+    int left = inside ? cgroup_leave_self(m->cgroup, err) : 0;
     if (pid < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         return err_sys(err, clone_errno, "creating the container's namespaces (clone)");
     }
     m->init = pid;
 
-    if (cgroup_enter(m->cgroup, pid, err) < 0 ||
+    if (left < 0 || (!inside && cgroup_enter(m->cgroup, pid, err) < 0) ||
         net_attach(pid, mode, net_flags, ports, n_ports, m->dir, &m->net, err) < 0)
         goto kill_init;
     m->state.init_pid = pid;

@@ -43,6 +43,17 @@ if ((v2 == 0)); then
     t_eq "pids.max" 50 "$(cat "$pids/pids.max" 2>/dev/null)"
     dev=$(sec_cgroup_dir devices "$id")
     t_check "the devices allowlist is set" grep -q "^c 1:3 rwm" "$dev/devices.list"
+    # the init is started inside its cgroups by the monitor's thread going in for the clone and
+    # back out (cgroup.h, cgroup_enter_self): the container's processes are in, the monitor is not
+    lim_init=$(jq -r '.init_pid' "$IMGFS_RUN_DIR/containers/$id/state.json")
+    lim_mon=$(jq -r '.monitor_pid' "$IMGFS_RUN_DIR/containers/$id/state.json")
+    for c in memory pids cpu devices; do
+        d=$(sec_cgroup_dir "$c" "$id")
+        t_check "$c: the init $lim_init is in the container's cgroup" grep -qx "$lim_init" "$d/cgroup.procs"
+        t_check "$c: the monitor $lim_mon is not" bash -c "! grep -qx '$lim_mon' '$d/cgroup.procs'"
+        t_check "$c: the monitor is back in its own cgroup" \
+            bash -c "! grep -q '/imgfs/$id' /proc/$lim_mon/cgroup"
+    done
 else
     dir=$(find /sys/fs/cgroup/imgfs -maxdepth 1 -type d -name "$id" | head -n 1)
     t_eq "cpu.max" "50000 100000" "$(cat "$dir/cpu.max" 2>/dev/null)"

@@ -181,7 +181,7 @@ int main(void)
     int go;
     pid_t p = spawn(sleeper, &go);
     CHECK(cgroup_enter(c, p, &err) == 0, "%s", err.msg);
-    char suffix[96];
+    char suffix[128];
     snprintf(suffix, sizeof suffix, "/imgfs/%s", id);
     CHECK(in_cgroup(p, v2 ? "" : "memory", suffix), "pid %d not in the memory cgroup", (int)p);
     if (!v2) {
@@ -205,6 +205,55 @@ int main(void)
     if (!v2) {
         run_in(c, device_check, &st);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "device allowlist: status %x", st);
+    }
+
+    if (!v2) {
+        /* a child forked while our thread is inside starts there; we are back out after, and the
+         * pids limit (1: the fork counts us too while we are inside) is put back */
+        struct ctr_cgroup *born = NULL;
+        char bid[80];
+        snprintf(bid, sizeof bid, "%s-born", id);
+        CHECK(cgroup_create(bid, &(struct cgroup_limits){.pids = 1}, &born, &err) == 0, "%s",
+              err.msg);
+        CHECK(born && cgroup_enter_self(born, &err) == 1, "cgroup_enter_self: %s", err.msg);
+        pid_t kid = fork();
+        if (kid == 0) {
+            pause();
+            _exit(0);
+        }
+        CHECK(cgroup_leave_self(born, &err) == 0, "cgroup_leave_self: %s", err.msg);
+        CHECK(kid > 0, "fork inside the cgroup under a pids limit of 1");
+        snprintf(suffix, sizeof suffix, "/imgfs/%s", bid);
+        static const char *const ctls[] = {"memory", "pids", "cpu", "devices"};
+        for (size_t i = 0; i < 4; i++) {
+            CHECK(kid > 0 && in_cgroup(kid, ctls[i], suffix), "%s: the child was born inside",
+                  ctls[i]);
+            CHECK(!in_cgroup(getpid(), ctls[i], suffix), "%s: we are back out", ctls[i]);
+        }
+        char limit[64] = "";
+        FILE *f = NULL;
+        if (kid > 0) {
+            char line[512], pmax[600];
+            snprintf(line, sizeof line, "/proc/%d/cgroup", (int)kid);
+            f = fopen(line, "re");
+            while (f && fgets(line, sizeof line, f))
+                if (strncmp(strchr(line, ':') ? strchr(line, ':') : "", ":pids:", 6) == 0) {
+                    line[strcspn(line, "\n")] = 0;
+                    snprintf(pmax, sizeof pmax, "/sys/fs/cgroup/pids%s/pids.max",
+                             strchr(line, ':') + 6);
+                    FILE *m = fopen(pmax, "re");
+                    if (m && fgets(limit, sizeof limit, m))
+                        limit[strcspn(limit, "\n")] = 0;
+                    if (m)
+                        fclose(m);
+                }
+            if (f)
+                fclose(f);
+        }
+        CHECK(strcmp(limit, "1") == 0, "pids.max is 1 again: `%s`", limit);
+        CHECK(cgroup_destroy(born, &err) == 0, "destroy: %s", err.msg);
+        if (kid > 0)
+            waitpid(kid, &st, 0);
     }
 
     /* destroy kills the sleeper, its grandchild and the fork loop's pause()d children */
