@@ -15,6 +15,7 @@
 #include "lazy.h"
 #include "view.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
@@ -1236,7 +1237,12 @@ static __attribute__((noreturn)) void daemon_main(struct mount_ctx *m, struct fu
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
-    sigprocmask(SIG_SETMASK, old_mask, NULL);
+    /* nothing blocked either: a mask the mounting process had (inherited through fork and exec)
+     * would make the daemon deaf to the signals meant to end it */
+    (void)old_mask;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     char title[PATH_MAX];
     title_of(m, "imgfs-mountd", title, sizeof title);
     proc_set_title(title);
@@ -1263,8 +1269,14 @@ static void status_str(int st, char *out, size_t size)
         snprintf(out, size, "exited with status %d", WEXITSTATUS(st));
 }
 
+static char *mount_type_at(const char *dir, char **dev, struct imgfs_err *err);
+static bool mount_dev_present(const char *dev);
+static bool mount_dev_in_use(const char *dev);
+static bool mount_is_ours_at(const char *dir, const char *dev);
+
 /* The keeper's life after the mount is live: answer INIT, then run daemons until the connection
- * ends (unmounted), a signal asks us to stop (unmount), or daemons keep dying (give up). */
+ * ends (unmounted), a signal asks us to stop (unmount), the mount was detached from outside and
+ * no process uses it any more, or daemons keep dying (give up). */
 static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struct mount_options *o)
 {
     char title[PATH_MAX];
@@ -1298,9 +1310,27 @@ static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struc
         return;
     }
 
+    /* Our mount, by its device. Once no mount of this namespace has it, it was detached from
+     * outside (umount -l, or its directory removed in another namespace). The kernel keeps the
+     * connection while anything holds the detached mount: a process working in it (umount -l
+     * lets it finish: served on), but also a mere copy of the mount in another mount namespace
+     * (one made by `unshare -m` while we were mounted, say) that no process uses, possibly for as
+     * long as that namespace lives. So after a detach the keeper serves while some process still
+     * has a file, a working directory, a root or a mapping on the mount (looked at again every
+     * second) and then ends the connection. Changes of the mount table wake poll() on mountinfo
+     * (POLLPRI). */
+    struct imgfs_err ignored;
+    cleanup_free char *dev = NULL;
+    cleanup_free char *type = mount_type_at(m->dir, &dev, &ignored);
+    cleanup_close int mounts = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (!type || strcmp(type, "fuse.imgfs")) {
+        free(dev);
+        dev = NULL; /* not found (cannot happen: we just mounted it): no detection */
+    }
+
     int fd = fuse_session_fd(se);
     unsigned quick = 0;
-    bool unmount = false;
+    bool unmount = false, detached = false;
     for (;;) {
         double started = monotonic_now();
         pid_t pid = fork();
@@ -1313,22 +1343,45 @@ static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struc
             daemon_main(m, se, o, &old);
         int st = 0;
         bool stop = false;
-        for (;;) {
-            struct signalfd_siginfo si;
-            ssize_t n = read(sigfd, &si, sizeof si);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n != (ssize_t)sizeof si || si.ssi_signo != SIGCHLD) {
+        while (!stop) {
+            struct pollfd p[2] = {{.fd = sigfd, .events = POLLIN},
+                                  {.fd = dev && !detached ? mounts : -1, .events = POLLPRI}};
+            int n_ready = poll(p, 2, detached ? 1000 : -1);
+            if (n_ready < 0) {
+                if (errno == EINTR)
+                    continue;
                 stop = true;
                 break;
             }
-            if (waitpid(pid, &st, WNOHANG) == pid)
+            if (p[1].revents && !mount_dev_present(dev)) {
+                mount_log(LOG_NOTICE, "%s: `%s` was detached from outside", m->ref, m->dir);
+                detached = true;
+            }
+            if (detached && !(p[0].revents & POLLIN) && !mount_dev_in_use(dev)) {
+                mount_log(LOG_NOTICE, "%s: the detached `%s` is no longer used; ending it", m->ref,
+                          m->dir);
+                stop = true;
+                break;
+            }
+            if (!(p[0].revents & POLLIN))
+                continue;
+            struct signalfd_siginfo si;
+            ssize_t n = read(sigfd, &si, sizeof si);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (n != (ssize_t)sizeof si || si.ssi_signo != SIGCHLD)
+                stop = true;
+            else if (waitpid(pid, &st, WNOHANG) == pid)
                 break;
         }
         if (stop) {
-            /* detach first, so that nothing new arrives, then end the daemon */
-            fuse_session_unmount(se);
-            kill(pid, SIGTERM);
+            /* detach first, so that nothing new arrives — unless what is mounted on the directory
+             * now is not ours (ours was detached, maybe something else mounted there since) —
+             * then end the daemon. SIGKILL: it holds nothing to clean up, and no signal mask can
+             * keep it alive. */
+            if (!detached && dev && mount_is_ours_at(m->dir, dev))
+                fuse_session_unmount(se);
+            kill(pid, SIGKILL);
             while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
             return;
@@ -1597,6 +1650,111 @@ static char *mount_type_at(const char *dir, char **dev, struct imgfs_err *err)
     if (!type)
         err_set(err, EINVAL, "`%s` is not a mount point", dir);
     return type;
+}
+
+/* Whether any mount of this namespace has the device `dev` ("major:minor"). */
+static bool mount_dev_present(const char *dev)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return true; /* cannot tell: assume it is there */
+    char *line = NULL;
+    size_t cap = 0, n = strlen(dev);
+    bool found = false;
+    while (!found && getline(&line, &cap, f) > 0) {
+        /* id parent major:minor ... */
+        char *p = strchr(line, ' ');
+        p = p ? strchr(p + 1, ' ') : NULL;
+        found = p && !strncmp(p + 1, dev, n) && p[1 + n] == ' ';
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+static bool dev_parse(const char *s, const char *sep, int base, unsigned *major, unsigned *minor)
+{
+    char *end;
+    errno = 0;
+    unsigned long a = strtoul(s, &end, base);
+    if (errno || end == s || strncmp(end, sep, strlen(sep)))
+        return false;
+    const char *b = end + strlen(sep);
+    unsigned long c = strtoul(b, &end, base);
+    if (errno || end == b)
+        return false;
+    *major = (unsigned)a;
+    *minor = (unsigned)c;
+    return true;
+}
+
+/* Whether `path` (a /proc magic link) is on device major:minor. AT_STATX_DONT_SYNC: answered from
+ * what the kernel has, so that a file on a hung network or FUSE file system cannot hang us. */
+static bool path_on_dev(const char *path, unsigned major, unsigned minor)
+{
+    struct statx sx;
+    return statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, 0, &sx) == 0 && sx.stx_dev_major == major &&
+           sx.stx_dev_minor == minor;
+}
+
+/* Whether a process has a working directory, a root, a descriptor or a mapping on device `dev`
+ * ("major:minor" as in mountinfo). Processes we may not look at count as not using it. */
+static bool mount_dev_in_use(const char *dev)
+{
+    unsigned major, minor;
+    if (!dev_parse(dev, ":", 10, &major, &minor))
+        return true; /* cannot tell: keep serving */
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return true;
+    bool used = false;
+    struct dirent *e;
+    char path[96];
+    while (!used && (e = readdir(proc))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || strlen(e->d_name) > 16)
+            continue;
+        snprintf(path, sizeof path, "/proc/%.16s/cwd", e->d_name);
+        used = path_on_dev(path, major, minor);
+        snprintf(path, sizeof path, "/proc/%.16s/root", e->d_name);
+        used = used || path_on_dev(path, major, minor);
+        snprintf(path, sizeof path, "/proc/%.16s/fd", e->d_name);
+        DIR *fds = used ? NULL : opendir(path);
+        struct dirent *f;
+        while (fds && !used && (f = readdir(fds))) {
+            if (f->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "/proc/%.16s/fd/%.20s", e->d_name, f->d_name);
+            used = path_on_dev(path, major, minor);
+        }
+        if (fds)
+            closedir(fds);
+        /* mappings: "start-end perms offset MAJ:MIN inode path" (hex device numbers) */
+        snprintf(path, sizeof path, "/proc/%.16s/maps", e->d_name);
+        FILE *maps = used ? NULL : fopen(path, "re");
+        char *line = NULL;
+        size_t cap = 0;
+        while (maps && !used && getline(&line, &cap, maps) > 0) {
+            char *d = line;
+            for (int field = 0; field < 3 && d; field++)
+                d = strchr(d + 1, ' ');
+            unsigned a, b;
+            used = d && dev_parse(d + 1, ":", 16, &a, &b) && a == major && b == minor;
+        }
+        free(line);
+        if (maps)
+            fclose(maps);
+    }
+    closedir(proc);
+    return used;
+}
+
+/* Whether the top-most mount on `dir` is the one with device `dev`. */
+static bool mount_is_ours_at(const char *dir, const char *dev)
+{
+    struct imgfs_err ignored;
+    cleanup_free char *top = NULL;
+    cleanup_free char *type = mount_type_at(dir, &top, &ignored);
+    return type && top && !strcmp(top, dev);
 }
 
 bool mount_is_dead(const char *dir)
