@@ -8,7 +8,20 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2 -Wno-f
            -Wstrict-prototypes -Wvla
 CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is loaded on first use (fs/curl.c), not linked: its 24 libraries cost every start.
-LDLIBS  += $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -lpthread
+# libarchive is linked statically where libarchive.a exists (Debian's libarchive-dev has it):
+# the shared one drags libxml2, ICU and libstdc++ into every start for xar support imgfs never
+# uses (fs/archive_static.c). Its own dependencies stay shared; liblz4 by its soname because
+# Debian's libarchive-dev does not pull liblz4-dev in.
+ARCHIVE_A := $(wildcard $(shell pkg-config --variable=libdir libarchive 2>/dev/null)/libarchive.a)
+ifneq ($(ARCHIVE_A),)
+LINKED   := $(filter-out libcurl libarchive,$(PKGS))
+LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(LINKED) 2>/dev/null) \
+            -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -llzma -lzstd -l:liblz4.so.1 -lbz2 -lz
+CPPFLAGS += -DIMGFS_STATIC_LIBARCHIVE
+else
+LDLIBS  += $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+endif
+LDLIBS  += -lpthread
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 
 # Debian packages: libraries, and the real tools the tests and benchmarks check against.
