@@ -16,7 +16,10 @@
 #include <sys/wait.h>
 #include <termios.h>
 
-/* Open cgroup.procs of every hierarchy the init is in (v1: one per controller line, v2: "0::").
+/* Open, in every hierarchy the init is in, the file through which the exec helper moves itself
+ * into the container's cgroup: `tasks` on v1 (one per controller line), where a thread writing "0"
+ * moves itself without the kernel's global threadgroup lock, whose first writer after a quiet spell
+ * waits for an RCU grace period (6-15 ms here; runner/cgroup.h); cgroup.procs on v2 ("0::").
  * Opened before we enter the container's mount namespace, where /sys/fs/cgroup is not the host's.
  */
 static int open_cgroup_procs(pid_t pid, int *fds, size_t max, size_t *n, struct imgfs_err *err)
@@ -45,7 +48,7 @@ static int open_cgroup_procs(pid_t pid, int *fds, size_t max, size_t *n, struct 
         else {
             /* "name=systemd" is mounted as "systemd"; "cpu,cpuacct" may be a joint mount */
             const char *dir = !strncmp(ctrl, "name=", 5) ? ctrl + 5 : ctrl;
-            procs = xasprintf("/sys/fs/cgroup/%s%s/cgroup.procs", dir, cg);
+            procs = xasprintf("/sys/fs/cgroup/%s%s/tasks", dir, cg);
         }
         int fd = open(procs, O_WRONLY | O_CLOEXEC);
         if (fd >= 0)
@@ -194,10 +197,13 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     if (child == 0) {
         close(sync[1]);
         char c;
-        /* wait until we are in the container's cgroups */
+        /* wait until our parent is back in its own mount namespace, then move into the
+         * container's cgroups (ourselves: see open_cgroup_procs) */
         if (read(sync[0], &c, 1) != 1)
             _exit(CTR_EXIT_FAILED);
         close(sync[0]);
+        for (size_t i = 0; i < n_cg; i++)
+            (void)!write(cg[i], "0", 1);
         /* (security engineer) descriptors `imgfs exec` inherited from its caller must not reach the
          * container (a directory fd would be a way out of the root); CLOEXEC, not close, because
          * ctr_proc_exec still uses its own until execve. tests/integration/60_security_default.sh
@@ -246,10 +252,6 @@ int ctr_exec(const char *run_dir, const struct ctr_state *s, const struct ctr_ex
     }
     close(sync[0]);
     sync[0] = -1;
-    char pidtext[32];
-    int plen = snprintf(pidtext, sizeof pidtext, "%d", (int)child);
-    for (size_t i = 0; i < n_cg; i++)
-        (void)!write(cg[i], pidtext, (size_t)plen);
     (void)!write(sync[1], "g", 1);
     close(sync[1]);
     sync[1] = -1;
