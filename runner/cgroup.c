@@ -10,12 +10,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -451,6 +454,59 @@ int cgroup_leave_self(struct ctr_cgroup *c, struct imgfs_err *err)
         ret = write_str(c->dir[V1_PIDS], "pids.max", v, err);
     }
     return ret;
+}
+
+bool cgroup_v2(const struct ctr_cgroup *c)
+{
+    return c->v2;
+}
+
+static void reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+pid_t cgroup_clone(struct ctr_cgroup *c, unsigned long flags, bool *born_inside,
+                   struct imgfs_err *err)
+{
+    pid_t pid;
+    *born_inside = true;
+    if (!c->v2) {
+        if (cgroup_enter_self(c, err) < 0)
+            return -1;
+        pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+        if (pid == 0)
+            return 0;
+        int clone_errno = errno;
+        if (cgroup_leave_self(c, err) < 0) {
+            if (pid > 0)
+                reap(pid);
+            return -1;
+        }
+        return pid > 0 ? pid : err_sys(err, clone_errno, "clone");
+    }
+    cleanup_close int dir = open(c->dir[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return err_sys(err, errno, "opening `%s`", c->dir[0]);
+    struct clone_args ca = {.flags = (flags & ~(unsigned long)CSIGNAL) | CLONE_INTO_CGROUP,
+                            .exit_signal = flags & CSIGNAL,
+                            .cgroup = (uint64_t)dir};
+    pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid >= 0)
+        return pid;
+    if (errno != ENOSYS)
+        return err_sys(err, errno, "clone3 into `%s`", c->dir[0]);
+    *born_inside = false;
+    pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid <= 0)
+        return pid == 0 ? 0 : err_sys(err, errno, "clone");
+    if (cgroup_enter(c, pid, err) < 0) {
+        reap(pid);
+        return -1;
+    }
+    return pid;
 }
 
 /* SIGKILL everything listed in dir/cgroup.procs; returns how many were listed, -1 when the

@@ -51,6 +51,17 @@ int cgroup_enter(const struct ctr_cgroup *c, pid_t pid, struct imgfs_err *err);
  * start the container. */
 int cgroup_enter_self(struct ctr_cgroup *c, struct imgfs_err *err);
 int cgroup_leave_self(struct ctr_cgroup *c, struct imgfs_err *err);
+/* A fork-like clone (no new stack: the child returns 0 on a copy of the caller's stack) with
+ * `flags` (CLONE_NEW* | exit signal) whose child is born in the cgroup: v1 through
+ * cgroup_enter_self/cgroup_leave_self around the clone, v2 with clone3(CLONE_INTO_CGROUP). Where
+ * clone3 is refused (ENOSYS: an old kernel, or a seccomp profile such as Docker's when imgfs itself
+ * runs in a container) the child is moved in after the clone (cgroup_enter). *born_inside is set
+ * before the clone, so the child reads it too: true when it starts inside. Returns the child's pid
+ * in the caller, 0 in the child, -1 on error (no child left behind). */
+pid_t cgroup_clone(struct ctr_cgroup *c, unsigned long flags, bool *born_inside,
+                   struct imgfs_err *err);
+/* The container's /sys/fs/cgroup on v2: a cgroup2 mount made inside its own cgroup namespace. */
+bool cgroup_v2(const struct ctr_cgroup *c);
 bool cgroup_is_v2(void);
 /* Kill whatever is left in the cgroup, wait for it to empty, remove the directories and free c
  * (also on failure). c may be NULL. */

@@ -129,6 +129,7 @@ struct init_args {
     struct ctr_seccomp *seccomp;
     int sync;
     int stdio[3]; /* -1: keep ours */
+    bool born_in_cgroup; /* set by cgroup_clone before the clone: the init starts in its cgroup */
 };
 
 static volatile sig_atomic_t init_dummy;
@@ -325,6 +326,15 @@ static int init_main(void *arg)
     sync = 3;
     close_range(4, ~0U, 0);
 
+    /* cgroup v2: a cgroup namespace rooted at our own group, for the /sys/fs/cgroup view
+     * (rootfs.c) and a /proc/self/cgroup of "0::/", as Docker's. An init that was moved in after
+     * its clone (no clone3) could not know when it is inside: no namespace, no view then. */
+    if (a->rootfs.cgroup2 && !a->born_in_cgroup)
+        a->rootfs.cgroup2 = false;
+    if (a->rootfs.cgroup2 && unshare(CLONE_NEWCGROUP) < 0) {
+        err_sys(&err, errno, "creating the container's cgroup namespace");
+        init_fail(sync, &err);
+    }
     if (sethostname(a->hostname, strlen(a->hostname)) < 0) {
         err_sys(&err, errno, "sethostname");
         init_fail(sync, &err);
@@ -673,6 +683,7 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
     a->rootfs.n_cgroups =
         cgroup_v1_view(m->cgroup, a->rootfs.cgroup_mounts, a->rootfs.cgroup_dirs,
                        sizeof a->rootfs.cgroup_mounts / sizeof a->rootfs.cgroup_mounts[0]);
+    a->rootfs.cgroup2 = cgroup_v2(m->cgroup);
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -700,33 +711,23 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
         flags |= CLONE_NEWIPC;
     if (mode != NET_HOST)
         flags |= CLONE_NEWNET;
-    if (cgroup_is_v2())
-        flags |= CLONE_NEWCGROUP;
-    /* the init is born in its cgroup: no move after the clone, whose kernel lock costs an RCU grace
-     * period (cgroup.h) */
-    int inside = cgroup_enter_self(m->cgroup, err);
-    if (inside < 0) {
-        close(a->sync);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        return -1;
-    }
-    /* fork-like clone (no new stack): the child runs on a copy of ours */
-    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    /* The init is born in its cgroup: nothing is moved after the clone (on v1 such a move costs an
+     * RCU grace period, cgroup.h). On v2 the init makes its own cgroup namespace once it is inside
+     * (init_main), so that the namespace's root, and its /sys/fs/cgroup, is the container's group.
+     */
+    pid_t pid = cgroup_clone(m->cgroup, flags, &a->born_in_cgroup, err);
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, m->restarts ? &m->init_mask : &old, NULL);
         _exit(init_main(a));
     }
-    int clone_errno = errno;
     close(a->sync);
-    int left = inside ? cgroup_leave_self(m->cgroup, err) : 0;
     if (pid < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
-        return err_sys(err, clone_errno, "creating the container's namespaces (clone)");
+        return err_ctx(err, "creating the container's namespaces");
     }
     m->init = pid;
 
-    if (left < 0 || (!inside && cgroup_enter(m->cgroup, pid, err) < 0) ||
-        net_attach(pid, mode, net_flags, ports, n_ports, m->dir, &m->net, err) < 0)
+    if (net_attach(pid, mode, net_flags, ports, n_ports, m->dir, &m->net, err) < 0)
         goto kill_init;
     m->state.init_pid = pid;
     m->state.status = CTR_RUNNING;

@@ -26,6 +26,9 @@ struct ctr_rootfs {
      * name under /sys/fs/cgroup, bound read-only at /sys/fs/cgroup/NAME */
     const char *cgroup_mounts[8], *cgroup_dirs[8];
     size_t n_cgroups;
+    /* cgroup v2: a cgroup2 mount at /sys/fs/cgroup, made in the container's cgroup namespace (its
+     * root is the container's group), read-only unless privileged */
+    bool cgroup2;
 };
 /* Mount everything and pivot_root into it. After it returns, "/" is the container's root. */
 int rootfs_setup(const struct ctr_rootfs *r, struct imgfs_err *err);

@@ -431,18 +431,27 @@ int rootfs_open_volume(const struct ctr_mount *m, struct imgfs_err *err)
     return fd;
 }
 
-/* /sys/fs/cgroup: the container's own v1 cgroups, read-only — what runc does on v1 without a
+/* /sys/fs/cgroup: on v2 a cgroup2 mount in the container's cgroup namespace. On v1 the container's
+ * own v1 cgroups, read-only — what runc does on v1 without a
  * cgroup namespace: a tmpfs with one directory per hierarchy, each a bind of the container's
  * directory in it (mountinfo's root field and /proc/self/cgroup then agree, so tools and language
  * runtimes that look up their limits find memory.limit_in_bytes, cpu.cfs_quota_us, pids.max).
  * Joint hierarchies get Docker's symlinks (cpu -> cpu,cpuacct). --privileged: read-write. */
 static int setup_cgroups(const struct ctr_rootfs *r, const struct root *root, struct imgfs_err *err)
 {
-    if (!r->n_cgroups)
+    if (!r->n_cgroups && !r->cgroup2)
         return 0;
     cleanup_close int at = open_kernel_path(root, "/sys/fs/cgroup", err);
     if (at < 0)
         return err->code == ENOENT ? (err_clear(err), 0) : -1;
+    if (r->cgroup2) {
+        /* v2, what runc and crun mount: the hierarchy as this cgroup namespace sees it, i.e. the
+         * container's own group and nothing above it */
+        unsigned long f = MS_NOSUID | MS_NODEV | MS_NOEXEC | (r->privileged ? 0 : MS_RDONLY);
+        if (mount_fd("cgroup2", at, "cgroup2", f, NULL) < 0)
+            return err_sys(err, errno, "mounting cgroup2 on /sys/fs/cgroup");
+        return 0;
+    }
     static const char opts[] = "mode=755,size=64k";
     const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
     if (mount_fd("cgroup", at, "tmpfs", flags, opts) < 0)

@@ -54,6 +54,12 @@ if ((v2 == 0)); then
         t_check "$c: the monitor is back in its own cgroup" \
             bash -c "! grep -q '/imgfs/$id' /proc/$lim_mon/cgroup"
     done
+    # exec's process moves itself in (runner/exec.c): it counts against the container's limits
+    ex=$("$IMGFS" exec lim cat /proc/self/cgroup 2>&1 || true)
+    for c in memory pids cpu devices; do
+        t_check "exec: the process is in the container's $c cgroup" \
+            grep -qE "^[0-9]+:([a-z]+,)*$c(,[a-z]+)*:.*/imgfs/$id\$" <<<"$ex"
+    done
 else
     dir=$(find /sys/fs/cgroup/imgfs -maxdepth 1 -type d -name "$id" | head -n 1)
     t_eq "cpu.max" "50000 100000" "$(cat "$dir/cpu.max" 2>/dev/null)"
