@@ -45,15 +45,23 @@ copy_ns() { # a mount namespace made now (a copy of every mount), held by an idl
     copies+=($!)
     t_check "a namespace copy exists" t_wait_for 200 test -e "/proc/$!/ns/mnt"
 }
+# mount_busybox DIR [PREFIX...]: mount the image on DIR (PREFIX runs the mount, e.g. with a signal
+# mask); $served = its keeper and daemon
+mount_busybox() {
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    t_cleanup "umount -l '$dir' 2>/dev/null"
+    "$@" "$IMGFS" mount busybox "$dir"
+    t_wait_for 200 two_servers "$dir" || true
+    served=$(servers "$dir")
+    t_eq "a keeper and a daemon serve $dir" 2 "$(wc -w <<<"$served")"
+}
 
 # 1. umount -l from outside, the mount in use: served until the user is done
 m1=$T/m1
-mkdir -p "$m1"
-t_cleanup "umount -l '$m1' 2>/dev/null"
-"$IMGFS" mount busybox "$m1"
-t_wait_for 200 two_servers "$m1" || true
-s1=$(servers "$m1")
-t_eq "a keeper and a daemon serve $m1" 2 "$(wc -w <<<"$s1")"
+mount_busybox "$m1"
+s1=$served
 hold "$m1"
 h1=${holders[-1]}
 umount -l "$m1"
@@ -64,12 +72,8 @@ t_check "once it is done, they end" t_wait_for 200 none_alive $s1
 
 # 1b. umount -l, the mount left only as an unused copy in another mount namespace
 m1b=$T/m1b
-mkdir -p "$m1b"
-t_cleanup "umount -l '$m1b' 2>/dev/null"
-"$IMGFS" mount busybox "$m1b"
-t_wait_for 200 two_servers "$m1b" || true
-s1b=$(servers "$m1b")
-t_eq "a keeper and a daemon serve $m1b" 2 "$(wc -w <<<"$s1b")"
+mount_busybox "$m1b"
+s1b=$served
 copy_ns
 t_check "the copy has the mount" grep -q " $m1b " "/proc/${copies[-1]}/mountinfo"
 umount -l "$m1b"
@@ -77,12 +81,8 @@ t_check "after umount -l the keeper and the daemon end" t_wait_for 200 none_aliv
 
 # 2. the mount's directory removed in another mount namespace: the kernel detaches it everywhere
 m2=$T/m2
-mkdir -p "$m2"
-t_cleanup "umount -l '$m2' 2>/dev/null"
-"$IMGFS" mount busybox "$m2"
-t_wait_for 200 two_servers "$m2" || true
-s2=$(servers "$m2")
-t_eq "a keeper and a daemon serve $m2" 2 "$(wc -w <<<"$s2")"
+mount_busybox "$m2"
+s2=$served
 copy_ns
 unshare -m --propagation private sh -c "umount -l '$m2' && rmdir '$m2'"
 t_check "the directory is gone" test ! -e "$m2"
@@ -90,11 +90,8 @@ t_check "after its directory went the keeper and the daemon end" t_wait_for 200 
 
 # 3. a new mount on the directory of a detached one: the old keeper's end leaves it alone
 m3=$T/m3
-mkdir -p "$m3"
-t_cleanup "umount -l '$m3' 2>/dev/null"
-"$IMGFS" mount busybox "$m3"
-t_wait_for 200 two_servers "$m3" || true
-s3=$(servers "$m3")
+mount_busybox "$m3"
+s3=$served
 copy_ns
 umount -l "$m3"
 "$IMGFS" mount busybox "$m3"
@@ -105,13 +102,9 @@ t_check "imgfs umount ends it" "$IMGFS" umount "$m3"
 
 # 4. SIGTERM to the keeper of a mount made with SIGTERM, SIGINT and SIGHUP blocked, held
 m4=$T/m4
-mkdir -p "$m4"
-t_cleanup "umount -l '$m4' 2>/dev/null"
-perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM, SIGINT, SIGHUP)) or die; exec @ARGV' \
-    "$IMGFS" mount busybox "$m4"
-t_wait_for 200 two_servers "$m4" || true
-s4=$(servers "$m4")
-t_eq "a keeper and a daemon serve $m4" 2 "$(wc -w <<<"$s4")"
+block='sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM, SIGINT, SIGHUP)) or die; exec @ARGV'
+mount_busybox "$m4" perl -MPOSIX -e "$block"
+s4=$served
 k4=$(keeper "$m4")
 hold "$m4"
 kill -TERM "$k4"

@@ -97,3 +97,12 @@ sec_ctr_id() {
         | select((.name // .Name // .Names // "") | tostring | ltrimstr("/") == $n)
         | (.id // .Id // .ID)' | head -n 1
 }
+
+# sec_other_container IMAGE: a container named `other` that sleeps (removed at exit); its id in
+# $other_id. What a view of one container must not show.
+sec_other_container() {
+    "$IMGFS" run -d --name other --network none "$1" sleep 100000 >/dev/null
+    t_cleanup "'$IMGFS' rm -f other"
+    other_id=$(sec_ctr_id other)
+    t_check "another container runs ($other_id)" test -n "$other_id"
+}

@@ -24,10 +24,7 @@ t_check "/sys/fs/cgroup is cgroup2 in this namespace" grep -q " /sys/fs/cgroup c
 sec_image cgv
 run() { "$IMGFS" run --rm --network none "$@"; }
 
-"$IMGFS" run -d --name other --network none cgv sleep 100000 >/dev/null
-t_cleanup "'$IMGFS' rm -f other"
-other_id=$("$IMGFS" ps --json | jq -r '.[] | select(.name == "other") | .id')
-t_check "another container runs ($other_id)" test -n "$other_id"
+sec_other_container cgv
 t_check "its group exists on the host side" test -d "/sys/fs/cgroup/imgfs/$other_id"
 other_init=$(jq -r '.init_pid' "$IMGFS_RUN_DIR/containers/$other_id/state.json")
 t_check "its init was born in it (clone3 into the group)" \

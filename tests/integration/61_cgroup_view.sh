@@ -11,10 +11,7 @@ t_begin cgroup_view
 sec_image cgv
 run() { "$IMGFS" run --rm --network none "$@"; }
 
-"$IMGFS" run -d --name other --network none cgv sleep 100000 >/dev/null
-t_cleanup "'$IMGFS' rm -f other"
-other_id=$("$IMGFS" ps --json | jq -r '.[] | select(.name == "other") | .id')
-t_check "another container runs ($other_id)" test -n "$other_id"
+sec_other_container cgv
 
 out=$(run -m 64m --cpus 1.5 --pids-limit 50 cgv sh -c '
     echo ran
