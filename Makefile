@@ -8,20 +8,33 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2 -Wno-f
            -Wstrict-prototypes -Wvla
 CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is loaded on first use (fs/curl.c), not linked: its 24 libraries cost every start.
-# libarchive is linked statically where libarchive.a exists (Debian's libarchive-dev has it):
-# the shared one drags libxml2, ICU and libstdc++ into every start for xar support imgfs never
-# uses (fs/archive_static.c). Its own dependencies stay shared; liblz4 by its soname because
-# Debian's libarchive-dev does not pull liblz4-dev in.
+# libarchive and libcrypto are linked statically where their .a exist (Debian's -dev packages have
+# them): the dynamic loader's symbol lookups for them were most of what every imgfs process did
+# before its first instruction (docs/runner.md, "Where the start time goes"). The shared libarchive
+# drags libxml2, ICU and libstdc++ in for xar support imgfs never uses (fs/archive_static.c); its
+# own compression libraries stay shared, liblz4 by its soname because Debian's libarchive-dev does
+# not pull liblz4-dev in. libcrypto.so.3 is bound at load (-z now) with 4,200 symbol relocations,
+# for SHA-256 and base64; TLS is libcurl's business and uses the shared libcrypto it loads itself,
+# which keeps getting the distribution's security updates.
+LINKED   := $(filter-out libcurl,$(PKGS))
+STATIC   :=
 ARCHIVE_A := $(wildcard $(shell pkg-config --variable=libdir libarchive 2>/dev/null)/libarchive.a)
 ifneq ($(ARCHIVE_A),)
-LINKED   := $(filter-out libcurl libarchive,$(PKGS))
-LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(LINKED) 2>/dev/null) \
-            -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -llzma -lzstd -l:liblz4.so.1 -lbz2 -lz
+LINKED   := $(filter-out libarchive,$(LINKED))
+STATIC   += -larchive
+SHARED_DEPS := -lnettle -llzma -lzstd -l:liblz4.so.1 -lbz2 -lz
 CPPFLAGS += -DIMGFS_STATIC_LIBARCHIVE
-else
-LDLIBS  += $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 endif
-LDLIBS  += -lpthread
+CRYPTO_A := $(wildcard $(shell pkg-config --variable=libdir libcrypto 2>/dev/null)/libcrypto.a)
+ifneq ($(CRYPTO_A),)
+LINKED   := $(filter-out libcrypto,$(LINKED))
+STATIC   += -lcrypto
+endif
+ifneq ($(strip $(STATIC)),)
+STATIC_LIBS := -Wl,-Bstatic $(STATIC) -Wl,-Bdynamic
+endif
+LDLIBS  += -Wl,--as-needed $(shell pkg-config --libs $(LINKED) 2>/dev/null) $(STATIC_LIBS) \
+           $(SHARED_DEPS) -ldl -lpthread
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 
 # Debian packages: libraries, and the real tools the tests and benchmarks check against.
