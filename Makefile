@@ -12,8 +12,8 @@ CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(shell pkg-config --cflags $(P
 # them): the dynamic loader's symbol lookups for them were most of what every imgfs process did
 # before its first instruction (docs/runner.md, "Where the start time goes"). The shared libarchive
 # drags libxml2, ICU and libstdc++ in for xar support imgfs never uses (fs/archive_static.c); its
-# own compression libraries stay shared, liblz4 by its soname because Debian's libarchive-dev does
-# not pull liblz4-dev in. libcrypto.so.3 is bound at load (-z now) with 4,200 symbol relocations,
+# own compression and ACL libraries stay shared, liblz4 and libacl by their sonames because
+# Debian's libarchive-dev does not pull their -dev packages in. libcrypto.so.3 is bound at load (-z now) with 4,200 symbol relocations,
 # for SHA-256 and base64; TLS is libcurl's business and uses the shared libcrypto it loads itself,
 # which keeps getting the distribution's security updates.
 LINKED   := $(filter-out libcurl,$(PKGS))
@@ -22,7 +22,7 @@ ARCHIVE_A := $(wildcard $(shell pkg-config --variable=libdir libarchive 2>/dev/n
 ifneq ($(ARCHIVE_A),)
 LINKED   := $(filter-out libarchive,$(LINKED))
 STATIC   += -larchive
-SHARED_DEPS := -lnettle -llzma -lzstd -l:liblz4.so.1 -lbz2 -lz
+SHARED_DEPS := -lnettle -llzma -lzstd -l:liblz4.so.1 -l:libacl.so.1 -lbz2 -lz
 CPPFLAGS += -DIMGFS_STATIC_LIBARCHIVE
 endif
 CRYPTO_A := $(wildcard $(shell pkg-config --variable=libdir libcrypto 2>/dev/null)/libcrypto.a)
