@@ -624,6 +624,18 @@ static int monitor_wait(struct monitor *m, int sigfd)
 
 static void monitor_save(struct monitor *m);
 
+/* What one run of the container holds outside its directory: its cgroup and network helper. */
+static void monitor_end_run(struct monitor *m)
+{
+    struct imgfs_err ignored;
+    if (m->net)
+        net_detach(m->net);
+    m->net = NULL;
+    if (m->cgroup)
+        cgroup_destroy(m->cgroup, &ignored);
+    m->cgroup = NULL;
+}
+
 /* The container ended (or never started, `failed`): record it, free what it held outside its
  * directory, and remove it with --rm or when it never ran. */
 static void monitor_finish(struct monitor *m, int exit_code, bool failed)
@@ -632,12 +644,7 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     m->state.status = CTR_EXITED;
     m->state.exit_code = exit_code;
     m->state.finished = now();
-    if (m->net)
-        net_detach(m->net);
-    m->net = NULL;
-    if (m->cgroup)
-        cgroup_destroy(m->cgroup, &ignored);
-    m->cgroup = NULL;
+    monitor_end_run(m);
     if (m->spec->remove || m->spec->hidden || (failed && !m->keep)) {
         /* --rm takes the container's anonymous volumes with it, as Docker's */
         char **anonymous =
@@ -912,14 +919,8 @@ static int monitor_start(struct monitor *m, struct init_args *a, int *status, st
         return -1;
     int64_t delay = 0;
     while (restart_due(m, code)) {
-        /* each run has a cgroup and network helper of its own */
         struct imgfs_err ignored;
-        if (m->net)
-            net_detach(m->net);
-        m->net = NULL;
-        if (m->cgroup)
-            cgroup_destroy(m->cgroup, &ignored);
-        m->cgroup = NULL;
+        monitor_end_run(m); /* each run has a cgroup and network helper of its own */
         if (!m->detached && !monitor_hand_off(m)) {
             *status = code;
             return 0;

@@ -117,6 +117,9 @@ char **strv_append(char **v, const char *s); /* takes a copy */
 char *strv_join(char *const *v, const char *sep);
 
 /* ---- inspect.c ---- */
+struct json_t;
+/* A word list as a JSON array of strings (a new reference); NULL as null. */
+struct json_t *ctr_json_words(char *const *v);
 /* Write DIR/config.json: what `inspect` shows of the container's making (Path, Args, Config,
  * HostConfig, Mounts in Docker's shapes). argv and env are the command and environment it got. */
 int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *argv,

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-static json_t *strv(char *const *v)
+json_t *ctr_json_words(char *const *v)
 {
     if (!v)
         return json_null();
@@ -174,31 +174,32 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
     json_t *o = json_pack(
         "{s:s, s:o, s:o, s:{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:b, s:b},"
         " s:{s:s, s:o, s:b, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}, s:o}",
-        "Path", argv && argv[0] ? argv[0] : "", "Args", strv(argv && argv[0] ? argv + 1 : NULL),
-        "Mounts", mounts, "Config", "Hostname", spec->hostname ? spec->hostname : hostname, "User",
+        "Path", argv && argv[0] ? argv[0] : "", "Args",
+        ctr_json_words(argv && argv[0] ? argv + 1 : NULL), "Mounts", mounts, "Config", "Hostname",
+        spec->hostname ? spec->hostname : hostname, "User",
         spec->user       ? spec->user
         : ic && ic->user ? ic->user
                          : "",
         "Env", envs, "Cmd",
-        strv(spec->command && spec->command[0] ? spec->command
-             : ic                              ? ic->cmd
-                                               : NULL),
+        ctr_json_words(spec->command && spec->command[0] ? spec->command
+                       : ic                              ? ic->cmd
+                                                         : NULL),
         "Image", spec->image ? spec->image : "", "WorkingDir",
         spec->workdir           ? spec->workdir
         : ic && ic->working_dir ? ic->working_dir
                                 : "",
         "Entrypoint",
-        strv(spec->entrypoint ? spec->entrypoint
-             : ic             ? ic->entrypoint
-                              : NULL),
+        ctr_json_words(spec->entrypoint ? spec->entrypoint
+                       : ic             ? ic->entrypoint
+                                        : NULL),
         "Labels", labels, "ExposedPorts", exposed, "Volumes", volumes, "Tty", spec->tty,
         "OpenStdin", spec->interactive, "AttachStdout", !spec->detach, "HostConfig", "NetworkMode",
         !strcmp(network, "private") ? "slirp4netns" : network, "PortBindings", bindings,
         "Privileged", spec->privileged, "ReadonlyRootfs", spec->read_only, "Memory",
         (json_int_t)spec->memory_bytes, "NanoCpus", (json_int_t)(spec->cpus * 1e9), "PidsLimit",
         (json_int_t)spec->pids_limit, "Binds", binds, "Mounts", host_mounts, "Tmpfs", tmpfs,
-        "CapAdd", strv(spec->cap_add), "CapDrop", strv(spec->cap_drop), "AutoRemove",
-        json_boolean(spec->remove));
+        "CapAdd", ctr_json_words(spec->cap_add), "CapDrop", ctr_json_words(spec->cap_drop),
+        "AutoRemove", json_boolean(spec->remove));
     if (!o)
         return err_set(err, ENOMEM, "encoding the container's config");
     cleanup_free char *path = xasprintf("%s/config.json", dir);

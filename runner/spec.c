@@ -10,16 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *words(char *const *v)
-{
-    if (!v)
-        return json_null();
-    json_t *a = json_array();
-    for (size_t i = 0; v[i]; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
 static json_t *str(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -74,8 +64,8 @@ int ctr_spec_save(const char *dir, const struct ctr_spec *spec, struct imgfs_err
     json_object_set_new(o, "image", str(spec->image));
     json_object_set_new(o, "mount_key", str(spec->mount_key));
     json_object_set_new(o, "lower", str(spec->mount_key ? NULL : spec->lower));
-    json_object_set_new(o, "command", words(spec->command));
-    json_object_set_new(o, "entrypoint", words(spec->entrypoint));
+    json_object_set_new(o, "command", ctr_json_words(spec->command));
+    json_object_set_new(o, "entrypoint", ctr_json_words(spec->entrypoint));
     json_object_set_new(o, "env", env);
     json_object_set_new(o, "workdir", str(spec->workdir));
     json_object_set_new(o, "user", str(spec->user));
@@ -88,20 +78,20 @@ int ctr_spec_save(const char *dir, const struct ctr_spec *spec, struct imgfs_err
     json_object_set_new(o, "no_new_privileges", json_boolean(spec->no_new_privileges));
     json_object_set_new(o, "mounts", mounts);
     json_object_set_new(o, "devices", devices);
-    json_object_set_new(o, "cap_add", words(spec->cap_add));
-    json_object_set_new(o, "cap_drop", words(spec->cap_drop));
+    json_object_set_new(o, "cap_add", ctr_json_words(spec->cap_add));
+    json_object_set_new(o, "cap_drop", ctr_json_words(spec->cap_drop));
     json_object_set_new(o, "seccomp", str(seccomp));
     json_object_set_new(o, "memory_bytes", json_integer(spec->memory_bytes));
     json_object_set_new(o, "pids_limit", json_integer(spec->pids_limit));
     json_object_set_new(o, "cpus", json_real(spec->cpus));
     json_object_set_new(o, "network", str(spec->network));
-    json_object_set_new(o, "publish", words(spec->publish));
-    json_object_set_new(o, "labels", words(spec->labels));
-    json_object_set_new(o, "add_hosts", words(spec->add_hosts));
-    json_object_set_new(o, "dns", words(spec->dns));
-    json_object_set_new(o, "dns_search", words(spec->dns_search));
-    json_object_set_new(o, "dns_options", words(spec->dns_options));
-    json_object_set_new(o, "group_add", words(spec->group_add));
+    json_object_set_new(o, "publish", ctr_json_words(spec->publish));
+    json_object_set_new(o, "labels", ctr_json_words(spec->labels));
+    json_object_set_new(o, "add_hosts", ctr_json_words(spec->add_hosts));
+    json_object_set_new(o, "dns", ctr_json_words(spec->dns));
+    json_object_set_new(o, "dns_search", ctr_json_words(spec->dns_search));
+    json_object_set_new(o, "dns_options", ctr_json_words(spec->dns_options));
+    json_object_set_new(o, "group_add", ctr_json_words(spec->group_add));
     json_object_set_new(o, "pid_host", json_boolean(spec->pid_host));
     json_object_set_new(o, "ipc_host", json_boolean(spec->ipc_host));
     json_object_set_new(o, "shm_bytes", json_integer(spec->shm_bytes));
