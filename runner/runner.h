@@ -337,7 +337,8 @@ int ctr_restart(const char *run_dir, const struct ctr_state *s, int timeout,
                 const struct ctr_start_options *o, struct imgfs_err *err);
 /* Remove an exited container's state and writable layer; `force` kills a running one first. */
 int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struct imgfs_err *err);
-/* Wait until the container is no longer running (monitor lock free). */
+/* Wait until the container is no longer running (monitor lock free); a created one is waited for
+ * until it has been started and has ended, as Docker's wait. ENOENT when it is removed first. */
 int ctr_wait(const char *run_dir, const char *id, struct imgfs_err *err);
 /* Path of the container's log file (caller frees). */
 char *ctr_log_path(const char *run_dir, const char *id);

@@ -599,7 +599,19 @@ static int wait_lock(const char *run_dir, const char *id, int timeout_ms)
 
 int ctr_wait(const char *run_dir, const char *id, struct imgfs_err *err)
 {
-    (void)err;
+    /* created: no monitor to wait for yet. As Docker's wait, block until a start has run it; a
+     * start holds the lock before it records "running", so the state is watched, not the lock.
+     * Polled (a created container has nobody to tell us), short steps first. */
+    for (int step = 1;; step = step < 100 ? step * 2 : 100) {
+        struct ctr_state s;
+        if (ctr_state_load(run_dir, id, &s, err) < 0)
+            return err->code == ENOENT ? err_set(err, ENOENT, "no such container: %.12s", id) : -1;
+        bool created = s.status == CTR_CREATED && !ctr_is_live(run_dir, id);
+        ctr_state_free(&s);
+        if (!created)
+            break;
+        poll(NULL, 0, step);
+    }
     return wait_lock(run_dir, id, -1);
 }
 

@@ -8,6 +8,7 @@
 static const char usage[] =
     "Usage: imgfs wait CONTAINER [CONTAINER...]\n\n"
     "Block until one or more containers stop, then print their exit codes, one a line.\n"
+    "A created container is waited for until it has been started and has ended.\n"
     "A container started with --rm is gone once it ends: its exit code cannot be read then\n"
     "(an error says so; Docker's daemon can keep it for its waiters, a daemonless monitor not).\n\n"
     "Options:\n"

@@ -98,6 +98,15 @@ t_check "the background monitor restarted it once and ended" monitor_gone fg
 t_eq "RestartCount 1, exited 6" "1 exited 6" "$(state fg '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}')"
 t_eq "the restarted run's output is in its log" "fg-run" "$("$IMGFS" logs fg)"
 
+# ---- wait of a created container blocks until it has run, as Docker's ----
+"$IMGFS" create --network none --name w busybox sh -c 'exit 4' >/dev/null
+"$IMGFS" wait w >"$T/wait.out" &
+waiter=$!
+t_cleanup "kill $waiter"
+"$IMGFS" start w >/dev/null
+wait "$waiter"
+t_eq "wait of a created container: the exit code of the run it waited for (not -1)" 4 "$(cat "$T/wait.out")"
+
 # ---- refused ----
 t_rc() { "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 t_eq "--restart with --rm: usage error" 125 "$(t_rc "$IMGFS" run --rm --restart always busybox true)"
@@ -105,6 +114,6 @@ t_eq "--restart bogus: create's 1 (Docker's daemon refuses it)" 1 "$(t_rc "$IMGF
 t_eq "run --restart bogus: 125" 125 "$(t_rc "$IMGFS" run --restart bogus busybox true)"
 t_eq "create -d is not an option (as Docker)" 125 "$(t_rc "$IMGFS" create -d busybox true)"
 t_eq "start of a missing container" 1 "$(t_rc "$IMGFS" start nosuch)"
-t_eq "nothing was left behind by the refused ones" "c1 fg k of ok svc" \
+t_eq "nothing was left behind by the refused ones" "c1 fg k of ok svc w" \
     "$("$IMGFS" ps -a --format '{{.Names}}' | LC_ALL=C sort | xargs)"
 t_end
