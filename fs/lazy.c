@@ -26,7 +26,7 @@
 struct source {
     char *name; /* "host[:port]/repository" */
     struct registry_client *client;
-    char *ca_file; /* remembered for its registry (lazy_registry_remember) */
+    char *ca_file, *auth_file; /* remembered for its registry (lazy_registry_remember) */
     struct source *next;
 };
 
@@ -97,7 +97,7 @@ int lazy_registry_remember(const char *root, const char *host, const struct regi
     if (tls == REGISTRY_TLS_AUTO && registry_host_insecure(host))
         tls = REGISTRY_TLS_NO_VERIFY; /* insecure then: the same later, whatever the config */
     cleanup_free char *path = remembered_path(root, host);
-    if (tls == REGISTRY_TLS_AUTO && !o->ca_file) {
+    if (tls == REGISTRY_TLS_AUTO && !o->ca_file && !o->auth_file) {
         if (unlink(path) < 0 && errno != ENOENT)
             return err_sys(err, errno, "removing `%s`", path);
         return 0;
@@ -111,37 +111,43 @@ int lazy_registry_remember(const char *root, const char *host, const struct regi
                                                        : "false");
     if (o->ca_file)
         json_object_set_new(j, "ca-file", json_string(o->ca_file));
+    if (o->auth_file)
+        json_object_set_new(j, "auth-file", json_string(o->auth_file));
     char *text = json_dumps(j, JSON_SORT_KEYS);
     json_decref(j);
     int rc = write_file_atomic(path, text, strlen(text), 0600, err);
     free(text);
-    return rc < 0 ? err_ctx(err, "remembering the TLS settings of %s", host) : 0;
+    return rc < 0 ? err_ctx(err, "remembering the settings of %s", host) : 0;
 }
 
-/* The settings lazy_registry_remember kept for `host`: 0 found (*ca_file allocated or NULL), -1
- * none (or unreadable: the defaults then). */
-static int registry_recall(const char *root, const char *host, int *tls_verify, char **ca_file)
+/* What lazy_registry_remember kept for `host`, applied to `ro` where it says nothing (TLS: no
+ * --tls-verify and no --ca-file; credentials: no --authfile). The strings go to *ca_file and
+ * *auth_file (allocated; they must outlive the client). Nothing kept, or unreadable: the
+ * defaults. */
+static void registry_recall(const char *root, const char *host, struct registry_options *ro,
+                            char **ca_file, char **auth_file)
 {
     cleanup_free char *path = remembered_path(root, host);
     struct buf b = {0};
     struct imgfs_err ignored;
     if (read_file(path, 64 << 10, &b, &ignored) < 0)
-        return -1;
+        return;
     json_error_t je;
     json_t *j = json_loadb((const char *)b.data, b.len, 0, &je);
     buf_free(&b);
     const char *tls = json_string_value(json_object_get(j, "tls-verify"));
     const char *ca = json_string_value(json_object_get(j, "ca-file"));
-    int ret = -1;
-    if (tls) {
-        *tls_verify = !strcmp(tls, "true")    ? REGISTRY_TLS_VERIFY
-                      : !strcmp(tls, "false") ? REGISTRY_TLS_NO_VERIFY
-                                              : REGISTRY_TLS_AUTO;
-        *ca_file = ca && *ca ? xstrdup(ca) : NULL;
-        ret = 0;
+    const char *auth = json_string_value(json_object_get(j, "auth-file"));
+    if (tls && ro->tls_verify == REGISTRY_TLS_AUTO && !ro->ca_file) {
+        ro->tls_verify = !strcmp(tls, "true")    ? REGISTRY_TLS_VERIFY
+                         : !strcmp(tls, "false") ? REGISTRY_TLS_NO_VERIFY
+                                                 : REGISTRY_TLS_AUTO;
+        if (ca && *ca)
+            ro->ca_file = *ca_file = xstrdup(ca);
     }
+    if (auth && *auth && !ro->auth_file)
+        ro->auth_file = *auth_file = xstrdup(auth);
     json_decref(j);
-    return ret;
 }
 
 /* The client for a source, opened once and shared (registry clients are thread-safe). */
@@ -165,9 +171,7 @@ static int source_client(struct lazy *l, const char *name, struct registry_clien
             return err_ctx(err, "the registry repository `%s`", name);
         }
         struct registry_options ro = l->o.registry;
-        if (ro.tls_verify == REGISTRY_TLS_AUTO && !ro.ca_file &&
-            registry_recall(store_root(l->s), ref.domain, &ro.tls_verify, &src->ca_file) == 0)
-            ro.ca_file = src->ca_file;
+        registry_recall(store_root(l->s), ref.domain, &ro, &src->ca_file, &src->auth_file);
         int rc = registry_open(&ref, &ro, &src->client, err);
         ref_free(&ref);
         if (rc < 0) {
@@ -501,6 +505,7 @@ void lazy_detach(struct lazy *l)
         registry_close(src->client);
         free(src->name);
         free(src->ca_file);
+        free(src->auth_file);
         free(src);
     }
     while (l->flights)

@@ -100,13 +100,14 @@ int lazy_trace_load(const char *root, const struct digest *manifest, char ***pat
 int lazy_trace_record(const char *root, const struct digest *manifest, const char *trace_file,
                       size_t *n, struct imgfs_err *err);
 
-/* What a lazy pull was told about a registry's TLS — --tls-verify, --ca-file (an absolute path),
- * or that the host was an insecure one (registry_host_insecure) then — kept in
+/* What a lazy pull was told about a registry — --tls-verify, --ca-file, --authfile (absolute
+ * paths), or that the host was an insecure one (registry_host_insecure) then — kept in
  * ROOT/registries/HOST.json, so that the fetches that come later from that registry (the mount
  * daemon's, `imgfs pull`'s completion) talk to it the same way whatever their own command line or
- * environment. The fetcher applies it to a registry its own options say nothing about (tls_verify
- * AUTO and no ca_file). lazy_pull calls it; mount and run call it when given those options for
- * an image they already have. Nothing to remember (defaults, a secure host) removes the file. */
+ * environment. The fetcher applies it where its own options say nothing (TLS: tls_verify AUTO and
+ * no ca_file; credentials: no auth_file). lazy_pull calls it; mount and run call it when given
+ * those options for an image they already have. Nothing to remember (defaults, a secure host)
+ * removes the file. */
 int lazy_registry_remember(const char *root, const char *host, const struct registry_options *o,
                            struct imgfs_err *err);
 

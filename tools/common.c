@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly)
 {
@@ -224,7 +225,16 @@ int cli_registry_option(int c, const char *arg, struct registry_options *o, cons
             return -1;
         }
         return 0;
-    case CLI_REGISTRY_OPT_AUTHFILE: o->auth_file = arg; return 0;
+    case CLI_REGISTRY_OPT_AUTHFILE: {
+        /* absolute, as --ca-file (it need not exist yet: login creates it) */
+        static char abs_auth[PATH_MAX];
+        char cwd[PATH_MAX];
+        if (arg[0] != '/' && getcwd(cwd, sizeof cwd) &&
+            snprintf(abs_auth, sizeof abs_auth, "%s/%s", cwd, arg) < (int)sizeof abs_auth)
+            arg = abs_auth;
+        o->auth_file = arg;
+        return 0;
+    }
     case CLI_REGISTRY_OPT_CAFILE: {
         /* absolute: a lazily pulled image's fetches use it later, from a daemon in "/" (one
          * --ca-file per command: the last one given) */

@@ -36,9 +36,10 @@ int cli_lazy_ensure(const struct cli *cli, const char *ref, const struct registr
     if (!names_a_registry(ref))
         return 0;
     struct imgfs_err err = {0};
-    /* --tls-verify / --ca-file given for an image pulled before: its fetches use them from now */
+    /* --tls-verify, --ca-file, --authfile given for an image pulled before: its fetches use them
+     * from now */
     struct ref parsed;
-    if ((ro->tls_verify != REGISTRY_TLS_AUTO || ro->ca_file) &&
+    if ((ro->tls_verify != REGISTRY_TLS_AUTO || ro->ca_file || ro->auth_file) &&
         ref_parse(ref, &parsed, &err) == 0) {
         int rc = lazy_registry_remember(cli->root, parsed.domain, ro, &err);
         ref_free(&parsed);

@@ -87,6 +87,18 @@ IMGFS_ROOT=$T/lazy2 "$IMGFS" umount "$T/mnt2"
 t_eq "run --ca-file of a registry image" "hello" \
     "$(env -u CURL_CA_BUNDLE IMGFS_ROOT="$T/lazy3" "$IMGFS" run --rm --network none $V \
         --ca-file "$(reg_ca)" "$REG/b/busybox:1" echo hello 2>"$T/run.err")"
+# --authfile (relative here): the daemon's fetches use the credentials the lazy pull was given,
+# with no REGISTRY_AUTH_FILE and no default auth file in their environment
+cp "$REGISTRY_AUTH_FILE" "$T/other-auth.json"
+noauth() { (cd "$T" && env -u CURL_CA_BUNDLE -u REGISTRY_AUTH_FILE XDG_CONFIG_HOME="$T/nocfg" \
+    IMGFS_ROOT="$T/lazy4" "$IMGFS" "$@"); }
+t_check "pull --lazy --authfile other-auth.json" \
+    quiet noauth pull -q --lazy $V --ca-file "$(reg_ca)" --authfile other-auth.json "$REG/b/busybox:1"
+t_check "  mount it" noauth mount --fetch-timeout 3s "$REG/b/busybox:1" "$T/mnt2"
+t_cleanup "IMGFS_ROOT='$T/lazy4' '$IMGFS' umount '$T/mnt2'"
+t_check "  the daemon's fetches authenticate with that file" cmp -s "$T/ref/bin/busybox" "$T/mnt2/bin/busybox"
+noauth umount "$T/mnt2"
+
 out=$("$IMGFS" mount --ca-file "$T/nothere.crt" busybox "$T/mnt2" 2>&1) && rc=0 || rc=$?
 t_eq "--ca-file of a missing file: exit 125" 125 "$rc"
 t_check "  names it" grep -q "ca-file .*nothere.crt.*No such file" <<<"$out"
