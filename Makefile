@@ -18,7 +18,14 @@ CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(shell pkg-config --cflags $(P
 # which keeps getting the distribution's security updates.
 LINKED   := $(filter-out libcurl,$(PKGS))
 STATIC   :=
-ARCHIVE_A := $(wildcard $(shell pkg-config --variable=libdir libarchive 2>/dev/null)/libarchive.a)
+# The static archive needs the link-time names of its compression libraries (nettle-dev,
+# liblzma-dev, libbz2-dev, libzstd-dev, zlib1g-dev: in DEPS); without one of them, link it shared.
+ARCHIVE_DIR := $(shell pkg-config --variable=libdir libarchive 2>/dev/null)
+ARCHIVE_A := $(wildcard $(ARCHIVE_DIR)/libarchive.a)
+ARCHIVE_NEEDS := $(foreach l,nettle lzma zstd bz2 z,$(ARCHIVE_DIR)/lib$(l).so)
+ifneq ($(words $(wildcard $(ARCHIVE_NEEDS))),$(words $(ARCHIVE_NEEDS)))
+ARCHIVE_A :=
+endif
 ifneq ($(ARCHIVE_A),)
 LINKED   := $(filter-out libarchive,$(LINKED))
 STATIC   += -larchive
@@ -40,7 +47,7 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 # Debian packages: libraries, and the real tools the tests and benchmarks check against.
 DEPS := build-essential pkg-config clang-format clang \
         libfuse3-dev fuse3 libarchive-dev libssl-dev liblmdb-dev lmdb-utils libjansson-dev \
-        libseccomp-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev \
+        libseccomp-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev nettle-dev liblzma-dev libbz2-dev \
         skopeo umoci crun runc squashfuse squashfs-tools fuse-overlayfs slirp4netns golang-go \
         debootstrap busybox-static hyperfine docker-registry attr iproute2 curl jq xz-utils \
         zstd bzip2 file procps psmisc util-linux \
