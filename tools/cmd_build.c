@@ -2,6 +2,7 @@
  * builder/builder.h, its progress rendered (TTY: steps with times and the last lines of output,
  * collapsing when done; plain: BuildKit's `#N` prefixed lines). */
 #include "../builder/builder.h"
+#include "../builder/dockerfile.h"
 #include "cli.h"
 
 #include <fcntl.h>
@@ -53,6 +54,7 @@ enum {
     OPT_PLATFORM,
     OPT_GO,
     OPT_BASE,
+    OPT_DUMP_AST,
 };
 
 /* ---- progress ---- */
@@ -392,6 +394,36 @@ static int build_go_verb(const struct cli *cli, const char *package, const char 
     return report_built(&p, &res, tags, n_tags, iidfile);
 }
 
+/* The hidden --dump-ast FILE (`-`: stdin): BuildKit's parser dump (df_dump, the form of the
+ * conformance data's `result` files), after the syntactic pass only, as the conformance test
+ * parses; nothing is built. */
+static int dump_ast(const char *file)
+{
+    struct buf text = {0};
+    struct imgfs_err err = {0};
+    if (!strcmp(file, "-")) {
+        char chunk[65536];
+        ssize_t n;
+        while ((n = read(0, chunk, sizeof chunk)) > 0)
+            buf_append(&text, chunk, (size_t)n);
+    } else if (read_file(file, 16 << 20, &text, &err) < 0) {
+        cli_error("build", "failed to read dockerfile: open %s: %s", file, strerror(err.code));
+        return 1;
+    }
+    struct df_file *f = NULL;
+    int rc = df_parse(strcmp(file, "-") ? file : "Dockerfile", text.data ? (char *)text.data : "",
+                      text.len, DF_PARSE_SYNTAX_ONLY, &f, &err);
+    buf_free(&text);
+    if (rc < 0) {
+        cli_report("build", &err);
+        return 1;
+    }
+    cleanup_free char *dump = df_dump(f);
+    df_file_free(f);
+    fputs(dump, stdout);
+    return 0;
+}
+
 int cmd_build(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
@@ -410,6 +442,7 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         {"platform", required_argument, NULL, OPT_PLATFORM},
         {"go", required_argument, NULL, OPT_GO},
         {"base", required_argument, NULL, OPT_BASE},
+        {"dump-ast", required_argument, NULL, OPT_DUMP_AST},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -510,6 +543,9 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         case OPT_BASE:
             go_base = optarg;
             break;
+        case OPT_DUMP_AST:
+            rc = dump_ast(optarg);
+            goto out;
         case 'h':
             fputs(usage, stdout);
             rc = 0;

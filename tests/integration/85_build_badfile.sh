@@ -63,4 +63,27 @@ else
     t_check "a lone ! in .dockerignore names its line" grep -q \
         '.dockerignore:2: illegal exclusion pattern' "$T/build.log"
 fi
+
+# the hidden --dump-ast: BuildKit's parser dump of each conformance case, the negative ones refused
+K=$TOP/tests/conformance/buildkit
+same=0 total=0
+for d in "$K"/testfiles/*/; do
+    total=$((total + 1))
+    if "$IMGFS" build --dump-ast "$d/Dockerfile" >"$T/dump" 2>"$T/dump.err" &&
+        cmp -s "$T/dump" "$d/result"; then
+        same=$((same + 1))
+    else
+        t_note "--dump-ast differs for $d"
+    fi
+done
+t_eq "--dump-ast gives every conformance case's result" "33/33" "$same/$total"
+refused=0
+for d in "$K"/testfiles-negative/*/; do
+    "$IMGFS" build --dump-ast "$d/Dockerfile" >/dev/null 2>"$T/dump.err" || refused=$((refused + 1))
+done
+t_eq "--dump-ast refuses the 4 negative cases" 4 "$refused"
+printf 'FROM scratch\nCOPY a b\n' | "$IMGFS" build --dump-ast - >"$T/dump"
+t_eq "--dump-ast - reads stdin" '(from "scratch")|(copy "a" "b")' "$(paste -sd'|' "$T/dump")"
+t_check_fails "--dump-ast is not in --help (hidden, as BuildKit has no such flag)" \
+    grep -q dump-ast <("$IMGFS" build --help)
 t_end
