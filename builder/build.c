@@ -11,11 +11,14 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* BuildKit's automatic platform args (amd64 only: the runner runs what the host runs). */
 static const char *const platform_args[] = {
@@ -111,7 +114,10 @@ static char *time_str(int64_t t)
 
 static int step_begin(struct build *b, struct stage *sg, size_t pos, const char *text)
 {
+    pthread_mutex_lock(&b->mu);
     int step = ++b->step;
+    sg->step = step;
+    pthread_mutex_unlock(&b->mu);
     const struct build_progress *p = b->o->progress;
     if (p && p->step_start) {
         cleanup_free char *name = NULL;
@@ -133,9 +139,11 @@ static void step_end(struct build *b, int step, bool cached, struct timespec *t0
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+    pthread_mutex_lock(&b->mu);
     b->res->steps++;
     if (cached)
         b->res->cached++;
+    pthread_mutex_unlock(&b->mu);
     const struct build_progress *p = b->o->progress;
     if (p && p->step_done)
         p->step_done(p->ctx, step, cached, secs);
@@ -174,12 +182,14 @@ char **state_expand_env(const struct bstate *st)
 
 static void mark_used(struct build *b, const struct df_vars *used)
 {
+    pthread_mutex_lock(&b->mu);
     for (size_t i = 0; i < used->n; i++)
         for (size_t k = 0; b->build_args && b->build_args[k]; k++) {
             size_t n = strcspn(b->build_args[k], "=");
             if (strlen(used->names[i]) == n && !strncmp(used->names[i], b->build_args[k], n))
                 b->build_arg_used[k] = true;
         }
+    pthread_mutex_unlock(&b->mu);
 }
 
 static int expand_in(struct build *b, char **env, const struct df_instruction *ins,
@@ -421,8 +431,8 @@ int cache_lookup(struct build *b, struct bstate *st, const struct digest *key, b
                 state_add_layer(st, &v.layer, v.size);
             st->time = v.created;
             *hit = true;
-            b->step_cached = true;
-            b->step_empty = v.flags & STORE_CACHE_EMPTY_LAYER;
+            st->step_cached = true;
+            st->step_empty = v.flags & STORE_CACHE_EMPTY_LAYER;
         }
     }
     store_read_end(r);
@@ -486,7 +496,9 @@ static int arg_value(struct build *b, const struct bstate *st, const struct df_i
     for (size_t k = 0; b->build_args && b->build_args[k]; k++) {
         size_t n = strcspn(b->build_args[k], "=");
         if (strlen(kv->key) == n && !strncmp(kv->key, b->build_args[k], n)) {
+            pthread_mutex_lock(&b->mu);
             b->build_arg_used[k] = true;
+            pthread_mutex_unlock(&b->mu);
             *out = xstrdup(b->build_args[k]);
             return 0;
         }
@@ -1136,8 +1148,10 @@ static int dispatch(struct build *b, struct stage *sg, const struct df_instructi
     struct bstate *st = &sg->st;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (build_stopping(b))
+        return build_stop_error(b, err);
     int step = step_begin(b, sg, pos, ins->original);
-    b->step_cached = false;
+    st->step_cached = false;
     bool layer_step = ins->keyword == DF_RUN || ins->keyword == DF_COPY || ins->keyword == DF_ADD ||
                       ins->keyword == DF_WORKDIR;
     int rc;
@@ -1171,21 +1185,21 @@ static int dispatch(struct build *b, struct stage *sg, const struct df_instructi
         }
         buf_free(&hist);
     }
-    if (rc < 0)
+    if (rc < 0) {
+        const struct build_progress *p = b->o->progress;
+        if (p && p->step_failed)
+            p->step_failed(p->ctx, step, err->code == ECANCELED || err->code == EINTR);
         return -1;
-    step_end(b, step, layer_step && b->step_cached, &t0);
+    }
+    step_end(b, step, layer_step && st->step_cached, &t0);
     return 0;
 }
 
-int build_stage(struct build *b, struct stage *sg, struct imgfs_err *err)
+/* The stage this thread is building (NULL in a thread that builds none). */
+static __thread struct stage *building;
+
+static int stage_steps(struct build *b, struct stage *sg, struct imgfs_err *err)
 {
-    if (sg->built)
-        return 0;
-    if (sg->needed && sg->st.config) /* in progress: a cycle */
-        return df_error_at(b->file, sg->from->start_line, sg->from->end_line, err, EINVAL,
-                           "circular dependency detected on stage: %s",
-                           sg->name ? sg->name : sg->base);
-    sg->needed = true;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (stage_base(b, sg, err) < 0)
@@ -1198,7 +1212,311 @@ int build_stage(struct build *b, struct stage *sg, struct imgfs_err *err)
     for (size_t i = sg->first; i < sg->end; i++, pos++)
         if (dispatch(b, sg, &b->file->instructions[i], pos, err) < 0)
             return -1;
-    sg->built = true;
+    return 0;
+}
+
+int build_stage(struct build *b, struct stage *sg, struct imgfs_err *err)
+{
+    struct stage *me = building;
+    pthread_mutex_lock(&b->mu);
+    while (sg->started && !sg->built && !sg->failed && !b->stop) {
+        /* another thread builds it: wait, unless the chain of waits leads back to us */
+        for (struct stage *w = sg; w; w = w->waits_for)
+            if (w == me) {
+                pthread_mutex_unlock(&b->mu);
+                return df_error_at(b->file, sg->from->start_line, sg->from->end_line, err, EINVAL,
+                                   "circular dependency detected on stage: %s",
+                                   sg->name ? sg->name : sg->base);
+            }
+        if (me)
+            me->waits_for = sg;
+        pthread_cond_wait(&b->cond, &b->mu);
+        if (me)
+            me->waits_for = NULL;
+    }
+    if (sg->built) {
+        pthread_mutex_unlock(&b->mu);
+        return 0;
+    }
+    if (sg->started || b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        return err_set(err, ECANCELED, "stage %s did not build", sg->name ? sg->name : sg->base);
+    }
+    sg->started = true;
+    if (me) /* built here, for `me`: a wait as well */
+        me->waits_for = sg;
+    pthread_mutex_unlock(&b->mu);
+
+    building = sg;
+    int rc = stage_steps(b, sg, err);
+    building = me;
+
+    pthread_mutex_lock(&b->mu);
+    if (me)
+        me->waits_for = NULL;
+    if (rc == 0) {
+        sg->built = true;
+    } else {
+        sg->failed = true;
+        b->stop = true; /* the other stages stop too, their containers now */
+        for (size_t i = 0; i < b->n_monitors; i++)
+            kill(b->monitors[i], SIGKILL);
+    }
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+int stage_view(struct build *b, struct stage *sg, struct store_read *r, const struct view **v,
+               struct imgfs_err *err)
+{
+    pthread_mutex_lock(&sg->view_mu);
+    int rc = state_view(b, &sg->st, r, v, err);
+    pthread_mutex_unlock(&sg->view_mu);
+    return rc;
+}
+
+bool build_stopping(struct build *b)
+{
+    if (b->o->interrupted && *b->o->interrupted)
+        return true;
+    pthread_mutex_lock(&b->mu);
+    bool stop = b->stop;
+    pthread_mutex_unlock(&b->mu);
+    return stop;
+}
+
+int build_stop_error(struct build *b, struct imgfs_err *err)
+{
+    if (b->o->interrupted && *b->o->interrupted)
+        return err_set(err, EINTR, "interrupted");
+    return err_set(err, ECANCELED, "canceled: another stage failed");
+}
+
+void build_monitor_add(struct build *b, pid_t pid)
+{
+    pthread_mutex_lock(&b->mu);
+    b->monitors = xrealloc(b->monitors, (b->n_monitors + 1) * sizeof *b->monitors);
+    b->monitors[b->n_monitors++] = pid;
+    if (b->stop)
+        kill(pid, SIGKILL);
+    pthread_mutex_unlock(&b->mu);
+}
+
+void build_monitor_remove(struct build *b, pid_t pid)
+{
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->n_monitors; i++)
+        if (b->monitors[i] == pid)
+            b->monitors[i] = b->monitors[--b->n_monitors];
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the stage graph and its scheduler ---- */
+
+static void add_dep(struct stage *sg, struct stage *dep)
+{
+    if (!dep || dep == sg)
+        return;
+    for (size_t i = 0; i < sg->n_deps; i++)
+        if (sg->deps[i] == dep->index)
+            return;
+    sg->deps = xrealloc(sg->deps, (sg->n_deps + 1) * sizeof *sg->deps);
+    sg->deps[sg->n_deps++] = dep->index;
+}
+
+/* The `from=` of a --mount value, or NULL. */
+static char *mount_from(const char *spec)
+{
+    cleanup_free char *copy = xstrdup(spec);
+    char *save = NULL;
+    for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save))
+        if (!strncmp(f, "from=", 5))
+            return xstrdup(f + 5);
+    return NULL;
+}
+
+/* What each stage needs, as far as it is known before running: FROM an earlier stage, and the
+ * --from of COPY/ADD and of RUN --mount when they hold no variable (those are found when the
+ * step expands them, and built then, in the step's thread). */
+static void stage_graph(struct build *b)
+{
+    for (size_t k = 0; k < b->n_stages; k++) {
+        struct stage *sg = &b->stages[k];
+        pthread_mutex_init(&sg->view_mu, NULL);
+        sg->have_view_mu = true;
+        if (sg->base_stage >= 0)
+            add_dep(sg, &b->stages[sg->base_stage]);
+        for (size_t i = sg->first; i < sg->end; i++) {
+            const struct df_instruction *ins = &b->file->instructions[i];
+            for (size_t f = 0; f < ins->n_flags; f++) {
+                const struct df_flag *fl = &ins->flags[f];
+                cleanup_free char *ref = NULL;
+                if (!fl->value)
+                    continue;
+                if ((ins->keyword == DF_COPY || ins->keyword == DF_ADD) &&
+                    !strcmp(fl->name, "from"))
+                    ref = xstrdup(fl->value);
+                else if (ins->keyword == DF_RUN && !strcmp(fl->name, "mount"))
+                    ref = mount_from(fl->value);
+                if (ref && !strchr(ref, '$'))
+                    add_dep(sg, build_find_stage(b, ref));
+            }
+        }
+    }
+}
+
+static void mark_needed(struct build *b, struct stage *sg)
+{
+    if (sg->needed)
+        return;
+    sg->needed = true;
+    for (size_t i = 0; i < sg->n_deps; i++)
+        mark_needed(b, &b->stages[sg->deps[i]]);
+}
+
+struct scheduler {
+    struct build *b;
+    int done_fd;          /* a byte per worker that ends */
+    struct imgfs_err err; /* the first stage error */
+    bool failed;
+};
+
+/* Under b->mu: a needed stage nobody started whose known needs are built. When every stage left
+ * waits for another that nobody builds, there is a cycle: start one anyway, its build_stage of
+ * the dependency reports it. */
+static struct stage *next_ready(struct build *b, bool *all_started)
+{
+    struct stage *waiting = NULL;
+    bool running = false;
+    *all_started = true;
+    for (size_t k = 0; k < b->n_stages; k++) {
+        struct stage *sg = &b->stages[k];
+        if (sg->started && !sg->built && !sg->failed)
+            running = true;
+        if (!sg->needed || sg->started)
+            continue;
+        *all_started = false;
+        bool ready = true;
+        for (size_t i = 0; i < sg->n_deps && ready; i++)
+            ready = b->stages[sg->deps[i]].built;
+        if (ready)
+            return sg;
+        if (!waiting)
+            waiting = sg;
+    }
+    return running ? NULL : waiting;
+}
+
+static void *worker(void *arg)
+{
+    struct scheduler *sc = arg;
+    struct build *b = sc->b;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        bool all_started;
+        struct stage *sg = b->stop ? NULL : next_ready(b, &all_started);
+        if (!sg) {
+            if (b->stop || all_started)
+                break;
+            pthread_cond_wait(&b->cond, &b->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&b->mu);
+        struct imgfs_err err = {0};
+        int rc = build_stage(b, sg, &err);
+        pthread_mutex_lock(&b->mu);
+        if (rc < 0 && !sc->failed) {
+            sc->failed = true;
+            sc->err = err;
+        } else if (rc < 0 && sc->err.code == ECANCELED && err.code != ECANCELED) {
+            sc->err = err; /* the cause, not a stage that stopped because of it */
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    char one = 1;
+    (void)!write(sc->done_fd, &one, 1);
+    return NULL;
+}
+
+static size_t cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (size_t)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
+/* Build the target and what it needs: ready stages in worker threads, at most one per CPU.
+ * The calling thread only waits, so that Ctrl-C (delivered to it: the workers block SIGINT and
+ * SIGTERM) interrupts its read and it can end every running build container at once. */
+static int build_stages(struct build *b, struct stage *target, struct imgfs_err *err)
+{
+    stage_graph(b);
+    mark_needed(b, target);
+    size_t n_needed = 0;
+    for (size_t k = 0; k < b->n_stages; k++)
+        n_needed += b->stages[k].needed;
+    size_t n_workers = cpu_count();
+    if (n_workers > n_needed)
+        n_workers = n_needed;
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return err_sys(err, errno, "pipe");
+    struct scheduler sc = {.b = b, .done_fd = pfd[1]};
+    pthread_t *threads = xcalloc(n_workers, sizeof *threads);
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    size_t started = 0;
+    int ret = 0;
+    for (; started < n_workers; started++) {
+        int e = pthread_create(&threads[started], NULL, worker, &sc);
+        if (e) {
+            err_sys(err, e, "starting a build thread");
+            ret = -1;
+            pthread_mutex_lock(&b->mu);
+            b->stop = true;
+            pthread_cond_broadcast(&b->cond);
+            pthread_mutex_unlock(&b->mu);
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    bool stopped = false;
+    for (size_t ended = 0; ended < started;) {
+        char c;
+        ssize_t n = read(pfd[0], &c, 1);
+        if (n == 1) {
+            ended++;
+        } else if (n < 0 && errno == EINTR && !stopped && b->o->interrupted && *b->o->interrupted) {
+            stopped = true;
+            pthread_mutex_lock(&b->mu);
+            b->stop = true;
+            for (size_t i = 0; i < b->n_monitors; i++)
+                kill(b->monitors[i], SIGKILL);
+            pthread_cond_broadcast(&b->cond);
+            pthread_mutex_unlock(&b->mu);
+        } else if (n < 0 && errno != EINTR) {
+            break; /* cannot happen with our own pipe; join below waits anyway */
+        }
+    }
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    close(pfd[0]);
+    close(pfd[1]);
+    if (ret < 0)
+        return -1;
+    if (sc.failed) {
+        *err = sc.err;
+        return -1;
+    }
+    if (!target->built)
+        return err_set(err, EINTR, "interrupted");
     return 0;
 }
 
@@ -1238,6 +1556,8 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
     memset(res, 0, sizeof *res);
     *failed_status = 0;
     struct build b = {.o = o, .context_fd = -1, .res = res};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cond, NULL);
     int pin = -1, ret = -1;
     b.now = o->source_date_epoch >= 0 ? o->source_date_epoch : (int64_t)time(NULL);
     /* messages name the file as BuildKit does: its base name ("Dockerfile:3") */
@@ -1281,8 +1601,12 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
     if (store_open(o->root, 0, &b.s, err) < 0 || store_pin(b.s, &pin, err) < 0)
         goto out;
     build_exec_sweep(o->root);
-    if (build_stage(&b, target, err) < 0)
+    if (build_stages(&b, target, err) < 0) {
+        for (size_t i = 0; i < b.n_stages; i++)
+            if (b.stages[i].failed_status && !*failed_status)
+                *failed_status = b.stages[i].failed_status;
         goto out;
+    }
     /* --label goes on the final image only */
     for (size_t i = 0; o->labels && o->labels[i]; i++) {
         const char *eq = strchr(o->labels[i], '=');
@@ -1302,8 +1626,10 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
         goto out;
     ret = 0;
 out:
-    *failed_status = b.failed_status;
     for (size_t i = 0; i < b.n_stages; i++) {
+        free(b.stages[i].deps);
+        if (b.stages[i].have_view_mu)
+            pthread_mutex_destroy(&b.stages[i].view_mu);
         free(b.stages[i].name);
         free(b.stages[i].base);
         if (b.stages[i].st.config)
@@ -1320,5 +1646,8 @@ out:
     if (pin >= 0)
         close(pin);
     store_close(b.s);
+    free(b.monitors);
+    pthread_cond_destroy(&b.cond);
+    pthread_mutex_destroy(&b.mu);
     return ret;
 }

@@ -31,14 +31,18 @@ struct build_secret {
 };
 
 /* What happens during a build, for a progress display. `step` numbers steps from 1 across the
- * whole build; `name` is "[stage N/M] INSTRUCTION" as BuildKit shows it. All may be NULL. Called
- * from the building thread(s); the builder serialises the calls. */
+ * whole build; `name` is "[STAGE i/n] INSTRUCTION" as BuildKit shows it. All may be NULL. Stages
+ * that do not depend on each other build at the same time, so several steps may be active at
+ * once: the calls come from several threads, at the same time. */
 struct build_progress {
     void *ctx;
     void (*step_start)(void *ctx, int step, const char *name);
     void (*step_output)(void *ctx, int step, const char *data, size_t len);
     /* cached: the step's result came from the build cache */
     void (*step_done)(void *ctx, int step, bool cached, double seconds);
+    /* the step failed (its error comes back from build_run); canceled: it stopped because
+     * another stage failed or the build was interrupted */
+    void (*step_failed)(void *ctx, int step, bool canceled);
     /* a message for the user (a warning, "writing image ..."), without newline */
     void (*note)(void *ctx, const char *msg);
 };

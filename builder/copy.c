@@ -914,7 +914,7 @@ static int open_from(struct copy *c, const char *ref, struct imgfs_err *err)
         if (store_read_begin(c->b->s, &c->from_r, err) < 0)
             return -1;
         const struct view *v;
-        if (state_view(c->b, &dep->st, c->from_r, &v, err) < 0)
+        if (stage_view(c->b, dep, c->from_r, &v, err) < 0)
             return -1;
         c->from_v = v;
         return 0;
@@ -1125,8 +1125,7 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
                             it->e.gid};
         digest_ctx_update(k, meta, sizeof meta);
         key_str(k, it->link);
-        if ((b->o->interrupted && *b->o->interrupted &&
-             err_set(err, EINTR, "interrupted") < 0) ||
+        if ((build_stopping(b) && build_stop_error(b, err) < 0) ||
             hash_content(&c, it, k, err) < 0) {
             digest_ctx_free(k);
             goto out;
@@ -1216,7 +1215,7 @@ int workdir_step(struct build *b, struct stage *sg, const struct df_instruction 
     if (cache_lookup(b, st, &key, &hit, err) < 0)
         goto out;
     if (hit) {
-        state_history(st, created_by, b->step_empty, st->time);
+        state_history(st, created_by, st->step_empty, st->time);
         ret = 0;
         goto out;
     }

@@ -104,14 +104,22 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
             _exit(CTR_EXIT_FAILED);
         close(epipe[0]);
         close(opipe[0]);
-        /* Ctrl-C reaches the container's command through ctr_run, which passes it on */
+        /* Ctrl-C reaches the container's command through ctr_run, which passes it on (the
+         * build's worker threads block it: the build's main thread handles it) */
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        sigset_t unblock;
+        sigemptyset(&unblock);
+        sigaddset(&unblock, SIGINT);
+        sigaddset(&unblock, SIGTERM);
+        sigprocmask(SIG_UNBLOCK, &unblock, NULL);
         child(b, ex, ex->upper, work, opipe[1], epipe[1]);
     }
     close(epipe[1]);
     close(opipe[1]);
     ex->pid = pid;
+    /* a stop of the build (Ctrl-C in its main thread, another stage failing) kills it */
+    build_monitor_add(b, pid);
     char buf[8192];
     for (;;) {
         ssize_t n = read(opipe[0], buf, sizeof buf);
@@ -128,6 +136,7 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
             ex->output(ex->output_ctx, buf, (size_t)n);
     }
     close(opipe[0]);
+    build_monitor_remove(b, pid); /* before it is reaped: its pid is never reused under a kill */
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) {

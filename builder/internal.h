@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -59,6 +60,8 @@ struct bstate {
     bool cmd_set;        /* CMD given in this stage (ENTRYPOINT keeps it) */
     struct digest image; /* with has_image: the stored image these layers are (FROM's) */
     bool has_image;
+    bool step_cached; /* the current step's result came from the cache */
+    bool step_empty;  /* ... and it made no layer */
     /* the merged tree, built on demand (state_view) and dropped when a layer is added */
     void *view_copy;
     struct view view;
@@ -72,9 +75,21 @@ struct stage {
     size_t first, end; /* its instructions after FROM: [first, end) */
     char *base;        /* FROM's image after expansion */
     int base_stage;    /* index of the stage FROM names, or -1 */
-    bool needed, built;
     int n_steps; /* instructions that show as steps */
     struct bstate st;
+    /* the stages it needs that are known before it runs (FROM, COPY --from, RUN --mount from=
+     * without variables): the scheduler starts it once they are built */
+    size_t *deps;
+    size_t n_deps;
+    /* under build.mu: */
+    bool needed;  /* the target needs it: the scheduler builds it */
+    bool started; /* a thread builds it (or built it) */
+    bool built, failed;
+    struct stage *waits_for; /* the stage its thread waits for (cycle detection) */
+    int step;                /* the step it is running (progress) */
+    pthread_mutex_t view_mu; /* stage_view: readers of a built stage make its view once */
+    bool have_view_mu;
+    int failed_status; /* a RUN's exit status when it failed */
 };
 
 struct build {
@@ -88,16 +103,33 @@ struct build {
     bool *build_arg_used;
     struct stage *stages;
     size_t n_stages;
-    int step; /* last step number given out */
     int64_t now;
+    /* Independent stages build in threads (at most one per CPU); these are shared and under mu:
+     * the step counter, the result's counts, the build args used, which stages are built, the
+     * running build containers (so that Ctrl-C or a failed stage ends them all). cond is
+     * broadcast when a stage ends. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int step; /* last step number given out */
     struct build_result *res;
-    int failed_status;
-    bool step_cached; /* the current step's result came from the cache */
-    bool step_empty;  /* ... and it made no layer */
+    bool stop;       /* a stage failed: the others stop at their next step */
+    pid_t *monitors; /* build containers' monitors (build_exec) */
+    size_t n_monitors;
 };
+
+/* True when the build must stop: Ctrl-C, or another stage failed. */
+bool build_stopping(struct build *b);
+/* Its error: EINTR "interrupted", or ECANCELED when another stage failed. Returns -1. */
+int build_stop_error(struct build *b, struct imgfs_err *err);
+/* Track a build container's monitor so that a stop ends it (build_exec). */
+void build_monitor_add(struct build *b, pid_t pid);
+void build_monitor_remove(struct build *b, pid_t pid);
 
 /* The merged tree of a state (built from its layers when needed). */
 int state_view(struct build *b, struct bstate *st, struct store_read *r, const struct view **v,
+               struct imgfs_err *err);
+/* The merged tree of a built stage that other threads may read at the same time. */
+int stage_view(struct build *b, struct stage *sg, struct store_read *r, const struct view **v,
                struct imgfs_err *err);
 /* Look up a variable in the stage's environment for expansion (args, then ENV; ENV wins). */
 char **state_expand_env(const struct bstate *st);
@@ -122,7 +154,8 @@ int state_commit(struct build *b, struct bstate *st, char *const *names, struct 
                  struct imgfs_err *err);
 /* The stage a --from names (a stage name, case-insensitive, or its index); NULL when none. */
 struct stage *build_find_stage(struct build *b, const char *ref);
-/* Build a stage (and what it needs) if not built yet. */
+/* Build a stage (and what it needs) if not built yet, in this thread; when another thread builds
+ * it, wait for that. A stage waiting, through others, for itself is an error (a cycle). */
 int build_stage(struct build *b, struct stage *sg, struct imgfs_err *err);
 
 /* copy.c: COPY and ADD. run.c: RUN. */

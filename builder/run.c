@@ -491,7 +491,7 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     if (cache_lookup(b, st, &key, &hit, err) < 0)
         goto out;
     if (hit) {
-        state_history(st, created_by, b->step_empty, st->time);
+        state_history(st, created_by, st->step_empty, st->time);
         ret = 0;
         goto out;
     }
@@ -500,7 +500,7 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     struct digest parent;
     if (state_commit(b, st, NULL, &parent, err) < 0)
         goto out;
-    struct pump pu = {.b = b, .step = b->step};
+    struct pump pu = {.b = b, .step = sg->step};
     int status = 0;
     ex = (struct build_exec){
         .image = &parent,
@@ -534,12 +534,12 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
         err_ctx(err, "%s:%u: RUN", b->file->name, ins->start_line);
         goto out;
     }
-    if (b->o->interrupted && *b->o->interrupted) {
-        run_fail(b, ins, err, EINTR, "interrupted");
+    if (build_stopping(b)) {
+        build_stop_error(b, err);
         goto out;
     }
     if (status != 0) {
-        b->failed_status = status;
+        sg->failed_status = status;
         struct buf shown = {0};
         for (size_t i = 0; argv[i]; i++) {
             if (i)

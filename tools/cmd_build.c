@@ -59,6 +59,10 @@ enum {
 
 /* ---- progress ---- */
 
+/* Steps of stages that build in parallel are active at the same time: plain mode prefixes every
+ * line with its step (#N), the TTY mode keeps a live area at the bottom with each active step and
+ * its last lines, and prints a step's collapsed line above it when it ends. */
+
 enum mode { P_PLAIN, P_TTY, P_QUIET };
 
 #define TAIL_LINES 6
@@ -69,7 +73,6 @@ struct step_view {
     struct timespec start;
     struct buf out; /* everything it printed (shown again when it fails on a TTY) */
     char *partial;  /* plain mode: the line not yet ended */
-    int drawn;      /* TTY: lines under the step's line on screen */
 };
 
 struct progress {
@@ -77,8 +80,9 @@ struct progress {
     FILE *f;
     pthread_mutex_t mu;
     struct timespec t0;
-    struct step_view cur;
-    bool have_cur;
+    struct step_view **active; /* in the order they started */
+    size_t n_active;
+    int drawn; /* TTY: lines of the live area on screen */
 };
 
 static double since(const struct timespec *t)
@@ -88,37 +92,66 @@ static double since(const struct timespec *t)
     return (double)(n.tv_sec - t->tv_sec) + (double)(n.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-static void tty_erase(struct progress *p)
+static struct step_view *find_step(struct progress *p, int step, size_t *pos)
 {
-    for (int i = 0; i < p->cur.drawn; i++)
-        fputs("\033[1A\033[2K", p->f);
-    p->cur.drawn = 0;
+    for (size_t i = 0; i < p->n_active; i++)
+        if (p->active[i]->step == step) {
+            if (pos)
+                *pos = i;
+            return p->active[i];
+        }
+    return NULL;
 }
 
-/* The step's last lines under its name, redrawn in place. */
+static void step_view_free(struct progress *p, struct step_view *v)
+{
+    size_t pos;
+    if (find_step(p, v->step, &pos) == v) {
+        memmove(&p->active[pos], &p->active[pos + 1], (p->n_active - pos - 1) * sizeof *p->active);
+        p->n_active--;
+    }
+    buf_free(&v->out);
+    free(v->name);
+    free(v->partial);
+    free(v);
+}
+
+static void tty_erase(struct progress *p)
+{
+    for (int i = 0; i < p->drawn; i++)
+        fputs("\033[1A\033[2K", p->f);
+    p->drawn = 0;
+}
+
+/* The live area: each active step's name and its last lines, redrawn in place. */
 static void tty_draw(struct progress *p)
 {
     tty_erase(p);
-    const char *s = (const char *)p->cur.out.data;
-    size_t len = p->cur.out.len;
-    size_t start = len;
-    int lines = 0;
-    while (start > 0 && lines <= TAIL_LINES) {
-        start--;
-        if (s[start] == '\n' && start + 1 < len)
-            lines++;
-    }
-    if (lines > TAIL_LINES)
-        start++;
-    const char *q = s + start;
-    while (q < s + len) {
-        const char *nl = memchr(q, '\n', (size_t)(s + len - q));
-        size_t n = nl ? (size_t)(nl - q) : (size_t)(s + len - q);
-        if (n > 120)
-            n = 120;
-        fprintf(p->f, "\033[2m #%d %.*s\033[0m\n", p->cur.step, (int)n, q);
-        p->cur.drawn++;
-        q = nl ? nl + 1 : s + len;
+    for (size_t k = 0; k < p->n_active; k++) {
+        struct step_view *v = p->active[k];
+        fprintf(p->f, "\033[34m => %s %.1fs\033[0m\n", v->name, since(&v->start));
+        p->drawn++;
+        const char *s = (const char *)v->out.data;
+        size_t len = v->out.len;
+        size_t start = len;
+        int lines = 0;
+        while (start > 0 && lines <= TAIL_LINES) {
+            start--;
+            if (s[start] == '\n' && start + 1 < len)
+                lines++;
+        }
+        if (lines > TAIL_LINES)
+            start++;
+        const char *q = s + start;
+        while (q < s + len) {
+            const char *nl = memchr(q, '\n', (size_t)(s + len - q));
+            size_t n = nl ? (size_t)(nl - q) : (size_t)(s + len - q);
+            if (n > 120)
+                n = 120;
+            fprintf(p->f, "\033[2m #%d %.*s\033[0m\n", v->step, (int)n, q);
+            p->drawn++;
+            q = nl ? nl + 1 : s + len;
+        }
     }
     fflush(p->f);
 }
@@ -127,54 +160,63 @@ static void p_step_start(void *ctx, int step, const char *name)
 {
     struct progress *p = ctx;
     pthread_mutex_lock(&p->mu);
-    if (p->have_cur) {
-        buf_free(&p->cur.out);
-        free(p->cur.name);
-        free(p->cur.partial);
-    }
-    memset(&p->cur, 0, sizeof p->cur);
-    p->have_cur = true;
-    p->cur.step = step;
-    p->cur.name = xstrdup(name);
-    clock_gettime(CLOCK_MONOTONIC, &p->cur.start);
-    if (p->mode == P_PLAIN) {
+    struct step_view *v = xcalloc(1, sizeof *v);
+    v->step = step;
+    v->name = xstrdup(name);
+    clock_gettime(CLOCK_MONOTONIC, &v->start);
+    p->active = xrealloc(p->active, (p->n_active + 1) * sizeof *p->active);
+    p->active[p->n_active++] = v;
+    if (p->mode == P_PLAIN)
         fprintf(p->f, "#%d %s\n", step, name);
-    } else if (p->mode == P_TTY) {
-        fprintf(p->f, "\033[34m => %s\033[0m\n", name);
-    }
+    else if (p->mode == P_TTY)
+        tty_draw(p);
     fflush(p->f);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* Plain mode: the ended lines of `v`'s output, each prefixed with the step and its time. */
+static void plain_lines(struct progress *p, struct step_view *v, const char *data, size_t len)
+{
+    struct buf line = {0};
+    if (v->partial)
+        buf_append(&line, v->partial, strlen(v->partial));
+    free(v->partial);
+    v->partial = NULL;
+    buf_append(&line, data, len);
+    const char *s = (const char *)line.data, *end = s + line.len;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        if (!nl) {
+            v->partial = strndup(s, (size_t)(end - s));
+            break;
+        }
+        fprintf(p->f, "#%d %.3f %.*s\n", v->step, since(&v->start), (int)(nl - s), s);
+        s = nl + 1;
+    }
+    buf_free(&line);
+}
+
+static void plain_flush(struct progress *p, struct step_view *v)
+{
+    if (v->partial) {
+        fprintf(p->f, "#%d %.3f %s\n", v->step, since(&v->start), v->partial);
+        free(v->partial);
+        v->partial = NULL;
+    }
 }
 
 static void p_step_output(void *ctx, int step, const char *data, size_t len)
 {
     struct progress *p = ctx;
     pthread_mutex_lock(&p->mu);
-    if (p->have_cur && p->cur.step == step) {
-        if (p->cur.out.len < (16u << 20))
-            buf_append(&p->cur.out, data, len);
-        if (p->mode == P_PLAIN) {
-            /* BuildKit's plain form: each line prefixed with the step and its time */
-            struct buf line = {0};
-            if (p->cur.partial)
-                buf_append(&line, p->cur.partial, strlen(p->cur.partial));
-            free(p->cur.partial);
-            p->cur.partial = NULL;
-            buf_append(&line, data, len);
-            const char *s = (const char *)line.data, *end = s + line.len;
-            while (s < end) {
-                const char *nl = memchr(s, '\n', (size_t)(end - s));
-                if (!nl) {
-                    p->cur.partial = strndup(s, (size_t)(end - s));
-                    break;
-                }
-                fprintf(p->f, "#%d %.3f %.*s\n", step, since(&p->cur.start), (int)(nl - s), s);
-                s = nl + 1;
-            }
-            buf_free(&line);
-        } else if (p->mode == P_TTY) {
+    struct step_view *v = find_step(p, step, NULL);
+    if (v) {
+        if (v->out.len < (16u << 20))
+            buf_append(&v->out, data, len);
+        if (p->mode == P_PLAIN)
+            plain_lines(p, v, data, len);
+        else if (p->mode == P_TTY)
             tty_draw(p);
-        }
         fflush(p->f);
     }
     pthread_mutex_unlock(&p->mu);
@@ -184,30 +226,57 @@ static void p_step_done(void *ctx, int step, bool cached, double secs)
 {
     struct progress *p = ctx;
     pthread_mutex_lock(&p->mu);
+    struct step_view *v = find_step(p, step, NULL);
     if (p->mode == P_PLAIN) {
-        if (p->have_cur && p->cur.partial) {
-            fprintf(p->f, "#%d %.3f %s\n", step, since(&p->cur.start), p->cur.partial);
-            free(p->cur.partial);
-            p->cur.partial = NULL;
-        }
+        if (v)
+            plain_flush(p, v);
         if (cached)
             fprintf(p->f, "#%d CACHED\n\n", step);
         else
             fprintf(p->f, "#%d DONE %.1fs\n\n", step, secs);
-    } else if (p->mode == P_TTY && p->have_cur) {
+    } else if (p->mode == P_TTY && v) {
         tty_erase(p);
-        fputs("\033[1A\033[2K", p->f);
         if (cached)
-            fprintf(p->f, " => CACHED %s\n", p->cur.name);
+            fprintf(p->f, " => CACHED %s\n", v->name);
         else
-            fprintf(p->f, " => %-60s %5.1fs\n", p->cur.name, secs);
+            fprintf(p->f, " => %-60s %5.1fs\n", v->name, secs);
     }
-    if (p->have_cur) {
-        buf_free(&p->cur.out);
-        free(p->cur.name);
-        free(p->cur.partial);
-        p->have_cur = false;
+    if (v)
+        step_view_free(p, v);
+    if (p->mode == P_TTY)
+        tty_draw(p);
+    fflush(p->f);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* A step that failed: its whole output (the TTY showed only its tail); one that stopped because
+ * another failed or the build was interrupted: CANCELED, as BuildKit. */
+static void p_step_failed(void *ctx, int step, bool canceled)
+{
+    struct progress *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    struct step_view *v = find_step(p, step, NULL);
+    if (v && p->mode != P_QUIET) {
+        if (p->mode == P_TTY)
+            tty_erase(p);
+        if (p->mode == P_PLAIN) {
+            plain_flush(p, v);
+            fprintf(p->f, canceled ? "#%d CANCELED\n\n" : "#%d ERROR\n\n", step);
+        } else if (canceled) {
+            fprintf(p->f, " => CANCELED %s\n", v->name);
+        }
+        if (!canceled && p->mode != P_PLAIN && v->out.len) {
+            fprintf(p->f, "------\n > %s:\n", v->name);
+            fwrite(v->out.data, 1, v->out.len, p->f);
+            if (v->out.data[v->out.len - 1] != '\n')
+                fputc('\n', p->f);
+            fputs("------\n", p->f);
+        }
     }
+    if (v)
+        step_view_free(p, v);
+    if (p->mode == P_TTY)
+        tty_draw(p);
     fflush(p->f);
     pthread_mutex_unlock(&p->mu);
 }
@@ -218,42 +287,22 @@ static void p_note(void *ctx, const char *msg)
     if (p->mode == P_QUIET && strncmp(msg, "WARNING", 7) && strncmp(msg, "[Warning]", 9))
         return;
     pthread_mutex_lock(&p->mu);
+    if (p->mode == P_TTY)
+        tty_erase(p);
     fprintf(p->f, p->mode == P_PLAIN ? "#0 %s\n" : " => %s\n", msg);
+    if (p->mode == P_TTY)
+        tty_draw(p);
     fflush(p->f);
     pthread_mutex_unlock(&p->mu);
 }
 
-/* A failed step on a TTY: its whole output, which the display only showed the tail of. */
+/* The build failed: a step still shown (the Go fast path reports no failed step) as failed. */
 static void p_failed(struct progress *p)
 {
-    pthread_mutex_lock(&p->mu);
-    if (p->have_cur && p->mode != P_PLAIN && p->cur.out.len) {
-        if (p->mode == P_TTY)
-            tty_erase(p);
-        fprintf(p->f, "------\n > %s:\n", p->cur.name);
-        fwrite(p->cur.out.data, 1, p->cur.out.len, p->f);
-        if (p->cur.out.data[p->cur.out.len - 1] != '\n')
-            fputc('\n', p->f);
-        fputs("------\n", p->f);
-    } else if (p->have_cur && p->mode == P_PLAIN && p->cur.partial) {
-        fprintf(p->f, "#%d %.3f %s\n", p->cur.step, since(&p->cur.start), p->cur.partial);
-    }
-    if (p->have_cur && p->mode == P_PLAIN)
-        fprintf(p->f, "#%d ERROR\n", p->cur.step);
-    if (p->have_cur) {
-        buf_free(&p->cur.out);
-        free(p->cur.name);
-        free(p->cur.partial);
-        p->have_cur = false;
-    }
-    fflush(p->f);
-    if (p->have_cur) {
-        buf_free(&p->cur.out);
-        free(p->cur.name);
-        free(p->cur.partial);
-        p->have_cur = false;
-    }
-    pthread_mutex_unlock(&p->mu);
+    while (p->n_active)
+        p_step_failed(p, p->active[0]->step, false);
+    free(p->active);
+    p->active = NULL;
 }
 
 /* ---- options ---- */
@@ -333,6 +382,7 @@ static void progress_init(struct progress *p, struct build_progress *pr, bool qu
                                   .step_start = p_step_start,
                                   .step_output = p_step_output,
                                   .step_done = p_step_done,
+                                  .step_failed = p_step_failed,
                                   .note = p_note};
 }
 
