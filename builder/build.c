@@ -997,6 +997,53 @@ static int do_metadata(struct build *b, struct stage *sg, const struct df_instru
 
 /* ---- running a stage ---- */
 
+/* An image FROM or COPY --from names: from the store, or (a reference naming a registry,
+ * HOST[:PORT]/NAME[:TAG]) pulled into it when the store lacks it, and always with --pull.
+ * Anything else must be in the store: there is no Docker Hub offline. Errors name ins's line. */
+int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
+                     struct image *img, struct imgfs_err *err)
+{
+    struct ref parsed;
+    struct imgfs_err e2;
+    bool remote = false;
+    if (ref_parse(ref, &parsed, &e2) == 0) {
+        remote = strcmp(parsed.domain, "docker.io") != 0;
+        ref_free(&parsed);
+    }
+    struct store_read *r;
+    int rc = -1;
+    if (!(remote && b->o->pull)) {
+        if (store_read_begin(b->s, &r, err) < 0)
+            return -1;
+        rc = image_load_ref(r, ref, img, err);
+        store_read_end(r);
+        if (rc < 0 && err->code != ENOENT)
+            return -1;
+    }
+    if (rc < 0 && remote) {
+        note(b, "pulling %s", ref);
+        struct pull_options po = {0};
+        struct digest pulled;
+        if (pull_image(b->s, ref, &po, &pulled, NULL, err) < 0) {
+            struct imgfs_err inner = *err;
+            return df_error_at(b->file, ins->start_line, ins->end_line, err, inner.code,
+                               "pulling %s: %s", ref, inner.msg);
+        }
+        if (store_read_begin(b->s, &r, err) < 0)
+            return -1;
+        rc = image_load(r, &pulled, img, err);
+        store_read_end(r);
+        if (rc < 0)
+            return -1;
+    }
+    if (rc < 0)
+        return df_error_at(b->file, ins->start_line, ins->end_line, err, ENOENT,
+                           "%s: no such image in the store (imgfs import, imgfs pull, "
+                           "tools/mkbase.sh; a registry reference HOST/NAME:TAG is pulled)",
+                           ref);
+    return 0;
+}
+
 static int stage_base(struct build *b, struct stage *sg, struct imgfs_err *err)
 {
     struct bstate *st = &sg->st;
@@ -1019,50 +1066,9 @@ static int stage_base(struct build *b, struct stage *sg, struct imgfs_err *err)
         st->time = b->o->source_date_epoch >= 0 ? b->o->source_date_epoch : 0;
         return 0;
     }
-    /* a reference that names a registry (host[:port]/...) is pulled when the store lacks it,
-     * or always with --pull; anything else must be in the store (no Docker Hub offline) */
-    struct ref parsed;
-    struct imgfs_err e2;
-    bool remote = false;
-    if (ref_parse(sg->base, &parsed, &e2) == 0) {
-        remote = strcmp(parsed.domain, "docker.io") != 0;
-        ref_free(&parsed);
-    }
-    struct store_read *r;
     struct image img;
-    int rc = -1;
-    if (!(remote && b->o->pull)) {
-        if (store_read_begin(b->s, &r, err) < 0)
-            return -1;
-        rc = image_load_ref(r, sg->base, &img, err);
-        store_read_end(r);
-        if (rc < 0 && err->code != ENOENT)
-            return -1;
-    }
-    if (rc < 0 && remote) {
-        note(b, "pulling %s", sg->base);
-        struct pull_options po = {0};
-        struct digest pulled;
-        const struct df_instruction *ins = sg->from;
-        if (pull_image(b->s, sg->base, &po, &pulled, NULL, err) < 0) {
-            struct imgfs_err inner = *err;
-            return df_error_at(b->file, ins->start_line, ins->end_line, err, inner.code,
-                               "pulling %s: %s", sg->base, inner.msg);
-        }
-        if (store_read_begin(b->s, &r, err) < 0)
-            return -1;
-        rc = image_load(r, &pulled, &img, err);
-        store_read_end(r);
-        if (rc < 0)
-            return -1;
-    }
-    if (rc < 0) {
-        const struct df_instruction *ins = sg->from;
-        return df_error_at(b->file, ins->start_line, ins->end_line, err, ENOENT,
-                           "%s: no such image in the store (imgfs import, imgfs pull, "
-                           "tools/mkbase.sh; a registry reference HOST/NAME:TAG is pulled)",
-                           sg->base);
-    }
+    if (build_load_image(b, sg->base, sg->from, &img, err) < 0)
+        return -1;
     memset(st, 0, sizeof *st);
     json_error_t je;
     st->config = json_loadb(img.config_json, img.config_len, 0, &je);

@@ -921,11 +921,17 @@ static int open_from(struct copy *c, const char *ref, struct imgfs_err *err)
     }
     if (dep == c->sg)
         return fail(c, err, EINVAL, "circular dependency detected on stage: %s", ref);
-    if (store_read_begin(c->b->s, &c->from_r, err) < 0)
-        return -1;
+    /* an image: in the store, or pulled as FROM pulls */
     struct image img;
-    if (image_load_ref(c->from_r, ref, &img, err) < 0)
-        return fail(c, err, ENOENT, "--from=%s: no such stage or image in the store", ref);
+    if (build_load_image(c->b, ref, c->ins, &img, err) < 0) {
+        if (err->code == ENOENT)
+            return fail(c, err, ENOENT, "--from=%s: no such stage, or image in the store", ref);
+        return -1;
+    }
+    if (store_read_begin(c->b->s, &c->from_r, err) < 0) {
+        image_free(&img);
+        return -1;
+    }
     const void *data;
     size_t len;
     int rc = store_get(c->from_r, STORE_VIEW, &img.digest, &data, &len, err);

@@ -152,6 +152,12 @@ void state_history(struct bstate *st, const char *created_by, bool empty_layer, 
 /* Commit the state as an image: unnamed (an intermediate for RUN) when names is NULL. */
 int state_commit(struct build *b, struct bstate *st, char *const *names, struct digest *out,
                  struct imgfs_err *err);
+/* An image FROM or COPY --from names, from the store or pulled from its registry (fs/image.h
+ * struct image; image_free it). ENOENT when it is not in the store and names no registry; a
+ * failed pull is an error naming `ins`'s line. */
+struct image;
+int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
+                     struct image *img, struct imgfs_err *err);
 /* The stage a --from names (a stage name, case-insensitive, or its index); NULL when none. */
 struct stage *build_find_stage(struct build *b, const char *ref);
 /* Build a stage (and what it needs) if not built yet, in this thread; when another thread builds

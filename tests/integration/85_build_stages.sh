@@ -3,8 +3,8 @@
 # used (by COPY --from) before it is defined, an unused stage skipped, ONBUILD firing once in the
 # child and not the grandchild, the cache invalidated by a change a wildcard matches and not by an
 # unrelated one, --label/--iidfile, reproducible digests (SOURCE_DATE_EPOCH, two stores, the
-# same image digest), and FROM a registry reference (Debian's docker-registry on 127.0.0.1)
-# pulled into the store.
+# same image digest), and FROM and COPY --from a registry reference (Debian's docker-registry on
+# 127.0.0.1) pulled into the store; an unreachable one an error naming the line.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/tests/lib_registry.sh"
@@ -132,4 +132,23 @@ printf 'FROM %s/nosuch:1\n' "$REG" >"$C/Dockerfile"
 build -t nopull "$C" && rc=0 || rc=$?
 t_check "a reference the registry lacks fails" test "$rc" -ne 0
 t_check "... naming the line and the pull" grep -q "Dockerfile:1: pulling $REG/nosuch:1" "$T/build.log"
+
+# ---- COPY --from a registry reference: pulled as FROM pulls ----
+export IMGFS_ROOT=$T/copyfrom
+printf 'FROM scratch\nCOPY --from=%s/base:1 /bin/busybox /bb\n' "$REG" >"$C/Dockerfile"
+build -t copypull "$C" && rc=0 || rc=$?
+t_eq "COPY --from a registry reference the store lacks builds" 0 "$rc"
+((rc == 0)) || tail -n 20 "$T/build.log"
+t_check "... pulling it into the store" "$IMGFS" inspect "$REG/base:1"
+mnt copypull
+copied=$(sha256sum <"$M/bb")
+mnt "$REG/base:1"
+t_eq "the file came from the pulled image" "$(sha256sum <"$M/bin/busybox")" "$copied"
+"$IMGFS" umount "$M"
+dead=127.0.0.1:$(t_free_port)
+printf 'FROM scratch\nCOPY --from=%s/base:1 /x /x\n' "$dead" >"$C/Dockerfile"
+build -t deadpull "$C" && rc=0 || rc=$?
+t_eq "COPY --from an unreachable registry fails with 1" 1 "$rc"
+t_check "... naming the line and the pull" grep -q "Dockerfile:2: pulling $dead/base:1" "$T/build.log"
+t_check_fails "... naming nothing" "$IMGFS" inspect deadpull
 t_end
