@@ -30,6 +30,13 @@ struct build_secret {
     const char *src; /* host file */
 };
 
+/* --ssh ID=SOCKET: an SSH agent socket RUN --mount=type=ssh,id=ID forwards ("default" when the
+ * mount names none) */
+struct build_ssh {
+    const char *id;
+    const char *socket; /* host path of the agent's socket */
+};
+
 /* What happens during a build, for a progress display. `step` numbers steps from 1 across the
  * whole build; `name` is "[STAGE i/n] INSTRUCTION" as BuildKit shows it. All may be NULL. Stages
  * that do not depend on each other build at the same time, so several steps may be active at
@@ -65,6 +72,8 @@ struct build_options {
     enum build_network network;
     const struct build_secret *secrets;
     size_t n_secrets;
+    const struct build_ssh *ssh;
+    size_t n_ssh;
     int64_t source_date_epoch; /* >= 0: SOURCE_DATE_EPOCH (timestamps, mtimes clamped) */
     const struct build_progress *progress;
     /* set (by a signal handler) to stop the build before its next step; a running RUN ends

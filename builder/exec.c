@@ -61,6 +61,17 @@ static void child(struct build *b, struct build_exec *ex, const char *upper, con
     _exit(st & 0xff);
 }
 
+/* Close every descriptor from 3 up but a and b. */
+static void keep_only(int a, int b)
+{
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    if (lo > 3)
+        close_range(3, (unsigned)lo - 1, 0);
+    if (hi > lo + 1)
+        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+    close_range((unsigned)hi + 1, ~0U, 0);
+}
+
 int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err)
 {
     char tmpl[PATH_MAX];
@@ -104,6 +115,10 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
             _exit(CTR_EXIT_FAILED);
         close(epipe[0]);
         close(opipe[0]);
+        /* nothing of ours but the two pipes: another stage's thread may have its step's pipes
+         * open right now, and a copy held here would keep that step's reader from ever seeing
+         * the end of its output */
+        keep_only(opipe[1], epipe[1]);
         /* Ctrl-C reaches the container's command through ctr_run, which passes it on (the
          * build's worker threads block it: the build's main thread handles it) */
         signal(SIGINT, SIG_DFL);

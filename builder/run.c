@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 struct run_mount {
-    enum { M_CACHE, M_BIND, M_TMPFS, M_SECRET } type;
+    enum { M_CACHE, M_BIND, M_TMPFS, M_SECRET, M_SSH } type;
     char *target; /* absolute, in the container */
     char *source; /* host path (cache dir, context path, secret file) */
     char *id;     /* cache id / secret id */
@@ -27,6 +27,7 @@ struct run_mount {
     uint32_t uid, gid, mode;
     bool have_uid, have_gid, have_mode;
     char *size;
+    char *env; /* secret: also (or only, without target) as this environment variable */
     int lock_fd;
     char *key_text; /* what goes into the cache key */
 };
@@ -98,14 +99,15 @@ static void mount_free(struct run_mount *m)
     free(m->id);
     free(m->sharing);
     free(m->size);
+    free(m->env);
     free(m->key_text);
     if (m->lock_fd >= 0)
         close(m->lock_fd);
 }
 
-/* One --mount=... value (already expanded). */
+/* One --mount=... value (already expanded); n_ssh: the ssh mounts before it in this RUN. */
 static int parse_mount(struct build *b, struct stage *sg, const struct df_instruction *ins,
-                       const char *spec, struct run_mount *m, struct imgfs_err *err)
+                       const char *spec, size_t n_ssh, struct run_mount *m, struct imgfs_err *err)
 {
     memset(m, 0, sizeof *m);
     m->lock_fd = -1;
@@ -129,8 +131,7 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
             else if (!strcmp(v, "secret"))
                 m->type = M_SECRET;
             else if (!strcmp(v, "ssh"))
-                return run_fail(b, ins, err, ENOTSUP,
-                                "--mount=type=ssh is not supported (no SSH agent forwarding)");
+                m->type = M_SSH;
             else
                 return run_fail(b, ins, err, EINVAL, "unsupported mount type \"%s\"", v);
         } else if (!strcmp(f, "target") || !strcmp(f, "dst") || !strcmp(f, "destination")) {
@@ -173,7 +174,8 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
             free(m->size);
             m->size = xstrdup(v ? v : "");
         } else if (!strcmp(f, "env")) {
-            return run_fail(b, ins, err, ENOTSUP, "--mount: secrets as env are not supported");
+            free(m->env);
+            m->env = xstrdup(v ? v : "");
         } else {
             return run_fail(b, ins, err, EINVAL, "unexpected key '%s' in '%s'", f, spec);
         }
@@ -183,11 +185,30 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
             const char *sl = strrchr(m->target, '/');
             m->id = xstrdup(sl ? sl + 1 : m->target);
         }
+        if (!m->id && m->env)
+            m->id = xstrdup(m->env);
         if (!m->id)
             return run_fail(b, ins, err, EINVAL, "--mount=type=secret needs id or target");
-        if (!m->target)
+        /* env= alone: the secret is only in the environment (BuildKit) */
+        if (!m->target && !m->env)
             m->target = xasprintf("/run/secrets/%s", m->id);
+        if (!m->target)
+            m->target = xstrdup("");
     }
+    if (m->env && m->type != M_SECRET)
+        return run_fail(b, ins, err, EINVAL, "--mount: env= is for type=secret only");
+    if (m->type == M_SSH) {
+        /* BuildKit: id "default", the socket at /run/buildkit/ssh_agent.N, N counting this
+         * RUN's ssh mounts */
+        if (!m->id || !*m->id) {
+            free(m->id);
+            m->id = xstrdup("default");
+        }
+        if (!m->target)
+            m->target = xasprintf("/run/buildkit/ssh_agent.%zu", n_ssh);
+    }
+    if (m->type == M_SECRET && !*m->target)
+        goto secret;
     if (!m->target || !*m->target)
         return run_fail(b, ins, err, EINVAL, "--mount: target is required (in `%s`)", spec);
     if (m->target[0] != '/') {
@@ -288,14 +309,26 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
     case M_TMPFS:
         m->key_text = xasprintf("tmpfs:%s:%s", m->target, m->size ? m->size : "");
         return 0;
+    case M_SSH:
+        for (size_t i = 0; i < b->o->n_ssh; i++)
+            if (!strcmp(b->o->ssh[i].id, m->id))
+                m->source = xstrdup(b->o->ssh[i].socket);
+        if (!m->source && m->required)
+            return run_fail(b, ins, err, ENOENT,
+                            "no SSH key \"%s\" forwarded from the client (imgfs build --ssh "
+                            "%s[=SOCKET])",
+                            m->id, m->id);
+        m->key_text = xasprintf("ssh:%s:%s", m->id, m->target);
+        return 0;
     case M_SECRET:
+    secret:
         for (size_t i = 0; i < b->o->n_secrets; i++)
             if (!strcmp(b->o->secrets[i].id, m->id))
                 m->source = xstrdup(b->o->secrets[i].src);
         if (!m->source && m->required)
             return run_fail(b, ins, err, ENOENT, "secret %s: not found", m->id);
         /* the secret's content is never part of the key */
-        m->key_text = xasprintf("secret:%s:%s", m->id, m->target);
+        m->key_text = xasprintf("secret:%s:%s:%s", m->id, m->target, m->env ? m->env : "");
         return 0;
     }
     return 0;
@@ -438,7 +471,10 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
             if (build_expand(b, st, ins, f->value ? f->value : "", &spec, err) < 0)
                 goto out;
             mounts = xrealloc(mounts, (n_mounts + 1) * sizeof *mounts);
-            if (parse_mount(b, sg, ins, spec, &mounts[n_mounts], err) < 0) {
+            size_t n_ssh = 0;
+            for (size_t k = 0; k < n_mounts; k++)
+                n_ssh += mounts[k].type == M_SSH;
+            if (parse_mount(b, sg, ins, spec, n_ssh, &mounts[n_mounts], err) < 0) {
                 mount_free(&mounts[n_mounts]);
                 goto out;
             }
@@ -502,6 +538,27 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
         goto out;
     struct pump pu = {.b = b, .step = sg->step};
     int status = 0;
+    /* what only the command sees, never the key or the history: secrets as env, the agent */
+    bool have_agent = false;
+    for (size_t i = 0; i < n_mounts; i++) {
+        if (mounts[i].type == M_SECRET && mounts[i].env && mounts[i].source) {
+            struct buf v = {0};
+            if (read_file(mounts[i].source, 1 << 20, &v, err) < 0) {
+                err_ctx(err, "%s:%u: secret %s", b->file->name, ins->start_line, mounts[i].id);
+                goto out;
+            }
+            buf_append(&v, "", 1);
+            cleanup_free char *kv = xasprintf("%s=%s", mounts[i].env, (char *)v.data);
+            explicit_bzero(v.data, v.len);
+            buf_free(&v);
+            env = strv_append(env, kv);
+            explicit_bzero(kv, strlen(kv));
+        } else if (mounts[i].type == M_SSH && mounts[i].source && !have_agent) {
+            cleanup_free char *kv = xasprintf("SSH_AUTH_SOCK=%s", mounts[i].target);
+            env = strv_append(env, kv);
+            have_agent = true;
+        }
+    }
     ex = (struct build_exec){
         .image = &parent,
         .argv = argv,
@@ -515,7 +572,8 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     struct ctr_mount *cm = xcalloc(n_mounts + 1, sizeof *cm);
     size_t n_cm = 0;
     for (size_t i = 0; i < n_mounts; i++) {
-        if (mounts[i].type == M_SECRET && !mounts[i].source)
+        if ((mounts[i].type == M_SECRET || mounts[i].type == M_SSH) &&
+            (!mounts[i].source || !*mounts[i].target))
             continue;
         cm[n_cm].target = mounts[i].target;
         cm[n_cm].source = mounts[i].type == M_TMPFS ? NULL : mounts[i].source;

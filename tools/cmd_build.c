@@ -28,6 +28,8 @@ static const char usage[] =
     "      --pull                 accepted: bases are local images (imgfs import, mkbase.sh)\n"
     "      --network MODE         RUN's network: private (default), host, none\n"
     "      --secret id=ID,src=FILE  a secret for RUN --mount=type=secret (never in the image)\n"
+    "      --ssh default|ID[=SOCKET]  forward an SSH agent socket to RUN --mount=type=ssh\n"
+    "                             (default: $SSH_AUTH_SOCK)\n"
     "      --label K=V            a label on the image (repeatable)\n"
     "      --iidfile FILE         write the image id to FILE\n"
     "      --progress MODE        auto (default), plain, tty, quiet\n"
@@ -55,6 +57,7 @@ enum {
     OPT_GO,
     OPT_BASE,
     OPT_DUMP_AST,
+    OPT_SSH,
 };
 
 /* ---- progress ---- */
@@ -485,6 +488,7 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         {"pull", no_argument, NULL, OPT_PULL},
         {"network", required_argument, NULL, OPT_NETWORK},
         {"secret", required_argument, NULL, OPT_SECRET},
+        {"ssh", required_argument, NULL, OPT_SSH},
         {"label", required_argument, NULL, OPT_LABEL},
         {"iidfile", required_argument, NULL, OPT_IIDFILE},
         {"progress", required_argument, NULL, OPT_PROGRESS},
@@ -501,6 +505,8 @@ int cmd_build(int argc, char **argv, struct cli *cli)
     size_t n_tags = 0, n_args = 0, n_labels = 0;
     struct build_secret *secrets = NULL;
     size_t n_secrets = 0;
+    struct build_ssh *ssh = NULL;
+    size_t n_ssh = 0;
     const char *file = NULL, *iidfile = NULL, *progress_mode = "auto";
     bool quiet = false;
     int rc = EXIT_IMGFS_FAILED, c;
@@ -564,6 +570,38 @@ int cmd_build(int argc, char **argv, struct cli *cli)
             }
             n_secrets++;
             break;
+        case OPT_SSH: {
+            /* Docker's form: ID[=SOCKET[,SOCKET]]; no socket: $SSH_AUTH_SOCK */
+            const char *eq = strchr(optarg, '=');
+            cleanup_free char *id = eq ? strndup(optarg, (size_t)(eq - optarg)) : xstrdup(optarg);
+            const char *sock = eq ? eq + 1 : getenv("SSH_AUTH_SOCK");
+            if (!*id) {
+                cli_error("build", "invalid --ssh `%s`: want default|ID[=SOCKET]", optarg);
+                goto out;
+            }
+            if (!sock || !*sock) {
+                cli_error(
+                    "build",
+                    "invalid empty ssh agent socket: make sure SSH_AUTH_SOCK is set (--ssh %s)",
+                    optarg);
+                goto out;
+            }
+            if (strchr(sock, ',')) {
+                cli_error("build", "--ssh %s: imgfs forwards an agent socket, not key files",
+                          optarg);
+                goto out;
+            }
+            struct stat sst;
+            if (stat(sock, &sst) < 0 || !S_ISSOCK(sst.st_mode)) {
+                cli_error("build", "--ssh %s: `%s` is not a socket: %s", optarg, sock,
+                          errno && !S_ISSOCK(sst.st_mode) ? strerror(errno) : "not a socket");
+                goto out;
+            }
+            ssh = xrealloc(ssh, (n_ssh + 1) * sizeof *ssh);
+            ssh[n_ssh].id = xstrdup(id);
+            ssh[n_ssh++].socket = xstrdup(sock);
+            break;
+        }
         case OPT_LABEL:
             labels = push(labels, &n_labels, optarg);
             break;
@@ -670,6 +708,8 @@ int cmd_build(int argc, char **argv, struct cli *cli)
     o.labels = labels;
     o.secrets = secrets;
     o.n_secrets = n_secrets;
+    o.ssh = ssh;
+    o.n_ssh = n_ssh;
     /* SOURCE_DATE_EPOCH: the build arg wins over the environment, as in BuildKit */
     const char *sde = getenv("SOURCE_DATE_EPOCH");
     for (size_t i = 0; i < n_args; i++)
@@ -708,6 +748,11 @@ out:
         free((char *)secrets[i].src);
     }
     free(secrets);
+    for (size_t i = 0; i < n_ssh; i++) {
+        free((char *)ssh[i].id);
+        free((char *)ssh[i].socket);
+    }
+    free(ssh);
     free(tags);
     free(args);
     free(labels);
