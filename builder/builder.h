@@ -91,6 +91,13 @@ struct build_result {
 int build_run(const struct build_options *o, struct build_result *out, int *failed_status,
               struct imgfs_err *err);
 
+/* `imgfs __build-step SPEC_FD OUT_FD ERR_FD` (hidden; tools/main.c): a RUN step's container
+ * monitor, exec'ed by the build for each step, so that it starts as a fresh, single-threaded
+ * process. Reads the step (JSON) from SPEC_FD, runs the container with its output on OUT_FD,
+ * writes an error that kept it from starting to ERR_FD. Returns the command's exit status, or
+ * 125 (CTR_EXIT_FAILED) when it never started. Not for people. */
+int build_exec_main(int argc, char **argv);
+
 /* ---- the Go fast path (gofast.c), like ko ---- */
 
 #define BUILD_GO_DEFAULT_BASE "static:latest"

@@ -12,38 +12,126 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-/* The container runs in a child: ctr_run takes signals through a signalfd in its thread and forks
- * itself, and our process has the store open (LMDB must not cross a fork into code that might use
- * it). The child's output goes to a pipe read here, in the parent's one thread. */
-static void child(struct build *b, struct build_exec *ex, const char *upper, const char *work,
-                  int out_fd, int err_fd)
+/* The container's monitor is a fresh process: `imgfs __build-step` exec'ed right after the fork
+ * (build_exec_main). The build has threads (parallel stages) and the store open; a forked copy
+ * that went on running our code could block forever on a lock another thread held at the fork
+ * (OpenSSL's, the allocator's, LMDB's), and must not touch the store. Between fork and exec the
+ * child makes only async-signal-safe calls. The step's parameters go in a memfd, as JSON. */
+
+static json_t *strv_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static char **json_strv(json_t *a)
+{
+    char **v = xcalloc(json_array_size(a) + 1, sizeof *v);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        v[i] = xstrdup(s ? s : "");
+    }
+    return v;
+}
+
+static int spec_fd(struct build *b, struct build_exec *ex, const char *work, struct imgfs_err *err)
 {
     char ref[DIGEST_STR_SIZE];
     digest_str(ex->image, ref);
+    json_t *mounts = json_array();
+    for (size_t i = 0; i < ex->n_mounts; i++) {
+        const struct ctr_mount *m = &ex->mounts[i];
+        json_array_append_new(mounts, json_pack("{s:s?, s:s, s:b, s:b, s:s?}", "source", m->source,
+                                                "target", m->target, "readonly", m->readonly,
+                                                "tmpfs", m->tmpfs, "options", m->options));
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:s, s:o}", "root",
+                          b->o->root, "run_dir", b->o->run_dir, "image", ref, "id", ex->id, "upper",
+                          ex->upper, "work", work, "argv", strv_json(ex->argv), "env",
+                          strv_json(ex->env), "workdir", ex->workdir, "user", ex->user, "network",
+                          ex->network, "mounts", mounts);
+    if (!j)
+        return err_set(err, EINVAL, "the build step's spec: a string that is not UTF-8");
+    cleanup_free char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    int fd = memfd_create("imgfs-build-step", MFD_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, errno, "memfd_create");
+    if (write_full(fd, text, strlen(text)) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+        int e = errno;
+        close(fd);
+        return err_sys(err, e, "writing the build step's spec");
+    }
+    return fd;
+}
+
+int build_exec_main(int argc, char **argv)
+{
+    if (argc != 5)
+        return CTR_EXIT_FAILED;
+    int in = atoi(argv[2]), out_fd = atoi(argv[3]), err_fd = atoi(argv[4]);
     struct imgfs_err e = {0};
+    struct buf text = {0};
+    char chunk[65536];
+    ssize_t n;
+    while ((n = read(in, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            buf_append(&text, chunk, (size_t)n);
+    close(in);
+    json_error_t je;
+    json_t *j = json_loadb((const char *)text.data, text.len, 0, &je);
+    buf_free(&text);
+    if (!json_is_object(j)) {
+        dprintf(err_fd, "the build step's spec is not JSON: %s", je.text);
+        return CTR_EXIT_FAILED;
+    }
+#define S(k) json_string_value(json_object_get(j, k))
+    json_t *jm = json_object_get(j, "mounts");
+    size_t n_mounts = json_array_size(jm);
+    struct ctr_mount *mounts = xcalloc(n_mounts + 1, sizeof *mounts);
+    for (size_t i = 0; i < n_mounts; i++) {
+        json_t *m = json_array_get(jm, i);
+        const char *src = json_string_value(json_object_get(m, "source"));
+        const char *opt = json_string_value(json_object_get(m, "options"));
+        const char *target = json_string_value(json_object_get(m, "target"));
+        mounts[i] = (struct ctr_mount){
+            .source = src ? xstrdup(src) : NULL,
+            .target = xstrdup(target ? target : ""),
+            .readonly = json_is_true(json_object_get(m, "readonly")),
+            .tmpfs = json_is_true(json_object_get(m, "tmpfs")),
+            .options = opt ? xstrdup(opt) : NULL,
+        };
+    }
+    char **command = json_strv(json_object_get(j, "argv"));
+    char **env = json_strv(json_object_get(j, "env"));
+    int ret = CTR_EXIT_FAILED;
     struct ctr_image *ci = NULL;
-    if (ctr_image_open(b->o->root, ref, &ci, &e) < 0) {
+    if (ctr_image_open(S("root"), S("image"), &ci, &e) < 0) {
         (void)!write(err_fd, e.msg, strlen(e.msg));
-        _exit(CTR_EXIT_FAILED);
+        goto out;
     }
     struct ctr_spec spec = {
-        .image = ref,
-        .command = ex->argv,
-        .env = ex->env,
-        .workdir = ex->workdir,
-        .user = ex->user,
-        .mounts = (struct ctr_mount *)ex->mounts,
-        .n_mounts = ex->n_mounts,
-        .network = ex->network,
-        .run_dir = b->o->run_dir,
+        .image = S("image"),
+        .command = command,
+        .env = env,
+        .workdir = S("workdir"),
+        .user = S("user"),
+        .mounts = mounts,
+        .n_mounts = n_mounts,
+        .network = S("network"),
+        .run_dir = S("run_dir"),
         .hidden = true,
-        .upper_dir = upper,
-        .work_dir = work,
+        .upper_dir = S("upper"),
+        .work_dir = S("work"),
         .redirect_output = true,
         .stdout_fd = out_fd,
         .stderr_fd = out_fd,
@@ -51,25 +139,47 @@ static void child(struct build *b, struct build_exec *ex, const char *upper, con
     ctr_image_spec(ci, &spec);
     /* the image's config must not add its Cmd or Entrypoint: RUN's words are the command */
     spec.config = NULL;
-    memcpy(spec.id, ex->id, sizeof spec.id);
+    snprintf(spec.id, sizeof spec.id, "%s", S("id") ? S("id") : "");
+#undef S
     int st = 0;
     if (ctr_run(&spec, &st, &e) < 0) {
         (void)!write(err_fd, e.msg, strlen(e.msg));
-        _exit(CTR_EXIT_FAILED);
+        goto out;
     }
+    ret = st & 0xff;
+out:
     ctr_image_free(ci);
-    _exit(st & 0xff);
+    for (size_t i = 0; i < n_mounts; i++) {
+        free(mounts[i].source);
+        free(mounts[i].target);
+        free(mounts[i].options);
+    }
+    free(mounts);
+    strv_free(command);
+    strv_free(env);
+    json_decref(j);
+    return ret;
 }
 
-/* Close every descriptor from 3 up but a and b. */
-static void keep_only(int a, int b)
+/* Close every descriptor from 3 up but fds[0..n) (distinct, each >= 3), which stay open across
+ * exec. Async-signal-safe. */
+static void keep_only(int *fds, int n)
 {
-    int lo = a < b ? a : b, hi = a < b ? b : a;
-    if (lo > 3)
-        close_range(3, (unsigned)lo - 1, 0);
-    if (hi > lo + 1)
-        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-    close_range((unsigned)hi + 1, ~0U, 0);
+    for (int i = 0; i < n; i++) /* sort: a handful */
+        for (int k = i + 1; k < n; k++)
+            if (fds[k] < fds[i]) {
+                int t = fds[i];
+                fds[i] = fds[k];
+                fds[k] = t;
+            }
+    unsigned from = 3;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)fds[i] > from)
+            close_range(from, (unsigned)fds[i] - 1, 0);
+        fcntl(fds[i], F_SETFD, 0);
+        from = (unsigned)fds[i] + 1;
+    }
+    close_range(from, ~0U, 0);
 }
 
 int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err)
@@ -90,17 +200,31 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         return err_sys(err, errno, "locking `%s`", lock);
     ctr_new_id(ex->id);
 
+    int spec = spec_fd(b, ex, work, err);
+    if (spec < 0)
+        return -1;
     int epipe[2], opipe[2];
-    if (pipe2(epipe, O_CLOEXEC) < 0)
+    if (pipe2(epipe, O_CLOEXEC) < 0) {
+        close(spec);
         return err_sys(err, errno, "pipe");
+    }
     if (pipe2(opipe, O_CLOEXEC) < 0) {
+        close(spec);
         close(epipe[0]);
         close(epipe[1]);
         return err_sys(err, errno, "pipe");
     }
+    /* everything the child needs is made before the fork: after it, only syscalls */
+    char a_spec[16], a_out[16], a_err[16];
+    snprintf(a_spec, sizeof a_spec, "%d", spec);
+    snprintf(a_out, sizeof a_out, "%d", opipe[1]);
+    snprintf(a_err, sizeof a_err, "%d", epipe[1]);
+    char *args[] = {"imgfs", "__build-step", a_spec, a_out, a_err, NULL};
+    int fds[3] = {spec, opipe[1], epipe[1]};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
+        close(spec);
         close(epipe[0]);
         close(epipe[1]);
         close(opipe[0]);
@@ -113,23 +237,24 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if (getppid() != parent)
             _exit(CTR_EXIT_FAILED);
-        close(epipe[0]);
-        close(opipe[0]);
-        /* nothing of ours but the two pipes: another stage's thread may have its step's pipes
+        /* nothing of ours but these three: another stage's thread may have its step's pipes
          * open right now, and a copy held here would keep that step's reader from ever seeing
          * the end of its output */
-        keep_only(opipe[1], epipe[1]);
+        keep_only(fds, 3);
         /* Ctrl-C reaches the container's command through ctr_run, which passes it on (the
          * build's worker threads block it: the build's main thread handles it) */
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigaction(SIGINT, &dfl, NULL);
+        sigaction(SIGTERM, &dfl, NULL);
         sigset_t unblock;
         sigemptyset(&unblock);
         sigaddset(&unblock, SIGINT);
         sigaddset(&unblock, SIGTERM);
         sigprocmask(SIG_UNBLOCK, &unblock, NULL);
-        child(b, ex, ex->upper, work, opipe[1], epipe[1]);
+        execv("/proc/self/exe", args);
+        _exit(CTR_EXIT_FAILED);
     }
+    close(spec);
     close(epipe[1]);
     close(opipe[1]);
     ex->pid = pid;

@@ -1,4 +1,5 @@
 /* imgfs — the command line. One file per verb (cmd_*.c); this one only dispatches. */
+#include "../builder/builder.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -125,6 +126,9 @@ int main(int argc, char **argv)
         return EXIT_IMGFS_FAILED;
     }
     const char *verb = argv[i];
+    /* the build's step monitor (builder.h): exec'ed by imgfs build itself */
+    if (!strcmp(verb, "__build-step"))
+        return build_exec_main(argc - i + 1, argv + i - 1);
     /* getopt in the verbs starts from argv[1] of their own vector */
     optind = 1;
 #define X(name, help)                                                                              \
