@@ -46,6 +46,7 @@ struct copy {
     struct stage *sg;
     const struct df_instruction *ins;
     bool add, have_owner, have_mode, parents;
+    bool link; /* --link: the layer as if copied onto an empty tree */
     uint32_t uid, gid, mode;
     struct df_ignore *exclude; /* --exclude patterns, relative to each source */
     int64_t clamp;
@@ -836,6 +837,8 @@ static int parse_flags(struct copy *c, struct imgfs_err *err)
     }
     f = df_flag_find(c->ins, "parents");
     c->parents = f && (!f->value || !strcmp(f->value, "true"));
+    f = df_flag_find(c->ins, "link");
+    c->link = f && (!f->value || !strcmp(f->value, "true"));
     return 0;
 }
 
@@ -903,6 +906,18 @@ static void copy_free(struct copy *c)
         store_read_end(c->r);
 }
 
+/* After a --link step the filesystem is the parent's and the layer: the next step's chain names
+ * both (the key named only the layer). */
+static void link_chain(struct bstate *st, const struct digest *parent, const struct digest *key)
+{
+    struct digest_ctx *k = digest_ctx_new();
+    key_str(k, "link-chain");
+    key_digest(k, parent);
+    key_digest(k, key);
+    digest_ctx_final(k, &st->chain);
+    digest_ctx_free(k);
+}
+
 /* --from: a stage (built first) or an image in the store. */
 static int open_from(struct copy *c, const char *ref, struct imgfs_err *err)
 {
@@ -954,6 +969,8 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
     struct store_batch *bt = NULL;
     struct layer_builder *lb = NULL;
     struct layer_build_result res = {0};
+    struct view empty_view; /* --link: where the destination is resolved */
+    struct buf empty = {0};
     char **sources = NULL;
     char *from_ref = NULL, *dest = NULL, *abs = NULL, *dst = NULL, *created_by = NULL;
     char *what = NULL;
@@ -971,6 +988,16 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
         goto out;
     if (parse_flags(&c, err) < 0 || resolve_owner(&c, err) < 0)
         goto out;
+    /* --link (BuildKit): the files are copied as onto an empty tree — the destination resolved
+     * there (no symlink or directory of the parent counts), every parent directory in the layer
+     * — so the layer is the same whatever the parent holds; only --chown names were read from
+     * the parent, above */
+    if (c.link) {
+        if (view_build(NULL, 0, &empty, err) < 0 ||
+            view_open(empty.data, empty.len, &empty_view, err) < 0)
+            goto out;
+        c.v = &empty_view;
+    }
     const struct df_flag *from = df_flag_find(ins, "from");
     if (from && from->value) {
         if (build_expand(b, st, ins, from->value, &from_ref, err) < 0 ||
@@ -1117,10 +1144,12 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
     }
 
     /* the key: parent chain + instruction + every item (no mtimes) */
-    struct digest key;
+    /* --link: the parent is not in the key, the layer is reused on any parent */
+    struct digest key, parent_chain = st->chain;
     struct digest_ctx *k = digest_ctx_new();
-    key_str(k, "copy-v1");
-    key_digest(k, &st->chain);
+    key_str(k, c.link ? "copy-link-v1" : "copy-v1");
+    if (!c.link)
+        key_digest(k, &st->chain);
     key_str(k, kw);
     key_str(k, dst);
     key_str(k, c.have_owner ? "owner" : "");
@@ -1146,6 +1175,8 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
     if (cache_lookup(b, st, &key, &hit, err) < 0)
         goto out;
     if (hit) {
+        if (c.link)
+            link_chain(st, &parent_chain, &key);
         state_history(st, created_by, false, st->time);
         ret = 0;
         goto out;
@@ -1168,11 +1199,14 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
         goto out;
     if (cache_record(b, bt, st, &key, &res.diff_id, res.size, err) < 0)
         goto out;
+    if (c.link)
+        link_chain(st, &parent_chain, &key);
     ret = store_batch_commit(bt, err);
     bt = NULL;
     if (ret == 0)
         state_history(st, created_by, false, st->time);
 out:
+    buf_free(&empty);
     layer_builder_free(lb);
     store_batch_abort(bt);
     buf_free(&res.table);
