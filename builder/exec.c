@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* The container's monitor is a fresh process: `imgfs __build-step` exec'ed right after the fork
@@ -49,10 +50,12 @@ static int spec_fd(struct build *b, struct build_exec *ex, const char *work, str
     digest_str(ex->image, ref);
     json_t *mounts = json_array();
     for (size_t i = 0; i < ex->n_mounts; i++) {
-        const struct ctr_mount *m = &ex->mounts[i];
-        json_array_append_new(mounts, json_pack("{s:s?, s:s, s:b, s:b, s:s?}", "source", m->source,
-                                                "target", m->target, "readonly", m->readonly,
-                                                "tmpfs", m->tmpfs, "options", m->options));
+        const struct build_mount *m = &ex->mounts[i];
+        json_array_append_new(
+            mounts, json_pack("{s:s?, s:s, s:b, s:b, s:s?, s:s?, s:b, s:s?, s:s?}", "source",
+                              m->source, "target", m->target, "readonly", m->readonly, "tmpfs",
+                              m->tmpfs, "options", m->options, "image", m->image, "copy", m->copy,
+                              "seed_image", m->seed_image, "seed_path", m->seed_path));
     }
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:s, s:o}", "root",
                           b->o->root, "run_dir", b->o->run_dir, "image", ref, "id", ex->id, "upper",
@@ -72,6 +75,67 @@ static int spec_fd(struct build *b, struct build_exec *ex, const char *work, str
         return err_sys(err, e, "writing the build step's spec");
     }
     return fd;
+}
+
+/* The tree of stored image `ref` as a directory: mounted for the step (released when the
+ * monitor ends). */
+static int image_dir(const char *root, const char *run_dir, const char *ref,
+                     struct ctr_image **images, size_t *n_images, const char **dir,
+                     struct imgfs_err *err)
+{
+    struct ctr_image *ci;
+    if (ctr_image_open(root, ref, &ci, err) < 0)
+        return -1;
+    images[(*n_images)++] = ci;
+    return ctr_image_acquire(run_dir, ci, dir, err);
+}
+
+/* A mount's source from its image, its copy, its cache seed (build_mount). */
+static int mount_prepare(const char *root, const char *run_dir, const char *upper, size_t index,
+                         json_t *m, struct ctr_mount *cm, struct ctr_image **images,
+                         size_t *n_images, struct imgfs_err *err)
+{
+    const char *image = json_string_value(json_object_get(m, "image"));
+    const char *seed_image = json_string_value(json_object_get(m, "seed_image"));
+    if (image) {
+        const char *dir;
+        if (image_dir(root, run_dir, image, images, n_images, &dir, err) < 0)
+            return -1;
+        char *src = *cm->source ? xasprintf("%s/%s", dir, cm->source) : xstrdup(dir);
+        free(cm->source);
+        cm->source = src;
+    }
+    if (seed_image) {
+        const char *dir, *path = json_string_value(json_object_get(m, "seed_path"));
+        if (image_dir(root, run_dir, seed_image, images, n_images, &dir, err) < 0)
+            return -1;
+        cleanup_free char *from =
+            path && *path ? xasprintf("%s/%s/.", dir, path) : xasprintf("%s/.", dir);
+        if (ctr_copy_tree(from, cm->source, err) < 0)
+            return err_ctx(err, "seeding the cache mount `%s`", cm->target);
+    }
+    if (json_is_true(json_object_get(m, "copy"))) {
+        /* beside the step's upper directory: removed with it (build_exec_release) */
+        char *copy = xasprintf("%s/../mount-%zu", upper, index);
+        struct stat st;
+        if (stat(cm->source, &st) < 0)
+            return err_sys(err, errno, "--mount source `%s`", cm->source);
+        if (S_ISDIR(st.st_mode) && mkdir(copy, st.st_mode & 07777) < 0) {
+            err_sys(err, errno, "making `%s`", copy);
+            free(copy);
+            return -1;
+        }
+        cleanup_free char *from =
+            S_ISDIR(st.st_mode) ? xasprintf("%s/.", cm->source) : xstrdup(cm->source);
+        if (ctr_copy_tree(from, copy, err) < 0) {
+            free(copy);
+            return err_ctx(err, "copying the rw mount `%s`", cm->target);
+        }
+        free(cm->source);
+        cm->source = copy;
+        cm->readonly = false;
+    }
+    return 0;
 }
 
 int build_exec_main(int argc, char **argv)
@@ -95,9 +159,15 @@ int build_exec_main(int argc, char **argv)
         return CTR_EXIT_FAILED;
     }
 #define S(k) json_string_value(json_object_get(j, k))
+    char **command = json_strv(json_object_get(j, "argv"));
+    char **env = json_strv(json_object_get(j, "env"));
     json_t *jm = json_object_get(j, "mounts");
     size_t n_mounts = json_array_size(jm);
     struct ctr_mount *mounts = xcalloc(n_mounts + 1, sizeof *mounts);
+    struct ctr_image **images = xcalloc(2 * n_mounts + 1, sizeof *images);
+    size_t n_images = 0;
+    int ret = CTR_EXIT_FAILED;
+    struct ctr_image *ci = NULL;
     for (size_t i = 0; i < n_mounts; i++) {
         json_t *m = json_array_get(jm, i);
         const char *src = json_string_value(json_object_get(m, "source"));
@@ -110,11 +180,12 @@ int build_exec_main(int argc, char **argv)
             .tmpfs = json_is_true(json_object_get(m, "tmpfs")),
             .options = opt ? xstrdup(opt) : NULL,
         };
+        if (mount_prepare(S("root"), S("run_dir"), S("upper"), i, m, &mounts[i], images, &n_images,
+                          &e) < 0) {
+            (void)!write(err_fd, e.msg, strlen(e.msg));
+            goto out;
+        }
     }
-    char **command = json_strv(json_object_get(j, "argv"));
-    char **env = json_strv(json_object_get(j, "env"));
-    int ret = CTR_EXIT_FAILED;
-    struct ctr_image *ci = NULL;
     if (ctr_image_open(S("root"), S("image"), &ci, &e) < 0) {
         (void)!write(err_fd, e.msg, strlen(e.msg));
         goto out;
@@ -149,6 +220,9 @@ int build_exec_main(int argc, char **argv)
     ret = st & 0xff;
 out:
     ctr_image_free(ci);
+    for (size_t i = 0; i < n_images; i++)
+        ctr_image_free(images[i]);
+    free(images);
     for (size_t i = 0; i < n_mounts; i++) {
         free(mounts[i].source);
         free(mounts[i].target);

@@ -174,7 +174,19 @@ int workdir_step(struct build *b, struct stage *sg, const struct df_instruction 
                  const char *dir, struct imgfs_err *err);
 
 /* exec.c: run a command on an overlay over a store image (the runner's build entry point). */
-struct ctr_mount;
+/* A RUN --mount as the step's monitor makes it: the runner's bind or tmpfs, whose source may be
+ * a path in an image (mounted by the monitor for the step: from=STAGE|IMAGE), a copy (rw: the
+ * command's writes are discarded with the step) or a cache directory seeded from an image. */
+struct build_mount {
+    char *source; /* host path; with image: the path inside it ("" its root) */
+    char *target;
+    bool readonly, tmpfs;
+    char *options;     /* tmpfs options */
+    const char *image; /* "sha256:..." of a stored image whose tree `source` is in, or NULL */
+    bool copy;         /* bind a copy of source, made for the step and removed with it */
+    /* a fresh cache directory (source) gets the contents of seed_path in image first */
+    const char *seed_image, *seed_path;
+};
 struct build_exec {
     const struct digest *image; /* the parent, committed (state_commit) */
     char **argv, **env;
@@ -182,7 +194,7 @@ struct build_exec {
     /* the command's stdout and stderr, as they come */
     void (*output)(void *ctx, const char *data, size_t len);
     void *output_ctx;
-    const struct ctr_mount *mounts;
+    const struct build_mount *mounts;
     size_t n_mounts;
     /* out: the container's id, and its overlay directories (ROOT/tmp/build-step.*: `upper` is
      * the step's changes), kept until build_exec_release */

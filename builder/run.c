@@ -1,6 +1,7 @@
 /* run.c — RUN: the command runs through the runner on an overlay over the mounted parent image;
  * the overlay's upper directory becomes the step's layer (fs/layerbuild.h layer_from_upper).
  * RUN --mount (cache, bind, tmpfs, secret) and --network are here too. */
+#include "../fs/image.h"
 #include "../fs/layerbuild.h"
 #include "../fs/store.h"
 #include "../runner/runner.h"
@@ -28,6 +29,10 @@ struct run_mount {
     bool have_uid, have_gid, have_mode;
     char *size;
     char *env; /* secret: also (or only, without target) as this environment variable */
+    /* from=STAGE|IMAGE: the image ("sha256:...") whose tree holds source (a bind) or seeds the
+     * fresh cache directory (seed_path in it) */
+    char *from_image, *seed_path;
+    bool copy; /* rw bind: a copy, discarded with the step */
     int lock_fd;
     char *key_text; /* what goes into the cache key */
 };
@@ -100,9 +105,78 @@ static void mount_free(struct run_mount *m)
     free(m->sharing);
     free(m->size);
     free(m->env);
+    free(m->from_image);
+    free(m->seed_path);
     free(m->key_text);
     if (m->lock_fd >= 0)
         close(m->lock_fd);
+}
+
+/* from=REF of a --mount: a stage (built, committed as an unnamed image the step can mount) or an
+ * image (as FROM finds it); `src` resolved in its tree with the image's symlinks kept inside it.
+ * *image "sha256:...", *path relative to its root ("" the root); both to free. */
+static int mount_from(struct build *b, struct stage *sg, const struct df_instruction *ins,
+                      const char *ref, const char *src, char **image, char **path,
+                      struct imgfs_err *err)
+{
+    struct stage *dep = build_find_stage(b, ref);
+    struct digest d;
+    struct store_read *r = NULL;
+    const struct view *v;
+    struct view own;
+    void *own_copy = NULL;
+    char *sub = NULL, *abs = NULL;
+    int ret = -1;
+    if (dep == sg)
+        return run_fail(b, ins, err, EINVAL, "circular dependency detected on stage: %s", ref);
+    if (dep) {
+        if (build_stage(b, dep, err) < 0 || state_commit(b, &dep->st, NULL, &d, err) < 0 ||
+            store_read_begin(b->s, &r, err) < 0 || stage_view(b, dep, r, &v, err) < 0)
+            goto out;
+    } else {
+        struct image img;
+        if (build_load_image(b, ref, ins, &img, err) < 0) {
+            if (err->code == ENOENT)
+                run_fail(b, ins, err, ENOENT,
+                         "--mount from=%s: no such stage, or image in the store", ref);
+            goto out;
+        }
+        d = img.digest;
+        image_free(&img);
+        const void *data;
+        size_t len;
+        if (store_read_begin(b->s, &r, err) < 0 ||
+            store_get(r, STORE_VIEW, &d, &data, &len, err) < 0 ||
+            view_open_copy(data, len, &own_copy, &own, err) < 0)
+            goto out;
+        v = &own;
+    }
+    if (clean_sub(src, &sub) < 0) {
+        run_fail(b, ins, err, EPERM, "--mount from=%s: source `%s` climbs out of its root", ref,
+                 src);
+        goto out;
+    }
+    abs = xasprintf("/%s", sub);
+    uint32_t ino = 0;
+    if (rootfs_resolve(v, abs, true, path, &ino, err) < 0)
+        goto out;
+    if (!ino) {
+        run_fail(b, ins, err, ENOENT, "--mount from=%s: `%s` not found", ref, abs);
+        free(*path);
+        *path = NULL;
+        goto out;
+    }
+    char ds[DIGEST_STR_SIZE];
+    digest_str(&d, ds);
+    *image = xstrdup(ds);
+    ret = 0;
+out:
+    free(sub);
+    free(abs);
+    free(own_copy);
+    if (r)
+        store_read_end(r);
+    return ret;
 }
 
 /* One --mount=... value (already expanded); n_ssh: the ssh mounts before it in this RUN. */
@@ -220,10 +294,6 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
     }
     switch (m->type) {
     case M_CACHE: {
-        if (from)
-            return run_fail(b, ins, err, ENOTSUP,
-                            "--mount=type=cache,from=... is not supported (seed the cache with "
-                            "a RUN instead)");
         if (!m->id || !*m->id) {
             free(m->id);
             m->id = xstrdup(m->target);
@@ -245,9 +315,22 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
             if (chown(dir, m->uid, m->gid) < 0 || chmod(dir, m->have_mode ? m->mode : 0755) < 0)
                 return err_sys(err, errno, "preparing cache mount `%s`", dir);
         }
-        m->source = *sub ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
-        if (*sub && mkdir_p(m->source, 0755, err) < 0)
+        /* from=: a cache made now starts as a copy of the from's source (BuildKit); the
+         * source= then names that path in the from, the cache's root is the mount */
+        m->source = *sub && !from ? xasprintf("%s/%s", dir, sub) : xstrdup(dir);
+        if (*sub && !from && mkdir_p(m->source, 0755, err) < 0)
             return -1;
+        if (from) {
+            if (mount_from(b, sg, ins, from, src ? src : "", &m->from_image, &m->seed_path, err) <
+                0)
+                return -1;
+            if (!fresh) {
+                free(m->from_image);
+                m->from_image = NULL;
+            }
+            free(sub);
+            sub = xstrdup("");
+        }
         cleanup_free char *lock = xasprintf("%s.lock", dir);
         const char *sharing = m->sharing ? m->sharing : "shared";
         if (strcmp(sharing, "shared")) {
@@ -268,18 +351,23 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
                 m->source = xstrdup(tmpl);
             }
         }
-        m->key_text = xasprintf("cache:%s:%s:%s", m->id, m->target, sub);
+        m->key_text = xasprintf("cache:%s:%s:%s:%s", m->id, m->target, sub, from ? from : "");
         return 0;
     }
     case M_BIND: {
-        if (have_rw && rw)
-            return run_fail(b, ins, err, ENOTSUP,
-                            "--mount=type=bind,rw is not supported: imgfs never lets a build "
-                            "write to its context");
-        m->readonly = true;
-        if (from)
-            return run_fail(b, ins, err, ENOTSUP,
-                            "--mount=type=bind,from=... is not supported yet (use COPY --from)");
+        /* rw: the command writes to a copy, gone with the step (never to the context or the
+         * stage) */
+        m->copy = have_rw && rw;
+        m->readonly = !m->copy;
+        if (from) {
+            cleanup_free char *path = NULL;
+            if (mount_from(b, sg, ins, from, src ? src : "", &m->from_image, &path, err) < 0)
+                return -1;
+            m->source = xstrdup(path);
+            m->key_text =
+                xasprintf("bind-from:%s:%s:%s:%d", m->target, m->from_image, path, m->copy);
+            return 0;
+        }
         if (b->context_fd < 0)
             return run_fail(b, ins, err, ENOENT, "--mount=type=bind: there is no build context");
         cleanup_free char *sub = NULL;
@@ -303,7 +391,7 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
                             src);
         }
         m->source = real;
-        m->key_text = xasprintf("bind:%s:%s", m->target, sub);
+        m->key_text = xasprintf("bind:%s:%s:%d", m->target, sub, m->copy);
         return 0;
     }
     case M_TMPFS:
@@ -569,17 +657,24 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
         .output = pump_output,
         .output_ctx = &pu,
     };
-    struct ctr_mount *cm = xcalloc(n_mounts + 1, sizeof *cm);
+    struct build_mount *cm = xcalloc(n_mounts + 1, sizeof *cm);
     size_t n_cm = 0;
     for (size_t i = 0; i < n_mounts; i++) {
-        if ((mounts[i].type == M_SECRET || mounts[i].type == M_SSH) &&
-            (!mounts[i].source || !*mounts[i].target))
+        const struct run_mount *m = &mounts[i];
+        if ((m->type == M_SECRET || m->type == M_SSH) && (!m->source || !*m->target))
             continue;
-        cm[n_cm].target = mounts[i].target;
-        cm[n_cm].source = mounts[i].type == M_TMPFS ? NULL : mounts[i].source;
-        cm[n_cm].tmpfs = mounts[i].type == M_TMPFS;
-        cm[n_cm].readonly = mounts[i].readonly || mounts[i].type == M_SECRET;
-        cm[n_cm].options = mounts[i].size ? xasprintf("size=%s", mounts[i].size) : NULL;
+        bool seed = m->type == M_CACHE && m->from_image;
+        cm[n_cm] = (struct build_mount){
+            .target = m->target,
+            .source = m->type == M_TMPFS ? NULL : m->source,
+            .tmpfs = m->type == M_TMPFS,
+            .readonly = m->readonly || m->type == M_SECRET,
+            .options = m->size ? xasprintf("size=%s", m->size) : NULL,
+            .image = seed ? NULL : m->from_image,
+            .copy = m->copy,
+            .seed_image = seed ? m->from_image : NULL,
+            .seed_path = seed ? m->seed_path : NULL,
+        };
         n_cm++;
     }
     ex.mounts = cm;

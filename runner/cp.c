@@ -616,3 +616,18 @@ int ctr_copy(const char *store_root, const char *run_dir, const struct ctr_state
     }
     return copy_stopped(store_root, run_dir, s, src, dest, to_container, flags, err);
 }
+
+int ctr_copy_tree(const char *src, const char *dst, struct imgfs_err *err)
+{
+    size_t n = strlen(src);
+    if (n >= 2 && !strcmp(src + n - 2, "/.")) {
+        cleanup_free char *dir = strndup(src, n - 2);
+        struct stat st;
+        if (stat(dir, &st) < 0)
+            return err_sys(err, errno, "`%s`", dir);
+        if (!S_ISDIR(st.st_mode))
+            return err_set(err, ENOTDIR, "`%s` is not a directory", dir);
+        return copy_dir(AT_FDCWD, dir, AT_FDCWD, dst, &st, 0, CTR_COPY_ARCHIVE, err);
+    }
+    return copy_entry(AT_FDCWD, src, AT_FDCWD, dst, 0, CTR_COPY_ARCHIVE, err);
+}

@@ -270,6 +270,11 @@ int ctr_rename(const char *run_dir, const struct ctr_state *s, const char *name,
 int ctr_copy(const char *store_root, const char *run_dir, const struct ctr_state *s,
              const char *src, const char *dest, bool to_container, unsigned flags,
              struct imgfs_err *err);
+/* Copy a host tree as `ctr_copy -a` copies (symlinks as symlinks, modes, owners and times kept;
+ * devices and fifos left out): `src` to the path `dst`, or with src "DIR/." DIR's entries into
+ * the existing directory dst (merged over what it holds). For a build step's rw and seeded
+ * mounts. */
+int ctr_copy_tree(const char *src, const char *dst, struct imgfs_err *err);
 
 /* ---- volumes: ROOT/volumes/NAME/_data (store_root: the store's root directory) ---- */
 

@@ -3,7 +3,9 @@
 # never in a layer, the history, the config or the cache key), type=secret,required (an error
 # when --secret does not give it), type=ssh (an agent socket forwarded with --ssh as BuildKit
 # does: /run/buildkit/ssh_agent.N, SSH_AUTH_SOCK; a real ssh-agent answers through it;
-# required=true without --ssh fails).
+# required=true without --ssh fails), type=bind,from=STAGE|IMAGE with source= (read-only, the
+# stage's symlinks resolved inside it), rw binds (the writes gone after the step, the context
+# untouched), type=cache,from=STAGE,source= (a new cache seeded from the stage, once).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin build_mounts
@@ -61,6 +63,52 @@ printf 'FROM busybox:latest\nRUN --mount=type=secret,id=missing test ! -e /run/s
     >"$C/Dockerfile"
 build -t optional "$C" && rc=0 || rc=$?
 t_eq "an optional secret not given is simply absent" 0 "$rc"
+
+# ---- bind and cache mounts from a stage or an image ----
+echo orig >"$C/f"
+cat >"$C/Dockerfile" <<'EOF'
+FROM busybox:latest AS tools
+RUN mkdir -p /opt/tool && echo tool-v1 >/opt/tool/version && ln -s /opt/tool /opt/link
+FROM busybox:latest
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/t \
+    cat /t/version >/from-stage && { touch /t/x 2>/dev/null && echo writable || echo read-only; } >/ro
+RUN --mount=type=bind,from=tools,source=opt/link,target=/l cat /l/version >/via-link
+RUN --mount=type=bind,from=busybox:latest,source=/bin/busybox,target=/bb \
+    cmp /bb /bin/busybox && echo same >/from-image
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/t,rw \
+    echo changed >/t/version && cat /t/version >/rw-saw
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/t cat /t/version >/after-rw
+RUN --mount=type=bind,source=.,target=/ctx,rw echo scribble >/ctx/f && cat /ctx/f >/ctx-rw
+RUN --mount=type=cache,id=seeded,target=/c,from=tools,source=/opt/tool \
+    cat /c/version >/seeded && echo more >>/c/version
+RUN --mount=type=cache,id=seeded,target=/c,from=tools,source=/opt/tool cat /c/version >/seeded2
+EOF
+build -t fromstage "$C" && rc=0 || rc=$?
+t_eq "bind and cache mounts from a stage build" 0 "$rc"
+((rc == 0)) || cat "$T/build.log"
+mnt fromstage
+t_eq "a bind from a stage sees its files" "tool-v1" "$(cat "$M/from-stage")"
+t_eq "... read-only" "read-only" "$(cat "$M/ro")"
+t_eq "a source that is a symlink in the stage resolves inside it" "tool-v1" "$(cat "$M/via-link")"
+t_eq "a bind from an image (source a file)" "same" "$(cat "$M/from-image" 2>/dev/null)"
+t_eq "a rw bind is writable" "changed" "$(cat "$M/rw-saw")"
+t_eq "... and its writes are gone after the step" "tool-v1" "$(cat "$M/after-rw")"
+t_eq "a rw bind of the context is writable" "scribble" "$(cat "$M/ctx-rw")"
+t_eq "... and the context is untouched" "orig" "$(cat "$C/f")"
+t_eq "a new cache from a stage starts as its source" "tool-v1" "$(cat "$M/seeded")"
+t_eq "... once: then it is a cache" "tool-v1|more" "$(paste -sd'|' "$M/seeded2")"
+for p in t l bb ctx c; do
+    t_check_fails "the mount point /$p is not in the image" test -e "$M/$p"
+done
+"$IMGFS" umount "$M"
+printf 'FROM busybox:latest\nRUN --mount=type=bind,from=nosuchstage,target=/x true\n' >"$C/Dockerfile"
+build -t badfrom "$C" && rc=0 || rc=$?
+t_eq "a bind from nothing known fails" 1 "$rc"
+t_check "... naming it" grep -q "Dockerfile:2: --mount from=nosuchstage: no such stage" "$T/build.log"
+printf 'FROM busybox:latest AS s\nFROM busybox:latest\nRUN --mount=type=bind,from=s,source=/nope,target=/x true\n' >"$C/Dockerfile"
+build -t badsrc "$C" && rc=0 || rc=$?
+t_eq "a bind of a path the stage lacks fails" 1 "$rc"
+t_check "... naming it" grep -q 'Dockerfile:3: --mount from=s: `/nope` not found' "$T/build.log"
 
 # ---- ssh agent forwarding ----
 if command -v ssh-agent >/dev/null && command -v ssh-keygen >/dev/null; then
