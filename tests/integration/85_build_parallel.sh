@@ -3,8 +3,8 @@
 # as BuildKit, no flag). Observed without a clock: two stages meet through a FIFO in a shared cache
 # mount — each one's RUN blocks until the other's opens it, so a serial build would never end.
 # The parallel result equals a serial one (the same build pinned to one CPU with taskset), a
-# failing stage cancels a running one (which would otherwise block forever), and progress keeps
-# each parallel step's lines under its own #N.
+# failing stage cancels a running one (which would otherwise block forever), progress keeps
+# each parallel step's lines under its own #N, and stages that need each other are an error.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin build_parallel
@@ -95,4 +95,11 @@ s=$(sed -n 's/^#\([0-9]*\) \[stuck 2\/2\] RUN.*/\1/p' "$T/build.log")
 t_check "the stage blocked forever was canceled" grep -q "^#$s CANCELED" "$T/build.log"
 t_check_fails "nothing is named" "$IMGFS" inspect cancelled
 t_eq "no build step directory is left" "" "$(ls "$IMGFS_ROOT/tmp" | grep build-step || true)"
+
+# ---- a cycle of stages is an error, not a wait ----
+printf 'FROM busybox:latest AS a\nCOPY --from=b /etc/passwd /x\nFROM busybox:latest AS b\nCOPY --from=a /etc/passwd /y\n' \
+    >"$C/Dockerfile"
+"$IMGFS" build --progress plain --target a "$C" >"$T/build.log" 2>&1 && rc=0 || rc=$?
+t_eq "stages that need each other fail" 1 "$rc"
+t_check "... as a circular dependency" grep -q "circular dependency detected on stage" "$T/build.log"
 t_end
