@@ -225,6 +225,17 @@ static void p_step_output(void *ctx, int step, const char *data, size_t len)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* A step's view is done: dropped, the live area redrawn without it; unlocks. */
+static void step_end_locked(struct progress *p, struct step_view *v)
+{
+    if (v)
+        step_view_free(p, v);
+    if (p->mode == P_TTY)
+        tty_draw(p);
+    fflush(p->f);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void p_step_done(void *ctx, int step, bool cached, double secs)
 {
     struct progress *p = ctx;
@@ -244,12 +255,7 @@ static void p_step_done(void *ctx, int step, bool cached, double secs)
         else
             fprintf(p->f, " => %-60s %5.1fs\n", v->name, secs);
     }
-    if (v)
-        step_view_free(p, v);
-    if (p->mode == P_TTY)
-        tty_draw(p);
-    fflush(p->f);
-    pthread_mutex_unlock(&p->mu);
+    step_end_locked(p, v);
 }
 
 /* A step that failed: its whole output (the TTY showed only its tail); one that stopped because
@@ -276,12 +282,7 @@ static void p_step_failed(void *ctx, int step, bool canceled)
             fputs("------\n", p->f);
         }
     }
-    if (v)
-        step_view_free(p, v);
-    if (p->mode == P_TTY)
-        tty_draw(p);
-    fflush(p->f);
-    pthread_mutex_unlock(&p->mu);
+    step_end_locked(p, v);
 }
 
 static void p_note(void *ctx, const char *msg)
@@ -299,7 +300,8 @@ static void p_note(void *ctx, const char *msg)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* The build failed: a step still shown (the Go fast path reports no failed step) as failed. */
+/* The build ended: a step still shown (a failed Go fast path reports no failed step) as failed;
+ * the display's memory freed. */
 static void p_failed(struct progress *p)
 {
     while (p->n_active)
@@ -444,6 +446,7 @@ static int build_go_verb(const struct cli *cli, const char *package, const char 
         cli_report("build", &err);
         return err.code == ECHILD ? 1 : EXIT_IMGFS_FAILED;
     }
+    p_failed(&p); /* nothing is left active: frees the display */
     return report_built(&p, &res, tags, n_tags, iidfile);
 }
 
@@ -741,6 +744,7 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         rc = interrupted ? 130 : 1;
         goto out;
     }
+    p_failed(&p); /* nothing is left active: frees the display */
     rc = report_built(&p, &res, tags, n_tags, iidfile);
 out:
     for (size_t i = 0; i < n_secrets; i++) {
