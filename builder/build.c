@@ -1332,7 +1332,7 @@ static void add_dep(struct stage *sg, struct stage *dep)
 }
 
 /* The `from=` of a --mount value, or NULL. */
-static char *mount_from(const char *spec)
+static char *mount_from_field(const char *spec)
 {
     cleanup_free char *copy = xstrdup(spec);
     char *save = NULL;
@@ -1364,7 +1364,7 @@ static void stage_graph(struct build *b)
                     !strcmp(fl->name, "from"))
                     ref = xstrdup(fl->value);
                 else if (ins->keyword == DF_RUN && !strcmp(fl->name, "mount"))
-                    ref = mount_from(fl->value);
+                    ref = mount_from_field(fl->value);
                 if (ref && !strchr(ref, '$'))
                     add_dep(sg, build_find_stage(b, ref));
             }

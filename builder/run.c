@@ -281,11 +281,10 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
         if (!m->target)
             m->target = xasprintf("/run/buildkit/ssh_agent.%zu", n_ssh);
     }
-    if (m->type == M_SECRET && !*m->target)
-        goto secret;
-    if (!m->target || !*m->target)
+    bool env_only = m->type == M_SECRET && !*m->target; /* no file: nothing to mount */
+    if (!env_only && (!m->target || !*m->target))
         return run_fail(b, ins, err, EINVAL, "--mount: target is required (in `%s`)", spec);
-    if (m->target[0] != '/') {
+    if (!env_only && m->target[0] != '/') {
         const char *wd = json_string_value(
             json_object_get(json_object_get(sg->st.config, "config"), "WorkingDir"));
         char *abs = xasprintf("%s/%s", wd && *wd ? wd : "", m->target);
@@ -409,7 +408,6 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
         m->key_text = xasprintf("ssh:%s:%s", m->id, m->target);
         return 0;
     case M_SECRET:
-    secret:
         for (size_t i = 0; i < b->o->n_secrets; i++)
             if (!strcmp(b->o->secrets[i].id, m->id))
                 m->source = xstrdup(b->o->secrets[i].src);
