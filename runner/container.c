@@ -404,6 +404,32 @@ static int init_main(void *arg)
     if (kind != MSG_GO)
         _exit(CTR_EXIT_FAILED);
 
+    struct ctr_proc proc = {
+        .argv = a->argv,
+        .env = a->env,
+        .caps = a->caps,
+        .seccomp = a->seccomp,
+        .no_new_privileges = spec->no_new_privileges,
+        .user = user,
+        .workdir = workdir,
+        .tty_slave = tty_slave,
+    };
+    if (!spec->init) {
+        /* Without --init the command is PID 1 itself, as in Docker: this process becomes it. The
+         * monitor waits for it (its exit status is the container's), signals it for stop/kill,
+         * and put it in the cgroups before `go`. */
+        if (ctr_proc_setup(&proc, &old, &err) < 0)
+            init_fail(sync, &err);
+        /* a uid or gid change clears the parent-death signal (prctl(2)): set it again. The monitor
+         * holds the other end of `sync` while it lives, so a READY that cannot be sent means it
+         * died before the line above could take effect. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (send_msg(sync, MSG_READY, NULL, -1) < 0)
+            _exit(CTR_EXIT_FAILED);
+        close(sync);
+        ctr_proc_execve(&proc);
+    }
+
     /* The command's process waits on `go` until the init has given up everything but CAP_KILL and
      * carries the container's seccomp filter: with --cap-add SYS_PTRACE the container can ptrace
      * its PID 1, so no container code may ever run beside an init that is not confined as the
@@ -428,16 +454,6 @@ static int init_main(void *arg)
         if (n != 1)
             _exit(CTR_EXIT_FAILED);
         close(go[0]);
-        struct ctr_proc proc = {
-            .argv = a->argv,
-            .env = a->env,
-            .caps = a->caps,
-            .seccomp = a->seccomp,
-            .no_new_privileges = spec->no_new_privileges,
-            .user = user,
-            .workdir = workdir,
-            .tty_slave = tty_slave,
-        };
         ctr_proc_exec(&proc, &old);
     }
     close(go[0]);
@@ -736,11 +752,6 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
 
     if (net_attach(pid, mode, net_flags, ports, n_ports, m->dir, &m->net, err) < 0)
         goto kill_init;
-    m->state.init_pid = pid;
-    m->state.status = CTR_RUNNING;
-    m->state.started = now();
-    if (!spec->hidden && ctr_state_save(spec->run_dir, &m->state, err) < 0)
-        goto kill_init;
     if (send_msg(sync, MSG_GO, NULL, -1) < 0) {
         err_sys(err, errno, "starting the container");
         goto kill_init;
@@ -761,6 +772,13 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
             err_set(err, EIO, "the container's init ended before starting the command");
         goto kill_init;
     }
+    /* "running" (and so open to exec and kill) only once every process in the container is
+     * confined as the container is: before READY, PID 1 may still be imgfs with all privileges */
+    m->state.init_pid = pid;
+    m->state.status = CTR_RUNNING;
+    m->state.started = now();
+    if (!spec->hidden && ctr_state_save(spec->run_dir, &m->state, err) < 0)
+        goto kill_init;
     notify_parent(m, NULL);
 
     int st = monitor_wait(m, sigfd);

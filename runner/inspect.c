@@ -202,6 +202,9 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
         "AutoRemove", json_boolean(spec->remove));
     if (!o)
         return err_set(err, ENOMEM, "encoding the container's config");
+    /* Docker: null unless --init was given */
+    json_object_set_new(json_object_get(o, "HostConfig"), "Init",
+                        spec->init ? json_true() : json_null());
     cleanup_free char *path = xasprintf("%s/config.json", dir);
     cleanup_free char *tmp = xasprintf("%s.tmp", path);
     int r = json_dump_file(o, tmp, JSON_COMPACT);

@@ -111,6 +111,10 @@ struct ctr_spec {
     const char *workdir, *user, *hostname;
 
     bool tty, interactive, detach, remove, read_only;
+    /* --init: imgfs-init is the container's PID 1 (reaps orphans, passes signals on) and the
+     * command its child. Without it the command is PID 1 itself, as in Docker: it gets only the
+     * signals it has handlers for, and orphans are its to reap. */
+    bool init;
     bool privileged, no_new_privileges;
     struct ctr_mount *mounts;
     size_t n_mounts;

@@ -32,6 +32,9 @@ static const char usage[] =
     "                             then twice as long each time; not after stop or kill; no\n"
     "                             daemon: nothing restarts at host boot, see docs/runner.md)\n"
     "      --rm                   remove the container when it exits\n"
+    "      --init                 run imgfs-init as PID 1: it reaps orphans and passes signals\n"
+    "                             on to the command (without it the command is PID 1, as in\n"
+    "                             Docker, and ignores signals it has no handler for)\n"
     "  -i, --interactive          keep stdin open\n"
     "  -t, --tty                  allocate a pseudo-terminal\n"
     "  -e, --env KEY[=VALUE]      set an environment variable (KEY alone: our value)\n"
@@ -123,6 +126,7 @@ enum {
     OPT_RECORD_TRACE,
     OPT_MOUNT,
     OPT_DEVICE,
+    OPT_INIT,
 };
 
 static bool is_ip(const char *s)
@@ -353,6 +357,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         {"record-trace", no_argument, NULL, OPT_RECORD_TRACE},
         {"mount", required_argument, NULL, OPT_MOUNT},
         {"device", required_argument, NULL, OPT_DEVICE},
+        {"init", no_argument, NULL, OPT_INIT},
         {"help", no_argument, NULL, 'h'},
         CLI_REGISTRY_OPTIONS,
         {0},
@@ -400,6 +405,9 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             break;
         case OPT_RM:
             spec.remove = true;
+            break;
+        case OPT_INIT:
+            spec.init = true;
             break;
         case 'i':
             spec.interactive = true;

@@ -25,8 +25,10 @@ t_eq "exit status passed through" 42 "$(status run busybox sh -c 'exit 42')"
 t_eq "not found: 127" 127 "$(status run busybox no-such-command)"
 t_eq "not executable: 126" 126 "$(status run busybox /etc/passwd)"
 t_eq "a directory: 126" 126 "$(status run busybox /etc)"
-t_eq "killed by SIGKILL: 137" 137 "$(status run busybox sh -c 'kill -9 $$')"
-t_eq "killed by SIGTERM: 143" 143 "$(status run busybox sh -c 'kill -15 $$')"
+t_eq "--init: killed by SIGKILL: 137" 137 "$(status run --init busybox sh -c 'kill -9 $$')"
+t_eq "--init: killed by SIGTERM: 143" 143 "$(status run --init busybox sh -c 'kill -15 $$')"
+# PID 1 ignores the signals it has no handler for, even its own SIGKILL (as in Docker)
+t_eq "PID 1 survives its own kill -9" 0 "$(status run busybox sh -c 'kill -9 $$')"
 t_eq "no such image: 125" 125 "$(status run no-such-image true)"
 t_eq "no command at all: 125" 125 "$(status run busybox)"
 t_eq "bad option: 125" 125 "$(status run --no-such-option busybox true)"
@@ -69,8 +71,9 @@ id_host=$(run busybox hostname)
 t_check "default hostname is the id prefix" grep -Eq '^[0-9a-f]{12}$' <<<"$id_host"
 
 # PID 1 and namespaces
-t_eq "the command is PID 2 under our init" "2" "$(run busybox sh -c 'echo $$')"
-t_eq "only the container's processes" "1 2" "$(run busybox sh -c 'ps -o pid,comm | grep -v " ps$" | tail -n +2 | head -2 | while read p c; do echo -n "$p "; done' | xargs)"
+t_eq "the command is PID 1" "1" "$(run busybox sh -c 'echo $$')"
+t_eq "--init: the command is PID 2 under our init" "2" "$(run --init busybox sh -c 'echo $$')"
+t_eq "only the container's processes" "1 2" "$(run --init busybox sh -c 'ps -o pid,comm | grep -v " ps$" | tail -n +2 | head -2 | while read p c; do echo -n "$p "; done' | xargs)"
 t_check "no host process visible" run busybox sh -c '! ls /proc | grep -qE "^[0-9]{3,}$"'
 t_check "own mount namespace" test "$(readlink /proc/self/ns/mnt)" != \
     "$(run busybox readlink /proc/self/ns/mnt)"
@@ -81,10 +84,12 @@ t_check "own uts namespace" test "$(readlink /proc/self/ns/uts)" != \
 t_check "own net namespace" test "$(readlink /proc/self/ns/net)" != \
     "$(run busybox readlink /proc/self/ns/net)"
 
-t_eq "PID 1 does not show our command line" "imgfs-init" \
-    "$(run -e SECRET=hidden -v "$T:/t:ro" busybox sh -c 'tr "\0" "\n" < /proc/1/cmdline | head -1')"
-t_check_fails "no -e value or host path in /proc/1/cmdline" \
-    run -e SECRET=hidden -v "$T:/t:ro" busybox grep -qE "hidden|imgfs-test" /proc/1/cmdline
+t_eq "--init: PID 1 does not show our command line" "imgfs-init" \
+    "$(run --init -e SECRET=hidden -v "$T:/t:ro" busybox sh -c 'tr "\0" "\n" < /proc/1/cmdline | head -1')"
+t_check_fails "--init: no -e value or host path in /proc/1/cmdline" \
+    run --init -e SECRET=hidden -v "$T:/t:ro" busybox grep -qE "hidden|imgfs-test" /proc/1/cmdline
+t_eq "PID 1's command line is the command's" "cat /proc/1/cmdline" \
+    "$(run -e SECRET=hidden busybox cat /proc/1/cmdline | tr '\0' ' ' | sed 's/ $//')"
 
 # /dev, /proc, /sys as Docker sets them up
 devs=$(run busybox sh -c 'cd /dev && ls -d null zero full random urandom tty ptmx pts shm mqueue fd stdin stdout stderr | tr "\n" " "')

@@ -8,26 +8,30 @@ t_need_fixture busybox.tar
 "$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
 run() { "$IMGFS" run --rm --network none "$@"; }
 
-# signals to the foreground `imgfs run` are forwarded to the command
-for sig in TERM INT HUP USR1; do
-    fifo=$T/ready-$sig
-    mkfifo "$fifo"
-    "$IMGFS" run --rm --network none -v "$T:/t" busybox sh -c "trap 'echo caught-$sig; exit 9' $sig; echo up > /t/ready-$sig; while :; do sleep 0.05; done" >"$T/out-$sig" &
-    pid=$!
+# signals to the foreground `imgfs run` are forwarded to the command (PID 1 itself, or under
+# imgfs-init with --init)
+forwarded() { # forwarded SIG [--init]
+    local sig=$1 init=${2:-} tag=$1${2:-}
+    mkfifo "$T/ready-$tag"
+    "$IMGFS" run --rm --network none $init -v "$T:/t" busybox sh -c "trap 'echo caught-$sig; exit 9' $sig; echo up > /t/ready-$tag; while :; do sleep 0.05; done" >"$T/out-$tag" &
+    local pid=$! rc
     t_cleanup "kill -9 $pid"
-    read -r _ <"$fifo"
+    read -r _ <"$T/ready-$tag"
     kill -s "$sig" "$pid"
     set +e
     wait "$pid"
     rc=$?
     set -e
-    t_eq "SIG$sig forwarded, trap ran" "caught-$sig" "$(cat "$T/out-$sig")"
-    t_eq "SIG$sig: the command's status" 9 "$rc"
-done
+    t_eq "SIG$sig $init forwarded, trap ran" "caught-$sig" "$(cat "$T/out-$tag")"
+    t_eq "SIG$sig $init: the command's status" 9 "$rc"
+}
+for sig in TERM INT HUP USR1; do forwarded $sig; done
+for sig in TERM USR1; do forwarded $sig --init; done
 
-# an untrapped SIGTERM kills the command (it is not PID 1, so the default action applies)
+# --init: an untrapped SIGTERM kills the command (it is not PID 1, so the default action applies;
+# without --init PID 1 ignores it, as in Docker: 51_run_pid1)
 mkfifo "$T/ready-plain"
-"$IMGFS" run --rm --network none -v "$T:/t" busybox sh -c 'echo up > /t/ready-plain; exec sleep 1000' &
+"$IMGFS" run --rm --network none --init -v "$T:/t" busybox sh -c 'echo up > /t/ready-plain; exec sleep 1000' &
 pid=$!
 t_cleanup "kill -9 $pid"
 read -r _ <"$T/ready-plain"
@@ -38,8 +42,8 @@ rc=$?
 set -e
 t_eq "SIGTERM without a handler: 143" 143 "$rc"
 
-# zombies: orphans re-parented to PID 1 are reaped
-out=$(run busybox sh -c '
+# --init: orphans re-parented to PID 1 are reaped (without it, by the command or nobody: 51_run_pid1)
+out=$(run --init busybox sh -c '
     for i in 1 2 3 4 5; do (sleep 0.01 &) ; done
     # wait until the orphans have ended, then count zombies
     while [ -n "$(ps -o pid,comm | grep -w sleep)" ]; do sleep 0.02; done

@@ -9,6 +9,7 @@ t_begin security_default
 sec_probe_image probe
 
 run() { "$IMGFS" run --rm probe "$@"; }
+run_init() { "$IMGFS" run --rm --init probe "$@"; }
 # probe OP [ARG]: the probe's one-line verdict ("OP ok" / "OP EPERM"), whatever the exit status
 probe() { run sysprobe "$@" 2>&1 || true; }
 
@@ -16,8 +17,8 @@ t_check "a default container starts" run true
 
 # Capabilities: Docker's 14, nothing inheritable or ambient
 t_eq "CapEff is Docker's default set" 00000000a80425fb "$(sec_status_field probe CapEff)"
-t_eq "imgfs's PID 1 keeps only CAP_KILL" "0000000000000020 0000000000000020" \
-    "$("$IMGFS" run --rm probe sh -c 'grep -E "^Cap(Eff|Bnd):" /proc/1/status' | awk '{print $2}' | tr '\n' ' ' | sed 's/ $//')"
+t_eq "--init: imgfs's PID 1 keeps only CAP_KILL" "0000000000000020 0000000000000020" \
+    "$("$IMGFS" run --rm --init probe sh -c 'grep -E "^Cap(Eff|Bnd):" /proc/1/status' | awk '{print $2}' | tr '\n' ' ' | sed 's/ $//')"
 t_eq "CapPrm is Docker's default set" 00000000a80425fb "$(sec_status_field probe CapPrm)"
 t_eq "CapBnd is Docker's default set" 00000000a80425fb "$(sec_status_field probe CapBnd)"
 t_eq "CapInh is empty" 0000000000000000 "$(sec_status_field probe CapInh)"
@@ -58,17 +59,26 @@ t_eq "no host process is visible" 0 \
 t_check "the container sees only its own processes" \
     test "$(run sh -c 'ls -d /proc/[0-9]* | wc -l')" -le 4
 
-# PID 1 is imgfs's init, started from the host: its environment, descriptors and binary stay out of
-# reach of the container's processes (non-dumpable; ptrace access checks)
-t_check_fails "the init's environment can't be read" run cat /proc/1/environ
-t_check_fails "the init's descriptors can't be followed" run readlink /proc/1/fd/0
-t_check_fails "the init's executable (a host file) can't be opened" run head -c 1 /proc/1/exe
+# With --init, PID 1 is imgfs's init, started from the host: its environment, descriptors and binary
+# stay out of reach of the container's processes (non-dumpable; ptrace access checks)
+t_check_fails "--init: the init's environment can't be read" run_init cat /proc/1/environ
+t_check_fails "--init: the init's descriptors can't be followed" run_init readlink /proc/1/fd/0
+t_check_fails "--init: the init's executable (a host file) can't be opened" \
+    run_init head -c 1 /proc/1/exe
+# Without it PID 1 is the command, and its binary is the image's, not imgfs's
+t_eq "PID 1 is the command, an image file" /bin/busybox "$(run readlink /proc/1/exe)"
+t_eq "PID 1 has the container's capabilities" 00000000a80425fb \
+    "$(run sh -c 'grep "^CapEff:" /proc/1/status' | awk '{print $2}')"
+t_eq "PID 1 carries the seccomp filter" 2 \
+    "$(run sh -c 'grep "^Seccomp:" /proc/1/status' | awk '{print $2}')"
 
 # Host files are not there
 echo secret >"$T/host-secret"
 t_check_fails "a host file is invisible" run test -e "$T/host-secret"
 t_check_fails "the host's root is not reachable through /proc/1/root" \
     run test -e "/proc/1/root$T/host-secret"
+t_check_fails "--init: the host's root is not reachable through /proc/1/root" \
+    run_init test -e "/proc/1/root$T/host-secret"
 
 # /proc and /sys: Docker's masked and read-only paths
 t_check_fails "writing /proc/sysrq-trigger fails" run sh -c 'echo h >/proc/sysrq-trigger'
