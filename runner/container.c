@@ -597,7 +597,9 @@ struct monitor {
     struct net_handle *net;
     pid_t init;
     int master;    /* pty master, or -1 */
-    int log;       /* -d: the log file */
+    struct ctr_log *log; /* every container but a hidden one has a log */
+    int pipes[2];        /* the container's stdout and stderr (read ends), or -1 */
+    int pipe_w[2];       /* their write ends, closed once the container has them */
     int notify;    /* -d: pipe to the `imgfs run` that waits for the start, or -1 */
     bool mounted;  /* holds a reference on the shared image mount */
     bool finished; /* monitor_finish ran */
@@ -627,14 +629,26 @@ static void notify_parent(struct monitor *m, const char *error)
  */
 static int monitor_wait(struct monitor *m, int sigfd)
 {
+    const struct ctr_spec *spec = m->spec;
     bool attached = !m->detached;
-    int in = m->master >= 0 && attached && m->spec->interactive ? 0 : -1;
+    struct ctr_relay r = {
+        .pid = m->init,
+        .sigfd = sigfd,
+        .in = m->master >= 0 && attached && spec->interactive ? 0 : -1,
+        .master = m->master,
+        .pipes = {m->pipes[0], m->pipes[1]},
+        /* -a: a stream not attached goes to the log only */
+        .to = {attached && !spec->mute_stdout ? 1 : -1, attached && !spec->mute_stderr ? 2 : -1},
+        .log = m->log,
+    };
     struct termios saved;
-    bool raw = in >= 0 && isatty(0) && pty_raw_begin(0, &saved, sizeof saved) == 0;
-    int st = pty_relay(m->master, m->init, sigfd, in, attached ? 1 : m->log);
-    m->master = -1;
+    bool raw = r.in >= 0 && isatty(0) && pty_raw_begin(0, &saved, sizeof saved) == 0;
+    int st = ctr_relay(&r);
+    m->master = m->pipes[0] = m->pipes[1] = -1;
     if (raw)
         pty_raw_end(0, &saved);
+    /* every record written before the state says "exited": `wait; logs` sees it all */
+    ctr_log_flush(m->log);
     return st;
 }
 
@@ -744,6 +758,11 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
         _exit(init_main(a));
     }
     close(a->sync);
+    for (int i = 0; i < 2; i++)
+        if (m->pipe_w[i] >= 0) {
+            close(m->pipe_w[i]);
+            m->pipe_w[i] = -1;
+        }
     if (pid < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         return err_ctx(err, "creating the container's namespaces");
@@ -817,11 +836,18 @@ static int open_stdio(struct monitor *m, int stdio[3], struct imgfs_err *err)
         if (stdio[0] < 0)
             return err_sys(err, errno, "opening /dev/null");
     }
-    if (m->detached)
-        stdio[1] = stdio[2] = m->log;
-    else if (spec->redirect_output) {
+    if (spec->redirect_output) {
         stdio[1] = spec->stdout_fd;
         stdio[2] = spec->stderr_fd;
+    } else if (m->log) {
+        /* the monitor copies both streams to the log (and ours, in the foreground) */
+        for (int i = 0; i < 2; i++) {
+            int p[2];
+            if (pipe2(p, O_CLOEXEC) < 0)
+                return err_sys(err, errno, "pipe");
+            m->pipes[i] = p[0];
+            m->pipe_w[i] = stdio[1 + i] = p[1];
+        }
     }
     return 0;
 }
@@ -892,6 +918,7 @@ static void monitor_save(struct monitor *m)
  * in that monitor; false in the caller, which must leave the container alone from here on. */
 static bool monitor_hand_off(struct monitor *m)
 {
+    /* what the new monitor itself has to say goes to the log raw, as a -d monitor's */
     cleanup_free char *log = xasprintf("%s/ctr.log", m->dir);
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     pid_t pid = fd < 0 ? -1 : fork();
@@ -906,7 +933,6 @@ static bool monitor_hand_off(struct monitor *m)
         return false;
     }
     setsid();
-    m->log = fd;
     m->detached = true;
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
@@ -914,7 +940,8 @@ static bool monitor_hand_off(struct monitor *m)
         dup2(null, 1);
         close(null);
     }
-    dup2(m->log, 2);
+    dup2(fd, 2);
+    close(fd);
     m->state.monitor_pid = getpid();
     return true;
 }
@@ -1104,12 +1131,13 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
     struct monitor m = {.spec = &spec,
                         .lock = -1,
                         .master = -1,
-                        .log = -1,
                         .notify = -1,
-                        .keep = how == LAUNCH_START};
+                        .keep = how == LAUNCH_START,
+                        .pipes = {-1, -1},
+                        .pipe_w = {-1, -1}};
     struct init_args a = {.spec = &spec, .sync = -1};
     cleanup_free char *lower = NULL, *etc = NULL, *upper = NULL, *work = NULL, *target = NULL;
-    cleanup_free char *hostname = NULL;
+    cleanup_free char *hostname = NULL, *log_path = NULL;
     cleanup_free char *cache = xasprintf("%s/seccomp", spec.run_dir);
     int r = -1;
 
@@ -1245,13 +1273,10 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         goto out;
     }
 
+    log_path = xasprintf("%s/ctr.log", m.dir);
+    if (!spec.hidden && ctr_log_open(log_path, &m.log, err) < 0)
+        goto out;
     if (spec.detach) {
-        cleanup_free char *log = xasprintf("%s/ctr.log", m.dir);
-        m.log = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (m.log < 0) {
-            err_sys(err, errno, "creating `%s`", log);
-            goto out;
-        }
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0) {
             err_sys(err, errno, "pipe");
@@ -1290,13 +1315,19 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         close(pipefd[0]);
         m.notify = pipefd[1];
         setsid();
+        /* what the monitor itself has to say (sanitizers) goes to the log raw; `logs` shows such
+         * lines on stderr */
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null >= 0) {
+        int raw = open(log_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (null >= 0 && raw >= 0) {
             dup2(null, 0);
             dup2(null, 1);
-            dup2(m.log, 2);
-            close(null);
+            dup2(raw, 2);
         }
+        if (null >= 0)
+            close(null);
+        if (raw >= 0)
+            close(raw);
         m.state.monitor_pid = getpid();
     }
 
@@ -1305,6 +1336,12 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
     r = monitor_start(&m, &a, status, err);
     if (a.stdio[0] >= 0)
         close(a.stdio[0]);
+    for (int i = 0; i < 2; i++)
+        if (m.pipe_w[i] >= 0)
+            close(m.pipe_w[i]);
+    for (int i = 0; i < 2; i++)
+        if (m.pipes[i] >= 0)
+            close(m.pipes[i]);
     if (r < 0)
         goto monitor_failed;
     if (m.detached)
@@ -1342,8 +1379,7 @@ release:
     strv_free(a.argv);
     strv_free(a.env);
     seccomp_free(a.seccomp);
-    if (m.log >= 0)
-        close(m.log);
+    ctr_log_close(m.log);
     free(m.dir);
     return r;
 }

@@ -170,11 +170,38 @@ struct ctr_saved_spec {
 int ctr_spec_load(const char *dir, struct ctr_saved_spec *out, struct imgfs_err *err);
 void ctr_saved_spec_free(struct ctr_saved_spec *s);
 
+/* ---- log.c: the monitor's side of the log ---- */
+struct ctr_log;
+int ctr_log_open(const char *path, struct ctr_log **out, struct imgfs_err *err);
+/* Output of `stream` as it came: cut into lines (at most 16 KiB each, as Docker), each line one
+ * record, written in one write(2). */
+void ctr_log_write(struct ctr_log *l, int stream, const char *data, size_t len);
+/* Writes what is left of an unfinished line (the end of a run); NULL is fine. */
+void ctr_log_flush(struct ctr_log *l);
+/* Flushes and closes. NULL is fine. */
+void ctr_log_close(struct ctr_log *l);
+/* imgfs's own line (a stderr record) in container id's log, if it has one */
+void ctr_log_note(const char *run_dir, const char *id, const char *line);
+
 /* ---- pty.c ---- */
 /* Until child `pid` ends: relay `in` (-1: none) to the pty `master` (-1: none) and the master to
  * `out`, pass signals read from `sigfd` to pid (SIGWINCH: copy our window size). Closes master.
  * Returns pid's wait status. */
 int pty_relay(int master, pid_t pid, int sigfd, int in, int out);
+/* The monitor's relay, pty_relay with the container's output in separate streams: until `pid`
+ * ends, our input to the pty master, the master's output (the stdout stream) and the stdout and
+ * stderr pipes to `to` (each -1: not copied) and to the log, signals from sigfd passed on to pid.
+ * Closes master and pipes. Returns pid's wait status. */
+struct ctr_relay {
+    pid_t pid;
+    int sigfd;
+    int in;       /* or -1 */
+    int master;   /* or -1 */
+    int pipes[2]; /* read ends of the container's stdout and stderr, or -1 */
+    int to[2];    /* our stdout and stderr, or -1 */
+    struct ctr_log *log;
+};
+int ctr_relay(struct ctr_relay *r);
 int pty_raw_begin(int fd, void *saved, size_t saved_len);
 void pty_raw_end(int fd, const void *saved);
 

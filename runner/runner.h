@@ -115,6 +115,8 @@ struct ctr_spec {
      * command its child. Without it the command is PID 1 itself, as in Docker: it gets only the
      * signals it has handlers for, and orphans are its to reap. */
     bool init;
+    /* -a/--attach without stdout (stderr): in the foreground that stream goes to the log only */
+    bool mute_stdout, mute_stderr;
     bool privileged, no_new_privileges;
     struct ctr_mount *mounts;
     size_t n_mounts;
@@ -351,6 +353,23 @@ int ctr_remove(const char *run_dir, const struct ctr_state *s, bool force, struc
 int ctr_wait(const char *run_dir, const char *id, struct imgfs_err *err);
 /* Path of the container's log file (caller frees). */
 char *ctr_log_path(const char *run_dir, const char *id);
+
+/* ---- the log: Docker's json-file format, one record per line (runner/log.c) ---- */
+enum { CTR_STDOUT = 0, CTR_STDERR = 1 };
+struct ctr_log_entry {
+    int stream;      /* CTR_STDOUT or CTR_STDERR */
+    int64_t time_ns; /* when the monitor read it (Unix ns, UTC) */
+    char *data;      /* the text, a line with its newline (or a part of a longer one); free() */
+    size_t len;
+};
+/* Parse one line of the log (without its newline). -1 when it is not a record: a line imgfs
+ * itself wrote there raw (a detached monitor's own stderr), which a reader shows as stderr. */
+int ctr_log_parse(const char *line, size_t len, struct ctr_log_entry *e);
+/* --since/--until values, as Docker takes them: RFC 3339 (a zone or local time, the date alone,
+ * fractions), Unix seconds[.fraction], or a Go duration before `now` ("10m", "1h30m"). Unix ns. */
+int ctr_log_time_parse(const char *s, int64_t now_ns, int64_t *out_ns, struct imgfs_err *err);
+/* RFC 3339 with nine fraction digits in UTC, as `docker logs -t` prints it */
+void ctr_log_time_format(int64_t ns, char out[40]);
 /* Path of the container's writable layer, its overlay upper directory (caller frees): what
  * `commit` makes a layer of. */
 char *ctr_upper_path(const char *run_dir, const char *id);

@@ -288,12 +288,8 @@ static void fail_lost_rootfs(const char *run_dir, const char *id, const char *ke
             key);
         (void)!write_full(fd, reason, strlen(reason));
         close(fd);
-        cleanup_free char *log = ctr_log_path(run_dir, id);
-        cleanup_close int lfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (lfd >= 0) {
-            cleanup_free char *line = xasprintf("imgfs: %s; the container is stopped\n", reason);
-            (void)!write_full(lfd, line, strlen(line));
-        }
+        cleanup_free char *line = xasprintf("imgfs: %s; the container is stopped", reason);
+        ctr_log_note(run_dir, id, line);
     } else if (errno != EEXIST) {
         return; /* the container is gone */
     }

@@ -36,6 +36,8 @@ static const char usage[] =
     "                             on to the command (without it the command is PID 1, as in\n"
     "                             Docker, and ignores signals it has no handler for)\n"
     "  -i, --interactive          keep stdin open\n"
+    "  -a, --attach STREAM        attach to stdin, stdout or stderr (repeatable; default stdout\n"
+    "                             and stderr): a stream not attached is only in `logs`\n"
     "  -t, --tty                  allocate a pseudo-terminal\n"
     "  -e, --env KEY[=VALUE]      set an environment variable (KEY alone: our value)\n"
     "      --env-file FILE        read KEY=VALUE lines from FILE\n"
@@ -317,6 +319,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         {"detach", no_argument, NULL, 'd'},
         {"rm", no_argument, NULL, OPT_RM},
         {"interactive", no_argument, NULL, 'i'},
+        {"attach", required_argument, NULL, 'a'},
         {"tty", no_argument, NULL, 't'},
         {"env", required_argument, NULL, 'e'},
         {"env-file", required_argument, NULL, OPT_ENV_FILE},
@@ -384,13 +387,13 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     int prefetch = 0;
     bool lazy_opts = false, record_trace = false;
     struct cli_trace trace = {0};
-    bool have_entrypoint = false;
+    bool have_entrypoint = false, attach_given = false;
     int rc = EXIT_IMGFS_FAILED;
     bool parsed = false; /* the options were fine: a create failing now is Docker's daemon's 1 */
     struct ctr_image *ci = NULL;
     int c;
 
-    while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:Pl:h", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+dite:w:u:v:m:p:Pl:a:h", longopts)) != -1) {
         switch (c) {
         case OPT_NAME:
             spec.name = optarg;
@@ -411,6 +414,25 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             break;
         case 'i':
             spec.interactive = true;
+            break;
+        case 'a':
+            /* Docker's names, any case; stdin is attached by -i (without it, as in Docker, the
+             * container's stdin stays closed) */
+            if (strcasecmp(optarg, "stdin") && strcasecmp(optarg, "stdout") &&
+                strcasecmp(optarg, "stderr")) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"-a, --attach\" flag: valid streams are "
+                        "STDIN, STDOUT and STDERR",
+                        optarg);
+                goto fail;
+            }
+            if (!attach_given)
+                spec.mute_stdout = spec.mute_stderr = true;
+            attach_given = true;
+            if (!strcasecmp(optarg, "stdout"))
+                spec.mute_stdout = false;
+            if (!strcasecmp(optarg, "stderr"))
+                spec.mute_stderr = false;
             break;
         case 't':
             spec.tty = true;
@@ -726,6 +748,12 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
     }
     if (record_trace && argv[optind][0] == '/') {
         cli_error(verb, "--record-trace records an image's start-up, not a rootfs directory's");
+        rc = cli_usage_error(verb);
+        goto out;
+    }
+    if (attach_given && spec.detach) {
+        /* Docker's words (it exits 1; a usage error is 125 across imgfs's verbs) */
+        cli_error(verb, "conflicting options: cannot specify both --attach and --detach");
         rc = cli_usage_error(verb);
         goto out;
     }

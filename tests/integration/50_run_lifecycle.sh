@@ -20,9 +20,9 @@ t_check "-d prints a full id" grep -Eq '^[0-9a-f]{64}$' <<<"$id"
 t_check "ps shows it running" running "$id"
 t_eq "ps --json state" "running" "$(state web state)"
 t_eq "one image mount" 1 "$(image_mounts)"
-t_check "logs has stdout and stderr" t_wait_for 200 sh -c "'$IMGFS' logs web | grep -q to-stderr"
+t_check "logs has stdout and stderr" t_wait_for 200 sh -c "'$IMGFS' logs web 2>&1 | grep -q to-stderr"
 t_eq "logs content" "started
-to-stderr" "$("$IMGFS" logs web)"
+to-stderr" "$("$IMGFS" logs web 2>&1)"
 t_eq "find by id prefix" "started" "$("$IMGFS" logs "${id:0:8}" | head -1)"
 
 # a second container of the same image shares the mount, and is isolated from the first

@@ -71,7 +71,7 @@ for c in reader second; do
     t_eq "$c: exit code 255" 255 "$(field $c exit_code)"
     t_check "$c: ps status says rootfs lost" grep -q '^Exited (255) .*(rootfs lost)$' <<<"$(field $c status)"
     t_check "$c: ps --json error names the image" grep -q "rootfs lost: the mount of image ${key:0:12} died" <<<"$(field $c error)"
-    t_check "$c: the log says why" sh -c "'$IMGFS' logs $c | grep -q 'imgfs: rootfs lost'"
+    t_check "$c: the log says why" sh -c "'$IMGFS' logs $c 2>&1 | grep -q 'imgfs: rootfs lost'"
 done
 t_check "ps (plain) shows it" sh -c "'$IMGFS' ps -a | grep reader | grep -q 'Exited (255).*(rootfs lost)'"
 t_check_fails "exec into a failed container fails" "$IMGFS" exec reader true
