@@ -170,8 +170,25 @@ static bool log_capture_only;
 static pthread_mutex_t last_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_log[512]; /* libfuse's last message, for errors before the mount is live */
 
+static int log_fd = -1; /* mount_options.log_path */
+
 static void mount_vlog(int priority, const char *fmt, va_list ap)
 {
+    if (log_fd >= 0) {
+        /* one write per line: the keeper and the daemon share the file */
+        char line[2048];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ imgfs mount: ", &tm);
+        va_list copy;
+        va_copy(copy, ap);
+        int k = vsnprintf(line + n, sizeof line - n - 1, fmt, copy);
+        va_end(copy);
+        n = k < 0 ? n : n + (size_t)k < sizeof line - 1 ? n + (size_t)k : sizeof line - 2;
+        line[n++] = '\n';
+        (void)!write(log_fd, line, n);
+    }
     if (log_to_syslog) {
         vsyslog(priority, fmt, ap);
     } else {
@@ -1465,6 +1482,8 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
         log_to_syslog = true;
         openlog("imgfs", LOG_PID, LOG_DAEMON);
         detach_stdio();
+        if (o->log_path)
+            log_fd = open(o->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
         if (chdir("/") < 0) {
             /* harmless: every path we use is absolute */
         }

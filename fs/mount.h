@@ -22,6 +22,9 @@ struct mount_options {
     int prefetch;
     /* record a start-up: append each file's path, at its first READ, to this file (absolute) */
     const char *trace_path;
+    /* without foreground: the daemon's log, made empty at the mount, gets every message the
+     * keeper and the daemon send to syslog too (one line each, a UTC time first) */
+    const char *log_path;
 };
 
 /* Mount image `ref` from the store at `root` on `dir`. Without foreground the call returns once the

@@ -691,6 +691,41 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     m->finished = true;
 }
 
+/* The command (or, through a shell, a process of the container) died of SIGBUS: most likely a
+ * file it had mmap'ed from the image could not be read. A chunk that fails its digest makes the
+ * image's daemon log the file and the chunk (once per mount, fs/mount.c): quote those lines in the
+ * container's log, where the user looks. */
+static void note_bad_chunks(struct monitor *m)
+{
+    cleanup_free char *path =
+        xasprintf("%s/images/%s/mount.log", m->spec->run_dir, m->spec->mount_key);
+    struct buf b = {0};
+    struct imgfs_err ignored;
+    if (read_file(path, 1 << 20, &b, &ignored) < 0) {
+        buf_free(&b);
+        return;
+    }
+    buf_append(&b, "", 1);
+    char *save = NULL;
+    for (char *line = strtok_r((char *)b.data, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        const char *what = strstr(line, "imgfs mount: ");
+        if (!what || !strstr(line, "reads of it fail with EIO"))
+            continue;
+        cleanup_free char *note = xasprintf("imgfs: the container got SIGBUS (exit code 135): a "
+                                            "file mapped from the image could not "
+                                            "be read; the image's daemon (%s) logged: %s",
+                                            path, what + strlen("imgfs mount: "));
+        ctr_log_note(m->spec->run_dir, m->spec->id, note);
+        if (!m->detached && !m->spec->mute_stderr) {
+            /* the foreground run's terminal, where the container's stderr went */
+            cleanup_free char *text = xasprintf("%s\n", note);
+            (void)!write_full(2, text, strlen(text));
+        }
+    }
+    buf_free(&b);
+}
+
 /* One run of the container: from its cgroup to the end of its init. 0 with the exit code, or -1
  * when it could not be started. */
 static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
@@ -803,6 +838,8 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
     int st = monitor_wait(m, sigfd);
     sigprocmask(SIG_SETMASK, &old, NULL);
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (code == 128 + SIGBUS && spec->mount_key)
+        note_bad_chunks(m);
     /* killed because its image mount died (state.c): record that, not the SIGKILL */
     m->state.error = ctr_lost_reason(spec->run_dir, spec->id);
     if (m->state.error)

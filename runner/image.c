@@ -102,6 +102,10 @@ static int mount_in_child(const char *dir, void *p, struct imgfs_err *err)
                                   .suid = true,
                                   .fetch_timeout_ms = ci->fetch_timeout_ms,
                                   .prefetch = ci->prefetch};
+        /* the daemon's log beside the mount point, RUN_DIR/images/KEY/mount.log: what the monitor
+         * quotes when a container dies of SIGBUS */
+        cleanup_free char *log = xasprintf("%.*s/mount.log", (int)(strrchr(dir, '/') - dir), dir);
+        o.log_path = log;
         struct imgfs_err e = {0};
         if (mount_image(ci->store_root, ci->digest, dir, &o, &e) < 0) {
             (void)!write(3, e.msg, strlen(e.msg));
