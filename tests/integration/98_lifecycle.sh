@@ -96,7 +96,9 @@ out=$("$IMGFS" run --network none --name fg --restart on-failure:1 busybox sh -c
 t_eq "foreground: the first run's status and output" "6 fg-run" "$rc $out"
 t_check "the background monitor restarted it once and ended" monitor_gone fg
 t_eq "RestartCount 1, exited 6" "1 exited 6" "$(state fg '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}')"
-t_eq "the restarted run's output is in its log" "fg-run" "$("$IMGFS" logs fg)"
+# the foreground run is logged too (as in Docker), then the restarted one
+t_eq "both runs' output is in its log" "fg-run
+fg-run" "$("$IMGFS" logs fg)"
 
 # ---- wait of a created container blocks until it has run, as Docker's ----
 "$IMGFS" create --network none --name w busybox sh -c 'exit 4' >/dev/null
