@@ -33,8 +33,9 @@ int ctr_log_open(const char *path, struct ctr_log **out, struct imgfs_err *err)
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when it is not one. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    size_t len = s[0] < 0x80             ? 1
-                 : (s[0] & 0xe0) == 0xc0 ? 2
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = (s[0] & 0xe0) == 0xc0   ? 2
                  : (s[0] & 0xf0) == 0xe0 ? 3
                  : (s[0] & 0xf8) == 0xf0 ? 4
                                          : 0;
@@ -43,6 +44,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     for (size_t i = 1; i < len; i++)
         if ((s[i] & 0xc0) != 0x80)
             return 0;
+    /* only the bytes of the sequence are read: len of them are there */
     uint32_t cp = len == 2   ? (s[0] & 0x1fu) << 6 | (s[1] & 0x3fu)
                   : len == 3 ? (s[0] & 0x0fu) << 12 | (s[1] & 0x3fu) << 6 | (s[2] & 0x3fu)
                              : (s[0] & 0x07u) << 18 | (s[1] & 0x3fu) << 12 | (s[2] & 0x3fu) << 6 |
@@ -335,7 +337,7 @@ int ctr_log_time_parse(const char *s, int64_t now, int64_t *out, struct imgfs_er
 int ctr_log_parse(const char *line, size_t len, struct ctr_log_entry *e)
 {
     memset(e, 0, sizeof *e);
-    json_t *o = json_loadb(line, len, 0, NULL);
+    json_t *o = json_loadb(line, len, JSON_ALLOW_NUL, NULL); /* output may hold NUL bytes */
     json_t *log = json_object_get(o, "log");
     const char *stream = json_string_value(json_object_get(o, "stream"));
     const char *when = json_string_value(json_object_get(o, "time"));
