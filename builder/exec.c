@@ -201,6 +201,9 @@ int build_exec_main(int argc, char **argv)
         .network = S("network"),
         .run_dir = S("run_dir"),
         .hidden = true,
+        /* imgfs-init as PID 1, as before `run` made the command PID 1: Ctrl-C on `imgfs build`
+         * must end a RUN whose shell has no SIGINT handler, and its orphans are reaped */
+        .init = true,
         .upper_dir = S("upper"),
         .work_dir = S("work"),
         .redirect_output = true,

@@ -174,7 +174,8 @@ void ctr_saved_spec_free(struct ctr_saved_spec *s);
 struct ctr_log;
 int ctr_log_open(const char *path, struct ctr_log **out, struct imgfs_err *err);
 /* Output of `stream` as it came: cut into lines (at most 16 KiB each, as Docker), each line one
- * record, written in one write(2). */
+ * record with its own time (later than the last one's); the records of one call go out in one
+ * write(2). */
 void ctr_log_write(struct ctr_log *l, int stream, const char *data, size_t len);
 /* Writes what is left of an unfinished line (the end of a run); NULL is fine. */
 void ctr_log_flush(struct ctr_log *l);

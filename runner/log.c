@@ -17,6 +17,9 @@ struct ctr_log {
     int fd;
     struct buf pending[2]; /* per stream: the start of a line not ended yet */
     struct buf out;        /* the records of one write */
+    int64_t last_ns;       /* the time of the last record: each one gets a later one */
+    int64_t second;        /* the second `stamp` holds, formatted */
+    char stamp[40];
 };
 
 int ctr_log_open(const char *path, struct ctr_log **out, struct imgfs_err *err)
@@ -75,8 +78,29 @@ static int64_t now_ns(void)
  * (Docker's) writes them. Written by hand, not with jansson: a container printing a million
  * short lines made the monitor spend a second of CPU in json_pack/json_dumps alone; the escaping
  * below is JSON's (RFC 8259 §7), and `logs` reads the records back with jansson. */
-static void emit(struct buf *out, int stream, const char *data, size_t len, const char *when)
+/* Each record gets the time it is written at, later than the one before (so --since and --until
+ * can tell two lines of one read apart, and the file's order is the time order); the date and
+ * time of day are formatted once a second. */
+static const char *record_time(struct ctr_log *l, char out[40])
 {
+    int64_t t = now_ns();
+    if (t <= l->last_ns)
+        t = l->last_ns + 1;
+    l->last_ns = t;
+    if (t / 1000000000 != l->second || !l->stamp[0]) {
+        l->second = t / 1000000000;
+        ctr_log_time_format(t, l->stamp);
+    }
+    memcpy(out, l->stamp, 40);
+    snprintf(out + 20, 20, "%09ldZ", (long)(t % 1000000000)); /* after "YYYY-MM-DDTHH:MM:SS." */
+    return out;
+}
+
+static void emit(struct ctr_log *l, int stream, const char *data, size_t len)
+{
+    struct buf *out = &l->out;
+    char when[40];
+    record_time(l, when);
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)data;
     buf_reserve(out, len + 96);
@@ -131,12 +155,9 @@ static void emit(struct buf *out, int stream, const char *data, size_t len, cons
 }
 
 /* The records of one read go out in one write(2): whole lines only, so a reader of the file never
- * sees half a record, and a million short lines are not a million system calls. They share the
- * time they were read at. */
+ * sees half a record, and a million short lines are not a million system calls. */
 static void emit_all(struct ctr_log *l, int stream, const char *data, size_t len, bool flush)
 {
-    char when[40];
-    ctr_log_time_format(now_ns(), when);
     struct buf *p = &l->pending[stream == CTR_STDERR];
     l->out.len = 0;
     while (len) {
@@ -145,11 +166,11 @@ static void emit_all(struct ctr_log *l, int stream, const char *data, size_t len
         if (p->len + take > LOG_LINE_MAX)
             take = LOG_LINE_MAX - p->len;
         if (!p->len && (take == LOG_LINE_MAX || data[take - 1] == '\n')) {
-            emit(&l->out, stream, data, take, when); /* a whole line: no copy */
+            emit(l, stream, data, take); /* a whole line: no copy */
         } else {
             buf_append(p, data, take);
             if (p->data[p->len - 1] == '\n' || p->len == LOG_LINE_MAX) {
-                emit(&l->out, stream, (const char *)p->data, p->len, when);
+                emit(l, stream, (const char *)p->data, p->len);
                 p->len = 0;
             }
         }
@@ -157,7 +178,7 @@ static void emit_all(struct ctr_log *l, int stream, const char *data, size_t len
         len -= take;
     }
     if (flush && p->len) {
-        emit(&l->out, stream, (const char *)p->data, p->len, when);
+        emit(l, stream, (const char *)p->data, p->len);
         p->len = 0;
     }
     if (l->out.len)

@@ -74,9 +74,12 @@ int main(void)
     const size_t want_len[] = {4, 16, 5, 4};
     size_t k = 0, big_bytes = 0, big_records = 0;
     bool end_seen = false;
+    int64_t last = 0;
     while ((n = getline(&line, &cap, f)) > 0) {
         struct ctr_log_entry e;
         CHECK(ctr_log_parse(line, (size_t)n - 1, &e) == 0, "record %zu parses", k);
+        CHECK(e.time_ns > last, "record %zu: later than the one before", k);
+        last = e.time_ns;
         if (!e.data)
             break;
         if (k < 4) {
