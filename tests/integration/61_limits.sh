@@ -70,7 +70,8 @@ fi
 # The busy loop gets at most half a CPU: time how long it takes to burn 1 s of CPU (an upper bound on
 # its rate, so a loaded machine can only make the check easier, never flaky)
 init=$(jq -r '.init_pid // empty' "$IMGFS_RUN_DIR/containers/$id/state.json" 2>/dev/null || true)
-loop=$(cat "/proc/$init/task/$init/children" 2>/dev/null | awk '{print $1}')
+# the shell is the container's PID 1 and runs the loop itself (a builtin loop, no child)
+loop=$init
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$loop/stat"; }
 if [[ -n $loop ]] && t0=$(cpu_ticks); then
     hz=$(getconf CLK_TCK)
