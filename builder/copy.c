@@ -47,6 +47,7 @@ struct copy {
     const struct df_instruction *ins;
     bool add, have_owner, have_mode, parents;
     bool link; /* --link: the layer as if copied onto an empty tree */
+    bool keep_owner; /* the context's owners, not 0:0 (context_digest: a bind shows them) */
     uint32_t uid, gid, mode;
     struct df_ignore *exclude; /* --exclude patterns, relative to each source */
     int64_t clamp;
@@ -172,8 +173,8 @@ static void entry_from_stat(struct copy *c, const struct stat *st, struct layer_
     memset(e, 0, sizeof *e);
     struct imgfs_err ignored;
     layer_entry_from_stat(st, e, &ignored);
-    e->uid = c->have_owner ? c->uid : 0;
-    e->gid = c->have_owner ? c->gid : 0;
+    e->uid = c->have_owner ? c->uid : c->keep_owner ? st->st_uid : 0;
+    e->gid = c->have_owner ? c->gid : c->keep_owner ? st->st_gid : 0;
     if (c->have_mode)
         e->mode = c->mode;
     if (c->clamp >= 0 && e->mtime_sec > c->clamp) {
@@ -649,6 +650,23 @@ static int hash_content(struct copy *c, const struct item *it, struct digest_ctx
     digest_ctx_free(h);
     key_digest(k, &d);
     return ret;
+}
+
+/* Every item into the key: path, kind, mode, owner, symlink target, content (never mtimes). */
+static int key_items(struct copy *c, struct digest_ctx *k, struct imgfs_err *err)
+{
+    for (size_t i = 0; i < c->n_items; i++) {
+        const struct item *it = &c->items[i];
+        key_str(k, it->dst);
+        uint32_t meta[4] = {it->e.kind | (it->kind == SRC_TAR ? 0x100u : 0), it->e.mode, it->e.uid,
+                            it->e.gid};
+        digest_ctx_update(k, meta, sizeof meta);
+        key_str(k, it->link);
+        if ((build_stopping(c->b) && build_stop_error(c->b, err) < 0) ||
+            hash_content(c, it, k, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* ---- emitting ---- */
@@ -1153,18 +1171,9 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
     key_str(k, kw);
     key_str(k, dst);
     key_str(k, c.have_owner ? "owner" : "");
-    for (size_t i = 0; i < c.n_items; i++) {
-        const struct item *it = &c.items[i];
-        key_str(k, it->dst);
-        uint32_t meta[4] = {it->e.kind | (it->kind == SRC_TAR ? 0x100u : 0), it->e.mode, it->e.uid,
-                            it->e.gid};
-        digest_ctx_update(k, meta, sizeof meta);
-        key_str(k, it->link);
-        if ((build_stopping(b) && build_stop_error(b, err) < 0) ||
-            hash_content(&c, it, k, err) < 0) {
-            digest_ctx_free(k);
-            goto out;
-        }
+    if (key_items(&c, k, err) < 0) {
+        digest_ctx_free(k);
+        goto out;
     }
     digest_ctx_final(k, &key);
     digest_ctx_free(k);
@@ -1222,6 +1231,33 @@ out:
     free(dst);
     free(created_by);
     free(what);
+    return ret;
+}
+
+/* A context path's digest as COPY's key sees it (source_context and key_items: .dockerignore
+ * applied, every entry's path, kind, mode, symlink target and content, never mtimes), with the
+ * context's owners, which a bind shows. */
+int context_digest(struct build *b, struct stage *sg, const struct df_instruction *ins,
+                   const char *rel, struct digest *out, struct imgfs_err *err)
+{
+    struct copy c = {.b = b, .sg = sg, .ins = ins, .keep_owner = true, .clamp = -1};
+    struct buf empty = {0};
+    struct view empty_view; /* "src" (the source's own entry) resolves to nothing there */
+    int ret = -1;
+    struct digest_ctx *k = digest_ctx_new();
+    key_str(k, "context-v1");
+    if (view_build(NULL, 0, &empty, err) < 0 ||
+        view_open(empty.data, empty.len, &empty_view, err) < 0)
+        goto out;
+    c.v = &empty_view;
+    if (source_context(&c, rel, "src", false, err) < 0 || key_items(&c, k, err) < 0)
+        goto out;
+    digest_ctx_final(k, out);
+    ret = 0;
+out:
+    digest_ctx_free(k);
+    buf_free(&empty);
+    copy_free(&c);
     return ret;
 }
 

@@ -169,6 +169,11 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
               struct imgfs_err *err);
 int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
              struct imgfs_err *err);
+/* The digest of context path `rel` (cleaned, "" the context) as COPY's key sees it — content,
+ * mode, owner, never mtimes, .dockerignore applied — for a RUN --mount=type=bind's key. Errors
+ * name `ins`'s line. */
+int context_digest(struct build *b, struct stage *sg, const struct df_instruction *ins,
+                   const char *rel, struct digest *out, struct imgfs_err *err);
 /* WORKDIR's directory (made with the USER's owner when missing). */
 int workdir_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
                  const char *dir, struct imgfs_err *err);

@@ -390,7 +390,13 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
                             src);
         }
         m->source = real;
-        m->key_text = xasprintf("bind:%s:%s:%d", m->target, sub, m->copy);
+        /* what it binds is in the key, as COPY's sources are (BuildKit) */
+        struct digest d;
+        if (context_digest(b, sg, ins, sub, &d, err) < 0)
+            return -1;
+        char ds[DIGEST_STR_SIZE];
+        digest_str(&d, ds);
+        m->key_text = xasprintf("bind:%s:%s:%d:%s", m->target, sub, m->copy, ds);
         return 0;
     }
     case M_TMPFS:
