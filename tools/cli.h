@@ -118,6 +118,8 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len);
 /* A byte count as Docker's options take it: "512", "1.5g", "64m", "10k", "2t" (powers of 1024;
  * an optional trailing b). */
 int cli_parse_bytes(const char *s, uint64_t *out);
+/* True for a --platform value of the form OS/ARCH[/VARIANT] (each part non-empty). */
+bool cli_platform_valid(const char *p);
 /* True when argv[1..] asks for help ("-h" or "--help" anywhere before "--"). */
 bool cli_wants_help(int argc, char **argv);
 

@@ -178,8 +178,9 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
         return EXIT_IMGFS_FAILED;
     }
     if (rc == 0) {
-        cli_error("logout", "not logged in to %s", host);
-        return 1;
+        /* as docker's: nothing to remove is no failure (a cleanup's logout succeeds) */
+        printf("Not logged in to %s\n", host);
+        return 0;
     }
     printf("Removing login credentials for %s\n", host);
     return 0;

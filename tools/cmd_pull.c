@@ -112,6 +112,12 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
     while ((c = cli_getopt(argc, argv, "qj:h", opts)) != -1) {
         switch (c) {
         case 'P':
+            if (!cli_platform_valid(optarg)) {
+                cli_error("pull",
+                          "invalid argument \"%s\" for \"--platform\" flag: want OS/ARCH[/VARIANT]",
+                          optarg);
+                return EXIT_IMGFS_FAILED;
+            }
             o.platform = optarg;
             break;
         case 'L':

@@ -703,9 +703,10 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             break;
         case OPT_PLATFORM:
             platform = optarg;
-            if (strchr(platform, '/') == NULL) {
+            if (!cli_platform_valid(platform)) {
                 err_set(&err, EINVAL,
-                        "invalid argument \"%s\" for \"--platform\" flag: want OS/ARCH", platform);
+                        "invalid argument \"%s\" for \"--platform\" flag: want OS/ARCH[/VARIANT]",
+                        platform);
                 goto fail;
             }
             break;

@@ -41,6 +41,19 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.*f%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
 }
 
+bool cli_platform_valid(const char *p)
+{
+    size_t parts = 0;
+    for (const char *q = p;; q++) {
+        size_t n = strcspn(q, "/");
+        if (n == 0 || ++parts > 3)
+            return false;
+        q += n;
+        if (!*q)
+            return parts >= 2;
+    }
+}
+
 int cli_parse_bytes(const char *s, uint64_t *out)
 {
     char *end;

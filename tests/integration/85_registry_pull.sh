@@ -114,6 +114,18 @@ t_eq "the arm64 image is busybox's" "$(IMGFS_ROOT=$T/store t_diff_ids busybox)" 
 out=$("$IMGFS" pull --platform linux/s390x "$REG/t:multi" 2>&1) && rc=0 || rc=$?
 t_eq "no such platform: exit 125" 125 "$rc"
 t_check "  and says so" grep -q "no manifest for linux/s390x" <<<"$out"
+# a malformed --platform is refused before the registry is asked, as docker's daemon does, also for
+# an image that is no index (whose platform is never looked up); nothing is pulled
+export IMGFS_ROOT=$T/platform
+for bad in amd64 linux/ /amd64 linux/arm/v7/x; do
+    out=$("$IMGFS" pull --platform "$bad" "$REG/t:busybox" 2>&1) && rc=0 || rc=$?
+    t_eq "--platform $bad: exit 125" 125 "$rc"
+    t_check "  names the flag and the form" grep -q "invalid argument \"$bad\" for \"--platform\" flag: want OS/ARCH\[/VARIANT\]" <<<"$out"
+done
+t_eq "  nothing pulled" "" "$(t_image_names)"
+t_check "--platform linux/arm/v7 is well-formed (pulled: no index to pick from)" quiet \
+    "$IMGFS" pull --platform linux/arm/v7 "$REG/t:busybox"
+export IMGFS_ROOT=$T/multi
 
 # errors: clear, nothing named
 before=$(t_image_names)
