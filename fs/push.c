@@ -389,6 +389,7 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
     pthread_mutex_init(&p.mu, NULL);
     struct image img = {0};
     struct ref target = {0};
+    cleanup_free char *repository = NULL; /* "HOST/PATH", for the progress output */
     struct registry_client *c = NULL;
     int *fds = NULL;
     char *config = NULL, *manifest = NULL;
@@ -433,7 +434,8 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
         goto out;
     p.client = c;
     p.target = &target;
-    emit(&p, PUSH_PREPARED, 0, &img.digest, 0, 0, NULL);
+    repository = ref_repository(&target);
+    emit(&p, PUSH_PREPARED, 0, &img.digest, 0, 0, repository);
     if (push_layers(&p, o->jobs, err) < 0)
         goto out;
     for (size_t i = 0; i < p.n; i++)
@@ -476,7 +478,7 @@ int push_image(struct store *s, const char *image, const char *ref_arg,
     }
     if (registry_put_manifest(c, reference, MT_OCI_MANIFEST, manifest, manifest_len, 0, err) < 0)
         goto out;
-    emit(&p, PUSH_DONE, 0, &manifest_digest, 0, 0, NULL);
+    emit(&p, PUSH_DONE, 0, &manifest_digest, manifest_len, manifest_len, reference);
     /* REPO@digest names the image locally (what `images --digests` shows); best effort: the
      * push itself succeeded */
     struct store_batch *b;

@@ -39,14 +39,16 @@ int push_encode_layer(struct store_read *r, const void *table, size_t table_len,
                       struct imgfs_err *err);
 
 enum push_event_kind {
-    PUSH_PREPARED,        /* the layers are known (n_layers); each is encoded before its upload */
+    PUSH_PREPARED,        /* the layers are known (n_layers), `from` = the target repository
+                           * ("HOST/PATH"); each layer is encoded before its upload */
     PUSH_LAYER_PREPARING, /* encoding layer `layer`: digest = the stored layer's */
     PUSH_LAYER_EXISTS,    /* the registry has the blob */
     PUSH_LAYER_MOUNTED,   /* mounted from another repository (`from`) */
     PUSH_LAYER_START,     /* uploading: total = size */
     PUSH_LAYER_PROGRESS,  /* done of total */
     PUSH_LAYER_DONE,      /* uploaded */
-    PUSH_DONE,            /* the manifest is in: digest = its digest */
+    PUSH_DONE,            /* the manifest is in: digest = its digest, total = its size,
+                           * `from` = the tag (or digest) it was put under */
 };
 struct push_event {
     enum push_event_kind kind;

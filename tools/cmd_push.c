@@ -11,7 +11,8 @@ static const char usage[] =
     "Usage: imgfs push [OPTIONS] IMAGE [REF]\n\n"
     "Upload a local image to a registry: to REF ([HOST[:PORT]/]PATH[:TAG]), or to IMAGE's own\n"
     "name. Layers the registry has are skipped, layers imgfs pushed to another repository of the\n"
-    "same registry are mounted from there. Prints the pushed manifest's digest.\n\n"
+    "same registry are mounted from there. Prints, as docker does, the repository first and\n"
+    "TAG: digest: DIGEST size: BYTES (the pushed manifest) last.\n\n"
     "Options:\n"
     "  -q, --quiet                 print only the digest\n"
     "      --json                  one JSON event per line\n"
@@ -24,6 +25,8 @@ static const char usage[] =
 
 struct push_ui {
     struct cli_progress pg;
+    char *tag; /* what the manifest went up under (PUSH_DONE) */
+    uint64_t manifest_size;
 };
 
 static const char *kind_name(enum push_event_kind k)
@@ -62,6 +65,10 @@ static void on_event(void *ctx, const struct push_event *e)
     }
     switch (e->kind) {
     case PUSH_PREPARED:
+        if (ui->pg.mode != CLI_PROGRESS_QUIET) {
+            printf("The push refers to repository [%s]\n", e->from);
+            fflush(stdout);
+        }
         cli_progress_start(&ui->pg, e->n_layers);
         break;
     case PUSH_LAYER_PREPARING:
@@ -83,6 +90,9 @@ static void on_event(void *ctx, const struct push_event *e)
         cli_progress_update(&ui->pg, e->layer, e->digest, "Pushed", false, e->done, e->total);
         break;
     case PUSH_DONE:
+        free(ui->tag);
+        ui->tag = xstrdup(e->from);
+        ui->manifest_size = e->total;
         break;
     }
 }
@@ -163,6 +173,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     int rc = push_image(s, image, ref, &o, &d, &err);
     store_close(s);
     cli_progress_free(&ui.pg);
+    cleanup_free char *tag = ui.tag;
     if (rc < 0) {
         fflush(stdout);
         cli_report("push", &err);
@@ -172,7 +183,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     digest_str(&d, ds);
     if (ui.pg.mode == CLI_PROGRESS_QUIET)
         puts(ds);
-    else if (ui.pg.mode != CLI_PROGRESS_JSON)
-        printf("Digest: %s\n", ds);
+    else if (ui.pg.mode != CLI_PROGRESS_JSON) /* docker's last line, which scripts parse */
+        printf("%s: digest: %s size: %llu\n", tag, ds, (unsigned long long)ui.manifest_size);
     return 0;
 }

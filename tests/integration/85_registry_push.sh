@@ -18,10 +18,18 @@ reg_start
 
 out=$("$IMGFS" push tree:v1 "$REG/p/tree:v1")
 t_check "push" grep -qE '^[0-9a-f]{12}: Pushed' <<<"$out"
-digest=$(sed -n 's/^Digest: //p' <<<"$out")
+# docker's first and last lines (scripts parse the last one: TAG: digest: DIGEST size: BYTES)
+t_eq "  first the repository, as docker's" "The push refers to repository [$REG/p/tree]" \
+    "$(head -n 1 <<<"$out")"
+t_check "  last the tag, the digest and the size, as docker's" \
+    grep -qE '^v1: digest: sha256:[0-9a-f]{64} size: [0-9]+$' <<<"$(tail -n 1 <<<"$out")"
+digest=$(tail -n 1 <<<"$out" | awk '{print $3}')
 t_eq "skopeo sees the digest push printed" "$digest" \
     "$(skopeo inspect --tls-verify=false "docker://$REG/p/tree:v1" | jq -r .Digest)"
 raw=$(skopeo inspect --tls-verify=false --raw "docker://$REG/p/tree:v1")
+t_eq "  and the size push printed is the manifest's" \
+    "$(skopeo inspect --tls-verify=false --raw "docker://$REG/p/tree:v1" | wc -c)" \
+    "$(tail -n 1 <<<"$out" | awk '{print $5}')"
 t_eq "an OCI manifest with gzip layers" \
     "application/vnd.oci.image.manifest.v1+json application/vnd.oci.image.layer.v1.tar+gzip" \
     "$(jq -r '[.mediaType, .layers[0].mediaType] | join(" ")' <<<"$raw")"

@@ -62,10 +62,12 @@ HPID=""
 # the result does not depend on the parallelism; the output has one line per layer
 reg_start
 out=$("$IMGFS" push -j 1 four:1 "$REG/s/four:1")
-serial=$(sed -n 's/^Digest: //p' <<<"$out")
+serial=$(sed -n 's/^1: digest: \(sha256:[0-9a-f]*\) size: .*/\1/p' <<<"$out")
+t_check "push -j 1: docker's last line, TAG: digest: DIGEST size: BYTES" grep -qE '^sha256:[0-9a-f]{64}$' <<<"$serial"
 t_eq "push -j 1 to a real registry: a line per layer" 4 "$(grep -cE '^[0-9a-f]{12}: Pushed' <<<"$out")"
 out=$("$IMGFS" push -j 4 four:1 "$REG/p/four:1")
-t_eq "push -j 4: the same manifest digest as -j 1" "$serial" "$(sed -n 's/^Digest: //p' <<<"$out")"
+t_eq "push -j 4: the same manifest digest as -j 1" "$serial" \
+    "$(sed -n 's/^1: digest: \(sha256:[0-9a-f]*\) size: .*/\1/p' <<<"$out")"
 t_eq "  a line per layer" 4 "$(grep -cE '^[0-9a-f]{12}: (Pushed|Mounted)' <<<"$out")"
 "$IMGFS" push --json four:1 "$REG/r/four:1" >"$T/events.json"
 t_eq "--json: each layer says layer-preparing (encoding) first, its upload (mounted here) last" \
