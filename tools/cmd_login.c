@@ -12,7 +12,7 @@ static const char login_usage[] =
     "Check credentials against REGISTRY (HOST[:PORT]; docker.io when omitted) and store them in\n"
     "the auth file (Docker's config.json layout, mode 0600).\n\n"
     "Options:\n"
-    "  -u, --username USER         user name (asked for when not given)\n"
+    "  -u, --username USER         user name (asked for on a terminal)\n"
     "  -p, --password PASS         password (visible in ps: prefer --password-stdin)\n"
     "      --password-stdin        read the password from standard input\n" CLI_REGISTRY_HELP
     "  -h, --help                  show this help\n";
@@ -111,6 +111,14 @@ int cmd_login(int argc, char **argv, struct cli *cli)
     cleanup_free char *pass = pass_arg ? xstrdup(pass_arg) : NULL;
     if (pass_stdin && !user) {
         cli_error("login", "--password-stdin needs --username");
+        return EXIT_IMGFS_FAILED;
+    }
+    if (pass_arg)
+        fputs("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n", stderr);
+    if ((!user || (!pass && !pass_stdin)) && !isatty(STDIN_FILENO)) {
+        /* as docker's: prompts need a terminal (a script gives -u and --password-stdin) */
+        cli_error("login", "cannot perform an interactive login from a non TTY device (use "
+                           "-u USER --password-stdin)");
         return EXIT_IMGFS_FAILED;
     }
     if (!user) {

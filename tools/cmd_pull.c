@@ -1,5 +1,6 @@
 #include "../fs/lazy.h"
 #include "../fs/pull.h"
+#include "../fs/reference.h"
 #include "../fs/store.h"
 #include "cli.h"
 
@@ -27,6 +28,7 @@ static const char usage[] =
 struct pull_ui {
     struct cli_progress pg;
     char digest[DIGEST_STR_SIZE]; /* the registry's */
+    bool up_to_date;
 };
 
 static const char *kind_name(enum pull_event_kind k)
@@ -72,8 +74,7 @@ static void on_event(void *ctx, const struct pull_event *e)
         cli_progress_start(&ui->pg, e->n_layers);
         break;
     case PULL_UP_TO_DATE:
-        if (ui->pg.mode != CLI_PROGRESS_QUIET)
-            printf("Image is up to date\n");
+        ui->up_to_date = true; /* said in docker's Status line at the end */
         break;
     case PULL_LAYER_EXISTS:
         cli_progress_update(&ui->pg, e->layer, e->digest, "Already exists", false, e->done,
@@ -161,7 +162,17 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
     struct digest d;
     cleanup_free char *name = NULL;
     if (ui.pg.mode == CLI_PROGRESS_TTY || ui.pg.mode == CLI_PROGRESS_PLAIN) {
-        printf("Pulling %s\n", ref);
+        /* docker's first lines; a reference that does not parse is reported by the pull */
+        struct ref r;
+        struct imgfs_err ignored = {0};
+        if (ref_parse(ref, &r, &ignored) == 0) {
+            char buf[DIGEST_STR_SIZE];
+            if (!r.tag && !r.has_digest)
+                printf("Using default tag: latest\n");
+            printf("%s: Pulling from %s\n", ref_registry_reference(&r, buf), ref_path(&r));
+            ref_free(&r);
+        }
+        err_clear(&ignored);
         fflush(stdout);
     }
     int rc;
@@ -198,6 +209,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
     if (ui.pg.mode == CLI_PROGRESS_QUIET)
         puts(name);
     else if (ui.pg.mode != CLI_PROGRESS_JSON)
-        printf("Digest: %s\n%s\n", ui.digest, name);
+        printf("Digest: %s\nStatus: %s for %s\n%s\n", ui.digest,
+               ui.up_to_date ? "Image is up to date" : "Downloaded newer image", name, name);
     return 0;
 }

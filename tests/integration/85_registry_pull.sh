@@ -61,7 +61,9 @@ fi
 
 # again: nothing to download; by digest: found by that name
 out=$("$IMGFS" pull "$REG/t:oci-gzip")
-t_check "a second pull is up to date" grep -q "up to date" <<<"$out"
+t_check "a second pull is up to date, in docker's words" \
+    grep -qx "Status: Image is up to date for $REG/t:oci-gzip" <<<"$out"
+t_eq "  first line: TAG: Pulling from PATH, as docker's" "oci-gzip: Pulling from t" "$(head -n 1 <<<"$out")"
 t_eq "pull -q prints the name" "$REG/t@$oci_digest" "$("$IMGFS" pull -q "$REG/t@$oci_digest")"
 t_eq "the digest name is the same image" "$("$IMGFS" inspect -f Id "$REG/t:oci-gzip")" \
     "$("$IMGFS" inspect -f Id "$REG/t@$oci_digest")"
@@ -79,6 +81,13 @@ export IMGFS_ROOT=$T/plain
 out=$("$IMGFS" pull "$REG/t:busybox")
 t_check "plain output: one line per layer" grep -qE '^[0-9a-f]{12}: Pull complete' <<<"$out"
 t_eq "plain output ends with the name" "$REG/t:busybox" "$(tail -n 1 <<<"$out")"
+t_eq "  after docker's Digest and Status lines" \
+    "Digest: $(skopeo inspect --tls-verify=false "docker://$REG/t:busybox" | jq -r .Digest)
+Status: Downloaded newer image for $REG/t:busybox" "$(tail -n 3 <<<"$out" | head -n 2)"
+out=$(IMGFS_ROOT=$T/notag "$IMGFS" pull "$REG/t" 2>&1) || true
+t_eq "no tag: docker's 'Using default tag: latest' first" \
+    "Using default tag: latest
+latest: Pulling from t" "$(head -n 2 <<<"$out")"
 
 # on a terminal (script(1) gives it one): bars redrawn in place, a total with the rate
 if command -v script >/dev/null; then

@@ -28,6 +28,19 @@ t_eq "login with a wrong password: exit 125" 125 "$rc"
 t_check "  says authentication failed" grep -q "imgfs login: .*authentication failed" <<<"$out"
 t_check "  stores nothing" test ! -e "$REGISTRY_AUTH_FILE"
 
+# prompts need a terminal, as docker's login says; with stdin not one, nothing is asked or stored
+out=$("$IMGFS" login $V "$REG" </dev/null 2>&1) && rc=0 || rc=$?
+t_eq "login with neither -u nor a terminal: refused (exit 125)" 125 "$rc"
+t_check "  as docker's: no interactive login from a non TTY device" \
+    grep -q "imgfs login: cannot perform an interactive login from a non TTY device" <<<"$out"
+t_eq "  no prompt printed" "" "$(grep 'Username:' <<<"$out")"
+out=$("$IMGFS" login $V -u alice "$REG" <<<"s3cret" 2>&1) && rc=0 || rc=$?
+t_eq "login -u without a terminal for the password: refused too" 125 "$rc"
+t_check "  stores nothing" test ! -e "$REGISTRY_AUTH_FILE"
+out=$("$IMGFS" login $V -u alice -p wrong "$REG" 2>&1 >/dev/null) || true
+t_check "login -p: docker's warning on stderr" \
+    grep -qx "WARNING! Using --password via the CLI is insecure. Use --password-stdin." <<<"$out"
+
 out=$("$IMGFS" push $V busybox "$REG/b/busybox:1" 2>&1) && rc=0 || rc=$?
 t_eq "push before login: exit 125" 125 "$rc"
 t_check "  says to log in" grep -q "imgfs login" <<<"$out"
