@@ -1,8 +1,10 @@
 /* imgfs save / imgfs load — Docker's names for `export -f docker` and `import`. */
+#include "../fs/image.h"
 #include "../fs/import.h"
 #include "../fs/store.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +57,23 @@ int cmd_save(int argc, char **argv, struct cli *cli)
         cli_error("save", "cowardly refusing to save to a terminal. Use the -o flag or "
                           "redirect");
         return 1;
+    }
+    /* Docker's daemon refuses a missing image: exit 1, the message under save's name */
+    struct store *s = cli_store_open(cli, "save", false);
+    if (!s)
+        return EXIT_IMGFS_FAILED;
+    struct imgfs_err err = {0};
+    struct store_read *r;
+    struct digest d;
+    int found = store_read_begin(s, &r, &err);
+    if (found == 0) {
+        found = image_resolve(r, argv[optind], &d, &err);
+        store_read_end(r);
+    }
+    store_close(s);
+    if (found < 0) {
+        cli_report("save", &err);
+        return err.code == ENOENT ? 1 : EXIT_IMGFS_FAILED;
     }
     optind = 1;
     return cmd_export(6, args, cli);

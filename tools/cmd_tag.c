@@ -2,6 +2,7 @@
 #include "../fs/store.h"
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,10 +11,16 @@ static const char usage[] = "Usage: imgfs tag SOURCE_IMAGE TARGET_NAME\n\n"
 
 int cmd_tag(int argc, char **argv, struct cli *cli)
 {
-    if (cli_wants_help(argc, argv)) {
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
+        if (c != 'h')
+            return cli_usage_error("tag");
         fputs(usage, stdout);
         return 0;
     }
+    argc -= optind - 1;
+    argv += optind - 1;
     if (argc != 3) {
         return cli_wrong_args("tag", "requires 2 arguments");
     }

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -25,13 +26,19 @@ static bool has_pid(const pid_t *pids, size_t n, long pid)
 
 int cmd_top(int argc, char **argv, struct cli *cli)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    /* "+": the first non-option is the container; what follows it is ps's */
+    while ((c = cli_getopt(argc, argv, "+h", longopts)) != -1) {
+        if (c != 'h')
+            return cli_usage_error("top");
         fputs(usage, stdout);
         return 0;
     }
-    if (argc < 2) {
+    if (optind >= argc)
         return cli_wrong_args("top", "requires at least 1 argument");
-    }
+    argc -= optind - 1;
+    argv += optind - 1;
     struct imgfs_err err = {0};
     struct ctr_state s;
     int found = cli_find_container(cli, "top", argv[1], &s);

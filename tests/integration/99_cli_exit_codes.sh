@@ -59,6 +59,10 @@ same ps -f name
 same ps -f bogus=1; says "Invalid filter 'bogus"
 same ps -f status=sleepy; says "Invalid filter 'status=sleepy'"
 same kill -s BOGUS up; says "Invalid signal: BOGUS"
+same top --bogus up; says "unknown flag: --bogus"
+same top up -o pid,comm # what follows the container is ps's, options too
+same tag --bogus busybox x:1; says "unknown flag: --bogus"
+t_check_fails "  ... and no image x was made of it" "$IMGFS" inspect --type image x:1
 
 # missing containers and images
 for v in stop rm kill restart start wait logs top port commit; do
@@ -74,6 +78,8 @@ same rm up nosuch
 same inspect nosuch; says "No such object: nosuch"
 same rmi nosuch
 same tag nosuch x
+same save -o "$T/s.tar" nosuch; says "imgfs save: no such image: nosuch"
+t_check_fails "  ... and no archive was left" test -e "$T/s.tar"
 
 # containers in the wrong state
 same rm up; says "You cannot remove a running container"
