@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/build.sh [--rounds N] [--imgfs BIN] [--no-multistage] — `imgfs build` against
+# bench/build.sh [--rounds N] [--imgfs BIN] [--no-multistage] [--tools LIST] — `imgfs build` against
 # `docker build` with BuildKit and with the legacy builder (Debian's docker.io 20.10, a private
 # dockerd) and `buildah bud --layers` (overlay, a private storage; runc: crun refuses this host's
 # hybrid cgroups), on the seed Dockerfile
@@ -15,22 +15,27 @@
 #
 # The same base images in every tool: made once by tools/mkbase.sh (from $IMGFS_FIXTURES when
 # set), exported with `imgfs export -f docker`, loaded by docker and buildah. Each figure is the
-# median of --rounds rounds (default 3; the tools take turns within a round, so a shared machine's
-# load hits all alike); the multi-stage cold build (a minute: Go's standard library compiled for
-# CGO_ENABLED=0) is measured once. Prints ratios imgfs/BuildKit (goal <= 0.5) and writes
-# bench/out/build.md. `imgfs build --go` vs the Dockerfile path: bench/gofast.sh. Needs root.
+# median of --rounds rounds (default 3), interleaved: every round builds both Dockerfiles with
+# every tool in turn, so a shared machine's load hits all alike; the load average is sampled at
+# every build and printed with the figures. The multi-stage cold build compiles Go's standard
+# library for CGO_ENABLED=0 (a minute) in every tool, its cache mount emptied. --tools picks a
+# subset (comma-separated: imgfs,buildkit,legacy,buildah; imgfs and buildkit are always in).
+# Prints ratios imgfs/BuildKit (goal <= 0.5) and writes bench/out/build.md. `imgfs build --go` vs
+# the Dockerfile path: bench/gofast.sh. Needs root.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 IMGFS=$TOP/imgfs
 MULTI=1
+TOOLS=imgfs,buildkit,legacy,buildah
 while (($#)); do
     case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --imgfs) IMGFS=$2; shift 2 ;;
     --no-multistage) MULTI=0; shift ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tools) TOOLS=$2; shift 2 ;;
+    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -60,7 +65,10 @@ mkdir -p "$W/d"
 dpid=$!
 D() { /usr/bin/docker -H "unix://$sock" "$@"; }
 for _ in $(seq 600); do D version >/dev/null 2>&1 && break; sleep 0.1; done
-B() { buildah --root "$W/buildah/root" --runroot "$W/buildah/run" --storage-driver overlay "$@"; }
+# buildah keeps RUN --mount=type=cache directories under $TMPDIR (buildah-cache-UID): a private
+# one, emptied for a cold build
+mkdir -p "$W/buildah/tmp"
+B() { TMPDIR=$W/buildah/tmp buildah --root "$W/buildah/root" --runroot "$W/buildah/run" --storage-driver overlay "$@"; }
 for img in golang:1.19 static:latest; do
     f=$W/${img%%:*}.tar # no ':' in the path: buildah reads docker-archive:PATH[:REF]
     "$IMGFS" export -f docker -o "$f" "$img"
@@ -105,7 +113,8 @@ clear_cache() { # TOOL: an empty build cache, the bases kept
         D builder prune -af >/dev/null
         D image prune -f >/dev/null ;;
     buildah) B rmi -f bench >/dev/null 2>&1 || true
-        B rmi --prune >/dev/null 2>&1 || true ;;
+        B rmi --prune >/dev/null 2>&1 || true
+        rm -rf "$W/buildah/tmp" && mkdir -p "$W/buildah/tmp" ;;
     esac
 }
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
@@ -120,60 +129,73 @@ store_bytes() { # TOOL: bytes its storage holds
 
 mkdir -p "$TOP/bench/out"
 declare -A R
-run_file() { # DOCKERFILE TOOLS... : cold, cached, one-line; growth over 10 one-line builds
-    local df=$1 tool r
-    shift
-    local rounds=$ROUNDS
-    [[ $df == Dockerfile.multistage ]] && rounds=1
-    for ((r = 1; r <= rounds; r++)); do
-        for tool in "$@"; do
-            echo "== $df round $r: $tool" >&2
+LOADS=""
+load1() { cut -d' ' -f1 /proc/loadavg; }
+tools_for() { # DOCKERFILE: the tools that build it (the legacy builder has no RUN --mount)
+    local t out=""
+    for t in imgfs buildkit legacy buildah; do
+        [[ $t == imgfs || $t == buildkit || ",$TOOLS," == *",$t,"* ]] || continue
+        [[ $1 == Dockerfile.multistage && $t == legacy ]] && continue
+        out+="$t "
+    done
+    echo "$out"
+}
+DFS="Dockerfile"
+((MULTI)) && DFS+=" Dockerfile.multistage"
+one_round() { # ROUND: cold, cached and one-line of every Dockerfile with every tool, in turn
+    local r=$1 df tool t1 t2 t3 l
+    for df in $DFS; do
+        for tool in $(tools_for "$df"); do
+            echo "== round $r $df: $tool (load $(load1))" >&2
             clear_cache "$tool"
-            local t1 t2 t3
+            l=$(load1)
             t1=$(timed build_with "$tool" "$df")
             t2=$(timed build_with "$tool" "$df")
             edit
             t3=$(timed build_with "$tool" "$df")
+            LOADS+="$l $(load1) "
             R[$df,$tool,cold]+="$t1 " R[$df,$tool,cached]+="$t2 " R[$df,$tool,oneline]+="$t3 "
             echo "   $tool $df: cold $t1 cached $t2 one-line $t3" >&2
         done
     done
-    for tool in "$@"; do
-        local before after
-        before=$(store_bytes "$tool")
-        if [[ $tool == imgfs ]]; then R[$df,imgfs-file,before]=$(store_bytes imgfs-file); fi
-        local ok=1
-        for _ in $(seq 10); do
-            edit
-            build_with "$tool" "$df" >>"$W/log" 2>&1 || ok=0
-        done
-        after=$(store_bytes "$tool")
-        R[$df,$tool,growth]=$((after - before))
-        ((ok)) || R[$df,$tool,growth]=fail
-        echo "   $tool $df: growth ${R[$df,$tool,growth]} bytes over 10 builds" >&2
-        if [[ $tool == imgfs ]]; then
-            local fb=${R[$df,imgfs-file,before]}
-            R[$df,imgfs-file,growth]=$(($(store_bytes imgfs-file) - fb))
-        fi
+}
+growth() { # DOCKERFILE TOOL: store growth over 10 successive one-line builds
+    local df=$1 tool=$2 before after fb ok=1
+    before=$(store_bytes "$tool")
+    [[ $tool == imgfs ]] && fb=$(store_bytes imgfs-file)
+    for _ in $(seq 10); do
+        edit
+        build_with "$tool" "$df" >>"$W/log" 2>&1 || ok=0
     done
+    after=$(store_bytes "$tool")
+    LOADS+="$(load1) "
+    R[$df,$tool,growth]=$((${after:-0} - ${before:-0}))
+    ((ok)) && [[ -n $before && -n $after ]] || R[$df,$tool,growth]=fail
+    [[ $tool == imgfs ]] && R[$df,imgfs-file,growth]=$(($(store_bytes imgfs-file) - fb))
+    echo "   $tool $df: growth ${R[$df,$tool,growth]} bytes over 10 builds" >&2
 }
 
-run_file Dockerfile imgfs buildkit legacy buildah
-if ((MULTI)); then run_file Dockerfile.multistage imgfs buildkit buildah; fi
+for ((r = 1; r <= ROUNDS; r++)); do one_round "$r"; done
+for df in $DFS; do
+    for tool in $(tools_for "$df"); do growth "$df" "$tool"; done
+done
 
-fmt() { # the median of the figures, or "fail" when any run failed
+fmt() { # the median of the figures, "fail" when any run failed, "-" when there is none
     if grep -q fail <<<"${R[$1]:-}"; then echo fail; return; fi
-    printf '%.2f' "$(tr ' ' '\n' <<<"${R[$1]:-}" | grep . | median)"
+    local v=${R[$1]:-}
+    [[ $v == *[0-9]* ]] || { echo -; return; }
+    printf '%.2f' "$(tr ' ' '\n' <<<"$v" | grep . | median)"
 }
 mb() { if [[ ${R[$1]:-} == fail ]]; then echo fail; else echo "scale=1; ${R[$1]:-0} / 1000000" | bc -l; fi; }
-ratio() { if [[ $1 == fail || $2 == fail ]]; then echo "-"; else printf '%.2f' "$(echo "$1 / $2" | bc -l)"; fi; }
+# a ratio only of two numbers, the divisor positive (a growth can be 0 or negative: docker's
+# data root shrinks when it prunes its own build cache); never a failing printf under set -e
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^-?[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 <= 0) print "-"; else printf "%.2f", a / b }'; }
 {
-    for df in Dockerfile $( ((MULTI)) && echo Dockerfile.multistage); do
-        tools="imgfs buildkit legacy buildah"
-        [[ $df == Dockerfile.multistage ]] && tools="imgfs buildkit buildah"
-        echo "### $df (median seconds; growth: MB over 10 one-line builds)"
+    for df in $DFS; do
+        tools=$(tools_for "$df")
+        echo "### $df (median seconds of $ROUNDS interleaved rounds; growth: MB over 10 one-line builds)"
         echo
-        echo "| | $(sed 's/ / | /g' <<<"$tools") | imgfs / BuildKit |"
+        echo "| | $(sed 's/ *$//; s/ / | /g' <<<"$tools") | imgfs / BuildKit |"
         echo "|---|$(for _ in $tools; do printf -- '---|'; done)---|"
         for m in cold cached oneline; do
             row="| $m |"
@@ -187,8 +209,16 @@ ratio() { if [[ $1 == fail || $2 == fail ]]; then echo "-"; else printf '%.2f' "
         echo "imgfs's LMDB file grew $(mb "$df,imgfs-file,growth") MB over the same 10 builds" \
             "(stored chunk bytes: $(mb "$df,imgfs,growth") MB; no gc in between)."
         echo
+        echo "All rounds (seconds, in order):"
+        echo
+        for t in $tools; do
+            echo "- $t: cold ${R[$df,$t,cold]}/ cached ${R[$df,$t,cached]}/ one-line ${R[$df,$t,oneline]}"
+        done
+        echo
     done
-    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); rounds: $ROUNDS" \
-        "(multi-stage: 1); $(nproc) cores"
+    echo "load average (1 min) sampled at every build: $(tr ' ' '\n' <<<"$LOADS" | grep . | sort -n |
+        awk '{a[NR] = $1} END {printf "min %s, median %s, max %s", a[1], a[int((NR + 1) / 2)], a[NR]}');" \
+        "at the end: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(/usr/bin/docker --version)," \
+        "$(buildah --version | cut -d' ' -f1-3)"
 } | tee "$TOP/bench/out/build.md.tmp"
 mv "$TOP/bench/out/build.md.tmp" "$TOP/bench/out/build.md"
