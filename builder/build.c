@@ -257,6 +257,9 @@ static void state_copy(struct bstate *dst, const struct bstate *src)
     memcpy(dst->sizes, src->sizes, src->n_layers * sizeof *dst->sizes);
     dst->chain = src->chain;
     dst->time = src->time;
+    dst->lower_image = src->lower_image;
+    dst->lower_layers = src->lower_layers;
+    dst->has_lower_image = src->has_lower_image;
 }
 
 static void state_add_layer(struct bstate *st, const struct digest *layer, uint64_t size)
@@ -285,12 +288,12 @@ void state_history(struct bstate *st, const char *created_by, bool empty_layer, 
     json_object_set_new(st->config, "created", json_string(t));
 }
 
-/* Layer tables of a state, read in `r` (valid while it is). */
-static int state_tables(struct bstate *st, struct store_read *r, struct image_layer **out,
+/* The tables of a state's first n layers, read in `r` (valid while it is). */
+static int state_tables(struct bstate *st, size_t n, struct store_read *r, struct image_layer **out,
                         struct imgfs_err *err)
 {
-    struct image_layer *ls = xcalloc(st->n_layers + 1, sizeof *ls);
-    for (size_t i = 0; i < st->n_layers; i++) {
+    struct image_layer *ls = xcalloc(n + 1, sizeof *ls);
+    for (size_t i = 0; i < n; i++) {
         const void *t;
         size_t len;
         if (store_get(r, STORE_LAYER, &st->layers[i], &t, &len, err) < 0) {
@@ -319,7 +322,7 @@ int state_view(struct build *b, struct bstate *st, struct store_read *r, const s
     }
     if (!st->have_view) {
         struct image_layer *ls;
-        if (state_tables(st, r, &ls, err) < 0)
+        if (state_tables(st, st->n_layers, r, &ls, err) < 0)
             return -1;
         struct layer_table *t = xcalloc(st->n_layers + 1, sizeof *t);
         for (size_t i = 0; i < st->n_layers; i++)
@@ -344,8 +347,8 @@ static int name_is(void *ctx, const struct store_image_entry *e)
     return !strcmp(e->name, ctx);
 }
 
-int state_commit(struct build *b, struct bstate *st, char *const *names, struct digest *out,
-                 struct imgfs_err *err)
+static int commit_layers(struct build *b, struct bstate *st, size_t n_layers, char *const *names,
+                         struct digest *out, struct imgfs_err *err)
 {
     struct store_batch *bt = NULL;
     struct store_read *r = NULL;
@@ -354,11 +357,11 @@ int state_commit(struct build *b, struct bstate *st, char *const *names, struct 
     int ret = -1;
     if (store_batch_begin(b->s, &bt, err) < 0 || store_read_begin(b->s, &r, err) < 0)
         goto out;
-    if (state_tables(st, r, &ls, err) < 0)
+    if (state_tables(st, n_layers, r, &ls, err) < 0)
         goto out;
     config = json_dumps(st->config, JSON_COMPACT | JSON_SORT_KEYS);
-    if (image_commit(bt, config, strlen(config), ls, st->n_layers,
-                     names && names[0] ? names[0] : NULL, out, err) < 0)
+    if (image_commit(bt, config, strlen(config), ls, n_layers, names && names[0] ? names[0] : NULL,
+                     out, err) < 0)
         goto out;
     if (names) {
         for (size_t i = 1; names[i]; i++)
@@ -400,6 +403,18 @@ out:
     free(ls);
     free(config);
     return ret;
+}
+
+int state_commit(struct build *b, struct bstate *st, char *const *names, struct digest *out,
+                 struct imgfs_err *err)
+{
+    return commit_layers(b, st, st->n_layers, names, out, err);
+}
+
+int state_commit_layers(struct build *b, struct bstate *st, size_t n, struct digest *out,
+                        struct imgfs_err *err)
+{
+    return commit_layers(b, st, n, NULL, out, err);
 }
 
 /* ---- the cache ---- */
@@ -1083,6 +1098,9 @@ static int stage_base(struct build *b, struct stage *sg, struct imgfs_err *err)
     memcpy(st->sizes, img.layer_sizes, img.n_layers * sizeof *st->sizes);
     st->image = img.digest;
     st->has_image = true;
+    st->lower_image = img.digest;
+    st->lower_layers = img.n_layers;
+    st->has_lower_image = true;
     struct digest_ctx *c = digest_ctx_new();
     key_str(c, "image");
     for (size_t i = 0; i < img.n_layers; i++)
@@ -1632,6 +1650,7 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
         goto out;
     ret = 0;
 out:
+    build_lowers_free(&b);
     for (size_t i = 0; i < b.n_stages; i++) {
         free(b.stages[i].deps);
         if (b.stages[i].have_view_mu)

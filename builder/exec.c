@@ -57,11 +57,11 @@ static int spec_fd(struct build *b, struct build_exec *ex, const char *work, str
                               m->tmpfs, "options", m->options, "image", m->image, "copy", m->copy,
                               "seed_image", m->seed_image, "seed_path", m->seed_path));
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:s, s:o}", "root",
-                          b->o->root, "run_dir", b->o->run_dir, "image", ref, "id", ex->id, "upper",
-                          ex->upper, "work", work, "argv", strv_json(ex->argv), "env",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:s, s:o, s:o}",
+                          "root", b->o->root, "run_dir", b->o->run_dir, "image", ref, "id", ex->id,
+                          "upper", ex->upper, "work", work, "argv", strv_json(ex->argv), "env",
                           strv_json(ex->env), "workdir", ex->workdir, "user", ex->user, "network",
-                          ex->network, "mounts", mounts);
+                          ex->network, "mounts", mounts, "lowers", strv_json(ex->lowers));
     if (!j)
         return err_set(err, EINVAL, "the build step's spec: a string that is not UTF-8");
     cleanup_free char *text = json_dumps(j, JSON_COMPACT);
@@ -161,6 +161,7 @@ int build_exec_main(int argc, char **argv)
 #define S(k) json_string_value(json_object_get(j, k))
     char **command = json_strv(json_object_get(j, "argv"));
     char **env = json_strv(json_object_get(j, "env"));
+    char **lowers = json_strv(json_object_get(j, "lowers"));
     json_t *jm = json_object_get(j, "mounts");
     size_t n_mounts = json_array_size(jm);
     struct ctr_mount *mounts = xcalloc(n_mounts + 1, sizeof *mounts);
@@ -206,6 +207,7 @@ int build_exec_main(int argc, char **argv)
         .init = true,
         .upper_dir = S("upper"),
         .work_dir = S("work"),
+        .lowers = lowers[0] ? lowers : NULL,
         .redirect_output = true,
         .stdout_fd = out_fd,
         .stderr_fd = out_fd,
@@ -234,6 +236,7 @@ out:
     free(mounts);
     strv_free(command);
     strv_free(env);
+    strv_free(lowers);
     json_decref(j);
     return ret;
 }
@@ -259,22 +262,53 @@ static void keep_only(int *fds, int n)
     close_range(from, ~0U, 0);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+int build_step_dir(struct build *b, char *dir, size_t size, int *lock_fd, struct imgfs_err *err)
+{
+    *lock_fd = -1;
+    if ((size_t)snprintf(dir, size, "%s/tmp/build-step.XXXXXX", b->o->root) >= size)
+        return err_set(err, ENAMETOOLONG, "the store's path is too long");
+    if (!mkdtemp(dir))
+        return err_sys(err, errno, "making a directory under `%s/tmp`", b->o->root);
+    cleanup_free char *upper = xasprintf("%s/upper", dir);
+    cleanup_free char *work = xasprintf("%s/work", dir);
+    cleanup_free char *lock = xasprintf("%s/lock", dir);
+    if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
+        err_sys(err, errno, "making the overlay directories in `%s`", dir);
+        goto fail;
+    }
+    /* held while the step runs: build_exec_sweep removes only directories nobody holds */
+    *lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX) < 0) {
+        err_sys(err, errno, "locking `%s`", lock);
+        goto fail;
+    }
+    return 0;
+fail:
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    dir[0] = 0;
+    if (*lock_fd >= 0)
+        close(*lock_fd);
+    *lock_fd = -1;
+    return -1;
+}
+
 int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err)
 {
-    char tmpl[PATH_MAX];
-    snprintf(tmpl, sizeof tmpl, "%s/tmp/build-step.XXXXXX", b->o->root);
-    if (!mkdtemp(tmpl))
-        return err_sys(err, errno, "making a directory under `%s/tmp`", b->o->root);
-    snprintf(ex->dir, sizeof ex->dir, "%s", tmpl);
-    snprintf(ex->upper, sizeof ex->upper, "%s/upper", tmpl);
-    cleanup_free char *work = xasprintf("%s/work", tmpl);
-    cleanup_free char *lock = xasprintf("%s/lock", tmpl);
-    if (mkdir(ex->upper, 0755) < 0 || mkdir(work, 0700) < 0)
-        return err_sys(err, errno, "making the overlay directories in `%s`", tmpl);
-    /* held while the step runs: build_exec_sweep removes only directories nobody holds */
-    ex->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (ex->lock_fd < 0 || flock(ex->lock_fd, LOCK_EX) < 0)
-        return err_sys(err, errno, "locking `%s`", lock);
+    if (build_step_dir(b, ex->dir, sizeof ex->dir, &ex->lock_fd, err) < 0)
+        return -1;
+    snprintf(ex->upper, sizeof ex->upper, "%s/upper", ex->dir);
+    cleanup_free char *work = xasprintf("%s/work", ex->dir);
     ctr_new_id(ex->id);
 
     int spec = spec_fd(b, ex, work, err);
@@ -369,17 +403,6 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
         return err_set(err, EIO, "%s", msg);
     }
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
     return 0;
 }
 

@@ -62,6 +62,11 @@ struct bstate {
     bool has_image;
     bool step_cached; /* the current step's result came from the cache */
     bool step_empty;  /* ... and it made no layer */
+    /* with has_lower_image: a stored image that is the first lower_layers layers (FROM's,
+     * kept when layers are added): what a RUN mounts under the layers above it (lowers.c) */
+    struct digest lower_image;
+    size_t lower_layers;
+    bool has_lower_image;
     /* the merged tree, built on demand (state_view) and dropped when a layer is added */
     void *view_copy;
     struct view view;
@@ -92,6 +97,17 @@ struct stage {
     int failed_status; /* a RUN's exit status when it failed */
 };
 
+/* A layer of this build as a directory a RUN can stack as an overlay lower (lowers.c): a RUN's
+ * upper directory, or a layer written out from its table. `dir` is a step directory
+ * (ROOT/tmp/build-step.*, locked while the build lives: build_exec_sweep removes it after a
+ * crash); the tree is `upper` in it. */
+struct build_layer_dir {
+    struct digest layer;
+    char *dir;
+    char upper[4200];
+    int lock_fd;
+};
+
 struct build {
     const struct build_options *o;
     struct df_file *file;
@@ -115,6 +131,9 @@ struct build {
     bool stop;       /* a stage failed: the others stop at their next step */
     pid_t *monitors; /* build containers' monitors (build_exec) */
     size_t n_monitors;
+    /* layer directories a RUN may stack (lowers.c), under mu */
+    struct build_layer_dir *dirs;
+    size_t n_dirs;
 };
 
 /* True when the build must stop: Ctrl-C, or another stage failed. */
@@ -158,6 +177,9 @@ int state_commit(struct build *b, struct bstate *st, char *const *names, struct 
 struct image;
 int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
                      struct image *img, struct imgfs_err *err);
+/* Commit the state's first n layers (with its config) as an unnamed image. */
+int state_commit_layers(struct build *b, struct bstate *st, size_t n, struct digest *out,
+                        struct imgfs_err *err);
 /* The stage a --from names (a stage name, case-insensitive, or its index); NULL when none. */
 struct stage *build_find_stage(struct build *b, const char *ref);
 /* Build a stage (and what it needs) if not built yet, in this thread; when another thread builds
@@ -178,6 +200,17 @@ int context_digest(struct build *b, struct stage *sg, const struct df_instructio
 int workdir_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
                  const char *dir, struct imgfs_err *err);
 
+/* lowers.c: what a RUN runs on. *image: the image to mount (the state's stored bottom image,
+ * or a commit of its bottom layers); *lowers: the directories of the layers above it, top first,
+ * NULL-terminated (NULL when none; the caller frees it with strv_free). */
+int build_lowers(struct build *b, struct bstate *st, struct digest *image, char ***lowers,
+                 struct imgfs_err *err);
+/* Keep a finished RUN's upper directory (ex gives it up) as the directory of `layer`. */
+struct build_exec;
+void build_keep_upper(struct build *b, struct build_exec *ex, const struct digest *layer);
+/* Remove every kept directory (at the end of the build). */
+void build_lowers_free(struct build *b);
+
 /* exec.c: run a command on an overlay over a store image (the runner's build entry point). */
 /* A RUN --mount as the step's monitor makes it: the runner's bind or tmpfs, whose source may be
  * a path in an image (mounted by the monitor for the step: from=STAGE|IMAGE), a copy (rw: the
@@ -193,7 +226,8 @@ struct build_mount {
     const char *seed_image, *seed_path;
 };
 struct build_exec {
-    const struct digest *image; /* the parent, committed (state_commit) */
+    const struct digest *image; /* the image mounted at the bottom (build_lowers) */
+    char **lowers;              /* directories stacked on it, top first, or NULL */
     char **argv, **env;
     const char *user, *workdir, *network;
     /* the command's stdout and stderr, as they come */
@@ -209,6 +243,9 @@ struct build_exec {
     int lock_fd; /* -1 when none */
 };
 int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs_err *err);
+/* A fresh step directory ROOT/tmp/build-step.XXXXXX with an empty `upper` and `work` in it and
+ * its `lock` held (*lock_fd) while the caller uses it. */
+int build_step_dir(struct build *b, char *dir, size_t size, int *lock_fd, struct imgfs_err *err);
 void build_exec_release(struct build *b, struct build_exec *ex);
 /* Remove the step directories of builds that died (their lock is free). */
 void build_exec_sweep(const char *root);

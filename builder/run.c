@@ -511,7 +511,7 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     json_t *cfg = json_object_get(st->config, "config");
     struct run_mount *mounts = NULL;
     size_t n_mounts = 0;
-    char **argv = NULL, **env = NULL;
+    char **argv = NULL, **env = NULL, **lowers = NULL;
     struct store_batch *bt = NULL;
     struct store_read *r = NULL;
     struct layer_build_result res = {0};
@@ -624,9 +624,9 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
         goto out;
     }
 
-    /* the parent as an image the runner can mount */
+    /* the parent: an image the runner mounts, the build's newer layers stacked on it */
     struct digest parent;
-    if (state_commit(b, st, NULL, &parent, err) < 0)
+    if (build_lowers(b, st, &parent, &lowers, err) < 0)
         goto out;
     struct pump pu = {.b = b, .step = sg->step};
     int status = 0;
@@ -653,6 +653,7 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     }
     ex = (struct build_exec){
         .image = &parent,
+        .lowers = lowers,
         .argv = argv,
         .env = env,
         .user = user && *user ? user : NULL,
@@ -711,14 +712,16 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     }
     upper = ex.upper;
     /* the changes, minus our mount points */
-    if (store_read_begin(b->s, &r, err) < 0)
-        goto out;
-    const struct view *v;
-    if (state_view(b, st, r, &v, err) < 0)
-        goto out;
-    drop_mountpoints(v, upper, mounts, n_mounts);
-    store_read_end(r);
-    r = NULL;
+    if (n_mounts) {
+        if (store_read_begin(b->s, &r, err) < 0)
+            goto out;
+        const struct view *v;
+        if (state_view(b, st, r, &v, err) < 0)
+            goto out;
+        drop_mountpoints(v, upper, mounts, n_mounts);
+        store_read_end(r);
+        r = NULL;
+    }
     if (store_batch_begin(b->s, &bt, err) < 0)
         goto out;
     if (layer_from_upper(bt, upper, b->o->source_date_epoch, ctr_mount_points, &res, err) < 0) {
@@ -733,6 +736,9 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
     bt = NULL;
     if (ret == 0)
         state_history(st, created_by, empty, st->time);
+    /* the next RUN stacks this directory instead of mounting an image of this layer */
+    if (ret == 0 && !empty)
+        build_keep_upper(b, &ex, &res.diff_id);
 out:
     if (r)
         store_read_end(r);
@@ -744,6 +750,7 @@ out:
     free(mounts);
     strv_free(argv);
     strv_free(env);
+    strv_free(lowers);
     free(created_by);
     return ret;
 }

@@ -143,6 +143,40 @@ build -t badsrc "$C" && rc=0 || rc=$?
 t_check "a cache source= that climbs out is refused" test "$rc" -ne 0
 t_check "... saying so" grep -q "escapes the cache directory" "$T/build.log"
 
+# ---- what RUN runs on: the earlier steps' layers as the image has them ----
+# (stacked as overlay lowers, lowers.c: an earlier RUN's upper directory, COPY and WORKDIR layers
+# written out, parents a layer does not list taken from below, deletions as whiteouts)
+mkdir -p "$C/sub"
+echo hello >"$C/sub/f"
+cat >"$C/Dockerfile" <<'EOF'
+FROM busybox:latest
+RUN mkdir -p /srv/a && chmod 1750 /srv /srv/a && chown 12:34 /srv/a && echo x >/srv/a/old && echo x >/etc/keep && touch /late
+COPY sub /srv/a/b/
+RUN rm /srv/a/old /etc/keep && ln -s a /srv/link
+WORKDIR /srv/a/b/c
+COPY sub/f deeper/
+RUN stat -c '%n %a %u:%g' /srv /srv/a /srv/a/b /srv/a/b/f /srv/a/b/c /srv/a/b/c/deeper/f >/seen; ls /srv/a >>/seen; ls /etc/keep >>/seen 2>&1; readlink /srv/link >>/seen; stat -c %Y /late >/late-mtime
+EOF
+SOURCE_DATE_EPOCH=1000000000 build -t stacked "$C" && rc=0 || rc=$?
+t_eq "the stacked Dockerfile builds" 0 "$rc"
+((rc == 0)) || cat "$T/build.log"
+mnt stacked
+expect=$(
+    cd "$M"
+    stat -c '/%n %a %u:%g' srv srv/a srv/a/b srv/a/b/f srv/a/b/c srv/a/b/c/deeper/f
+)
+t_eq "RUN sees the modes and owners of parents a COPY layer does not list, as the image has them" \
+    "$expect" "$(head -6 "$M/seen")"
+t_eq "... which are the first RUN's" "/srv 1750 0:0|/srv/a 1750 12:34" \
+    "$(head -2 "$M/seen" | paste -sd'|')"
+t_eq "a file an earlier RUN deleted is gone for the next RUN" "b" "$(sed -n 7p "$M/seen")"
+t_check "... in another directory too" grep -q "/etc/keep: No such file or directory" "$M/seen"
+t_eq "an earlier RUN's symlink is there" "a" "$(tail -1 "$M/seen")"
+t_eq "an earlier RUN's files have their clamped SOURCE_DATE_EPOCH times for the next RUN" \
+    "1000000000" "$(cat "$M/late-mtime")"
+"$IMGFS" umount "$M"
+t_eq "no step directory is left after the build" "" "$(ls "$IMGFS_ROOT/tmp")"
+
 # ---- a failing RUN ----
 printf 'FROM busybox:latest\nRUN echo before\nRUN echo "the output"; exit 3\nRUN echo never\n' >"$C/Dockerfile"
 build -t failing "$C" && rc=0 || rc=$?
