@@ -223,5 +223,8 @@ void cli_format_end(struct cli_format *f);
 
 /* Exit status for an error: 125 is imgfs's own failure, as in Docker. */
 #define EXIT_IMGFS_FAILED 125
+/* What Docker's daemon (or a registry through it) refuses exits 1: pull, push, login, logout
+ * after their options were read (docs/cli.md). */
+#define EXIT_REFUSED 1
 
 #endif

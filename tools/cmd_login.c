@@ -104,14 +104,14 @@ int cmd_login(int argc, char **argv, struct cli *cli)
     }
     if (pass_stdin && pass_arg) {
         cli_error("login", "--password and --password-stdin are mutually exclusive");
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     cleanup_free char *host = registry_host(optind < argc ? argv[optind] : REF_DEFAULT_DOMAIN);
     cleanup_free char *user = user_arg ? xstrdup(user_arg) : NULL;
     cleanup_free char *pass = pass_arg ? xstrdup(pass_arg) : NULL;
     if (pass_stdin && !user) {
         cli_error("login", "--password-stdin needs --username");
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     if (pass_arg)
         fputs("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n", stderr);
@@ -119,7 +119,7 @@ int cmd_login(int argc, char **argv, struct cli *cli)
         /* as docker's: prompts need a terminal (a script gives -u and --password-stdin) */
         cli_error("login", "cannot perform an interactive login from a non TTY device (use "
                            "-u USER --password-stdin)");
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     if (!user) {
         fprintf(stderr, "Username: ");
@@ -132,7 +132,7 @@ int cmd_login(int argc, char **argv, struct cli *cli)
     }
     if (!user || !*user || !pass) {
         cli_error("login", "a user name and a password are needed");
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     struct ref r = {.domain = host, .path = (char *)""};
     o.username = user;
@@ -143,14 +143,14 @@ int cmd_login(int argc, char **argv, struct cli *cli)
         registry_close(rc);
         explicit_bzero(pass, strlen(pass));
         cli_report("login", &err);
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     registry_close(rc);
     int ret = registry_auth_set(o.auth_file, host, user, pass, &err);
     explicit_bzero(pass, strlen(pass));
     if (ret < 0) {
         cli_report("login", &err);
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     puts("Login Succeeded");
     return 0;
@@ -183,7 +183,7 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
     int rc = registry_auth_remove(auth_file, host, &err);
     if (rc < 0) {
         cli_report("logout", &err);
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     if (rc == 0) {
         /* as docker's: nothing to remove is no failure (a cleanup's logout succeeds) */

@@ -155,7 +155,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
     const char *ref = argv[optind];
     struct store *s = cli_store_open(cli, "pull", false);
     if (!s)
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     o.event = on_event;
     o.event_ctx = &ui;
     struct imgfs_err err = {0};
@@ -204,7 +204,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
     if (rc < 0) {
         fflush(stdout);
         cli_report("pull", &err);
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     if (ui.pg.mode == CLI_PROGRESS_QUIET)
         puts(name);

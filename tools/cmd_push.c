@@ -162,10 +162,10 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     const char *image = argv[optind];
     const char *ref = optind + 1 < argc ? argv[optind + 1] : NULL;
     if (cli_lazy_complete(cli, image, "push") < 0)
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     struct store *s = cli_store_open(cli, "push", false);
     if (!s)
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     o.event = on_event;
     o.event_ctx = &ui;
     struct imgfs_err err = {0};
@@ -177,7 +177,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     if (rc < 0) {
         fflush(stdout);
         cli_report("push", &err);
-        return EXIT_IMGFS_FAILED;
+        return EXIT_REFUSED;
     }
     char ds[DIGEST_STR_SIZE];
     digest_str(&d, ds);

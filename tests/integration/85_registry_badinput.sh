@@ -31,13 +31,13 @@ hostile() { # MODE: (re)start the server in that mode on a fresh port
     H=127.0.0.1:$HPORT
 }
 
-rejects() { # MODE PATTERN: the pull fails with exit 125 and an error matching PATTERN
+rejects() { # MODE PATTERN: the pull fails with exit 1 (as docker pull) and an error matching PATTERN
     local mode=$1 pattern=$2 out rc before
     hostile "$mode"
     before=$("$IMGFS" du --json 2>/dev/null | jq -r '.Stored // 0' || echo 0)
     out=$("$IMGFS" pull "$H/x/bb:1" 2>&1) && rc=0 || rc=$?
     echo "$out" | tail -n 2 | sed 's/^/    output: /'
-    t_eq "$mode: exit 125 (not a crash)" 125 "$rc"
+    t_eq "$mode: exit 1 (not a crash)" 1 "$rc"
     t_check "$mode: the error says what ($pattern)" grep -qE "imgfs pull: .*$pattern" <<<"$out"
     t_eq "$mode: nothing named" "" "$("$IMGFS" images -q 2>/dev/null)"
     t_eq "$mode: nothing stored" "$before" "$("$IMGFS" du --json 2>/dev/null | jq -r '.Stored // 0' || echo 0)"
