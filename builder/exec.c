@@ -273,6 +273,12 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
+/* Remove DIR and everything below it, best effort, never crossing into a mount. */
+void build_remove_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
 int build_step_dir(struct build *b, char *dir, size_t size, int *lock_fd, struct imgfs_err *err)
 {
     *lock_fd = -1;
@@ -295,7 +301,7 @@ int build_step_dir(struct build *b, char *dir, size_t size, int *lock_fd, struct
     }
     return 0;
 fail:
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    build_remove_tree(dir);
     dir[0] = 0;
     if (*lock_fd >= 0)
         close(*lock_fd);
@@ -412,7 +418,7 @@ void build_exec_release(struct build *b, struct build_exec *ex)
     if (!ex->dir[0])
         return;
     /* our own directory: the overlay is gone with the container's mount namespace */
-    nftw(ex->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    build_remove_tree(ex->dir);
     ex->dir[0] = 0;
     if (ex->lock_fd >= 0)
         close(ex->lock_fd);
@@ -434,7 +440,7 @@ void build_exec_sweep(const char *root)
         int fd = open(lock, O_RDWR | O_CLOEXEC);
         /* a build killed before or during its step: nobody holds the lock any more */
         if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0)
-            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+            build_remove_tree(dir);
         if (fd >= 0)
             close(fd);
     }

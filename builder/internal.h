@@ -142,6 +142,8 @@ bool build_stopping(struct build *b);
 int build_stop_error(struct build *b, struct imgfs_err *err);
 /* Track a build container's monitor so that a stop ends it (build_exec). */
 void build_monitor_add(struct build *b, pid_t pid);
+/* Remove DIR and everything below it, best effort, never crossing into a mount (exec.c). */
+void build_remove_tree(const char *dir);
 void build_monitor_remove(struct build *b, pid_t pid);
 
 /* The merged tree of a state (built from its layers when needed). */

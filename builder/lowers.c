@@ -39,21 +39,10 @@
 #define LOWERS_MAX       24
 #define LOWERS_MAX_CHARS 3000
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 void build_lowers_free(struct build *b)
 {
     for (size_t i = 0; i < b->n_dirs; i++) {
-        nftw(b->dirs[i].dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        build_remove_tree(b->dirs[i].dir);
         free(b->dirs[i].dir);
         if (b->dirs[i].lock_fd >= 0)
             close(b->dirs[i].lock_fd);
@@ -403,7 +392,7 @@ static int extract_layer(struct build *b, struct store_read *r, const struct dig
     if (x.root >= 0)
         close(x.root);
     if (rc < 0) {
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        build_remove_tree(dir);
         close(lock_fd);
         return -1;
     }
