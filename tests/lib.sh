@@ -24,6 +24,20 @@ _t_name=""
 
 t_cleanup() { _t_cleanups+=("$*"); }
 
+# t_build_setup: what the builder tests share. $M is a mount point (unmounted at the end);
+# build ARGS... runs `imgfs build --progress plain ARGS...` with its output in $T/build.log;
+# mnt IMAGE shows the image's tree at $M (unmounting what was there).
+t_build_setup() {
+    M=$T/mnt
+    mkdir -p "$M"
+    build() { "$IMGFS" build --progress plain "$@" >"$T/build.log" 2>&1; }
+    mnt() {
+        mountpoint -q "$M" && "$IMGFS" umount "$M"
+        "$IMGFS" mount "$1" "$M"
+    }
+    t_cleanup "mountpoint -q $M && $IMGFS umount -l $M"
+}
+
 _t_exit() {
     local rc=$?
     local i

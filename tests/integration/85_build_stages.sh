@@ -12,14 +12,7 @@ t_begin build_stages
 t_need_fixture busybox.tar
 "$IMGFS" import -t busybox:latest "$FIXTURES/busybox.tar" >/dev/null
 
-M=$T/mnt
-mkdir -p "$M"
-build() { "$IMGFS" build --progress plain "$@" >"$T/build.log" 2>&1; }
-mnt() {
-    mountpoint -q "$M" && "$IMGFS" umount "$M"
-    "$IMGFS" mount "$1" "$M"
-}
-t_cleanup "mountpoint -q $M && $IMGFS umount -l $M"
+t_build_setup # $M, build ARGS..., mnt IMAGE (tests/lib.sh)
 C=$T/ctx
 mkdir -p "$C"
 
