@@ -115,6 +115,11 @@ int cli_each_container(const struct cli *cli, const char *verb, bool missing_ok,
                        void *ctx);
 /* "12.3MB"-style sizes, as docker prints them (decimal units). */
 void cli_human_size(uint64_t bytes, char *buf, size_t len);
+/* The prune verbs' output, as Docker's: HEADING ("Deleted Volumes:") before the first name
+ * deleted (*any says whether it has been printed), then "Total reclaimed space: SIZE", after a
+ * blank line when a name was printed. */
+void cli_prune_deleted(bool *any, const char *heading, const char *name);
+void cli_prune_total(bool any, uint64_t bytes);
 /* A byte count as Docker's options take it: "512", "1.5g", "64m", "10k", "2t" (powers of 1024;
  * an optional trailing b). */
 int cli_parse_bytes(const char *s, uint64_t *out);

@@ -99,16 +99,11 @@ static int container_prune(int argc, char **argv, struct cli *cli)
             rc = 1;
             continue;
         }
-        if (!any)
-            printf("Deleted Containers:\n");
-        any = true;
-        printf("%s\n", list[i].id);
+        cli_prune_deleted(&any, "Deleted Containers:", list[i].id);
         total += tree_bytes;
     }
     ctr_state_list_free(list, n);
-    char h[32];
-    cli_human_size(total, h, sizeof h);
-    printf("%sTotal reclaimed space: %s\n", any ? "\n" : "", h);
+    cli_prune_total(any, total);
     return rc;
 }
 
@@ -139,9 +134,7 @@ static int image_prune(int argc, char **argv, struct cli *cli)
         cli_report("image prune", &err);
         return 1;
     }
-    char h[32];
-    cli_human_size(st.bytes_freed, h, sizeof h);
-    printf("Total reclaimed space: %s\n", h);
+    cli_prune_total(false, st.bytes_freed);
     return 0;
 }
 

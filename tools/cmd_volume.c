@@ -444,16 +444,11 @@ static int volume_prune(int argc, char **argv, struct cli *cli)
             err_clear(&err);
             continue;
         }
-        if (!any)
-            printf("Deleted Volumes:\n");
-        any = true;
-        printf("%s\n", list[i].name);
+        cli_prune_deleted(&any, "Deleted Volumes:", list[i].name);
         total += size;
     }
     ctr_volume_list_free(list, n);
-    char h[32];
-    cli_human_size(total, h, sizeof h);
-    printf("%sTotal reclaimed space: %s\n", any ? "\n" : "", h);
+    cli_prune_total(any, total);
     return rc;
 }
 

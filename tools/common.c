@@ -41,6 +41,21 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.*f%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
 }
 
+void cli_prune_deleted(bool *any, const char *heading, const char *name)
+{
+    if (!*any)
+        printf("%s\n", heading);
+    *any = true;
+    printf("%s\n", name);
+}
+
+void cli_prune_total(bool any, uint64_t bytes)
+{
+    char h[32];
+    cli_human_size(bytes, h, sizeof h);
+    printf("%sTotal reclaimed space: %s\n", any ? "\n" : "", h);
+}
+
 bool cli_platform_valid(const char *p)
 {
     size_t parts = 0;
