@@ -154,6 +154,9 @@ bool ctr_stopped_by_hand(const char *run_dir, const char *id);
 void ctr_stopped_clear(const char *run_dir, const char *id);
 /* Remove a directory tree without following symlinks or crossing mounts. */
 int ctr_remove_tree(const char *path, struct imgfs_err *err);
+/* Write O as DIR/NAME through a temporary file and a rename (readers see the old file or the
+ * new one, never half of one; no fsync: the run directory does not outlive a boot). Takes O. */
+int ctr_json_write(const char *dir, const char *name, struct json_t *o, struct imgfs_err *err);
 
 /* ---- spec.c: what `start` needs to run a created or exited container again ---- */
 /* Write DIR/spec.json: the spec's options (env entries without a value resolved from our

@@ -205,15 +205,7 @@ int ctr_config_write(const char *dir, const struct ctr_spec *spec, char *const *
     /* Docker: null unless --init was given */
     json_object_set_new(json_object_get(o, "HostConfig"), "Init",
                         spec->init ? json_true() : json_null());
-    cleanup_free char *path = xasprintf("%s/config.json", dir);
-    cleanup_free char *tmp = xasprintf("%s.tmp", path);
-    int r = json_dump_file(o, tmp, JSON_COMPACT);
-    json_decref(o);
-    if (r < 0 || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return err_sys(err, errno ? errno : EIO, "writing `%s`", path);
-    }
-    return 0;
+    return ctr_json_write(dir, "config.json", o, err);
 }
 
 /* RFC 3339 in UTC, as Docker prints its times; Go's zero time for 0 */

@@ -102,15 +102,7 @@ int ctr_spec_save(const char *dir, const struct ctr_spec *spec, struct imgfs_err
     json_object_set_new(o, "restart", json_string(ctr_restart_name(spec->restart)));
     json_object_set_new(o, "restart_max", json_integer(spec->restart_max));
 
-    cleanup_free char *path = xasprintf("%s/spec.json", dir);
-    cleanup_free char *tmp = xasprintf("%s.tmp", path);
-    int r = json_dump_file(o, tmp, JSON_COMPACT);
-    json_decref(o);
-    if (r < 0 || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return err_sys(err, errno ? errno : EIO, "writing `%s`", path);
-    }
-    return 0;
+    return ctr_json_write(dir, "spec.json", o, err);
 }
 
 static const char *get_str(json_t *o, const char *key)

@@ -837,6 +837,19 @@ static int remove_at(int at, const char *name, dev_t dev, struct imgfs_err *err)
     return 0;
 }
 
+int ctr_json_write(const char *dir, const char *name, struct json_t *o, struct imgfs_err *err)
+{
+    cleanup_free char *path = xasprintf("%s/%s", dir, name);
+    cleanup_free char *tmp = xasprintf("%s.tmp", path);
+    int r = json_dump_file(o, tmp, JSON_COMPACT);
+    json_decref(o);
+    if (r < 0 || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return err_sys(err, errno ? errno : EIO, "writing `%s`", path);
+    }
+    return 0;
+}
+
 int ctr_remove_tree(const char *path, struct imgfs_err *err)
 {
     struct stat st;
