@@ -32,8 +32,9 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/vfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -151,16 +152,16 @@ struct mount_ctx {
     atomic_bool no_open; /* the kernel accepts ENOSYS from open: it keeps pages by itself */
     atomic_bool no_opendir;
     atomic_bool readahead_set;
-    const char *dir;            /* the mount point (absolute) */
-    const char *root;           /* the store (absolute) */
-    struct digest_set verified; /* chunks whose SHA-256 this daemon has checked... */
-    struct verified *checked;   /* ...or this boot has (verified.h), when the table opens */
+    const char *dir;              /* the mount point (absolute) */
+    const char *root;             /* the store (absolute) */
+    struct digest_set verified;   /* chunks whose SHA-256 this daemon has checked... */
+    struct verified *checked;     /* ...or this boot has (verified.h), when the table opens */
     _Atomic uint64_t *prefetched; /* one bit per inode: its chunks' pages were asked for */
-    struct digest_set reported; /* bad chunks already logged */
-    struct lazy *lazy;          /* the fetcher of a lazily pulled image's chunks (fs/lazy.h) */
-    bool remote;                /* some of the image's chunks are still in a registry */
-    int trace_fd;               /* --record-trace: each file's path at its first READ, or -1 */
-    _Atomic uint64_t *traced;   /* one bit per inode: already in the trace */
+    struct digest_set reported;   /* bad chunks already logged */
+    struct lazy *lazy;            /* the fetcher of a lazily pulled image's chunks (fs/lazy.h) */
+    bool remote;                  /* some of the image's chunks are still in a registry */
+    int trace_fd;                 /* --record-trace: each file's path at its first READ, or -1 */
+    _Atomic uint64_t *traced;     /* one bit per inode: already in the trace */
 };
 
 static bool log_to_syslog;
@@ -1214,9 +1215,9 @@ static void loop_serve(struct mount_ctx *m, struct fuse_session *se, const struc
     fuse_loop_cfg_destroy(loop);
 }
 
-/* The serving daemon's store: writable, so that a lazily pulled image's fetched chunks can be stored
- * (read-only when the store cannot be written: absent chunks then fail with EIO), with the lazy
- * fetcher installed and the background prefetch started (fs/lazy.h). */
+/* The serving daemon's store: writable, so that a lazily pulled image's fetched chunks can be
+ * stored (read-only when the store cannot be written: absent chunks then fail with EIO), with the
+ * lazy fetcher installed and the background prefetch started (fs/lazy.h). */
 static int daemon_open_store(struct mount_ctx *m, const struct mount_options *o,
                              struct imgfs_err *err)
 {
@@ -1437,7 +1438,7 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
     struct store_lease *lease = NULL;
     struct fuse_session *se = NULL;
     bool mounted = false, signals = false, keeper = *notify_fd >= 0;
-    char *opts = NULL;
+    char *opts = NULL, *type = NULL, *dev = NULL;
     int rc = -1;
 
     if (ctx_load(root, ref, &m, &manifest, err) < 0)
@@ -1473,6 +1474,10 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
     }
     mounted = true;
     log_capture_only = false;
+    /* the lease names the mount's device, so that `imgfs umount` can wait for it to go */
+    type = mount_type_at(dir, &dev, err);
+    if (!type || (dev && store_lease_note(lease, dev, err) < 0))
+        goto out;
 
     if (keeper) {
         /* the daemons open the store themselves: LMDB environments must not cross fork() */
@@ -1509,6 +1514,8 @@ out:
         store_lease_release(lease);
     ctx_free(m);
     free(opts);
+    free(type);
+    free(dev);
     return rc;
 }
 
@@ -1550,7 +1557,7 @@ int mount_image(const char *root, const char *ref, const char *dir, const struct
     if (!abs_dir)
         return -1;
     /* a mount whose keeper and daemon are gone: detach it and mount again */
-    if (mount_is_dead(abs_dir) && mount_unmount(abs_dir, true, err) < 0)
+    if (mount_is_dead(abs_dir) && mount_unmount(NULL, abs_dir, true, err) < 0)
         return err_ctx(err, "detaching the dead mount on `%s`", dir);
     if (check_mount_dir(abs_dir, err) < 0)
         return -1;
@@ -1789,12 +1796,41 @@ bool mount_is_dead(const char *dir)
     return type && !strcmp(type, "fuse.imgfs");
 }
 
-int mount_unmount(const char *dir, bool lazy, struct imgfs_err *err)
+/* Whether the file system with device `dev` still exists somewhere: an overlay using it as a lower
+ * directory, a copy in another mount namespace, a busy mount detached with -l. ustat(2) finds a
+ * superblock by its device alone (EINVAL: none); it also asks the daemon one STATFS. */
+static bool mount_dev_alive(const char *dev)
+{
+#ifdef SYS_ustat
+    unsigned major, minor;
+    char ignored[64];
+    if (!dev_parse(dev, ":", 10, &major, &minor))
+        return false;
+    return syscall(SYS_ustat, (unsigned)makedev(major, minor), ignored) == 0 || errno != EINVAL;
+#else
+    (void)dev;
+    return false;
+#endif
+}
+
+/* After an unmount: the kernel ended the connection when it freed the superblock, the daemon sees
+ * ENODEV and the keeper ends, releasing its lease — shortly after umount2 returned. Wait for that
+ * (at most UNMOUNT_WAIT_MS), unless the file system lives on elsewhere (its keeper serves on). */
+#define UNMOUNT_WAIT_MS 10000
+static void unmount_wait_lease(const char *root, const char *dev)
+{
+    double deadline = monotonic_now() + UNMOUNT_WAIT_MS / 1000.0;
+    while (store_lease_held(root, dev) && !mount_dev_alive(dev) && monotonic_now() < deadline)
+        poll(NULL, 0, 5);
+}
+
+int mount_unmount(const char *root, const char *dir, bool lazy, struct imgfs_err *err)
 {
     cleanup_free char *abs_dir = absolute_dir(dir, err);
     if (!abs_dir)
         return -1;
-    cleanup_free char *type = mount_type_at(abs_dir, NULL, err);
+    cleanup_free char *dev = NULL;
+    cleanup_free char *type = mount_type_at(abs_dir, &dev, err);
     if (!type)
         return -1;
     if (strcmp(type, "fuse.imgfs"))
@@ -1805,6 +1841,8 @@ int mount_unmount(const char *dir, bool lazy, struct imgfs_err *err)
                 return err_set(err, EBUSY, "`%s` is busy (umount -l detaches it anyway)", dir);
             return err_sys(err, errno, "unmounting `%s`", dir);
         }
+        if (root && dev)
+            unmount_wait_lease(root, dev);
         return 0;
     }
     /* without privileges the setuid fusermount3 does it, as for every FUSE mount */
@@ -1827,5 +1865,7 @@ int mount_unmount(const char *dir, bool lazy, struct imgfs_err *err)
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return err_set(err, EIO, "unmounting `%s`: fusermount3 failed (status %d)", dir,
                        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    if (root && dev)
+        unmount_wait_lease(root, dev);
     return 0;
 }

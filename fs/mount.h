@@ -2,7 +2,8 @@
  *
  * The image never changes, so the kernel is told to cache everything (entries, attributes, pages,
  * directories, symlinks) for a very long time. Reads are answered from the LMDB map without copies.
- * The daemon holds a store lease on the image for as long as it is mounted, so gc never frees it. */
+ * The daemon holds a store lease on the image for as long as it is mounted, so gc never frees it.
+ */
 #ifndef IMGFS_MOUNT_H
 #define IMGFS_MOUNT_H
 
@@ -29,16 +30,20 @@ struct mount_options {
 
 /* Mount image `ref` from the store at `root` on `dir`. Without foreground the call returns once the
  * mount is live, leaving two processes of its own: a keeper that holds the FUSE connection and
- * restarts the daemon serving it whenever that dies (docs/mount.md); errors found before that (no such image, `dir`
- * missing, not a directory or already a mount point) are returned, not logged. The daemon holds
- * none of the caller's file descriptors. Mounting over a non-empty directory is allowed (as in
- * fuse3). */
+ * restarts the daemon serving it whenever that dies (docs/mount.md); errors found before that (no
+ * such image, `dir` missing, not a directory or already a mount point) are returned, not logged.
+ * The daemon holds none of the caller's file descriptors. Mounting over a non-empty directory is
+ * allowed (as in fuse3). */
 int mount_image(const char *root, const char *ref, const char *dir, const struct mount_options *o,
                 struct imgfs_err *err);
 /* Is `dir` an imgfs mount that nobody serves any more (its keeper and daemon are gone: the kernel
  * answers ENOTCONN)? Asks the daemon of a live mount one STATFS. */
 bool mount_is_dead(const char *dir);
-/* Unmount `dir` (fusermount3 -u semantics; `lazy` detaches even when busy). */
-int mount_unmount(const char *dir, bool lazy, struct imgfs_err *err);
+/* Unmount `dir` (fusermount3 -u semantics; `lazy` detaches even when busy). With `root` (the store
+ * the mount was made from), an unmount that ends the file system returns once the mount's keeper
+ * has released its lease on the image (at most 10 s), so that a gc right after it frees what only
+ * the mount kept; a file system that lives on (an overlay's lower directory, a busy mount detached
+ * with `lazy`) keeps its lease and the call returns at once. NULL: no wait. */
+int mount_unmount(const char *root, const char *dir, bool lazy, struct imgfs_err *err);
 
 #endif

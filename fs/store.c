@@ -26,7 +26,7 @@ struct store {
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
     char *root;
-    int lock_fd; /* ROOT/lock: shared by batches, exclusive by gc */
+    int lock_fd;      /* ROOT/lock: shared by batches, exclusive by gc */
     unsigned batches; /* open batches of this process (under mu): the lock is one per fd, so it
                          is taken by the first and released by the last */
     store_fetch_fn fetch;
@@ -68,8 +68,8 @@ static int mdb_fail(struct imgfs_err *err, int rc, const char *what)
 {
     int code = rc == MDB_MAP_FULL ? ENOSPC : rc > 0 && rc < 1000 ? rc : EIO;
     if (rc == MDB_MAP_FULL)
-        return err_set(err, ENOSPC,
-                       "%s: the store's map is full (raise IMGFS_MAP_SIZE, in bytes)", what);
+        return err_set(err, ENOSPC, "%s: the store's map is full (raise IMGFS_MAP_SIZE, in bytes)",
+                       what);
     return err_set(err, code, "%s: %s", what, mdb_strerror(rc));
 }
 
@@ -368,7 +368,8 @@ static int txn_begin(struct store *s, unsigned flags, MDB_txn **txn, struct imgf
         rc = mdb_txn_begin(s->env, NULL, flags, txn);
     }
     if (rc)
-        return mdb_fail(err, rc, flags & MDB_RDONLY ? "starting a store read" : "starting a store write");
+        return mdb_fail(err, rc,
+                        flags & MDB_RDONLY ? "starting a store read" : "starting a store write");
     return 0;
 }
 
@@ -458,13 +459,20 @@ int store_chunk_get(struct store_read *r, const struct digest *d, bool verify, c
 static int db_of(enum store_db db)
 {
     switch (db) {
-    case STORE_CHUNK: return DB_CHUNK;
-    case STORE_BLOB: return DB_BLOB;
-    case STORE_LAYER: return DB_LAYER;
-    case STORE_VIEW: return DB_VIEW;
-    case STORE_CACHE: return DB_CACHE;
-    case STORE_REMOTE: return DB_REMOTE;
-    default: return DB_BLOB;
+    case STORE_CHUNK:
+        return DB_CHUNK;
+    case STORE_BLOB:
+        return DB_BLOB;
+    case STORE_LAYER:
+        return DB_LAYER;
+    case STORE_VIEW:
+        return DB_VIEW;
+    case STORE_CACHE:
+        return DB_CACHE;
+    case STORE_REMOTE:
+        return DB_REMOTE;
+    default:
+        return DB_BLOB;
     }
 }
 
@@ -812,7 +820,8 @@ int store_lease_take(struct store *s, const struct digest *manifest, struct stor
     cleanup_free char *dir = xasprintf("%s/leases", s->root);
     if (mkdir_p(dir, 0700, err) < 0)
         return -1;
-    char *path = xasprintf("%s/%s.%d.%d", dir, hex, (int)getpid(), __sync_fetch_and_add(&counter, 1));
+    char *path =
+        xasprintf("%s/%s.%d.%d", dir, hex, (int)getpid(), __sync_fetch_and_add(&counter, 1));
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || flock_retry(fd, LOCK_EX) < 0) {
         err_sys(err, errno, "taking lease `%s`", path);
@@ -836,6 +845,39 @@ void store_lease_release(struct store_lease *l)
     close(l->fd);
     free(l->path);
     free(l);
+}
+
+int store_lease_note(struct store_lease *l, const char *note, struct imgfs_err *err)
+{
+    if (ftruncate(l->fd, 0) < 0 || write_full(l->fd, note, strlen(note)) < 0)
+        return err_sys(err, errno, "writing lease `%s`", l->path);
+    return 0;
+}
+
+bool store_lease_held(const char *root, const char *note)
+{
+    cleanup_free char *dir = xasprintf("%s/leases", root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    size_t len = strlen(note);
+    bool held = false;
+    struct dirent *de;
+    while (!held && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
+        cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char text[128];
+        ssize_t n = fd < 0 ? -1 : pread(fd, text, sizeof text, 0);
+        if (n != (ssize_t)len || memcmp(text, note, len))
+            continue;
+        /* a shared lock fails while the holder's exclusive one stands; taken, it is let go at once
+         */
+        held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    }
+    closedir(d);
+    return held;
 }
 
 /* ---- gc ---- */
@@ -1047,7 +1089,7 @@ int store_gc(struct store *s, struct store_gc_stats *stats, struct imgfs_err *er
         if (!err->code)
             err_set(err, EIO, "reading the image names");
         err_ctx(err, "gc refused, nothing was freed (run `imgfs fsck`; `imgfs rmi` of the name "
-                "lets gc free the image)");
+                     "lets gc free the image)");
         goto out;
     }
     collect_leases(s, &roots);

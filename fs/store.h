@@ -10,13 +10,13 @@
  *   remote chunk sha256     -> where to fetch an absent chunk (filled by later, lazy-pull work)
  *   meta   "schema"         -> "1"
  *
- * Concurrency: any number of processes may open one store. Readers never block (LMDB MVCC). Writes go
- * through a batch: content-addressed records (chunks, blobs, layers, views) are committed in batches
- * of about 64 MiB as they come; names (the only thing that makes an image visible) are written in the
- * batch's final transaction. A batch holds a shared lock on `ROOT/lock` for its whole life and gc an
- * exclusive one, so gc never frees the chunks of an import in progress; a killed import leaves only
- * unreferenced records, which the next gc frees. A mounted image holds a lease (a locked file under
- * ROOT/leases) so gc keeps everything it references even after `rmi`.
+ * Concurrency: any number of processes may open one store. Readers never block (LMDB MVCC). Writes
+ * go through a batch: content-addressed records (chunks, blobs, layers, views) are committed in
+ * batches of about 64 MiB as they come; names (the only thing that makes an image visible) are
+ * written in the batch's final transaction. A batch holds a shared lock on `ROOT/lock` for its
+ * whole life and gc an exclusive one, so gc never frees the chunks of an import in progress; a
+ * killed import leaves only unreferenced records, which the next gc frees. A mounted image holds a
+ * lease (a locked file under ROOT/leases) so gc keeps everything it references even after `rmi`.
  *
  * Thread-safety: a `struct store` may be shared by threads; a `struct store_read` and a
  * `struct store_batch` belong to one thread at a time. Never use a store across fork(). */
@@ -31,7 +31,15 @@
 
 #define STORE_DEFAULT_ROOT "/var/lib/imgfs"
 
-enum store_db { STORE_CHUNK, STORE_BLOB, STORE_LAYER, STORE_VIEW, STORE_CACHE, STORE_REMOTE, STORE_DB_COUNT };
+enum store_db {
+    STORE_CHUNK,
+    STORE_BLOB,
+    STORE_LAYER,
+    STORE_VIEW,
+    STORE_CACHE,
+    STORE_REMOTE,
+    STORE_DB_COUNT
+};
 
 /* The build cache (`buildcache` database, written by builder/): key = a build step's cache key,
  * value = this struct as bytes. gc treats a record younger than IMGFS_BUILD_CACHE_KEEP seconds
@@ -56,10 +64,10 @@ int store_open(const char *root, unsigned flags, struct store **out, struct imgf
 void store_close(struct store *s);
 const char *store_root(const struct store *s);
 
-/* A function that fetches absent chunks into the store (lazy pulls, fs/lazy.h). Returns 0 when every
- * one of them is now present (committed: a read transaction begun afterwards sees it), -1 with err
- * set otherwise. Called from any thread, several at once. NULL (the default) means absent chunks
- * are errors. Set it before threads use the store. */
+/* A function that fetches absent chunks into the store (lazy pulls, fs/lazy.h). Returns 0 when
+ * every one of them is now present (committed: a read transaction begun afterwards sees it), -1
+ * with err set otherwise. Called from any thread, several at once. NULL (the default) means absent
+ * chunks are errors. Set it before threads use the store. */
 typedef int (*store_fetch_fn)(void *ctx, struct store *s, const struct digest *chunks, size_t n,
                               struct imgfs_err *err);
 void store_set_fetcher(struct store *s, store_fetch_fn fn, void *ctx);
@@ -183,6 +191,12 @@ struct store_lease;
 int store_lease_take(struct store *s, const struct digest *manifest, struct store_lease **out,
                      struct imgfs_err *err);
 void store_lease_release(struct store_lease *l);
+/* Say what holds the lease: `note` (one short line, a mount's device for the FUSE keeper) is
+ * written into the lease file, where store_lease_held finds it. */
+int store_lease_note(struct store_lease *l, const char *note, struct imgfs_err *err);
+/* Whether a live process holds a lease under `root` whose note is `note` (without opening the
+ * store: a look at ROOT/leases, which leaves stale files to gc). */
+bool store_lease_held(const char *root, const char *note);
 
 struct store_gc_stats {
     uint64_t chunks_freed, bytes_freed, blobs_freed, layers_freed, views_freed, remotes_freed;

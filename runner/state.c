@@ -919,7 +919,7 @@ int ctr_mount_acquire(const char *run_dir, const char *key, const char *id, ctr_
          * be found later: the path is mounted again now); detach it and mount again */
         fail_users(run_dir, key);
         struct imgfs_err ignored;
-        mount_unmount(root, true, &ignored);
+        mount_unmount(NULL, root, true, &ignored);
     }
     if (!is_mounted(root)) {
         if (mkdir(root, 0755) < 0 && errno != EEXIST) {
@@ -971,7 +971,7 @@ int ctr_mount_release(const char *run_dir, const char *key, const char *id, stru
     if (used)
         return 0;
     cleanup_free char *root = xasprintf("%s/images/%s/rootfs", run_dir, key);
-    if ((is_mounted(root) || mount_is_dead(root)) && mount_unmount(root, true, err) < 0)
+    if ((is_mounted(root) || mount_is_dead(root)) && mount_unmount(NULL, root, true, err) < 0)
         return err_ctx(err, "unmounting the image");
     return 0;
 }

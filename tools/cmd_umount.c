@@ -16,7 +16,6 @@ static void umount_usage(FILE *f)
 
 int cmd_umount(int argc, char **argv, struct cli *cli)
 {
-    (void)cli;
     static const struct option longopts[] = {
         {"lazy", no_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
@@ -42,7 +41,7 @@ int cmd_umount(int argc, char **argv, struct cli *cli)
         return EXIT_IMGFS_FAILED;
     }
     struct imgfs_err err = {0};
-    if (mount_unmount(argv[optind], lazy, &err) < 0) {
+    if (mount_unmount(cli->root, argv[optind], lazy, &err) < 0) {
         cli_report("umount", &err);
         return EXIT_IMGFS_FAILED;
     }

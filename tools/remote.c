@@ -219,7 +219,7 @@ int cli_trace_mount(const struct cli *cli, const char *image, unsigned fetch_tim
 int cli_trace_finish(const struct cli *cli, struct cli_trace *t, const struct digest *manifest,
                      size_t *n, struct imgfs_err *err)
 {
-    if (mount_unmount(t->rootfs, false, err) < 0)
+    if (mount_unmount(cli->root, t->rootfs, false, err) < 0)
         return -1;
     t->mounted = false;
     return lazy_trace_record(cli->root, manifest, t->file, n, err);
@@ -229,7 +229,7 @@ void cli_trace_end(struct cli_trace *t)
 {
     struct imgfs_err ignored;
     if (t->mounted)
-        mount_unmount(t->rootfs, true, &ignored);
+        mount_unmount(NULL, t->rootfs, true, &ignored);
     if (t->file)
         unlink(t->file);
     if (t->rootfs)
