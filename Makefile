@@ -129,7 +129,7 @@ build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -Wall -Wextra $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(CPPFLAGS) -MMD -MP -c -o $@ $<
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -Wall -Wextra $(FUZZ_FLAGS) -fsanitize=fuzzer $(CPPFLAGS) -o $@ $< $(FUZZ_OBJS) $(LDFLAGS) $(LDLIBS)
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <stdatomic.h>
 #include <sys/xattr.h>
 
 /* ---- paths ---- */
@@ -143,6 +144,16 @@ static ssize_t hash_write(struct archive *a, void *ctx, const void *data, size_t
     return (ssize_t)len;
 }
 
+/* One chunker buffer kept for the next builder: a layer per small input (a fuzz target, a build of
+ * many small steps) would otherwise map, fault in and unmap 512 KiB each time (ASan puts every
+ * block that big in a mapping of its own). Builders of parallel jobs take their own. */
+static _Atomic(uint8_t *) spare_cbuf;
+
+static void cbuf_release(uint8_t *cbuf)
+{
+    free(atomic_exchange(&spare_cbuf, cbuf));
+}
+
 int layer_builder_open(struct store_batch *b, const char *what, struct layer_builder **out,
                        struct imgfs_err *err)
 {
@@ -152,7 +163,9 @@ int layer_builder_open(struct store_batch *b, const char *what, struct layer_bui
     lb->what = xstrdup(what);
     lb->diff = digest_ctx_new();
     lb->ccap = 2 * CHUNK_MAX;
-    lb->cbuf = xmalloc(lb->ccap);
+    lb->cbuf = atomic_exchange(&spare_cbuf, NULL);
+    if (!lb->cbuf)
+        lb->cbuf = xmalloc(lb->ccap);
     lb->hash_out = layer_tar_writer_new(lb, hash_write);
     lb->canon = archive_entry_new();
     layer_writer_init(&lb->w);
@@ -169,7 +182,7 @@ void layer_builder_free(struct layer_builder *lb)
     archive_entry_free(lb->canon);
     digest_ctx_free(lb->diff);
     pathset_free(&lb->seen);
-    free(lb->cbuf);
+    cbuf_release(lb->cbuf);
     free(lb->ext);
     free(lb->runs);
     free(lb->what);

@@ -1,28 +1,19 @@
 /* fuzz_tar.c — import_layer on arbitrary bytes (any compression libarchive knows): an error or a
- * layer, never a crash; a layer it accepts must merge into a view. One store per process, batches
- * aborted, so nothing accumulates. */
+ * layer, never a crash; a layer it accepts must merge into a view. One store per process
+ * (fuzz_store.h), batches aborted, so nothing accumulates. */
 #include "../../fs/import.h"
-#include "../../fs/store.h"
 #include "../../fs/view.h"
+#include "fuzz_store.h"
 
 #include <archive.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static struct store *store;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct imgfs_err err;
-    if (!store) {
-        char dir[] = "/tmp/imgfs-fuzz.XXXXXX";
-        if (!mkdtemp(dir) || store_open(dir, 0, &store, &err) < 0)
-            abort();
-    }
     struct store_batch *b;
-    if (store_batch_begin(store, &b, &err) < 0)
+    if (store_batch_begin(fuzz_store(), &b, &err) < 0)
         abort();
     struct archive *a = import_tar_reader_new();
     struct layer_build_result res;
