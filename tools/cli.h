@@ -44,8 +44,8 @@ struct cli {
     X(stats, "Show containers' CPU, memory, network and pids use")                                 \
     X(attach, "Not supported (--help says why): use logs -f or exec -it")                          \
     X(cp, "Copy files between a container and the host")                                           \
-    X(container, "Manage containers: container prune")                                             \
-    X(image, "Manage images: image prune")                                                         \
+    X(container, "Manage containers: container ls, rm, inspect, ... (the verbs above)")            \
+    X(image, "Manage images: image ls, rm, inspect, ... (the verbs above)")                        \
     X(system, "Show the space images and containers use: system df")                               \
     X(volume, "Manage volumes: create, ls, inspect, rm, prune")                                    \
     X(stop, "Stop a container (SIGTERM, then SIGKILL)")                                            \
@@ -61,6 +61,9 @@ struct cli {
 #define X(name, help) int cmd_##name(int argc, char **argv, struct cli *cli);
 IMGFS_VERBS(X)
 #undef X
+/* `imgfs container prune`, `imgfs image prune`: argv[0] is "prune" */
+int cmd_container_prune(int argc, char **argv, struct cli *cli);
+int cmd_image_prune(int argc, char **argv, struct cli *cli);
 
 /* Print "imgfs VERB: message" to stderr. */
 void cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -141,9 +144,9 @@ const char *cli_flag_typed(char **argv, int c);
  * return (1 for a missing container or an ambiguous prefix, as Docker; 125 otherwise). */
 int cli_find_container(const struct cli *cli, const char *verb, const char *ref,
                        struct ctr_state *out);
-/* Too few or too many arguments: Docker's words ("imgfs stop: 'imgfs stop' requires at least 1
- * argument", `requirement` being "requires at least 1 argument"), the pointer to --help, and
- * Docker's exit status for it, 1 (its flag errors are 125). */
+/* Too few or too many arguments, for every verb: Docker's words ("imgfs stop: 'imgfs stop'
+ * requires at least 1 argument", `requirement` being "requires at least 1 argument"), the pointer
+ * to --help, and 125, as every usage error (Docker 20.10 exits 1 for these: docs/cli.md). */
 int cli_wrong_args(const char *verb, const char *requirement);
 /* "See 'imgfs VERB --help'." on stderr; returns 125, the exit status of every usage error. */
 int cli_usage_error(const char *verb);

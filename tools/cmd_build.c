@@ -667,9 +667,8 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         goto out;
     }
     if (optind != argc - 1) {
-        cli_error("build", "\"build\" requires exactly 1 argument (the context: a directory, "
-                           "or - for a Dockerfile on stdin)");
-        fprintf(stderr, "See 'imgfs build --help'.\n");
+        rc = cli_wrong_args("build", "requires exactly 1 argument (the context: a directory, "
+                                     "or - for a Dockerfile on stdin)");
         goto out;
     }
     const char *context = argv[optind];

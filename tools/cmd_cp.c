@@ -58,21 +58,21 @@ int cmd_cp(int argc, char **argv, struct cli *cli)
         else if (c != 'q')
             return cli_usage_error("cp");
     }
-    if (argc - optind != 2) {
+    if (argc - optind != 2)
         return cli_wrong_args("cp", "requires 2 arguments");
-    }
     cleanup_free char *from = NULL, *to = NULL;
     const char *src = argv[optind], *dest = argv[optind + 1];
     const char *src_path = container_part(src, &from), *dest_path = container_part(dest, &to);
     if (!strcmp(src, "-") && !strcmp(dest, "-")) {
         cli_error("cp", "invalid destination: `-` is the source already (one side must be a "
                         "container path)");
-        return cli_usage_error("cp");
+        return 1;
     }
+    /* Docker's words and status: its client refuses these after parsing, as plain errors (1) */
     if (!!src_path == !!dest_path) {
         cli_error("cp", src_path ? "copying between containers is not supported"
                                  : "must specify at least one container source");
-        return cli_usage_error("cp");
+        return 1;
     }
     const char *ctr = src_path ? from : to;
     struct imgfs_err err = {0};

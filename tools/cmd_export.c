@@ -49,11 +49,8 @@ int cmd_export(int argc, char **argv, struct cli *cli)
             return EXIT_IMGFS_FAILED;
         }
     }
-    if (optind + 1 != argc) {
-        cli_error("export", "expected exactly one IMAGE");
-        export_usage(stderr);
-        return EXIT_IMGFS_FAILED;
-    }
+    if (optind + 1 != argc)
+        return cli_wrong_args("export", "requires exactly 1 argument");
     const char *ref = argv[optind];
     enum export_format format;
     if (!strcmp(format_name, "oci"))

@@ -136,8 +136,10 @@ int cmd_fsck(int argc, char **argv, struct cli *cli)
         return 0;
     }
     if (argc != 1) {
-        cli_error("fsck", "unexpected argument `%s`", argv[1]);
-        return 1;
+        if (argv[1][0] != '-')
+            return cli_wrong_args("fsck", "accepts no arguments");
+        cli_error("fsck", "unknown flag: %s", argv[1]);
+        return cli_usage_error("fsck");
     }
     struct store *s = cli_store_open(cli, "fsck", true);
     if (!s)

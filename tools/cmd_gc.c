@@ -19,8 +19,10 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
     }
     bool build_cache = argc == 2 && !strcmp(argv[1], "--build-cache");
     if (argc != 1 && !build_cache) {
-        cli_error("gc", "unexpected argument `%s`", argv[1]);
-        return 1;
+        if (argv[1][0] != '-')
+            return cli_wrong_args("gc", "accepts no arguments");
+        cli_error("gc", "unknown flag: %s", argv[1]);
+        return cli_usage_error("gc");
     }
     struct store *s = cli_store_open(cli, "gc", false);
     if (!s)

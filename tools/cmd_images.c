@@ -45,9 +45,19 @@ static void ago(int64_t t, char *buf, size_t len)
         snprintf(buf, len, "%lld days ago", (long long)d / 86400);
 }
 
+static int is_named(void *ctx, const struct store_image_entry *e)
+{
+    return strncmp(e->name, "sha256:", 7) && digest_equal(&e->manifest, ctx);
+}
+
 static int list_one(void *ctx, const struct store_image_entry *e)
 {
     struct listing *l = ctx;
+    /* the record an unnamed import leaves ("sha256:MANIFEST") is no row of its own once the
+     * image has a name: Docker lists an image ID once, under its names */
+    if (!strncmp(e->name, "sha256:", 7) &&
+        store_image_foreach(l->r, is_named, (void *)&e->manifest) > 0)
+        return 0;
     char hex[DIGEST_HEX_LEN + 1], size[32], when[64], config_hex[DIGEST_HEX_LEN + 1];
     digest_hex(&e->manifest, hex);
     /* IMAGE ID is Docker's: the config digest (the manifest's is DIGEST without a registry's) */

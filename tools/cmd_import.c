@@ -87,10 +87,8 @@ int cmd_import(int argc, char **argv, struct cli *cli)
             return cli_usage_error("import");
         }
     }
-    if (optind + 1 != argc) {
-        cli_error("import", "expected exactly one SOURCE (see 'imgfs import --help')");
-        return 1;
-    }
+    if (optind + 1 != argc)
+        return cli_wrong_args("import", "requires exactly 1 argument (the SOURCE)");
     if (name && !cli_valid_name(name)) {
         cli_error("import", "invalid image name `%s`: use lowercase letters, digits, `._-/` and "
                   "an optional `:TAG`", name);

@@ -102,11 +102,8 @@ int cmd_mount(int argc, char **argv, struct cli *cli)
             return cli_usage_error("mount");
         }
     }
-    if (argc - optind != 2) {
-        cli_error("mount", "wants exactly two arguments, IMAGE and DIR");
-        fprintf(stderr, "See 'imgfs mount --help'.\n");
-        return EXIT_IMGFS_FAILED;
-    }
+    if (argc - optind != 2)
+        return cli_wrong_args("mount", "requires exactly 2 arguments, IMAGE and DIR");
     struct imgfs_err err = {0};
     if (cli_lazy_ensure(cli, argv[optind], &ro, "mount") < 0)
         return EXIT_IMGFS_FAILED;

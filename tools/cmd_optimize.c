@@ -24,8 +24,7 @@ int cmd_optimize(int argc, char **argv, struct cli *cli)
         return 0;
     }
     if (argc < 4 || strcmp(argv[2], "--")) {
-        cli_error("optimize", "wants IMAGE -- COMMAND [ARG...]");
-        return cli_usage_error("optimize");
+        return cli_wrong_args("optimize", "requires IMAGE -- COMMAND [ARG...]");
     }
     size_t n = (size_t)argc - 3;
     char **args = xcalloc(n + 8, sizeof *args);

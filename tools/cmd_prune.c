@@ -64,14 +64,13 @@ static int prune_options(int argc, char **argv, const char *verb, const char *us
         return -1;
     }
     if (optind != argc) {
-        cli_error(verb, "accepts no arguments");
-        *rc = cli_usage_error(verb);
+        *rc = cli_wrong_args(verb, "accepts no arguments");
         return -1;
     }
     return 0;
 }
 
-static int container_prune(int argc, char **argv, struct cli *cli)
+int cmd_container_prune(int argc, char **argv, struct cli *cli)
 {
     bool force = false;
     int rc = 0;
@@ -107,7 +106,7 @@ static int container_prune(int argc, char **argv, struct cli *cli)
     return rc;
 }
 
-static int image_prune(int argc, char **argv, struct cli *cli)
+int cmd_image_prune(int argc, char **argv, struct cli *cli)
 {
     bool force = false;
     int rc = 0;
@@ -136,35 +135,4 @@ static int image_prune(int argc, char **argv, struct cli *cli)
     }
     cli_prune_total(false, st.bytes_freed);
     return 0;
-}
-
-/* `imgfs container SUB` / `imgfs image SUB`: the subcommand's argv starts at SUB */
-static int dispatch(int argc, char **argv, struct cli *cli, const char *group,
-                    int (*prune)(int, char **, struct cli *))
-{
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("Usage: imgfs %s COMMAND\n\nCommands:\n  prune   %s\n\nRun 'imgfs %s prune "
-               "--help' for its options.\n",
-               group,
-               !strcmp(group, "image") ? "Free images no name refers to"
-                                       : "Remove all stopped containers",
-               group);
-        return argc < 2 ? EXIT_IMGFS_FAILED : 0;
-    }
-    if (strcmp(argv[1], "prune")) {
-        fprintf(stderr, "imgfs %s: unknown command `%s` (known: prune)\n", group, argv[1]);
-        return cli_usage_error(group);
-    }
-    optind = 1;
-    return prune(argc - 1, argv + 1, cli);
-}
-
-int cmd_container(int argc, char **argv, struct cli *cli)
-{
-    return dispatch(argc, argv, cli, "container", container_prune);
-}
-
-int cmd_image(int argc, char **argv, struct cli *cli)
-{
-    return dispatch(argc, argv, cli, "image", image_prune);
 }

@@ -344,8 +344,7 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
             goto out_filters;
     }
     if (optind < argc) {
-        cli_error("ps", "accepts no arguments");
-        rc = cli_usage_error("ps");
+        rc = cli_wrong_args("ps", "accepts no arguments");
         goto out_filters;
     }
     if (f.status || last >= 0)

@@ -753,9 +753,10 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
         goto out;
     }
     if (attach_given && spec.detach) {
-        /* Docker's words (it exits 1; a usage error is 125 across imgfs's verbs) */
+        /* Docker's words and status (its client checks this after parsing: 1, no pointer to
+         * --help) */
         cli_error(verb, "conflicting options: cannot specify both --attach and --detach");
-        rc = cli_usage_error(verb);
+        rc = 1;
         goto out;
     }
     if (!create && spec.tty && spec.interactive && !isatty(STDIN_FILENO)) {

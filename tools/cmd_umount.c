@@ -35,11 +35,8 @@ int cmd_umount(int argc, char **argv, struct cli *cli)
             return cli_usage_error("umount");
         }
     }
-    if (argc - optind != 1) {
-        cli_error("umount", "wants exactly one argument, DIR");
-        fprintf(stderr, "See 'imgfs umount --help'.\n");
-        return EXIT_IMGFS_FAILED;
-    }
+    if (argc - optind != 1)
+        return cli_wrong_args("umount", "requires exactly 1 argument, DIR");
     struct imgfs_err err = {0};
     if (mount_unmount(cli->root, argv[optind], lazy, &err) < 0) {
         cli_report("umount", &err);

@@ -144,11 +144,13 @@ static int volume_create(int argc, char **argv, struct cli *cli)
     }
     if (rc >= 0)
         goto out;
-    if (argc - optind > 1 || (name && argc - optind == 1 && strcmp(name, argv[optind]))) {
-        cli_error("volume create", argc - optind > 1
-                                       ? "\"volume create\" requires at most 1 argument"
-                                       : "conflicting options: either specify --name or provide "
-                                         "positional arg, not both");
+    if (argc - optind > 1) {
+        rc = cli_wrong_args("volume create", "requires at most 1 argument");
+        goto out;
+    }
+    if (name && argc - optind == 1 && strcmp(name, argv[optind])) {
+        cli_error("volume create",
+                  "conflicting options: either specify --name or provide positional arg, not both");
         rc = cli_usage_error("volume create");
         goto out;
     }
@@ -230,8 +232,7 @@ static int volume_ls(int argc, char **argv, struct cli *cli)
     if (rc >= 0)
         return rc;
     if (optind != argc) {
-        cli_error("volume ls", "\"volume ls\" accepts no arguments");
-        return cli_usage_error("volume ls");
+        return cli_wrong_args("volume ls", "accepts no arguments");
     }
     if (quiet && !format)
         format = "{{.Name}}";
@@ -303,8 +304,7 @@ static int volume_inspect(int argc, char **argv, struct cli *cli)
     if (rc >= 0)
         return rc;
     if (optind >= argc) {
-        cli_error("volume inspect", "\"volume inspect\" requires at least 1 argument");
-        return cli_usage_error("volume inspect");
+        return cli_wrong_args("volume inspect", "requires at least 1 argument");
     }
     struct cli_format fmt;
     if (format && cli_format_begin(&fmt, "volume inspect", format, NULL, NULL) < 0)
@@ -350,8 +350,7 @@ static int volume_rm(int argc, char **argv, struct cli *cli)
     if (rc >= 0)
         return rc;
     if (optind >= argc) {
-        cli_error("volume rm", "\"volume rm\" requires at least 1 argument");
-        return cli_usage_error("volume rm");
+        return cli_wrong_args("volume rm", "requires at least 1 argument");
     }
     rc = 0;
     for (int i = optind; i < argc; i++) {
@@ -409,8 +408,7 @@ static int volume_prune(int argc, char **argv, struct cli *cli)
     if (rc >= 0)
         return rc;
     if (optind != argc) {
-        cli_error("volume prune", "\"volume prune\" accepts no arguments");
-        return cli_usage_error("volume prune");
+        return cli_wrong_args("volume prune", "accepts no arguments");
     }
     if (!force && !confirm(all ? "This will remove all local volumes not used by at least one "
                                  "container."

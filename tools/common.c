@@ -230,8 +230,7 @@ int cli_find_container(const struct cli *cli, const char *verb, const char *ref,
 int cli_wrong_args(const char *verb, const char *requirement)
 {
     cli_error(verb, "'imgfs %s' %s", verb, requirement);
-    cli_usage_error(verb);
-    return 1;
+    return cli_usage_error(verb);
 }
 
 int cli_usage_error(const char *verb)

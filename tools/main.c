@@ -72,6 +72,106 @@ static const char *closest_verb(const char *typed)
     return best;
 }
 
+/* Docker's management forms: `imgfs container ls` is `imgfs ps`, `imgfs image rm` is `imgfs rmi`,
+ * and so on. `verb` is the argv[0] the verb is called with (its messages say `imgfs ps: ...`);
+ * `type` is inserted as `--type TYPE` after it (container inspect, image inspect). */
+struct group_verb {
+    const char *group, *sub, *verb, *type;
+    int (*run)(int argc, char **argv, struct cli *cli);
+    const char *help;
+};
+static const struct group_verb group_verbs[] = {
+    {"container", "attach", "attach", NULL, cmd_attach, "Not supported: use logs -f or exec -it"},
+    {"container", "commit", "commit", NULL, cmd_commit,
+     "Create an image from a container's changes"},
+    {"container", "cp", "cp", NULL, cmd_cp, "Copy files between a container and the host"},
+    {"container", "create", "create", NULL, cmd_create, "Create a new container"},
+    {"container", "exec", "exec", NULL, cmd_exec, "Run a command in a running container"},
+    {"container", "inspect", "inspect", "container", cmd_inspect,
+     "Show containers (Docker's JSON)"},
+    {"container", "kill", "kill", NULL, cmd_kill, "Send a signal to containers"},
+    {"container", "logs", "logs", NULL, cmd_logs, "Show a container's output"},
+    {"container", "ls", "ps", NULL, cmd_ps, "List containers (ps)"},
+    {"container", "list", "ps", NULL, cmd_ps, NULL},
+    {"container", "port", "port", NULL, cmd_port, "List a container's published ports"},
+    {"container", "prune", "prune", NULL, cmd_container_prune, "Remove all stopped containers"},
+    {"container", "rename", "rename", NULL, cmd_rename, "Rename a container"},
+    {"container", "restart", "restart", NULL, cmd_restart, "Stop containers and start them again"},
+    {"container", "rm", "rm", NULL, cmd_rm, "Remove containers"},
+    {"container", "run", "run", NULL, cmd_run, "Run a command in a new container"},
+    {"container", "start", "start", NULL, cmd_start, "Start created or stopped containers"},
+    {"container", "stats", "stats", NULL, cmd_stats, "Show containers' resource use"},
+    {"container", "stop", "stop", NULL, cmd_stop, "Stop containers"},
+    {"container", "top", "top", NULL, cmd_top, "Display the running processes of a container"},
+    {"container", "wait", "wait", NULL, cmd_wait, "Block until containers stop, print exit codes"},
+    {"image", "build", "build", NULL, cmd_build, "Build an image from a Dockerfile"},
+    {"image", "import", "import", NULL, cmd_import,
+     "Import a tarball, docker-save archive or OCI layout"},
+    {"image", "inspect", "inspect", "image", cmd_inspect, "Show images"},
+    {"image", "load", "load", NULL, cmd_load, "Load images from a docker-save archive"},
+    {"image", "ls", "images", NULL, cmd_images, "List images (images)"},
+    {"image", "list", "images", NULL, cmd_images, NULL},
+    {"image", "prune", "prune", NULL, cmd_image_prune, "Free images no name refers to"},
+    {"image", "pull", "pull", NULL, cmd_pull, "Download an image from a registry"},
+    {"image", "push", "push", NULL, cmd_push, "Upload an image to a registry"},
+    {"image", "rm", "rmi", NULL, cmd_rmi, "Remove image names (rmi)"},
+    {"image", "save", "save", NULL, cmd_save, "Write an image as a docker-save archive"},
+    {"image", "tag", "tag", NULL, cmd_tag, "Give an image another name"},
+};
+
+static void group_usage(FILE *f, const char *group)
+{
+    fprintf(f,
+            "Usage: imgfs %s COMMAND\n\n"
+            "Manage %ss: Docker's names for the verbs of imgfs --help.\n\nCommands:\n",
+            group, group);
+    for (size_t i = 0; i < sizeof group_verbs / sizeof group_verbs[0]; i++)
+        if (!strcmp(group_verbs[i].group, group) && group_verbs[i].help)
+            fprintf(f, "  %-10s %s\n", group_verbs[i].sub, group_verbs[i].help);
+    fprintf(f, "\nRun 'imgfs %s COMMAND --help' for a command's options.\n", group);
+}
+
+/* argv[0] is the group, argv[1] the subcommand */
+static int group_dispatch(int argc, char **argv, struct cli *cli)
+{
+    const char *group = argv[0];
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        group_usage(stdout, group); /* Docker: the usage, exit 0, also without a subcommand */
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof group_verbs / sizeof group_verbs[0]; i++) {
+        const struct group_verb *g = &group_verbs[i];
+        if (strcmp(g->group, group) || strcmp(g->sub, argv[1]))
+            continue;
+        char **args = xcalloc((size_t)argc + 3, sizeof *args);
+        int n = 0;
+        args[n++] = (char *)g->verb;
+        if (g->type) {
+            args[n++] = "--type";
+            args[n++] = (char *)g->type;
+        }
+        for (int j = 2; j < argc; j++)
+            args[n++] = argv[j];
+        optind = 1;
+        int rc = g->run(n, args, cli);
+        free(args);
+        return rc;
+    }
+    fprintf(stderr, "imgfs %s: unknown command `%s`\nSee 'imgfs %s --help'.\n", group, argv[1],
+            group);
+    return EXIT_IMGFS_FAILED;
+}
+
+int cmd_container(int argc, char **argv, struct cli *cli)
+{
+    return group_dispatch(argc, argv, cli);
+}
+
+int cmd_image(int argc, char **argv, struct cli *cli)
+{
+    return group_dispatch(argc, argv, cli);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: imgfs [--root DIR] [--run-dir DIR] COMMAND [ARG...]\n\n"

@@ -74,7 +74,7 @@ t_eq "renaming onto a taken name exits 1" 1 \
 t_check "with Docker's Conflict message" sh -c "'$IMGFS' rename other web2 2>&1 | grep -q Conflict"
 t_eq "a bad name exits 1" 1 "$(set +e; "$IMGFS" rename other 'a b' 2>/dev/null; echo $?)"
 t_check "the freed old name can be taken" "$IMGFS" rename other web
-t_eq "rename with one argument: Docker's 1 (requires 2 arguments)" 1 "$(set +e; "$IMGFS" rename web 2>/dev/null; echo $?)"
+t_eq "rename with one argument: a usage error (requires 2 arguments)" 125 "$(set +e; "$IMGFS" rename web 2>/dev/null; echo $?)"
 
 # ---- cp ----
 "$IMGFS" run -d --network none --name files busybox sh -c \
@@ -105,7 +105,7 @@ t_check "cp CTR:/escape/etc/hostname reads the container's file" \
     "$IMGFS" cp files:/escape/etc/hostname "$T/hn"
 t_eq "the container's hostname file" "$(cat "$T/want-hn")" "$(cat "$T/hn")"
 t_eq "a missing source exits 1" 1 "$(set +e; "$IMGFS" cp files:/nope "$T/" 2>/dev/null; echo $?)"
-t_eq "no container named: usage error" 125 "$(set +e; "$IMGFS" cp "$T/h" "$T/h2" 2>/dev/null; echo $?)"
+t_eq "no container named: Docker's 1" 1 "$(set +e; "$IMGFS" cp "$T/h" "$T/h2" 2>/dev/null; echo $?)"
 "$IMGFS" stop files >/dev/null
 t_check "cp from the stopped container (98_cp_stopped has more)" "$IMGFS" cp files:/data/h "$T/x"
 t_eq "its kept upper layer" from-host "$(cat "$T/x")"
@@ -120,7 +120,7 @@ t_eq "wait on an exited container returns at once" 3 "$("$IMGFS" wait quick)"
 t_eq "wait on a killed one: 137" 137 "$("$IMGFS" wait web2)"
 t_eq "the renamed container kept its new name when it ended" "/web2" "$(fmt '{{.Name}}' "$id")"
 t_eq "wait for a missing container exits 1" 1 "$(set +e; "$IMGFS" wait nosuch 2>/dev/null; echo $?)"
-t_eq "wait without arguments: Docker's 1" 1 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
+t_eq "wait without arguments: a usage error" 125 "$(set +e; "$IMGFS" wait 2>/dev/null; echo $?)"
 
 # ---- top ----
 "$IMGFS" run -d --network none --name topc busybox sh -c 'sleep 1001 & exec sleep 1002' >/dev/null

@@ -39,17 +39,37 @@ same() {
 }
 says() { t_check "  ... says \"$1\"" grep -qF -- "$1" <<<"$i"; }
 
-# a missing argument: Docker's "requires ..." and 1 (its flag errors are 125)
+# a wrong number of arguments: Docker's words "requires ..."; Docker exits 1 for them, imgfs 125,
+# the status of every usage error (the issue's rule; docs/cli.md "Exit statuses")
+args() {
+    local dr=0 ir=0
+    D "$@" >/dev/null 2>&1 </dev/null || dr=$?
+    i=$("$IMGFS" "$@" 2>&1 </dev/null) || ir=$?
+    t_eq "exit status of \`$*\`: 125 (docker's is 1: $dr)" 125 "$ir"
+    local verb=$1
+    [[ $1 == volume ]] && verb="$1 $2"
+    says "See 'imgfs $verb --help'."
+}
 for v in stop rm kill restart start wait inspect top rmi run create; do
-    same "$v"
+    args "$v"
     says "'imgfs $v' requires at least 1 argument"
 done
-same logs; says "'imgfs logs' requires 1 argument"
-same exec up; says "requires at least 2 arguments"
-same rename up; says "requires 2 arguments"
-same cp up:/etc/hostname; says "requires 2 arguments"
-same port; same commit; same tag busybox
-same images a b
+args logs; says "'imgfs logs' requires 1 argument"
+args exec up; says "requires at least 2 arguments"
+args rename up; says "requires 2 arguments"
+args cp up:/etc/hostname; says "requires 2 arguments"
+args port; args commit; args tag busybox
+args images a b
+args ps x; says "'imgfs ps' accepts no arguments"
+args volume ls x
+args save; args load x; args pull; args push; args export; args import
+
+# what Docker's client refuses after parsing, as a plain error: 1
+same cp "$T/h" "$T/h2"; says "must specify at least one container source"
+same cp up:/etc/hostname ex:/tmp; says "copying between containers is not supported"
+n=$("$IMGFS" ps -aq | wc -l)
+same run -a stdout -d busybox true; says "conflicting options: cannot specify both --attach and --detach"
+t_eq "  ... and no container was made" "$n" "$("$IMGFS" ps -aq | wc -l)"
 
 # flags
 same stop --bogus up; says "unknown flag: --bogus"
@@ -78,6 +98,7 @@ same rm up nosuch
 same inspect nosuch; says "No such object: nosuch"
 same rmi nosuch
 same tag nosuch x
+same push nosuch # Docker's "An image does not exist locally": 1, not a usage error
 same save -o "$T/s.tar" nosuch; says "imgfs save: no such image: nosuch"
 t_check_fails "  ... and no archive was left" test -e "$T/s.tar"
 
