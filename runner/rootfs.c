@@ -507,16 +507,20 @@ static int setup_mounts(const struct ctr_rootfs *r, const struct root *root, str
         if (move_mount(r->volume_fds[i], "", target, "",
                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             return err_sys(err, errno, "mounting volume `%s` on `%s`", m->source, m->target);
-        /* The clone was made in our copy of the host's mounts, before they were made private:
-         * set its propagation (Docker's rprivate unless bind-propagation says otherwise), so no
-         * mount made below it in the container reaches the host. rslave: the host's new mounts
-         * below the source appear in the container, nothing goes back. */
+        /* The clone was made in our copy of the host's mounts, before they were made private,
+         * so it is a peer of the host's source mount when that is shared: set its propagation
+         * (Docker's rprivate unless bind-propagation says otherwise), so no mount made below it
+         * in the container reaches the host. rslave: the host's new mounts below the source
+         * appear in the container, nothing goes back; rshared: both ways (ctr_mount_parse
+         * checked, as Docker, that the source's mount propagates at all). */
         cleanup_close int mounted = open_target(root, m->target, TARGET_USER, 0, err);
         if (mounted < 0)
             return err_ctx(err, "volume target `%s`", m->target);
         const char *p = m->propagation ? m->propagation : "rprivate";
-        unsigned long prop =
-            (strstr(p, "slave") ? MS_SLAVE : MS_PRIVATE) | (p[0] == 'r' ? MS_REC : 0);
+        unsigned long prop = (strstr(p, "shared")  ? MS_SHARED
+                              : strstr(p, "slave") ? MS_SLAVE
+                                                   : MS_PRIVATE) |
+                             (p[0] == 'r' ? MS_REC : 0);
         if (mount_fd(NULL, mounted, NULL, prop, NULL) < 0)
             return err_sys(err, errno, "setting the propagation of `%s` (%s)", m->target, p);
     }

@@ -329,7 +329,8 @@ int ctr_pids(const char *run_dir, const struct ctr_state *s, pid_t **out, size_t
              struct imgfs_err *err);
 
 /* A running container's resource use (`stats`), from its cgroups (v1 or v2) and network
- * namespace. mem_limit is the host's memory when the container has no limit. */
+ * namespace. mem_limit is the host's memory when the container has no limit. A container that is
+ * not running: 0 and every count 0, as Docker shows it. */
 struct ctr_stats {
     uint64_t cpu_ns, mem_usage, mem_limit, pids, net_rx, net_tx;
 };

@@ -490,6 +490,70 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* Docker's daemon checks what bind-propagation needs of the host: shared/rshared a source on a
+ * shared mount (the container's mounts below it then reach the host), slave/rslave one on a
+ * shared or slave mount (the host's reach the container); with the source on a private mount
+ * there is nothing to propagate and Docker refuses, in these words. The source's mount is the
+ * mountinfo entry with the longest mount point above it (the last of equals: it is on top). */
+static int source_propagation_check(const struct ctr_mount *m, struct imgfs_err *err)
+{
+    bool want_shared = strstr(m->propagation, "shared") != NULL;
+    if (!want_shared && !strstr(m->propagation, "slave"))
+        return 0;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return err_sys(err, errno, "reading /proc/self/mountinfo");
+    char *line = NULL, best[PATH_MAX] = "";
+    size_t cap = 0, best_len = 0;
+    bool shared = false, master = false;
+    while (getline(&line, &cap, f) > 0) {
+        char point[PATH_MAX], *tok, *save = NULL;
+        int field = 0;
+        bool is_shared = false, is_master = false, ok = false;
+        for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+            field++;
+            if (field == 5) { /* the mount point, with \NNN escapes */
+                size_t o = 0;
+                for (const char *c = tok; *c && o + 1 < sizeof point; c++) {
+                    if (c[0] == '\\' && c[1] >= '0' && c[1] <= '3' && c[2] && c[3]) {
+                        point[o++] = (char)((c[1] - '0') * 64 + (c[2] - '0') * 8 + (c[3] - '0'));
+                        c += 3;
+                    } else {
+                        point[o++] = *c;
+                    }
+                }
+                point[o] = 0;
+                ok = true;
+            } else if (field > 6 && !strcmp(tok, "-")) {
+                break;
+            } else if (field > 6) {
+                is_shared |= !strncmp(tok, "shared:", 7);
+                is_master |= !strncmp(tok, "master:", 7);
+            }
+        }
+        size_t n = ok ? strlen(point) : 0;
+        bool above = ok && (!strcmp(point, "/") ||
+                            (!strncmp(m->source, point, n) &&
+                             (m->source[n] == '/' || m->source[n] == 0)));
+        if (above && n >= best_len) {
+            best_len = n;
+            snprintf(best, sizeof best, "%s", point);
+            shared = is_shared;
+            master = is_master;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (want_shared && !shared)
+        return err_set(err, EINVAL, "path %s is mounted on %s but it is not a shared mount",
+                       m->source, best);
+    if (!want_shared && !shared && !master)
+        return err_set(err, EINVAL,
+                       "path %s is mounted on %s but it is not a shared or slave mount",
+                       m->source, best);
+    return 0;
+}
+
 static bool is_propagation(const char *p)
 {
     static const char *const modes[] = {"private", "rprivate", "slave",
@@ -624,14 +688,6 @@ int ctr_mount_parse(const char *spec, struct ctr_mount *m, struct imgfs_err *err
         ctr_mount_free(m);
         return -1;
     }
-    if (m->propagation && strstr(m->propagation, "shared")) {
-        err_set(err, ENOTSUP,
-                "invalid mount config for type \"bind\": bind-propagation=%s is not supported "
-                "(a container's mounts never propagate back to the host here)",
-                m->propagation);
-        ctr_mount_free(m);
-        return -1;
-    }
     (void)nonrecursive; /* binds are recursive (rbind) as Docker's default; nonrecursive: same */
     if (!strcmp(t, "tmpfs")) {
         m->tmpfs = true;
@@ -677,5 +733,9 @@ int ctr_mount_parse(const char *spec, struct ctr_mount *m, struct imgfs_err *err
         return err_sys(err, e, "invalid mount config for type \"bind\": bind source `%s`", source);
     }
     m->source = real;
+    if (m->propagation && source_propagation_check(m, err) < 0) {
+        ctr_mount_free(m);
+        return -1;
+    }
     return 0;
 }

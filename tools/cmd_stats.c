@@ -14,7 +14,8 @@ static const char usage[] =
     "(over the last sample interval), memory use (without the inactive page cache, as Docker)\n"
     "and its limit (the host's memory when there is none), network bytes received / sent\n"
     "(every interface but lo; none with --network host) and the number of processes. Read\n"
-    "from the cgroups (v1 or v2) and the container's network namespace. No BLOCK I/O column.\n\n"
+    "from the cgroups (v1 or v2) and the container's network namespace. A named container\n"
+    "that is not running shows zeros, as in Docker. No BLOCK I/O column.\n\n"
     "Options:\n"
     "      --no-stream   print one sample (taken over half a second) and exit\n"
     "  -h, --help        show this help\n";

@@ -9,8 +9,12 @@ t_need_fixture busybox.tar
 "$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar"
 t_cleanup "'$IMGFS' ps -aq | xargs -r '$IMGFS' rm -f"
 run() { "$IMGFS" run --rm --network none "$@" </dev/null; }
-mkdir -p "$T/src/sub"
+mkdir -p "$T/src/sub" "$T/private"
 echo hello >"$T/src/file"
+# $T/src on a shared mount of its own, as / is on a systemd host: what bind-propagation needs
+mount --bind "$T/src" "$T/src"
+t_cleanup "umount -l '$T/src'"
+mount --make-shared "$T/src"
 
 # ---- imgfs alone ----
 t_eq "bind: the host's files" "hello" "$(run --mount type=bind,source="$T/src",target=/x busybox cat /x/file)"
@@ -37,6 +41,19 @@ t_eq "inspect: Mounts' propagation" "rslave" \
 run --privileged --mount type=bind,source="$T/src",target=/x busybox mount -t tmpfs none /x/sub
 t_check "a container's mount under a bind does not reach the host" \
     bash -c "! grep -qF ' $T/src/sub ' /proc/self/mountinfo"
+# bind-propagation=rshared: it does (Docker's shared), and rslave: the host's later ones reach in
+run --privileged --mount type=bind,source="$T/src",target=/x,bind-propagation=rshared busybox \
+    mount -t tmpfs none /x/sub
+t_check "rshared: the container's mount under the bind reaches the host" \
+    grep -qF " $T/src/sub " /proc/self/mountinfo
+umount "$T/src/sub"
+"$IMGFS" run -d --name sl --network none \
+    --mount type=bind,source="$T/src",target=/x,bind-propagation=rslave busybox sleep 1000 >/dev/null
+mount -t tmpfs late "$T/src/sub"
+t_check "rslave: a mount the host makes later is seen in the container" \
+    grep -q "^late /x/sub tmpfs" <<<"$("$IMGFS" exec sl cat /proc/mounts)"
+umount "$T/src/sub"
+"$IMGFS" rm -f sl >/dev/null
 
 t_eq "--device: the node, type and numbers" "c 1 3" \
     "$(run --device /dev/null:/dev/mynull busybox stat -c '%F %t %T' /dev/mynull | sed 's/character special file/c/')"
@@ -81,7 +98,10 @@ for m in "type=bind,source=/nonexist,target=/x" "type=bind,target=/x" "type=tmpf
     "type=bind,source=/tmp,target=relative" "type=bind,source=/tmp,target=/x,bind-propagation=bad" \
     "type=bind,source=/tmp,target=/x,readonly=maybe" "type=tmpfs,target=/x,tmpfs-size=abc" \
     "type=tmpfs,target=/x,volume-nocopy" "type=volume,source=/abs,target=/x" "type=volume,src=a b,target=/x" \
-    "type=bind,source=/tmp,target=/x,bind-nonrecursive=yes" "type=bind,source/tmp,target=/x"; do
+    "type=bind,source=/tmp,target=/x,bind-nonrecursive=yes" "type=bind,source/tmp,target=/x" \
+    "type=bind,source=$T/private,target=/x,bind-propagation=shared" \
+    "type=bind,source=$T/private,target=/x,bind-propagation=rslave" \
+    "type=bind,source=$T/src,target=/x,bind-propagation=rshared"; do
     both --mount "$m" busybox true
     t_eq "--mount $m" "$d" "$i"
 done

@@ -111,6 +111,11 @@ same exec cr true; says "is not running"
 same top ex
 same stop ex
 same stop cr
+for c in ex cr; do
+    same stats --no-stream "$c"
+    t_eq "  ... a row of zeros, as Docker's" "$c 0.00% 0B / 0B 0.00% 0B / 0B 0" \
+        "$(awk 'NR == 2 {$1 = ""; print substr($0, 2)}' <<<"$i")"
+done
 same start up
 t_eq "  ... and prints the name" "up" "$i"
 same rename up up
