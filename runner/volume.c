@@ -532,9 +532,8 @@ static int source_propagation_check(const struct ctr_mount *m, struct imgfs_err 
             }
         }
         size_t n = ok ? strlen(point) : 0;
-        bool above = ok && (!strcmp(point, "/") ||
-                            (!strncmp(m->source, point, n) &&
-                             (m->source[n] == '/' || m->source[n] == 0)));
+        bool above = ok && (!strcmp(point, "/") || (!strncmp(m->source, point, n) &&
+                                                    (m->source[n] == '/' || m->source[n] == 0)));
         if (above && n >= best_len) {
             best_len = n;
             snprintf(best, sizeof best, "%s", point);
@@ -549,8 +548,8 @@ static int source_propagation_check(const struct ctr_mount *m, struct imgfs_err 
                        m->source, best);
     if (!want_shared && !shared && !master)
         return err_set(err, EINVAL,
-                       "path %s is mounted on %s but it is not a shared or slave mount",
-                       m->source, best);
+                       "path %s is mounted on %s but it is not a shared or slave mount", m->source,
+                       best);
     return 0;
 }
 

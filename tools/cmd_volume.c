@@ -57,9 +57,10 @@ static const char rm_usage[] =
 
 static const char prune_usage[] =
     "Usage: imgfs volume prune [OPTIONS]\n\n"
-    "Remove the anonymous volumes no container uses (Docker 23's rule; -a: every unused one).\n\n"
+    "Remove every volume no container uses, named or anonymous (Docker 20.10's rule).\n\n"
     "Options:\n"
-    "  -a, --all            named volumes too\n"
+    "  -a, --all            the same (Docker 23's flag for this rule; its default is\n"
+    "                       anonymous volumes only)\n"
     "      --filter K=V     label=KEY[=VALUE], label!=KEY[=VALUE]\n"
     "  -f, --force          do not ask for confirmation\n"
     "  -h, --help           show this help\n";
@@ -385,7 +386,7 @@ static int volume_prune(int argc, char **argv, struct cli *cli)
                                              {"force", no_argument, NULL, 'f'},
                                              {"help", no_argument, NULL, 'h'},
                                              {0}};
-    bool all = false, force = false;
+    bool force = false;
     const char *filters[16];
     size_t n_filters = 0;
     int c, rc;
@@ -393,8 +394,8 @@ static int volume_prune(int argc, char **argv, struct cli *cli)
                0 &&
            c != -1) {
         if (c == 'a')
-            all = true;
-        else if (c == 'f')
+            continue; /* Docker 20.10 prunes every unused volume: -a is what it does anyway */
+        if (c == 'f')
             force = true;
         else if (c == 'F') {
             if ((strncmp(optarg, "label=", 6) && strncmp(optarg, "label!=", 7)) ||
@@ -410,10 +411,8 @@ static int volume_prune(int argc, char **argv, struct cli *cli)
     if (optind != argc) {
         return cli_wrong_args("volume prune", "accepts no arguments");
     }
-    if (!force && !confirm(all ? "This will remove all local volumes not used by at least one "
-                                 "container."
-                               : "This will remove anonymous local volumes not used by at least "
-                                 "one container."))
+    if (!force &&
+        !confirm("This will remove all local volumes not used by at least one container."))
         return 0;
     struct imgfs_err err = {0};
     struct ctr_volume *list;
@@ -426,7 +425,7 @@ static int volume_prune(int argc, char **argv, struct cli *cli)
     bool any = false;
     rc = 0;
     for (size_t i = 0; i < n; i++) {
-        bool keep = !all && !list[i].anonymous;
+        bool keep = false;
         for (size_t f = 0; f < n_filters && !keep; f++) {
             bool negate = filters[f][5] == '!';
             keep = label_matches(&list[i], filters[f] + (negate ? 7 : 6)) == negate;
