@@ -46,7 +46,7 @@ struct copy {
     struct stage *sg;
     const struct df_instruction *ins;
     bool add, have_owner, have_mode, parents;
-    bool link; /* --link: the layer as if copied onto an empty tree */
+    bool link;       /* --link: the layer as if copied onto an empty tree */
     bool keep_owner; /* the context's owners, not 0:0 (context_digest: a bind shows them) */
     uint32_t uid, gid, mode;
     struct df_ignore *exclude; /* --exclude patterns, relative to each source */
@@ -626,7 +626,7 @@ static int hash_content(struct copy *c, const struct item *it, struct digest_ctx
         if (fd < 0) {
             ret = err_sys(err, errno, "`%s` in the context", it->src);
         } else {
-            static __thread char buf[1 << 16];
+            char buf[1 << 16];
             ssize_t n;
             while ((n = read(fd, buf, sizeof buf)) > 0)
                 digest_ctx_update(h, buf, (size_t)n);

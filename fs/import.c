@@ -35,8 +35,8 @@ struct import_stream {
     int fds[2]; /* pipe: decompressor writes [1], the tar reader reads [0] */
     struct archive *src;
     struct archive *tar;
-    struct imgfs_err err;   /* the decompressor's, when err.code != 0 */
-    struct digest_ctx *hash; /* of the uncompressed bytes, when asked for */
+    struct imgfs_err err;           /* the decompressor's, when err.code != 0 */
+    struct digest_ctx *hash;        /* of the uncompressed bytes, when asked for */
     struct store_batch *idle_batch; /* flushed while the tar reader waits for input */
     struct imgfs_err idle_err;
     uint8_t *rbuf;
@@ -178,7 +178,10 @@ static void *decompress_main(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE); /* a reader that stopped early gives EPIPE, not a signal */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    static __thread char buf[1 << 20];
+    /* on the heap: a __thread array is in every thread's TLS block, which ld.so zeroes (faults
+     * in) at every exec of imgfs, also when nothing is imported */
+    const size_t buf_len = 1 << 20;
+    char *buf = xmalloc(buf_len);
     struct raw_source raw = {.src = st->src};
     struct archive_entry *ae;
     int rc = archive_read_next_header(st->src, &ae);
@@ -195,7 +198,7 @@ static void *decompress_main(void *arg)
     }
     if (raw.first_len >= 2 && ((const uint8_t *)raw.first)[0] == 0x1f &&
         ((const uint8_t *)raw.first)[1] == 0x8b) {
-        gunzip(st, &raw, buf, sizeof buf);
+        gunzip(st, &raw, buf, buf_len);
         goto done;
     }
     /* every other compression (and none) through libarchive's filters */
@@ -208,7 +211,7 @@ static void *decompress_main(void *arg)
         err_set(&st->err, EINVAL, "%s", archive_error_string(dec));
     } else if (rc != ARCHIVE_EOF) {
         for (;;) {
-            la_ssize_t n = archive_read_data(dec, buf, sizeof buf);
+            la_ssize_t n = archive_read_data(dec, buf, buf_len);
             if (n < 0) {
                 err_set(&st->err, EINVAL, "%s", archive_error_string(dec));
                 break;
@@ -219,6 +222,7 @@ static void *decompress_main(void *arg)
     }
     archive_read_free(dec);
 done:
+    free(buf);
     close(st->fds[1]);
     st->fds[1] = -1;
     return NULL;
@@ -283,8 +287,7 @@ int import_stream_open_file(const char *path, struct import_stream **out, struct
 
 int import_stream_open_cb(void *ctx,
                           ssize_t (*read_fn)(struct archive *, void *ctx, const void **buf),
-                          struct import_stream **out, struct archive **tar,
-                          struct imgfs_err *err)
+                          struct import_stream **out, struct archive **tar, struct imgfs_err *err)
 {
     struct import_stream *st = stream_new();
     if (archive_read_open(st->src, ctx, NULL, read_fn, NULL) != ARCHIVE_OK) {
@@ -310,6 +313,14 @@ int import_stream_open_cb_hashed(void *ctx,
     return stream_start(st, out, tar, err);
 }
 
+/* read what the decompressor still writes, to its end */
+static void drain(int fd)
+{
+    char sink[1 << 16];
+    while (read(fd, sink, sizeof sink) > 0)
+        ;
+}
+
 int import_stream_finish(struct import_stream *st, struct digest *uncompressed,
                          struct imgfs_err *err)
 {
@@ -319,11 +330,8 @@ int import_stream_finish(struct import_stream *st, struct digest *uncompressed,
         archive_read_free(st->tar);
         st->tar = NULL;
     }
-    if (st->started && st->fds[0] >= 0) {
-        static __thread char sink[1 << 16];
-        while (read(st->fds[0], sink, sizeof sink) > 0)
-            ;
-    }
+    if (st->started && st->fds[0] >= 0)
+        drain(st->fds[0]);
     if (st->started)
         pthread_join(st->thread, NULL);
     st->started = false;
@@ -338,11 +346,8 @@ int import_stream_close(struct import_stream *st, bool tar_failed, struct imgfs_
         return 0;
     if (st->tar)
         archive_read_free(st->tar);
-    if (tar_failed && st->started && st->fds[0] >= 0) {
-        static __thread char sink[1 << 16];
-        while (read(st->fds[0], sink, sizeof sink) > 0)
-            ;
-    }
+    if (tar_failed && st->started && st->fds[0] >= 0)
+        drain(st->fds[0]);
     if (st->fds[0] >= 0)
         close(st->fds[0]); /* unblocks a decompressor still writing */
     if (st->started)
@@ -569,9 +574,10 @@ static int read_layer(struct store_batch *b, struct archive *in, const char *wha
                 data += runs[i].length < e.size ? runs[i].length : e.size;
             if (limits->max_bytes &&
                 (data > limits->max_bytes || limits->bytes > limits->max_bytes - data)) {
-                err_set(err, EFBIG, "%s: `%s` brings the content to %llu bytes, more than the "
-                        "import's limit of %llu", what, raw,
-                        (unsigned long long)(limits->bytes + data),
+                err_set(err, EFBIG,
+                        "%s: `%s` brings the content to %llu bytes, more than the "
+                        "import's limit of %llu",
+                        what, raw, (unsigned long long)(limits->bytes + data),
                         (unsigned long long)limits->max_bytes);
                 goto out;
             }
@@ -596,10 +602,10 @@ out:
 /* ---- standard input ---- */
 
 /* A stream (stdin, or a FIFO or character device named as the source, as `docker load -i FIFO`
- * reads one) is read once. A rootfs tar is imported as it streams in (so a long import commits as it
- * goes); an image archive (OCI layout or docker save) is read twice by oci_import, so it is spooled to
- * the store's tmp dir first. Which of the two it is shows in its first member names, which the first
- * megabyte (peeked) holds. */
+ * reads one) is read once. A rootfs tar is imported as it streams in (so a long import commits as
+ * it goes); an image archive (OCI layout or docker save) is read twice by oci_import, so it is
+ * spooled to the store's tmp dir first. Which of the two it is shows in its first member names,
+ * which the first megabyte (peeked) holds. */
 #define PEEK_BYTES (1u << 20)
 
 struct stdin_source {
@@ -672,8 +678,7 @@ static bool peek_is_image_archive(const struct stdin_source *in)
     return maybe;
 }
 
-static int spool_stdin(struct store *s, struct stdin_source *in, char **path,
-                       struct imgfs_err *err)
+static int spool_stdin(struct store *s, struct stdin_source *in, char **path, struct imgfs_err *err)
 {
     char *p = xasprintf("%s/tmp/stream.XXXXXX", store_root(s));
     int fd = mkostemp(p, O_CLOEXEC);
@@ -755,8 +760,10 @@ static int import_rootfs(struct store_batch *b, struct import_stream *st, struct
                 *marker);
         goto out;
     }
-    struct image_layer layer = {
-        .diff_id = res.diff_id, .size = res.size, .table = res.table.data, .table_len = res.table.len};
+    struct image_layer layer = {.diff_id = res.diff_id,
+                                .size = res.size,
+                                .table = res.table.data,
+                                .table_len = res.table.len};
     ret = image_commit(b, config, config_len, &layer, 1, name, out, err);
 out:
     buf_free(&res.table);
@@ -808,7 +815,8 @@ int import_source(struct store *s, const char *source, const char *name, char *c
             goto out;
         }
         if (S_ISDIR(st_.st_mode) && kind == OCI_SOURCE_ROOTFS) {
-            err_set(err, EINVAL, "`%s` is a directory but not an OCI image layout (no oci-layout "
+            err_set(err, EINVAL,
+                    "`%s` is a directory but not an OCI image layout (no oci-layout "
                     "file); to import a directory tree, tar it: tar -C DIR -c . | imgfs import -",
                     source);
             goto out;
@@ -833,8 +841,10 @@ int import_source(struct store *s, const char *source, const char *name, char *c
         }
     }
     if (kind != OCI_SOURCE_ROOTFS && changes && *changes) {
-        err_set(err, EINVAL, "--change applies to rootfs tarballs; `%s` is an image archive with "
-                "a config of its own", source);
+        err_set(err, EINVAL,
+                "--change applies to rootfs tarballs; `%s` is an image archive with "
+                "a config of its own",
+                source);
         goto out;
     }
     if (store_batch_begin(s, &b, err) < 0)
@@ -858,13 +868,17 @@ int import_source(struct store *s, const char *source, const char *name, char *c
             b = NULL;
             kind = strcmp(marker, "manifest.json") ? OCI_SOURCE_OCI_TAR : OCI_SOURCE_DOCKER_TAR;
             if (changes && *changes)
-                err_set(err, EINVAL, "--change applies to rootfs tarballs; `%s` is an image "
-                        "archive (it has `%s`)", source, marker);
+                err_set(err, EINVAL,
+                        "--change applies to rootfs tarballs; `%s` is an image "
+                        "archive (it has `%s`)",
+                        source, marker);
             else if (store_batch_begin(s, &b, err) == 0)
                 ret = oci_import(b, path, kind, name, limits, out, err);
             if (ret < 0)
-                err_ctx(err, "it has `%s` at its top, so it is an image archive, but not a valid "
-                        "one", marker);
+                err_ctx(err,
+                        "it has `%s` at its top, so it is an image archive, but not a valid "
+                        "one",
+                        marker);
         } else if (ret < 0 && marker) {
             err_ctx(err, "its first MiB did not show it; write it to a file and import that");
         }
