@@ -36,6 +36,7 @@ CRYPTO_A := $(wildcard $(shell pkg-config --variable=libdir libcrypto 2>/dev/nul
 ifneq ($(CRYPTO_A),)
 LINKED   := $(filter-out libcrypto,$(LINKED))
 STATIC   += -lcrypto
+CPPFLAGS += -DIMGFS_STATIC_LIBCRYPTO
 endif
 ifneq ($(strip $(STATIC)),)
 STATIC_LIBS := -Wl,-Bstatic $(STATIC) -Wl,-Bdynamic

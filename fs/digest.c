@@ -1,6 +1,8 @@
 #include "digest.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +11,41 @@ struct digest_ctx {
     EVP_MD_CTX *md;
 };
 
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* OpenSSL 3 looks the digest up in its provider at every init of EVP_sha256() (and asks the engine
+ * table first, whose first use loads the configuration): fetched once instead. The statically
+ * linked libcrypto (Makefile) is ours alone and does SHA-256 and base64 only, so it reads no
+ * openssl.cnf (that is for TLS, which libcurl does with the shared libcrypto it loads) and frees
+ * nothing at exit. A shared libcrypto is libcurl's too: its configuration is left to it. */
+static void sha256_fetch(void)
+{
+#ifdef IMGFS_STATIC_LIBCRYPTO
+    if (!OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL))
+        abort();
+#endif
+    if (!(sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+        abort();
+}
+
+static const EVP_MD *md_sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256;
+}
+
 void digest_of(const void *data, size_t len, struct digest *out)
 {
     unsigned int n = DIGEST_LEN;
-    if (!EVP_Digest(data, len, out->b, &n, EVP_sha256(), NULL))
+    if (!EVP_Digest(data, len, out->b, &n, md_sha256(), NULL))
         abort();
 }
 
 struct digest_ctx *digest_ctx_new(void)
 {
     struct digest_ctx *c = malloc(sizeof *c);
-    if (!c || !(c->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c->md, EVP_sha256(), NULL))
+    if (!c || !(c->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c->md, md_sha256(), NULL))
         abort();
     return c;
 }
@@ -33,7 +59,7 @@ void digest_ctx_update(struct digest_ctx *c, const void *data, size_t len)
 void digest_ctx_final(struct digest_ctx *c, struct digest *out)
 {
     unsigned int n = DIGEST_LEN;
-    if (!EVP_DigestFinal_ex(c->md, out->b, &n) || !EVP_DigestInit_ex(c->md, EVP_sha256(), NULL))
+    if (!EVP_DigestFinal_ex(c->md, out->b, &n) || !EVP_DigestInit_ex(c->md, md_sha256(), NULL))
         abort();
 }
 
