@@ -14,6 +14,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <link.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -862,6 +863,56 @@ static void cache_key(const char *profile_text, size_t profile_len, uint64_t cap
     digest_hex(&out, hex);
 }
 
+/* The linker's build id of the running program (NT_GNU_BUILD_ID, hex), "" without one. The default
+ * table is compiled into the program, so its build id names the table: the cache of the default
+ * profile needs no digest of it — the one SHA-256 of a `run`, whose first use costs OpenSSL's
+ * provider setup (~0.7 ms of CPU, more than the rest of the CLI's own code: docs/runner.md). */
+static int build_id_of_program(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    char *hex = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        size_t align = ph->p_align == 8 ? 8 : 4;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+            const ElfW(Nhdr) *n = (const void *)p;
+            const char *name = p + sizeof *n;
+            const unsigned char *desc =
+                (const unsigned char *)name + ((n->n_namesz + align - 1) & ~(align - 1));
+            if ((const char *)desc + n->n_descsz > end)
+                break;
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
+                n->n_descsz >= 8 && n->n_descsz <= 64) {
+                for (unsigned k = 0; k < n->n_descsz; k++)
+                    sprintf(hex + 2 * k, "%02x", desc[k]);
+                return 1;
+            }
+            p = (const char *)desc + ((n->n_descsz + align - 1) & ~(align - 1));
+        }
+    }
+    return 1; /* the first object is the program; the libraries are not asked */
+}
+
+/* Where the compiled program for this profile, capability set and host is kept. */
+static char *cache_path(const char *cache_dir, const char *profile_text, size_t profile_len,
+                        uint64_t caps, const struct sc_host *h)
+{
+    char build_id[2 * 64 + 1] = "";
+    if (!profile_text)
+        dl_iterate_phdr(build_id_of_program, build_id);
+    if (!build_id[0]) {
+        char hex[DIGEST_HEX_LEN + 1];
+        cache_key(profile_text, profile_len, caps, h, hex);
+        return xasprintf("%s/%s.bpf", cache_dir, hex);
+    }
+    const struct scmp_version *v = seccomp_version();
+    return xasprintf("%s/default-%s-%s-%u-%u.%u.%u-%016llx.bpf", cache_dir, build_id, h->machine,
+                     h->kernel, v->major, v->minor, v->micro, (unsigned long long)caps);
+}
+
 static int bpf_check(const struct buf *b)
 {
     return b->len && b->len % sizeof(struct sock_filter) == 0 &&
@@ -879,12 +930,10 @@ static int seccomp_prepare_inner(const char *profile, uint64_t caps, const char 
     if (profile && read_file(profile, 16 << 20, &text, err) < 0)
         return err_ctx(err, "reading the seccomp profile");
 
-    char hex[DIGEST_HEX_LEN + 1];
     cleanup_free char *cached = NULL;
     int ret = -1;
     if (cache_dir) {
-        cache_key((const char *)text.data, text.len, caps, &h, hex);
-        cached = xasprintf("%s/%s.bpf", cache_dir, hex);
+        cached = cache_path(cache_dir, (const char *)text.data, text.len, caps, &h);
         struct imgfs_err ignored;
         if (read_file(cached, BPF_MAXINSNS * sizeof(struct sock_filter), bpf, &ignored) == 0 &&
             bpf_check(bpf) == 0) {
