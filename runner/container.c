@@ -1145,6 +1145,8 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
                       const struct ctr_state *prev, int *status, struct imgfs_err *err)
 {
     struct ctr_spec spec = *spec_in;
+    if (!spec.run_dir || !*spec.run_dir) /* every path below starts with it */
+        return err_set(err, EINVAL, "no run directory given (the spec's run_dir is not set)");
     cleanup_free char *name = spec.name ? NULL : make_name(spec.id);
     if (!spec.name)
         spec.name = name;

@@ -147,7 +147,7 @@ struct ctr_spec {
     enum ctr_restart_policy restart; /* --restart; not with hidden or remove */
     int restart_max;                 /* on-failure:N; 0 = no limit */
 
-    const char *run_dir; /* state root */
+    const char *run_dir; /* state root (required: ctr_run and ctr_create refuse NULL) */
 
     /* For build steps (the builder's RUN): */
     bool hidden; /* not in `ps`, no name, no state file: RUN_DIR/containers/.ID, removed at its end

@@ -339,9 +339,21 @@ char *ctr_hidden_dir(const char *run_dir, const char *id)
     return xasprintf("%s/containers/.%s", run_dir, id);
 }
 
+/* Every path of the shared image mounts and hidden containers starts with the run directory: a
+ * NULL one would make them "(null)/images/..." in the cwd (seen once from a caller built against
+ * other headers than the runner's objects), so refuse it where they are made. */
+static int check_run_dir(const char *run_dir, struct imgfs_err *err)
+{
+    if (!run_dir || !*run_dir)
+        return err_set(err, EINVAL, "no run directory given (the spec's run_dir is not set)");
+    return 0;
+}
+
 int ctr_hidden_dir_create(const char *run_dir, const char *id, const char *mount_key,
                           struct imgfs_err *err)
 {
+    if (check_run_dir(run_dir, err) < 0)
+        return -1;
     cleanup_free char *base = xasprintf("%s/containers", run_dir);
     if (mkdir_p(base, 0700, err) < 0)
         return -1;
@@ -871,6 +883,8 @@ static bool is_mounted(const char *dir)
 
 static int lock_image(const char *run_dir, const char *key, struct imgfs_err *err)
 {
+    if (check_run_dir(run_dir, err) < 0)
+        return -1;
     cleanup_free char *dir = xasprintf("%s/images/%s/refs", run_dir, key);
     if (mkdir_p(dir, 0700, err) < 0)
         return -1;

@@ -6,7 +6,10 @@
  *       its stdout and stderr read through one pipe by a thread and printed as "[step] LINE";
  *       exits with the command's status
  *   run_step hold STORE RUN_DIR IMAGE
- *       ctr_image_acquire: print the shared mount's directory, keep it until stdin ends */
+ *       ctr_image_acquire: print the shared mount's directory, keep it until stdin ends
+ *   run_step null-run-dir STORE IMAGE
+ *       ctr_image_acquire and ctr_run with a NULL run directory: print each error, exit 1 when
+ *       both were refused */
 #include "../../runner/runner.h"
 
 #include <fcntl.h>
@@ -31,6 +34,25 @@ int main(int argc, char **argv)
 {
     struct imgfs_err err = {0};
     struct ctr_image *ci;
+    if (argc == 4 && !strcmp(argv[1], "null-run-dir")) {
+        if (ctr_image_open(argv[2], argv[3], &ci, &err) < 0) {
+            fprintf(stderr, "run_step: %s\n", err.msg);
+            return 125;
+        }
+        const char *dir;
+        int refused = ctr_image_acquire(NULL, ci, &dir, &err) < 0;
+        printf("%s\n", refused ? err.msg : dir);
+        char *command[] = {"/bin/true", NULL};
+        struct ctr_spec spec = {
+            .image = argv[3], .command = command, .network = "none", .hidden = true};
+        ctr_image_spec(ci, &spec);
+        int status;
+        struct imgfs_err err2 = {0};
+        int run_refused = ctr_run(&spec, &status, &err2) < 0;
+        printf("%s\n", run_refused ? err2.msg : "ran");
+        ctr_image_free(ci);
+        return refused && run_refused ? 1 : 0;
+    }
     if (argc == 5 && !strcmp(argv[1], "hold")) {
         const char *dir;
         if (ctr_image_open(argv[2], argv[4], &ci, &err) < 0 ||
