@@ -1,6 +1,6 @@
 #!/bin/bash
-# bench/run.sh [--runs N] [--rounds N] [--imgfs BIN] [--loop N] [--net-mb N] — container start,
-# network throughput and concurrency, in one run.
+# bench/run.sh [--runs N] [--rounds N] [--imgfs BIN] [--loop N] [--net-mb N] [--state tmpfs|disk]
+# [--start-only] — container start, network throughput and concurrency, in one run.
 #
 # Start: `imgfs run --rm busybox /bin/true` on an image that is already mounted (a holder container
 # keeps the shared mount), with the full default isolation (all namespaces, caps, seccomp, cgroup,
@@ -8,7 +8,16 @@
 # `runc run` of an OCI bundle made from the same busybox rootfs (`crun spec` defaults: pid, net, ipc,
 # uts, mount namespaces; args /bin/true). Measured with hyperfine, --runs in total per command, the
 # commands taking turns in --rounds rounds (a shared machine's load then hits all alike); prints
-# ratios of medians imgfs/crun and imgfs/runc (goal: <= 0.5 of crun's; reported, never asserted).
+# ratios of medians imgfs/crun and imgfs/runc (goal: <= 0.5 of crun's; reported, never asserted),
+# and each command's CPU time (user+sys of it and its children, hyperfine's mean per round, averaged
+# over the rounds): unlike the wall clock it hardly depends on what else runs on the machine.
+#
+# Runtime state — imgfs's RUN_DIR, crun's and runc's --root — is on a private tmpfs, where their
+# defaults (/run/imgfs, /run/crun, /run/runc) are on a standard host; the store stays on disk.
+# --state disk keeps it in the work directory under /var/tmp instead: on an ext4 without a journal
+# (this machine's /) every file created costs more the more files were deleted in the last minutes,
+# because the inode allocator steps over recently freed inodes one by one (docs/benchmarks.md).
+# --start-only skips the network and concurrency parts.
 #
 # crun refuses this host's hybrid cgroups ("cgroups in hybrid mode not supported"), so its hyperfine
 # runs inside a private mount namespace where /sys/fs/cgroup is a cgroup2 mount, with
@@ -33,6 +42,8 @@ IMGFS=$TOP/imgfs
 LOOP=300000
 NET_MB=256
 ROUNDS=6
+STATE=tmpfs
+START_ONLY=""
 while (($#)); do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -40,10 +51,13 @@ while (($#)); do
     --loop) LOOP=$2; shift 2 ;;
     --net-mb) NET_MB=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --state) STATE=$2; shift 2 ;;
+    --start-only) START_ONLY=1; shift ;;
+    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
+[[ $STATE == tmpfs || $STATE == disk ]] || { echo "run.sh: --state is tmpfs or disk" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "run.sh: run as root" >&2; exit 1; }
 [[ -x $IMGFS ]] || { echo "run.sh: $IMGFS not built (make)" >&2; exit 1; }
 for tool in hyperfine crun runc jq unshare; do
@@ -60,7 +74,9 @@ J=$OUT/json
 mkdir -p "$J"
 rm -f "$J"/run-*.json
 W=$(mktemp -d /var/tmp/imgfs-bench-run.XXXXXX)
-export IMGFS_ROOT=$W/store IMGFS_RUN_DIR=$W/run
+S=$W # runtime state: a tmpfs mounted at $W/state below, or $W itself with --state disk
+[[ $STATE == disk ]] || S=$W/state
+export IMGFS_ROOT=$W/store IMGFS_RUN_DIR=$S/run
 BUNDLE=$W/bundle
 
 host_httpd=""
@@ -70,8 +86,8 @@ cleanup() {
     for id in $(ls "$IMGFS_RUN_DIR/containers" 2>/dev/null); do
         "$IMGFS" rm -f "$id" >/dev/null 2>&1 || true
     done
-    crun --root "$W/crun" delete -f bench-crun >/dev/null 2>&1 || true
-    runc --root "$W/runc" delete -f bench-runc >/dev/null 2>&1 || true
+    crun --root "$S/crun" delete -f bench-crun >/dev/null 2>&1 || true
+    runc --root "$S/runc" delete -f bench-runc >/dev/null 2>&1 || true
     { grep -F " $W/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
@@ -79,6 +95,10 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+if [[ $STATE == tmpfs ]]; then
+    mkdir "$S"
+    mount -t tmpfs -o mode=0700 imgfs-bench-state "$S"
+fi
 
 echo "== setup: image, holder container, OCI bundle" >&2
 "$IMGFS" import -t busybox "$FIXTURES/busybox.tar" >/dev/null
@@ -91,9 +111,9 @@ jq '.process.args = ["/bin/true"] | .process.terminal = false' "$BUNDLE/config.j
 mv "$BUNDLE/config.json.new" "$BUNDLE/config.json"
 # Each must work before it is timed.
 "$IMGFS" run --rm busybox /bin/true
-runc --root "$W/runc" run -b "$BUNDLE" bench-runc
+runc --root "$S/runc" run -b "$BUNDLE" bench-runc
 CRUN_NS='mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup'
-CRUN="crun --root $W/crun --cgroup-manager=disabled run -b $BUNDLE bench-crun"
+CRUN="crun --root $S/crun --cgroup-manager=disabled run -b $BUNDLE bench-crun"
 unshare -m sh -c "$CRUN_NS && $CRUN"
 
 echo "== start: $RUNS runs each, interleaved in $ROUNDS rounds" >&2
@@ -106,12 +126,13 @@ hf() { # hf NAME ROUND COMMAND
 for ((r = 1; r <= ROUNDS; r++)); do
     hf imgfs "$r" "$IMGFS run --rm busybox /bin/true"
     hf imgfs-none "$r" "$IMGFS run --rm --network none busybox /bin/true"
-    hf runc "$r" "runc --root $W/runc run -b $BUNDLE bench-runc"
+    hf runc "$r" "runc --root $S/runc run -b $BUNDLE bench-runc"
     unshare -m sh -c "$CRUN_NS && hyperfine -N --warmup 1 --runs $per_round \
         --export-json $J/run-crun.r$r.json -n crun '$CRUN'" >&2
 done
 for name in imgfs imgfs-none runc crun; do
-    jq -s '{results: [{command: .[0].results[0].command, times: (map(.results[0].times) | add)}
+    jq -s '{results: [{command: .[0].results[0].command, times: (map(.results[0].times) | add),
+                       cpu: (map(.results[0].user + .results[0].system) | add / length)}
         | (.times | sort) as $s | ($s | length) as $n | ($s | add / $n) as $m
         | . + {mean: $m, min: $s[0], max: $s[$n - 1],
                median: (if $n % 2 == 1 then $s[($n - 1) / 2] else ($s[$n / 2 - 1] + $s[$n / 2]) / 2 end),
@@ -122,6 +143,29 @@ done
 stat_ms() { jq ".results[0].$2 * 1000" "$J/run-$1.json"; } # stat_ms NAME mean|median|min|stddev
 # Ratios of medians: on a shared machine a few runs that wait for the CPU inflate the mean.
 ratio() { jq -n "$(stat_ms "$1" median) / $(stat_ms "$2" median)"; }
+
+start_report() {
+    echo "### Container start ($(date -u +%Y-%m-%d), $(nproc) CPUs, hyperfine -N, $((per_round * ROUNDS)) runs each in $ROUNDS interleaved rounds)"
+    echo
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Runtime state on $STATE ($(stat -f -c %T "$S"))."
+    echo
+    echo "| command | median ms | mean ms | stddev ms | min ms | CPU ms (user+sys) | imgfs / this (medians) |"
+    echo "|---|---|---|---|---|---|---|"
+    for name in imgfs imgfs-none crun runc; do
+        printf '| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n' "$name" "$(stat_ms "$name" median)" \
+            "$(stat_ms "$name" mean)" "$(stat_ms "$name" stddev)" "$(stat_ms "$name" min)" \
+            "$(stat_ms "$name" cpu)" "$(ratio imgfs "$name")"
+    done
+    echo
+    printf 'Medians: imgfs / crun = %.2f (goal <= 0.50), imgfs / runc = %.2f; with --network none: ' \
+        "$(ratio imgfs crun)" "$(ratio imgfs runc)"
+    printf 'imgfs / crun = %.2f, imgfs / runc = %.2f\n' "$(ratio imgfs-none crun)" \
+        "$(ratio imgfs-none runc)"
+}
+if [[ -n $START_ONLY ]]; then
+    start_report | tee "$OUT/run.md"
+    exit 0
+fi
 
 # Memory: PSS (KiB) of the process trees rooted at the given pids.
 pss_tree_kib() {
@@ -235,22 +279,7 @@ done
 fuse_kib=$(awk '/^Pss:/ {print $2}' "/proc/$fuse_pid/smaps_rollup" 2>/dev/null || echo 0)
 
 {
-    echo "### Container start ($(date -u +%Y-%m-%d), $(nproc) CPUs, hyperfine -N, $((per_round * ROUNDS)) runs each in $ROUNDS interleaved rounds)"
-    echo
-    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
-    echo
-    echo "| command | median ms | mean ms | stddev ms | min ms | imgfs / this (medians) |"
-    echo "|---|---|---|---|---|---|"
-    for name in imgfs imgfs-none crun runc; do
-        printf '| %s | %.1f | %.1f | %.1f | %.1f | %.2f |\n' "$name" "$(stat_ms "$name" median)" \
-            "$(stat_ms "$name" mean)" "$(stat_ms "$name" stddev)" "$(stat_ms "$name" min)" \
-            "$(ratio imgfs "$name")"
-    done
-    echo
-    printf 'Medians: imgfs / crun = %.2f (goal <= 0.50), imgfs / runc = %.2f; with --network none: ' \
-        "$(ratio imgfs crun)" "$(ratio imgfs runc)"
-    printf 'imgfs / crun = %.2f, imgfs / runc = %.2f\n' "$(ratio imgfs-none crun)" \
-        "$(ratio imgfs-none runc)"
+    start_report
     echo
     echo "### Network throughput ($NET_MB MiB over HTTP, median of 5)"
     echo
