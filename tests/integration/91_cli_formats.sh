@@ -78,7 +78,7 @@ if command -v slirp4netns >/dev/null; then
     "$IMGFS" rm -f web >/dev/null
 fi
 t_eq "port of a missing container exits 1" 1 "$(set +e; "$IMGFS" port nosuch 2>/dev/null; echo $?)"
-t_eq "port without arguments: Docker's 1" 1 "$(set +e; "$IMGFS" port 2>/dev/null; echo $?)"
+t_eq "port without arguments: a usage error" 125 "$(set +e; "$IMGFS" port 2>/dev/null; echo $?)"
 
 # ---- images ----
 t_eq "images REPOSITORY filter" "bb v1" \
