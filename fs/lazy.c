@@ -18,9 +18,13 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SOURCE_MAX 1024
+/* readahead windows (compressed bytes): the first, and the most a stream grows to */
+#define RA_MIN (64u << 10)
+#define RA_MAX (1u << 20)
 
 /* One registry repository chunks come from, with its client (opened at first use). */
 struct source {
@@ -35,6 +39,25 @@ struct flight {
     struct digest d;
     struct flight *next;
 };
+
+/* Readahead in a blob. A member of the blob's index: where a remote chunk of the view lies, and
+ * whether it is the first or the last chunk of its file. */
+struct ra_member {
+    uint64_t offset, end;
+    struct digest d;
+    uint32_t blob; /* into lazy.ra_blobs */
+    bool file_start, file_end;
+};
+
+/* A stream of fetches that follow each other in one blob: where the last one ended and the
+ * readahead it was given. */
+struct ra_stream {
+    uint32_t blob;
+    uint64_t end;
+    uint32_t window;
+};
+
+#define RA_STREAMS 4
 
 struct lazy {
     struct store *s;
@@ -53,6 +76,14 @@ struct lazy {
     const struct view *bg_view;
     enum lazy_prefetch bg_what;
     uint64_t progress_total; /* lazy_complete: the remote bytes it set out to fetch */
+    /* readahead (lazy_readahead_index): the remote members of the view in blob order, and the
+     * recent streams (under mu) */
+    struct ra_member *ra;
+    size_t n_ra;
+    struct digest *ra_blobs;
+    size_t n_ra_blobs;
+    struct ra_stream streams[RA_STREAMS];
+    size_t next_stream;
 };
 
 static uint64_t now_ms(void)
@@ -188,6 +219,7 @@ struct want {
     struct digest d;
     struct store_remote loc;
     char source[SOURCE_MAX];
+    bool extra; /* readahead: claimed here, nobody asked for it */
 };
 
 static int want_cmp(const void *a, const void *b)
@@ -218,6 +250,7 @@ static int store_run(struct lazy *l, const struct run *run, struct imgfs_err *er
     size_t n = run->n;
     int ret = -1;
     uint64_t total = 0;
+    size_t k = 0; /* chunks in in[] */
     struct store_chunk_in *in = xcalloc(n, sizeof *in);
     for (size_t i = 0; i < n; i++) {
         struct estargz_chunk ch = {.digest = w[i].d,
@@ -226,21 +259,30 @@ static int store_run(struct lazy *l, const struct run *run, struct imgfs_err *er
                                    .inner = w[i].loc.inner,
                                    .size = w[i].loc.size};
         void *data = xmalloc(ch.size ? ch.size : 1);
-        in[i] = (struct store_chunk_in){.digest = w[i].d, .data = data, .len = ch.size};
+        in[k] = (struct store_chunk_in){.digest = w[i].d, .data = data, .len = ch.size};
+        struct imgfs_err e2 = {0};
         if (estargz_chunk_extract(run->buf + (ch.offset - run->start), (size_t)(ch.end - ch.offset),
-                                  &ch, data, err) < 0) {
+                                  &ch, data, w[i].extra ? &e2 : err) < 0) {
+            if (w[i].extra) {
+                /* readahead nobody waits for: not stored; a read of it fetches it again and
+                 * fails then, with the reason */
+                free(data);
+                continue;
+            }
             err_ctx(err, "blob from %s", w[i].source);
+            k++;
             goto out;
         }
+        k++;
         total += ch.size;
     }
-    if (store_chunks_put(l->s, in, n, err) < 0)
+    if (store_chunks_put(l->s, in, k, err) < 0)
         goto out;
-    atomic_fetch_add(&l->chunks, n);
+    atomic_fetch_add(&l->chunks, k);
     atomic_fetch_add(&l->chunk_bytes, total);
     ret = 0;
 out:
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < k; i++)
         free((void *)in[i].data);
     free(in);
     return ret;
@@ -296,17 +338,189 @@ out:
     return ret;
 }
 
-/* Fetch chunks this thread claimed: look up their places, group them into runs, fetch each. */
-static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, uint64_t deadline,
-                         struct imgfs_err *err)
+/* ---- readahead in a blob ---- */
+
+static int ra_member_cmp(const void *a, const void *b)
 {
-    struct want *w = xcalloc(n, sizeof *w);
+    const struct ra_member *x = a, *y = b;
+    if (x->blob != y->blob)
+        return x->blob < y->blob ? -1 : 1;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return memcmp(x->d.b, y->d.b, DIGEST_LEN);
+}
+
+static uint32_t ra_blob(struct lazy *l, const struct digest *blob, bool add)
+{
+    for (size_t i = 0; i < l->n_ra_blobs; i++)
+        if (digest_equal(&l->ra_blobs[i], blob))
+            return (uint32_t)i;
+    if (!add)
+        return UINT32_MAX;
+    l->ra_blobs = xrealloc(l->ra_blobs, (l->n_ra_blobs + 1) * sizeof *l->ra_blobs);
+    l->ra_blobs[l->n_ra_blobs] = *blob;
+    return (uint32_t)l->n_ra_blobs++;
+}
+
+int lazy_readahead_index(struct lazy *l, const struct view *v, struct imgfs_err *err)
+{
+    struct store_read *r;
+    if (store_read_begin(l->s, &r, err) < 0)
+        return -1;
+    size_t cap = 0;
+    for (uint64_t ino = 1; ino <= v->hdr->n_inodes; ino++) {
+        const struct view_inode *in = view_inode(v, ino);
+        if (!S_ISREG(in->mode))
+            continue;
+        for (uint32_t i = 0; i < in->count; i++) {
+            const struct digest *d = &v->extents[in->first + i].chunk;
+            struct store_remote loc;
+            char src[SOURCE_MAX];
+            struct imgfs_err ignored;
+            if (store_chunk_present(r, d) ||
+                store_remote_get(r, d, &loc, src, sizeof src, &ignored) < 0)
+                continue;
+            if (l->n_ra == cap) {
+                cap = cap ? cap * 2 : 1024;
+                l->ra = xrealloc(l->ra, cap * sizeof *l->ra);
+            }
+            l->ra[l->n_ra++] = (struct ra_member){.offset = loc.offset,
+                                                  .end = loc.end,
+                                                  .d = *d,
+                                                  .blob = ra_blob(l, &loc.blob, true),
+                                                  .file_start = i == 0,
+                                                  .file_end = i + 1 == in->count};
+        }
+    }
+    store_read_end(r);
+    if (l->n_ra)
+        qsort(l->ra, l->n_ra, sizeof *l->ra, ra_member_cmp);
+    /* a chunk two files share is one member (it starts or ends a file if it does either's) */
+    size_t k = 0;
+    for (size_t i = 0; i < l->n_ra; i++) {
+        if (k && !ra_member_cmp(&l->ra[k - 1], &l->ra[i])) {
+            l->ra[k - 1].file_start |= l->ra[i].file_start;
+            l->ra[k - 1].file_end |= l->ra[i].file_end;
+            continue;
+        }
+        l->ra[k++] = l->ra[i];
+    }
+    l->n_ra = k;
+    return 0;
+}
+
+/* The first member of blob `blob` at or after `offset`. */
+static size_t ra_find(const struct lazy *l, uint32_t blob, uint64_t offset)
+{
+    size_t lo = 0, hi = l->n_ra;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct ra_member *m = &l->ra[mid];
+        if (m->blob < blob || (m->blob == blob && m->offset < offset))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Readahead for the runs of w[0..*k) (sorted by place): a run that is a whole file (it starts with
+ * a file's first chunk and ends with a file's last) and continues a stream (it starts where one of
+ * the last RA_STREAMS fetches ended in its blob: the file before it in the layer was read just
+ * before) takes the members that follow it in the blob, up to the stream's window, which doubles
+ * from RA_MIN to RA_MAX while the stream goes on. A program that reads the files of a directory
+ * one after the other (the go command hashing a package's sources, the compiler its imports) then
+ * makes one request per window instead of one per file; the page faults of a mapped binary, and
+ * one large file read to its end, fetch nothing more. The members added (extra: claimed here,
+ * under the single flight, and released by the caller) go to w[*k..). */
+static void readahead(struct lazy *l, struct store_read *r, struct want **wp, size_t *k,
+                      size_t *cap)
+{
+    size_t n = *k;
+    for (size_t i = 0; i < n;) {
+        struct want *w = *wp;
+        size_t j = i + 1;
+        uint64_t end = w[i].loc.end;
+        while (j < n && digest_equal(&w[j].loc.blob, &w[i].loc.blob) &&
+               (w[j].loc.offset == end || w[j].loc.offset == w[j - 1].loc.offset)) {
+            if (w[j].loc.end > end)
+                end = w[j].loc.end;
+            j++;
+        }
+        uint64_t start = w[i].loc.offset, last = w[j - 1].loc.offset;
+        struct digest blob = w[i].loc.blob;
+        char source[SOURCE_MAX];
+        snprintf(source, sizeof source, "%s", w[i].source);
+        i = j;
+        uint32_t b = ra_blob(l, &blob, false);
+        if (b == UINT32_MAX)
+            continue;
+        bool file_start = false, file_end = false;
+        for (size_t q = ra_find(l, b, start);
+             q < l->n_ra && l->ra[q].blob == b && l->ra[q].offset == start; q++)
+            file_start |= l->ra[q].file_start;
+        size_t m = ra_find(l, b, last);
+        for (; m < l->n_ra && l->ra[m].blob == b && l->ra[m].offset == last; m++)
+            file_end |= l->ra[m].file_end;
+        pthread_mutex_lock(&l->mu);
+        struct ra_stream *s = NULL;
+        for (size_t q = 0; q < RA_STREAMS && !s; q++)
+            if (l->streams[q].end && l->streams[q].blob == b && l->streams[q].end == start)
+                s = &l->streams[q];
+        uint32_t window = 0;
+        if (s && file_start && file_end)
+            window = s->window * 2 < RA_MIN   ? RA_MIN
+                     : s->window * 2 > RA_MAX ? RA_MAX
+                                              : s->window * 2;
+        uint64_t reach = end;
+        for (; window && m < l->n_ra && l->ra[m].blob == b && l->ra[m].end - end <= window; m++) {
+            const struct ra_member *x = &l->ra[m];
+            if (x->offset != reach && x->offset != l->ra[m - 1].offset)
+                break; /* not adjacent: a member in between is present */
+            if (store_chunk_present(r, &x->d) || flight_find(l, &x->d))
+                break;
+            bool dup = false;
+            for (size_t q = 0; q < *k && !dup; q++)
+                dup = digest_equal(&(*wp)[q].d, &x->d);
+            if (dup)
+                break;
+            struct want nw = {.d = x->d, .extra = true};
+            struct imgfs_err ignored;
+            if (store_remote_get(r, &x->d, &nw.loc, nw.source, sizeof nw.source, &ignored) < 0 ||
+                strcmp(nw.source, source) || !digest_equal(&nw.loc.blob, &blob))
+                break;
+            struct flight *f = xmalloc(sizeof *f);
+            f->d = x->d;
+            f->next = l->flights;
+            l->flights = f;
+            if (*k == *cap) {
+                *cap *= 2;
+                *wp = xrealloc(*wp, *cap * sizeof **wp);
+            }
+            (*wp)[(*k)++] = nw;
+            if (x->end > reach)
+                reach = x->end;
+        }
+        if (!s)
+            s = &l->streams[l->next_stream++ % RA_STREAMS];
+        *s = (struct ra_stream){.blob = b, .end = reach, .window = reach > end ? window : 0};
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* Fetch chunks this thread claimed: look up their places, group them into runs, fetch each.
+ * With `ahead`, a run may take the members that follow it (readahead). */
+static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, bool ahead,
+                         uint64_t deadline, struct imgfs_err *err)
+{
+    size_t cap = n ? n : 1;
+    struct want *w = xcalloc(cap, sizeof *w);
     struct run *runs = NULL;
     struct store_read *r;
     int ret = -1;
+    size_t k = 0;
     if (store_read_begin(l->s, &r, err) < 0)
         goto out;
-    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         w[k].d = chunks[i];
         if (store_chunk_present(r, &chunks[i]))
@@ -323,8 +537,14 @@ static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, 
         }
         k++;
     }
-    store_read_end(r);
     qsort(w, k, sizeof *w, want_cmp);
+    if (ahead && l->n_ra) {
+        size_t asked = k;
+        readahead(l, r, &w, &k, &cap);
+        if (k > asked)
+            qsort(w, k, sizeof *w, want_cmp);
+    }
+    store_read_end(r);
     /* runs of adjacent members (the next starts where this one ends, or is the same member) */
     runs = xcalloc(k + 1, sizeof *runs);
     size_t n_runs = 0;
@@ -358,6 +578,17 @@ static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, 
         i = j;
     }
 out:
+    /* the readahead this call claimed: landed, or given up */
+    pthread_mutex_lock(&l->mu);
+    bool any = false;
+    for (size_t i = 0; i < k; i++)
+        if (w[i].extra) {
+            flight_remove(l, &w[i].d);
+            any = true;
+        }
+    if (any)
+        pthread_cond_broadcast(&l->landed);
+    pthread_mutex_unlock(&l->mu);
     free(runs);
     free(w);
     return ret;
@@ -365,8 +596,8 @@ out:
 
 /* The fetch hook: make chunks[0..n) present, fetching what nobody else is fetching, waiting for
  * the rest, all within the budget. */
-static int lazy_fetch(struct lazy *l, const struct digest *chunks, size_t n, uint64_t deadline,
-                      struct imgfs_err *err)
+static int lazy_fetch(struct lazy *l, const struct digest *chunks, size_t n, bool ahead,
+                      uint64_t deadline, struct imgfs_err *err)
 {
     struct digest *mine = xmalloc(n * sizeof *mine), *theirs = xmalloc(n * sizeof *theirs);
     int ret = 0;
@@ -401,7 +632,7 @@ static int lazy_fetch(struct lazy *l, const struct digest *chunks, size_t n, uin
         if (!n_mine && !n_theirs)
             break; /* all present */
         if (n_mine) {
-            ret = fetch_claimed(l, mine, n_mine, deadline, err);
+            ret = fetch_claimed(l, mine, n_mine, ahead, deadline, err);
             pthread_mutex_lock(&l->mu);
             for (size_t i = 0; i < n_mine; i++)
                 flight_remove(l, &mine[i]);
@@ -464,7 +695,7 @@ static int fetch_hook(void *ctx, struct store *s, const struct digest *chunks, s
     struct lazy *l = ctx;
     unsigned budget = l->o.fetch_timeout_ms ? l->o.fetch_timeout_ms : LAZY_DEFAULT_TIMEOUT_MS;
     atomic_fetch_add(&l->foreground, 1);
-    int rc = lazy_fetch(l, chunks, n, now_ms() + budget, err);
+    int rc = lazy_fetch(l, chunks, n, true, now_ms() + budget, err);
     atomic_fetch_sub(&l->foreground, 1);
     if (rc < 0) {
         atomic_fetch_add(&l->failures, 1);
@@ -510,6 +741,8 @@ void lazy_detach(struct lazy *l)
     }
     while (l->flights)
         flight_remove(l, &l->flights->d);
+    free(l->ra);
+    free(l->ra_blobs);
     pthread_cond_destroy(&l->landed);
     pthread_mutex_destroy(&l->mu);
     free(l->image);
@@ -608,7 +841,7 @@ static int fetch_list(struct lazy *l, struct absent *a, size_t n, bool backgroun
                a[j].offset - a[i].offset < LAZY_RUN_MAX)
             group[k++] = a[j++].d;
         /* a larger budget for a larger request: 4 MiB at the pace of a slow link */
-        int rc = lazy_fetch(l, group, k, now_ms() + budget * 4, err);
+        int rc = lazy_fetch(l, group, k, false, now_ms() + budget * 4, err);
         if (l->o.progress && rc == 0)
             l->o.progress(l->o.progress_ctx, atomic_load(&l->chunk_bytes), l->progress_total);
         if (rc < 0) {

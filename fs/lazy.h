@@ -60,6 +60,11 @@ int lazy_attach(struct store *s, const struct lazy_options *o, struct lazy **out
 void lazy_detach(struct lazy *l);
 void lazy_get_stats(struct lazy *l, struct lazy_stats *out);
 
+/* Index the remote chunks of the view its reads come from (mount: the image's view), in blob
+ * order: a read's fetch may then take the chunks that follow it in the blob (readahead, see
+ * docs/lazy.md). Without it there is none. Call before the first read; the fetcher keeps its own
+ * copy of what it needs. */
+int lazy_readahead_index(struct lazy *l, const struct view *v, struct imgfs_err *err);
 /* LANDMARK (0) is the default */
 enum lazy_prefetch { LAZY_PREFETCH_LANDMARK, LAZY_PREFETCH_NONE, LAZY_PREFETCH_ALL };
 /* Start fetching in the background, behind reads (it pauses while a read fetches): the chunks of

@@ -1240,6 +1240,8 @@ static int daemon_open_store(struct mount_ctx *m, const struct mount_options *o,
     struct lazy_options lo = {.fetch_timeout_ms = o->fetch_timeout_ms, .image = m->ref};
     if (lazy_attach(m->store, &lo, &m->lazy, err) < 0)
         return -1;
+    if (lazy_readahead_index(m->lazy, &m->view, err) < 0)
+        mount_log(LOG_WARNING, "%s: no readahead: %s", m->ref, err->msg);
     if (lazy_prefetch_start(m->lazy, &m->view, o->prefetch, err) < 0)
         mount_log(LOG_WARNING, "%s: %s", m->ref, err->msg);
     return 0;
