@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1474,7 +1475,10 @@ static size_t cpu_count(void)
 
 /* Build the target and what it needs: ready stages in worker threads, at most one per CPU.
  * The calling thread only waits, so that Ctrl-C (delivered to it: the workers block SIGINT and
- * SIGTERM) interrupts its read and it can end every running build container at once. */
+ * SIGTERM) interrupts its wait and it can end every running build container at once. It keeps
+ * them blocked too, except inside ppoll: a signal that came while it was doing anything else
+ * (starting the workers, counting one that ended) is delivered there, so it is never caught
+ * before a wait that would then sleep through it until the running steps end. */
 static int build_stages(struct build *b, struct stage *target, struct imgfs_err *err)
 {
     stage_graph(b);
@@ -1509,14 +1513,9 @@ static int build_stages(struct build *b, struct stage *target, struct imgfs_err 
             break;
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     bool stopped = false;
     for (size_t ended = 0; ended < started;) {
-        char c;
-        ssize_t n = read(pfd[0], &c, 1);
-        if (n == 1) {
-            ended++;
-        } else if (n < 0 && errno == EINTR && !stopped && b->o->interrupted && *b->o->interrupted) {
+        if (!stopped && b->o->interrupted && *b->o->interrupted) {
             stopped = true;
             pthread_mutex_lock(&b->mu);
             b->stop = true;
@@ -1524,10 +1523,16 @@ static int build_stages(struct build *b, struct stage *target, struct imgfs_err 
                 kill(b->monitors[i], SIGKILL);
             pthread_cond_broadcast(&b->cond);
             pthread_mutex_unlock(&b->mu);
-        } else if (n < 0 && errno != EINTR) {
-            break; /* cannot happen with our own pipe; join below waits anyway */
         }
+        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+        int n = ppoll(&p, 1, NULL, &old);
+        if (n < 0 && errno != EINTR)
+            break; /* cannot happen with our own pipe; join below waits anyway */
+        char c;
+        if (n > 0 && read(pfd[0], &c, 1) == 1)
+            ended++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     for (size_t i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
     free(threads);
@@ -1645,6 +1650,11 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
             note(&b, "[Warning] One or more build-args [%.*s] were not consumed", (int)n,
                  b.build_args[i]);
         }
+    /* Ctrl-C as the last step ended: nothing is named */
+    if (o->interrupted && *o->interrupted) {
+        build_stop_error(&b, err);
+        goto out;
+    }
     note(&b, "exporting to image");
     if (state_commit(&b, &target->st, o->tags, &res->image, err) < 0)
         goto out;

@@ -739,7 +739,8 @@ int cmd_build(int argc, char **argv, struct cli *cli)
         p_failed(&p);
         if (interrupted)
             fprintf(stderr, "imgfs build: interrupted\n");
-        cli_report("build", &err);
+        if (!interrupted || err.code != EINTR) /* not the same words twice */
+            cli_report("build", &err);
         rc = interrupted ? 130 : 1;
         goto out;
     }
