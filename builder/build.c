@@ -2,6 +2,7 @@
  * COPY/ADD are in copy.c, RUN in run.c; the language (parsing, expansion) in dockerfile.h. */
 #include "../fs/image.h"
 #include "../fs/layer.h"
+#include "../fs/lazy.h"
 #include "../fs/pull.h"
 #include "../fs/reference.h"
 #include "../fs/store.h"
@@ -1016,7 +1017,7 @@ static int do_metadata(struct build *b, struct stage *sg, const struct df_instru
 /* An image FROM or COPY --from names: from the store, or (a reference naming a registry,
  * HOST[:PORT]/NAME[:TAG]) pulled into it when the store lacks it, and always with --pull.
  * Anything else must be in the store: there is no Docker Hub offline. Errors name ins's line. */
-int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
+int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins, bool lazy,
                      struct image *img, struct imgfs_err *err)
 {
     struct ref parsed;
@@ -1037,10 +1038,18 @@ int build_load_image(struct build *b, const char *ref, const struct df_instructi
             return -1;
     }
     if (rc < 0 && remote) {
-        note(b, "pulling %s", ref);
+        note(b, "pulling %s%s", ref, lazy ? " lazily" : "");
         struct pull_options po = {0};
         struct digest pulled;
-        if (pull_image(b->s, ref, &po, &pulled, NULL, err) < 0) {
+        bool whole = false;
+        int pr = lazy ? lazy_pull(b->s, ref, &po, &pulled, NULL, &whole, err) : 0;
+        if (whole) { /* no layer has an eStargz TOC: nothing can be read lazily */
+            note(b, "%s: pulling %s whole", err->msg, ref);
+            err_clear(err);
+        }
+        if (!lazy || whole)
+            pr = pull_image(b->s, ref, &po, &pulled, NULL, err);
+        if (pr < 0) {
             struct imgfs_err inner = *err;
             return df_error_at(b->file, ins->start_line, ins->end_line, err, inner.code,
                                "pulling %s: %s", ref, inner.msg);
@@ -1083,7 +1092,7 @@ static int stage_base(struct build *b, struct stage *sg, struct imgfs_err *err)
         return 0;
     }
     struct image img;
-    if (build_load_image(b, sg->base, sg->from, &img, err) < 0)
+    if (build_load_image(b, sg->base, sg->from, false, &img, err) < 0)
         return -1;
     memset(st, 0, sizeof *st);
     json_error_t je;
@@ -1627,7 +1636,11 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
             goto out;
         }
     }
-    if (store_open(o->root, 0, &b.s, err) < 0 || store_pin(b.s, &pin, err) < 0)
+    /* COPY --from and RUN --mount from= an image pulled lazily read its chunks through this
+     * fetcher; a build waits longer for them than a FUSE read does */
+    struct lazy_options lo = {.fetch_timeout_ms = 60000, .image = "build"};
+    if (store_open(o->root, 0, &b.s, err) < 0 || store_pin(b.s, &pin, err) < 0 ||
+        lazy_attach(b.s, &lo, &b.lazy, err) < 0)
         goto out;
     build_exec_sweep(o->root);
     if (build_stages(&b, target, err) < 0) {
@@ -1680,6 +1693,7 @@ out:
         close(b.context_fd);
     if (pin >= 0)
         close(pin);
+    lazy_detach(b.lazy);
     store_close(b.s);
     free(b.monitors);
     pthread_cond_destroy(&b.cond);

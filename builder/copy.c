@@ -690,6 +690,22 @@ static int view_data_next(void *ctx, const void **data, size_t *len, uint64_t *o
     return 1;
 }
 
+/* A file of a lazily pulled image: its absent chunks fetched together (adjacent ones in one
+ * request) before view_data_next reads them, not one request per chunk. */
+static int view_data_ensure(struct copy *c, const struct view_inode *in, struct imgfs_err *err)
+{
+    enum { GROUP = 256 }; /* ~16 MiB of chunks per fetch, well within its time budget */
+    struct digest chunks[GROUP];
+    for (uint32_t i = 0; i < in->count;) {
+        size_t n = 0;
+        for (; n < GROUP && i < in->count; i++)
+            chunks[n++] = c->from_v->extents[in->first + i].chunk;
+        if (store_chunks_ensure(c->b->s, chunks, n, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 struct bytes_data {
     struct buf *b;
     bool done;
@@ -818,6 +834,8 @@ static int emit(struct copy *c, struct layer_builder *lb, const struct item *it,
     }
     if (it->kind == SRC_VIEW) {
         struct view_data vd = {.c = c, .in = view_inode(c->from_v, it->ino)};
+        if (view_data_ensure(c, vd.in, err) < 0)
+            return -1;
         return layer_builder_add_data(lb, &e, view_data_next, &vd, err);
     }
     struct bytes_data bd = {.b = it->bytes};
@@ -956,7 +974,7 @@ static int open_from(struct copy *c, const char *ref, struct imgfs_err *err)
         return fail(c, err, EINVAL, "circular dependency detected on stage: %s", ref);
     /* an image: in the store, or pulled as FROM pulls */
     struct image img;
-    if (build_load_image(c->b, ref, c->ins, &img, err) < 0) {
+    if (build_load_image(c->b, ref, c->ins, true, &img, err) < 0) {
         if (err->code == ENOENT)
             return fail(c, err, ENOENT, "--from=%s: no such stage, or image in the store", ref);
         return -1;

@@ -80,7 +80,7 @@ struct stage {
     size_t first, end; /* its instructions after FROM: [first, end) */
     char *base;        /* FROM's image after expansion */
     int base_stage;    /* index of the stage FROM names, or -1 */
-    int n_steps; /* instructions that show as steps */
+    int n_steps;       /* instructions that show as steps */
     struct bstate st;
     /* the stages it needs that are known before it runs (FROM, COPY --from, RUN --mount from=
      * without variables): the scheduler starts it once they are built */
@@ -134,6 +134,7 @@ struct build {
     /* layer directories a RUN may stack (lowers.c), under mu */
     struct build_layer_dir *dirs;
     size_t n_dirs;
+    struct lazy *lazy; /* the store's fetcher: chunks of lazily pulled images a step reads */
 };
 
 /* True when the build must stop: Ctrl-C, or another stage failed. */
@@ -175,9 +176,11 @@ int state_commit(struct build *b, struct bstate *st, char *const *names, struct 
                  struct imgfs_err *err);
 /* An image FROM or COPY --from names, from the store or pulled from its registry (fs/image.h
  * struct image; image_free it). ENOENT when it is not in the store and names no registry; a
- * failed pull is an error naming `ins`'s line. */
+ * failed pull is an error naming `ins`'s line. `lazy`: a registry image is pulled lazily (only
+ * its metadata; the build's fetcher brings the chunks a step reads), for what only reads files
+ * of it (COPY --from, RUN --mount from=); FROM pulls whole (docs/builder.md says why). */
 struct image;
-int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
+int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins, bool lazy,
                      struct image *img, struct imgfs_err *err);
 /* Commit the state's first n layers (with its config) as an unnamed image. */
 int state_commit_layers(struct build *b, struct bstate *st, size_t n, struct digest *out,
