@@ -18,14 +18,23 @@ KILLS=${KILLS:-100}
 t_note "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$IMGFS" import -q -t busybox "$FIXTURES/busybox.tar" >/dev/null
 
-# slirp4netns is started as `slirp4netns ... INIT_PID tap0`: count those of our containers' inits
-inits=()
+# A container's slirp4netns is a child of its monitor: their pids are noted while the containers
+# run (note_helpers ID...), and counted while they are still slirp4netns processes.
+helpers=()
+note_helpers() {
+    local id mon
+    for id in "$@"; do
+        mon=$(jq -r '.monitor_pid' "$IMGFS_RUN_DIR"/containers/"$id"*/state.json 2>/dev/null | head -1)
+        helpers+=($(pgrep -P "$mon" -x slirp4netns || true))
+    done
+}
 slirps() {
     local p n=0
-    for p in "${inits[@]}"; do n=$((n + $(pgrep -fc "^slirp4netns .* $p tap0\$" || true))); done
+    for p in "${helpers[@]}"; do
+        [[ $(cat "/proc/$p/comm" 2>/dev/null) == slirp4netns ]] && n=$((n + 1))
+    done
     echo "$n"
 }
-init_of() { jq -r '.init_pid' "$IMGFS_RUN_DIR"/containers/"$1"*/state.json 2>/dev/null | head -1; }
 
 # Everything a container can leave behind, for the ids given: mounts under the run dir, cgroup
 # directories, slirp4netns processes that name the run dir or a container id, state dirs.
@@ -56,7 +65,7 @@ for ((i = 0; i < N; i++)); do t_cleanup "\"$IMGFS\" rm -f c$i"; done
 ids=()
 for ((i = 0; i < N; i++)); do ids+=("$(head -c 12 "$T/run-$i.out")"); done
 up=$("$IMGFS" ps | grep -c ' Up ' || true)
-for id in "${ids[@]}"; do inits+=("$(init_of "$id")"); done
+note_helpers "${ids[@]}"
 t_eq "all $N are Up" "$N" "$up"
 t_check "the $N run one shared image mount" test "$(grep -c " $IMGFS_RUN_DIR/" /proc/mounts)" -ge 1
 t_eq "one slirp4netns per container while they run" "$N" "$(slirps)"
@@ -109,7 +118,8 @@ export IMGFS_ROOT=$T/store
 # --- 3. rm -f while exec runs ---
 id=$("$IMGFS" run -d --name ex busybox sleep 1000 | head -c 12)
 t_cleanup "\"$IMGFS\" rm -f ex"
-inits=("$(init_of "$id")")
+helpers=()
+note_helpers "$id"
 "$IMGFS" exec ex sh -c 'while :; do echo tick; sleep 0.01; done' >"$T/exec.out" 2>&1 &
 pe=$!
 t_cleanup "kill -9 $pe"

@@ -128,7 +128,7 @@ struct init_args {
     uint64_t caps;
     struct ctr_seccomp *seccomp;
     int sync;
-    int stdio[3]; /* -1: keep ours */
+    int stdio[3];        /* -1: keep ours */
     bool born_in_cgroup; /* set by cgroup_clone before the clone: the init starts in its cgroup */
 };
 
@@ -596,13 +596,13 @@ struct monitor {
     struct ctr_cgroup *cgroup;
     struct net_handle *net;
     pid_t init;
-    int master;    /* pty master, or -1 */
+    int master;          /* pty master, or -1 */
     struct ctr_log *log; /* every container but a hidden one has a log */
     int pipes[2];        /* the container's stdout and stderr (read ends), or -1 */
     int pipe_w[2];       /* their write ends, closed once the container has them */
-    int notify;    /* -d: pipe to the `imgfs run` that waits for the start, or -1 */
-    bool mounted;  /* holds a reference on the shared image mount */
-    bool finished; /* monitor_finish ran */
+    int notify;          /* -d: pipe to the `imgfs run` that waits for the start, or -1 */
+    bool mounted;        /* holds a reference on the shared image mount */
+    bool finished;       /* monitor_finish ran */
     bool detached; /* the monitor runs apart from the caller (-d, or handed off for --restart) */
     bool keep;     /* start: a container that fails to start again stays (exited, with why) */
     /* --restart: the signals `stop` sends us between two runs stay blocked in the monitor;
@@ -781,8 +781,18 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
         flags |= CLONE_NEWPID;
     if (!a->spec->ipc_host) /* --ipc host: the host's System V IPC and POSIX queues */
         flags |= CLONE_NEWIPC;
-    if (mode != NET_HOST)
+    /* a namespace net_prepare made (ctr_launch): the init is born in it, as in its cgroup */
+    int netns = net_netns_fd(m->net);
+    cleanup_close int home_net = -1;
+    if (mode != NET_HOST && netns < 0)
         flags |= CLONE_NEWNET;
+    if (netns >= 0) {
+        home_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (home_net < 0 || setns(netns, CLONE_NEWNET) < 0) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            return err_sys(err, errno, "entering the container's network namespace");
+        }
+    }
     /* The init is born in its cgroup: nothing is moved after the clone (on v1 such a move costs an
      * RCU grace period, cgroup.h). On v2 the init makes its own cgroup namespace once it is inside
      * (init_main), so that the namespace's root, and its /sys/fs/cgroup, is the container's group.
@@ -792,6 +802,8 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
         sigprocmask(SIG_SETMASK, m->restarts ? &m->init_mask : &old, NULL);
         _exit(init_main(a));
     }
+    if (netns >= 0 && setns(home_net, CLONE_NEWNET) < 0)
+        abort(); /* the monitor would go on in the container's network */
     close(a->sync);
     for (int i = 0; i < 2; i++)
         if (m->pipe_w[i] >= 0) {
@@ -804,7 +816,8 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
     }
     m->init = pid;
 
-    if (net_attach(pid, mode, net_flags, ports, n_ports, m->dir, &m->net, err) < 0)
+    if (m->net ? net_attach_prepared(m->net, pid, ports, n_ports, m->dir, err) < 0
+               : net_attach(pid, mode, net_flags, ports, n_ports, m->dir, &m->net, err) < 0)
         goto kill_init;
     if (send_msg(sync, MSG_GO, NULL, -1) < 0) {
         err_sys(err, errno, "starting the container");
@@ -1199,6 +1212,15 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
     if (!spec.hidden && how != LAUNCH_START &&
         ctr_name_claim(spec.run_dir, spec.name, spec.id, err) < 0)
         goto out;
+    /* Private networking starts now, beside the rest of the making (net.h). A detached run starts
+     * it in its monitor, forked below: the helper is the monitor's child. */
+    enum net_mode mode = NET_PRIVATE;
+    unsigned net_flags = 0;
+    if (spec.network && net_parse_mode(spec.network, &mode, &net_flags, err) < 0)
+        goto out;
+    if (how != LAUNCH_CREATE && !spec.detach &&
+        net_prepare(mode, net_flags, m.dir, &m.net, err) < 0)
+        goto out;
     if (spec.mount_key && how != LAUNCH_CREATE) {
         if (ctr_mount_acquire(spec.run_dir, spec.mount_key, spec.id, spec.do_mount, spec.mount_ctx,
                               &lower, err) < 0)
@@ -1215,9 +1237,6 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         goto out;
     a.env = user_env(spec.config, spec.env, hostname, spec.tty);
 
-    enum net_mode mode = NET_PRIVATE;
-    if (spec.network && net_parse_mode(spec.network, &mode, NULL, err) < 0)
-        goto out;
     etc = write_etc_files(m.dir, &spec, hostname, mode, err);
     if (!etc)
         goto out;
@@ -1368,6 +1387,8 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         if (raw >= 0)
             close(raw);
         m.state.monitor_pid = getpid();
+        if (net_prepare(mode, net_flags, m.dir, &m.net, err) < 0)
+            goto monitor_failed;
     }
 
     if (open_stdio(&m, a.stdio, err) < 0)
@@ -1409,6 +1430,8 @@ out_parent:
 out:
     if (r < 0 && m.dir && !m.finished && how != LAUNCH_START)
         monitor_finish(&m, CTR_EXIT_FAILED, true); /* never started: leave nothing behind */
+    net_detach(m.net); /* a start that failed before its monitor ran: its network, prepared */
+    m.net = NULL;
     if (m.lock >= 0)
         close(m.lock);
 release:

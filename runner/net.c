@@ -41,6 +41,8 @@ struct net_handle {
     enum net_mode mode;
     pid_t helper_pid; /* slirp4netns, 0 when none */
     int exit_fd;      /* write end of the pipe slirp4netns watches; closing it ends the helper */
+    int netns_fd;     /* the namespace net_prepare made, -1 otherwise */
+    int ready_fd;     /* read end of the helper's ready pipe until net_attach_prepared read it */
 };
 
 int net_parse_mode(const char *s, enum net_mode *out, unsigned *flags, struct imgfs_err *err)
@@ -362,8 +364,10 @@ static int net_publish(int dir_fd, const struct net_port *p, struct imgfs_err *e
 
 /* Start slirp4netns on the namespace of `pid`; returns its pid, and the exit pipe's write end in
  * *exit_fd, once it reports the tap device configured. */
-static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsigned flags,
-                              int *exit_fd, struct imgfs_err *err)
+/* Start slirp4netns on the namespace of `pid`, or (pid 0) on `netns_fd`, not waiting for it:
+ * *ready_fd is where it says it configured the tap device (net_helper_wait). */
+static pid_t net_helper_spawn(pid_t pid, int netns_fd, int dir_fd, const char *state_dir,
+                              unsigned flags, int *exit_fd, int *ready_fd, struct imgfs_err *err)
 {
     int ready[2], exitp[2];
     if (pipe2(ready, O_CLOEXEC) < 0)
@@ -382,8 +386,9 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsi
 
     char pid_arg[16];
     snprintf(pid_arg, sizeof(pid_arg), "%d", (int)pid);
-    /* The helper finds its pipes at 3 (exit) and 4 (ready); everything else of ours is closed. */
-    char *argv[16];
+    /* The helper finds its pipes at 3 (exit) and 4 (ready), a namespace given by descriptor at 5;
+     * everything else of ours is closed. */
+    char *argv[18];
     size_t argc = 0;
     argv[argc++] = "slirp4netns";
     argv[argc++] = "--configure";
@@ -396,7 +401,12 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsi
     /* the host's 127.0.0.1 stays out of reach unless asked for (net.h) */
     if (!(flags & NET_ALLOW_HOST_LOOPBACK))
         argv[argc++] = "--disable-host-loopback";
-    argv[argc++] = pid_arg;
+    if (!pid) {
+        argv[argc++] = "--netns-type=path";
+        argv[argc++] = "/proc/self/fd/5";
+    } else {
+        argv[argc++] = pid_arg;
+    }
     argv[argc++] = NET_TAP_NAME;
     argv[argc] = NULL;
 
@@ -407,10 +417,11 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsi
     /* dup2 onto 3 and 4 could clobber a source that happens to be 3 or 4: go through fds >= 10. */
     cleanup_close int exit_hi = fcntl(exit_r, F_DUPFD_CLOEXEC, 10);
     cleanup_close int ready_hi = fcntl(ready_w, F_DUPFD_CLOEXEC, 10);
+    cleanup_close int netns_hi = pid ? -1 : fcntl(netns_fd, F_DUPFD_CLOEXEC, 10);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
-    int rc = exit_hi < 0 || ready_hi < 0 ? errno : 0;
+    int rc = exit_hi < 0 || ready_hi < 0 || (!pid && netns_hi < 0) ? errno : 0;
     if (!rc)
         rc = posix_spawn_file_actions_adddup2(&fa, null_fd, 0);
     if (!rc)
@@ -421,8 +432,10 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsi
         rc = posix_spawn_file_actions_adddup2(&fa, exit_hi, 3);
     if (!rc)
         rc = posix_spawn_file_actions_adddup2(&fa, ready_hi, 4);
+    if (!rc && !pid)
+        rc = posix_spawn_file_actions_adddup2(&fa, netns_hi, 5);
     if (!rc)
-        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, pid ? 5 : 6);
     /* The API socket's path is relative to the state dir: an absolute one may not fit sun_path. */
     if (!rc)
         rc = posix_spawn_file_actions_addchdir_np(&fa, state_dir);
@@ -447,6 +460,14 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsi
 
     /* Only the helper may hold the write end now, so its death reads as end of file. */
     close(take_fd(&ready_w));
+    *ready_fd = take_fd(&ready_r);
+    *exit_fd = take_fd(&exit_w);
+    return helper;
+}
+
+/* Wait until the helper configured the namespace (it writes '1' on the ready pipe). */
+static int net_helper_wait(pid_t helper, int ready_r, int dir_fd, struct imgfs_err *err)
+{
     int64_t deadline = net_now_ms() + NET_HELPER_TIMEOUT_MS;
     char c = 0;
     ssize_t n = -1;
@@ -465,7 +486,23 @@ static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsi
         return err_set(err, EIO, "slirp4netns did not configure the network%s%s",
                        tail[0] ? ": " : "", tail);
     }
-    *exit_fd = take_fd(&exit_w);
+    return 0;
+}
+
+static pid_t net_helper_start(pid_t pid, int dir_fd, const char *state_dir, unsigned flags,
+                              int *exit_fd, struct imgfs_err *err)
+{
+    int ready_r = -1;
+    pid_t helper = net_helper_spawn(pid, -1, dir_fd, state_dir, flags, exit_fd, &ready_r, err);
+    if (helper < 0)
+        return -1;
+    int rc = net_helper_wait(helper, ready_r, dir_fd, err);
+    close(ready_r);
+    if (rc < 0) {
+        close(*exit_fd);
+        *exit_fd = -1;
+        return -1;
+    }
     return helper;
 }
 
@@ -485,7 +522,7 @@ int net_attach(pid_t init_pid, enum net_mode mode, unsigned flags, const struct 
 {
     struct net_handle *h = xcalloc(1, sizeof(*h));
     h->mode = mode;
-    h->exit_fd = -1;
+    h->exit_fd = h->netns_fd = h->ready_fd = -1;
     if (mode == NET_HOST) {
         *out = h;
         return 0;
@@ -524,12 +561,93 @@ pid_t net_helper_pid(const struct net_handle *h)
     return h ? h->helper_pid : 0;
 }
 
+int net_prepare(enum net_mode mode, unsigned flags, const char *state_dir, struct net_handle **out,
+                struct imgfs_err *err)
+{
+    *out = NULL;
+    if (mode != NET_PRIVATE)
+        return 0;
+    struct net_handle *h = xcalloc(1, sizeof(*h));
+    h->mode = mode;
+    h->exit_fd = h->netns_fd = h->ready_fd = -1;
+    cleanup_close int dir_fd = -1;
+    cleanup_close int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) {
+        err_sys(err, errno, "opening /proc/thread-self/ns/net");
+        goto fail;
+    }
+    /* made by this thread alone (a net namespace is per thread), which then goes back home */
+    if (unshare(CLONE_NEWNET) < 0) {
+        err_sys(err, errno, "creating the container's network namespace");
+        goto fail;
+    }
+    h->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int saved = errno;
+    if (setns(home, CLONE_NEWNET) < 0)
+        abort(); /* this thread would go on in the container's network */
+    if (h->netns_fd < 0) {
+        err_sys(err, saved, "opening the container's network namespace");
+        goto fail;
+    }
+    dir_fd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) {
+        err_sys(err, errno, "opening `%s`", state_dir);
+        goto fail;
+    }
+    h->helper_pid =
+        net_helper_spawn(0, h->netns_fd, dir_fd, state_dir, flags, &h->exit_fd, &h->ready_fd, err);
+    if (h->helper_pid < 0) {
+        h->helper_pid = 0;
+        goto fail;
+    }
+    *out = h;
+    return 0;
+fail:
+    net_detach(h);
+    return err_ctx(err, "setting up the container's network");
+}
+
+int net_netns_fd(const struct net_handle *h)
+{
+    return h ? h->netns_fd : -1;
+}
+
+int net_attach_prepared(struct net_handle *h, pid_t init_pid, const struct net_port *ports,
+                        size_t n_ports, const char *state_dir, struct imgfs_err *err)
+{
+    cleanup_close int dir_fd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return err_sys(err, errno, "opening `%s`", state_dir);
+    if (net_loopback_up(init_pid, err) < 0)
+        goto fail;
+    int rc = net_helper_wait(h->helper_pid, h->ready_fd, dir_fd, err);
+    close(h->ready_fd);
+    h->ready_fd = -1;
+    if (rc < 0) {
+        h->helper_pid = 0; /* stopped by net_helper_wait */
+        goto fail;
+    }
+    for (size_t i = 0; i < n_ports; i++)
+        if (net_publish(dir_fd, &ports[i], err) < 0)
+            goto fail;
+    return 0;
+fail:
+    if (net_init_gone(init_pid))
+        return err_set(err, ESRCH, "the container's init (pid %d) ended before its network was up",
+                       (int)init_pid);
+    return err_ctx(err, "setting up the container's network");
+}
+
 void net_detach(struct net_handle *h)
 {
     if (!h)
         return;
     if (h->exit_fd >= 0)
         close(h->exit_fd);
+    if (h->ready_fd >= 0)
+        close(h->ready_fd);
+    if (h->netns_fd >= 0)
+        close(h->netns_fd);
     /* Not waited for: the helper's exit tears down its tap device, which takes the kernel tens of
      * milliseconds (an RCU grace period) that `imgfs run --rm` would otherwise add to every run.
      * SIGKILLed, it can do nothing more; the zombie goes to whoever reaps the monitor's children.

@@ -10,7 +10,8 @@
  * net namespace and net_attach does nothing.
  *
  * Lifetime: net_attach runs in the container's monitor process (the init's parent) once the init
- * exists in its new net namespace and before it execs the user's command; the returned handle owns
+ * exists in its new net namespace and before it execs the user's command (or net_prepare before the
+ * init exists, then net_attach_prepared: below); the returned handle owns
  * the slirp4netns process, which the monitor keeps until the container ends and then net_detach
  * stops it. Errors follow fs/util.h: 0 on success, -1 with `err` filled. */
 #ifndef IMGFS_RUNNER_NET_H
@@ -55,6 +56,20 @@ struct net_handle;
 int net_attach(pid_t init_pid, enum net_mode mode, unsigned flags, const struct net_port *ports,
                size_t n_ports, const char *state_dir, struct net_handle **out,
                struct imgfs_err *err);
+
+/* Private networking started before the init exists, so that slirp4netns's own start-up (its
+ * loader, its libraries: milliseconds) runs beside the rest of the container's making instead of
+ * after the clone: for NET_PRIVATE a new net namespace (made by this thread, which then returns to
+ * its own) and slirp4netns started on it, not waited for; *out = NULL for the other modes (nothing
+ * to prepare). The init is then born in that namespace (net_netns_fd: clone it from a thread that
+ * setns'd there, without CLONE_NEWNET), and net_attach_prepared finishes: `lo` up, wait for the
+ * tap device, publish `ports`. On a failure of either, the handle is still the caller's to
+ * net_detach. */
+int net_prepare(enum net_mode mode, unsigned flags, const char *state_dir, struct net_handle **out,
+                struct imgfs_err *err);
+int net_netns_fd(const struct net_handle *h); /* -1 for NULL or a handle net_attach made */
+int net_attach_prepared(struct net_handle *h, pid_t init_pid, const struct net_port *ports,
+                        size_t n_ports, const char *state_dir, struct imgfs_err *err);
 
 /* The nameserver the container's /etc/resolv.conf should name: "10.0.2.3" (slirp4netns's DNS
  * forwarder) for NET_PRIVATE; NULL otherwise (the caller copies the host's file, as Docker does).

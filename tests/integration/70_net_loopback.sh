@@ -37,14 +37,13 @@ t_check "default: its default route is 10.0.2.2 on tap0" grep -qx route <<<"$out
 t_check "default: the host's loopback service is not reachable via 10.0.2.2" grep -qx unreachable <<<"$out"
 not_served() { ! grep -q 'served by the host' <<<"$out"; }
 t_check "default: nothing of the host's service came back" not_served
-# the container's slirp4netns: the one whose arguments name the container's init
-init_pid=$("$IMGFS" ps --json | jq -r '.[] | select(.name == "lb") | .pid')
+# the container's slirp4netns: the child of its monitor
 our_helper_args() {
-    local p
-    for p in $(pgrep -x slirp4netns); do
-        if tr '\0' '\n' <"/proc/$p/cmdline" | grep -qx "$init_pid"; then
-            tr '\0' ' ' <"/proc/$p/cmdline"
-        fi
+    local f mon p
+    for f in "$IMGFS_RUN_DIR"/containers/*/state.json; do
+        mon=$(jq -r 'select(.name == "lb") | .monitor_pid' "$f")
+        [[ -n $mon ]] || continue
+        for p in $(pgrep -P "$mon" -x slirp4netns); do tr '\0' ' ' <"/proc/$p/cmdline"; done
     done
 }
 args=$(our_helper_args)

@@ -86,8 +86,7 @@ t_check_fails "curl fails after stop" curl -sf --max-time 5 "http://127.0.0.1:$p
 t_cleanup "\"$IMGFS\" rm -f orphan"
 t_check "orphan's port answers" t_wait_for 400 listening "$p1"
 monitor=$(ctr_field orphan monitor_pid)
-init=$(ctr_field orphan init_pid)
-helper=$(pgrep -f "slirp4netns .* $init tap0" || true)
+helper=$(pgrep -P "$monitor" -x slirp4netns || true) # the monitor's child
 t_check "orphan has a slirp4netns ($helper)" test -n "$helper"
 t_check "kill -9 the monitor ($monitor)" kill -9 "$monitor"
 t_check "slirp4netns exits with it" t_wait_for 400 bash -c "! kill -0 $helper"

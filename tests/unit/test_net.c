@@ -159,12 +159,21 @@ static void wait_for_netns(pid_t pid)
     abort();
 }
 
-static void test_attach(enum net_mode mode)
+/* prepared: the network made before the process (net_prepare), which then enters its namespace,
+ * as the init is born in it; otherwise net_attach on the process's own new namespace. */
+static void test_attach(enum net_mode mode, bool prepared)
 {
     bool private_net = mode == NET_PRIVATE;
     char dir[] = "/tmp/test_net.XXXXXX";
     if (!mkdtemp(dir))
         abort();
+    struct imgfs_err err = {0};
+    struct net_handle *h = NULL;
+    if (prepared) {
+        CHECK(net_prepare(mode, NET_ALLOW_HOST_LOOPBACK, dir, &h, &err) == 0, "%s", err.msg);
+        CHECK(h && net_netns_fd(h) >= 0 && net_helper_pid(h) > 0,
+              "a prepared private network has its namespace and its helper");
+    }
     uint16_t host_port = free_port(), ctr_port = 8080, out_port = free_port();
     int host_server = listen_on(INADDR_LOOPBACK, out_port);
     int go[2], report[2];
@@ -172,7 +181,7 @@ static void test_attach(enum net_mode mode)
         abort();
     pid_t child = fork();
     if (child == 0) {
-        if (unshare(CLONE_NEWNET) < 0)
+        if (prepared ? setns(net_netns_fd(h), CLONE_NEWNET) < 0 : unshare(CLONE_NEWNET) < 0)
             _exit(3);
         ns_child(go[0], report[1], ctr_port, out_port, private_net);
     }
@@ -180,20 +189,20 @@ static void test_attach(enum net_mode mode)
     close(report[1]);
     wait_for_netns(child);
 
-    struct imgfs_err err = {0};
     struct net_port port;
     char spec[64];
     snprintf(spec, sizeof(spec), "127.0.0.1:%u:%u", host_port, ctr_port);
     CHECK(net_parse_port(spec, &port, &err) == 0, "%s", err.msg);
-    struct net_handle *h = NULL;
     /* the outbound check below needs the host's loopback (off by default: 70_net_loopback.sh) */
-    int rc = net_attach(child, mode, NET_ALLOW_HOST_LOOPBACK, &port, 1, dir, &h, &err);
-    CHECK(rc == 0, "net_attach(%d): %s", mode, err.msg);
+    int rc = prepared ? net_attach_prepared(h, child, &port, 1, dir, &err)
+                      : net_attach(child, mode, NET_ALLOW_HOST_LOOPBACK, &port, 1, dir, &h, &err);
+    CHECK(rc == 0, "net_attach(%d, prepared %d): %s", mode, prepared, err.msg);
     pid_t helper = net_helper_pid(h);
     CHECK(private_net ? helper > 0 : helper == 0, "helper pid %d", (int)helper);
     (void)!write(go[1], "g", 1);
 
     char r[4] = {0};
+    int conn = -1;
     CHECK(read(report[0], r, private_net ? 3 : 2) == (private_net ? 3 : 2), "child report");
     CHECK(r[0] == 'y', "lo is up in the namespace");
     CHECK(r[1] == (private_net ? 'y' : 'n'), "tap0 present only with private networking: %c", r[1]);
@@ -206,8 +215,10 @@ static void test_attach(enum net_mode mode)
         if (c >= 0)
             close(c);
         struct pollfd p = {.fd = host_server, .events = POLLIN};
-        int conn = poll(&p, 1, 10000) == 1 ? accept(host_server, NULL, NULL) : -1;
+        conn = poll(&p, 1, 10000) == 1 ? accept(host_server, NULL, NULL) : -1;
         CHECK(conn >= 0, "the container reached the host's 127.0.0.1:%u via 10.0.2.2", out_port);
+    }
+    if (private_net && !prepared) {
         /* The same host port for a second namespace, while the first still holds it: must fail
          * cleanly. */
         int hold[2];
@@ -235,6 +246,8 @@ static void test_attach(enum net_mode mode)
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
         (void)!system(cmd);
+    }
+    if (private_net) {
         if (conn >= 0) {
             (void)!write(conn, "howdy", 5);
             close(conn);
@@ -268,8 +281,13 @@ int main(void)
     if (geteuid() != 0 || system("command -v slirp4netns >/dev/null") != 0) {
         printf("skipping net_attach tests (need root and slirp4netns)\n");
     } else {
-        test_attach(NET_NONE);
-        test_attach(NET_PRIVATE);
+        struct net_handle *none = NULL;
+        struct imgfs_err err = {0};
+        CHECK(net_prepare(NET_NONE, 0, "/nonexistent", &none, &err) == 0 && none == NULL,
+              "nothing to prepare without private networking");
+        test_attach(NET_NONE, false);
+        test_attach(NET_PRIVATE, false);
+        test_attach(NET_PRIVATE, true);
     }
     return unit_summary();
 }
