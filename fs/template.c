@@ -24,6 +24,23 @@ static int fail(struct tctx *t, const char *at, const char *what)
     return err_set(t->err, EINVAL, "template: %s at offset %zu", what, (size_t)(at - t->src));
 }
 
+/* An error of the data, not of the template's syntax (ENOENT: tmpl_render's contract). */
+static int fail_value(struct tctx *t, const char *at, const char *path, const char *what,
+                      const char *name)
+{
+    return err_set(t->err, ENOENT, "template: executing at <.%s>: %s \"%s\" (offset %zu)", path,
+                   what, name, (size_t)(at - t->src));
+}
+
+/* The shape `known` gives of what Docker has besides the data (template.h): a node for a key, true
+ * for everything below, or NULL (strict). */
+static json_t *known_child(json_t *known, const char *key)
+{
+    if (json_is_true(known))
+        return known;
+    return json_is_object(known) ? json_object_get(known, key) : NULL;
+}
+
 /* ---- printing values as Go's fmt %v does ---- */
 
 static int cmp_str(const void *a, const void *b)
@@ -188,37 +205,57 @@ static int tokenize(struct tctx *t, const char *p, const char *end, struct tok *
     return 0;
 }
 
-/* The value of a field path from dot: a new reference, or NULL for a missing one. */
-static json_t *field(json_t *dot, const char *path)
+/* The value of a field path from dot: *out a new reference, or NULL for no value (a key `known`
+ * allows, or anything below a null); *out_known the shape of that value. A key neither in the
+ * data nor in `known`, or a field of a string, number or list, is an error, as Go's for Docker's
+ * structs ("map has no entry for key"). */
+static int field(struct tctx *t, const char *at, json_t *dot, json_t *known, const char *path,
+                 json_t **out, json_t **out_known)
 {
     json_t *v = dot;
+    const char *full = path;
     while (v && *path) {
         const char *dotp = strchr(path, '.');
         size_t len = dotp ? (size_t)(dotp - path) : strlen(path);
-        if (!json_is_object(v))
-            return NULL;
         char name[256];
-        if (len >= sizeof name)
-            return NULL;
-        memcpy(name, path, len);
-        name[len] = 0;
-        v = json_object_get(v, name);
+        snprintf(name, sizeof name, "%.*s", (int)len, path);
+        if (json_is_null(v)) { /* Go: a nil map below has no value */
+            v = NULL;
+            break;
+        }
+        if (!json_is_object(v))
+            return fail_value(t, at, full, "can't evaluate field", name);
+        json_t *child = json_object_get(v, name);
+        json_t *k = known_child(known, name);
+        if (!child && !k)
+            return fail_value(t, at, full, "map has no entry for key", name);
+        v = child;
+        known = k;
         path += len + (dotp ? 1 : 0);
     }
-    return v ? json_incref(v) : NULL;
+    if (out_known)
+        *out_known = v ? known : NULL;
+    *out = v ? json_incref(v) : NULL;
+    return 0;
 }
 
-static json_t *arg_value(struct tok *k, json_t *dot)
+static int arg_value(struct tctx *t, struct tok *k, json_t *dot, json_t *known, json_t **out,
+                     json_t **out_known)
 {
+    *out = NULL;
+    if (out_known)
+        *out_known = NULL;
     switch (k->kind) {
     case T_FIELD:
-        return field(dot, k->text);
+        return field(t, k->at, dot, known, k->text, out, out_known);
     case T_STRING:
-        return json_string(k->text);
+        *out = json_string(k->text);
+        return 0;
     case T_NUMBER:
-        return json_integer(strtoll(k->text, NULL, 10));
+        *out = json_integer(strtoll(k->text, NULL, 10));
+        return 0;
     default:
-        return NULL;
+        return 0;
     }
 }
 
@@ -230,24 +267,26 @@ static int arity(const char *fn)
 }
 
 /* Evaluate words (a field, a literal, or a function with its arguments); *out a new reference or
- * NULL (no value). With eval false only the syntax is checked. */
-static int evaluate(struct tctx *t, struct tok *toks, int n, json_t *dot, bool eval, json_t **out)
+ * NULL (no value), *out_known (when asked) the shape of a field's value. With eval false only the
+ * syntax is checked. */
+static int evaluate(struct tctx *t, struct tok *toks, int n, json_t *dot, json_t *known, bool eval,
+                    json_t **out, json_t **out_known)
 {
     *out = NULL;
+    if (out_known)
+        *out_known = NULL;
     if (n == 0)
         return fail(t, t->src, "empty action");
     if (toks[0].kind != T_IDENT) {
         if (n != 1)
             return fail(t, toks[1].at, "unexpected word after a value");
-        if (eval)
-            *out = arg_value(&toks[0], dot);
-        return 0;
+        return eval ? arg_value(t, &toks[0], dot, known, out, out_known) : 0;
     }
     const char *fn = toks[0].text;
-    bool known = false;
+    bool is_function = false;
     for (int i = 0; functions[i]; i++)
-        known |= !strcmp(functions[i], fn);
-    if (!known)
+        is_function |= !strcmp(functions[i], fn);
+    if (!is_function)
         return fail(t, toks[0].at,
                     "unknown function (known: json, index, join, upper, lower, len)");
     if (n - 1 != arity(fn))
@@ -257,16 +296,24 @@ static int evaluate(struct tctx *t, struct tok *toks, int n, json_t *dot, bool e
             return fail(t, toks[i].at, "a function's argument must be a field or a literal");
     if (!eval)
         return 0;
-    json_t *a = arg_value(&toks[1], dot), *b = n > 2 ? arg_value(&toks[2], dot) : NULL;
-    int r = 0;
+    json_t *a = NULL, *b = NULL;
+    int r = arg_value(t, &toks[1], dot, known, &a, NULL);
+    if (r == 0 && n > 2)
+        r = arg_value(t, &toks[2], dot, known, &b, NULL);
+    if (r < 0) {
+        json_decref(a);
+        return r;
+    }
     if (!strcmp(fn, "json")) {
         char *s = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         *out = json_string(s ? s : "null");
         free(s);
     } else if (!strcmp(fn, "index")) {
         if (json_is_object(a) && json_is_string(b)) {
+            /* Go's index of a missing map key is the element's zero value: "" for the string
+             * maps Docker users index (Labels) */
             json_t *v = json_object_get(a, json_string_value(b));
-            *out = v ? json_incref(v) : NULL;
+            *out = v ? json_incref(v) : json_string("");
         } else if (json_is_array(a) && json_is_integer(b)) {
             json_int_t i = json_integer_value(b);
             if (i < 0 || (size_t)i >= json_array_size(a))
@@ -357,11 +404,13 @@ static const char *action_end(const char *open)
     return NULL;
 }
 
-static int exec_block(struct tctx *t, const char **pp, json_t *dot, bool emit, enum stop *stop);
+static int exec_block(struct tctx *t, const char **pp, json_t *dot, json_t *known, bool emit,
+                      enum stop *stop);
 
-/* A {{range}}, {{if}} or {{with}} whose action was just read; *pp after its action. */
-static int exec_control(struct tctx *t, const char *kw, const char **pp, json_t *dot, json_t *v,
-                        bool emit)
+/* A {{range}}, {{if}} or {{with}} whose action was just read; *pp after its action. v is its
+ * value, vk that value's shape: a list's elements take it, a map's values when it is true. */
+static int exec_control(struct tctx *t, const char *kw, const char **pp, json_t *dot,
+                        json_t *known, json_t *v, json_t *vk, bool emit)
 {
     enum stop stop;
     const char *body = *pp;
@@ -383,7 +432,8 @@ static int exec_control(struct tctx *t, const char *kw, const char **pp, json_t 
             for (size_t i = 0; i < json_array_size(items); i++) {
                 any = true;
                 *pp = body;
-                if (exec_block(t, pp, json_array_get(items, i), true, &stop) < 0) {
+                json_t *ek = json_is_array(v) || json_is_true(vk) ? vk : NULL;
+                if (exec_block(t, pp, json_array_get(items, i), ek, true, &stop) < 0) {
                     json_decref(items);
                     return -1;
                 }
@@ -394,17 +444,16 @@ static int exec_control(struct tctx *t, const char *kw, const char **pp, json_t 
         }
         if (!any) {
             *pp = body;
-            if (exec_block(t, pp, NULL, false, &stop) < 0)
+            if (exec_block(t, pp, NULL, NULL, false, &stop) < 0)
                 return -1;
         }
-        if (stop == STOP_ELSE && exec_block(t, pp, dot, emit && !any, &stop) < 0)
+        if (stop == STOP_ELSE && exec_block(t, pp, dot, known, emit && !any, &stop) < 0)
             return -1;
     } else { /* if, with */
-        bool taken = emit && truth(v);
-        json_t *inner = !strcmp(kw, "with") ? v : dot;
-        if (exec_block(t, pp, inner, taken, &stop) < 0)
+        bool taken = emit && truth(v), with = !strcmp(kw, "with");
+        if (exec_block(t, pp, with ? v : dot, with ? vk : known, taken, &stop) < 0)
             return -1;
-        if (stop == STOP_ELSE && exec_block(t, pp, dot, emit && !taken, &stop) < 0)
+        if (stop == STOP_ELSE && exec_block(t, pp, dot, known, emit && !taken, &stop) < 0)
             return -1;
     }
     if (stop != STOP_END)
@@ -413,7 +462,8 @@ static int exec_control(struct tctx *t, const char *kw, const char **pp, json_t 
 }
 
 /* Text and actions up to the {{end}} or {{else}} of this block (or the end of the template). */
-static int exec_block(struct tctx *t, const char **pp, json_t *dot, bool emit, enum stop *stop)
+static int exec_block(struct tctx *t, const char **pp, json_t *dot, json_t *known, bool emit,
+                      enum stop *stop)
 {
     const char *p = *pp;
     if (++t->depth > 32)
@@ -466,18 +516,18 @@ static int exec_block(struct tctx *t, const char **pp, json_t *dot, bool emit, e
         if (!strcmp(kw, "range") || !strcmp(kw, "if") || !strcmp(kw, "with")) {
             char keyword[8];
             snprintf(keyword, sizeof keyword, "%s", kw);
-            json_t *v = NULL;
-            r = evaluate(t, toks + 1, n - 1, dot, emit, &v);
+            json_t *v = NULL, *vk = NULL;
+            r = evaluate(t, toks + 1, n - 1, dot, known, emit, &v, &vk);
             toks_free(toks, n);
             if (r == 0)
-                r = exec_control(t, keyword, &p, dot, v, emit);
+                r = exec_control(t, keyword, &p, dot, known, v, vk, emit);
             json_decref(v);
             if (r < 0)
                 return r;
             continue;
         }
         json_t *v = NULL;
-        r = evaluate(t, toks, n, dot, emit, &v);
+        r = evaluate(t, toks, n, dot, known, emit, &v, NULL);
         toks_free(toks, n);
         if (r < 0)
             return r;
@@ -487,7 +537,8 @@ static int exec_block(struct tctx *t, const char **pp, json_t *dot, bool emit, e
     }
 }
 
-static int run(const char *tmpl, json_t *data, bool emit, char **out, struct imgfs_err *err)
+static int run(const char *tmpl, json_t *data, json_t *known, bool emit, char **out,
+               struct imgfs_err *err)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -497,7 +548,7 @@ static int run(const char *tmpl, json_t *data, bool emit, char **out, struct img
     struct tctx t = {.src = tmpl, .out = m, .err = err};
     const char *p = tmpl;
     enum stop stop;
-    int r = exec_block(&t, &p, data, emit, &stop);
+    int r = exec_block(&t, &p, data, known, emit, &stop);
     fclose(m);
     if (r < 0) {
         free(buf);
@@ -510,12 +561,12 @@ static int run(const char *tmpl, json_t *data, bool emit, char **out, struct img
     return 0;
 }
 
-int tmpl_render(const char *tmpl, json_t *data, char **out, struct imgfs_err *err)
+int tmpl_render(const char *tmpl, json_t *data, json_t *known, char **out, struct imgfs_err *err)
 {
-    return run(tmpl, data, true, out, err);
+    return run(tmpl, data, known, true, out, err);
 }
 
 int tmpl_check(const char *tmpl, struct imgfs_err *err)
 {
-    return run(tmpl, NULL, false, NULL, err);
+    return run(tmpl, NULL, NULL, false, NULL, err);
 }

@@ -214,18 +214,23 @@ void cli_progress_json(const char *event, const struct digest *d,
                        const struct cli_progress_json_layer *l, size_t n_layers);
 
 /* --format for listings: Docker's Go-template subset (fs/template.h), one row per object; a
- * "table " prefix prints a header row (the template over `headers`, an object of column titles)
- * and aligns the tab-separated cells as Docker's tabwriter does. Errors are printed. */
+ * "table " prefix prints a header row (the template over `headers`, an object of column titles
+ * with a row's keys) and aligns the tab-separated cells as Docker's tabwriter does. Errors are
+ * printed. */
 struct json_t;
 struct cli_format {
     const char *verb, *tmpl;
     bool table;
     char **rows;
     size_t n;
+    struct json_t *known;
 };
-/* format NULL: default_table (which starts with "table "). -1 for a bad template. */
+/* format NULL: default_table (which starts with "table "). `known`: the fields of Docker's rows
+ * that imgfs's lack, as JSON (tmpl_render's `known`: '{"Size":true}'), or NULL. 0, or the exit
+ * status after the error was printed: 125 for a template outside the subset, 1 for a field
+ * Docker's rows do not have (checked on `headers`, so also when no row follows). */
 int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
-                     const char *default_table, struct json_t *headers);
+                     const char *default_table, struct json_t *headers, const char *known);
 int cli_format_row(struct cli_format *f, struct json_t *row);
 void cli_format_end(struct cli_format *f);
 

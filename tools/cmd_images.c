@@ -111,9 +111,11 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     localtime_r(&t, &tm);
     strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
     snprintf(id, sizeof id, "%.12s", config_hex);
-    json_t *row =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "Repository", repo, "Tag", tag,
-                  "Digest", shown, "CreatedSince", when, "CreatedAt", at, "Size", size);
+    /* Containers, SharedSize, UniqueSize: Docker's N/A outside `system df -v` */
+    json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id,
+                            "Repository", repo, "Tag", tag, "Digest", shown, "CreatedSince", when,
+                            "CreatedAt", at, "Size", size, "VirtualSize", size, "Containers",
+                            "N/A", "SharedSize", "N/A", "UniqueSize", "N/A");
     if (cli_format_row(&l->fmt, row) < 0)
         l->rc = 1;
     json_decref(row);
@@ -163,14 +165,16 @@ int cmd_images(int argc, char **argv, struct cli *cli)
             "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
         static const char digests[] = "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}"
                                       "\\t{{.CreatedSince}}\\t{{.Size}}";
-        json_t *headers =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", "IMAGE ID", "Repository",
-                      "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince", "CREATED",
-                      "CreatedAt", "CREATED AT", "Size", "SIZE");
-        int r = cli_format_begin(&l.fmt, "images", format, l.digests ? digests : plain, headers);
+        json_t *headers = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", "IMAGE ID",
+            "Repository", "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince",
+            "CREATED", "CreatedAt", "CREATED AT", "Size", "SIZE", "VirtualSize", "VIRTUAL SIZE",
+            "Containers", "CONTAINERS", "SharedSize", "SHARED SIZE", "UniqueSize", "UNIQUE SIZE");
+        int r = cli_format_begin(&l.fmt, "images", format, l.digests ? digests : plain, headers,
+                                 NULL);
         json_decref(headers);
-        if (r < 0)
-            return cli_usage_error("images");
+        if (r)
+            return r;
     }
     struct imgfs_err err = {0};
     struct store *s;

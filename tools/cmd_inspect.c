@@ -215,11 +215,66 @@ static json_t *docker_image_json(struct store_read *r, const struct image *img, 
     return o;
 }
 
-static int print_template(const char *format, json_t *data)
+/* What Docker's inspect values have that imgfs's lack (tmpl_render's `known`): a template may name
+ * them (no value), while a field Docker does not have is an error, as Docker's ("map has no entry
+ * for key"). true: a Go map (Labels: a missing key has no value) or a field imgfs leaves out. */
+static const char container_known[] =
+    "{\"AppArmorProfile\": true, \"Driver\": true, \"ExecIDs\": true, \"GraphDriver\": true,"
+    " \"HostnamePath\": true, \"HostsPath\": true, \"LogPath\": true, \"MountLabel\": true,"
+    " \"Platform\": true, \"ProcessLabel\": true, \"ResolvConfPath\": true, \"SizeRw\": true,"
+    " \"SizeRootFs\": true, \"State\": {\"Health\": true},"
+    " \"Mounts\": {\"Name\": true, \"Driver\": true, \"Mode\": true, \"RW\": true,"
+    " \"Propagation\": true},"
+    " \"Config\": {\"Domainname\": true, \"AttachStdin\": true, \"AttachStdout\": true,"
+    " \"AttachStderr\": true, \"StdinOnce\": true, \"Volumes\": true, \"OnBuild\": true,"
+    " \"Labels\": true, \"ExposedPorts\": true, \"StopSignal\": true, \"StopTimeout\": true,"
+    " \"Healthcheck\": true, \"ArgsEscaped\": true, \"MacAddress\": true,"
+    " \"NetworkDisabled\": true, \"Shell\": true},"
+    " \"HostConfig\": {\"PortBindings\": {}, \"RestartPolicy\": {}, \"Tmpfs\": true,"
+    " \"LogConfig\": true, \"Sysctls\": true, \"StorageOpt\": true, \"Annotations\": true,"
+    " \"BlkioDeviceReadBps\": true, \"BlkioDeviceReadIOps\": true,"
+    " \"BlkioDeviceWriteBps\": true, \"BlkioDeviceWriteIOps\": true, \"BlkioWeight\": true,"
+    " \"BlkioWeightDevice\": true, \"Cgroup\": true, \"CgroupParent\": true,"
+    " \"CgroupnsMode\": true, \"ConsoleSize\": true, \"ContainerIDFile\": true,"
+    " \"CpuCount\": true, \"CpuPercent\": true, \"CpuPeriod\": true, \"CpuQuota\": true,"
+    " \"CpuRealtimePeriod\": true, \"CpuRealtimeRuntime\": true, \"CpuShares\": true,"
+    " \"CpusetCpus\": true, \"CpusetMems\": true, \"DeviceCgroupRules\": true,"
+    " \"DeviceRequests\": true, \"Devices\": true, \"Dns\": true, \"DnsOptions\": true,"
+    " \"DnsSearch\": true, \"ExtraHosts\": true, \"GroupAdd\": true,"
+    " \"IOMaximumBandwidth\": true, \"IOMaximumIOps\": true, \"IpcMode\": true,"
+    " \"Isolation\": true, \"KernelMemory\": true, \"KernelMemoryTCP\": true, \"Links\": true,"
+    " \"MaskedPaths\": true, \"MemoryReservation\": true, \"MemorySwap\": true,"
+    " \"MemorySwappiness\": true, \"Mounts\": true, \"OomKillDisable\": true,"
+    " \"OomScoreAdj\": true, \"PidMode\": true, \"PublishAllPorts\": true,"
+    " \"ReadonlyPaths\": true, \"Runtime\": true, \"SecurityOpt\": true, \"ShmSize\": true,"
+    " \"UTSMode\": true, \"Ulimits\": true, \"UsernsMode\": true, \"VolumeDriver\": true,"
+    " \"VolumesFrom\": true, \"Init\": true},"
+    " \"NetworkSettings\": {\"Bridge\": true, \"SandboxID\": true, \"HairpinMode\": true,"
+    " \"LinkLocalIPv6Address\": true, \"LinkLocalIPv6PrefixLen\": true, \"SandboxKey\": true,"
+    " \"SecondaryIPAddresses\": true, \"SecondaryIPv6Addresses\": true, \"EndpointID\": true,"
+    " \"Gateway\": true, \"GlobalIPv6Address\": true, \"GlobalIPv6PrefixLen\": true,"
+    " \"IPAddress\": true, \"IPPrefixLen\": true, \"IPv6Gateway\": true, \"MacAddress\": true,"
+    " \"Networks\": true}}";
+static const char image_known[] =
+    "{\"Parent\": true, \"Comment\": true, \"Container\": true, \"ContainerConfig\": true,"
+    " \"DockerVersion\": true, \"Author\": true, \"VirtualSize\": true, \"GraphDriver\": true,"
+    " \"Metadata\": true, \"Variant\": true, \"OsVersion\": true,"
+    " \"RootFS\": {\"BaseLayer\": true},"
+    " \"Config\": {\"Hostname\": true, \"Domainname\": true, \"User\": true,"
+    " \"AttachStdin\": true, \"AttachStdout\": true, \"AttachStderr\": true, \"Tty\": true,"
+    " \"OpenStdin\": true, \"StdinOnce\": true, \"Env\": true, \"Cmd\": true, \"Image\": true,"
+    " \"Volumes\": true, \"WorkingDir\": true, \"Entrypoint\": true, \"OnBuild\": true,"
+    " \"Labels\": true, \"ExposedPorts\": true, \"StopSignal\": true, \"Healthcheck\": true,"
+    " \"ArgsEscaped\": true, \"Shell\": true}}";
+
+static int print_template(const char *format, json_t *data, const char *known_json)
 {
     struct imgfs_err err = {0};
     char *out;
-    if (tmpl_render(format, data, &out, &err) < 0) {
+    json_t *known = json_loads(known_json, 0, NULL);
+    int r = tmpl_render(format, data, known, &out, &err);
+    json_decref(known);
+    if (r < 0) {
         cli_report("inspect", &err);
         return -1;
     }
@@ -277,7 +332,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
                 json_t *o = ctr_inspect(cli->run_dir, &st);
                 ctr_state_free(&st);
                 if (format) {
-                    if ((is_template ? print_template(format, o)
+                    if ((is_template ? print_template(format, o, container_known)
                                      : (cli_error("inspect", "a container's --format is a "
                                                              "template ({{.Field}})"),
                                         -1)) < 0)
@@ -319,7 +374,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
         uint64_t size = cli_view_header(r, &img.digest, &h) ? h.total_size : 0;
         if (is_template) {
             json_t *o = docker_image_json(r, &img, size);
-            if (print_template(format, o) < 0)
+            if (print_template(format, o, image_known) < 0)
                 status = 1;
             json_decref(o);
         } else if (format) {

@@ -154,19 +154,23 @@ static json_t *ps_row(const struct ctr_state *s, json_t *insp, bool no_trunc)
     char *mounts = NULL;
     size_t mlen = 0;
     FILE *m = open_memstream(&mounts, &mlen);
-    size_t i;
+    size_t i, volumes = 0;
     json_t *e;
     json_array_foreach(json_object_get(insp, "Mounts"), i, e)
+    {
         fprintf(m, "%s%s", i ? "," : "", json_string_value(json_object_get(e, "Destination")));
+        volumes += !strcmp(json_string_value(json_object_get(e, "Type")) ?: "", "volume");
+    }
     fclose(m);
     const char *net =
         json_string_value(json_object_get(json_object_get(insp, "HostConfig"), "NetworkMode"));
-    json_t *o =
-        json_pack("{s:s#, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", s->id,
-                  no_trunc ? 64 : 12, "Image", s->image ? s->image : "", "Command", cmd_full,
-                  "CreatedAt", at, "RunningFor", created, "Ports", ports ? ports : "", "Status",
-                  status, "State", ctr_status_name(s), "Names", s->name, "Labels",
-                  labels ? labels : "", "Mounts", mounts ? mounts : "", "Networks", net ? net : "");
+    json_t *o = json_pack(
+        "{s:s#, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", s->id,
+        no_trunc ? 64 : 12, "Image", s->image ? s->image : "", "Command", cmd_full, "CreatedAt",
+        at, "RunningFor", created, "Ports", ports ? ports : "", "Status", status, "State",
+        ctr_status_name(s), "Names", s->name, "Labels", labels ? labels : "", "Mounts",
+        mounts ? mounts : "", "Networks", net ? net : "");
+    json_object_set_new(o, "LocalVolumes", json_sprintf("%zu", volumes));
     free(mounts);
     return o;
 }
@@ -352,15 +356,17 @@ int cmd_ps(int argc, char **argv, struct cli *cli)
     struct cli_format fmt = {0};
     bool formatted = !quiet && !json;
     if (formatted) {
-        json_t *headers = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                                    "ID", "CONTAINER ID", "Image", "IMAGE", "Command", "COMMAND",
-                                    "CreatedAt", "CREATED AT", "RunningFor", "CREATED", "Ports",
-                                    "PORTS", "Status", "STATUS", "State", "STATE", "Names", "NAMES",
-                                    "Labels", "LABELS", "Mounts", "MOUNTS", "Networks", "NETWORKS");
-        int r = cli_format_begin(&fmt, "ps", format, default_format, headers);
+        json_t *headers = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID",
+            "CONTAINER ID", "Image", "IMAGE", "Command", "COMMAND", "CreatedAt", "CREATED AT",
+            "RunningFor", "CREATED", "Ports", "PORTS", "Status", "STATUS", "State", "STATE",
+            "Names", "NAMES", "Labels", "LABELS", "Mounts", "MOUNTS", "Networks", "NETWORKS",
+            "LocalVolumes", "LOCAL VOLUMES", "Size", "SIZE");
+        /* Docker's Size needs the writable layers' sizes (ps -s): not there, no value */
+        int r = cli_format_begin(&fmt, "ps", format, default_format, headers, "{\"Size\": true}");
         json_decref(headers);
-        if (r < 0) {
-            rc = cli_usage_error("ps");
+        if (r) {
+            rc = r;
             goto out_filters;
         }
     }

@@ -238,13 +238,15 @@ static int volume_ls(int argc, char **argv, struct cli *cli)
     if (quiet && !format)
         format = "{{.Name}}";
     struct cli_format fmt;
-    json_t *headers = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Driver", "DRIVER", "Name",
-                                "VOLUME NAME", "Mountpoint", "MOUNTPOINT", "Labels", "LABELS",
-                                "Scope", "SCOPE", "CreatedAt", "CREATED AT");
-    int r = cli_format_begin(&fmt, "volume ls", format, "table {{.Driver}}\t{{.Name}}", headers);
+    json_t *headers = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Driver", "DRIVER",
+                                "Name", "VOLUME NAME", "Mountpoint", "MOUNTPOINT", "Labels",
+                                "LABELS", "Scope", "SCOPE", "CreatedAt", "CREATED AT", "Links",
+                                "LINKS", "Size", "SIZE");
+    int r = cli_format_begin(&fmt, "volume ls", format, "table {{.Driver}}\t{{.Name}}", headers,
+                             NULL);
     json_decref(headers);
-    if (r < 0)
-        return cli_usage_error("volume ls");
+    if (r)
+        return r;
     struct imgfs_err err = {0};
     struct ctr_volume *list;
     size_t n;
@@ -280,9 +282,11 @@ static int volume_ls(int argc, char **argv, struct cli *cli)
             labels = (char *)b.data;
         }
         json_t *created = rfc3339(list[i].created);
-        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "Driver", "local", "Name",
-                                list[i].name, "Mountpoint", list[i].mountpoint, "Labels", labels,
-                                "Scope", "local", "CreatedAt", created);
+        /* Links and Size: Docker's N/A outside `system df -v` */
+        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "Driver", "local",
+                                "Name", list[i].name, "Mountpoint", list[i].mountpoint, "Labels",
+                                labels, "Scope", "local", "CreatedAt", created, "Links", "N/A",
+                                "Size", "N/A");
         cli_format_row(&fmt, row);
         json_decref(row);
     }
@@ -308,8 +312,11 @@ static int volume_inspect(int argc, char **argv, struct cli *cli)
         return cli_wrong_args("volume inspect", "requires at least 1 argument");
     }
     struct cli_format fmt;
-    if (format && cli_format_begin(&fmt, "volume inspect", format, NULL, NULL) < 0)
-        return cli_usage_error("volume inspect");
+    /* Docker's volume has these too: maps (a missing key has no value) or fields left out */
+    if (format && (rc = cli_format_begin(&fmt, "volume inspect", format, NULL, NULL,
+                                         "{\"Labels\": true, \"Options\": true, \"Status\": "
+                                         "true, \"UsageData\": true}")) != 0)
+        return rc;
     json_t *all = json_array();
     rc = 0;
     for (int i = optind; i < argc; i++) {
@@ -321,8 +328,8 @@ static int volume_inspect(int argc, char **argv, struct cli *cli)
             continue;
         }
         json_t *o = volume_json(&v);
-        if (format)
-            cli_format_row(&fmt, o);
+        if (format && cli_format_row(&fmt, o) < 0)
+            rc = 1;
         json_array_append_new(all, o);
         ctr_volume_free(&v);
     }

@@ -317,10 +317,11 @@ bool cli_repo_has_tag(struct store_read *r, const char *repo, const struct diges
 /* ---- --format for listings (ps, images) ---- */
 
 int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
-                     const char *default_table, json_t *headers)
+                     const char *default_table, json_t *headers, const char *known)
 {
     memset(f, 0, sizeof *f);
     f->verb = verb;
+    f->known = known ? json_loads(known, 0, NULL) : NULL;
     const char *t = format ? format : default_table;
     if (!strncmp(t, "table", 5) && (!t[5] || isspace((unsigned char)t[5]))) {
         f->table = true;
@@ -334,13 +335,21 @@ int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
     struct imgfs_err err = {0};
     if (tmpl_check(f->tmpl, &err) < 0) {
         cli_report(verb, &err);
-        return -1;
+        cli_format_end(f);
+        return cli_usage_error(verb);
     }
-    if (f->table) {
+    /* the headers have every field a row has: a field Docker's rows lack fails here, before any
+     * row is printed and also when there is none, as Docker's */
+    if (headers) {
         char *h;
-        if (tmpl_render(f->tmpl, headers, &h, &err) < 0) {
+        if (tmpl_render(f->tmpl, headers, f->known, &h, &err) < 0) {
             cli_report(verb, &err);
-            return -1;
+            cli_format_end(f);
+            return err.code == ENOENT ? 1 : cli_usage_error(verb);
+        }
+        if (!f->table) {
+            free(h);
+            return 0;
         }
         f->rows = xrealloc(f->rows, (f->n + 1) * sizeof *f->rows);
         f->rows[f->n++] = h;
@@ -352,7 +361,7 @@ int cli_format_row(struct cli_format *f, json_t *row)
 {
     struct imgfs_err err = {0};
     char *line;
-    if (tmpl_render(f->tmpl, row, &line, &err) < 0) {
+    if (tmpl_render(f->tmpl, row, f->known, &line, &err) < 0) {
         cli_report(f->verb, &err);
         return -1;
     }
@@ -392,4 +401,6 @@ void cli_format_end(struct cli_format *f)
     free(f->rows);
     f->rows = NULL;
     f->n = 0;
+    json_decref(f->known);
+    f->known = NULL;
 }

@@ -39,6 +39,29 @@ both inspect nosuch
 t_eq "a missing object: the exit status" "$(grep -o '\[exit [0-9]*\]' <<<"$d")" "$(grep -o '\[exit [0-9]*\]' <<<"$i")"
 t_check "and Docker's words" grep -q "No such object: nosuch" <<<"$i"
 
+# a field Docker's value does not have is an error (exit 1), a Go map's missing key <no value>
+status() { grep -o '\[exit [0-9]*\]$' <<<"$1" || echo "[exit 0]"; }
+refused() { # refused ARGS...: Docker's exit status, and no <no value> printed
+    both "$@"
+    t_eq "\`$*\`: Docker's exit status" "$(status "$d")" "$(status "$i")"
+    t_check "  ... not <no value>" bash -c '! grep -q "<no value>" <<<"$0"' "$i"
+}
+refused inspect -f '{{.Nope}}' svc
+refused inspect -f '{{.State.Nope}}' svc
+refused inspect -f '{{.Name.Foo}}' svc
+refused inspect -f '{{.Config.Nope}}' busybox
+refused ps --format '{{.Nope}}'
+refused ps --format 'table {{.Names}}\t{{.Nope}}'
+refused ps -f name=none --format '{{.Nope}}'
+refused images --format '{{.Nope}}'
+t_check "  ... and words Docker's have" grep -q 'map has no entry for key "Nope"' <<<"$("$IMGFS" inspect -f '{{.Nope}}' svc 2>&1)"
+for tmpl in '{{.Config.Labels.nokey}}' '{{index .Config.Labels "nokey"}}' '{{.NetworkSettings.Networks.nokey}}'; do
+    both inspect -f "$tmpl" svc
+    t_eq "inspect -f '$tmpl': a missing map key, as Docker's" "$d" "$i"
+done
+both ps -a --format '{{.LocalVolumes}}'
+t_eq "ps's LocalVolumes" "$d" "$i"
+
 both ps -a --format '{{.Names}} {{.State}} {{.Image}} {{.Command}}'
 t_eq "ps -a --format" "$(sort <<<"$d")" "$(sort <<<"$i")"
 both ps --format 'table {{.Names}}\t{{.State}}'

@@ -5,13 +5,13 @@
 
 #include <string.h>
 
-static json_t *data;
+static json_t *data, *known;
 
 static void expect(const char *tmpl, const char *want)
 {
     struct imgfs_err err = {0};
     char *out = NULL;
-    int r = tmpl_render(tmpl, data, &out, &err);
+    int r = tmpl_render(tmpl, data, known, &out, &err);
     CHECK(r == 0 && out && !strcmp(out, want), "%s -> [%s] (%s), want [%s]", tmpl,
           out ? out : "(null)", err.msg, want);
     CHECK(tmpl_check(tmpl, &err) == 0, "check %s: %s", tmpl, err.msg);
@@ -22,11 +22,23 @@ static void refuse(const char *tmpl, const char *msg_part)
 {
     struct imgfs_err err = {0};
     char *out = NULL;
-    int r = tmpl_render(tmpl, data, &out, &err);
+    int r = tmpl_render(tmpl, data, known, &out, &err);
     CHECK(r < 0 && err.code == EINVAL && strstr(err.msg, msg_part), "%s: r=%d msg=%s", tmpl, r,
           err.msg);
     if (!strstr(msg_part, "range")) /* a value's error, not the syntax's */
         CHECK(tmpl_check(tmpl, &err) < 0, "check accepted %s", tmpl);
+    free(out);
+}
+
+/* a field the data lacks: an error of the value (ENOENT), the syntax being fine */
+static void missing(const char *tmpl, const char *msg_part)
+{
+    struct imgfs_err err = {0};
+    char *out = NULL;
+    int r = tmpl_render(tmpl, data, known, &out, &err);
+    CHECK(r < 0 && err.code == ENOENT && strstr(err.msg, msg_part), "%s: r=%d msg=%s", tmpl, r,
+          err.msg);
+    CHECK(tmpl_check(tmpl, &err) == 0, "check refused %s: %s", tmpl, err.msg);
     free(out);
 }
 
@@ -49,7 +61,7 @@ int main(void)
     expect("{{.Config.Env}}", "[A=1 PATH=/bin]");
     expect("{{.Config.Labels}}", "map[a:1 b:2]");
     expect("{{.Config.Cmd}}", "<nil>");
-    expect("{{.Nope}}|{{.State.Nope.Deeper}}", "<no value>|<no value>");
+    expect("{{.Config.Cmd.Deeper}}", "<no value>"); /* below a null */
     expect("{{json .Config.Env}}", "[\"A=1\",\"PATH=/bin\"]");
     expect("{{json .State}}",
            "{\"Status\":\"running\",\"Pid\":42,\"Running\":true,\"Error\":\"\"}");
@@ -79,7 +91,28 @@ int main(void)
     refuse("{{.Id | printf}}", "unsupported syntax");
     refuse("{{nosuch .Id}}", "unknown function");
     refuse("{{index .Config.Env 9}}", "out of range");
-    refuse("{{if .X}}{{nosuch}}{{end}}", "unknown function"); /* found in a block not taken */
+    refuse("{{if .Config.Cmd}}{{nosuch}}{{end}}", "unknown function"); /* in a block not taken */
+
+    /* fields Docker's values do not have are errors, as Docker's; `known` names what they have */
+    missing("{{.Nope}}", "map has no entry for key \"Nope\"");
+    missing("{{.State.Nope.Deeper}}", "<.State.Nope.Deeper>: map has no entry for key \"Nope\"");
+    missing("{{.Name.Foo}}", "can't evaluate field \"Foo\"");
+    missing("{{json .Nope}}", "no entry for key");
+    missing("{{if .Nope}}x{{end}}", "no entry for key");
+    missing("{{range .Mounts}}{{.Nope}}{{end}}", "no entry for key");
+    missing("{{index .Nope \"a\"}}", "no entry for key");
+    known = json_loads("{\"Health\": true, \"Config\": {\"Labels\": true, \"Volumes\": true},"
+                       " \"Mounts\": {\"RW\": true}}",
+                       0, NULL);
+    expect("{{.Health}}|{{.Health.Status}}", "<no value>|<no value>");
+    expect("{{.Config.Labels.zz}}|{{index .Config.Labels \"zz\"}}", "<no value>|");
+    expect("{{with .Config.Labels}}{{.a}}{{.zz}}{{end}}", "1<no value>");
+    expect("{{.Config.Volumes}}", "<no value>");
+    expect("{{range .Mounts}}{{.RW}}{{end}}", "<no value><no value>");
+    missing("{{.Config.Nope}}", "no entry for key \"Nope\"");
+    missing("{{range .Mounts}}{{.Nope}}{{end}}", "no entry for key");
+    missing("{{with .State}}{{.Nope}}{{end}}", "no entry for key");
+    json_decref(known);
     refuse("{{\"abc}}", "unclosed action");
     json_decref(data);
     return unit_summary();
