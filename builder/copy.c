@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -46,8 +47,10 @@ struct copy {
     struct stage *sg;
     const struct df_instruction *ins;
     bool add, have_owner, have_mode, parents;
-    bool link;       /* --link: the layer as if copied onto an empty tree */
-    bool keep_owner; /* the context's owners, not 0:0 (context_digest: a bind shows them) */
+    bool link; /* --link: the layer as if copied onto an empty tree */
+    /* a context walk for a bind (context_bind): did it leave something out (.dockerignore) or
+     * see an owner that is not 0:0, so that the host tree is not what BuildKit would send */
+    bool skipped, host_owner;
     uint32_t uid, gid, mode;
     struct df_ignore *exclude; /* --exclude patterns, relative to each source */
     int64_t clamp;
@@ -173,8 +176,9 @@ static void entry_from_stat(struct copy *c, const struct stat *st, struct layer_
     memset(e, 0, sizeof *e);
     struct imgfs_err ignored;
     layer_entry_from_stat(st, e, &ignored);
-    e->uid = c->have_owner ? c->uid : c->keep_owner ? st->st_uid : 0;
-    e->gid = c->have_owner ? c->gid : c->keep_owner ? st->st_gid : 0;
+    e->uid = c->have_owner ? c->uid : 0;
+    e->gid = c->have_owner ? c->gid : 0;
+    c->host_owner = c->host_owner || st->st_uid || st->st_gid;
     if (c->have_mode)
         e->mode = c->mode;
     if (c->clamp >= 0 && e->mtime_sec > c->clamp) {
@@ -229,6 +233,7 @@ static int walk_context(struct copy *c, int dirfd, const char *rel, const char *
             break;
         }
         bool excluded = ctx_excluded(c, r, rs);
+        c->skipped = c->skipped || excluded;
         if (excluded &&
             !(S_ISDIR(st.st_mode) && c->b->ignore && df_ignore_must_walk(c->b->ignore, r)))
             continue;
@@ -1252,18 +1257,70 @@ out:
     return ret;
 }
 
-/* A context path's digest as COPY's key sees it (source_context and key_items: .dockerignore
- * applied, every entry's path, kind, mode, symlink target and content, never mtimes), with the
- * context's owners, which a bind shows. */
-int context_digest(struct build *b, struct stage *sg, const struct df_instruction *ins,
-                   const char *rel, struct digest *out, struct imgfs_err *err)
+/* The items of a context walk written under directory fd `dfd` (at their dst paths) as the
+ * context is sent: owners 0:0 (the items'), modes and times kept, symlinks as symlinks; devices
+ * and fifos left out, as the rw copy leaves them. Directories get their times last, once their
+ * entries are written. */
+static int items_write(struct copy *c, int dfd, struct imgfs_err *err)
 {
-    struct copy c = {.b = b, .sg = sg, .ins = ins, .keep_owner = true, .clamp = -1};
+    for (size_t i = 0; i < c->n_items; i++) {
+        const struct item *it = &c->items[i];
+        const char *p = it->dst;
+        if (it->e.kind == LAYER_DIR) {
+            if (mkdirat(dfd, p, 0700) < 0)
+                return err_sys(err, errno, "making `%s`", p);
+        } else if (it->e.kind == LAYER_SYMLINK) {
+            if (symlinkat(it->link, dfd, p) < 0)
+                return err_sys(err, errno, "making the symlink `%s`", p);
+        } else if (it->e.kind == LAYER_REG) {
+            cleanup_close int in = sys_openat2(c->b->context_fd, it->src, O_RDONLY,
+                                               RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+            if (in < 0)
+                return err_sys(err, errno, "`%s` in the context", it->src);
+            cleanup_close int out =
+                openat(dfd, p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (out < 0)
+                return err_sys(err, errno, "creating `%s`", p);
+            for (;;) {
+                ssize_t n = sendfile(out, in, NULL, 1 << 20);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n < 0)
+                    return err_sys(err, errno, "copying `%s` of the context", it->src);
+                if (n == 0)
+                    break;
+            }
+        } else {
+            continue;
+        }
+        if (fchownat(dfd, p, it->e.uid, it->e.gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+            (it->e.kind != LAYER_SYMLINK && fchmodat(dfd, p, it->e.mode & 07777, 0) < 0))
+            return err_sys(err, errno, "setting the owner and mode of `%s`", p);
+    }
+    for (size_t i = c->n_items; i-- > 0;) {
+        const struct item *it = &c->items[i];
+        if (it->e.kind != LAYER_DIR && it->e.kind != LAYER_REG && it->e.kind != LAYER_SYMLINK)
+            continue;
+        struct timespec ts[2] = {{.tv_sec = it->e.mtime_sec, .tv_nsec = it->e.mtime_nsec},
+                                 {.tv_sec = it->e.mtime_sec, .tv_nsec = it->e.mtime_nsec}};
+        if (utimensat(dfd, it->dst, ts, AT_SYMLINK_NOFOLLOW) < 0)
+            return err_sys(err, errno, "setting the times of `%s`", it->dst);
+    }
+    return 0;
+}
+
+int context_bind(struct build *b, struct stage *sg, const struct df_instruction *ins,
+                 const char *rel, struct digest *out, char *dir, size_t dir_size, int *lock_fd,
+                 struct imgfs_err *err)
+{
+    struct copy c = {.b = b, .sg = sg, .ins = ins, .clamp = -1};
     struct buf empty = {0};
     struct view empty_view; /* "src" (the source's own entry) resolves to nothing there */
     int ret = -1;
+    dir[0] = 0;
+    *lock_fd = -1;
     struct digest_ctx *k = digest_ctx_new();
-    key_str(k, "context-v1");
+    key_str(k, "context-v2");
     if (view_build(NULL, 0, &empty, err) < 0 ||
         view_open(empty.data, empty.len, &empty_view, err) < 0)
         goto out;
@@ -1271,6 +1328,18 @@ int context_digest(struct build *b, struct stage *sg, const struct df_instructio
     if (source_context(&c, rel, "src", false, err) < 0 || key_items(&c, k, err) < 0)
         goto out;
     digest_ctx_final(k, out);
+    if (c.skipped || c.host_owner) {
+        /* the tree BuildKit would send, in a step directory of its own (swept after a crash) */
+        if (build_step_dir(b, dir, dir_size, lock_fd, err) < 0)
+            goto out;
+        /* the source's own entry is the first item, "src": a directory or the file */
+        cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            err_sys(err, errno, "`%s`", dir);
+        else if (items_write(&c, dfd, err) == 0)
+            ret = 0;
+        goto out;
+    }
     ret = 0;
 out:
     digest_ctx_free(k);

@@ -196,11 +196,15 @@ int copy_step(struct build *b, struct stage *sg, const struct df_instruction *in
               struct imgfs_err *err);
 int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
              struct imgfs_err *err);
-/* The digest of context path `rel` (cleaned, "" the context) as COPY's key sees it — content,
- * mode, owner, never mtimes, .dockerignore applied — for a RUN --mount=type=bind's key. Errors
- * name `ins`'s line. */
-int context_digest(struct build *b, struct stage *sg, const struct df_instruction *ins,
-                   const char *rel, struct digest *out, struct imgfs_err *err);
+/* RUN --mount=type=bind of context path `rel` (cleaned, "" the context): what the command sees
+ * is the context as BuildKit sends it — what .dockerignore excludes absent, owners 0:0. Its
+ * digest as COPY's key takes it (content, mode, never owners or mtimes) goes to *out. When the
+ * host tree is not that (something under `rel` excluded, an owner not 0:0), the tree as sent is
+ * written to DIR/src, DIR a step directory (build_step_dir: `dir`, *lock_fd; the caller removes
+ * it); else dir[0] is 0 and the host path is what is sent. Errors name `ins`'s line. */
+int context_bind(struct build *b, struct stage *sg, const struct df_instruction *ins,
+                 const char *rel, struct digest *out, char *dir, size_t dir_size, int *lock_fd,
+                 struct imgfs_err *err);
 /* WORKDIR's directory (made with the USER's owner when missing). */
 int workdir_step(struct build *b, struct stage *sg, const struct df_instruction *ins,
                  const char *dir, struct imgfs_err *err);

@@ -34,6 +34,9 @@ struct run_mount {
     char *from_image, *seed_path;
     bool copy; /* rw bind: a copy, discarded with the step */
     int lock_fd;
+    /* a context bind: the context as sent, when the host tree is not (context_bind) */
+    char sent_dir[PATH_MAX];
+    int sent_lock;
     char *key_text; /* what goes into the cache key */
 };
 
@@ -110,6 +113,10 @@ static void mount_free(struct run_mount *m)
     free(m->key_text);
     if (m->lock_fd >= 0)
         close(m->lock_fd);
+    if (m->sent_dir[0])
+        build_remove_tree(m->sent_dir);
+    if (m->sent_lock >= 0)
+        close(m->sent_lock);
 }
 
 /* from=REF of a --mount: a stage (built, committed as an unnamed image the step can mount) or an
@@ -185,6 +192,7 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
 {
     memset(m, 0, sizeof *m);
     m->lock_fd = -1;
+    m->sent_lock = -1;
     m->type = M_BIND;
     cleanup_free char *copy = xstrdup(spec), *from = NULL, *src = NULL;
     bool have_rw = false, rw = false;
@@ -392,8 +400,13 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
         m->source = real;
         /* what it binds is in the key, as COPY's sources are (BuildKit) */
         struct digest d;
-        if (context_digest(b, sg, ins, sub, &d, err) < 0)
+        if (context_bind(b, sg, ins, sub, &d, m->sent_dir, sizeof m->sent_dir, &m->sent_lock, err) <
+            0)
             return -1;
+        if (m->sent_dir[0]) {
+            free(m->source);
+            m->source = xasprintf("%s/src", m->sent_dir);
+        }
         char ds[DIGEST_STR_SIZE];
         digest_str(&d, ds);
         m->key_text = xasprintf("bind:%s:%s:%d:%s", m->target, sub, m->copy, ds);
