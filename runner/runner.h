@@ -371,6 +371,14 @@ int ctr_log_parse(const char *line, size_t len, struct ctr_log_entry *e);
 int ctr_log_time_parse(const char *s, int64_t now_ns, int64_t *out_ns, struct imgfs_err *err);
 /* RFC 3339 with nine fraction digits in UTC, as `docker logs -t` prints it */
 void ctr_log_time_format(int64_t ns, char out[40]);
+/* `docker diff`: the container's changes to its image (running or not), from its writable layer
+ * against the image's view: fn gets "A /path" (added), "C /path" (changed: a file written or its
+ * metadata, a directory with changes below) or "D /path" (deleted: a whiteout), in path order
+ * (a directory before its entries); the runner's mount points (ctr_mount_points) are no change.
+ * Not done: a directory replaced whole (overlayfs's opaque one, `rm -rf d; mkdir d`) shows as
+ * changed with what is in it now; the image's entries it hides are not listed as deleted. */
+int ctr_diff(const char *store_root, const char *run_dir, const struct ctr_state *s,
+             int (*fn)(void *ctx, const char *line), void *ctx, struct imgfs_err *err);
 /* Path of the container's writable layer, its overlay upper directory (caller frees): what
  * `commit` makes a layer of. */
 char *ctr_upper_path(const char *run_dir, const char *id);

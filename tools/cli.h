@@ -22,6 +22,7 @@ struct cli {
     X(save, "Write an image as a docker-save archive (export -f docker)")                          \
     X(load, "Load images from a docker-save archive (import)")                                     \
     X(images, "List images")                                                                       \
+    X(history, "Show the history of an image")                                                     \
     X(inspect, "Show containers and images (Docker's JSON, --format templates)")                   \
     X(tag, "Give an image another name")                                                           \
     X(rmi, "Remove image names")                                                                   \
@@ -44,6 +45,7 @@ struct cli {
     X(stats, "Show containers' CPU, memory, network and pids use")                                 \
     X(attach, "Not supported (--help says why): use logs -f or exec -it")                          \
     X(cp, "Copy files between a container and the host")                                           \
+    X(diff, "List the changes to the files of a container's image")                                \
     X(container, "Manage containers: container ls, rm, inspect, ... (the verbs above)")            \
     X(image, "Manage images: image ls, rm, inspect, ... (the verbs above)")                        \
     X(system, "Show the space images and containers use: system df")                               \
@@ -116,6 +118,8 @@ int cli_each_container(const struct cli *cli, const char *verb, bool missing_ok,
                        int (*act)(const char *run_dir, struct ctr_state *s, void *ctx,
                                   struct imgfs_err *err),
                        void *ctx);
+/* "5 minutes"-style durations, as docker's CREATED and STATUS columns print them. */
+void cli_human_duration(int64_t secs, char *buf, size_t len);
 /* "12.3MB"-style sizes, as docker prints them (decimal units). */
 void cli_human_size(uint64_t bytes, char *buf, size_t len);
 /* The prune verbs' output, as Docker's: HEADING ("Deleted Volumes:") before the first name

@@ -33,20 +33,6 @@ static const char default_format[] =
     "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t"
     "{{.Status}}\\t{{.Ports}}\\t{{.Names}}";
 
-static void duration(int64_t secs, char *buf, size_t len)
-{
-    if (secs < 1)
-        snprintf(buf, len, "Less than a second");
-    else if (secs < 60)
-        snprintf(buf, len, "%lld second%s", (long long)secs, secs == 1 ? "" : "s");
-    else if (secs < 3600)
-        snprintf(buf, len, "%lld minute%s", (long long)secs / 60, secs / 60 == 1 ? "" : "s");
-    else if (secs < 86400)
-        snprintf(buf, len, "%lld hour%s", (long long)secs / 3600, secs / 3600 == 1 ? "" : "s");
-    else
-        snprintf(buf, len, "%lld days", (long long)secs / 86400);
-}
-
 static void status_text(const struct ctr_state *s, char *buf, size_t len)
 {
     char d[64];
@@ -56,16 +42,16 @@ static void status_text(const struct ctr_state *s, char *buf, size_t len)
         snprintf(buf, len, "Created");
         break;
     case CTR_RUNNING:
-        duration(now - s->started, d, sizeof d);
+        cli_human_duration(now - s->started, d, sizeof d);
         snprintf(buf, len, "Up %s", d);
         break;
     case CTR_EXITED:
-        duration(now - s->finished, d, sizeof d);
+        cli_human_duration(now - s->finished, d, sizeof d);
         snprintf(buf, len, "Exited (%d) %s ago%s", s->exit_code, d,
                  s->error && !strncmp(s->error, "rootfs lost", 11) ? " (rootfs lost)" : "");
         break;
     case CTR_RESTARTING: /* Docker's: the last exit code, since when it waits */
-        duration(now - s->finished, d, sizeof d);
+        cli_human_duration(now - s->finished, d, sizeof d);
         snprintf(buf, len, "Restarting (%d) %s ago", s->exit_code, d);
         break;
     }
@@ -122,7 +108,7 @@ static json_t *ps_row(const struct ctr_state *s, json_t *insp, bool no_trunc)
 {
     char status[96], created[96], d[64], at[64], cmd[96];
     status_text(s, status, sizeof status);
-    duration((int64_t)time(NULL) - s->created, d, sizeof d);
+    cli_human_duration((int64_t)time(NULL) - s->created, d, sizeof d);
     snprintf(created, sizeof created, "%s ago", d);
     time_t t = (time_t)s->created;
     struct tm tm;

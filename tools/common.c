@@ -26,6 +26,20 @@ struct store *cli_store_open(const struct cli *cli, const char *verb, bool reado
     return s;
 }
 
+void cli_human_duration(int64_t secs, char *buf, size_t len)
+{
+    if (secs < 1)
+        snprintf(buf, len, "Less than a second");
+    else if (secs < 60)
+        snprintf(buf, len, "%lld second%s", (long long)secs, secs == 1 ? "" : "s");
+    else if (secs < 3600)
+        snprintf(buf, len, "%lld minute%s", (long long)secs / 60, secs / 60 == 1 ? "" : "s");
+    else if (secs < 86400)
+        snprintf(buf, len, "%lld hour%s", (long long)secs / 3600, secs / 3600 == 1 ? "" : "s");
+    else
+        snprintf(buf, len, "%lld days", (long long)secs / 86400);
+}
+
 void cli_human_size(uint64_t bytes, char *buf, size_t len)
 {
     static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};

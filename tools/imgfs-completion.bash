@@ -29,7 +29,7 @@ _imgfs() {
     fi
     local names=""
     case $verb in
-    exec | logs | stop | kill | rm | wait | start | restart | port | top | stats | rename | cp | commit | attach)
+    exec | logs | stop | kill | rm | wait | start | restart | port | top | stats | rename | cp | commit | attach | diff)
         names=$("$bin" ps -a -q 2>/dev/null) ;;
     inspect)
         names="$("$bin" ps -a --format '{{.Names}}' 2>/dev/null) $("$bin" images 2>/dev/null | awk 'NR > 1 && $1 != "<none>" {print $1 ":" $2}')" ;;

@@ -62,6 +62,21 @@ done
 both ps -a --format '{{.LocalVolumes}}'
 t_eq "ps's LocalVolumes" "$d" "$i"
 
+# history (the config's history[]) and diff (the writable layer, whiteouts as D)
+both history --format '{{.ID}}|{{.CreatedBy}}|{{.Comment}}' busybox
+t_eq "history --format" "$d" "$i"
+t_eq "history's header" "$(D history busybox | head -1 | tr -s ' ')" "$("$IMGFS" history busybox | head -1 | tr -s ' ')"
+both history nosuch
+t_eq "history of a missing image: the exit status" "$(status "$d")" "$(status "$i")"
+for tool in D "$IMGFS"; do
+    $tool run --network none --name chg busybox sh -c 'echo x >/newf; rm /etc/group; mkdir -p /tmp/a/b; echo y >>/etc/passwd' >/dev/null
+done
+both diff chg
+t_eq "diff: A, C and D as Docker's" "$(sort <<<"$d")" "$(sort <<<"$i")"
+t_check "  ... not empty" grep -q "^D /etc/group$" <<<"$i"
+both container diff nosuch
+t_eq "diff of a missing container: the exit status" "$(status "$d")" "$(status "$i")"
+
 both ps -a --format '{{.Names}} {{.State}} {{.Image}} {{.Command}}'
 t_eq "ps -a --format" "$(sort <<<"$d")" "$(sort <<<"$i")"
 both ps --format 'table {{.Names}}\t{{.State}}'
