@@ -293,19 +293,19 @@ const struct df_flag *df_flag_find(const struct df_instruction *ins, const char 
 
 static void add_arg(struct df_instruction *ins, const char *s, size_t n)
 {
-    ins->args = xrealloc(ins->args, (ins->n_args + 1) * sizeof(*ins->args));
+    ins->args = xgrow(ins->args, ins->n_args, sizeof(*ins->args));
     ins->args[ins->n_args++] = (struct df_str){strndup_x(s, n), n};
 }
 
 static void add_kv(struct df_instruction *ins, char *key, char *value, bool equals)
 {
-    ins->kvs = xrealloc(ins->kvs, (ins->n_kvs + 1) * sizeof(*ins->kvs));
+    ins->kvs = xgrow(ins->kvs, ins->n_kvs, sizeof(*ins->kvs));
     ins->kvs[ins->n_kvs++] = (struct df_kv){key, value, equals};
 }
 
 static void add_warning(struct df_file *file, char *w)
 {
-    file->warnings = xrealloc(file->warnings, (file->n_warnings + 1) * sizeof(*file->warnings));
+    file->warnings = xgrow(file->warnings, file->n_warnings, sizeof(*file->warnings));
     file->warnings[file->n_warnings++] = w;
 }
 
@@ -317,7 +317,7 @@ struct wordlist {
 
 static void wl_push(struct wordlist *l, struct buf *word)
 {
-    l->w = xrealloc(l->w, (l->n + 1) * sizeof(*l->w));
+    l->w = xgrow(l->w, l->n, sizeof(*l->w));
     l->w[l->n++] = buf_take(word);
 }
 
@@ -808,7 +808,7 @@ static int heredocs_from_line(const char *line, struct df_instruction *ins, stru
         }
         if (r == 0)
             continue;
-        ins->heredocs = xrealloc(ins->heredocs, (ins->n_heredocs + 1) * sizeof(*ins->heredocs));
+        ins->heredocs = xgrow(ins->heredocs, ins->n_heredocs, sizeof(*ins->heredocs));
         ins->heredocs[ins->n_heredocs++] = h;
     }
     df_words_free(words);
@@ -939,7 +939,7 @@ static int directive_line(struct parser *p, struct directives *d, struct df_file
 static void add_instruction(struct df_file *file, struct df_instruction *ins)
 {
     file->instructions =
-        xrealloc(file->instructions, (file->n_instructions + 1) * sizeof(*file->instructions));
+        xgrow(file->instructions, file->n_instructions, sizeof(*file->instructions));
     file->instructions[file->n_instructions++] = *ins;
     memset(ins, 0, sizeof(*ins));
 }

@@ -127,7 +127,7 @@ static const char *class_end(const char *p)
 
 static void add_token(struct pattern *pat, struct token t)
 {
-    pat->tokens = xrealloc(pat->tokens, (pat->n_tokens + 1) * sizeof(*pat->tokens));
+    pat->tokens = xgrow(pat->tokens, pat->n_tokens, sizeof(*pat->tokens));
     pat->tokens[pat->n_tokens++] = t;
 }
 
@@ -472,7 +472,7 @@ static int add_pattern(struct df_ignore *ignore, const char *raw, unsigned line,
             return err_ctx(err, "%s:%u", ignore->name, line);
         return err_ctx(err, "%s", ignore->name);
     }
-    ignore->patterns = xrealloc(ignore->patterns, (ignore->n + 1) * sizeof(*ignore->patterns));
+    ignore->patterns = xgrow(ignore->patterns, ignore->n, sizeof(*ignore->patterns));
     ignore->patterns[ignore->n++] = pat;
     ignore->exceptions |= pat.exclusion;
     return 0;

@@ -60,6 +60,11 @@ static inline void cleanup_close_fn(int *fd)
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/* Room for element `n` of an array of `n` elements of `size` bytes that only ever grows through
+ * xgrow: its capacity is implied by `n` (doubled whenever `n` is 0 or a power of two), so `n`
+ * appends cost O(n) copying, where a realloc to n + 1 elements per append is quadratic (with ASan,
+ * and with any allocator that cannot grow the block in place: a 64 KiB line took minutes). */
+void *xgrow(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

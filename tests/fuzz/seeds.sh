@@ -1,15 +1,17 @@
 #!/bin/bash
 # tests/fuzz/seeds.sh IMGFS DIR — write a seed corpus for every fuzz target into DIR/NAME/ (NAME as in
 # tests/fuzz/fuzz_NAME.c): small tars with every kind of member, compressed several ways, real
-# configs, and small image archives made by IMGFS itself. Used by tests/integration/90_fuzz_smoke.sh
-# and bench/fuzz-long.sh. A target without seeds here starts from an empty corpus.
+# configs, small image archives made by IMGFS itself, Dockerfiles and --format templates. Used by
+# tests/integration/90_fuzz_smoke.sh and bench/fuzz-long.sh. A target without seeds here starts from
+# an empty corpus.
 set -euo pipefail
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
 IMGFS=$1
 OUT=$2
 W=$(mktemp -d /tmp/imgfs-seeds.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/src/d/sub" "$OUT/tar" "$OUT/config" "$OUT/layer" "$OUT/view" "$OUT/oci" \
-    "$OUT/registry" "$OUT/estargz"
+    "$OUT/registry" "$OUT/estargz" "$OUT/dockerfile" "$OUT/template"
 echo hello >"$W/src/d/file"
 ln "$W/src/d/file" "$W/src/d/hard"
 ln -s file "$W/src/d/sym"
@@ -49,3 +51,30 @@ tar -C "$W/estargz" -xf "$W/tiny-estargz.tar"
 for b in "$W"/estargz/blobs/sha256/*; do
     if gzip -t "$b" 2>/dev/null; then tar -xzOf "$b" stargz.index.json >"$OUT/estargz/toc.json"; fi
 done
+
+# Dockerfiles and .dockerignore files: BuildKit's parser cases (tests/conformance) and heredocs
+for d in "$TOP"/tests/conformance/buildkit/testfiles*/*/; do
+    cp "$d/Dockerfile" "$OUT/dockerfile/$(basename "$d")"
+done
+printf 'FROM a\nRUN <<EOF\necho ${A:-x} ${B//a/b} ${C%%%%.*}\nEOF\nCOPY <<-"X" <<Y /d\n\tx\n\tX\ny\nY\n' \
+    >"$OUT/dockerfile/heredoc"
+printf '*.go\n!keep/**\n**/x\n[a-c]?\n# c\n/abs/../p\n' >"$OUT/dockerfile/dockerignore"
+
+# --format templates: what Docker users write (docs/cli.md), seeded by hand
+printf '{{.Id}}' >"$OUT/template/field"
+printf '{{json .A}}\t{{index .M "k"}}' >"$OUT/template/json-index"
+printf '{{range .A}}[{{.}}]{{else}}none{{end}}' >"$OUT/template/range"
+printf '{{if .M.k}}{{upper .Id}}{{end}} {{len .A}} {{join .A ","}}' >"$OUT/template/if"
+printf 'table {{.Id}}\t{{- .M -}}' >"$OUT/template/table"
+
+# regression inputs (not seeds: each is run once, by 90_fuzz_smoke): Dockerfiles and .dockerignore
+# files whose arrays grew by one element per realloc, quadratic under ASan (a 64 KiB line: 262 s,
+# now milliseconds; docs/fuzzing.md)
+mkdir -p "$OUT/regress/dockerfile"
+head -c 65535 /dev/zero | tr '\0' a >"$OUT/regress/dockerfile/long-line"
+{ printf 'FROM a\nENV'; for ((i = 0; i < 10000; i++)); do printf ' a=b'; done; } \
+    >"$OUT/regress/dockerfile/many-kvs"
+{ printf 'FROM a\nCMD'; for ((i = 0; i < 30000; i++)); do printf ' a'; done; } \
+    >"$OUT/regress/dockerfile/many-words"
+{ printf 'FROM a\n'; for ((i = 0; i < 18000; i++)); do printf 'USER a\n'; done; } \
+    >"$OUT/regress/dockerfile/many-instructions"
