@@ -57,7 +57,8 @@ static int walk(struct diff_walk *w, int fd, const char *path)
         names[n++] = xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_names);
+    if (n) /* an empty directory: names is NULL, which qsort must not get */
+        qsort(names, n, sizeof *names, cmp_names);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         cleanup_free char *child = xasprintf("%s/%s", path, names[i]);
