@@ -32,7 +32,6 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <sys/uio.h>
@@ -1297,7 +1296,8 @@ static bool mount_is_ours_at(const char *dir, const char *dev);
 /* The keeper's life after the mount is live: answer INIT, then run daemons until the connection
  * ends (unmounted), a signal asks us to stop (unmount), the mount was detached from outside and
  * no process uses it any more, or daemons keep dying (give up). */
-static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struct mount_options *o)
+static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struct mount_options *o,
+                       struct store_lease *lease)
 {
     char title[PATH_MAX];
     title_of(m, "imgfs-keeper", title, sizeof title);
@@ -1350,7 +1350,7 @@ static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struc
 
     int fd = fuse_session_fd(se);
     unsigned quick = 0;
-    bool unmount = false, detached = false;
+    bool unmount = false, detached = false, said_in_use = false;
     for (;;) {
         double started = monotonic_now();
         pid_t pid = fork();
@@ -1382,6 +1382,14 @@ static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struc
                           m->dir);
                 stop = true;
                 break;
+            }
+            if (detached && !(p[0].revents & POLLIN) && !said_in_use) {
+                /* served on (umount -l of a busy mount): the lease no longer names the device,
+                 * so the umount that waits for it (mount_unmount) returns now */
+                cleanup_free char *note = xasprintf("%s detached, in use", dev);
+                if (store_lease_note(lease, note, &ignored) < 0)
+                    mount_log(LOG_WARNING, "%s: %s", m->ref, ignored.msg);
+                said_in_use = true;
             }
             if (!(p[0].revents & POLLIN))
                 continue;
@@ -1476,10 +1484,14 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
     }
     mounted = true;
     log_capture_only = false;
-    /* the lease names the mount's device, so that `imgfs umount` can wait for it to go */
-    type = mount_type_at(dir, &dev, err);
-    if (!type || (dev && store_lease_note(lease, dev, err) < 0))
-        goto out;
+    /* a keeper's lease names the mount's device, so that `imgfs umount` can wait for it to go (a
+     * foreground server has no keeper to say when it serves on after an unmount, for an overlay
+     * using it as a lower directory: not waited for) */
+    if (keeper) {
+        type = mount_type_at(dir, &dev, err);
+        if (!type || (dev && store_lease_note(lease, dev, err) < 0))
+            goto out;
+    }
 
     if (keeper) {
         /* the daemons open the store themselves: LMDB environments must not cross fork() */
@@ -1494,7 +1506,7 @@ static int mount_serve(const char *root, const char *ref, const char *dir,
         if (chdir("/") < 0) {
             /* harmless: every path we use is absolute */
         }
-        keeper_run(m, se, o);
+        keeper_run(m, se, o, lease);
         mounted = false; /* the keeper unmounted, or the mount ended or is dead: leave it */
     } else {
         store_close(m->store);
@@ -1798,31 +1810,17 @@ bool mount_is_dead(const char *dir)
     return type && !strcmp(type, "fuse.imgfs");
 }
 
-/* Whether the file system with device `dev` still exists somewhere: an overlay using it as a lower
- * directory, a copy in another mount namespace, a busy mount detached with -l. ustat(2) finds a
- * superblock by its device alone (EINVAL: none); it also asks the daemon one STATFS. */
-static bool mount_dev_alive(const char *dev)
-{
-#ifdef SYS_ustat
-    unsigned major, minor;
-    char ignored[64];
-    if (!dev_parse(dev, ":", 10, &major, &minor))
-        return false;
-    return syscall(SYS_ustat, (unsigned)makedev(major, minor), ignored) == 0 || errno != EINVAL;
-#else
-    (void)dev;
-    return false;
-#endif
-}
-
-/* After an unmount: the kernel ended the connection when it freed the superblock, the daemon sees
- * ENODEV and the keeper ends, releasing its lease — shortly after umount2 returned. Wait for that
- * (at most UNMOUNT_WAIT_MS), unless the file system lives on elsewhere (its keeper serves on). */
+/* After an unmount: the kernel ends the connection when it frees the superblock, the daemon sees
+ * ENODEV and the keeper ends, releasing its lease — a moment after umount2 returned (the
+ * superblock may even outlive it briefly: ustat(2) found it still answering). The keeper decides
+ * for itself whether it ends: it does once its mount is gone from its namespace and no process
+ * uses it; one that serves on (a busy mount detached with -l) changes its lease's note. So wait
+ * while a live lease names the device, at most UNMOUNT_WAIT_MS. */
 #define UNMOUNT_WAIT_MS 10000
 static void unmount_wait_lease(const char *root, const char *dev)
 {
     double deadline = monotonic_now() + UNMOUNT_WAIT_MS / 1000.0;
-    while (store_lease_held(root, dev) && !mount_dev_alive(dev) && monotonic_now() < deadline)
+    while (store_lease_held(root, dev) && monotonic_now() < deadline)
         poll(NULL, 0, 5);
 }
 

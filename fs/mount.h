@@ -40,10 +40,10 @@ int mount_image(const char *root, const char *ref, const char *dir, const struct
  * answers ENOTCONN)? Asks the daemon of a live mount one STATFS. */
 bool mount_is_dead(const char *dir);
 /* Unmount `dir` (fusermount3 -u semantics; `lazy` detaches even when busy). With `root` (the store
- * the mount was made from), an unmount that ends the file system returns once the mount's keeper
- * has released its lease on the image (at most 10 s), so that a gc right after it frees what only
- * the mount kept; a file system that lives on (an overlay's lower directory, a busy mount detached
- * with `lazy`) keeps its lease and the call returns at once. NULL: no wait. */
+ * the mount was made from), the call returns once the mount's keeper has released its lease on
+ * the image (at most 10 s), so that a gc right after it frees what only the mount kept; a keeper
+ * that serves on (a busy mount detached with `lazy`) keeps its lease and the call returns as soon
+ * as it has said so. Foreground mounts are not waited for. NULL: no wait. */
 int mount_unmount(const char *root, const char *dir, bool lazy, struct imgfs_err *err);
 
 #endif
