@@ -97,6 +97,21 @@ fail:
     return -1;
 }
 
+int pull_list_tags(const char *repo, const struct pull_options *o, char ***tags, size_t *n,
+                   struct imgfs_err *err)
+{
+    struct ref r;
+    if (ref_parse(repo, &r, err) < 0)
+        return -1;
+    struct registry_client *c = NULL;
+    int ret = registry_open(&r, &o->registry, &c, err);
+    if (ret == 0)
+        ret = registry_list_tags(c, 0, tags, n, err);
+    registry_close(c);
+    ref_free(&r);
+    return ret < 0 ? err_ctx(err, "%s", repo) : 0;
+}
+
 int pull_commit(struct store_batch *b, const struct pull_plan *p, const struct image_layer *layers,
                 struct digest *out, struct imgfs_err *err)
 {

@@ -88,6 +88,11 @@ int pull_layers(struct store *s, const struct pull_options *o, struct pull_plan 
                 const bool *want, struct image_layer *layers, struct buf *tables,
                 struct imgfs_err *err);
 
+/* The tags of the repository `repo` (a reference; its tag or digest is not looked at), for
+ * `pull --all-tags`: registry_list_tags. */
+int pull_list_tags(const char *repo, const struct pull_options *o, char ***tags, size_t *n,
+                   struct imgfs_err *err);
+
 /* Pull `ref` into `s`. On success the canonical manifest digest goes to *out (may be NULL) and
  * the store name to *name (caller frees; may be NULL). */
 int pull_image(struct store *s, const char *ref, const struct pull_options *o, struct digest *out,

@@ -382,6 +382,55 @@ static int push_layers(struct push *p, unsigned jobs, struct imgfs_err *err)
     return 0;
 }
 
+struct local_tags {
+    const char *repo; /* familiar */
+    char **tags;
+    size_t n, cap;
+};
+
+static int add_local_tag(void *ctx, const struct store_image_entry *e)
+{
+    struct local_tags *lt = ctx;
+    cleanup_free char *repo = NULL;
+    const char *rest;
+    bool by_digest;
+    if (!ref_split_name(e->name, &repo, &rest, &by_digest) || by_digest || strcmp(repo, lt->repo))
+        return 0;
+    if (lt->n == lt->cap) {
+        lt->cap = lt->cap ? 2 * lt->cap : 16;
+        lt->tags = xrealloc(lt->tags, lt->cap * sizeof *lt->tags);
+    }
+    lt->tags[lt->n++] = xstrdup(rest);
+    return 0;
+}
+
+int push_local_tags(struct store *s, const char *repo, char ***tags, size_t *n,
+                    struct imgfs_err *err)
+{
+    *tags = NULL;
+    *n = 0;
+    struct ref r;
+    if (ref_parse(repo, &r, err) < 0)
+        return -1;
+    cleanup_free char *familiar = ref_familiar_repository(&r);
+    ref_free(&r);
+    struct store_read *rd;
+    if (store_read_begin(s, &rd, err) < 0)
+        return -1;
+    struct local_tags lt = {.repo = familiar};
+    int rc = store_image_foreach(rd, add_local_tag, &lt);
+    store_read_end(rd);
+    if (rc != 0) {
+        for (size_t i = 0; i < lt.n; i++)
+            free(lt.tags[i]);
+        free(lt.tags);
+        return err_set(err, EIO, "listing the store's names");
+    }
+    *tags = lt.tags;
+    *n = lt.n;
+    return 0;
+}
+
 int push_image(struct store *s, const char *image, const char *ref_arg,
                const struct push_options *o, struct digest *out, struct imgfs_err *err)
 {

@@ -76,4 +76,10 @@ struct push_options {
 int push_image(struct store *s, const char *image, const char *ref, const struct push_options *o,
                struct digest *out, struct imgfs_err *err);
 
+/* The tags the store has for repository `repo` (a reference whose tag or digest is not looked
+ * at; names by digest are left out), in name order, for `push --all-tags`. Caller frees each and
+ * the array. */
+int push_local_tags(struct store *s, const char *repo, char ***tags, size_t *n,
+                    struct imgfs_err *err);
+
 #endif

@@ -210,6 +210,16 @@ char *ref_store_name(const struct ref *r)
     return xasprintf("%s@%s", repo, ds);
 }
 
+char *ref_full_name(const struct ref *r)
+{
+    cleanup_free char *repo = ref_repository(r);
+    char ds[DIGEST_STR_SIZE] = "";
+    if (r->has_digest)
+        digest_str(&r->digest, ds);
+    const char *tag = r->tag ? r->tag : r->has_digest ? NULL : "latest";
+    return xasprintf("%s%s%s%s%s", repo, tag ? ":" : "", tag ? tag : "", ds[0] ? "@" : "", ds);
+}
+
 const char *ref_registry_reference(const struct ref *r, char buf[DIGEST_STR_SIZE])
 {
     if (r->has_digest) {

@@ -52,6 +52,10 @@ char *ref_familiar_repository(const struct ref *r);
  * nor digest was given), or + "@sha256:..." when only a digest was given. A reference with both
  * gives the tagged name (the digest is what the caller checks). Caller frees. */
 char *ref_store_name(const struct ref *r);
+/* The full name, as Docker's pull prints it last: domain/path, ":tag" (":latest" when neither tag
+ * nor digest was given) and "@sha256:..." when given ("docker.io/library/busybox:latest"). Caller
+ * frees. */
+char *ref_full_name(const struct ref *r);
 /* What to ask a registry for: the digest ("sha256:...") when given, else the tag ("latest" when
  * none). Points into r or is static; valid as long as r. */
 const char *ref_registry_reference(const struct ref *r, char buf[DIGEST_STR_SIZE]);

@@ -333,7 +333,7 @@ struct response {
     uint64_t delivered; /* bytes handed to the sink */
     int sink_rc;
     char *content_type, *docker_digest, *location, *www_authenticate, *content_range, *retry_after,
-        *range_header;
+        *range_header, *link;
     int64_t content_length;
 };
 
@@ -347,6 +347,7 @@ static void response_free(struct response *r)
     free(r->content_range);
     free(r->retry_after);
     free(r->range_header);
+    free(r->link);
     memset(r, 0, sizeof *r);
 }
 
@@ -384,8 +385,9 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ctx)
         free(rs->www_authenticate);
         free(rs->content_range);
         free(rs->retry_after);
+        free(rs->link);
         rs->content_type = rs->docker_digest = rs->location = rs->www_authenticate =
-            rs->content_range = rs->retry_after = NULL;
+            rs->content_range = rs->retry_after = rs->link = NULL;
         rs->content_length = -1;
         return n;
     }
@@ -410,6 +412,8 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ctx)
         keep_header(&rs->retry_after, v, vl);
     else if (IS("Range"))
         keep_header(&rs->range_header, v, vl);
+    else if (IS("Link"))
+        keep_header(&rs->link, v, vl);
     else if (IS("Content-Length")) {
         char *s = NULL;
         keep_header(&s, v, vl);
@@ -963,6 +967,17 @@ static int perform_exchange(struct registry_client *c, const struct request *rq,
             }
         }
         if (rc != CURLE_OK) {
+            /* OpenSSL's word for a ClientHello answered in plain HTTP, from a host meant to
+             * speak HTTPS: not worth retrying, and what Docker says as "server gave HTTP response
+             * to HTTPS client", with the way out. (An insecure host's HTTPS attempts decide for
+             * plain HTTP above; one made while another thread decided is simply retried.) */
+            if (!c->base_plain && rc == CURLE_SSL_CONNECT_ERROR &&
+                strstr(msg, "wrong version number"))
+                return err_set(err, EPROTO,
+                               "%s: %s: the registry answered HTTPS in plain HTTP (%s); a "
+                               "plain-HTTP registry must be named in IMGFS_INSECURE_REGISTRIES "
+                               "or registries.conf, or given --tls-verify=false",
+                               c->host, what, msg);
             if (rs->bad_range)
                 return err_set(err, EPROTO, "%s: %s: wrong Content-Range `%s`", c->host, what,
                                rs->content_range ? rs->content_range : "");
@@ -1048,6 +1063,104 @@ int registry_ping(struct registry_client *c, unsigned timeout_ms, struct imgfs_e
     if (ret == 0 && rs.status != 200)
         ret = status_error(c, &rs, "GET /v2/", err);
     response_free(&rs);
+    return ret;
+}
+
+/* ---- tags ---- */
+
+/* The next page of a listing: the URL of a Link header's `<URL>; rel="next"` (the distribution
+ * spec's pagination), NULL when there is none. Only a path under /v2/ is followed: the listing
+ * stays on the registry it started on. */
+static char *next_page(const struct response *rs, struct imgfs_err *err, int *bad)
+{
+    *bad = 0;
+    const char *lt = rs->link ? strchr(rs->link, '<') : NULL;
+    const char *gt = lt ? strchr(lt, '>') : NULL;
+    if (!gt || !strstr(gt, "rel=\"next\""))
+        return NULL;
+    cleanup_free char *url = strndup(lt + 1, (size_t)(gt - lt - 1));
+    if (strncmp(url, "/v2/", 4) || strchr(url, '#')) {
+        *bad = err_set(err, EPROTO, "the tag list's next page is not a path under /v2/: `%s`", url);
+        return NULL;
+    }
+    char *out = url;
+    url = NULL;
+    return out;
+}
+
+void registry_tags_free(char **tags, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(tags[i]);
+    free(tags);
+}
+
+int registry_list_tags(struct registry_client *c, unsigned timeout_ms, char ***tags, size_t *n,
+                       struct imgfs_err *err)
+{
+    *tags = NULL;
+    *n = 0;
+    uint64_t deadline = deadline_of(c, timeout_ms);
+    cleanup_free char *what = xasprintf("listing the tags of %s", c->repo);
+    char *url = xasprintf("/v2/%s/tags/list?n=%u", c->repo, REGISTRY_TAGS_PAGE);
+    size_t cap = 0;
+    int ret = 0;
+    for (unsigned page = 0; url && !ret; page++) {
+        struct request rq = {.method = "GET", .url = url, .limit = REGISTRY_DOCUMENT_LIMIT};
+        struct response rs;
+        if (page >= REGISTRY_TAGS_MAX / REGISTRY_TAGS_PAGE + 1) {
+            ret = err_set(err, EPROTO, "%s: %s: more than %u pages", c->host, what, page);
+            break;
+        }
+        if (perform(c, &rq, &rs, deadline, what, err) < 0) {
+            ret = -1;
+            break;
+        }
+        free(url);
+        url = NULL;
+        json_error_t je;
+        cleanup_json json_t *j =
+            rs.status == 200 ? json_loadb((const char *)rs.body.data, rs.body.len, 0, &je) : NULL;
+        json_t *list = json_object_get(j, "tags");
+        if (rs.status != 200) {
+            ret = status_error(c, &rs, what, err);
+        } else if (!json_is_object(j) || !(json_is_array(list) || json_is_null(list))) {
+            ret =
+                err_set(err, EPROTO, "%s: %s: the answer is not {\"tags\": [...]}", c->host, what);
+        } else {
+            size_t i;
+            json_t *t;
+            json_array_foreach(list, i, t)
+            {
+                const char *tag = json_string_value(t);
+                if (!tag || !ref_valid_tag(tag)) {
+                    ret = err_set(err, EPROTO, "%s: %s: tag %zu is not a valid tag", c->host, what,
+                                  *n + 1);
+                    break;
+                }
+                if (*n >= REGISTRY_TAGS_MAX) {
+                    ret = err_set(err, EPROTO, "%s: %s: more than %u tags", c->host, what,
+                                  REGISTRY_TAGS_MAX);
+                    break;
+                }
+                if (*n == cap) {
+                    cap = cap ? 2 * cap : 64;
+                    *tags = xrealloc(*tags, cap * sizeof **tags);
+                }
+                (*tags)[(*n)++] = xstrdup(tag);
+            }
+            int bad;
+            if (!ret && !(url = next_page(&rs, err, &bad)) && bad)
+                ret = -1;
+        }
+        response_free(&rs);
+    }
+    free(url);
+    if (ret < 0) {
+        registry_tags_free(*tags, *n);
+        *tags = NULL;
+        *n = 0;
+    }
     return ret;
 }
 

@@ -94,6 +94,20 @@ const char *registry_repository(const struct registry_client *c); /* path, "libr
  * are good. EACCES when they are not. */
 int registry_ping(struct registry_client *c, unsigned timeout_ms, struct imgfs_err *err);
 
+/* ---- tags ---- */
+
+#define REGISTRY_TAGS_PAGE 1000u
+#define REGISTRY_TAGS_MAX  100000u
+/* GET /v2/<repo>/tags/list, every page (`?n=REGISTRY_TAGS_PAGE`, then the Link header's
+ * rel="next" path, as the distribution spec pages it): the repository's tags, in the registry's
+ * order (caller frees with registry_tags_free). A repository without tags (`"tags": null`) gives
+ * none. EPROTO for a body that is not `{"tags": [...]}`, a tag that is not valid (it would become
+ * a store name), more than REGISTRY_TAGS_MAX tags or a next page that is not a path under /v2/;
+ * ENOENT for an unknown repository. */
+int registry_list_tags(struct registry_client *c, unsigned timeout_ms, char ***tags, size_t *n,
+                       struct imgfs_err *err);
+void registry_tags_free(char **tags, size_t n);
+
 /* ---- manifests ---- */
 
 struct registry_document {

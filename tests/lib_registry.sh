@@ -7,6 +7,9 @@
 #   reg_stop / reg_restart      stop it by PID / start it again on the same port and storage
 #   reg_ca                      (after --tls) the CA bundle that signed its certificate
 #   t_free_port                 a TCP port nothing listens on now
+#   hostile MODE [ARG...]       (re)start tests/registry_hostile.py in MODE on a fresh port,
+#                               serving the OCI layout $T/layout (ARGs go to it); sets H
+#                               (127.0.0.1:PORT), HPORT, HPID and HLOG ($T/hostile-MODE.log)
 #
 # --tls makes a test CA and a server certificate for 127.0.0.1 and localhost with openssl; clients
 # trust it through CURL_CA_BUNDLE / --cert-dir, never through the system store.
@@ -106,6 +109,21 @@ reg_restart() {
 }
 
 reg_ca() { echo "$REG_DIR/certs/ca.crt"; }
+
+HPID=""
+hostile() {
+    local mode=$1
+    shift
+    [[ -n $HPID ]] && { kill "$HPID" 2>/dev/null || true; wait "$HPID" 2>/dev/null || true; }
+    HPORT=$(t_free_port)
+    HLOG=$T/hostile-$mode.log
+    python3 "$TOP/tests/registry_hostile.py" --port "$HPORT" --layout "$T/layout" --mode "$mode" \
+        --log "$HLOG" "$@" 2>>"$T/hostile.err" &
+    HPID=$!
+    t_cleanup "kill $HPID 2>/dev/null"
+    t_wait_for 400 _reg_listening "$HPORT" || t_fail "the hostile registry did not start ($mode)"
+    H=127.0.0.1:$HPORT
+}
 
 # The token server: tests/token_server.py, RS256 tokens signed with a key made here.
 _reg_token_start() {

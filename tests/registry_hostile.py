@@ -30,11 +30,17 @@ Range support, and breaks it the way --mode says:
   multirange-416  ... answered 416
   multirange-200  ... answered 200 with the whole blob (what every mode but multirange-ok does)
   multirange-bad  ... answered 206 with only the first range, not multipart
+  tags-offsite    the tag list's Link header points to another host (which a client must not
+                  follow)
   upload-barrier  accepts pushes (blobs and manifests kept in memory); each blob's final PUT waits
                   until --barrier uploads are in flight at once (at most --barrier-wait seconds;
                   after the first time, never again), and the log says "inflight=N" on each PUT
 
-Every request is logged to --log as "METHOD PATH range=RANGE auth=yes|no -> STATUS t=UNIXTIME".
+GET /v2/REPO/tags/list lists five tags, t1 to t5 (each the one image), two a page whatever ?n=
+asks, with a Link header to the next page (?last=), as the distribution spec pages a listing.
+
+Every request is logged to --log as "METHOD PATH range=RANGE port=CLIENT_PORT auth=yes|no -> STATUS
+t=UNIXTIME" (the client's port tells its connections apart).
 """
 import argparse
 import email.utils
@@ -109,8 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         a = self.server.state.args
         if a.log:
             with open(a.log, "a") as f:
-                f.write("%s %s range=%s auth=%s -> %s t=%.3f\n" % (
-                    self.command, self.path, self.headers.get("Range", "-"),
+                f.write("%s %s range=%s port=%d auth=%s -> %s t=%.3f\n" % (
+                    self.command, self.path, self.headers.get("Range", "-"), self.client_address[1],
                     "yes" if self.headers.get("Authorization") else "no", status, time.time()))
 
     def reply(self, status, body=b"", headers=None, send_body=True):
@@ -124,6 +130,18 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body and self.command != "HEAD":
             self.wfile.write(body)
+
+    def tags(self, repo):
+        from urllib.parse import parse_qs, urlsplit
+        last = parse_qs(urlsplit(self.path).query).get("last", [""])[0]
+        names = ["t%d" % i for i in range(1, 6)]
+        rest = [t for t in names if t > last]
+        page = rest[:2]
+        headers = {"Content-Type": "application/json"}
+        if len(rest) > 2:
+            host = "http://127.0.0.2:1" if self.server.state.args.mode == "tags-offsite" else ""
+            headers["Link"] = '<%s/v2/%s/tags/list?n=2&last=%s>; rel="next"' % (host, repo, page[-1])
+        self.reply(200, json.dumps({"name": repo, "tags": page}).encode(), headers)
 
     def authorized(self):
         st = self.server.state
@@ -198,6 +216,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/v2/":
             self.reply(200, b"{}", {"Content-Type": "application/json"})
+            return
+        if path.startswith("/v2/") and path.endswith("/tags/list"):
+            self.tags(path[4:-10])
             return
         parts = path.split("/")
         if len(parts) < 5 or parts[1] != "v2":

@@ -38,7 +38,7 @@ ASAN_MODE=${IMGFS_TEST_ASAN:-all}
 ASAN_SKIP=(20_mount_images 30_oci_tools 30_oci_roundtrip 70_net_modes 70_net_publish
     10_import_killed 10_import_concurrent 10_import_compression 11_store_limits 12_import_gzip_crc
     40_badinput_members 50_run_basic 60_security_default 60_security_options 61_limits
-    16_mkbase 86_build_docker 88_lazy_go 92_cli_docker)
+    16_mkbase 86_build_docker 88_lazy_go 92_cli_docker 85_registry_pull_big)
 HANG_GUARD=${IMGFS_TEST_TIMEOUT:-1800}
 PATTERNS=("$@")
 BIN=${IMGFS_TEST_BIN:-$TOP/imgfs}

@@ -167,7 +167,9 @@ bool cli_valid_name(const char *name);
 #define CLI_REGISTRY_OPTIONS                                                                       \
     {"tls-verify", optional_argument, 0, CLI_REGISTRY_OPT_TLS},                                    \
         {"authfile", required_argument, 0, CLI_REGISTRY_OPT_AUTHFILE},                             \
-        {"ca-file", required_argument, 0, CLI_REGISTRY_OPT_CAFILE}
+    {                                                                                              \
+        "ca-file", required_argument, 0, CLI_REGISTRY_OPT_CAFILE                                   \
+    }
 #define CLI_REGISTRY_HELP                                                                          \
     "      --tls-verify[=BOOL]     true: HTTPS with certificate checks even for loopback\n"        \
     "                              registries; false: HTTPS without checks (default: checks,\n"    \
@@ -185,10 +187,15 @@ char *cli_repo_digest(struct store_read *r, const char *repo, const struct diges
 bool cli_repo_has_tag(struct store_read *r, const char *repo, const struct digest *manifest);
 
 /* Transfer progress (tools/progress.c) for pull and push. */
-enum cli_progress_mode { CLI_PROGRESS_PLAIN, CLI_PROGRESS_TTY, CLI_PROGRESS_QUIET, CLI_PROGRESS_JSON };
+enum cli_progress_mode {
+    CLI_PROGRESS_PLAIN,
+    CLI_PROGRESS_TTY,
+    CLI_PROGRESS_QUIET,
+    CLI_PROGRESS_JSON
+};
 struct cli_progress_layer {
-    const char *status;
-    bool active; /* a bar is drawn */
+    char status[96]; /* a copy: "Mounted from REPO" is made for the call */
+    bool active;     /* a bar is drawn */
     uint64_t done, total;
     char hex[13];
 };
@@ -201,7 +208,8 @@ struct cli_progress {
 };
 struct digest;
 void cli_progress_start(struct cli_progress *pg, size_t n_layers);
-/* Layer i's state; a line is printed (plain mode) when it ends (active false, status changed). */
+/* Layer i's state; a line is printed (plain mode) when it ends (active false, status changed):
+ * docker's `HEX: STATUS`, without a size. */
 void cli_progress_update(struct cli_progress *pg, size_t i, const struct digest *d,
                          const char *status, bool active, uint64_t done, uint64_t total);
 /* For --json: whether a progress event is due now (at most 5 a second; final ones always). */

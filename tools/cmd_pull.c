@@ -14,8 +14,9 @@ static const char usage[] =
     "Download an image from a registry into the store. REF is [HOST[:PORT]/]PATH[:TAG][@DIGEST];\n"
     "without a host it is on docker.io (library/ for one-part names), as with docker.\n\n"
     "Options:\n"
+    "  -a, --all-tags              every tagged image of the repository (REF without a tag)\n"
     "      --platform OS/ARCH[/VARIANT]  the image of an index to pull (default linux/amd64)\n"
-    "  -q, --quiet                 print only the image name\n"
+    "  -q, --quiet                 print only the image's full name\n"
     "      --json                  one JSON event per line (resolved, layer progress, done)\n"
     "  -j, --jobs N                layers downloaded at a time (default 3)\n"
     "      --lazy                  fetch only the metadata (manifest, config, each eStargz "
@@ -96,6 +97,53 @@ static void on_event(void *ctx, const struct pull_event *e)
     }
 }
 
+/* One image: docker's first lines, the pull (lazy or not), and for an image pulled lazily before,
+ * the rest of it. */
+static int pull_one(struct store *s, const char *ref, bool lazy, struct pull_options *o,
+                    struct pull_ui *ui, char **name, struct imgfs_err *err)
+{
+    if (ui->pg.mode == CLI_PROGRESS_TTY || ui->pg.mode == CLI_PROGRESS_PLAIN) {
+        /* docker's first lines; a reference that does not parse is reported by the pull */
+        struct ref r;
+        struct imgfs_err ignored = {0};
+        if (ref_parse(ref, &r, &ignored) == 0) {
+            char buf[DIGEST_STR_SIZE];
+            if (!r.tag && !r.has_digest)
+                printf("Using default tag: latest\n");
+            printf("%s: Pulling from %s\n", ref_registry_reference(&r, buf), ref_path(&r));
+            ref_free(&r);
+        }
+        err_clear(&ignored);
+        fflush(stdout);
+    }
+    struct digest d;
+    bool whole = false;
+    if (lazy) {
+        int rc = lazy_pull(s, ref, o, &d, name, &whole, err);
+        if (rc < 0 && whole) {
+            /* not lazily readable: say so in one line and pull it normally */
+            fprintf(stderr, "imgfs pull: note: %s: pulling the image whole\n", err->msg);
+            err_clear(err);
+            return pull_image(s, ref, o, &d, name, err);
+        }
+        if (rc == 0 && ui->pg.mode == CLI_PROGRESS_PLAIN)
+            printf("Pulled lazily: content is fetched on first read\n");
+        return rc;
+    }
+    if (pull_image(s, ref, o, &d, name, err) < 0)
+        return -1;
+    /* an image pulled lazily before: fetch what is still remote */
+    struct lazy_options lo = {.registry = o->registry, .image = ref};
+    struct lazy_usage before;
+    if (lazy_complete(s, &d, &lo, &before, err) < 0)
+        return -1;
+    if (before.remote_bytes && ui->pg.mode != CLI_PROGRESS_QUIET &&
+        ui->pg.mode != CLI_PROGRESS_JSON)
+        printf("Fetched the rest of a lazily pulled image: %llu bytes in %llu chunks\n",
+               (unsigned long long)before.remote_bytes, (unsigned long long)before.remote_chunks);
+    return 0;
+}
+
 int cmd_pull(int argc, char **argv, struct cli *cli)
 {
     static const struct option opts[] = {{"platform", required_argument, 0, 'P'},
@@ -103,14 +151,15 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
                                          {"json", no_argument, 0, 'J'},
                                          {"jobs", required_argument, 0, 'j'},
                                          {"lazy", no_argument, 0, 'L'},
+                                         {"all-tags", no_argument, 0, 'a'},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_REGISTRY_OPTIONS,
                                          {0, 0, 0, 0}};
     struct pull_options o = {0};
-    bool lazy = false;
+    bool lazy = false, all = false;
     struct pull_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
     int c;
-    while ((c = cli_getopt(argc, argv, "qj:h", opts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "aqj:h", opts)) != -1) {
         switch (c) {
         case 'P':
             if (!cli_platform_valid(optarg)) {
@@ -123,6 +172,9 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
             break;
         case 'L':
             lazy = true;
+            break;
+        case 'a':
+            all = true;
             break;
         case 'q':
             ui.pg.mode = CLI_PROGRESS_QUIET;
@@ -153,52 +205,52 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
         return cli_wrong_args("pull", "requires exactly 1 argument");
     }
     const char *ref = argv[optind];
-    struct store *s = cli_store_open(cli, "pull", false);
-    if (!s)
+    struct ref r;
+    struct imgfs_err err = {0};
+    bool parsed = ref_parse(ref, &r, &err) == 0;
+    if (parsed && all && (r.tag || r.has_digest)) {
+        ref_free(&r);
+        cli_error("pull", "tag can't be used with --all-tags/-a");
         return EXIT_REFUSED;
+    }
+    /* the name docker prints last: the full one (docker.io/library/busybox:latest), without a tag
+     * for --all-tags */
+    cleanup_free char *full = !parsed ? NULL : all ? ref_repository(&r) : ref_full_name(&r);
+    cleanup_free char *familiar = parsed && all ? ref_familiar_repository(&r) : NULL;
+    if (parsed)
+        ref_free(&r);
+    if (!parsed) {
+        err_ctx(&err, "%s", ref);
+        cli_report("pull", &err);
+        return EXIT_REFUSED;
+    }
+    char **tags = NULL;
+    size_t n_tags = 1;
+    if (all && pull_list_tags(ref, &o, &tags, &n_tags, &err) < 0) {
+        cli_report("pull", &err);
+        return EXIT_REFUSED;
+    }
+    struct store *s = cli_store_open(cli, "pull", false);
+    if (!s) {
+        registry_tags_free(tags, n_tags);
+        return EXIT_REFUSED;
+    }
     o.event = on_event;
     o.event_ctx = &ui;
-    struct imgfs_err err = {0};
-    struct digest d;
     cleanup_free char *name = NULL;
-    if (ui.pg.mode == CLI_PROGRESS_TTY || ui.pg.mode == CLI_PROGRESS_PLAIN) {
-        /* docker's first lines; a reference that does not parse is reported by the pull */
-        struct ref r;
-        struct imgfs_err ignored = {0};
-        if (ref_parse(ref, &r, &ignored) == 0) {
-            char buf[DIGEST_STR_SIZE];
-            if (!r.tag && !r.has_digest)
-                printf("Using default tag: latest\n");
-            printf("%s: Pulling from %s\n", ref_registry_reference(&r, buf), ref_path(&r));
-            ref_free(&r);
-        }
-        err_clear(&ignored);
-        fflush(stdout);
+    bool downloaded = false;
+    int rc = 0;
+    for (size_t i = 0; i < n_tags && rc == 0; i++) {
+        cleanup_free char *tagged = all ? xasprintf("%s:%s", ref, tags[i]) : NULL;
+        free(name);
+        name = NULL;
+        ui.up_to_date = false;
+        rc = pull_one(s, tagged ? tagged : ref, lazy, &o, &ui, &name, &err);
+        downloaded = downloaded || !ui.up_to_date;
+        if (rc == 0 && all && ui.pg.mode != CLI_PROGRESS_QUIET && ui.pg.mode != CLI_PROGRESS_JSON)
+            printf("Digest: %s\n", ui.digest); /* docker's, after each tag */
     }
-    int rc;
-    bool whole = false;
-    if (lazy) {
-        rc = lazy_pull(s, ref, &o, &d, &name, &whole, &err);
-        if (rc < 0 && whole) {
-            /* not lazily readable: say so in one line and pull it normally */
-            fprintf(stderr, "imgfs pull: note: %s: pulling the image whole\n", err.msg);
-            err_clear(&err);
-            rc = pull_image(s, ref, &o, &d, &name, &err);
-        } else if (rc == 0 && ui.pg.mode == CLI_PROGRESS_PLAIN) {
-            printf("Pulled lazily: content is fetched on first read\n");
-        }
-    } else {
-        rc = pull_image(s, ref, &o, &d, &name, &err);
-        /* an image pulled lazily before: fetch what is still remote */
-        struct lazy_options lo = {.registry = o.registry, .image = ref};
-        struct lazy_usage before;
-        if (rc == 0 && (rc = lazy_complete(s, &d, &lo, &before, &err)) == 0 &&
-            before.remote_bytes && ui.pg.mode != CLI_PROGRESS_QUIET &&
-            ui.pg.mode != CLI_PROGRESS_JSON)
-            printf("Fetched the rest of a lazily pulled image: %llu bytes in %llu chunks\n",
-                   (unsigned long long)before.remote_bytes,
-                   (unsigned long long)before.remote_chunks);
-    }
+    registry_tags_free(tags, all ? n_tags : 0);
     store_close(s);
     cli_progress_free(&ui.pg);
     if (rc < 0) {
@@ -206,10 +258,16 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
         cli_report("pull", &err);
         return EXIT_REFUSED;
     }
-    if (ui.pg.mode == CLI_PROGRESS_QUIET)
-        puts(name);
-    else if (ui.pg.mode != CLI_PROGRESS_JSON)
-        printf("Digest: %s\nStatus: %s for %s\n%s\n", ui.digest,
-               ui.up_to_date ? "Image is up to date" : "Downloaded newer image", name, name);
+    if (ui.pg.mode == CLI_PROGRESS_QUIET) {
+        puts(full);
+    } else if (ui.pg.mode != CLI_PROGRESS_JSON) {
+        if (!all)
+            printf("Digest: %s\n", ui.digest);
+        if (!all || n_tags)
+            printf("Status: %s for %s\n",
+                   downloaded ? "Downloaded newer image" : "Image is up to date",
+                   all ? familiar : name);
+        puts(full);
+    }
     return 0;
 }

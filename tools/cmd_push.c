@@ -1,4 +1,6 @@
 #include "../fs/push.h"
+#include "../fs/reference.h"
+#include "../fs/registry.h"
 #include "../fs/store.h"
 #include "cli.h"
 
@@ -14,6 +16,8 @@ static const char usage[] =
     "same registry are mounted from there. Prints, as docker does, the repository first and\n"
     "TAG: digest: DIGEST size: BYTES (the pushed manifest) last.\n\n"
     "Options:\n"
+    "  -a, --all-tags              every tag the store has for the repository IMAGE (and REF,\n"
+    "                              when given, is a repository too)\n"
     "  -q, --quiet                 print only the digest\n"
     "      --json                  one JSON event per line\n"
     "  -j, --jobs N                layers uploaded at a time (default 3)\n"
@@ -27,6 +31,7 @@ struct push_ui {
     struct cli_progress pg;
     char *tag; /* what the manifest went up under (PUSH_DONE) */
     uint64_t manifest_size;
+    bool header_said;
 };
 
 static const char *kind_name(enum push_event_kind k)
@@ -65,7 +70,9 @@ static void on_event(void *ctx, const struct push_event *e)
     }
     switch (e->kind) {
     case PUSH_PREPARED:
-        if (ui->pg.mode != CLI_PROGRESS_QUIET) {
+        /* once: --all-tags pushes every tag to one repository, as docker says it */
+        if (ui->pg.mode != CLI_PROGRESS_QUIET && !ui->header_said) {
+            ui->header_said = true;
             printf("The push refers to repository [%s]\n", e->from);
             fflush(stdout);
         }
@@ -79,9 +86,12 @@ static void on_event(void *ctx, const struct push_event *e)
         cli_progress_update(&ui->pg, e->layer, e->digest, "Layer already exists", false, e->done,
                             e->total);
         break;
-    case PUSH_LAYER_MOUNTED:
-        cli_progress_update(&ui->pg, e->layer, e->digest, "Mounted", false, e->done, e->total);
+    case PUSH_LAYER_MOUNTED: {
+        char status[96];
+        snprintf(status, sizeof status, "Mounted from %s", e->from);
+        cli_progress_update(&ui->pg, e->layer, e->digest, status, false, e->done, e->total);
         break;
+    }
     case PUSH_LAYER_START:
     case PUSH_LAYER_PROGRESS:
         cli_progress_update(&ui->pg, e->layer, e->digest, "Pushing", true, e->done, e->total);
@@ -97,9 +107,35 @@ static void on_event(void *ctx, const struct push_event *e)
     }
 }
 
+/* One image: lazily pulled content fetched first, the push, docker's last line. -1 with `err`
+ * to report, 1 when the failure was reported already. */
+static int push_one(struct cli *cli, const char *image, const char *ref, struct push_options *o,
+                    struct push_ui *ui, struct imgfs_err *err)
+{
+    if (cli_lazy_complete(cli, image, "push") < 0)
+        return 1;
+    struct store *s = cli_store_open(cli, "push", false);
+    if (!s)
+        return 1;
+    struct digest d;
+    int rc = push_image(s, image, ref, o, &d, err);
+    store_close(s);
+    if (rc < 0)
+        return -1;
+    char ds[DIGEST_STR_SIZE];
+    digest_str(&d, ds);
+    if (ui->pg.mode == CLI_PROGRESS_QUIET)
+        puts(ds);
+    else if (ui->pg.mode != CLI_PROGRESS_JSON) /* docker's last line, which scripts parse */
+        printf("%s: digest: %s size: %llu\n", ui->tag, ds, (unsigned long long)ui->manifest_size);
+    fflush(stdout);
+    return 0;
+}
+
 int cmd_push(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {{"quiet", no_argument, 0, 'q'},
+    static const struct option opts[] = {{"all-tags", no_argument, 0, 'a'},
+                                         {"quiet", no_argument, 0, 'q'},
                                          {"json", no_argument, 0, 'J'},
                                          {"chunk-size", required_argument, 0, 'C'},
                                          {"jobs", required_argument, 0, 'j'},
@@ -108,10 +144,14 @@ int cmd_push(int argc, char **argv, struct cli *cli)
                                          CLI_REGISTRY_OPTIONS,
                                          {0, 0, 0, 0}};
     struct push_options o = {0};
+    bool all = false;
     struct push_ui ui = {.pg.mode = isatty(STDOUT_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN};
     int c;
-    while ((c = cli_getopt(argc, argv, "qj:h", opts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "aqj:h", opts)) != -1) {
         switch (c) {
+        case 'a':
+            all = true;
+            break;
         case 'q':
             ui.pg.mode = CLI_PROGRESS_QUIET;
             break;
@@ -161,29 +201,53 @@ int cmd_push(int argc, char **argv, struct cli *cli)
     }
     const char *image = argv[optind];
     const char *ref = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (cli_lazy_complete(cli, image, "push") < 0)
-        return EXIT_REFUSED;
-    struct store *s = cli_store_open(cli, "push", false);
-    if (!s)
-        return EXIT_REFUSED;
+    struct imgfs_err err = {0};
+    if (all) {
+        /* docker's rule: --all-tags takes a repository */
+        for (int i = optind; i < argc; i++) {
+            struct ref r;
+            if (ref_parse(argv[i], &r, &err) < 0) {
+                err_ctx(&err, "%s", argv[i]);
+                cli_report("push", &err);
+                return EXIT_REFUSED;
+            }
+            bool tagged = r.tag || r.has_digest;
+            ref_free(&r);
+            if (tagged) {
+                cli_error("push", "tag can't be used with --all-tags/-a");
+                return EXIT_REFUSED;
+            }
+        }
+    }
+    char **tags = NULL;
+    size_t n_tags = 1;
+    if (all) {
+        struct store *s = cli_store_open(cli, "push", true);
+        if (!s)
+            return EXIT_REFUSED;
+        int rc = push_local_tags(s, image, &tags, &n_tags, &err);
+        store_close(s);
+        if (rc == 0 && !n_tags)
+            err_set(&err, ENOENT, "An image does not exist locally with the repository: %s", image);
+        if (rc < 0 || !n_tags) {
+            cli_report("push", &err);
+            return EXIT_REFUSED;
+        }
+    }
     o.event = on_event;
     o.event_ctx = &ui;
-    struct imgfs_err err = {0};
-    struct digest d;
-    int rc = push_image(s, image, ref, &o, &d, &err);
-    store_close(s);
+    int rc = 0;
+    for (size_t i = 0; i < n_tags && rc == 0; i++) {
+        cleanup_free char *one = all ? xasprintf("%s:%s", image, tags[i]) : NULL;
+        cleanup_free char *to = all && ref ? xasprintf("%s:%s", ref, tags[i]) : NULL;
+        rc = push_one(cli, one ? one : image, all ? to : ref, &o, &ui, &err);
+    }
+    registry_tags_free(tags, all ? n_tags : 0);
     cli_progress_free(&ui.pg);
-    cleanup_free char *tag = ui.tag;
+    free(ui.tag);
     if (rc < 0) {
         fflush(stdout);
         cli_report("push", &err);
-        return EXIT_REFUSED;
     }
-    char ds[DIGEST_STR_SIZE];
-    digest_str(&d, ds);
-    if (ui.pg.mode == CLI_PROGRESS_QUIET)
-        puts(ds);
-    else if (ui.pg.mode != CLI_PROGRESS_JSON) /* docker's last line, which scripts parse */
-        printf("%s: digest: %s size: %llu\n", tag, ds, (unsigned long long)ui.manifest_size);
-    return 0;
+    return rc ? EXIT_REFUSED : 0;
 }

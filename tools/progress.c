@@ -21,7 +21,7 @@ void cli_progress_start(struct cli_progress *pg, size_t n_layers)
     pg->n = n_layers;
     pg->layers = xcalloc(n_layers + 1, sizeof *pg->layers);
     for (size_t i = 0; i < n_layers; i++)
-        pg->layers[i].status = "Waiting";
+        snprintf(pg->layers[i].status, sizeof pg->layers[i].status, "Waiting");
     pg->started = now_ms();
     pg->drawn = 0;
 }
@@ -84,7 +84,7 @@ void cli_progress_update(struct cli_progress *pg, size_t i, const struct digest 
         snprintf(l->hex, sizeof l->hex, "%.12s", hex);
     }
     bool changed = strcmp(l->status, status) != 0;
-    l->status = status;
+    snprintf(l->status, sizeof l->status, "%s", status);
     l->active = active;
     l->done = done;
     l->total = total;
@@ -95,9 +95,7 @@ void cli_progress_update(struct cli_progress *pg, size_t i, const struct digest 
             redraw(pg);
         }
     } else if (changed && !active) {
-        char t[32];
-        cli_human_size(total, t, sizeof t);
-        printf("%s: %s %s\n", l->hex, status, t);
+        printf("%s: %s\n", l->hex, status);
         fflush(stdout);
     }
 }

@@ -18,18 +18,6 @@ tar -C "$T/layout" -xf "$T/bb.tar"
 want_ids=$(t_diff_ids busybox)
 export IMGFS_ROOT=$T/pulled
 
-HPID=""
-hostile() { # MODE: (re)start the server in that mode on a fresh port
-    [[ -n $HPID ]] && { kill "$HPID" 2>/dev/null || true; wait "$HPID" 2>/dev/null || true; }
-    HPORT=$(t_free_port)
-    HLOG=$T/hostile-$1.log
-    python3 "$TOP/tests/registry_hostile.py" --port "$HPORT" --layout "$T/layout" --mode "$1" \
-        --log "$HLOG" 2>>"$T/hostile.err" &
-    HPID=$!
-    t_cleanup "kill $HPID 2>/dev/null"
-    t_wait_for 400 _reg_listening "$HPORT" || t_fail "the hostile registry did not start ($1)"
-    H=127.0.0.1:$HPORT
-}
 
 rejects() { # MODE PATTERN: the pull fails with exit 1 (as docker pull) and an error matching PATTERN
     local mode=$1 pattern=$2 out rc before

@@ -35,18 +35,6 @@ mkdir -p "$T/ref" "$T/mnt"
 t_check "mount the original" "$IMGFS" mount tree:v1 "$T/ref"
 t_cleanup "'$IMGFS' umount '$T/ref'"
 
-HPID=""
-hostile() { # MODE
-    [[ -n $HPID ]] && { kill "$HPID" 2>/dev/null || true; wait "$HPID" 2>/dev/null || true; }
-    HPORT=$(t_free_port)
-    HLOG=$T/hostile-$1.log
-    python3 "$TOP/tests/registry_hostile.py" --port "$HPORT" --layout "$T/layout" --mode "$1" \
-        --log "$HLOG" 2>>"$T/hostile.err" &
-    HPID=$!
-    t_cleanup "kill $HPID 2>/dev/null"
-    t_wait_for 400 _reg_listening "$HPORT" || t_fail "the hostile registry did not start ($1)"
-    H=127.0.0.1:$HPORT
-}
 multi() { grep -E "^GET [^ ]*/blobs/$layer range=bytes=[0-9]+-[0-9]+," "$HLOG" || true; }
 single_206_after_multi() { # single-range 206 answers for the layer after its first multi-range request
     awk -v b="$layer" '$1 == "GET" && index($2, b) {

@@ -28,6 +28,17 @@ static void parses(const char *in, const char *domain, const char *path, const c
     ref_free(&r);
 }
 
+static void full_name(const char *in, const char *want)
+{
+    struct ref r;
+    struct imgfs_err err = {0};
+    CHECK(ref_parse(in, &r, &err) == 0, "`%s` parses: %s", in, err.msg);
+    char *n = ref_full_name(&r);
+    CHECK(!strcmp(n, want), "`%s` full name %s (want %s)", in, n, want);
+    free(n);
+    ref_free(&r);
+}
+
 static void rejects(const char *in)
 {
     struct ref r;
@@ -57,6 +68,11 @@ int main(void)
            "a__b/c-d---e/f.g:latest");
     parses("localhost:5000", "docker.io", "library/localhost", "5000", false, "localhost:5000");
     parses("tree:v1", "docker.io", "library/tree", "v1", false, "tree:v1");
+    /* what docker pull prints last */
+    full_name("busybox", "docker.io/library/busybox:latest");
+    full_name("foo/bar:v1", "docker.io/foo/bar:v1");
+    full_name("127.0.0.1:5000/x@sha256:" D64, "127.0.0.1:5000/x@sha256:" D64);
+    full_name("reg.example.com/x:1@sha256:" D64, "reg.example.com/x:1@sha256:" D64);
 
     rejects("");
     rejects("Busybox");
