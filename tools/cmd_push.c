@@ -234,6 +234,18 @@ int cmd_push(int argc, char **argv, struct cli *cli)
             return EXIT_REFUSED;
         }
     }
+    if (!all && (ui.pg.mode == CLI_PROGRESS_TTY || ui.pg.mode == CLI_PROGRESS_PLAIN)) {
+        /* docker's first line for a name without a tag; one that does not parse is reported by
+         * the push */
+        struct ref r;
+        struct imgfs_err ignored = {0};
+        if (ref_parse(ref ? ref : image, &r, &ignored) == 0) {
+            if (!r.tag && !r.has_digest)
+                printf("Using default tag: latest\n");
+            ref_free(&r);
+        }
+        err_clear(&ignored);
+    }
     o.event = on_event;
     o.event_ctx = &ui;
     int rc = 0;

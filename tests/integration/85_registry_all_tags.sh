@@ -45,6 +45,9 @@ t_eq "  and not the other repository's" 404 \
 t_eq "  v1 and latest are one manifest" \
     "$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/app/manifests/v1" | grep -i docker-content-digest)" \
     "$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/app/manifests/latest" | grep -i docker-content-digest)"
+out=$("$IMGFS" push app "$REG/solo")
+t_eq "push without a tag: docker's first line" "Using default tag: latest" "$(head -n 1 <<<"$out")"
+t_check "  and :latest is pushed" grep -q '^latest: digest: ' <<<"$out"
 set +e
 out=$("$IMGFS" push -a nothing-here "$REG/app" 2>&1)
 rc=$?
