@@ -17,7 +17,7 @@
 
 /* Fixed so that the same layer always gives the same blob. The TOC is fetched whole before a
  * lazy mount can start, so its member gets the best compression: level 9 makes the Debian+golang
- * image's TOC 2.4% smaller than level 6 (and costs 0.3 s of a push of its 8 MB of JSON). */
+ * image's TOC 2.4% smaller than level 6, for 0.07 s more CPU in the push of its 6.7 MB of JSON. */
 #define GZIP_LEVEL     6
 #define TOC_GZIP_LEVEL 9
 #define LANDMARK_BYTE  0x0f
