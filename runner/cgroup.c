@@ -175,55 +175,120 @@ static void v2_enable(const char *dir)
     }
 }
 
+/* Whether a v2 controller is available in dir (listed in its cgroup.controllers, i.e. enabled in
+ * its parent's subtree_control). */
+static bool v2_has_controller(const char *dir, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/cgroup.controllers", dir);
+    struct buf b = {0};
+    struct imgfs_err ignored;
+    bool found = false;
+    if (read_file(path, 1 << 16, &b, &ignored) == 0) {
+        buf_append(&b, "", 1);
+        for (char *save = NULL, *t = strtok_r((char *)b.data, " \n", &save); t && !found;
+             t = strtok_r(NULL, " \n", &save))
+            found = strcmp(t, name) == 0;
+    }
+    buf_free(&b);
+    return found;
+}
+
+/* A limit on v2: a missing controller is said as such (its files would just be missing), e.g. on
+ * a host that left it bound to a v1 hierarchy or did not delegate it. */
+static int v2_limit(const char *dir, const char *flag, const char *controller, const char *file,
+                    const char *value, struct imgfs_err *err)
+{
+    if (!v2_has_controller(dir, controller))
+        return err_set(err, ENOTSUP,
+                       "%s: the host's cgroup v2 hierarchy has no %s controller for `%s` (not in "
+                       "its cgroup.controllers)",
+                       flag, controller, dir);
+    return write_str(dir, file, value, err);
+}
+
 static int set_v2(const char *dir, const struct cgroup_limits *l, struct imgfs_err *err)
 {
     char v[64];
     if (l->memory_bytes > 0) {
         snprintf(v, sizeof v, "%lld", (long long)l->memory_bytes);
-        if (write_str(dir, "memory.max", v, err) < 0)
+        if (v2_limit(dir, "--memory", "memory", "memory.max", v, err) < 0)
             return -1;
         struct imgfs_err ignored; /* no swap accounting on this host: nothing to cap */
         write_str(dir, "memory.swap.max", "0", &ignored);
     }
     if (l->pids > 0) {
         snprintf(v, sizeof v, "%lld", (long long)l->pids);
-        if (write_str(dir, "pids.max", v, err) < 0)
+        if (v2_limit(dir, "--pids-limit", "pids", "pids.max", v, err) < 0)
             return -1;
     }
     if (l->cpus > 0) {
         snprintf(v, sizeof v, "%lld 100000", (long long)(l->cpus * 100000 + 0.5));
-        if (write_str(dir, "cpu.max", v, err) < 0)
+        if (v2_limit(dir, "--cpus", "cpu", "cpu.max", v, err) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Docker's default device allowlist (runc's AllowedDevices). */
+/* Docker's default device allowlist (runc's AllowedDevices), as v1 rules: the v1 devices controller
+ * takes them as written, the v2 program (below) is built from the same text. */
 static const char *const allowed_devices[] = {
     "c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
     "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 };
+#define N_ALLOWED_DEVICES (sizeof allowed_devices / sizeof allowed_devices[0])
 
-/* cgroup v2 has no devices controller: access to device nodes is decided by a
- * BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup (what runc and crun generate). Ours
- * encodes the same allowlist as allowed_devices: mknod of anything; read/write/mknod of the listed
- * character devices; nothing else. */
+/* One v1 rule ("c 10:229 rw", "b 8:* m", "a *:* rwm") as the v2 program matches it. */
 struct dev_rule {
-    int64_t major, minor; /* -1 = any */
+    int32_t type;         /* BPF_DEVCG_DEV_CHAR or _BLOCK; 0 = any ('a') */
+    int64_t major, minor; /* -1 = any ('*') */
+    uint32_t access;      /* BPF_DEVCG_ACC_* bits allowed */
 };
-static const struct dev_rule allowed_char_devices[] = {
-    {1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {136, -1}, {10, 200},
-};
+
+static int dev_number_parse(const char *s, const char **end, int64_t *out)
+{
+    if (*s == '*') {
+        *out = -1;
+        *end = s + 1;
+        return 0;
+    }
+    char *e;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (e == s || errno || v < 0 || v > INT32_MAX)
+        return -1;
+    *out = v;
+    *end = e;
+    return 0;
+}
+
+static int dev_rule_parse(const char *s, struct dev_rule *r, struct imgfs_err *err)
+{
+    const char *p = s + 2;
+    memset(r, 0, sizeof *r);
+    if (!s[0] || s[1] != ' ' || !strchr("cba", s[0]) || dev_number_parse(p, &p, &r->major) < 0 ||
+        *p++ != ':' || dev_number_parse(p, &p, &r->minor) < 0 || *p++ != ' ' || !*p ||
+        strspn(p, "rwm") != strlen(p))
+        return err_set(err, EINVAL, "bad device rule `%s`", s);
+    r->type = s[0] == 'c' ? BPF_DEVCG_DEV_CHAR : s[0] == 'b' ? BPF_DEVCG_DEV_BLOCK : 0;
+    r->access = (strchr(p, 'r') ? BPF_DEVCG_ACC_READ : 0) |
+                (strchr(p, 'w') ? BPF_DEVCG_ACC_WRITE : 0) |
+                (strchr(p, 'm') ? BPF_DEVCG_ACC_MKNOD : 0);
+    return 0;
+}
 
 #define INSN(c, d, s, o, i)                                                                        \
     ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+#define ACC_ALL (BPF_DEVCG_ACC_MKNOD | BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE)
 
-static int v2_device_program(struct bpf_insn *p, size_t max)
+/* cgroup v2 has no devices controller: access to device nodes is decided by a
+ * BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup, run on every mknod and open of a
+ * device node (what runc's libcontainer/cgroups/devices/devicefilter.go and crun generate): allow
+ * when one rule matches, else deny. Per rule: type, then the access asked for within the rule's
+ * (JSET: any bit outside them skips the rule), then major and minor; a field that is any is not
+ * tested. Returns the number of instructions written to p, which has room for 8 + 6 per rule. */
+static size_t v2_device_program(const struct dev_rule *rules, size_t n_rules, struct bpf_insn *p)
 {
     size_t n = 0;
-    size_t n_rules = sizeof allowed_char_devices / sizeof allowed_char_devices[0];
-    if (max < 16 + 3 * n_rules)
-        return -1;
     /* r2 = access (high 16 bits of access_type), r3 = type (low 16), r4 = major, r5 = minor */
     p[n++] =
         INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 1, offsetof(struct bpf_cgroup_dev_ctx, access_type), 0);
@@ -232,41 +297,51 @@ static int v2_device_program(struct bpf_insn *p, size_t max)
     p[n++] = INSN(BPF_ALU64 | BPF_RSH | BPF_K, 2, 0, 0, 16);
     p[n++] = INSN(BPF_LDX | BPF_MEM | BPF_W, 4, 1, offsetof(struct bpf_cgroup_dev_ctx, major), 0);
     p[n++] = INSN(BPF_LDX | BPF_MEM | BPF_W, 5, 1, offsetof(struct bpf_cgroup_dev_ctx, minor), 0);
-    /* jumps to `allow` / `deny` are patched once their places are known */
-    size_t to_allow[64], n_allow = 0, to_deny[4], n_deny = 0;
-    to_allow[n_allow++] = n;
-    p[n++] = INSN(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 0, BPF_DEVCG_ACC_MKNOD);
-    to_deny[n_deny++] = n;
-    p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 3, 0, 0, BPF_DEVCG_DEV_CHAR);
     for (size_t i = 0; i < n_rules; i++) {
-        const struct dev_rule *r = &allowed_char_devices[i];
-        /* if (major != M) skip this rule; if (minor != m) skip; goto allow */
-        int skip = r->minor >= 0 ? 2 : 1;
-        p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 4, 0, skip, (int32_t)r->major);
-        if (r->minor >= 0)
-            p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 1, (int32_t)r->minor);
-        to_allow[n_allow++] = n;
-        p[n++] = INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0);
+        const struct dev_rule *r = &rules[i];
+        size_t tests[4], n_tests = 0; /* each jumps past this rule when it does not match */
+        if (r->type) {
+            tests[n_tests++] = n;
+            p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 3, 0, 0, r->type);
+        }
+        if ((r->access & ACC_ALL) != ACC_ALL) {
+            tests[n_tests++] = n;
+            p[n++] = INSN(BPF_JMP | BPF_JSET | BPF_K, 2, 0, 0, (int32_t)(~r->access & ACC_ALL));
+        }
+        if (r->major >= 0) {
+            tests[n_tests++] = n;
+            p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 4, 0, 0, (int32_t)r->major);
+        }
+        if (r->minor >= 0) {
+            tests[n_tests++] = n;
+            p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 0, (int32_t)r->minor);
+        }
+        p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1);
+        p[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+        for (size_t t = 0; t < n_tests; t++)
+            p[tests[t]].off = (int16_t)(n - tests[t] - 1);
     }
-    size_t deny = n;
     p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0);
     p[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
-    size_t allow = n;
-    p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1);
-    p[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
-    for (size_t i = 0; i < n_allow; i++)
-        p[to_allow[i]].off = (int16_t)(allow - to_allow[i] - 1);
-    for (size_t i = 0; i < n_deny; i++)
-        p[to_deny[i]].off = (int16_t)(deny - to_deny[i] - 1);
-    return (int)n;
+    return n;
 }
 
-static int v2_restrict_devices(const char *dir, struct imgfs_err *err)
+/* Docker's allowlist and the --device rules (v1 text) as a device program on dir. */
+static int v2_restrict_devices(const char *dir, char *const *extra, struct imgfs_err *err)
 {
-    struct bpf_insn prog[64];
-    int n = v2_device_program(prog, sizeof prog / sizeof prog[0]);
-    if (n < 0)
-        return err_set(err, E2BIG, "device program too long");
+    size_t n_extra = 0;
+    while (extra && extra[n_extra])
+        n_extra++;
+    size_t n_rules = N_ALLOWED_DEVICES + n_extra;
+    cleanup_free struct dev_rule *rules = xcalloc(n_rules, sizeof *rules);
+    for (size_t i = 0; i < n_rules; i++) {
+        const char *text =
+            i < N_ALLOWED_DEVICES ? allowed_devices[i] : extra[i - N_ALLOWED_DEVICES];
+        if (dev_rule_parse(text, &rules[i], err) < 0)
+            return err_ctx(err, "--device");
+    }
+    cleanup_free struct bpf_insn *prog = xcalloc(8 + 6 * n_rules, sizeof *prog);
+    size_t n = v2_device_program(rules, n_rules, prog);
     union bpf_attr load = {0};
     load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
     load.insns = (uint64_t)(uintptr_t)prog;
@@ -281,8 +356,10 @@ static int v2_restrict_devices(const char *dir, struct imgfs_err *err)
         load.log_size = sizeof log;
         load.log_level = 1;
         prog_fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
-        return err_sys(err, e, "loading the device-access BPF program%s%.300s", log[0] ? ": " : "",
-                       log);
+        return err_sys(err, e,
+                       "loading the device-access BPF program (cgroup v2 has no other way to "
+                       "restrict devices)%s%.300s",
+                       log[0] ? ": " : "", log);
     }
     cleanup_close int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
@@ -335,7 +412,7 @@ static int set_v1(char *dir[V1_COUNT], const struct cgroup_limits *l, struct img
         cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0)
             return err_sys(err, errno, "opening `%s`", path);
-        for (size_t i = 0; i < sizeof allowed_devices / sizeof allowed_devices[0]; i++) {
+        for (size_t i = 0; i < N_ALLOWED_DEVICES; i++) {
             ssize_t n;
             do
                 n = write(fd, allowed_devices[i], strlen(allowed_devices[i]));
@@ -371,12 +448,7 @@ int cgroup_create(const char *id, const struct cgroup_limits *l, struct ctr_cgro
         v2_enable(v2_root());
         if (make_group(c->dir[0], true, err) < 0 || set_v2(c->dir[0], l, err) < 0)
             goto fail;
-        if (l->device_rules && !l->allow_all_devices) {
-            /* the BPF allowlist knows only the fixed character devices for now */
-            err_set(err, ENOTSUP, "--device is not supported on a cgroup v2 host yet");
-            goto fail;
-        }
-        if (!l->allow_all_devices && v2_restrict_devices(c->dir[0], err) < 0)
+        if (!l->allow_all_devices && v2_restrict_devices(c->dir[0], l->device_rules, err) < 0)
             goto fail;
     } else {
         for (int i = 0; i < V1_COUNT; i++)

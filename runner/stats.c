@@ -1,5 +1,6 @@
 /* stats.c — a running container's resource use, read from its cgroups (v1 or v2: the paths come
  * from /proc/INIT/cgroup) and its network namespace (/proc/INIT/net/dev). */
+#include "cgroup.h"
 #include "ctr_internal.h"
 
 #include <stdio.h>
@@ -103,7 +104,10 @@ int ctr_stats(const char *run_dir, const struct ctr_state *s, struct ctr_stats *
     }
     fclose(f);
     char p[600];
-    if (*mem) { /* v1 */
+    /* the layout the container's cgroup was made in: a process on a v2 host can still be in v1
+     * hierarchies mounted elsewhere (or not at all), which are not the container's */
+    bool v2 = cgroup_is_v2();
+    if (!v2 && *mem) {
         snprintf(p, sizeof p, "%s/memory.usage_in_bytes", mem);
         read_u64(p, &st->mem_usage);
         uint64_t cache = 0;
@@ -117,7 +121,7 @@ int ctr_stats(const char *run_dir, const struct ctr_state *s, struct ctr_stats *
             procs_cpu(run_dir, s, st);
         snprintf(p, sizeof p, "%s/pids.current", pids);
         read_u64(p, &st->pids);
-    } else if (*unified) {
+    } else if (v2 && *unified) {
         snprintf(p, sizeof p, "%s/memory.current", unified);
         read_u64(p, &st->mem_usage);
         uint64_t cache = 0;

@@ -99,6 +99,17 @@ t_free_port() {
     done
 }
 
+# t_cgroup_lock -s|-x [SECONDS]: hold, until the test ends, the lock 61_cgroup_v2_real takes (-x)
+# while it lends the v1 pids and cpu hierarchies to cgroup v2; tests that need them on v1 take it
+# shared (-s). $T_CGROUP_LOCK is the file: $IMGFS_CGROUP_LOCK, else /work/cgroup.lock on this
+# project's machine, else /tmp/imgfs-cgroup.lock. Fails after SECONDS (default 600).
+t_cgroup_lock() {
+    T_CGROUP_LOCK=${IMGFS_CGROUP_LOCK:-/tmp/imgfs-cgroup.lock}
+    [[ -z ${IMGFS_CGROUP_LOCK:-} && -d /work && -w /work ]] && T_CGROUP_LOCK=/work/cgroup.lock
+    exec {_t_cgroup_lock_fd}>>"$T_CGROUP_LOCK"
+    flock "$1" -w "${2:-600}" "$_t_cgroup_lock_fd"
+}
+
 # Skip the rest of a test with a reason (exit 0, counted as neither pass nor fail).
 t_skip() { echo "  SKIP $*"; _t_cleanups+=(":"); exit 0; }
 

@@ -89,7 +89,10 @@ report() { # report STATUS NAME LOG [REASON]
     [[ -n ${started:-} ]] && took=" ($((SECONDS - started))s)"
     case $status in
     PASS)
-        echo "PASS $name$took"
+        # a test that skipped its last part (t_skip after checks passed) says what it left out
+        local part
+        part=$(grep -m1 '^  SKIP' "$log" | sed 's/^  SKIP //')
+        echo "PASS $name$took${part:+ (skipped: $part)}"
         passed=$((passed + 1))
         ;;
     SKIP)

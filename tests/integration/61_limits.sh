@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/60_security.bash"
 t_begin limits
+t_cgroup_lock -s || t_skip "$T_CGROUP_LOCK stayed busy (61_cgroup_v2_real lends the v1 pids and cpu hierarchies to v2 under it)"
 [[ -w /sys/fs/cgroup ]] || t_skip "no writable /sys/fs/cgroup"
 sec_probe_image probe
 v2=0

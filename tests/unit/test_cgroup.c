@@ -132,6 +132,34 @@ static int device_open_ok(void)
     return rc;
 }
 
+/* With "b 7:0 r" allowed (--device /dev/loop0:/dev/loop0:r): the node opens for reading (ENXIO
+ * without a backing file is fine: the cgroup let it reach the driver), not for writing; loop1 not
+ * at all. */
+static int device_read_only(void)
+{
+    char dir[] = "/tmp/imgfs-test-dev.XXXXXX", node[64], other[64];
+    if (!mkdtemp(dir))
+        return 5;
+    snprintf(node, sizeof node, "%s/loop0", dir);
+    snprintf(other, sizeof other, "%s/loop1", dir);
+    int rc = 0, fd;
+    if (mknod(node, S_IFBLK | 0600, makedev(7, 0)) < 0 ||
+        mknod(other, S_IFBLK | 0600, makedev(7, 1)) < 0)
+        rc = 6;
+    else if ((fd = open(node, O_RDONLY | O_CLOEXEC)) < 0 && errno == EPERM)
+        rc = 7;
+    else if ((fd >= 0 && close(fd) < 0) || open(node, O_WRONLY | O_CLOEXEC) >= 0 || errno != EPERM)
+        rc = 8;
+    else if (open(other, O_RDONLY | O_CLOEXEC) >= 0 || errno != EPERM)
+        rc = 9;
+    else if (open("/dev/null", O_RDWR | O_CLOEXEC) < 0)
+        rc = 10;
+    unlink(node);
+    unlink(other);
+    rmdir(dir);
+    return rc;
+}
+
 static int run_in(struct ctr_cgroup *c, int (*fn)(void), int *status)
 {
     struct imgfs_err err = {0};
@@ -322,6 +350,20 @@ int main(void)
             CHECK(q > 0 && waitpid(q, &st, 0) == q && WIFSIGNALED(st), "v2: sleeper killed");
             CHECK(!exists(path), "%s removed", path);
         }
+        /* --device rules in the program: read-only loop0, nothing else beyond Docker's list */
+        char *rules[] = {"b 7:0 r", NULL};
+        CHECK(cgroup_create(id, &(struct cgroup_limits){.device_rules = rules}, &c, &err) == 0,
+              "v2 --device: %s", err.msg);
+        if (c) {
+            run_in(c, device_read_only, &st);
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2 --device b 7:0 r: status %x", st);
+            CHECK(cgroup_destroy(c, &err) == 0, "%s", err.msg);
+            c = NULL;
+        }
+        char *bad[] = {"b 7:x r", NULL};
+        CHECK(cgroup_create(id, &(struct cgroup_limits){.device_rules = bad}, &c, &err) < 0 &&
+                  err.code == EINVAL && !exists(path),
+              "a bad rule is refused and leaves no group: %s", err.msg);
         /* --privileged: no program, the disk node opens */
         CHECK(cgroup_create(id, &(struct cgroup_limits){.allow_all_devices = true}, &c, &err) == 0,
               "%s", err.msg);
