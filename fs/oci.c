@@ -1242,11 +1242,13 @@ static int member_kind(const char *n)
         return DOCKER;
     /* go-containerregistry's tarball (crane, ko, kaniko --tar-path): the config is a member named
      * by its digest, "sha256:<hex>" */
-    if (!strncmp(n, "sha256:", 7) && strlen(n + 7) == DIGEST_HEX_LEN && is_hex64(n + 7, DIGEST_HEX_LEN))
+    if (!strncmp(n, "sha256:", 7) && strlen(n + 7) == DIGEST_HEX_LEN &&
+        is_hex64(n + 7, DIGEST_HEX_LEN))
         return DOCKER;
     /* docker save names layers <hex>/layer.tar and configs <hex>.json, go-containerregistry
      * <hex>.tar.gz; other writers use other names (manifest.json lists them), so any single path
-     * component will do: NAME.json, NAME.tar, NAME.tar.gz, NAME/layer.tar, NAME/json, NAME/VERSION */
+     * component will do: NAME.json, NAME.tar, NAME.tar.gz, NAME/layer.tar, NAME/json, NAME/VERSION
+     */
     const char *slash = strchr(n, '/');
     if (slash) {
         const char *rest = slash + 1;
@@ -1465,15 +1467,58 @@ static struct digest *source_diff_ids(struct store_read *r, const struct image *
     return out;
 }
 
+/* Which layers of `img` (no served config of its own) a pulled image of the store keeps under
+ * its served diff_id (the key of a lazily pulled layer): found in that image's served config. */
+struct served_keys {
+    struct store_read *r;
+    const struct image *img;
+    struct digest *served; /* per layer of img: its key when it is one, else zero */
+    bool any;
+};
+
+static int served_keys_cb(void *ctx, const struct store_image_entry *e)
+{
+    struct served_keys *k = ctx;
+    struct image other;
+    struct imgfs_err ignored;
+    if (image_load(k->r, &e->manifest, &other, &ignored) < 0)
+        return 0;
+    struct digest *served = source_diff_ids(k->r, &other);
+    for (size_t i = 0; served && i < other.n_layers; i++) {
+        if (!digest_equal(&served[i], &other.layers[i]))
+            continue;
+        for (size_t j = 0; j < k->img->n_layers; j++)
+            if (digest_equal(&k->img->layers[j], &other.layers[i])) {
+                k->served[j] = other.layers[i];
+                k->any = true;
+            }
+    }
+    free(served);
+    image_free(&other);
+    return 0;
+}
+
 /* A lazily pulled layer is stored under the registry's diff_id: its canonical tar could not be
  * hashed before its content was there (docs/lazy.md). An archive names layers by their canonical
  * digest, so for such a layer it is computed here (one pass over the regenerated tar), and the
  * config and manifest are made again with it (image_documents) — the documents a full pull of
- * the image makes. `keys` keeps the store keys of the tables. */
+ * the image makes. An image made on a lazily pulled one (a build FROM it, a commit of its
+ * container) has such layers too, under the keys the pulled image's served config names.
+ * `keys` keeps the store keys of the tables. */
 static int export_canonical(struct store_read *r, struct image *img, const struct digest *keys,
                             struct imgfs_err *err)
 {
     cleanup_free struct digest *served = source_diff_ids(r, img);
+    if (!served && !img->has_source) {
+        struct served_keys k = {
+            .r = r, .img = img, .served = xcalloc(img->n_layers + 1, sizeof *k.served)};
+        store_image_foreach(r, served_keys_cb, &k);
+        if (!k.any) {
+            free(k.served);
+            return 0;
+        }
+        served = k.served;
+    }
     if (!served)
         return 0;
     bool changed = false;
@@ -1492,8 +1537,8 @@ static int export_canonical(struct store_read *r, struct image *img, const struc
     for (size_t i = 0; i < img->n_layers; i++)
         layers[i] = (struct image_layer){.diff_id = img->layers[i], .size = img->layer_sizes[i]};
     struct image_documents docs;
-    int rc = image_documents(img->config_json, img->config_len, layers, img->n_layers, &img->source,
-                             &docs, err);
+    int rc = image_documents(img->config_json, img->config_len, layers, img->n_layers,
+                             img->has_source ? &img->source : NULL, &docs, err);
     free(layers);
     if (rc < 0)
         return -1;
