@@ -141,6 +141,10 @@ struct option;
  * words ("imgfs run: unknown flag: --priv"). Every error comes back as '?': the caller then
  * returns cli_usage_error(verb). argv[0] is the verb. */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* The option parsing of a verb whose only option is -h/--help: -1 when the verb goes on with its
+ * arguments at argv[optind], else the status to exit with (0 after printing `usage`, 125 after a
+ * bad flag). `in_order`: stop at the first non-option (what follows it is not ours, as top's). */
+int cli_help_only(int argc, char **argv, const char *verb, const char *usage, bool in_order);
 /* The option cli_getopt just returned (`c`) as the user typed it ("--memory", "-m"), for messages
  * about its value. Valid until the next call. */
 const char *cli_flag_typed(char **argv, int c);

@@ -23,15 +23,9 @@ static int print_line(void *ctx, const char *line)
 
 int cmd_diff(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int c;
-    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        return cli_usage_error("diff");
-    }
+    int hrc = cli_help_only(argc, argv, "diff", usage, false);
+    if (hrc != -1)
+        return hrc;
     if (argc - optind != 1)
         return cli_wrong_args("diff", "requires exactly 1 argument");
     struct ctr_state s;

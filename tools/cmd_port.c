@@ -30,15 +30,9 @@ static void print_bindings(const char *key, json_t *list, bool with_key)
 
 int cmd_port(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int c;
-    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        return cli_usage_error("port");
-    }
+    int hrc = cli_help_only(argc, argv, "port", usage, false);
+    if (hrc != -1)
+        return hrc;
     if (argc - optind < 1 || argc - optind > 2) {
         return cli_wrong_args("port", "requires at least 1 and at most 2 arguments");
     }

@@ -12,15 +12,9 @@ static const char usage[] = "Usage: imgfs rename CONTAINER NEW_NAME\n\n"
 
 int cmd_rename(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int c;
-    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        return cli_usage_error("rename");
-    }
+    int hrc = cli_help_only(argc, argv, "rename", usage, false);
+    if (hrc != -1)
+        return hrc;
     if (argc - optind != 2) {
         return cli_wrong_args("rename", "requires 2 arguments");
     }

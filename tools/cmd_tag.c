@@ -11,14 +11,9 @@ static const char usage[] = "Usage: imgfs tag SOURCE_IMAGE TARGET_NAME\n\n"
 
 int cmd_tag(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int c;
-    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
-        if (c != 'h')
-            return cli_usage_error("tag");
-        fputs(usage, stdout);
-        return 0;
-    }
+    int hrc = cli_help_only(argc, argv, "tag", usage, false);
+    if (hrc != -1)
+        return hrc;
     argc -= optind - 1;
     argv += optind - 1;
     if (argc != 3) {

@@ -26,15 +26,10 @@ static bool has_pid(const pid_t *pids, size_t n, long pid)
 
 int cmd_top(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int c;
     /* "+": the first non-option is the container; what follows it is ps's */
-    while ((c = cli_getopt(argc, argv, "+h", longopts)) != -1) {
-        if (c != 'h')
-            return cli_usage_error("top");
-        fputs(usage, stdout);
-        return 0;
-    }
+    int hrc = cli_help_only(argc, argv, "top", usage, true);
+    if (hrc != -1)
+        return hrc;
     if (optind >= argc)
         return cli_wrong_args("top", "requires at least 1 argument");
     argc -= optind - 1;

@@ -16,15 +16,9 @@ static const char usage[] =
 
 int cmd_wait(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    int c;
-    while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        return cli_usage_error("wait");
-    }
+    int hrc = cli_help_only(argc, argv, "wait", usage, false);
+    if (hrc != -1)
+        return hrc;
     if (optind >= argc) {
         return cli_wrong_args("wait", "requires at least 1 argument");
     }

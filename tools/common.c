@@ -247,6 +247,18 @@ int cli_wrong_args(const char *verb, const char *requirement)
     return cli_usage_error(verb);
 }
 
+int cli_help_only(int argc, char **argv, const char *verb, const char *usage, bool in_order)
+{
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c = cli_getopt(argc, argv, in_order ? "+h" : "h", longopts);
+    if (c == -1)
+        return -1;
+    if (c != 'h')
+        return cli_usage_error(verb);
+    fputs(usage, stdout);
+    return 0;
+}
+
 int cli_usage_error(const char *verb)
 {
     fprintf(stderr, "See 'imgfs %s --help'.\n", verb);
