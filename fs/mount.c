@@ -1291,6 +1291,7 @@ static void status_str(int st, char *out, size_t size)
 static char *mount_type_at(const char *dir, char **dev, struct imgfs_err *err);
 static bool mount_dev_present(const char *dev);
 static bool mount_dev_in_use(const char *dev);
+static bool mount_overlay_over(const char *dir);
 static bool mount_is_ours_at(const char *dir, const char *dev);
 
 /* The keeper's life after the mount is live: answer INIT, then run daemons until the connection
@@ -1377,7 +1378,8 @@ static void keeper_run(struct mount_ctx *m, struct fuse_session *se, const struc
                 mount_log(LOG_NOTICE, "%s: `%s` was detached from outside", m->ref, m->dir);
                 detached = true;
             }
-            if (detached && !(p[0].revents & POLLIN) && !mount_dev_in_use(dev)) {
+            if (detached && !(p[0].revents & POLLIN) && !mount_dev_in_use(dev) &&
+                !mount_overlay_over(m->dir)) {
                 mount_log(LOG_NOTICE, "%s: the detached `%s` is no longer used; ending it", m->ref,
                           m->dir);
                 stop = true;
@@ -1784,6 +1786,85 @@ static bool mount_dev_in_use(const char *dev)
         if (maps)
             fclose(maps);
     }
+    closedir(proc);
+    return used;
+}
+
+/* Whether `opts` (an overlay's super options, as mountinfo shows them) has a lower directory that
+ * is `dir` or below it. mountinfo escapes ',' inside a value as \054; overlayfs escapes ':' in a
+ * path as "\:". */
+static bool overlay_opts_use(char *opts, const char *dir)
+{
+    size_t n = strlen(dir);
+    char *save;
+    for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (strncmp(o, "lowerdir=", 9))
+            continue;
+        unescape_octal(o);
+        for (char *l = o + 9; *l;) {
+            char *end = l;
+            while (*end && !(*end == ':' && (end == l || end[-1] != '\\')))
+                end++;
+            bool last = !*end;
+            *end = 0;
+            if (!strncmp(l, dir, n) && (l[n] == 0 || l[n] == '/'))
+                return true;
+            if (last)
+                break;
+            l = end + 1;
+        }
+    }
+    return false;
+}
+
+/* Whether an overlay mount, in any mount namespace a process is in, has a lower directory on `dir`
+ * (where our mount was). The overlay holds the FUSE superblock without any process having a
+ * file on it, so mount_dev_in_use cannot see it; its reads would fail once we ended. */
+static bool mount_overlay_over(const char *dir)
+{
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return true; /* cannot tell: keep serving */
+    ino_t seen[64];
+    size_t n_seen = 0;
+    bool used = false;
+    struct dirent *e;
+    char path[64];
+    char *line = NULL;
+    size_t cap = 0;
+    while (!used && (e = readdir(proc))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || strlen(e->d_name) > 16)
+            continue;
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%.16s/ns/mnt", e->d_name);
+        if (stat(path, &st) < 0)
+            continue;
+        bool known = false;
+        for (size_t i = 0; i < n_seen && !known; i++)
+            known = seen[i] == st.st_ino;
+        if (known)
+            continue;
+        if (n_seen < sizeof seen / sizeof seen[0])
+            seen[n_seen++] = st.st_ino;
+        snprintf(path, sizeof path, "/proc/%.16s/mountinfo", e->d_name);
+        FILE *f = fopen(path, "re");
+        while (f && !used && getline(&line, &cap, f) > 0) {
+            /* ... - TYPE SOURCE SUPER-OPTIONS */
+            char *sep = strstr(line, " - overlay ");
+            if (!sep)
+                continue;
+            char *src = sep + strlen(" - overlay ");
+            char *opts = strchr(src, ' ');
+            if (!opts)
+                continue;
+            opts++;
+            opts[strcspn(opts, "\n")] = 0;
+            used = overlay_opts_use(opts, dir);
+        }
+        if (f)
+            fclose(f);
+    }
+    free(line);
     closedir(proc);
     return used;
 }

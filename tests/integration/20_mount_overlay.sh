@@ -66,6 +66,18 @@ t_cleanup "umount -l '$T/merged2'"
 t_check "overlayfs over the tree" mount -t overlay overlay \
     -o "lowerdir=$T/lower2,upperdir=$T/upper2,workdir=$T/work2" "$T/merged2"
 t_check "the merged tree equals the unpacked tree" "$COMPARE" "$T/ref2" "$T/merged2"
+# The same with the mount's keeper (not -f): `imgfs umount` of the lower while the overlay uses
+# it. No process has a file on the FUSE mount, but the overlay holds it: the keeper must serve on.
+# umount returns once the keeper has decided, so what follows goes to the daemon, not to a cache:
+# a name never looked up, and every file's content with the page cache dropped.
+keeper=$(pgrep -f "^imgfs-keeper $T/lower2 " || true)
+t_check "the tree's mount has a keeper" test -n "$keeper"
+t_check "imgfs umount of the lower under the overlay" "$IMGFS" umount "$T/lower2"
+t_eq "a name never looked up is ENOENT, not a dead connection" "No such file or directory" \
+    "$(stat "$T/merged2/never-looked-up" 2>&1 | sed 's/.*: //')"
+sync
+echo 3 >/proc/sys/vm/drop_caches
+t_check "the overlay reads the tree with the page cache dropped" "$COMPARE" "$T/ref2" "$T/merged2"
 umount "$T/merged2"
-t_check "imgfs umount" "$IMGFS" umount "$T/lower2"
+t_check "the keeper ends once the overlay is gone too" t_wait_for 600 gone "$keeper"
 t_end
