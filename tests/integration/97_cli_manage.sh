@@ -21,18 +21,19 @@ both() {
     t_eq "\`${a[*]}\` prints what \`${b[*]}\` does" "$out_b" "$out_a"
     t_eq "  ... and exits as it does ($rb)" "$rb" "$ra"
 }
-both container ls -- ps
+# (no CREATED/STATUS or CPU columns: they change between the two calls)
+both container ls --format '{{.ID}} {{.Image}} {{.Command}} {{.Names}}' -- ps --format '{{.ID}} {{.Image}} {{.Command}} {{.Names}}'
 both container ls -a --format '{{.Names}} {{.Status}}' -- ps -a --format '{{.Names}} {{.Status}}'
 both container list -q -- ps -q
 both container inspect up -- inspect --type container up
 both container inspect busybox -- inspect --type container busybox
-both image ls -- images
+both image ls --format '{{.Repository}} {{.Tag}} {{.ID}}' -- images --format '{{.Repository}} {{.Tag}} {{.ID}}'
 both image list busybox -- images busybox
 both image inspect -f '{{.Id}}' busybox -- inspect --type image -f '{{.Id}}' busybox
 both image inspect up -- inspect --type image up
 both container logs ex -- logs ex
 both container port up -- port up
-both container top up -- top up
+both container top up -o pid,args -- top up -o pid,args
 both container wait ex -- wait ex
 both container rm -- rm
 both image rm -- rmi
