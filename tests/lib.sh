@@ -24,6 +24,18 @@ _t_name=""
 
 t_cleanup() { _t_cleanups+=("$*"); }
 
+# t_busybox_plus TAR BYTES NAME... — the busybox fixture with random files of BYTES each appended
+# as /opt/NAME, in the order given (the layer's order), written to TAR; the files stay in
+# $T/extra/opt to compare reads with.
+t_busybox_plus() {
+    local tar=$1 bytes=$2 f
+    shift 2
+    mkdir -p "$T/extra/opt"
+    for f in "$@"; do head -c "$bytes" /dev/urandom >"$T/extra/opt/$f"; done
+    cp "$FIXTURES/busybox.tar" "$tar"
+    tar -rf "$tar" -C "$T/extra" "${@/#/opt/}"
+}
+
 # t_build_setup: what the builder tests share. $M is a mount point (unmounted at the end);
 # build ARGS... runs `imgfs build --progress plain ARGS...` with its output in $T/build.log;
 # mnt IMAGE shows the image's tree at $M (unmounting what was there).

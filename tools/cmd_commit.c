@@ -63,8 +63,7 @@ int cmd_commit(int argc, char **argv, struct cli *cli)
             fputs(usage, stdout);
             return 0;
         default:
-            fprintf(stderr, "See 'imgfs commit --help'.\n");
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("commit");
         }
     }
     if (optind >= argc || argc - optind > 2) {

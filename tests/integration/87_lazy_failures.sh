@@ -16,11 +16,8 @@ lz() { IMGFS_ROOT=$T/store2 "$IMGFS" "$@"; }
 chunks() { lz du --json | jq .Chunks; }
 blob_file() { echo "$REG_DIR/storage/docker/registry/v2/blobs/sha256/${1:7:2}/${1:7}/data"; }
 
-mkdir -p "$T/extra/opt" "$T/mnt"
-head -c 400000 /dev/urandom >"$T/extra/opt/a.bin"
-head -c 400000 /dev/urandom >"$T/extra/opt/b.bin"
-cp "$FIXTURES/busybox.tar" "$T/img.tar"
-tar -rf "$T/img.tar" -C "$T/extra" opt/a.bin opt/b.bin
+mkdir -p "$T/mnt"
+t_busybox_plus "$T/img.tar" 400000 a.bin b.bin
 t_check "import an image" "$IMGFS" import -q -t app:1 "$T/img.tar"
 t_check "push it" "$IMGFS" push -q app:1 "$REG/app:1"
 t_check "pull it lazily" lz pull -q --lazy "$REG/app:1"

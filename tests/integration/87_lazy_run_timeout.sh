@@ -10,11 +10,7 @@ t_begin lazy_run_timeout
 t_need_fixture busybox.tar
 reg_start
 
-mkdir -p "$T/extra/opt"
-head -c 400000 /dev/urandom >"$T/extra/opt/a.bin"
-head -c 400000 /dev/urandom >"$T/extra/opt/b.bin"
-cp "$FIXTURES/busybox.tar" "$T/img.tar"
-tar -rf "$T/img.tar" -C "$T/extra" opt/a.bin opt/b.bin
+t_busybox_plus "$T/img.tar" 400000 a.bin b.bin
 t_check "import an image" "$IMGFS" import -q -t app:1 "$T/img.tar"
 t_check "push it" "$IMGFS" push -q app:1 "$REG/app:1"
 

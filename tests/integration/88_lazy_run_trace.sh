@@ -11,11 +11,7 @@ t_begin lazy_run_trace
 t_need_fixture busybox.tar
 reg_start
 
-mkdir -p "$T/extra/opt"
-head -c 300000 /dev/urandom >"$T/extra/opt/startup.bin"
-head -c 300000 /dev/urandom >"$T/extra/opt/later.bin"
-cp "$FIXTURES/busybox.tar" "$T/app.tar"
-tar -rf "$T/app.tar" -C "$T/extra" opt/later.bin opt/startup.bin
+t_busybox_plus "$T/app.tar" 300000 later.bin startup.bin
 t_check "import" "$IMGFS" import -q -t app:1 "$T/app.tar"
 t_check "push it (no trace)" "$IMGFS" push -q app:1 "$REG/app:1"
 at() { local root=$1; shift; IMGFS_ROOT=$T/$root "$IMGFS" "$@"; }

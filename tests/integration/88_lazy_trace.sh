@@ -10,11 +10,8 @@ t_begin lazy_trace
 t_need_fixture busybox.tar
 reg_start
 
-mkdir -p "$T/extra/opt" "$T/mnt"
-head -c 300000 /dev/urandom >"$T/extra/opt/startup.bin"
-head -c 300000 /dev/urandom >"$T/extra/opt/later.bin"
-cp "$FIXTURES/busybox.tar" "$T/app.tar"
-tar -rf "$T/app.tar" -C "$T/extra" opt/later.bin opt/startup.bin
+mkdir -p "$T/mnt"
+t_busybox_plus "$T/app.tar" 300000 later.bin startup.bin
 t_check "import" "$IMGFS" import -q -t app:1 "$T/app.tar"
 out=$("$IMGFS" optimize app:1 -- /bin/sh -c "cat /opt/startup.bin >/dev/null" 2>&1)
 t_check "optimize records the start-up ($out)" grep -q '^Recorded [1-9][0-9]* files' <<<"$out"
