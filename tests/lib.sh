@@ -102,12 +102,16 @@ t_wait_for() {
     return 1
 }
 
-# A TCP port nothing listens on now (ss from iproute2).
+# A TCP port no socket uses now (ss from iproute2), below the kernel's ephemeral range, so no
+# outgoing connection takes it between this check and the server's bind. Parallel tests can still
+# pick the same one: servers started on it retry with another port when the bind fails.
 t_free_port() {
-    local p
+    local p lo _
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    ((lo > 12000)) || lo=32768
     while :; do
-        p=$((20000 + RANDOM % 40000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$((10000 + RANDOM % (lo - 10000)))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 

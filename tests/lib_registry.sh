@@ -6,7 +6,6 @@
 #                               REG_PORT, REG_DIR (its state), REG_PID
 #   reg_stop / reg_restart      stop it by PID / start it again on the same port and storage
 #   reg_ca                      (after --tls) the CA bundle that signed its certificate
-#   t_free_port                 a TCP port nothing listens on now
 #   hostile MODE [ARG...]       (re)start tests/registry_hostile.py in MODE on a fresh port,
 #                               serving the OCI layout $T/layout (ARGs go to it); sets H
 #                               (127.0.0.1:PORT), HPORT, HPID and HLOG ($T/hostile-MODE.log)
@@ -16,14 +15,6 @@
 # --token makes the registry accept only RS256 JWTs from tests/token_server.py, which this starts
 # too (REG_TOKEN_URL is its realm); --htpasswd with --token makes the token server check those
 # credentials.
-
-t_free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
 
 _reg_listening() { ss -Hltn "sport = :$1" | grep -q .; }
 
@@ -86,15 +77,40 @@ reg_start() {
     _reg_launch
 }
 
+# Start docker-registry on $REG_PORT; when another test took that port first (the bind fails), a
+# first start moves to a new port, a restart (--same-port) waits for the port and tries again.
 _reg_launch() {
-    docker-registry serve "$REG_DIR/config.yml" >>"$REG_DIR/log" 2>&1 &
-    REG_PID=$!
-    t_cleanup "kill $REG_PID 2>/dev/null; wait $REG_PID 2>/dev/null"
-    if ! t_wait_for 400 _reg_listening "$REG_PORT"; then
-        cat "$REG_DIR/log" >&2
-        t_fail "docker-registry did not start on $REG"
-        return 1
-    fi
+    local try from
+    for try in 1 2 3 4 5; do
+        from=$(($(stat -c %s "$REG_DIR/log" 2>/dev/null || echo 0) + 1))
+        docker-registry serve "$REG_DIR/config.yml" >>"$REG_DIR/log" 2>&1 &
+        REG_PID=$!
+        t_cleanup "kill $REG_PID 2>/dev/null; wait $REG_PID 2>/dev/null"
+        _wait_listening "$REG_PID" "$REG_PORT" && return 0
+        kill "$REG_PID" 2>/dev/null || true
+        wait "$REG_PID" 2>/dev/null || true
+        tail -c +"$from" "$REG_DIR/log" | grep -q "address already in use" || break
+        if [[ ${1:-} != --same-port ]]; then
+            REG_PORT=$(t_free_port)
+            REG=127.0.0.1:$REG_PORT
+            sed -i "s|^  addr: .*|  addr: $REG|" "$REG_DIR/config.yml"
+        fi
+    done
+    cat "$REG_DIR/log" >&2
+    t_fail "docker-registry did not start on $REG"
+    return 1
+}
+
+# Wait (20 s at most) until process $1 listens on port $2 — it, not another test's server on the
+# same port; fails at once when the process has ended.
+_wait_listening() {
+    local i
+    for ((i = 0; i < 400; i++)); do
+        ss -Hltnp "sport = :$2" | grep -q "pid=$1," && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
 }
 
 reg_stop() {
@@ -105,7 +121,7 @@ reg_stop() {
 
 reg_restart() {
     reg_stop
-    _reg_launch
+    _reg_launch --same-port
 }
 
 reg_ca() { echo "$REG_DIR/certs/ca.crt"; }
@@ -115,13 +131,20 @@ hostile() {
     local mode=$1
     shift
     [[ -n $HPID ]] && { kill "$HPID" 2>/dev/null || true; wait "$HPID" 2>/dev/null || true; }
-    HPORT=$(t_free_port)
     HLOG=$T/hostile-$mode.log
-    python3 "$TOP/tests/registry_hostile.py" --port "$HPORT" --layout "$T/layout" --mode "$mode" \
-        --log "$HLOG" "$@" 2>>"$T/hostile.err" &
-    HPID=$!
-    t_cleanup "kill $HPID 2>/dev/null"
-    t_wait_for 400 _reg_listening "$HPORT" || t_fail "the hostile registry did not start ($mode)"
+    local try
+    for try in 1 2 3 4 5; do
+        HPORT=$(t_free_port)
+        python3 "$TOP/tests/registry_hostile.py" --port "$HPORT" --layout "$T/layout" --mode "$mode" \
+            --log "$HLOG" "$@" 2>>"$T/hostile.err" &
+        HPID=$!
+        t_cleanup "kill $HPID 2>/dev/null"
+        _wait_listening "$HPID" "$HPORT" && break
+        kill "$HPID" 2>/dev/null || true
+        wait "$HPID" 2>/dev/null || true
+        HPID=""
+    done
+    [[ -n $HPID ]] || t_fail "the hostile registry did not start ($mode)"
     H=127.0.0.1:$HPORT
 }
 
