@@ -9,10 +9,13 @@
 #   MAX_TIME=SECONDS       stop a target after this long even when RUNS are not reached (default: none)
 #   TARGETS="tar oci"      only these targets (default: every tests/fuzz/fuzz_*.c)
 #   OUT=DIR                corpus, logs and crashes (default build/fuzz-long)
+#   NICE=N                 the fuzzers' nice value (default 19; on a loaded machine 19 gets about a
+#                          fifth of a core, so a campaign beside other work may want less)
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-10000000}
 MAX_TIME=${MAX_TIME:-0}
+NICE=${NICE:-19}
 OUT=${OUT:-$TOP/build/fuzz-long}
 cd "$TOP"
 make -s -j2 imgfs fuzz
@@ -41,7 +44,7 @@ for t in "${targets[@]}"; do
     start=$(date +%s)
     rc=0
     # -timeout: an input taking longer than 60 s is a finding (a hang), not something to wait for
-    nice -n 19 "build/fuzz/fuzz_$t" -runs="$RUNS" -max_total_time="$MAX_TIME" -max_len=65536 \
+    nice -n "$NICE" "build/fuzz/fuzz_$t" -runs="$RUNS" -max_total_time="$MAX_TIME" -max_len=65536 \
         -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$OUT/crashes/$t-" "$corpus" >"$log" 2>&1 || rc=$?
     secs=$(($(date +%s) - start))
