@@ -1014,10 +1014,17 @@ static int do_metadata(struct build *b, struct stage *sg, const struct df_instru
 
 /* ---- running a stage ---- */
 
+/* A lazy pull's layer without an eStargz TOC is pulled whole: say so, as `imgfs pull --lazy` does. */
+static void note_whole_layer(void *ctx, const struct pull_event *e)
+{
+    if (e->kind == PULL_LAYER_WHOLE)
+        note(ctx, "%s: pulling this layer whole", e->note);
+}
+
 /* An image FROM or COPY --from names: from the store, or (a reference naming a registry,
- * HOST[:PORT]/NAME[:TAG]) pulled into it when the store lacks it, and always with --pull.
+ * HOST[:PORT]/NAME[:TAG]) pulled lazily into it when the store lacks it, and always with --pull.
  * Anything else must be in the store: there is no Docker Hub offline. Errors name ins's line. */
-int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins, bool lazy,
+int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
                      struct image *img, struct imgfs_err *err)
 {
     struct ref parsed;
@@ -1038,17 +1045,16 @@ int build_load_image(struct build *b, const char *ref, const struct df_instructi
             return -1;
     }
     if (rc < 0 && remote) {
-        note(b, "pulling %s%s", ref, lazy ? " lazily" : "");
-        struct pull_options po = {0};
+        note(b, "pulling %s lazily", ref);
+        struct pull_options po = {.event = note_whole_layer, .event_ctx = b};
         struct digest pulled;
         bool whole = false;
-        int pr = lazy ? lazy_pull(b->s, ref, &po, &pulled, NULL, &whole, err) : 0;
-        if (whole) { /* no layer has an eStargz TOC: nothing can be read lazily */
+        int pr = lazy_pull(b->s, ref, &po, &pulled, NULL, &whole, err);
+        if (pr < 0 && whole) { /* no layer has an eStargz TOC: nothing can be read lazily */
             note(b, "%s: pulling %s whole", err->msg, ref);
             err_clear(err);
-        }
-        if (!lazy || whole)
             pr = pull_image(b->s, ref, &po, &pulled, NULL, err);
+        }
         if (pr < 0) {
             struct imgfs_err inner = *err;
             return df_error_at(b->file, ins->start_line, ins->end_line, err, inner.code,
@@ -1092,7 +1098,7 @@ static int stage_base(struct build *b, struct stage *sg, struct imgfs_err *err)
         return 0;
     }
     struct image img;
-    if (build_load_image(b, sg->base, sg->from, false, &img, err) < 0)
+    if (build_load_image(b, sg->base, sg->from, &img, err) < 0)
         return -1;
     memset(st, 0, sizeof *st);
     json_error_t je;

@@ -979,7 +979,7 @@ static int open_from(struct copy *c, const char *ref, struct imgfs_err *err)
         return fail(c, err, EINVAL, "circular dependency detected on stage: %s", ref);
     /* an image: in the store, or pulled as FROM pulls */
     struct image img;
-    if (build_load_image(c->b, ref, c->ins, true, &img, err) < 0) {
+    if (build_load_image(c->b, ref, c->ins, &img, err) < 0) {
         if (err->code == ENOENT)
             return fail(c, err, ENOENT, "--from=%s: no such stage, or image in the store", ref);
         return -1;

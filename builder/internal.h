@@ -176,11 +176,12 @@ int state_commit(struct build *b, struct bstate *st, char *const *names, struct 
                  struct imgfs_err *err);
 /* An image FROM or COPY --from names, from the store or pulled from its registry (fs/image.h
  * struct image; image_free it). ENOENT when it is not in the store and names no registry; a
- * failed pull is an error naming `ins`'s line. `lazy`: a registry image is pulled lazily (only
- * its metadata; the build's fetcher brings the chunks a step reads), for what only reads files
- * of it (COPY --from, RUN --mount from=); FROM pulls whole (docs/builder.md says why). */
+ * failed pull is an error naming `ins`'s line. A registry image is pulled lazily (only its
+ * metadata; the build's fetcher brings the chunks a step reads: RUN over it, COPY from it); an
+ * image none of whose layers has an eStargz TOC is pulled whole, and a lazy pull pulls whole the
+ * layers that lack one (each with a note). */
 struct image;
-int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins, bool lazy,
+int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
                      struct image *img, struct imgfs_err *err);
 /* Commit the state's first n layers (with its config) as an unnamed image. */
 int state_commit_layers(struct build *b, struct bstate *st, size_t n, struct digest *out,

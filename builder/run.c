@@ -142,7 +142,7 @@ static int mount_from(struct build *b, struct stage *sg, const struct df_instruc
             goto out;
     } else {
         struct image img;
-        if (build_load_image(b, ref, ins, true, &img, err) < 0) {
+        if (build_load_image(b, ref, ins, &img, err) < 0) {
             if (err->code == ENOENT)
                 run_fail(b, ins, err, ENOENT,
                          "--mount from=%s: no such stage, or image in the store", ref);
