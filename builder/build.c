@@ -1014,7 +1014,7 @@ static int do_metadata(struct build *b, struct stage *sg, const struct df_instru
 
 /* ---- running a stage ---- */
 
-/* A lazy pull's layer without an eStargz TOC is pulled whole: say so, as `imgfs pull --lazy` does. */
+/* A lazy pull pulls a layer with no eStargz TOC whole: say so, as `imgfs pull --lazy` does. */
 static void note_whole_layer(void *ctx, const struct pull_event *e)
 {
     if (e->kind == PULL_LAYER_WHOLE)
