@@ -24,6 +24,12 @@ static int fail(struct tctx *t, const char *at, const char *what)
     return err_set(t->err, EINVAL, "template: %s at offset %zu", what, (size_t)(at - t->src));
 }
 
+/* Go's parser takes it, imgfs's subset does not (ENOTSUP: tmpl_render's contract). */
+static int fail_unsupported(struct tctx *t, const char *at, const char *what)
+{
+    return err_set(t->err, ENOTSUP, "template: %s at offset %zu", what, (size_t)(at - t->src));
+}
+
 /* An error of the data, not of the template's syntax (ENOENT: tmpl_render's contract). */
 static int fail_value(struct tctx *t, const char *at, const char *path, const char *what,
                       const char *name)
@@ -153,7 +159,7 @@ static int tokenize(struct tctx *t, const char *p, const char *end, struct tok *
             continue;
         }
         if (*n == MAX_TOKS)
-            return fail(t, p, "too many words in an action");
+            return fail_unsupported(t, p, "too many words in an action");
         struct tok *k = &toks[(*n)++];
         k->at = p;
         const char *s = p;
@@ -192,14 +198,16 @@ static int tokenize(struct tctx *t, const char *p, const char *end, struct tok *
             k->text = strndup(s, len);
             for (const char *c = k->text; *c; c++)
                 if (!isalnum((unsigned char)*c) && *c != '_')
-                    return fail(t, s,
-                                "unsupported syntax (variables, pipes and parentheses are "
-                                "not in imgfs's template subset)");
+                    return fail_unsupported(
+                        t, s,
+                        "unsupported syntax (variables, pipes and parentheses are "
+                        "not in imgfs's template subset)");
         } else {
             k->text = NULL;
-            return fail(t, s,
-                        "unsupported syntax (variables, pipes and parentheses are not in "
-                        "imgfs's template subset)");
+            return fail_unsupported(
+                t, s,
+                "unsupported syntax (variables, pipes and parentheses are not in "
+                "imgfs's template subset)");
         }
     }
     return 0;
@@ -286,9 +294,18 @@ static int evaluate(struct tctx *t, struct tok *toks, int n, json_t *dot, json_t
     bool is_function = false;
     for (int i = 0; functions[i]; i++)
         is_function |= !strcmp(functions[i], fn);
-    if (!is_function)
-        return fail(t, toks[0].at,
-                    "unknown function (known: json, index, join, upper, lower, len)");
+    if (!is_function) {
+        /* Go's and Docker's functions parse in Docker; any other name is Go's parse error */
+        static const char *const elsewhere[] = {
+            "and",   "or",    "not",    "eq",      "ne",       "lt", "le",       "gt",
+            "ge",    "print", "printf", "println", "html",     "js", "urlquery", "call",
+            "slice", "split", "title",  "pad",     "truncate", NULL};
+        bool known_elsewhere = false;
+        for (int i = 0; elsewhere[i]; i++)
+            known_elsewhere |= !strcmp(elsewhere[i], fn);
+        return (known_elsewhere ? fail_unsupported : fail)(
+            t, toks[0].at, "unknown function (known: json, index, join, upper, lower, len)");
+    }
     if (n - 1 != arity(fn))
         return fail(t, toks[0].at, "wrong number of arguments");
     for (int i = 1; i < n; i++)
@@ -409,8 +426,8 @@ static int exec_block(struct tctx *t, const char **pp, json_t *dot, json_t *know
 
 /* A {{range}}, {{if}} or {{with}} whose action was just read; *pp after its action. v is its
  * value, vk that value's shape: a list's elements take it, a map's values when it is true. */
-static int exec_control(struct tctx *t, const char *kw, const char **pp, json_t *dot,
-                        json_t *known, json_t *v, json_t *vk, bool emit)
+static int exec_control(struct tctx *t, const char *kw, const char **pp, json_t *dot, json_t *known,
+                        json_t *v, json_t *vk, bool emit)
 {
     enum stop stop;
     const char *body = *pp;
@@ -467,7 +484,7 @@ static int exec_block(struct tctx *t, const char **pp, json_t *dot, json_t *know
 {
     const char *p = *pp;
     if (++t->depth > 32)
-        return fail(t, p, "blocks nested too deep");
+        return fail_unsupported(t, p, "blocks nested too deep");
     for (;;) {
         const char *open = strstr(p, "{{");
         if (!open) {

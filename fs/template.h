@@ -20,7 +20,8 @@
 #include <jansson.h>
 
 /* Render `tmpl` with `data` as dot: a malloc'd string in *out. EINVAL with the error's position
- * for a template outside the subset.
+ * for a template Go's parser refuses too (unclosed action, missing {{end}}, unknown function);
+ * ENOTSUP for one Go takes but the subset has not (variables, pipes, printf, eq...).
  *
  * A field the data lacks is an error, as in Docker, whose values are Go structs (ENOENT, "map has
  * no entry for key \"Nope\""; a field of a string or a list too), unless `known` allows it:

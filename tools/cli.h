@@ -241,10 +241,15 @@ struct cli_format {
     size_t n;
     struct json_t *known;
 };
-/* format NULL: default_table (which starts with "table "). `known`: the fields of Docker's rows
- * that imgfs's lack, as JSON (tmpl_render's `known`: '{"Size":true}'), or NULL. 0, or the exit
- * status after the error was printed: 125 for a template outside the subset, 1 for a field
- * Docker's rows do not have (checked on `headers`, so also when no row follows). */
+/* format NULL: default_table (which starts with "table "); default_table NULL: an inspect's
+ * format (no table). `known`: the fields of Docker's rows that imgfs's lack, as JSON
+ * (tmpl_render's `known`: '{"Size":true}'), or NULL. 0, or the exit status after the error was
+ * printed: cli_template_check's for the syntax, 1 for a field Docker's rows do not have (checked
+ * on `headers`, so also when no row follows). */
+/* Check a --format template before any work: 0, or the exit status after the error was printed:
+ * Docker's for a template Go's parser refuses (`parse_status`: 1 for listings, 64 for inspects,
+ * as Docker 20.10's), 125 for one it takes but imgfs's subset has not (docs/cli.md). */
+int cli_template_check(const char *verb, const char *tmpl, int parse_status);
 int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
                      const char *default_table, struct json_t *headers, const char *known);
 int cli_format_row(struct cli_format *f, struct json_t *row);

@@ -59,15 +59,15 @@ static json_t *image_json(struct store_read *r, const char *ref, const struct im
     for (size_t i = 0; i < img->n_layers; i++) {
         char l[DIGEST_STR_SIZE];
         digest_str(&img->layers[i], l);
-        json_array_append_new(layers, json_pack("{s:s, s:I}", "Digest", l, "Size",
-                                                (json_int_t)img->layer_sizes[i]));
+        json_array_append_new(
+            layers, json_pack("{s:s, s:I}", "Digest", l, "Size", (json_int_t)img->layer_sizes[i]));
     }
     json_t *manifest = json_loadb(img->manifest_json, img->manifest_len, 0, NULL);
     json_t *config = json_loadb(img->config_json, img->config_len, 0, NULL);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o*, s:o*}", "Name", ref,
-                          "Digest", d, "Id", id, "ConfigDigest", c, "Size", (json_int_t)size,
-                          "RepoDigests", repo_digests(r, &img->digest), "Layers", layers,
-                          "Manifest", manifest, "Config", config);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o*, s:o*}", "Name", ref, "Digest",
+                          d, "Id", id, "ConfigDigest", c, "Size", (json_int_t)size, "RepoDigests",
+                          repo_digests(r, &img->digest), "Layers", layers, "Manifest", manifest,
+                          "Config", config);
     if (img->has_source) {
         char sm[DIGEST_STR_SIZE], sc[DIGEST_STR_SIZE], si[DIGEST_STR_SIZE];
         digest_str(&img->source.manifest, sm);
@@ -109,13 +109,12 @@ static void print_human(struct store_read *r, const char *ref, const struct imag
     json_t *rd = repo_digests(r, &img->digest);
     size_t k;
     json_t *v;
-    json_array_foreach(rd, k, v) printf("%s%s\n", k ? "              " : "RepoDigests:  ",
-                                         json_string_value(v));
+    json_array_foreach(rd, k, v)
+        printf("%s%s\n", k ? "              " : "RepoDigests:  ", json_string_value(v));
     json_decref(rd);
     printf("Config:       %s\n", c);
-    printf("Platform:     %s/%s\nSize:         %s (%llu bytes)\n",
-           cf->os ? cf->os : "?", cf->architecture ? cf->architecture : "?", sz,
-           (unsigned long long)size);
+    printf("Platform:     %s/%s\nSize:         %s (%llu bytes)\n", cf->os ? cf->os : "?",
+           cf->architecture ? cf->architecture : "?", sz, (unsigned long long)size);
     print_list("Env:", cf->env);
     print_list("Entrypoint:", cf->entrypoint);
     print_list("Cmd:", cf->cmd);
@@ -295,12 +294,18 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
     int c;
     while ((c = cli_getopt(argc, argv, "f:h", opts)) != -1) {
         switch (c) {
-        case 'j': json = true; break;
-        case 'f': format = optarg; break;
+        case 'j':
+            json = true;
+            break;
+        case 'f':
+            format = optarg;
+            break;
         case 't':
             type = optarg;
             break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
         default:
             return cli_usage_error("inspect");
         }
@@ -314,10 +319,9 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
     }
     struct imgfs_err err = {0};
     bool is_template = format && strstr(format, "{{");
-    if (is_template && tmpl_check(format, &err) < 0) {
-        cli_report("inspect", &err);
-        return cli_usage_error("inspect");
-    }
+    int check = is_template ? cli_template_check("inspect", format, 64) : 0;
+    if (check)
+        return check;
     bool want_images = !type || !strcmp(type, "image");
     bool want_ctrs = !type || !strcmp(type, "container");
     struct store *s = NULL;

@@ -299,7 +299,8 @@ int cli_registry_option(int c, const char *arg, struct registry_options *o, cons
         o->ca_file = abs;
         return 0;
     }
-    default: return -1;
+    default:
+        return -1;
     }
 }
 
@@ -342,6 +343,20 @@ bool cli_repo_has_tag(struct store_read *r, const char *repo, const struct diges
 
 /* ---- --format for listings (ps, images) ---- */
 
+int cli_template_check(const char *verb, const char *tmpl, int parse_status)
+{
+    struct imgfs_err err = {0};
+    if (tmpl_check(tmpl, &err) == 0)
+        return 0;
+    if (err.code == ENOTSUP) {
+        cli_report(verb, &err);
+        return cli_usage_error(verb);
+    }
+    /* Docker's words: "template parsing error: template: :1: unclosed action" */
+    cli_error(verb, "template parsing error: %s", err.msg);
+    return parse_status;
+}
+
 int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
                      const char *default_table, json_t *headers, const char *known)
 {
@@ -358,12 +373,12 @@ int cli_format_begin(struct cli_format *f, const char *verb, const char *format,
             t = default_table + 6; /* "table" alone: the default columns */
     }
     f->tmpl = t;
-    struct imgfs_err err = {0};
-    if (tmpl_check(f->tmpl, &err) < 0) {
-        cli_report(verb, &err);
+    int rc = cli_template_check(verb, f->tmpl, default_table ? 1 : 64);
+    if (rc) {
         cli_format_end(f);
-        return cli_usage_error(verb);
+        return rc;
     }
+    struct imgfs_err err = {0};
     /* the headers have every field a row has: a field Docker's rows lack fails here, before any
      * row is printed and also when there is none, as Docker's */
     if (headers) {

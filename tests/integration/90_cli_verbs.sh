@@ -46,8 +46,10 @@ t_eq "-f json .Config.WorkingDir" '"/tmp"' "$(fmt '{{json .Config.WorkingDir}}' 
 t_eq "-f .Config.Env in Go's list form" \
     "$(jq -r '"[" + (.[0].Config.Env | join(" ")) + "]"' <<<"$json")" "$(fmt '{{.Config.Env}}' web)"
 t_eq "-f range" "FOO=bar;" "$(fmt '{{range .Config.Env}}{{.}};{{end}}' web | grep -o 'FOO=bar;')"
-t_eq "a bad template is a usage error" 125 \
+t_eq "a template Go cannot parse exits 64, as Docker's inspect" 64 \
     "$(set +e; fmt '{{.State.Status' web >/dev/null 2>&1; echo $?)"
+t_eq "one outside imgfs's subset is a usage error" 125 \
+    "$(set +e; fmt '{{.State.Status | upper}}' web >/dev/null 2>&1; echo $?)"
 t_check "and says where" sh -c "'$IMGFS' inspect -f '{{.Name' web 2>&1 | grep -q 'unclosed action'"
 t_eq "--type image does not see containers" 1 \
     "$(set +e; "$IMGFS" inspect --type image web >/dev/null 2>&1; echo $?)"

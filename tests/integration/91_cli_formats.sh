@@ -38,8 +38,12 @@ t_eq "an unknown filter is refused with Docker's 1 (its daemon refuses it)" 1 \
 t_eq "a bad status: 1 too" 1 "$(set +e; "$IMGFS" ps -f status=sleepy 2>/dev/null; echo $?)"
 t_eq "a filter that is not KEY=VALUE is a usage error" 125 \
     "$(set +e; "$IMGFS" ps -f bogus 2>/dev/null; echo $?)"
-t_eq "a bad template is a usage error" 125 \
+t_eq "a template Go cannot parse exits 1, as Docker's ps" 1 \
     "$(set +e; "$IMGFS" ps --format '{{.Names' 2>/dev/null; echo $?)"
+t_check "with Docker's words" sh -c "'$IMGFS' ps --format '{{.Names' 2>&1 | grep -q 'template parsing error: .*unclosed action'"
+t_eq "images too" 1 "$(set +e; "$IMGFS" images --format '{{end}}' 2>/dev/null; echo $?)"
+t_eq "one Go parses but imgfs's subset has not is a usage error" 125 \
+    "$(set +e; "$IMGFS" ps --format '{{printf "%s" .Names}}' 2>/dev/null; echo $?)"
 t_eq "-n 2 shows both, whatever their state" 2 "$("$IMGFS" ps -n 2 -q | wc -l)"
 t_eq "-n 1 shows one" 1 "$("$IMGFS" ps -n 1 -q | wc -l)"
 t_eq "-l shows one" 1 "$("$IMGFS" ps -l --format '{{.Names}}' | wc -l)"

@@ -18,16 +18,28 @@ static void expect(const char *tmpl, const char *want)
     free(out);
 }
 
-static void refuse(const char *tmpl, const char *msg_part)
+static void refuse_code(const char *tmpl, const char *msg_part, int code)
 {
     struct imgfs_err err = {0};
     char *out = NULL;
     int r = tmpl_render(tmpl, data, known, &out, &err);
-    CHECK(r < 0 && err.code == EINVAL && strstr(err.msg, msg_part), "%s: r=%d msg=%s", tmpl, r,
-          err.msg);
+    CHECK(r < 0 && err.code == code && strstr(err.msg, msg_part), "%s: r=%d code=%d msg=%s", tmpl,
+          r, err.code, err.msg);
     if (!strstr(msg_part, "range")) /* a value's error, not the syntax's */
         CHECK(tmpl_check(tmpl, &err) < 0, "check accepted %s", tmpl);
     free(out);
+}
+
+/* Go's parser refuses it too (EINVAL) */
+static void refuse(const char *tmpl, const char *msg_part)
+{
+    refuse_code(tmpl, msg_part, EINVAL);
+}
+
+/* Go's parser takes it, the subset does not (ENOTSUP) */
+static void unsupported(const char *tmpl, const char *msg_part)
+{
+    refuse_code(tmpl, msg_part, ENOTSUP);
 }
 
 /* a field the data lacks: an error of the value (ENOENT), the syntax being fine */
@@ -87,8 +99,10 @@ int main(void)
     refuse("{{.Id", "unclosed action");
     refuse("{{range .Mounts}}x", "missing {{end}}");
     refuse("{{end}}", "outside a block");
-    refuse("{{$x := .Id}}", "unsupported syntax");
-    refuse("{{.Id | printf}}", "unsupported syntax");
+    unsupported("{{$x := .Id}}", "unsupported syntax");
+    unsupported("{{.Id | printf}}", "unsupported syntax");
+    unsupported("{{printf \"%s\" .Id}}", "unknown function");
+    unsupported("{{if eq .Id \"x\"}}{{end}}", "unknown function");
     refuse("{{nosuch .Id}}", "unknown function");
     refuse("{{index .Config.Env 9}}", "out of range");
     refuse("{{if .Config.Cmd}}{{nosuch}}{{end}}", "unknown function"); /* in a block not taken */
