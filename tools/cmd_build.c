@@ -521,7 +521,7 @@ int cmd_build(int argc, char **argv, struct cli *cli)
     char *default_file = NULL;
     const char *go_package = NULL, *go_base = NULL;
 
-    while ((c = getopt_long(argc, argv, "t:f:qh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "t:f:qh", longopts)) != -1) {
         switch (c) {
         case 't':
             if (!cli_valid_name(optarg)) {
@@ -645,25 +645,25 @@ int cmd_build(int argc, char **argv, struct cli *cli)
             rc = 0;
             goto out;
         default:
-            fprintf(stderr, "See 'imgfs build --help'.\n");
+            rc = cli_usage_error("build");
             goto out;
         }
     }
     if (go_base && !go_package) {
         cli_error("build", "--base goes with --go (a Dockerfile names its base in FROM)");
-        fprintf(stderr, "See 'imgfs build --help'.\n");
+        rc = cli_usage_error("build");
         goto out;
     }
     if (go_package) {
         if (optind != argc) {
             cli_error("build", "--go PACKAGE takes no context argument");
-            fprintf(stderr, "See 'imgfs build --help'.\n");
+            rc = cli_usage_error("build");
             goto out;
         }
         if (file || n_args || n_labels || n_secrets || o.target) {
             cli_error("build", "--go builds without a Dockerfile: no -f, --build-arg, --label, "
                                "--secret or --target");
-            fprintf(stderr, "See 'imgfs build --help'.\n");
+            rc = cli_usage_error("build");
             goto out;
         }
         rc = build_go_verb(cli, go_package, go_base, tags, n_tags, quiet, progress_mode, iidfile);

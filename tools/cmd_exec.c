@@ -57,9 +57,8 @@ int cmd_exec(int argc, char **argv, struct cli *cli)
             free(env);
             return 0;
         default:
-            fprintf(stderr, "See 'imgfs exec --help'.\n");
             free(env);
-            return rc;
+            return cli_usage_error("exec");
         }
     }
     if (optind + 2 > argc) {

@@ -53,8 +53,7 @@ int cmd_kill(int argc, char **argv, struct cli *cli)
             fputs(usage, stdout);
             return 0;
         default:
-            fprintf(stderr, "See 'imgfs kill --help'.\n");
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("kill");
         }
     }
     if (optind >= argc) {

@@ -160,8 +160,7 @@ int cmd_logs(int argc, char **argv, struct cli *cli)
             fputs(usage, stdout);
             return 0;
         default:
-            fprintf(stderr, "See 'imgfs logs --help'.\n");
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("logs");
         }
     }
     if (optind + 1 != argc) {

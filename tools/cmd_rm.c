@@ -49,8 +49,7 @@ int cmd_rm(int argc, char **argv, struct cli *cli)
             fputs(usage, stdout);
             return 0;
         default:
-            fprintf(stderr, "See 'imgfs rm --help'.\n");
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("rm");
         }
     }
     if (optind >= argc) {

@@ -39,8 +39,7 @@ int cmd_stop(int argc, char **argv, struct cli *cli)
             fputs(usage, stdout);
             return 0;
         default:
-            fprintf(stderr, "See 'imgfs stop --help'.\n");
-            return EXIT_IMGFS_FAILED;
+            return cli_usage_error("stop");
         }
     }
     if (optind >= argc) {

@@ -159,9 +159,8 @@ static int group_dispatch(int argc, char **argv, struct cli *cli)
         free(args);
         return rc;
     }
-    fprintf(stderr, "imgfs %s: unknown command `%s`\nSee 'imgfs %s --help'.\n", group, argv[1],
-            group);
-    return EXIT_IMGFS_FAILED;
+    fprintf(stderr, "imgfs %s: unknown command `%s`\n", group, argv[1]);
+    return cli_usage_error(group);
 }
 
 int cmd_container(int argc, char **argv, struct cli *cli)

@@ -29,6 +29,15 @@ usage_error "a missing value" "flag needs an argument: --time" stop --time
 usage_error "a missing short value" "flag needs an argument: 't' in -t" stop -t
 usage_error "mount --thread" "unknown flag: --thread" mount --thread 2 busybox /nonexistent
 
+# every verb's pointer to --help comes from tools/common.c's cli_usage_error, whatever refused it
+for v in build exec kill logs rm stop; do
+    usage_error "$v --bogus" "unknown flag: --bogus" "$v" --bogus
+done
+usage_error "build --base without --go" "--base goes with --go" build --base x .
+usage_error "an unknown subcommand of a group" "unknown command \`nosuch\`" container nosuch
+t_check "no verb prints the pointer to --help by hand" \
+    bash -c "! grep -n \"See 'imgfs\" \"\$0\"/tools/cmd_*.c" "$TOP"
+
 # The same flags spelled out work (no image or container needed for these).
 t_check "ps --all --quiet works" "$IMGFS" ps --all --quiet
 t_check "images --quiet works" "$IMGFS" images --quiet
