@@ -12,6 +12,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_JOBS 3
 #define CONFIG_LIMIT (16u << 20)
@@ -148,6 +151,11 @@ struct layer_job {
     pthread_t downloader;
     struct digest_ctx *hash;
     uint64_t received;
+    /* ROOT/tmp/pull-<hex>: the blob's bytes received so far, for a later pull to resume from */
+    char *partial_path;
+    int partial_fd;
+    uint64_t resumed_from; /* bytes replayed from it, UINT64_MAX: the import stopped first */
+    bool partial_kept;     /* the transfer broke: the file stays for the next pull */
     struct imgfs_err download_err;
     int download_rc;
     uint8_t *block;
@@ -193,11 +201,9 @@ static bool pull_failed(struct pull *p)
     return f;
 }
 
-static int download_sink(void *ctx, const void *data, size_t len)
+/* Bytes of the blob, in order, from the partial file or the registry: hashed, imported. */
+static int download_consume(struct layer_job *j, const void *data, size_t len)
 {
-    struct layer_job *j = ctx;
-    if (pull_failed(j->p))
-        return 1;
     digest_ctx_update(j->hash, data, len);
     j->received += len;
     if (write_full(j->fds[1], data, len) < 0)
@@ -205,6 +211,73 @@ static int download_sink(void *ctx, const void *data, size_t len)
     const struct registry_descriptor *d = &j->p->plan->image.layers[j->index];
     emit(j->p, PULL_LAYER_PROGRESS, j->index, &d->digest, j->received, d->size);
     return 0;
+}
+
+static void partial_drop(struct layer_job *j)
+{
+    if (j->partial_fd < 0)
+        return;
+    unlink(j->partial_path);
+    close(j->partial_fd);
+    j->partial_fd = -1;
+}
+
+static int download_sink(void *ctx, const void *data, size_t len)
+{
+    struct layer_job *j = ctx;
+    if (pull_failed(j->p))
+        return 1;
+    /* the file must hold exactly the bytes hashed so far: one that cannot be written is no file */
+    if (j->partial_fd >= 0 && write_full(j->partial_fd, data, len) < 0)
+        partial_drop(j);
+    return download_consume(j, data, len);
+}
+
+/* A pull that broke mid-layer (the registry gone, the pull killed) left the bytes it had in
+ * ROOT/tmp/pull-<hex>: replay them into the hash and the import, and return where the registry
+ * must go on from. The file is locked for the download's life (a pull of the same blob beside
+ * this one downloads without it); whatever it holds is checked with the rest against the blob's
+ * digest, and a file that is not a prefix of the blob is unlinked when that check fails. gc
+ * empties ROOT/tmp. */
+static uint64_t partial_resume(struct layer_job *j, const struct registry_descriptor *d)
+{
+    char hex[DIGEST_STR_SIZE];
+    digest_str(&d->digest, hex);
+    j->partial_path = xasprintf("%s/tmp/pull-%s", store_root(j->p->s), strchr(hex, ':') + 1);
+    j->partial_fd = open(j->partial_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (j->partial_fd < 0)
+        return 0;
+    struct stat st;
+    if (flock(j->partial_fd, LOCK_EX | LOCK_NB) < 0 || fstat(j->partial_fd, &st) < 0) {
+        close(j->partial_fd);
+        j->partial_fd = -1;
+        return 0;
+    }
+    uint64_t have = (uint64_t)st.st_size;
+    if (have >= d->size) { /* no prefix of this blob: start again */
+        if (ftruncate(j->partial_fd, 0) < 0)
+            partial_drop(j);
+        return 0;
+    }
+    cleanup_free uint8_t *block = xmalloc(PIPE_BLOCK);
+    uint64_t done = 0;
+    while (done < have) {
+        size_t want = have - done < PIPE_BLOCK ? (size_t)(have - done) : PIPE_BLOCK;
+        ssize_t n = pread(j->partial_fd, block, want, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (pull_failed(j->p) || download_consume(j, block, (size_t)n) != 0)
+            return UINT64_MAX; /* the import stopped: nothing more to send */
+        done += (uint64_t)n;
+    }
+    /* the next bytes go after the ones replayed (a short read: the rest is fetched again) */
+    if (done < have && ftruncate(j->partial_fd, (off_t)done) < 0)
+        partial_drop(j);
+    else if (j->partial_fd >= 0 && lseek(j->partial_fd, (off_t)done, SEEK_SET) < 0)
+        partial_drop(j);
+    return done;
 }
 
 static void *download_main(void *arg)
@@ -215,8 +288,13 @@ static void *download_main(void *arg)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     const struct registry_descriptor *d = &j->p->plan->image.layers[j->index];
-    j->download_rc = registry_get_blob(j->p->plan->client, &d->digest, 0, d->size, download_sink, j,
-                                       0, &j->download_err);
+    uint64_t from = partial_resume(j, d);
+    j->resumed_from = from;
+    if (from == UINT64_MAX)
+        j->download_rc = err_set(&j->download_err, ECANCELED, "the import stopped");
+    else
+        j->download_rc = registry_get_blob(j->p->plan->client, &d->digest, from, d->size,
+                                           download_sink, j, 0, &j->download_err);
     close(j->fds[1]);
     j->fds[1] = -1;
     return NULL;
@@ -311,6 +389,17 @@ static int layer_stream(struct layer_job *j, struct store_batch *b, struct imgfs
                       "layer %zu (%s): its uncompressed stream has digest %s, the config says %s",
                       j->index + 1, ds, gs, want);
     }
+    /* only a transfer that broke is worth resuming: bytes that are all there, or that failed a
+     * check, would fail the same way again */
+    bool broke = j->download_rc < 0 && (j->download_err.code != ECANCELED || pull_failed(p));
+    j->partial_kept = ret < 0 && broke && j->partial_fd >= 0;
+    if (j->partial_kept) {
+        close(j->partial_fd);
+        j->partial_fd = -1;
+    }
+    partial_drop(j);
+    free(j->partial_path);
+    j->partial_path = NULL;
     if (ret == 0) {
         j->layer = (struct image_layer){.diff_id = res.diff_id, .size = res.size};
         j->table = res.table;
@@ -322,16 +411,24 @@ static int layer_stream(struct layer_job *j, struct store_batch *b, struct imgfs
 
 static int layer_pull(struct layer_job *j)
 {
-    struct store_batch *b;
-    if (store_batch_begin(j->p->s, &b, &j->err) < 0)
-        return -1;
-    if (layer_stream(j, b, &j->err) < 0) {
+    for (bool again = true;; again = false) {
+        struct store_batch *b;
+        if (store_batch_begin(j->p->s, &b, &j->err) < 0)
+            return -1;
+        if (layer_stream(j, b, &j->err) == 0)
+            /* the content is committed unnamed; the pull's own batch, open until the end, keeps
+             * gc away until the image that references it is named */
+            return store_batch_commit(b, &j->err);
         store_batch_abort(b);
-        return -1;
+        /* resumed from kept bytes that turned out not to be the blob's (a crash left garbage,
+         * the blob changed): they are dropped; download it all, once */
+        if (!again || j->resumed_from == 0 || j->partial_kept || pull_failed(j->p))
+            return -1;
+        j->received = 0;
+        j->download_rc = 0;
+        err_clear(&j->download_err);
+        err_clear(&j->err);
     }
-    /* the content is committed unnamed; the pull's own batch, open until the end, keeps gc
-     * away until the image that references it is named */
-    return store_batch_commit(b, &j->err);
 }
 
 static void *worker_main(void *arg)
@@ -448,7 +545,7 @@ static void pull_init(struct pull *p, struct store *s, const struct pull_options
     size_t n = plan->image.n_layers;
     p->jobs = xcalloc(n + 1, sizeof *p->jobs);
     for (size_t i = 0; i < n; i++)
-        p->jobs[i] = (struct layer_job){.p = p, .index = i, .fds = {-1, -1}};
+        p->jobs[i] = (struct layer_job){.p = p, .index = i, .fds = {-1, -1}, .partial_fd = -1};
 }
 
 static void pull_fini(struct pull *p)

@@ -39,6 +39,23 @@ rejects blob-short "bytes served, the manifest says"
 rejects diff-id "uncompressed stream has digest .* the config says"
 rejects huge-config "larger than"
 rejects die "getting blob .*(connect|Connection|closed)"
+# what the dead registry had sent is kept for the next pull (85_registry_pull_big resumes from it);
+# kept bytes that are not the blob's start (here one flipped): the pull resumes, the digest check
+# fails, and the layer is downloaded again whole, once
+big=$(jq -r '.layers[0].digest' "$T/layout/blobs/sha256/$(jq -r '.manifests[0].digest' "$T/layout/index.json" | cut -d: -f2)")
+kept=$IMGFS_ROOT/tmp/pull-${big#sha256:}
+t_check "die: the bytes received are kept" test -s "$kept"
+cp -a "$IMGFS_ROOT" "$T/garbage"
+rm -f "$kept" # the modes below start from nothing
+printf '\xff' | dd of="$T/garbage/tmp/${kept##*/}" bs=1 seek=100 conv=notrunc status=none
+hostile ok
+t_check "kept bytes that are not the blob's: the pull succeeds" \
+    env IMGFS_ROOT="$T/garbage" "$IMGFS" pull -q "$H/x/bb:1"
+t_check "  it resumed first (Range bytes=$(stat -c %s "$kept" 2>/dev/null || echo N)-)" \
+    grep -qE "^GET [^ ]*/blobs/$big range=bytes=[1-9][0-9]*- " "$HLOG"
+t_check "  then downloaded the layer whole" grep -q "^GET [^ ]*/blobs/$big range=- " "$HLOG"
+t_eq "  the source's layers" "$want_ids" "$(IMGFS_ROOT=$T/garbage t_diff_ids "$H/x/bb:1" 2>/dev/null)"
+t_check "  the kept bytes are gone" test ! -e "$T/garbage/tmp/${kept##*/}"
 rejects truncate-tamper "has digest"
 t_check "  (the tampered bytes came in a resumed Range request)" \
     grep -qE "blobs/.* range=bytes=[1-9][0-9]*- .* -> 206" "$HLOG"
