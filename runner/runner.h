@@ -63,8 +63,8 @@ struct ctr_mount {
     char *target; /* absolute path inside the container */
     bool readonly;
     bool tmpfs;
-    char *options; /* tmpfs options ("size=64m,mode=1777"), NULL for the default */
-    bool volume;   /* a volume of the store root (ROOT/volumes/NAME/_data) */
+    char *options;     /* tmpfs options ("size=64m,mode=1777"), NULL for the default */
+    bool volume;       /* a volume of the store root (ROOT/volumes/NAME/_data) */
     char *volume_name; /* its name; NULL for a new anonymous one (a random id is made) */
     bool anonymous;    /* removed with the container by rm -v and run --rm */
     bool nocopy;       /* volume-nocopy: an empty volume is not filled from the image */
@@ -375,8 +375,8 @@ void ctr_log_time_format(int64_t ns, char out[40]);
  * against the image's view: fn gets "A /path" (added), "C /path" (changed: a file written or its
  * metadata, a directory with changes below) or "D /path" (deleted: a whiteout), in path order
  * (a directory before its entries); the runner's mount points (ctr_mount_points) are no change.
- * Not done: a directory replaced whole (overlayfs's opaque one, `rm -rf d; mkdir d`) shows as
- * changed with what is in it now; the image's entries it hides are not listed as deleted. */
+ * A directory replaced whole (overlayfs's opaque one, `rm -rf d; mkdir d`) is changed, what is in
+ * it now added or changed, and the image's entries it hides deleted, as Docker lists them. */
 int ctr_diff(const char *store_root, const char *run_dir, const struct ctr_state *s,
              int (*fn)(void *ctx, const char *line), void *ctx, struct imgfs_err *err);
 /* Path of the container's writable layer, its overlay upper directory (caller frees): what

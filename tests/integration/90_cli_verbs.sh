@@ -220,4 +220,19 @@ t_check "and says how much" grep -q "^Total reclaimed space: " <<<"$out"
 t_check "images still there" "$IMGFS" inspect -f Digest busybox
 t_eq "image prune -a is refused as not supported" 125 \
     "$(set +e; "$IMGFS" image prune -a -f 2>/dev/null; echo $?)"
+
+# ---- diff of a directory replaced whole (overlayfs's opaque directory): what Docker 20.10 lists
+# for the same steps (92_cli_docker compares with it): the image's entries it hides are deleted
+"$IMGFS" run --network none --name redo busybox \
+    sh -c 'rm -rf /home /usr && mkdir -p /home/z /usr/bin && touch /home/z/f /usr/bin/awk' >/dev/null
+out=$("$IMGFS" diff redo)
+t_eq "a replaced directory, its new entries and the one it hid" \
+    "$(printf 'C /home\nD /home/app\nA /home/z\nA /home/z/f')" "$(grep '^. /home' <<<"$out")"
+t_check "an entry of the image made again is changed" grep -qx "C /usr/bin/awk" <<<"$out"
+t_check "the ones not made again are deleted" grep -qx "D /usr/bin/wget" <<<"$out"
+t_check "a directory the image had below the replaced one is deleted whole" grep -qx "D /usr/sbin" <<<"$out"
+t_check "  ... not what is in it" bash -c '! grep -q "^D /usr/sbin/" <<<"$0"' "$out"
+t_eq "every entry the image had under /usr/bin but awk is deleted" \
+    "$(tar tf "$FIXTURES/busybox.tar" | grep -c '^\./usr/bin/.' | awk '{print $1 - 1}')" \
+    "$(grep -c '^D /usr/bin/' <<<"$out")"
 t_end

@@ -74,6 +74,13 @@ done
 both diff chg
 t_eq "diff: A, C and D as Docker's" "$(sort <<<"$d")" "$(sort <<<"$i")"
 t_check "  ... not empty" grep -q "^D /etc/group$" <<<"$i"
+for tool in D "$IMGFS"; do # a directory replaced whole: overlayfs's opaque directory
+    $tool run --network none --name redo busybox \
+        sh -c 'rm -rf /home /usr && mkdir -p /home/app /home/z /usr/bin && touch /home/app/f /usr/bin/awk /usr/x' >/dev/null
+done
+both diff redo
+t_eq "diff of replaced directories: C/A/D as Docker's" "$(sort <<<"$d")" "$(sort <<<"$i")"
+t_check "  ... with what they hid" grep -q "^D /usr/bin/wget$" <<<"$i"
 both container diff nosuch
 t_eq "diff of a missing container: the exit status" "$(status "$d")" "$(status "$i")"
 
