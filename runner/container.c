@@ -661,6 +661,9 @@ static void monitor_end_run(struct monitor *m)
     if (m->net)
         net_detach(m->net);
     m->net = NULL;
+    /* read before the group goes: it holds the kernel's count of OOM kills */
+    if (m->cgroup && cgroup_oom_killed(m->cgroup) == 1)
+        m->state.oom_killed = true;
     if (m->cgroup)
         cgroup_destroy(m->cgroup, &ignored);
     m->cgroup = NULL;
@@ -844,6 +847,7 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
     m->state.init_pid = pid;
     m->state.status = CTR_RUNNING;
     m->state.started = now();
+    m->state.oom_killed = false; /* as Docker's: of the last run only */
     if (!spec->hidden && ctr_state_save(spec->run_dir, &m->state, err) < 0)
         goto kill_init;
     notify_parent(m, NULL);

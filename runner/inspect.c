@@ -240,8 +240,8 @@ json_t *ctr_inspect(const char *run_dir, const struct ctr_state *s)
     json_object_set_new(o, "State",
                         json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:o, s:o}",
                                   "Status", ctr_status_name(s), "Running", running || restarting,
-                                  "Paused", 0, "Restarting", restarting, "OOMKilled", 0, "Dead", 0,
-                                  "Pid", running ? (int)s->init_pid : 0, "ExitCode",
+                                  "Paused", 0, "Restarting", restarting, "OOMKilled", s->oom_killed,
+                                  "Dead", 0, "Pid", running ? (int)s->init_pid : 0, "ExitCode",
                                   s->status == CTR_EXITED || restarting ? s->exit_code : 0, "Error",
                                   s->error ? s->error : "", "StartedAt", rfc3339(s->started),
                                   "FinishedAt", rfc3339(s->finished)));

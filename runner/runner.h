@@ -232,6 +232,7 @@ struct ctr_state {
     int stop_timeout;  /* --stop-timeout; -1: Docker's default (10 s) */
     enum ctr_restart_policy restart;
     int restart_max, restart_count; /* restart_count: restarts by the policy since the last start */
+    bool oom_killed; /* the memory limit killed a process of the last run (inspect's OOMKilled) */
 };
 
 /* Load every container under run_dir, with the status made true: a container whose monitor is

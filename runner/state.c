@@ -95,6 +95,7 @@ int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_
     json_object_set_new(o, "restart", json_string(ctr_restart_name(s->restart)));
     json_object_set_new(o, "restart_max", json_integer(s->restart_max));
     json_object_set_new(o, "restart_count", json_integer(s->restart_count));
+    json_object_set_new(o, "oom_killed", json_boolean(s->oom_killed));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
@@ -177,6 +178,7 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
         ctr_restart_parse(restart, &out->restart, &out->restart_max, &(struct imgfs_err){0});
     out->restart_max = (int)json_integer_value(json_object_get(o, "restart_max"));
     out->restart_count = (int)json_integer_value(json_object_get(o, "restart_count"));
+    out->oom_killed = json_is_true(json_object_get(o, "oom_killed"));
     if (!out->name)
         out->name = xasprintf("%.12s", id);
     json_decref(o);

@@ -19,6 +19,15 @@ out=$(run --memory 64m probe sysprobe hog 256 2>&1) && rc=0 || rc=$?
 t_eq "a memory hog is killed at --memory (137 = SIGKILL)" 137 "$rc"
 t_check "it never finished" bash -c "! grep -q 'hog ok' <<<'$out'"
 t_eq "under the limit it runs" "hog ok" "$(run --memory 64m probe sysprobe hog 16 2>&1)"
+# inspect's State.OOMKilled, read from the group's OOM count before the group goes (Docker's)
+"$IMGFS" run --name oom --network none --memory 64m probe sysprobe hog 256 >/dev/null 2>&1 || true
+t_cleanup "'$IMGFS' rm -f oom"
+t_eq "inspect: the OOM-killed container has State.OOMKilled true" true \
+    "$("$IMGFS" inspect -f '{{.State.OOMKilled}}' oom 2>&1)"
+"$IMGFS" run --name nooom --network none --memory 64m probe sysprobe hog 16 >/dev/null 2>&1 || true
+t_cleanup "'$IMGFS' rm -f nooom"
+t_eq "inspect: one under its limit has false" false "$("$IMGFS" inspect -f '{{.State.OOMKilled}}' nooom 2>&1)"
+t_check "rm -f both" "$IMGFS" rm -f oom nooom
 t_eq "without --memory the hog runs" "hog ok" "$(run probe sysprobe hog 256 2>&1)"
 
 # pids: a fork loop stops with EAGAIN before the limit; without the limit it goes on
