@@ -88,7 +88,7 @@ FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
 # the library is compiled once for every target (instrumented, without libFuzzer's main)
 FUZZ_OBJS  := $(FUZZ_LIB:%.c=build/fuzz/obj/%.o)
 
-.PHONY: all asan test unit integration deps clean format check-format fuzz fuzz-long man install
+.PHONY: all asan test test-vm unit integration deps clean format check-format fuzz fuzz-long man install
 all: imgfs build/imgfs.1
 
 # The man page is made from the --help texts (tools/gen-man.sh), so the two cannot disagree.
@@ -129,6 +129,11 @@ unit: $(UNIT_BINS)
 # Every test: unit tests, then the integration suites against ./imgfs and ./imgfs-asan.
 test: imgfs imgfs-asan $(UNIT_BINS)
 	tests/run.sh
+
+# cgroup v2 with real controllers, in a qemu VM booting the host's kernel (root; not in `test`:
+# needs qemu-system-x86 and a /boot/vmlinuz with its modules, skips without; tests/vm/cgroup-v2.sh).
+test-vm: imgfs
+	tests/vm/cgroup-v2.sh
 
 fuzz: $(FUZZ_BINS)
 
