@@ -760,6 +760,49 @@ static int name_conflict(const char *name, const char *holder, struct imgfs_err 
                    name, holder);
 }
 
+/* The id NAME's link points at, in holder; false when there is no link. */
+static bool name_holder(const char *link, char *holder, size_t size)
+{
+    ssize_t n = readlink(link, holder, size - 1);
+    if (n <= 0)
+        return false;
+    holder[n] = 0;
+    return true;
+}
+
+/* Containers made by an imgfs older than RUN_DIR/names have only their state file. The first
+ * claim in a run directory links their names (under names/.lock) and leaves names/.linked, so that
+ * from then on a link is the whole truth and a start does not read every container's state (with
+ * a lock probe each and a statfs of each image's FUSE mount: a round trip to its daemon, ~0.2 ms
+ * with one other container and more with each, docs/runner.md). */
+static int names_link_unlinked(const char *run_dir, const char *dir, struct imgfs_err *err)
+{
+    cleanup_free char *mark = xasprintf("%s/.linked", dir);
+    if (access(mark, F_OK) == 0)
+        return 0;
+    struct ctr_state *list = NULL;
+    size_t count = 0;
+    if (ctr_list(run_dir, &list, &count, err) < 0)
+        return -1;
+    int r = 0;
+    for (size_t i = 0; i < count && !r; i++) {
+        cleanup_free char *link = xasprintf("%s/%s", dir, list[i].name);
+        char holder[80];
+        if (name_holder(link, holder, sizeof holder) && container_dir_exists(run_dir, holder))
+            continue;
+        if ((unlink(link) < 0 && errno != ENOENT) || symlink(list[i].id, link) < 0)
+            r = err_sys(err, errno, "linking the name `%s`", link);
+    }
+    ctr_state_list_free(list, count);
+    if (r < 0)
+        return r;
+    int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_sys(err, errno, "creating `%s`", mark);
+    close(fd);
+    return 0;
+}
+
 int ctr_name_claim(const char *run_dir, const char *name, const char *id, struct imgfs_err *err)
 {
     if (!ctr_name_valid(name))
@@ -776,26 +819,13 @@ int ctr_name_claim(const char *run_dir, const char *name, const char *id, struct
     while (flock(lock, LOCK_EX) < 0)
         if (errno != EINTR)
             return err_sys(err, errno, "locking `%s`", lock_path);
+    if (names_link_unlinked(run_dir, dir, err) < 0)
+        return -1;
     cleanup_free char *link = xasprintf("%s/%s", dir, name);
     char holder[80];
-    ssize_t n = readlink(link, holder, sizeof holder - 1);
-    if (n > 0) {
-        holder[n] = 0;
-        if (strcmp(holder, id) && container_dir_exists(run_dir, holder))
-            return name_conflict(name, holder, err);
-    }
-    /* containers started before names were claimed have only their state file */
-    struct ctr_state *list = NULL;
-    size_t count = 0;
-    if (ctr_list(run_dir, &list, &count, err) < 0)
-        return -1;
-    int r = 0;
-    for (size_t i = 0; i < count && !r; i++)
-        if (!strcmp(list[i].name, name) && strcmp(list[i].id, id))
-            r = name_conflict(name, list[i].id, err);
-    ctr_state_list_free(list, count);
-    if (r < 0)
-        return r;
+    if (name_holder(link, holder, sizeof holder) && strcmp(holder, id) &&
+        container_dir_exists(run_dir, holder))
+        return name_conflict(name, holder, err);
     if (unlink(link) < 0 && errno != ENOENT)
         return err_sys(err, errno, "removing the stale name `%s`", link);
     if (symlink(id, link) < 0)

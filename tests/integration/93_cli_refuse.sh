@@ -36,6 +36,15 @@ t_eq "one of ten parallel runs with one name wins" 1 "$(cat "$T"/par.* | grep -c
 t_eq "nine are refused" 9 "$(cat "$T"/par.* | grep -c 'Conflict. The container name "/same" is already in use')"
 t_eq "ps shows one container named same" 1 "$("$IMGFS" ps -a | awk '$NF == "same"' | wc -l)"
 refused "the name is taken while the container exists" 125 "is already in use" run -d --name same busybox true
+# a container made before names were linked (an older imgfs) has only its state file: the first
+# claim in a run directory links it (and marks names/ as linked), so its name stays taken
+rm "$IMGFS_RUN_DIR/names/same" "$IMGFS_RUN_DIR/names/.linked"
+refused "an unlinked container's name is taken" 125 "is already in use" run -d --name same busybox true
+t_eq "its name is linked again" "$("$IMGFS" inspect -f '{{.Id}}' same)" \
+    "$(readlink "$IMGFS_RUN_DIR/names/same")"
+t_eq "then the run directory is marked as linked" yes \
+    "$([[ -e $IMGFS_RUN_DIR/names/.linked ]] && echo yes)"
+refused "and the name stays taken" 125 "is already in use" run -d --name same busybox true
 "$IMGFS" rm -f same >/dev/null
 t_eq "after rm the name is free again" "ok" "$("$IMGFS" run --rm --name same busybox echo ok </dev/null)"
 
