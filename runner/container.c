@@ -682,9 +682,12 @@ static void monitor_finish(struct monitor *m, int exit_code, bool failed)
     m->state.finished = now();
     monitor_end_run(m);
     if (m->spec->remove || m->spec->hidden || (failed && !m->keep)) {
-        /* --rm takes the container's anonymous volumes with it, as Docker's */
-        char **anonymous =
-            m->spec->hidden ? NULL : ctr_anonymous_volumes(m->spec->run_dir, m->spec->id);
+        /* --rm takes the container's anonymous volumes with it, as Docker's; without mounts
+         * (the image's VOLUMEs are among them, ctr_volumes_prepare) there is no config.json to
+         * read for them */
+        char **anonymous = m->spec->hidden || m->spec->n_mounts == 0
+                               ? NULL
+                               : ctr_anonymous_volumes(m->spec->run_dir, m->spec->id);
         ctr_remove_tree(m->dir, &ignored);
         ctr_anonymous_volumes_remove(m->spec->run_dir, anonymous);
         strv_free(anonymous);
