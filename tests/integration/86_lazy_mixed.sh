@@ -1,7 +1,7 @@
 #!/bin/bash
 # A lazy pull of an image whose layers are not all eStargz: the eStargz layers stay remote
 # (footer and TOC only), the others are pulled whole, each with a one-line note; the image is the
-# pushed tree, and it exports to what a full pull exports. The image: two eStargz layers (imgfs
+# pushed tree, and it exports to what a full pull exports; imgfs build FROM it pulls it so too. The image: two eStargz layers (imgfs
 # export --format estargz of a build) with the top one replaced by the plain gzip of its canonical
 # tar (and the config's diff_id with it), pushed by skopeo as it is.
 set -euo pipefail
@@ -80,4 +80,14 @@ t_eq "... downloads no blob whole again" 0 "$(log_since "$mark" | awk '$9 == 200
 t_check "full pull into another store" at full pull -q "$REG/mixed:1"
 t_check "export both" eval "at lazy export -o '$T/l.tar' '$REG/mixed:1' 2>/dev/null && at full export -o '$T/f.tar' '$REG/mixed:1'"
 t_check "the same archive" cmp "$T/l.tar" "$T/f.tar"
+
+# imgfs build FROM it pulls it the same way, with the same note in the build's output
+printf 'FROM %s/mixed:1\nRUN cat /opt/new.bin | wc -c >/n\n' "$REG" >"$T/ctx/Dockerfile"
+mark=$(log_lines)
+t_check "build FROM it in a fresh store" \
+    eval "at built build --progress plain -t on:1 '$T/ctx' >'$T/build.log' 2>&1"
+t_check "... noting layer 2 is pulled whole" grep -q \
+    "layer 2 has no valid containerd.io/snapshot/stargz/toc.digest annotation: pulling this layer whole" "$T/build.log"
+t_eq "... layer 1's blob not downloaded whole" 0 "$(log_since "$mark" | awk -v b="$lazy_layer" 'index($0, b) && $9 == 200' | wc -l)"
+t_eq "... the RUN read layer 2's file" 400000 "$(IMGFS_ROOT=$T/built "$IMGFS" run --rm on:1 cat /n)"
 t_end
