@@ -59,6 +59,16 @@ struct ra_stream {
 
 #define RA_STREAMS 4
 
+/* A file read in pieces (the page faults of a mapped binary): after a second read of it that
+ * misses, the rest of its remote members are fetched at once, up to RA_FILE_MAX compressed
+ * bytes. RA_FILES files are remembered (under mu). */
+#define RA_FILES    8
+#define RA_FILE_MAX (32u << 20)
+struct ra_file {
+    uint32_t blob;
+    uint64_t start; /* 0 = unused slot; else 1 + the offset of the file's first remote member */
+};
+
 struct lazy {
     struct store *s;
     struct lazy_options o;
@@ -84,6 +94,8 @@ struct lazy {
     size_t n_ra_blobs;
     struct ra_stream streams[RA_STREAMS];
     size_t next_stream;
+    struct ra_file files[RA_FILES];
+    size_t next_file;
 };
 
 static uint64_t now_ms(void)
@@ -424,6 +436,75 @@ static size_t ra_find(const struct lazy *l, uint32_t blob, uint64_t offset)
     return lo;
 }
 
+/* Claim member x of `blob` for this fetch (under mu) as readahead: false when it is present, in
+ * flight, asked for already, or comes from another source or blob. */
+static bool ra_take(struct lazy *l, struct store_read *r, const struct ra_member *x,
+                    const struct digest *blob, const char *source, struct want **wp, size_t *k,
+                    size_t *cap)
+{
+    if (store_chunk_present(r, &x->d) || flight_find(l, &x->d))
+        return false;
+    for (size_t q = 0; q < *k; q++)
+        if (digest_equal(&(*wp)[q].d, &x->d))
+            return false;
+    struct want nw = {.d = x->d, .extra = true};
+    struct imgfs_err ignored;
+    if (store_remote_get(r, &x->d, &nw.loc, nw.source, sizeof nw.source, &ignored) < 0 ||
+        strcmp(nw.source, source) || !digest_equal(&nw.loc.blob, blob))
+        return false;
+    struct flight *f = xmalloc(sizeof *f);
+    f->d = x->d;
+    f->next = l->flights;
+    l->flights = f;
+    if (*k == *cap) {
+        *cap *= 2;
+        *wp = xrealloc(*wp, *cap * sizeof **wp);
+    }
+    (*wp)[(*k)++] = nw;
+    return true;
+}
+
+static bool ra_adjacent(const struct ra_member *a, const struct ra_member *b)
+{
+    return a->blob == b->blob && (b->offset == a->end || b->offset == a->offset);
+}
+
+/* A run that is part of a file, not all of it (from the member at `start` to the one
+ * at `last`): the page faults of a mapped binary come one 4 KiB page at a time, in no order, and
+ * each that lands in an absent chunk was one round trip (`go version`: about 130 in a row, most
+ * of its start-up). The first such read of a file is remembered; at the second, the file's other
+ * remote members (the adjacent ones around the run, up to RA_FILE_MAX) are claimed too, and
+ * fetched with it in a few large requests. A file read once in part (a header looked at) fetches
+ * nothing more. */
+static void ra_file_rest(struct lazy *l, struct store_read *r, uint32_t b, uint64_t start,
+                         uint64_t last, const struct digest *blob, const char *source,
+                         struct want **wp, size_t *k, size_t *cap)
+{
+    size_t lo = ra_find(l, b, start), hi = ra_find(l, b, last);
+    if (lo >= l->n_ra || l->ra[lo].blob != b || l->ra[lo].offset != start || hi >= l->n_ra ||
+        l->ra[hi].blob != b || l->ra[hi].offset != last)
+        return;
+    while (lo > 0 && !l->ra[lo].file_start && !l->ra[lo - 1].file_end &&
+           ra_adjacent(&l->ra[lo - 1], &l->ra[lo]))
+        lo--;
+    while (!l->ra[hi].file_end && hi + 1 < l->n_ra && ra_adjacent(&l->ra[hi], &l->ra[hi + 1]))
+        hi++;
+    uint64_t key = l->ra[lo].offset + 1;
+    struct ra_file *seen = NULL;
+    for (size_t q = 0; q < RA_FILES && !seen; q++)
+        if (l->files[q].start == key && l->files[q].blob == b)
+            seen = &l->files[q];
+    if (!seen) {
+        l->files[l->next_file++ % RA_FILES] = (struct ra_file){.blob = b, .start = key};
+        return;
+    }
+    seen->start = 0;
+    uint64_t bytes = 0;
+    for (size_t q = lo; q <= hi && bytes < RA_FILE_MAX; q++)
+        if (ra_take(l, r, &l->ra[q], blob, source, wp, k, cap))
+            bytes += l->ra[q].end - l->ra[q].offset;
+}
+
 /* Readahead for the runs of w[0..*k) (sorted by place): a run that is a whole file (it starts with
  * a file's first chunk and ends with a file's last) and continues a stream (it starts where one of
  * the last RA_STREAMS fetches ended in its blob: the file before it in the layer was read just
@@ -431,8 +512,9 @@ static size_t ra_find(const struct lazy *l, uint32_t blob, uint64_t offset)
  * from RA_MIN to RA_MAX while the stream goes on. A program that reads the files of a directory
  * one after the other (the go command hashing a package's sources, the compiler its imports) then
  * makes one request per window instead of one per file; the page faults of a mapped binary, and
- * one large file read to its end, fetch nothing more. The members added (extra: claimed here,
- * under the single flight, and released by the caller) go to w[*k..). */
+ * one large file read to its end, take no window (a file read in parts gets ra_file_rest). The
+ * members added (extra: claimed here, under the single flight, and released by the caller) go to
+ * w[*k..). */
 static void readahead(struct lazy *l, struct store_read *r, struct want **wp, size_t *k,
                       size_t *cap)
 {
@@ -473,31 +555,14 @@ static void readahead(struct lazy *l, struct store_read *r, struct want **wp, si
                      : s->window * 2 > RA_MAX ? RA_MAX
                                               : s->window * 2;
         uint64_t reach = end;
+        if (!(file_start && file_end))
+            ra_file_rest(l, r, b, start, last, &blob, source, wp, k, cap);
         for (; window && m < l->n_ra && l->ra[m].blob == b && l->ra[m].end - end <= window; m++) {
             const struct ra_member *x = &l->ra[m];
             if (x->offset != reach && x->offset != l->ra[m - 1].offset)
                 break; /* not adjacent: a member in between is present */
-            if (store_chunk_present(r, &x->d) || flight_find(l, &x->d))
+            if (!ra_take(l, r, x, &blob, source, wp, k, cap))
                 break;
-            bool dup = false;
-            for (size_t q = 0; q < *k && !dup; q++)
-                dup = digest_equal(&(*wp)[q].d, &x->d);
-            if (dup)
-                break;
-            struct want nw = {.d = x->d, .extra = true};
-            struct imgfs_err ignored;
-            if (store_remote_get(r, &x->d, &nw.loc, nw.source, sizeof nw.source, &ignored) < 0 ||
-                strcmp(nw.source, source) || !digest_equal(&nw.loc.blob, &blob))
-                break;
-            struct flight *f = xmalloc(sizeof *f);
-            f->d = x->d;
-            f->next = l->flights;
-            l->flights = f;
-            if (*k == *cap) {
-                *cap *= 2;
-                *wp = xrealloc(*wp, *cap * sizeof **wp);
-            }
-            (*wp)[(*k)++] = nw;
             if (x->end > reach)
                 reach = x->end;
         }

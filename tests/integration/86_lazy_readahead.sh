@@ -3,6 +3,8 @@
 # the other in the layer's order (as the go command reads a package's sources) is fetched in a few
 # requests, each taking the members that follow it, in windows that grow; the same files read in
 # the opposite order are no stream: a request per file, and nothing is fetched that was not read.
+# A large file read in pieces (the page faults of a mapped binary): one piece fetches its chunk
+# only; at a second piece the rest of the file comes at once, and nothing of the file after it.
 # Counted from the registry's access log; every file read is the pushed one.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -62,4 +64,33 @@ chunks=$(tar -xzOf "$blob" stargz.index.json 2>/dev/null |
         '[.entries[] | select(.chunkDigest and (.name as $n | $names | index($n))) | .chunkDigest] | unique | length')
 t_eq "the store holds those 12 files' $chunks chunks and nothing more" "$chunks $((12 * 20000))" \
     "$(IMGFS_ROOT=$T/rev "$IMGFS" du --json | jq -r '"\(.Chunks) \(.Stored)"')"
+
+# ---- a large file read in pieces, 4 KiB at a time (as page faults read a mapped binary)
+mkdir -p "$T/big/d"
+head -c $((2 << 20)) /dev/urandom >"$T/big/d/big"
+printf 'the next file\n' >"$T/big/d/z"
+tar -C "$T/big" -cf "$T/big.tar" d/big d/z
+t_check "import a 2 MiB file and a small one after it" "$IMGFS" import -q -t big:1 "$T/big.tar"
+t_check "push it" "$IMGFS" push -q big:1 "$REG/big:1"
+blayer=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$REG/v2/big/manifests/1" | jq -r '.layers[0].digest')
+export IMGFS_ROOT=$T/pieces
+t_check "pull --lazy" "$IMGFS" pull -q --lazy "$REG/big:1"
+mkdir -p "$T/mnt-pieces"
+"$IMGFS" mount "$REG/big:1" "$T/mnt-pieces"
+t_cleanup "IMGFS_ROOT='$T/pieces' '$IMGFS' umount -l '$T/mnt-pieces'"
+piece() { dd if="$T/mnt-pieces/d/big" bs=4096 skip="$1" count=1 status=none | cmp -s - <(dd if="$T/big/d/big" bs=4096 skip="$1" count=1 status=none); }
+remote() { "$IMGFS" du --json | jq '[.Images[].Remote] | max'; } # (one entry per name)
+t_check "a 4 KiB piece in the middle is the pushed one" piece 256
+stored=$("$IMGFS" du --json | jq .Stored)
+t_check "  it fetched its chunk, not the file ($stored bytes stored)" test "$stored" -lt $((512 << 10))
+mark=$(wc -l <"$REG_DIR/log")
+t_check "a second piece, near the end, is the pushed one" piece 500
+req=$(tail -n +$((mark + 1)) "$REG_DIR/log" | awk -v b="$blayer" 'index($0, b) && $9 == 206' | wc -l)
+t_check "  it took the rest of the file in a few requests ($req)" test "$req" -le 2
+t_eq "  only the next file is remote now" 14 "$(remote)"
+t_check "the whole file reads back as pushed" cmp -s "$T/big/d/big" "$T/mnt-pieces/d/big"
+t_eq "  without another request" "$req" \
+    "$(tail -n +$((mark + 1)) "$REG_DIR/log" | awk -v b="$blayer" 'index($0, b) && $9 == 206' | wc -l)"
+"$IMGFS" umount "$T/mnt-pieces"
 t_end
