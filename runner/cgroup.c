@@ -48,7 +48,9 @@ static const char *const v1_mounts[V1_COUNT][3] = {
 struct ctr_cgroup {
     bool v2;
     char *dir[V1_COUNT]; /* v2: dir[0] only; v1: one per controller, NULL when the host lacks it */
-    int64_t pids;        /* the pids limit, put back by cgroup_leave_self */
+    /* v1: the hierarchy's mount each dir is in (v1_mounts), found once at create */
+    const char *mount[V1_COUNT];
+    int64_t pids; /* the pids limit, put back by cgroup_leave_self */
 };
 
 bool cgroup_is_v2(void)
@@ -125,8 +127,10 @@ static const char *v1_mount(int c)
 }
 
 /* The directories a container's cgroup has (or would have). own = below our own cgroup, else
- * below the hierarchy's root (where a process in another cgroup looks when cleaning up). */
-static void cgroup_dirs(const char *id, bool v2, bool own, char *dir[V1_COUNT])
+ * below the hierarchy's root (where a process in another cgroup looks when cleaning up). v1: the
+ * mount each is in goes to mount[] (NULL: not wanted). */
+static void cgroup_dirs(const char *id, bool v2, bool own, char *dir[V1_COUNT],
+                        const char *mount[V1_COUNT])
 {
     memset(dir, 0, sizeof(char *) * V1_COUNT);
     if (v2) {
@@ -140,6 +144,8 @@ static void cgroup_dirs(const char *id, bool v2, bool own, char *dir[V1_COUNT])
         const char *m = v1_mount(c);
         if (m)
             dir[c] = xasprintf("%s%s/imgfs/%s", m, self[c] ? self[c] : "", id);
+        if (mount)
+            mount[c] = m;
         free(self[c]);
     }
 }
@@ -443,7 +449,7 @@ int cgroup_create(const char *id, const struct cgroup_limits *l, struct ctr_cgro
     struct ctr_cgroup *c = xcalloc(1, sizeof *c);
     c->v2 = cgroup_is_v2();
     c->pids = l->pids;
-    cgroup_dirs(id, c->v2, true, c->dir);
+    cgroup_dirs(id, c->v2, true, c->dir, c->mount);
     if (c->v2) {
         v2_enable(v2_root());
         if (make_group(c->dir[0], true, err) < 0 || set_v2(c->dir[0], l, err) < 0)
@@ -472,8 +478,8 @@ size_t cgroup_v1_view(const struct ctr_cgroup *c, const char **mounts, const cha
     static const size_t root_len = sizeof CGROUP_ROOT; /* with its '/' */
     size_t n = 0;
     for (int i = 0; !c->v2 && i < V1_COUNT && n < max; i++) {
-        /* dir = /sys/fs/cgroup/<mount>/<path>: v1_mount() names the mount */
-        const char *m = v1_mount(i);
+        /* dir = /sys/fs/cgroup/<mount>/<path> */
+        const char *m = c->mount[i];
         if (!c->dir[i] || !m || strlen(m) <= root_len)
             continue;
         mounts[n] = m + root_len;
@@ -668,7 +674,7 @@ int cgroup_remove_by_id(const char *id, struct imgfs_err *err)
     bool v2 = cgroup_is_v2();
     for (int own = 1; own >= 0; own--) {
         char *dir[V1_COUNT];
-        cgroup_dirs(id, v2, own, dir);
+        cgroup_dirs(id, v2, own, dir, NULL);
         for (int i = 0; i < V1_COUNT; i++) {
             if (remove_dir(dir[i], err) < 0)
                 ret = -1;
