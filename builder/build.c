@@ -1057,8 +1057,13 @@ int build_load_image(struct build *b, const char *ref, const struct df_instructi
         }
         if (pr < 0) {
             struct imgfs_err inner = *err;
+            /* the pull's message starts with the reference most of the time: say it once */
+            const char *why = inner.msg;
+            size_t n = strlen(ref);
+            if (!strncmp(why, ref, n) && !strncmp(why + n, ": ", 2))
+                why += n + 2;
             return df_error_at(b->file, ins->start_line, ins->end_line, err, inner.code,
-                               "pulling %s: %s", ref, inner.msg);
+                               "pulling %s: %s", ref, why);
         }
         if (store_read_begin(b->s, &r, err) < 0)
             return -1;
