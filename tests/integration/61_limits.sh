@@ -98,7 +98,9 @@ t_check "rm -f removes the container" "$IMGFS" rm -f lim
 t_eq "its cgroups are gone" "" "$(find /sys/fs/cgroup -type d -path "*/imgfs/$id" 2>/dev/null)"
 
 "$IMGFS" run -d --name orphan --network none --memory 32m probe sleep 987654 >/dev/null
-t_check "the orphan-to-be has a cgroup" test -n "$(sec_cgroup_dir memory "$(sec_ctr_id orphan)")"
+# (v1: under /sys/fs/cgroup/memory; v2: /sys/fs/cgroup/imgfs/ID)
+t_check "the orphan-to-be has a cgroup" \
+    test -n "$(find /sys/fs/cgroup -maxdepth 7 -type d -path "*/imgfs/$(sec_ctr_id orphan)" 2>/dev/null)"
 t_cleanup "\"$IMGFS\" rm -f orphan"
 id=$(sec_ctr_id orphan)
 monitor=$(jq -r '.monitor_pid // empty' "$IMGFS_RUN_DIR/containers/$id/state.json" 2>/dev/null || true)
