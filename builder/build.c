@@ -1604,7 +1604,7 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
 {
     memset(res, 0, sizeof *res);
     *failed_status = 0;
-    struct build b = {.o = o, .context_fd = -1, .res = res};
+    struct build b = {.o = o, .context_fd = -1, .res = res, .trash_lock = -1};
     pthread_mutex_init(&b.mu, NULL);
     pthread_cond_init(&b.cond, NULL);
     int pin = -1, ret = -1;
@@ -1653,7 +1653,7 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
     if (store_open(o->root, 0, &b.s, err) < 0 || store_pin(b.s, &pin, err) < 0 ||
         lazy_attach(b.s, &lo, &b.lazy, err) < 0)
         goto out;
-    build_exec_sweep(o->root);
+    build_sweep(o->root);
     if (build_stages(&b, target, err) < 0) {
         for (size_t i = 0; i < b.n_stages; i++)
             if (b.stages[i].failed_status && !*failed_status)
@@ -1685,6 +1685,7 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
     ret = 0;
 out:
     build_lowers_free(&b);
+    build_trash_release(&b);
     for (size_t i = 0; i < b.n_stages; i++) {
         free(b.stages[i].deps);
         if (b.stages[i].have_view_mu)

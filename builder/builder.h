@@ -98,6 +98,15 @@ int build_run(const struct build_options *o, struct build_result *out, int *fail
  * 125 (CTR_EXIT_FAILED) when it never started. Not for people. */
 int build_exec_main(int argc, char **argv);
 
+/* `imgfs __remove-trash ROOT/trash/batch.XXXXXX` (hidden; tools/main.c): removes the batch of
+ * step directories a build handed over (builder/trash.c), holding the batch's lock, inherited
+ * as fd 3, until it is gone. Not for people. */
+int build_trash_main(int argc, char **argv);
+/* Remove what builds and removers that died left in the store: step directories nobody holds
+ * (ROOT/tmp/build-step.*) and trash batches nobody is removing (ROOT/trash/batch.*). Every
+ * build does this first; `imgfs gc` too. */
+void build_sweep(const char *root);
+
 /* ---- the Go fast path (gofast.c), like ko ---- */
 
 #define BUILD_GO_DEFAULT_BASE "static:latest"

@@ -414,11 +414,10 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
 
 void build_exec_release(struct build *b, struct build_exec *ex)
 {
-    (void)b;
     if (!ex->dir[0])
         return;
     /* our own directory: the overlay is gone with the container's mount namespace */
-    build_remove_tree(ex->dir);
+    build_discard(b, ex->dir);
     ex->dir[0] = 0;
     if (ex->lock_fd >= 0)
         close(ex->lock_fd);

@@ -135,6 +135,9 @@ struct build {
     struct build_layer_dir *dirs;
     size_t n_dirs;
     struct lazy *lazy; /* the store's fetcher: chunks of lazily pulled images a step reads */
+    /* the batch of directories to remove once the build has returned (trash.c), under mu */
+    char trash[4096];
+    int trash_lock; /* -1 until the batch is made */
 };
 
 /* True when the build must stop: Ctrl-C, or another stage failed. */
@@ -145,6 +148,12 @@ int build_stop_error(struct build *b, struct imgfs_err *err);
 void build_monitor_add(struct build *b, pid_t pid);
 /* Remove DIR and everything below it, best effort, never crossing into a mount (exec.c). */
 void build_remove_tree(const char *dir);
+/* DIR (a step directory of ours, ROOT/tmp/...) is no longer needed: moved into the build's
+ * trash batch, removed after the build by build_trash_release's remover (trash.c); removed
+ * here when it cannot be moved. */
+void build_discard(struct build *b, const char *dir);
+/* At the build's end: hand the trash batch, if any, to a detached remover. */
+void build_trash_release(struct build *b);
 void build_monitor_remove(struct build *b, pid_t pid);
 
 /* The merged tree of a state (built from its layers when needed). */

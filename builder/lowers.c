@@ -42,7 +42,7 @@
 void build_lowers_free(struct build *b)
 {
     for (size_t i = 0; i < b->n_dirs; i++) {
-        build_remove_tree(b->dirs[i].dir);
+        build_discard(b, b->dirs[i].dir);
         free(b->dirs[i].dir);
         if (b->dirs[i].lock_fd >= 0)
             close(b->dirs[i].lock_fd);
@@ -392,7 +392,7 @@ static int extract_layer(struct build *b, struct store_read *r, const struct dig
     if (x.root >= 0)
         close(x.root);
     if (rc < 0) {
-        build_remove_tree(dir);
+        build_discard(b, dir);
         close(lock_fd);
         return -1;
     }

@@ -100,7 +100,7 @@ static int clean_sub(const char *in, char **out)
     return 0;
 }
 
-static void mount_free(struct run_mount *m)
+static void mount_free(struct build *b, struct run_mount *m)
 {
     free(m->target);
     free(m->source);
@@ -114,7 +114,7 @@ static void mount_free(struct run_mount *m)
     if (m->lock_fd >= 0)
         close(m->lock_fd);
     if (m->sent_dir[0])
-        build_remove_tree(m->sent_dir);
+        build_discard(b, m->sent_dir);
     if (m->sent_lock >= 0)
         close(m->sent_lock);
 }
@@ -580,7 +580,7 @@ int run_step(struct build *b, struct stage *sg, const struct df_instruction *ins
             for (size_t k = 0; k < n_mounts; k++)
                 n_ssh += mounts[k].type == M_SSH;
             if (parse_mount(b, sg, ins, spec, n_ssh, &mounts[n_mounts], err) < 0) {
-                mount_free(&mounts[n_mounts]);
+                mount_free(b, &mounts[n_mounts]);
                 goto out;
             }
             n_mounts++;
@@ -759,7 +759,7 @@ out:
     buf_free(&res.table);
     build_exec_release(b, &ex);
     for (size_t i = 0; i < n_mounts; i++)
-        mount_free(&mounts[i]);
+        mount_free(b, &mounts[i]);
     free(mounts);
     strv_free(argv);
     strv_free(env);

@@ -1,3 +1,4 @@
+#include "../builder/builder.h"
 #include "../fs/store.h"
 #include "cli.h"
 
@@ -27,6 +28,8 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
     struct store *s = cli_store_open(cli, "gc", false);
     if (!s)
         return 1;
+    /* the step directories of killed builds and the batches of killed removers */
+    build_sweep(cli->root);
     struct imgfs_err err = {0};
     struct store_gc_stats st;
     uint64_t dropped = 0;

@@ -230,6 +230,9 @@ int main(int argc, char **argv)
     /* the build's step monitor (builder.h): exec'ed by imgfs build itself */
     if (!strcmp(verb, "__build-step"))
         return build_exec_main(argc - i + 1, argv + i - 1);
+    /* a build's remover of its step directories (builder.h): spawned by imgfs build */
+    if (!strcmp(verb, "__remove-trash"))
+        return build_trash_main(argc - i + 1, argv + i - 1);
     /* getopt in the verbs starts from argv[1] of their own vector */
     optind = 1;
 #define X(name, help)                                                                              \
