@@ -9,7 +9,8 @@
  * detached process in a session of its own, stdin/stdout/stderr on /dev/null and no other
  * descriptor than the batch's lock, so that nobody waiting for the build's output or its locks
  * waits for it. It holds the batch's `.lock` (taken by the build before it starts: there is no
- * moment where the batch is unlocked and not yet removed) until the batch is gone. A batch
+ * moment where the batch is unlocked and not yet removed) until the batch is gone, and
+ * ROOT/trash/.lock shared: whoever takes that one exclusively has waited for every remover. A batch
  * whose lock is free was left by a killed build or remover: the next build and `imgfs gc`
  * remove it (build_trash_sweep). */
 #include "builder.h"
@@ -70,8 +71,18 @@ void build_trash_release(struct build *b)
 {
     if (b->trash_lock < 0)
         return;
-    /* the lock goes to the remover as its fd 3 */
+    /* the batch's lock goes to the remover as its fd 3; fd 4 is ROOT/trash/.lock, held shared
+     * by every remover while it runs, so that one can wait for them all (tests/lib.sh) */
     int lock = fcntl(b->trash_lock, F_DUPFD_CLOEXEC, 10);
+    cleanup_free char *all_path = xasprintf("%s/trash/.lock", b->o->root);
+    int all = open(all_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (all >= 0) {
+        int moved = fcntl(all, F_DUPFD_CLOEXEC, 10);
+        close(all);
+        all = moved;
+    }
+    while (all >= 0 && flock(all, LOCK_SH) < 0 && errno == EINTR)
+        ;
     char *args[] = {"imgfs", "__remove-trash", b->trash, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -80,13 +91,14 @@ void build_trash_release(struct build *b)
     sigfillset(&dfl);
     pid_t pid;
     int rc = -1;
-    if (lock >= 0 && posix_spawn_file_actions_init(&fa) == 0) {
+    if (lock >= 0 && all >= 0 && posix_spawn_file_actions_init(&fa) == 0) {
         if (posix_spawnattr_init(&at) == 0) {
             if (!posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) &&
                 !posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) &&
                 !posix_spawn_file_actions_adddup2(&fa, 1, 2) &&
                 !posix_spawn_file_actions_adddup2(&fa, lock, 3) &&
-                !posix_spawn_file_actions_addclosefrom_np(&fa, 4) &&
+                !posix_spawn_file_actions_adddup2(&fa, all, 4) &&
+                !posix_spawn_file_actions_addclosefrom_np(&fa, 5) &&
                 !posix_spawn_file_actions_addchdir_np(&fa, "/") &&
                 !posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                                    POSIX_SPAWN_SETSIGDEF) &&
@@ -99,6 +111,8 @@ void build_trash_release(struct build *b)
     }
     if (lock >= 0)
         close(lock);
+    if (all >= 0)
+        close(all);
     /* the remover could not start: the build removes the batch itself, as before */
     if (rc != 0)
         build_remove_tree(b->trash);
@@ -111,7 +125,7 @@ int build_trash_main(int argc, char **argv)
 {
     if (argc != 3 || strncmp(strrchr(argv[2], '/') ? strrchr(argv[2], '/') + 1 : "", "batch.", 6))
         return 2;
-    /* fd 3, the batch's lock, stays held until we exit */
+    /* fd 3, the batch's lock, and fd 4, ROOT/trash/.lock shared, stay held until we exit */
     build_remove_tree(argv[2]);
     return 0;
 }

@@ -36,6 +36,14 @@ t_busybox_plus() {
     tar -rf "$tar" -C "$T/extra" "${@/#/opt/}"
 }
 
+# t_build_trash_left: what is left in the store's trash (builder/trash.c) once the removers of the
+# builds that returned are done: each holds ROOT/trash/.lock shared until its batch is gone, so
+# this takes it exclusively (opened without creating it) and lists the rest.
+t_build_trash_left() {
+    [[ -e $IMGFS_ROOT/trash/.lock ]] && { (exec 9<"$IMGFS_ROOT/trash/.lock" && flock 9) || true; }
+    ls "$IMGFS_ROOT/trash" 2>/dev/null || true
+}
+
 # t_build_setup: what the builder tests share. $M is a mount point (unmounted at the end);
 # build ARGS... runs `imgfs build --progress plain ARGS...` with its output in $T/build.log;
 # mnt IMAGE shows the image's tree at $M (unmounting what was there).
