@@ -34,6 +34,9 @@ struct run_mount {
     char *from_image, *seed_path;
     bool copy; /* rw bind: a copy, discarded with the step */
     int lock_fd;
+    /* a private cache mount in use elsewhere: a fresh step directory (its `upper`), locked */
+    char private_dir[PATH_MAX];
+    int private_lock;
     /* a context bind: the context as sent, when the host tree is not (context_bind) */
     char sent_dir[PATH_MAX];
     int sent_lock;
@@ -115,6 +118,10 @@ static void mount_free(struct build *b, struct run_mount *m)
         close(m->lock_fd);
     if (m->sent_dir[0])
         build_discard(b, m->sent_dir);
+    if (m->private_dir[0])
+        build_discard(b, m->private_dir);
+    if (m->private_lock >= 0)
+        close(m->private_lock);
     if (m->sent_lock >= 0)
         close(m->sent_lock);
 }
@@ -193,6 +200,7 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
     memset(m, 0, sizeof *m);
     m->lock_fd = -1;
     m->sent_lock = -1;
+    m->private_lock = -1;
     m->type = M_BIND;
     cleanup_free char *copy = xstrdup(spec), *from = NULL, *src = NULL;
     bool have_rw = false, rw = false;
@@ -349,13 +357,13 @@ static int parse_mount(struct build *b, struct stage *sg, const struct df_instru
                     if (errno != EINTR)
                         return err_sys(err, errno, "locking cache mount `%s`", m->id);
             } else if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-                /* private and in use: a fresh, throw-away directory */
-                char tmpl[PATH_MAX];
-                snprintf(tmpl, sizeof tmpl, "%s/tmp/cache-private.XXXXXX", b->o->root);
-                if (!mkdtemp(tmpl))
-                    return err_sys(err, errno, "making a private cache directory");
+                /* private and in use: a fresh, throw-away directory, gone with the step (a
+                 * step directory: a killed build's is swept as its other steps' are) */
+                if (build_step_dir(b, m->private_dir, sizeof m->private_dir, &m->private_lock,
+                                   err) < 0)
+                    return err_ctx(err, "making a private cache directory");
                 free(m->source);
-                m->source = xstrdup(tmpl);
+                m->source = xasprintf("%s/upper", m->private_dir);
             }
         }
         m->key_text = xasprintf("cache:%s:%s:%s:%s", m->id, m->target, sub, from ? from : "");

@@ -3,7 +3,8 @@
 # are moved into a trash batch (ROOT/trash/batch.*) and removed after the build by a detached
 # remover that holds the batch's lock to the end and keeps none of the build's descriptors; a
 # batch whose remover died, and a killed build's step directories, are removed by the next build
-# and by gc, a batch in use is not.
+# and by gc, a batch in use is not. A private cache mount in use gets a throw-away directory,
+# gone with its step too.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin build_trash
@@ -68,4 +69,17 @@ t_eq "the next build removes them too" "" \
     "$(t_build_trash_left)$(ls -A "$IMGFS_ROOT/tmp")"
 t_check "the store is consistent" "$IMGFS" fsck
 
+# ---- a private cache mount that is in use ----
+printf 'FROM busybox:latest\nARG N\nRUN --mount=type=cache,id=pc,target=/c,sharing=private ls -A /c >/seen; touch /c/mine$N\n' \
+    >"$C/Dockerfile"
+build --build-arg N=1 -t private1 "$C"
+lock=$(ls "$IMGFS_ROOT"/build-cache-mounts/*.lock)
+t_eq "the cache has its lock" 1 "$(wc -l <<<"$lock")"
+t_eq "the first build wrote into the cache" "mine1" "$(ls -A "${lock%.lock}")"
+flock "$lock" "$IMGFS" build --progress plain --build-arg N=2 -t private2 "$C" >"$T/build.log" 2>&1
+mnt private2
+t_eq "while the cache is in use the step gets an empty directory" "" "$(cat "$M/seen")"
+"$IMGFS" umount "$M"
+t_eq "... which is not the cache" "mine1" "$(ls -A "${lock%.lock}")"
+t_eq "... and is gone after the build" "" "$(ls -A "$IMGFS_ROOT/tmp")$(t_build_trash_left)"
 t_end
