@@ -96,7 +96,11 @@ W=$(mktemp -d /tmp/imgfs-vm.XXXXXX)
 qemu_pid=""
 finish() {
     local rc=$?
-    [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
+    set +e
+    if [[ -n $qemu_pid ]]; then
+        kill "$qemu_pid" 2>/dev/null
+        wait "$qemu_pid" 2>/dev/null
+    fi
     if [[ ${IMGFS_VM_KEEP:-0} == 1 ]]; then echo "kept $W"; else rm -rf "$W"; fi
     exit "$rc"
 }
