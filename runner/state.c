@@ -835,6 +835,17 @@ int ctr_name_claim(const char *run_dir, const char *name, const char *id, struct
 
 /* ---- removing a tree: no symlink is followed, no mount point crossed ---- */
 
+/* An entry readdir says is neither a directory nor of unknown type is unlinked without the stat
+ * remove_at makes (no mount point to check: only a directory can be one), ~12 stats less at each
+ * container's removal. false: not done here (anything else, or a failed unlink: remove_at then
+ * decides and says why). */
+static bool unlinked_by_type(int at, const struct dirent *e)
+{
+    if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+        return false;
+    return unlinkat(at, e->d_name, 0) == 0;
+}
+
 static int remove_at(int at, const char *name, dev_t dev, struct imgfs_err *err)
 {
     struct stat st;
@@ -865,7 +876,7 @@ static int remove_at(int at, const char *name, dev_t dev, struct imgfs_err *err)
         int r = 0;
         while ((e = readdir(d)))
             if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-                remove_at(dirfd(d), e->d_name, dev, err) < 0) {
+                !unlinked_by_type(dirfd(d), e) && remove_at(dirfd(d), e->d_name, dev, err) < 0) {
                 r = -1;
                 break;
             }
