@@ -76,8 +76,28 @@ devs_id=$(sec_ctr_id devs)
 t_eq "exec: /dev/null works" ok "$("$IMGFS" exec devs sh -c 'echo x >/dev/null && echo ok' 2>&1)"
 t_eq "exec: a block device made inside cannot be opened" "mknod-read EPERM" \
     "$("$IMGFS" exec devs sysprobe mknod-read 2>&1 || true)"
-t_eq "exec: the process is in the container's group" "0::/" \
+t_eq "exec: the process sees its group as its cgroup namespace's root" "0::/" \
     "$("$IMGFS" exec devs grep "^0::" /proc/self/cgroup 2>&1)"
+# "0::/" holds as well for a process left in the host's root group outside the namespace: prove
+# from the host that the exec'd process is in the container's own group
+devs_dir=/sys/fs/cgroup/imgfs/$devs_id
+t_check "the container's group is on cgroup v2 ($devs_dir)" test -d "$devs_dir"
+"$IMGFS" exec devs sh -c 'echo $$ >/tmp/exec.pid; exec sleep 100001' &
+exec_client=$!
+t_cleanup "kill $exec_client 2>/dev/null; wait $exec_client 2>/dev/null"
+in_group() { # in_group DIR: the PID of the exec'd sleep, when DIR's cgroup.procs has it
+    local p
+    for p in $(cat "$1/cgroup.procs"); do
+        [[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == "sleep 100001 " ]] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+t_check "exec: the process is in the container's cgroup.procs" t_wait_for 200 in_group "$devs_dir"
+exec_pid=$(in_group "$devs_dir" || true)
+t_eq "exec: the host sees it in the container's own group" "0::/imgfs/$devs_id" \
+    "$(grep "^0::" "/proc/${exec_pid:-0}/cgroup" 2>&1)"
+"$IMGFS" exec devs sh -c 'kill $(cat /tmp/exec.pid)'
+wait "$exec_client" || true
 t_check "rm -f removes it" "$IMGFS" rm -f devs
 t_check "and its group" test ! -e "/sys/fs/cgroup/imgfs/$devs_id"
 out=$(run --privileged probe sysprobe mknod-read 2>&1 || true)
