@@ -15,10 +15,29 @@ D load -i "$T/bb.tar" >/dev/null
 t_cleanup "'$IMGFS' ps -aq | xargs -r '$IMGFS' rm -f"
 t_cleanup "D ps -aq | xargs -r docker -H 'unix://$T_DOCKER_SOCK' rm -f"
 status() { set +e; "$@" >/dev/null 2>&1; echo $?; set -e; }
+# Docker's side from its daemon, not its CLI's attach: under load `docker run` can end before its
+# container ("error waiting for container": output cut, 125 for a status). `drun ARGS...` prints
+# the container's output once it has ended, `drun_status ARGS...` its exit code.
+drun_n=0
+drun_start() {
+    drun_name=pid1-$BASHPID-$((++drun_n))
+    D run -d --network none --name "$drun_name" "$@" >/dev/null
+}
+drun() {
+    drun_start "$@"
+    D wait "$drun_name" >/dev/null
+    D logs "$drun_name" 2>&1
+    D rm "$drun_name" >/dev/null
+}
+drun_status() {
+    drun_start "$@"
+    D wait "$drun_name"
+    D rm "$drun_name" >/dev/null
+}
 
 # The PID the command sees, and the process table
 t_eq "no --init: the command's \$\$ as in docker" \
-    "$(D run --rm --network none busybox sh -c 'echo $$')" \
+    "$(drun busybox sh -c 'echo $$')" \
     "$("$IMGFS" run --rm --network none busybox sh -c 'echo $$')"
 t_eq "the command is PID 1" 1 "$("$IMGFS" run --rm --network none busybox sh -c 'echo $$')"
 # Docker's tini execs the command later (PID 7 here): only "not 1" is the same
@@ -26,7 +45,7 @@ t_check "--init: the command is not PID 1" \
     test "$("$IMGFS" run --rm --network none --init busybox sh -c 'echo $$')" != 1
 for init in "" --init; do
     m=${init:-"no --init"}
-    d=$(D run --rm --network none $init busybox ps -o pid,comm | awk 'NR > 1 && $1 == 1 {print $2}')
+    d=$(drun $init busybox ps -o pid,comm | awk 'NR > 1 && $1 == 1 {print $2}')
     i=$("$IMGFS" run --rm --network none $init busybox ps -o pid,comm | awk 'NR > 1 && $1 == 1 {print $2}')
     t_note "$m: PID 1 in ps: docker $d, imgfs $i"
     if [[ -z $init ]]; then
@@ -41,7 +60,7 @@ for cmd in 'exit 0' 'exit 1' 'kill -9 $$' 'kill -15 $$' 'sleep 0 && exit 7'; do
     for init in "" --init; do
         m=${init:-"no --init"}
         t_eq "$m: exit status of sh -c '$cmd' as in docker" \
-            "$(status D run --rm --network none $init busybox sh -c "$cmd")" \
+            "$(drun_status $init busybox sh -c "$cmd")" \
             "$(status "$IMGFS" run --rm --network none $init busybox sh -c "$cmd")"
     done
 done

@@ -118,6 +118,9 @@ for tool in D "$IMGFS"; do
     for try in 1 2 3 4 5; do
         $tool rm -f ex >/dev/null 2>&1 || true
         $tool run --network none --name ex busybox sh -c "mkdir /v; $body" </dev/null >/dev/null 2>&1 || true
+        # the docker CLI's run can return before its container has ended ("error waiting for
+        # container" under load): its files are all there once it has
+        $tool wait ex >/dev/null 2>&1 || true
         [[ -n $(tcp $tool ex:/data/sub/b - 2>/dev/null | tar xO) ]] && break
     done
 done
