@@ -175,3 +175,7 @@ reg_tls_args() { # args for skopeo copy/inspect to a registry started with --tls
     cp "$REG_DIR/certs/ca.crt" "$REG_DIR/certs.d/ca.crt"
     echo "--cert-dir=$REG_DIR/certs.d"
 }
+
+# push_digest ARGS...: `imgfs push ARGS`, printing only the pushed manifest's digest, from its last
+# line ("TAG: digest: sha256:... size: N"; -q prints the reference, as Docker's)
+push_digest() { "$IMGFS" push "$@" | awk '/: digest: sha256:/ {d = $3} END {print d}'; }

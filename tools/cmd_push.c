@@ -18,7 +18,8 @@ static const char usage[] =
     "Options:\n"
     "  -a, --all-tags              every tag the store has for the repository IMAGE (and REF,\n"
     "                              when given, is a repository too)\n"
-    "  -q, --quiet                 print only the digest\n"
+    "  -q, --quiet                 print only the reference pushed to, as docker push -q\n"
+    "                              (HOST/PATH:TAG; the digest is on the last line without -q)\n"
     "      --json                  one JSON event per line\n"
     "  -j, --jobs N                layers uploaded at a time (default 3)\n"
     "      --sparse-limit SIZE     the holes of sparse files are pushed as zeros (layers have\n"
@@ -124,9 +125,7 @@ static int push_one(struct cli *cli, const char *image, const char *ref, struct 
         return -1;
     char ds[DIGEST_STR_SIZE];
     digest_str(&d, ds);
-    if (ui->pg.mode == CLI_PROGRESS_QUIET)
-        puts(ds);
-    else if (ui->pg.mode != CLI_PROGRESS_JSON) /* docker's last line, which scripts parse */
+    if (ui->pg.mode != CLI_PROGRESS_JSON && ui->pg.mode != CLI_PROGRESS_QUIET) /* docker's last line, which scripts parse */
         printf("%s: digest: %s size: %llu\n", ui->tag, ds, (unsigned long long)ui->manifest_size);
     fflush(stdout);
     return 0;
@@ -253,6 +252,17 @@ int cmd_push(int argc, char **argv, struct cli *cli)
         cleanup_free char *one = all ? xasprintf("%s:%s", image, tags[i]) : NULL;
         cleanup_free char *to = all && ref ? xasprintf("%s:%s", ref, tags[i]) : NULL;
         rc = push_one(cli, one ? one : image, all ? to : ref, &o, &ui, &err);
+    }
+    if (rc == 0 && ui.pg.mode == CLI_PROGRESS_QUIET) {
+        /* docker push -q's one line: the reference pushed to, fully qualified, ":latest" added
+         * (the repository alone for --all-tags) */
+        struct ref r;
+        if (ref_parse(ref ? ref : image, &r, &err) == 0) {
+            cleanup_free char *name = all ? ref_repository(&r) : ref_full_name(&r);
+            puts(name);
+            ref_free(&r);
+        }
+        err_clear(&err);
     }
     registry_tags_free(tags, all ? n_tags : 0);
     cli_progress_free(&ui.pg);

@@ -16,7 +16,7 @@ want=$(tar -xOf "$FIXTURES/busybox.tar" ./bin/busybox | sha256sum | cut -d' ' -f
 
 # imgfs -> docker
 "$IMGFS" import -q -t bb:1 -c 'CMD ["/bin/busybox", "echo", "hello from imgfs"]' "$FIXTURES/busybox.tar"
-digest=$("$IMGFS" push -q bb:1 "$REG/from-imgfs/bb:1")
+digest=$(push_digest bb:1 "$REG/from-imgfs/bb:1")
 t_check "docker pull of what imgfs pushed" quiet D pull "$REG/from-imgfs/bb:1"
 t_eq "docker sees imgfs's digest" "$REG/from-imgfs/bb@$digest" \
     "$(D inspect --format '{{index .RepoDigests 0}}' "$REG/from-imgfs/bb:1")"
@@ -29,6 +29,12 @@ t_eq "docker run: the content is the image's" "$want" \
 D import -c 'CMD ["/bin/busybox", "echo", "hello from docker"]' "$FIXTURES/busybox.tar" dk:1 >/dev/null
 D tag dk:1 "$REG/from-docker/bb:1"
 t_check "docker push" quiet D push "$REG/from-docker/bb:1"
+# push -q: Docker's one line, the reference pushed to (":latest" added; the repository for -a)
+D tag dk:1 "$REG/quiet/dk"
+t_eq "docker push -q prints the reference" "$REG/quiet/dk:latest" "$(D push -q "$REG/quiet/dk")"
+t_eq "imgfs push -q too" "$REG/quiet/ib:latest" "$("$IMGFS" push -q bb:1 "$REG/quiet/ib")"
+t_eq "docker push -a -q: the repository" "$REG/quiet/dk" "$(D push -a -q "$REG/quiet/dk")"
+t_eq "imgfs push -a -q too" "$REG/quiet/all" "$("$IMGFS" push -a -q bb "$REG/quiet/all")"
 export IMGFS_ROOT=$T/pulled
 t_check "imgfs pull of what docker pushed" quiet "$IMGFS" pull "$REG/from-docker/bb:1"
 t_eq "imgfs shows docker's digest" \

@@ -50,7 +50,7 @@ t_eq "the auth file is 0600" 600 "$(stat -c %a "$REGISTRY_AUTH_FILE")"
 t_eq "Docker's auths layout, base64 user:password" "alice:s3cret" \
     "$(jq -r --arg h "$REG" '.auths[$h].auth' "$REGISTRY_AUTH_FILE" | base64 -d)"
 
-digest=$("$IMGFS" push -q $V busybox "$REG/b/busybox:1")
+digest=$(push_digest $V busybox "$REG/b/busybox:1")
 t_check "push with the stored credentials" grep -qE '^sha256:[0-9a-f]{64}$' <<<"$digest"
 certs=$T/certs.d
 mkdir -p "$certs"

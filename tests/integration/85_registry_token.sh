@@ -26,7 +26,7 @@ t_check "  bad credentials" grep -q "bad credentials" <<<"$out"
 t_eq "login" "Login Succeeded" "$("$IMGFS" login -u bob --password-stdin "$REG" <<<"hunter2")"
 t_check "  the token server saw bob" grep -q "^token .*user=bob" "$log"
 
-digest=$("$IMGFS" push -q busybox "$REG/team/bb:1")
+digest=$(push_digest busybox "$REG/team/bb:1")
 t_check "push with a token" grep -qE '^sha256:[0-9a-f]{64}$' <<<"$digest"
 t_check "  the token was asked for pull,push on team/bb" \
     grep -qE "^token (.* )?repository:team/bb:pull,push( .*)? user=bob" "$log"

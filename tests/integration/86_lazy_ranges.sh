@@ -17,7 +17,7 @@ quiet() { "$@" >/dev/null 2>&1; }
 
 reg_start
 "$IMGFS" import -q -t tree:v1 "$FIXTURES/tree.tar"
-digest=$("$IMGFS" push -q tree:v1 "$REG/tree:v1")
+digest=$(push_digest tree:v1 "$REG/tree:v1")
 t_check "skopeo copies imgfs's eStargz image to an OCI layout" \
     quiet skopeo copy -q --src-tls-verify=false "docker://$REG/tree:v1" "oci:$T/layout:v1"
 t_eq "  the manifest as pushed" "$digest" "$(jq -r '.manifests[0].digest' "$T/layout/index.json")"
