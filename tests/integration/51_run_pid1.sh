@@ -18,21 +18,45 @@ status() { set +e; "$@" >/dev/null 2>&1; echo $?; set -e; }
 # Docker's side from its daemon, not its CLI's attach: under load `docker run` can end before its
 # container ("error waiting for container": output cut, 125 for a status). `drun ARGS...` prints
 # the container's output once it has ended, `drun_status ARGS...` its exit code.
+# Under load the oracle also fails to start a container now and then ("OCI runtime create
+# failed: exec: \"sh\": executable file not found"; `run -d` then exits non-zero, before any
+# command ran): `orun_d NAME ARGS...` tries again then, up to five times.
+orun_d() {
+    local name=$1 try
+    shift
+    for try in 1 2 3 4 5; do
+        D run -d --network none --name "$name" "$@" >/dev/null 2>"$T/orun.err" && return 0
+        t_note "docker could not start $name (try $try): $(tail -n 1 "$T/orun.err")" >&2
+        D rm -f "$name" >/dev/null 2>&1 || true
+    done
+    return 1
+}
 drun_n=0
 drun_start() {
     drun_name=pid1-$BASHPID-$((++drun_n))
-    D run -d --network none --name "$drun_name" "$@" >/dev/null
+    orun_d "$drun_name" "$@"
+}
+# It also started one now and then on a root without the image's files: with --init its tini
+# says "exec sh failed" (exit 127). `drun_ended ARGS...` runs one to its end, again (up to five
+# times) when it did not see its image.
+drun_ended() {
+    local try
+    for try in 1 2 3 4 5; do
+        drun_start "$@"
+        drun_code=$(D wait "$drun_name")
+        D logs "$drun_name" >"$T/drun.out" 2>&1
+        D rm "$drun_name" >/dev/null
+        grep -q '^\[FATAL tini ([0-9]*)\] exec .* failed: No such file' "$T/drun.out" || return 0
+        t_note "docker's container did not see its image (try $try): $(cat "$T/drun.out")" >&2
+    done
 }
 drun() {
-    drun_start "$@"
-    D wait "$drun_name" >/dev/null
-    D logs "$drun_name" 2>&1
-    D rm "$drun_name" >/dev/null
+    drun_ended "$@"
+    cat "$T/drun.out"
 }
 drun_status() {
-    drun_start "$@"
-    D wait "$drun_name"
-    D rm "$drun_name" >/dev/null
+    drun_ended "$@"
+    echo "$drun_code"
 }
 
 # The PID the command sees, and the process table
@@ -71,7 +95,11 @@ done
 says_up() { "$1" logs "$2" 2>/dev/null | grep -q up; }
 stop_code() { # TOOL NAME INIT CMD: the exit code after `stop -t 1`
     local tool=$1 name=$2 init=$3 cmd=$4
-    $tool run -d --network none --name "$name" $init busybox sh -c "$cmd" >/dev/null
+    if [[ $tool == D ]]; then
+        orun_d "$name" $init busybox sh -c "$cmd"
+    else
+        $tool run -d --network none --name "$name" $init busybox sh -c "$cmd" >/dev/null
+    fi
     # -d returns once the command runs, not once its trap is set: wait for it to say so
     t_wait_for 400 says_up "$tool" "$name" || true
     $tool stop -t 1 "$name" >/dev/null
@@ -102,7 +130,11 @@ zombies='until pidof sleep >/dev/null; do usleep 10000; done; touch /tmp/go
 while ps -o stat,args | grep -v "^Z" | grep -q "m=orpha[n]"; do usleep 20000; done
 ps -o stat | grep -c "^Z" || true'
 orphan_zombies() { # TOOL INIT
-    "$1" run -d --network none --name orphans $2 busybox sh -c "$orphan" >/dev/null
+    if [[ $1 == D ]]; then
+        orun_d orphans $2 busybox sh -c "$orphan"
+    else
+        "$1" run -d --network none --name orphans $2 busybox sh -c "$orphan" >/dev/null
+    fi
     "$1" exec orphans sh -c "$zombies"
     "$1" rm -f orphans >/dev/null
 }

@@ -106,6 +106,7 @@ Dstream() { # Dstream ARGS...: the tar stream of `docker cp ARGS -` in $T/d.tar
         Dcp "$@" - >"$T/d.tar" 2>"$T/d.err" || t_note "docker cp $*: $(cat "$T/d.err")"
         [[ -s $T/d.tar ]] && return
     done
+    return 0 # an empty answer is the caller's to judge (a skip, a note): not an abort under set -e
 }
 tcp() { # tcp TOOL ARGS...: cp with docker (D) or imgfs
     local tool=$1
@@ -142,8 +143,10 @@ for tool in D "$IMGFS"; do
     for try in 1 2 3; do # the oracle's cp into a container did nothing (exit 0) under load
         tcp $tool "$T/h" ex:/data/plain
         tcp $tool -a "$T/h" ex:/data/kept
-        $tool cp - ex:/data <"$T/in.tar"
-        [[ $tool != D ]] && break
+        [[ $tool != D ]] && { "$IMGFS" cp - ex:/data <"$T/in.tar"; break; }
+        # the oracle's cp failed now and then under load ("remount .../merged/etc/resolv.conf:
+        # invalid argument"): its tries are judged by what it holds after them
+        D cp - ex:/data <"$T/in.tar" || t_note "docker cp - ex:/data failed (try $try)"
         Dstream ex:/data
         [[ $(tar tf "$T/d.tar" | grep -c 'data/plain$\|data/kept$\|data/d/t1$') == 3 ]] && break
     done

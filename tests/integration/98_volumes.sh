@@ -125,8 +125,12 @@ for tool in D "$IMGFS"; do
     $tool volume create --label a=b --label c lab >/dev/null
     # the oracle's overlay2 fails a start now and then under load (86_build_docker): five tries
     for try in 1 2 3 4 5; do
-        $tool run --network none --name vc -v oracle:/etc -v /anon withvol true >/dev/null 2>&1 && break
+        $tool run --network none --name vc -v oracle:/etc -v /anon withvol true >/dev/null 2>&1 &&
+            [[ -e $($tool volume inspect -f '{{.Mountpoint}}' oracle)/passwd ]] && break
+        # it also started now and then on a root without the image's files: a new volume then
         $tool rm -v -f vc >/dev/null 2>&1 || true
+        $tool volume rm -f oracle >/dev/null 2>&1 || true
+        $tool volume create oracle >/dev/null
     done
     # the docker CLI's run can return before its container has ended ("error waiting for
     # container" under load): what follows needs it exited
