@@ -92,7 +92,7 @@ FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
 # the library is compiled once for every target (instrumented, without libFuzzer's main)
 FUZZ_OBJS  := $(FUZZ_LIB:%.c=build/fuzz/obj/%.o)
 
-.PHONY: all asan test test-vm unit integration deps clean format check-format fuzz fuzz-long man install
+.PHONY: all asan test test-vm deps-vm unit integration deps clean format check-format fuzz fuzz-long man install
 all: imgfs build/imgfs.1
 
 # The man page is made from the --help texts (tools/gen-man.sh), so the two cannot disagree.
@@ -138,6 +138,11 @@ test: imgfs imgfs-asan $(UNIT_BINS)
 # needs qemu-system-x86 and a /boot/vmlinuz with its modules, skips without; tests/vm/cgroup-v2.sh).
 test-vm: imgfs
 	tests/vm/cgroup-v2.sh
+
+# What test-vm needs beyond `make deps` (a kernel package for /boot/vmlinuz, qemu, initramfs tools).
+DEPS_VM := qemu-system-x86 linux-image-amd64 cpio kmod
+deps-vm: deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS_VM)
 
 fuzz: $(FUZZ_BINS)
 

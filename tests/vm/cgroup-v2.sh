@@ -10,7 +10,7 @@
 # Not part of tests/run.sh (it needs qemu and a kernel image, and minutes under TCG). Run it as root
 # from the repository, after `make`:
 #     IMGFS_FIXTURES=/work/fixtures tests/vm/cgroup-v2.sh        (or: make test-vm)
-# Needs: qemu-system-x86_64 (Debian: qemu-system-x86), a kernel /boot/vmlinuz-VERSION with its
+# Needs (`make deps-vm` installs them): qemu-system-x86_64 (Debian: qemu-system-x86), a kernel /boot/vmlinuz-VERSION with its
 # modules in /lib/modules/VERSION (Debian: linux-image-amd64; 9p, virtio_pci, fuse, overlay as
 # modules or built in), busybox (static, for the initramfs), cpio, and the busybox.tar fixture.
 # Skips (exit 0, a SKIP line) when one is missing.
