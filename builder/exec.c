@@ -293,7 +293,7 @@ int build_step_dir(struct build *b, char *dir, size_t size, int *lock_fd, struct
         err_sys(err, errno, "making the overlay directories in `%s`", dir);
         goto fail;
     }
-    /* held while the step runs: build_exec_sweep removes only directories nobody holds */
+    /* held while the step runs: build_sweep removes only directories nobody holds */
     *lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX) < 0) {
         err_sys(err, errno, "locking `%s`", lock);
@@ -422,26 +422,4 @@ void build_exec_release(struct build *b, struct build_exec *ex)
     if (ex->lock_fd >= 0)
         close(ex->lock_fd);
     ex->lock_fd = -1;
-}
-
-void build_exec_sweep(const char *root)
-{
-    cleanup_free char *tmp = xasprintf("%s/tmp", root);
-    DIR *d = opendir(tmp);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "build-step.", 11))
-            continue;
-        cleanup_free char *dir = xasprintf("%s/%s", tmp, de->d_name);
-        cleanup_free char *lock = xasprintf("%s/lock", dir);
-        int fd = open(lock, O_RDWR | O_CLOEXEC);
-        /* a build killed before or during its step: nobody holds the lock any more */
-        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0)
-            build_remove_tree(dir);
-        if (fd >= 0)
-            close(fd);
-    }
-    closedir(d);
 }

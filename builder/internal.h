@@ -99,7 +99,7 @@ struct stage {
 
 /* A layer of this build as a directory a RUN can stack as an overlay lower (lowers.c): a RUN's
  * upper directory, or a layer written out from its table. `dir` is a step directory
- * (ROOT/tmp/build-step.*, locked while the build lives: build_exec_sweep removes it after a
+ * (ROOT/tmp/build-step.*, locked while the build lives: build_sweep removes it after a
  * crash); the tree is `upper` in it. */
 struct build_layer_dir {
     struct digest layer;
@@ -266,8 +266,6 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
  * its `lock` held (*lock_fd) while the caller uses it. */
 int build_step_dir(struct build *b, char *dir, size_t size, int *lock_fd, struct imgfs_err *err);
 void build_exec_release(struct build *b, struct build_exec *ex);
-/* Remove the step directories of builds that died (their lock is free). */
-void build_exec_sweep(const char *root);
 
 /* Hash helpers for cache keys: a digest over length-prefixed fields. */
 struct digest_ctx;

@@ -130,20 +130,22 @@ int build_trash_main(int argc, char **argv)
     return 0;
 }
 
-static void build_trash_sweep(const char *root)
+/* Remove every PARENT/PREFIX* whose lock file LOCK in it nobody holds. A missing lock file
+ * counts as free: a step directory is locked right after it is made and a batch right after, and
+ * a remover deletes its batch's lock among the rest; removing what another is removing is
+ * harmless. */
+static void sweep(const char *parent, const char *prefix, const char *lock_name)
 {
-    cleanup_free char *trash = xasprintf("%s/trash", root);
-    DIR *d = opendir(trash);
+    DIR *d = opendir(parent);
     if (!d)
         return;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "batch.", 6))
+        if (strncmp(de->d_name, prefix, strlen(prefix)))
             continue;
-        cleanup_free char *dir = xasprintf("%s/%s", trash, de->d_name);
-        cleanup_free char *lock = xasprintf("%s/.lock", dir);
+        cleanup_free char *dir = xasprintf("%s/%s", parent, de->d_name);
+        cleanup_free char *lock = xasprintf("%s/%s", dir, lock_name);
         int fd = open(lock, O_RDONLY | O_CLOEXEC);
-        /* no lock file: its remover is at its end, or died there; removing it too is harmless */
         if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0)
             build_remove_tree(dir);
         if (fd >= 0)
@@ -154,6 +156,8 @@ static void build_trash_sweep(const char *root)
 
 void build_sweep(const char *root)
 {
-    build_exec_sweep(root);
-    build_trash_sweep(root);
+    cleanup_free char *tmp = xasprintf("%s/tmp", root);
+    cleanup_free char *trash = xasprintf("%s/trash", root);
+    sweep(tmp, "build-step.", "lock");
+    sweep(trash, "batch.", ".lock");
 }
