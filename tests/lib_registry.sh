@@ -126,6 +126,16 @@ reg_restart() {
 
 reg_ca() { echo "$REG_DIR/certs/ca.crt"; }
 
+# The registry's access log, for counting what a client fetched: reg_log_lines now, then after the
+# client ran, reg_log_since MARK (the lines after it); reg_range_bytes MARK BLOB the bytes of 206
+# (Range) answers for BLOB after MARK, reg_blob_bytes MARK BLOB of 200 and 206 answers, and
+# reg_whole_gets MARK BLOB the number of whole (200) downloads of it.
+reg_log_lines() { wc -l <"$REG_DIR/log"; }
+reg_log_since() { tail -n +$(($1 + 1)) "$REG_DIR/log"; }
+reg_range_bytes() { reg_log_since "$1" | awk -v b="$2" 'index($0, b) && $9 == 206 {s += $10} END {print s + 0}'; }
+reg_blob_bytes() { reg_log_since "$1" | awk -v b="$2" 'index($0, b) && ($9 == 200 || $9 == 206) {s += $10} END {print s + 0}'; }
+reg_whole_gets() { reg_log_since "$1" | awk -v b="$2" 'index($0, b) && $9 == 200' | wc -l; }
+
 HPID=""
 hostile() {
     local mode=$1

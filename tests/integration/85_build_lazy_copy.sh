@@ -14,11 +14,6 @@ t_need_fixture busybox.tar tree.tar
 t_build_setup
 reg_start
 
-log_lines() { wc -l <"$REG_DIR/log"; }
-log_since() { tail -n +$(($1 + 1)) "$REG_DIR/log"; }
-# bytes the registry sent in 206 (Range) answers for blob $2 after log line $1
-range_bytes() { log_since "$1" | awk -v b="$2" 'index($0, b) && $9 == 206 {s += $10} END {print s + 0}'; }
-whole_gets() { log_since "$1" | awk -v b="$2" 'index($0, b) && $9 == 200' | wc -l; }
 blob_file() { echo "$REG_DIR/storage/docker/registry/v2/blobs/sha256/${1:7:2}/${1:7}/data"; }
 # compressed bytes of the members holding file $2's chunks in eStargz blob $1, from its TOC; a
 # chunk held twice (the same digest) is fetched once, so counted once
@@ -49,9 +44,9 @@ blob=$(blob_file "$layer")
 want=$("$IMGFS" export -f rootfs tree:v1 | tar -xO files/random-1m.bin | sha256sum)
 
 # what a lazy pull of it fetches (its footer and TOC): the same requests the build's pull makes
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "pull it lazily elsewhere" env IMGFS_ROOT="$T/probe" "$IMGFS" pull -q --lazy "$REG/tree:v1"
-toc=$(range_bytes "$mark" "$layer")
+toc=$(reg_range_bytes "$mark" "$layer")
 t_check "... which fetches its TOC ($toc bytes)" test "$toc" -gt 0
 
 export IMGFS_ROOT=$T/building
@@ -61,38 +56,38 @@ mkdir -p "$C"
 
 # ---- COPY --from an image the store lacks: only the copied file's chunks
 printf 'FROM busybox:latest\nCOPY --from=%s/tree:v1 /files/random-1m.bin /f\n' "$REG" >"$C/Dockerfile"
-mark=$(log_lines)
+mark=$(reg_log_lines)
 build -t copied "$C" && rc=0 || rc=$?
 t_eq "COPY --from a registry image builds" 0 "$rc"
 ((rc == 0)) || tail -n 20 "$T/build.log"
 t_check "... saying it pulls lazily" grep -q "pulling $REG/tree:v1 lazily" "$T/build.log"
-fetched=$(range_bytes "$mark" "$layer")
+fetched=$(reg_range_bytes "$mark" "$layer")
 members=$(member_bytes "$blob" files/random-1m.bin)
 t_check "the file's members are known ($members bytes)" test "$members" -gt 1000000
 t_fetched "the build fetched the TOC and the copied file's members, nothing else" \
     "$((toc + members))" "$fetched"
 t_check "... a small part of the blob ($fetched of $(stat -c %s "$blob") bytes)" \
     test "$fetched" -lt $(($(stat -c %s "$blob") / 4))
-t_eq "no layer blob was downloaded whole" 0 "$(whole_gets "$mark" "$layer")"
+t_eq "no layer blob was downloaded whole" 0 "$(reg_whole_gets "$mark" "$layer")"
 mnt copied
 t_eq "the copied file is the pushed one" "$want" "$(sha256sum <"$M/f")"
 "$IMGFS" umount "$M"
 t_check "fsck is clean (remote chunks are not missing)" "$IMGFS" fsck
 t_check "the built image exports whole" "$IMGFS" export -o /dev/null copied
 
-mark=$(log_lines)
+mark=$(reg_log_lines)
 build -t copied "$C"
 t_check "the rebuild is CACHED" grep -q "^#2 CACHED" "$T/build.log"
-t_eq "... and fetched nothing" 0 "$(range_bytes "$mark" "$layer")"
+t_eq "... and fetched nothing" 0 "$(reg_range_bytes "$mark" "$layer")"
 
 # ---- COPY --from the image now in the store, most of it still remote: another file
 printf 'FROM busybox:latest\nCOPY --from=%s/tree:v1 /files/repeated-5m.bin /g\n' "$REG" >"$C/Dockerfile"
-mark=$(log_lines)
+mark=$(reg_log_lines)
 build -t copied2 "$C" && rc=0 || rc=$?
 t_eq "COPY --from a lazily pulled image with remote chunks builds" 0 "$rc"
 ((rc == 0)) || tail -n 20 "$T/build.log"
 t_fetched "... fetching only that file's members" "$(member_bytes "$blob" files/repeated-5m.bin)" \
-    "$(range_bytes "$mark" "$layer")"
+    "$(reg_range_bytes "$mark" "$layer")"
 mnt copied2
 t_eq "... which is the pushed one" \
     "$(IMGFS_ROOT=$T/store "$IMGFS" export -f rootfs tree:v1 | tar -xO files/repeated-5m.bin 2>/dev/null | sha256sum)" \
@@ -102,7 +97,7 @@ t_eq "... which is the pushed one" \
 # ---- RUN --mount=type=bind,from= the image: the command's reads fetch only what it reads
 printf 'FROM busybox:latest\nRUN --mount=type=bind,from=%s/tree:v1,target=/t sha256sum </t/files/size-262145 >/h\n' \
     "$REG" >"$C/Dockerfile"
-mark=$(log_lines)
+mark=$(reg_log_lines)
 build -t bound "$C" && rc=0 || rc=$?
 t_eq "RUN --mount from= a lazily pulled image builds" 0 "$rc"
 ((rc == 0)) || tail -n 20 "$T/build.log"
@@ -110,7 +105,7 @@ t_eq "... its command read the pushed file" \
     "$(IMGFS_ROOT=$T/store "$IMGFS" export -f rootfs tree:v1 | tar -xO files/size-262145 2>/dev/null | sha256sum)" \
     "$("$IMGFS" run --rm bound cat /h)"
 t_fetched "... fetching only that file's members" "$(member_bytes "$blob" files/size-262145)" \
-    "$(range_bytes "$mark" "$layer")"
+    "$(reg_range_bytes "$mark" "$layer")"
 t_check "fsck is clean" "$IMGFS" fsck
 
 # ---- COPY --from an image `imgfs pull --lazy` brought (a build had no fetcher: "chunk ... is not

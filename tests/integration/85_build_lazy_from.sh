@@ -14,12 +14,7 @@ t_need_fixture busybox.tar
 t_build_setup
 reg_start
 
-log_lines() { wc -l <"$REG_DIR/log"; }
-log_since() { tail -n +$(($1 + 1)) "$REG_DIR/log"; }
-# bytes the registry sent for blob $2 after log line $1 (200 and 206 answers)
-blob_bytes() { log_since "$1" | awk -v b="$2" 'index($0, b) && ($9 == 200 || $9 == 206) {s += $10} END {print s + 0}'; }
-whole_gets() { log_since "$1" | awk -v b="$2" 'index($0, b) && $9 == 200' | wc -l; }
-requests() { log_since "$1" | grep -c '"[A-Z]* /v2/' || true; }
+requests() { reg_log_since "$1" | grep -c '"[A-Z]* /v2/' || true; }
 
 # the base: busybox plus four 2 MiB random files (the bulk of the layer); the build reads one
 t_busybox_plus "$T/base.tar" 2097152 a b c d
@@ -36,15 +31,15 @@ C=$T/ctx
 mkdir -p "$C"
 echo hello >"$C/hello.txt"
 printf 'FROM %s/base:1\nRUN sha256sum /opt/a >/a.sum\nCOPY hello.txt /hello.txt\n' "$REG" >"$C/Dockerfile"
-mark=$(log_lines)
+mark=$(reg_log_lines)
 build -t out "$C" && rc=0 || rc=$?
 t_eq "FROM a registry image builds in a fresh store" 0 "$rc"
 ((rc == 0)) || tail -n 20 "$T/build.log"
 t_check "... saying it pulls lazily" grep -q "pulling $REG/base:1 lazily" "$T/build.log"
-fetched=$(blob_bytes "$mark" "$layer")
+fetched=$(reg_blob_bytes "$mark" "$layer")
 t_check "... fetching a fraction of the layer ($fetched of $blob_size bytes: the TOC, busybox, /opt/a)" \
     test "$fetched" -gt 2000000 -a "$fetched" -lt $((blob_size / 2))
-t_eq "... and no layer blob whole" 0 "$(whole_gets "$mark" "$layer")"
+t_eq "... and no layer blob whole" 0 "$(reg_whole_gets "$mark" "$layer")"
 remote=$("$IMGFS" du --json | jq --arg n "$REG/base:1" '[.Images[] | select(.Name == $n) | .Remote] | add // 0')
 t_check "imgfs du: the untouched files stay remote ($remote bytes)" test "$remote" -gt 6000000
 t_check "fsck is clean and counts remote chunks" eval "'$IMGFS' fsck | grep -q 'chunk references are remote'"
@@ -56,18 +51,18 @@ t_eq "a file the build never read reads right (fetched now)" \
     "$(sha256sum <"$T/extra/opt/d")" "$("$IMGFS" run --rm out cat /opt/d | sha256sum)"
 id1=$("$IMGFS" inspect --format '{{.Id}}' out)
 
-mark=$(log_lines)
+mark=$(reg_log_lines)
 build -t out "$C" && rc=0 || rc=$?
 t_eq "the rebuild succeeds" 0 "$rc"
 t_eq "... every step CACHED" 2 "$(grep -c '^#[0-9]* CACHED' "$T/build.log")"
 t_eq "... sending no request to the registry" 0 "$(requests "$mark")"
 t_eq "... the same image" "$id1" "$("$IMGFS" inspect --format '{{.Id}}' out)"
 
-mark=$(log_lines)
+mark=$(reg_log_lines)
 build --pull -t out "$C" && rc=0 || rc=$?
 t_eq "--pull builds" 0 "$rc"
-t_check "... checking the manifest again" eval "log_since $mark | grep -q '/v2/base/manifests/1'"
-t_eq "... fetching nothing of the layer" 0 "$(blob_bytes "$mark" "$layer")"
+t_check "... checking the manifest again" eval "reg_log_since $mark | grep -q '/v2/base/manifests/1'"
+t_eq "... fetching nothing of the layer" 0 "$(reg_blob_bytes "$mark" "$layer")"
 t_eq "... every step CACHED" 2 "$(grep -c '^#[0-9]* CACHED' "$T/build.log")"
 
 reg_stop

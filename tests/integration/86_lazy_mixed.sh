@@ -12,8 +12,6 @@ t_need_fixture busybox.tar
 reg_start
 
 at() { local root=$1; shift; IMGFS_ROOT=$T/$root "$IMGFS" "$@"; }
-log_lines() { wc -l <"$REG_DIR/log"; }
-log_since() { tail -n +$(($1 + 1)) "$REG_DIR/log"; }
 
 t_check "import busybox" "$IMGFS" import -q -t bb:1 "$FIXTURES/busybox.tar"
 mkdir -p "$T/ctx"
@@ -53,13 +51,13 @@ cp "$T/index.json" "$T/oci/index.json"
 t_check "skopeo pushes it as it is" skopeo --insecure-policy copy -q --dest-tls-verify=false \
     "oci:$T/oci" "docker://$REG/mixed:1"
 
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "pull --lazy" eval "IMGFS_ROOT='$T/lazy' '$IMGFS' pull -q --lazy '$REG/mixed:1' 2>'$T/err'"
 t_check "a note says layer 2 is pulled whole ($(head -1 "$T/err"))" \
     grep -q "^imgfs pull: note: layer 2 has no valid containerd.io/snapshot/stargz/toc.digest annotation: pulling this layer whole" "$T/err"
 t_eq "... one line" 1 "$(wc -l <"$T/err")"
-t_eq "layer 2's blob was downloaded whole" 1 "$(log_since "$mark" | awk -v b="$plain" 'index($0, b) && $9 == 200' | wc -l)"
-t_eq "layer 1's blob was not" 0 "$(log_since "$mark" | awk -v b="$lazy_layer" 'index($0, b) && $9 == 200' | wc -l)"
+t_eq "layer 2's blob was downloaded whole" 1 "$(reg_log_since "$mark" | awk -v b="$plain" 'index($0, b) && $9 == 200' | wc -l)"
+t_eq "layer 1's blob was not" 0 "$(reg_log_since "$mark" | awk -v b="$lazy_layer" 'index($0, b) && $9 == 200' | wc -l)"
 remote=$(at lazy du --json | jq -r --arg n "$REG/mixed:1" '.Images[] | select(.Name == $n) | .Remote')
 present=$(at lazy du --json | jq -r --arg n "$REG/mixed:1" '.Images[] | select(.Name == $n) | .Present')
 t_check "busybox's layer is remote ($remote bytes)" test "$remote" -gt 500000
@@ -74,20 +72,20 @@ t_cleanup "IMGFS_ROOT='$T/lazy' '$IMGFS' umount '$T/mnt'"
 t_check "it is the built tree" "$TOP/tests/compare-trees.sh" "$T/ref" "$T/mnt"
 at lazy umount "$T/mnt"
 
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "pull --lazy again" eval "at lazy pull -q --lazy '$REG/mixed:1' 2>/dev/null"
-t_eq "... downloads no blob whole again" 0 "$(log_since "$mark" | awk '$9 == 200 && /\/blobs\// && !/'"${newc#sha256:}"'/' | wc -l)"
+t_eq "... downloads no blob whole again" 0 "$(reg_log_since "$mark" | awk '$9 == 200 && /\/blobs\// && !/'"${newc#sha256:}"'/' | wc -l)"
 t_check "full pull into another store" at full pull -q "$REG/mixed:1"
 t_check "export both" eval "at lazy export -o '$T/l.tar' '$REG/mixed:1' 2>/dev/null && at full export -o '$T/f.tar' '$REG/mixed:1'"
 t_check "the same archive" cmp "$T/l.tar" "$T/f.tar"
 
 # imgfs build FROM it pulls it the same way, with the same note in the build's output
 printf 'FROM %s/mixed:1\nRUN cat /opt/new.bin | wc -c >/n\n' "$REG" >"$T/ctx/Dockerfile"
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "build FROM it in a fresh store" \
     eval "at built build --progress plain -t on:1 '$T/ctx' >'$T/build.log' 2>&1"
 t_check "... noting layer 2 is pulled whole" grep -q \
     "layer 2 has no valid containerd.io/snapshot/stargz/toc.digest annotation: pulling this layer whole" "$T/build.log"
-t_eq "... layer 1's blob not downloaded whole" 0 "$(log_since "$mark" | awk -v b="$lazy_layer" 'index($0, b) && $9 == 200' | wc -l)"
+t_eq "... layer 1's blob not downloaded whole" 0 "$(reg_log_since "$mark" | awk -v b="$lazy_layer" 'index($0, b) && $9 == 200' | wc -l)"
 t_eq "... the RUN read layer 2's file" 400000 "$(IMGFS_ROOT=$T/built "$IMGFS" run --rm on:1 cat /n)"
 t_end

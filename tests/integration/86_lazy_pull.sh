@@ -15,11 +15,7 @@ reg_start
 # in store 2 (or 3), the lazily pulling side
 lz() { IMGFS_ROOT=$T/store2 "$IMGFS" "$@"; }
 lz3() { IMGFS_ROOT=$T/store3 "$IMGFS" "$@"; }
-log_lines() { wc -l <"$REG_DIR/log"; }
 # registry access log lines after line $1 (docker-registry's combined log format)
-log_since() { tail -n +$(($1 + 1)) "$REG_DIR/log"; }
-# bytes the registry sent in 206 (Range) answers for blob $2 after log line $1
-range_bytes() { log_since "$1" | awk -v b="$2" 'index($0, b) && $9 == 206 {s += $10} END {print s + 0}'; }
 blob_file() { echo "$REG_DIR/storage/docker/registry/v2/blobs/sha256/${1:7:2}/${1:7}/data"; }
 # compressed bytes of the members holding file $2's chunks in eStargz blob $1, from its TOC
 member_bytes() {
@@ -42,28 +38,28 @@ t_cleanup "'$IMGFS' umount '$T/ref'"
 manifest=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/tree/manifests/v1")
 nl=$(jq '.layers | length' <<<"$manifest")
 layer=$(jq -r '.layers[0].digest' <<<"$manifest")
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "pull --lazy" lz pull -q --lazy "$REG/tree:v1"
 t_eq "no file content is stored" 0 "$(lz du --json | jq .Chunks)"
-ranges=$(log_since "$mark" | awk '$9 == 206' | wc -l)
+ranges=$(reg_log_since "$mark" | awk '$9 == 206' | wc -l)
 t_check "at most two Range requests per layer ($ranges for $nl)" test "$ranges" -le $((2 * nl))
 t_eq "no layer blob was downloaded whole" 0 \
-    "$(log_since "$mark" | awk -v b="$layer" 'index($0, b) && $9 == 200' | wc -l)"
+    "$(reg_log_since "$mark" | awk -v b="$layer" 'index($0, b) && $9 == 200' | wc -l)"
 t_check "everything is remote" test "$(remote_of "$REG/tree:v1")" -gt 1000000
 t_check "fsck: remote chunks are not missing" lz fsck
 
 # ---- the mount fetches on read and shows the pushed tree
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "mount the lazily pulled image" lz mount "$REG/tree:v1" "$T/mnt"
 t_cleanup "IMGFS_ROOT='$T/store2' '$IMGFS' umount '$T/mnt'"
-t_eq "mounting fetched nothing" 0 "$(range_bytes "$mark" "$layer")"
+t_eq "mounting fetched nothing" 0 "$(reg_range_bytes "$mark" "$layer")"
 t_check "the lazy mount is the pushed tree" "$TOP/tests/compare-trees.sh" "$T/ref" "$T/mnt"
-t_check "reading fetched content" test "$(range_bytes "$mark" "$layer")" -gt 0
+t_check "reading fetched content" test "$(reg_range_bytes "$mark" "$layer")" -gt 0
 t_eq "now nothing is remote" 0 "$(remote_of "$REG/tree:v1")"
 t_check "fsck after the reads" lz fsck
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "read again" "$TOP/tests/compare-trees.sh" "$T/ref" "$T/mnt"
-t_eq "a second read fetches nothing" 0 "$(range_bytes "$mark" "$layer")"
+t_eq "a second read fetches nothing" 0 "$(reg_range_bytes "$mark" "$layer")"
 lz umount "$T/mnt"
 
 # ---- a second image sharing most chunks: only its own are fetched
@@ -80,11 +76,11 @@ t_check "read all of bb:1" tar -C "$T/mnt" -cf /dev/null .
 lz umount "$T/mnt"
 b2=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/bb/manifests/2" | jq -r '.layers[0].digest')
 t_check "pull bb:2 lazily" lz pull -q --lazy "$REG/bb:2"
-mark=$(log_lines)
+mark=$(reg_log_lines)
 t_check "mount bb:2" lz mount "$REG/bb:2" "$T/mnt"
 t_eq "bb:2 is busybox plus the new file" "$(sha256sum <"$T/extra/opt/new.bin")" "$(sha256sum <"$T/mnt/opt/new.bin")"
 t_check "read all of bb:2" tar -C "$T/mnt" -cf /dev/null .
-fetched=$(range_bytes "$mark" "$b2")
+fetched=$(reg_range_bytes "$mark" "$b2")
 new=$(member_bytes "$(blob_file "$b2")" opt/new.bin)
 t_eq "bb:2 fetched only the new file's members ($new bytes), none of the shared chunks" "$new" "$fetched"
 t_check "... while its blob is much bigger" test "$(stat -c %s "$(blob_file "$b2")")" -gt $((3 * new))
@@ -105,7 +101,7 @@ t_check "mount it" lz3 mount "$REG/bb:1" "$T/mnt"
 t_cleanup "IMGFS_ROOT='$T/store3' '$IMGFS' umount '$T/mnt'"
 b1=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/bb/manifests/1" | jq -r '.layers[0].digest')
 want=$(IMGFS_ROOT=$T/store "$IMGFS" export --format rootfs bb:1 | tar -xO bin/busybox | sha256sum)
-mark=$(log_lines)
+mark=$(reg_log_lines)
 pids=()
 for i in $(seq 16); do
     sha256sum <"$T/mnt/bin/busybox" >"$T/r$i" &
@@ -115,7 +111,7 @@ wait "${pids[@]}"
 ok=0
 for i in $(seq 16); do [[ $(cat "$T/r$i") == "$want" ]] && ok=$((ok + 1)); done
 t_eq "16 parallel readers read the right bytes" 16 "$ok"
-t_eq "each chunk was fetched once" "$(member_bytes "$(blob_file "$b1")" bin/busybox)" "$(range_bytes "$mark" "$b1")"
+t_eq "each chunk was fetched once" "$(member_bytes "$(blob_file "$b1")" bin/busybox)" "$(reg_range_bytes "$mark" "$b1")"
 lz3 umount "$T/mnt"
 
 # ---- pull without --lazy completes the image: then it needs no registry
