@@ -21,9 +21,10 @@ both() {
     t_eq "\`${a[*]}\` prints what \`${b[*]}\` does" "$out_b" "$out_a"
     t_eq "  ... and exits as it does ($rb)" "$rb" "$ra"
 }
-# (no CREATED/STATUS or CPU columns: they change between the two calls)
+# (no CREATED/STATUS or CPU columns: they change between the two calls — "Less than a second"
+# became "1 second" in a CI run — so .State, not .Status)
 both container ls --format '{{.ID}} {{.Image}} {{.Command}} {{.Names}}' -- ps --format '{{.ID}} {{.Image}} {{.Command}} {{.Names}}'
-both container ls -a --format '{{.Names}} {{.Status}}' -- ps -a --format '{{.Names}} {{.Status}}'
+both container ls -a --format '{{.Names}} {{.State}}' -- ps -a --format '{{.Names}} {{.State}}'
 both container list -q -- ps -q
 both container inspect up -- inspect --type container up
 both container inspect busybox -- inspect --type container busybox
