@@ -1311,7 +1311,6 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         .command = strv_join(a.argv, " "),
         .mount_key = (char *)spec.mount_key,
         .status = CTR_CREATED,
-        .created = now(),
         .monitor_pid = getpid(),
         .remove = spec.remove,
         .tty = spec.tty,
@@ -1328,8 +1327,15 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
         .restart = spec.restart,
         .restart_max = spec.restart_max,
     };
-    if (prev)
+    if (prev) {
         m.state.created = prev->created;
+        m.state.created_ns = prev->created_ns;
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        m.state.created = (int64_t)ts.tv_sec;
+        m.state.created_ns = ts.tv_nsec;
+    }
     memcpy(m.state.id, spec.id, sizeof m.state.id);
     if (!m.state.workdir && spec.config)
         m.state.workdir = spec.config->working_dir;

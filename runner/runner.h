@@ -220,6 +220,7 @@ struct ctr_state {
     int exit_code; /* valid when CTR_EXITED; -1 when the monitor died unrecorded */
     char *error;   /* why imgfs ended it ("rootfs lost: ..."), or NULL */
     int64_t created, started, finished; /* unix seconds; 0 = not yet */
+    int64_t created_ns; /* nanoseconds past `created`'s second: orders containers made in one second */
     pid_t monitor_pid, init_pid;        /* init_pid: the container's PID 1 as seen from the host */
     bool remove, tty;
     /* what exec needs to give a process the container's identity */

@@ -77,6 +77,7 @@ int ctr_state_save(const char *run_dir, const struct ctr_state *s, struct imgfs_
     json_object_set_new(o, "exit_code", json_integer(s->exit_code));
     json_object_set_new(o, "error", str_or_null(s->error));
     json_object_set_new(o, "created", json_integer(s->created));
+    json_object_set_new(o, "created_ns", json_integer(s->created_ns));
     json_object_set_new(o, "started", json_integer(s->started));
     json_object_set_new(o, "finished", json_integer(s->finished));
     json_object_set_new(o, "monitor_pid", json_integer(s->monitor_pid));
@@ -153,6 +154,7 @@ int ctr_state_load(const char *run_dir, const char *id, struct ctr_state *out,
     out->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
     out->error = get_str(o, "error");
     out->created = json_integer_value(json_object_get(o, "created"));
+    out->created_ns = json_integer_value(json_object_get(o, "created_ns"));
     out->started = json_integer_value(json_object_get(o, "started"));
     out->finished = json_integer_value(json_object_get(o, "finished"));
     out->monitor_pid = (pid_t)json_integer_value(json_object_get(o, "monitor_pid"));
@@ -436,7 +438,11 @@ static void settle_dead(const char *run_dir, struct ctr_state *s)
 static int cmp_created(const void *a, const void *b)
 {
     const struct ctr_state *x = a, *y = b;
-    return x->created < y->created ? 1 : x->created > y->created ? -1 : strcmp(x->id, y->id);
+    if (x->created != y->created)
+        return x->created < y->created ? 1 : -1;
+    if (x->created_ns != y->created_ns)
+        return x->created_ns < y->created_ns ? 1 : -1;
+    return strcmp(x->id, y->id);
 }
 
 int ctr_list(const char *run_dir, struct ctr_state **out, size_t *n, struct imgfs_err *err)
