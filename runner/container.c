@@ -612,6 +612,9 @@ struct monitor {
     /* config.json and spec.json are still to be written: by the first run, while its init builds
      * the rootfs (ctr_launch) */
     bool config_pending;
+    /* the network helper failed after the command started (net_confirm, monitor_net_ready) */
+    bool net_failed;
+    struct imgfs_err net_err;
 };
 
 static int64_t now(void)
@@ -626,6 +629,17 @@ static void notify_parent(struct monitor *m, const char *error)
     (void)!write(m->notify, error ? error : "", error ? strlen(error) : 0);
     close(m->notify);
     m->notify = -1;
+}
+
+/* The network helper's final word, heard while the command runs (net.h): a failure stops the
+ * container. */
+static int monitor_net_ready(void *arg)
+{
+    struct monitor *m = arg;
+    if (net_confirm(m->net, &m->net_err) == 0)
+        return 0;
+    m->net_failed = true;
+    return -1;
 }
 
 /* Wait for the init to end, forwarding signals and relaying the terminal. Returns its wait status.
@@ -643,6 +657,9 @@ static int monitor_wait(struct monitor *m, int sigfd)
         /* -a: a stream not attached goes to the log only */
         .to = {attached && !spec->mute_stdout ? 1 : -1, attached && !spec->mute_stderr ? 2 : -1},
         .log = m->log,
+        .watch_fd = net_pending_fd(m->net),
+        .watch = monitor_net_ready,
+        .watch_arg = m,
     };
     struct termios saved;
     bool raw = r.in >= 0 && isatty(0) && pty_raw_begin(0, &saved, sizeof saved) == 0;
@@ -854,6 +871,10 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
             err_set(err, EIO, "the container's init ended before starting the command");
         goto kill_init;
     }
+    /* `run -d` reports a started container only with its network up; in the foreground the
+     * helper's last steps run beside the command (monitor_wait) */
+    if (m->detached && net_confirm(m->net, err) < 0)
+        goto kill_init;
     /* "running" (and so open to exec and kill) only once every process in the container is
      * confined as the container is: before READY, PID 1 may still be imgfs with all privileges */
     m->state.init_pid = pid;
@@ -866,6 +887,11 @@ static int monitor_run_once(struct monitor *m, struct init_args *a, int *status,
 
     int st = monitor_wait(m, sigfd);
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (m->net_failed) { /* the container was killed for it: its status says nothing */
+        m->net_failed = false;
+        *err = m->net_err;
+        return -1;
+    }
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     if (code == 128 + SIGBUS && spec->mount_key)
         note_bad_chunks(m);

@@ -204,6 +204,11 @@ struct ctr_relay {
     int pipes[2]; /* read ends of the container's stdout and stderr, or -1 */
     int to[2];    /* our stdout and stderr, or -1 */
     struct ctr_log *log;
+    /* or -1: when it becomes readable, watch(watch_arg) is called once; non-zero from it kills
+     * the container (SIGKILL to pid), whose end is then waited for as always */
+    int watch_fd;
+    int (*watch)(void *watch_arg);
+    void *watch_arg;
 };
 int ctr_relay(struct ctr_relay *r);
 int pty_raw_begin(int fd, void *saved, size_t saved_len);

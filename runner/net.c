@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -42,7 +44,9 @@ struct net_handle {
     pid_t helper_pid; /* slirp4netns, 0 when none */
     int exit_fd;      /* write end of the pipe slirp4netns watches; closing it ends the helper */
     int netns_fd;     /* the namespace net_prepare made, -1 otherwise */
-    int ready_fd;     /* read end of the helper's ready pipe until net_attach_prepared read it */
+    int ready_fd;     /* read end of the helper's ready pipe until its byte was read */
+    int route_fd;     /* net_prepare: a netlink socket in the namespace that hears its routes */
+    char *state_dir;  /* net_prepare: where the helper's log is, for net_confirm's errors */
 };
 
 int net_parse_mode(const char *s, enum net_mode *out, unsigned *flags, struct imgfs_err *err)
@@ -483,8 +487,7 @@ static int net_helper_wait(pid_t helper, int ready_r, int dir_fd, struct imgfs_e
         char tail[512];
         net_helper_stop(helper);
         net_helper_log_tail(dir_fd, tail, sizeof(tail));
-        return err_set(err, EIO, "slirp4netns did not configure the network%s%s",
-                       tail[0] ? ": " : "", tail);
+        return err_set(err, EIO, "slirp4netns did not get ready%s%s", tail[0] ? ": " : "", tail);
     }
     return 0;
 }
@@ -522,7 +525,7 @@ int net_attach(pid_t init_pid, enum net_mode mode, unsigned flags, const struct 
 {
     struct net_handle *h = xcalloc(1, sizeof(*h));
     h->mode = mode;
-    h->exit_fd = h->netns_fd = h->ready_fd = -1;
+    h->exit_fd = h->netns_fd = h->ready_fd = h->route_fd = -1;
     if (mode == NET_HOST) {
         *out = h;
         return 0;
@@ -561,6 +564,68 @@ pid_t net_helper_pid(const struct net_handle *h)
     return h ? h->helper_pid : 0;
 }
 
+/* A netlink socket of the calling thread's network namespace that hears every IPv4 route added
+ * there, or -1 (then the caller waits for the helper's ready byte alone). */
+static int net_route_listen(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_IPV4_ROUTE};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads what is queued on the route socket: 1 once the namespace has its IPv4 default route in the
+ * main table, 0 not yet, -1 when the socket cannot tell (an overflow lost messages). */
+static int net_route_default_seen(int fd)
+{
+    for (;;) {
+        char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -1;
+        for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
+             nh = NLMSG_NEXT(nh, n)) {
+            if (nh->nlmsg_type != RTM_NEWROUTE ||
+                nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtmsg)))
+                continue;
+            const struct rtmsg *rt = NLMSG_DATA(nh);
+            if (rt->rtm_family == AF_INET && rt->rtm_dst_len == 0 && rt->rtm_table == RT_TABLE_MAIN)
+                return 1;
+        }
+    }
+}
+
+/* Waits until the helper has configured the namespace — `tap0` up with its address, and last (as
+ * slirp4netns 1.2's --configure does it, seen in strace) the default route — or has said it is
+ * ready, whichever comes first. 1: configured, its ready byte still to come (net_confirm);
+ * 0: ready (the byte is read); -1: it failed (stopped, `err` says why). */
+static int net_helper_wait_configured(struct net_handle *h, int dir_fd, struct imgfs_err *err)
+{
+    int64_t deadline = net_now_ms() + NET_HELPER_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - net_now_ms();
+        struct pollfd p[2] = {{h->ready_fd, POLLIN, 0}, {h->route_fd, POLLIN, 0}};
+        int r = poll(p, 2, left < 0 ? 0 : (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || p[0].revents)
+            break; /* ready, dead, or timed out: the ready byte says which */
+        int seen = net_route_default_seen(h->route_fd);
+        if (seen == 1)
+            return 1;
+        if (seen < 0)
+            break;
+    }
+    return net_helper_wait(h->helper_pid, h->ready_fd, dir_fd, err);
+}
+
 int net_prepare(enum net_mode mode, unsigned flags, const char *state_dir, struct net_handle **out,
                 struct imgfs_err *err)
 {
@@ -569,7 +634,8 @@ int net_prepare(enum net_mode mode, unsigned flags, const char *state_dir, struc
         return 0;
     struct net_handle *h = xcalloc(1, sizeof(*h));
     h->mode = mode;
-    h->exit_fd = h->netns_fd = h->ready_fd = -1;
+    h->exit_fd = h->netns_fd = h->ready_fd = h->route_fd = -1;
+    h->state_dir = xstrdup(state_dir);
     cleanup_close int dir_fd = -1;
     cleanup_close int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (home < 0) {
@@ -583,6 +649,7 @@ int net_prepare(enum net_mode mode, unsigned flags, const char *state_dir, struc
     }
     h->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     int saved = errno;
+    h->route_fd = net_route_listen();
     if (setns(home, CLONE_NEWNET) < 0)
         abort(); /* this thread would go on in the container's network */
     if (h->netns_fd < 0) {
@@ -612,6 +679,26 @@ int net_netns_fd(const struct net_handle *h)
     return h ? h->netns_fd : -1;
 }
 
+int net_pending_fd(const struct net_handle *h)
+{
+    return h ? h->ready_fd : -1;
+}
+
+int net_confirm(struct net_handle *h, struct imgfs_err *err)
+{
+    if (!h || h->ready_fd < 0)
+        return 0;
+    cleanup_close int dir_fd = open(h->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int rc = net_helper_wait(h->helper_pid, h->ready_fd, dir_fd, err);
+    close(h->ready_fd);
+    h->ready_fd = -1;
+    if (rc < 0) {
+        h->helper_pid = 0; /* stopped by net_helper_wait */
+        return err_ctx(err, "setting up the container's network");
+    }
+    return 0;
+}
+
 int net_attach_prepared(struct net_handle *h, pid_t init_pid, const struct net_port *ports,
                         size_t n_ports, const char *state_dir, struct imgfs_err *err)
 {
@@ -620,9 +707,21 @@ int net_attach_prepared(struct net_handle *h, pid_t init_pid, const struct net_p
         return err_sys(err, errno, "opening `%s`", state_dir);
     if (net_loopback_up(init_pid, err) < 0)
         goto fail;
-    int rc = net_helper_wait(h->helper_pid, h->ready_fd, dir_fd, err);
-    close(h->ready_fd);
-    h->ready_fd = -1;
+    /* Without ports nothing needs the helper's API before the command runs: the namespace
+     * configured is enough, and what the command sends meanwhile waits in the tap device's queue
+     * until slirp4netns reads it. Its sandbox, seccomp filter and libslirp set-up then run beside
+     * the command's start instead of before it; net_confirm reads the ready byte later. Ports are
+     * published through the API, which answers only once the helper is ready. */
+    int rc = n_ports == 0 && h->route_fd >= 0
+                 ? net_helper_wait_configured(h, dir_fd, err)
+                 : net_helper_wait(h->helper_pid, h->ready_fd, dir_fd, err);
+    if (h->route_fd >= 0)
+        close(h->route_fd);
+    h->route_fd = -1;
+    if (rc != 1) {
+        close(h->ready_fd);
+        h->ready_fd = -1;
+    }
     if (rc < 0) {
         h->helper_pid = 0; /* stopped by net_helper_wait */
         goto fail;
@@ -646,6 +745,9 @@ void net_detach(struct net_handle *h)
         close(h->exit_fd);
     if (h->ready_fd >= 0)
         close(h->ready_fd);
+    if (h->route_fd >= 0)
+        close(h->route_fd);
+    free(h->state_dir);
     if (h->netns_fd >= 0)
         close(h->netns_fd);
     /* Not waited for: the helper's exit tears down its tap device, which takes the kernel tens of

@@ -71,6 +71,16 @@ int net_netns_fd(const struct net_handle *h); /* -1 for NULL or a handle net_att
 int net_attach_prepared(struct net_handle *h, pid_t init_pid, const struct net_port *ports,
                         size_t n_ports, const char *state_dir, struct imgfs_err *err);
 
+/* Without ports, net_attach_prepared returns as soon as the namespace is configured (`tap0` up,
+ * address, default route: packets the command sends wait in the tap device until slirp4netns
+ * reads them), before the helper has finished its own start (sandbox, seccomp, libslirp) and said
+ * it is ready. net_pending_fd is then the descriptor that becomes readable when it says so — or
+ * dies — and net_confirm reads it: 0 ready (or nothing pending: -1 from net_pending_fd, a NULL
+ * handle), -1 the helper failed (it is stopped; the container must not go on without its
+ * network). net_confirm blocks (bounded, as the first wait) until the helper says either. */
+int net_pending_fd(const struct net_handle *h);
+int net_confirm(struct net_handle *h, struct imgfs_err *err);
+
 /* The nameserver the container's /etc/resolv.conf should name: "10.0.2.3" (slirp4netns's DNS
  * forwarder) for NET_PRIVATE; NULL otherwise (the caller copies the host's file, as Docker does).
  */

@@ -52,8 +52,13 @@ static int pump(int from, int to, struct ctr_log *log, int stream)
 
 int pty_relay(int master, pid_t pid, int sigfd, int in, int out)
 {
-    struct ctr_relay r = {
-        .pid = pid, .sigfd = sigfd, .in = in, .master = master, .pipes = {-1, -1}, .to = {out, -1}};
+    struct ctr_relay r = {.pid = pid,
+                          .sigfd = sigfd,
+                          .in = in,
+                          .master = master,
+                          .pipes = {-1, -1},
+                          .to = {out, -1},
+                          .watch_fd = -1};
     return ctr_relay(&r);
 }
 
@@ -67,16 +72,18 @@ int ctr_relay(struct ctr_relay *r)
             fcntl(src[i], F_SETFL, fcntl(src[i], F_GETFL) | O_NONBLOCK);
     if (r->master >= 0 && r->in >= 0)
         copy_size(r->master);
-    int in = r->in, st = 0;
+    int in = r->in, st = 0, watch = r->watch_fd;
     bool reaped = false;
     while (!reaped) {
-        struct pollfd p[5] = {{r->sigfd, POLLIN, 0},
-                              {in, POLLIN, 0},
-                              {src[0], POLLIN, 0},
-                              {src[1], POLLIN, 0},
-                              {src[2], POLLIN, 0}};
-        if (poll(p, 5, -1) < 0 && errno != EINTR)
+        struct pollfd p[6] = {{r->sigfd, POLLIN, 0}, {in, POLLIN, 0},     {src[0], POLLIN, 0},
+                              {src[1], POLLIN, 0},   {src[2], POLLIN, 0}, {watch, POLLIN, 0}};
+        if (poll(p, 6, -1) < 0 && errno != EINTR)
             break; /* cannot happen with valid descriptors; waited for below */
+        if (p[5].revents) {
+            watch = -1;
+            if (r->watch(r->watch_arg) != 0)
+                kill(r->pid, SIGKILL);
+        }
         if (p[1].revents) {
             char buf[16384];
             ssize_t n = read(in, buf, sizeof buf);

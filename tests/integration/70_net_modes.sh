@@ -95,6 +95,38 @@ done
 t_eq "a bad -w is reported as such, every time" 5 "$(grep -c "working directory" "$T/wd.err")"
 t_check "... never as a network failure" bash -c "! grep -q network '$T/wd.err'"
 
+# Without ports the command starts once the namespace is configured (tap0, address, route) and the
+# helper's last steps run beside it (net.h). A helper that configures the namespace and then dies
+# without saying it is ready must still fail the container: a fake slirp4netns that configures the
+# namespace with ip(8), waits until the container's command has run (it writes to a FIFO) and
+# exits. Foreground: the command ran, then exit 125 with the helper's words; -d: the same, and no
+# container is left.
+if command -v ip >/dev/null && command -v nsenter >/dev/null; then
+    mkdir -p "$T/fakebin" "$T/fifo"
+    mkfifo "$T/fifo/f"
+    cat >"$T/fakebin/slirp4netns" <<'FAKE'
+#!/bin/sh
+nsenter --net=/proc/self/fd/5 sh -c 'ip tuntap add dev tap0 mode tap && ip link set tap0 up &&
+    ip addr add 10.0.2.100/24 dev tap0 && ip route add default via 10.0.2.2 dev tap0' || exit 2
+read -r line <"$FAKE_FIFO"
+echo "fake helper: gave up after the command said: $line" >&2
+exit 1
+FAKE
+    chmod +x "$T/fakebin/slirp4netns"
+    fake() { FAKE_FIFO=$T/fifo/f PATH=$T/fakebin:$PATH "$IMGFS" run -v "$T/fifo:/v" "$@"; }
+    out=$(fake --rm busybox sh -c 'echo ran >/v/f; sleep 30' 2>&1) && rc=0 || rc=$?
+    t_eq "a helper dying after the command started: exit 125" 125 "$rc"
+    t_check "... after the command ran, saying why ($out)" \
+        grep -q "slirp4netns did not get ready: fake helper: gave up after the command said: ran" \
+        <<<"$out"
+    out=$(fake -d --name fake busybox sh -c 'echo ran >/v/f; sleep 30' 2>&1) && rc=0 || rc=$?
+    t_eq "-d: the same is exit 125" 125 "$rc"
+    t_check "... saying why ($out)" grep -q "gave up after the command said: ran" <<<"$out"
+    t_check "... and leaves no container" bash -c "! \"$IMGFS\" ps -a --format '{{.Names}}' | grep -qx fake"
+else
+    t_note "ip or nsenter missing: the helper-dies-late check is skipped"
+fi
+
 # Without slirp4netns (an empty PATH), private networking is a clear error; none still works.
 mkdir -p "$T/emptybin"
 out=$(PATH=$T/emptybin "$IMGFS" run --rm busybox true 2>&1) && rc=0 || rc=$?
