@@ -114,6 +114,26 @@ static void hostile_tocs(void)
          "}",
          "RFC 3339"},
         {"{\"version\":1,\"entries\":[{\"name\":\"f\",\"type\":\"weird\"}]}", "unknown type"},
+        /* the TOC's own JSON parser (toc_walk): jansson's checks, entry by entry */
+        {"{\"version\":1,\"version\":1,\"entries\":[]}", "duplicate"},
+        {"{\"version\":1,\"entries\":[{\"name\":\"d\",\"name\":\"e\",\"type\":\"dir\"}]}",
+         "duplicate"},
+        {"{\"version\":1,\"entries\":[]} x", "data after"},
+        {"{\"version\":1,\"entries\":[]", "expected"},
+        {"{\"version\":1,\"entries\":[{\"name\":\"d\",\"type\":\"dir\"},]}", "value expected"},
+        {"{\"version\":1,\"entries\":[{\"name\":\"d\\ud800\",\"type\":\"dir\"}]}", "surrogate"},
+        {"{\"version\":1,\"entries\":[{\"name\":\"d\\u0000\",\"type\":\"dir\"}]}", "NUL"},
+        {"{\"version\":1,\"entries\":[{\"name\":\"d\xc0\x80\",\"type\":\"dir\"}]}", "UTF-8"},
+        {"{\"version\":1,\"entries\":[{\"name\":\"d\",\"type\":\"dir\",\"uid\":"
+         "99999999999999999999}]}",
+         "too big"},
+        {"{\"version\":1,\"entries\":[{\"name\":\"d\",\"type\":\"dir\",\"x\":"
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]"
+         "]]]]]]]]]]]"
+         "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}]}",
+         "too deep"},
+        {"{\"entries\":[]}", "version"},
+        {"{\"version\":1}", "entries"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         memset(&err, 0, sizeof err);
@@ -125,6 +145,12 @@ static void hostile_tocs(void)
     CHECK(parse_json("{\"version\":1,\"entries\":[{\"name\":\"./a/./b/\",\"type\":\"dir\"}]}", 1000,
                      &err) == 0,
           "a normal TOC: %s", err.msg);
+    /* members in any order, others skipped, escapes in keys and values */
+    CHECK(parse_json(" { \"entries\" : [ { \"n\\u0061me\" : \"a\\/b\\u00e9\" , \"type\":\"dir\","
+                     "\"x\":[1,-2.5e3,true,false,null,{}]} ] , \"prefetch\":{\"k\":[]}, "
+                     "\"version\" : 1 }\n",
+                     1000, &err) == 0,
+          "a TOC in another order: %s", err.msg);
     /* legacy stargz (no chunkDigest) is not refused as broken but as not lazily readable */
     parse_json("{\"version\":1,\"entries\":[{\"name\":\"f\",\"type\":\"reg\",\"size\":1,"
                "\"offset\":0}]}",
