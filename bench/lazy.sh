@@ -96,6 +96,22 @@ first_line() {
     cat >/dev/null
 }
 
+# Where a lazy run's time to first output went, from the daemon's trace (IMGFS_LAZY_TRACE,
+# docs/lazy.md): up to the daemon's start (the lazy pull: manifest, config, TOCs, their parse and
+# commit; then the mount), from there to its first fetch (the container's start), the fetches
+# (their Range requests and the decompress + verify + store of what came), the time between
+# them (the program running), and from the last fetch to the first line of output.
+breakdown() { # NAME T0_NS
+    [[ -s $W/$1.trace ]] || return 0
+    awk -v t0="$2" -v t1="$(cat "$W/$1.t1")" '
+        /^A/ { split($2, a, "."); attach = (a[1] * 1000 + a[2]) - t0 / 1000000 }
+        /^H/ { if ($2 + attach > first_out) next; if (!first) first = $2; last = $3; h += $3 - $2; n++ }
+        /^R/ { if ($2 + attach > first_out) next; req += $3 - $2; st += $4 - $3; r++ }
+        BEGIN { first_out = (t1 - t0) / 1000000 }
+        END { printf "    breakdown: pull+mount %d ms, container start %d ms, %d fetches %d ms (%d requests: %d ms waiting for the registry, %d ms storing), between them %d ms, last fetch to output %d ms\n",
+                  attach, first, n, h, r, req, st, last - first - h, first_out - attach - last }' "$W/$1.trace" >&2
+}
+
 run_imgfs() { # NAME lazy|full|traced WORKLOAD...
     local name=$1 how=$2 root=$W/imgfs-$1 m t0 img=$IMG
     shift 2
@@ -104,9 +120,10 @@ run_imgfs() { # NAME lazy|full|traced WORKLOAD...
     m=$(mark)
     t0=$(now)
     if [[ $how == full ]]; then IMGFS_ROOT=$root "$IMGFS" pull -q "$img" >/dev/null; fi
-    IMGFS_ROOT=$root IMGFS_RUN_DIR=$W/run-$name "$IMGFS" run --rm --network none "$img" "$@" 2>"$W/$name.err" | first_line "$name" ||
+    IMGFS_LAZY_TRACE=$W/$name.trace IMGFS_ROOT=$root IMGFS_RUN_DIR=$W/run-$name "$IMGFS" run --rm --network none "$img" "$@" 2>"$W/$name.err" | first_line "$name" ||
         echo "bench/lazy.sh: $name failed: $(tail -3 "$W/$name.err")" >&2
     record "$name" "$(ms "$t0" "$(cat "$W/$name.t1")")" "$(fetched "$m")"
+    [[ $how == full ]] || breakdown "$name" "$t0"
     grep -q . "$W/$name.out" || echo "bench/lazy.sh: $name printed nothing" >&2
     for d in $(grep -F " $W/run-$name" /proc/mounts | awk '{print $2}' | sort -r); do umount -l "$d" 2>/dev/null || true; done
 }

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,8 @@ struct ra_member {
     struct digest d;
     uint32_t blob; /* into lazy.ra_blobs */
     bool file_start, file_end;
+    uint64_t ino;          /* for the trace (IMGFS_LAZY_TRACE) */
+    uint32_t index, count; /* the chunk's place in its file */
 };
 
 /* A stream of fetches that follow each other in one blob: where the last one ended and the
@@ -96,6 +99,9 @@ struct lazy {
     size_t next_stream;
     struct ra_file files[RA_FILES];
     size_t next_file;
+    FILE *trace;
+    int trace_fd; /* IMGFS_LAZY_TRACE: one line per fetched chunk and per request, or -1 */
+    uint64_t t0;  /* lazy_attach's time, for the trace */
 };
 
 static uint64_t now_ms(void)
@@ -103,6 +109,21 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* IMGFS_LAZY_TRACE: a line to the trace file (one write: O_APPEND keeps threads' lines whole) */
+static void trace(struct lazy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace(struct lazy *l, const char *fmt, ...)
+{
+    if (l->trace_fd < 0)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (len > 0 && (size_t)len < sizeof line && write(l->trace_fd, line, (size_t)len) < 0)
+        return;
 }
 
 static struct flight *flight_find(struct lazy *l, const struct digest *d)
@@ -324,6 +345,7 @@ static int fetch_runs(struct lazy *l, struct run *runs, size_t n, uint64_t deadl
     }
     atomic_fetch_add(&l->requests, 1);
     int ret = -1;
+    uint64_t t_req = now_ms();
     if (registry_get_ranges(c, &w0->loc.blob, ranges, n, (unsigned)(deadline - now), err) < 0) {
         char bs[DIGEST_STR_SIZE];
         digest_str(&w0->loc.blob, bs);
@@ -338,9 +360,13 @@ static int fetch_runs(struct lazy *l, struct run *runs, size_t n, uint64_t deadl
         goto out;
     }
     atomic_fetch_add(&l->bytes, bytes);
+    uint64_t t_got = now_ms();
     ret = 0;
     for (size_t i = 0; i < n && ret == 0; i++)
         ret = store_run(l, &runs[i], err);
+    trace(l, "R %llu %llu %llu ranges=%zu bytes=%llu\n", (unsigned long long)(t_req - l->t0),
+          (unsigned long long)(t_got - l->t0), (unsigned long long)(now_ms() - l->t0), n,
+          (unsigned long long)bytes);
 out:
     for (size_t i = 0; i < n; i++) {
         free(runs[i].buf);
@@ -401,7 +427,10 @@ int lazy_readahead_index(struct lazy *l, const struct view *v, struct imgfs_err 
                                                   .d = *d,
                                                   .blob = ra_blob(l, &loc.blob, true),
                                                   .file_start = i == 0,
-                                                  .file_end = i + 1 == in->count};
+                                                  .file_end = i + 1 == in->count,
+                                                  .ino = ino,
+                                                  .index = i,
+                                                  .count = in->count};
         }
     }
     store_read_end(r);
@@ -610,6 +639,17 @@ static int fetch_claimed(struct lazy *l, const struct digest *chunks, size_t n, 
             qsort(w, k, sizeof *w, want_cmp);
     }
     store_read_end(r);
+    if (l->trace_fd >= 0)
+        for (size_t i = 0; i < k; i++) {
+            uint32_t b = ra_blob(l, &w[i].loc.blob, false);
+            size_t q = b == UINT32_MAX ? l->n_ra : ra_find(l, b, w[i].loc.offset);
+            bool in = q < l->n_ra && l->ra[q].blob == b && l->ra[q].offset == w[i].loc.offset;
+            trace(l, "C %llu %s b=%u %llu %llu ino=%llu %u/%u\n",
+                  (unsigned long long)(now_ms() - l->t0), w[i].extra ? "extra" : "asked", b,
+                  (unsigned long long)w[i].loc.offset, (unsigned long long)w[i].loc.end,
+                  in ? (unsigned long long)l->ra[q].ino : 0ull, in ? l->ra[q].index : 0,
+                  in ? l->ra[q].count : 0);
+        }
     /* runs of adjacent members (the next starts where this one ends, or is the same member) */
     runs = xcalloc(k + 1, sizeof *runs);
     size_t n_runs = 0;
@@ -760,8 +800,11 @@ static int fetch_hook(void *ctx, struct store *s, const struct digest *chunks, s
     struct lazy *l = ctx;
     unsigned budget = l->o.fetch_timeout_ms ? l->o.fetch_timeout_ms : LAZY_DEFAULT_TIMEOUT_MS;
     atomic_fetch_add(&l->foreground, 1);
-    int rc = lazy_fetch(l, chunks, n, true, now_ms() + budget, err);
+    uint64_t t = now_ms();
+    int rc = lazy_fetch(l, chunks, n, true, t + budget, err);
     atomic_fetch_sub(&l->foreground, 1);
+    trace(l, "H %llu %llu n=%zu rc=%d\n", (unsigned long long)(t - l->t0),
+          (unsigned long long)(now_ms() - l->t0), n, rc);
     if (rc < 0) {
         atomic_fetch_add(&l->failures, 1);
         /* every failure becomes EIO for the reader; the message keeps the registry's words */
@@ -781,6 +824,15 @@ int lazy_attach(struct store *s, const struct lazy_options *o, struct lazy **out
     l->o.image = l->image;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->landed, NULL);
+    l->t0 = now_ms();
+    const char *tr = getenv("IMGFS_LAZY_TRACE");
+    l->trace = tr && *tr ? fopen(tr, "ae") : NULL; /* O_APPEND: one write() per line */
+    l->trace_fd = l->trace ? fileno(l->trace) : -1;
+    if (l->trace_fd >= 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        trace(l, "A %lld.%03ld\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+    }
     store_set_fetcher(s, fetch_hook, l);
     *out = l;
     return 0;
@@ -808,6 +860,8 @@ void lazy_detach(struct lazy *l)
         flight_remove(l, &l->flights->d);
     free(l->ra);
     free(l->ra_blobs);
+    if (l->trace)
+        fclose(l->trace);
     pthread_cond_destroy(&l->landed);
     pthread_mutex_destroy(&l->mu);
     free(l->image);
