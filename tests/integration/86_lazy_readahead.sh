@@ -77,7 +77,8 @@ blayer=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 export IMGFS_ROOT=$T/pieces
 t_check "pull --lazy" "$IMGFS" pull -q --lazy "$REG/big:1"
 mkdir -p "$T/mnt-pieces"
-"$IMGFS" mount "$REG/big:1" "$T/mnt-pieces"
+mark0=$(wc -l <"$REG_DIR/log")
+IMGFS_LAZY_TRACE=$T/lazy.trace "$IMGFS" mount "$REG/big:1" "$T/mnt-pieces"
 t_cleanup "IMGFS_ROOT='$T/pieces' '$IMGFS' umount -l '$T/mnt-pieces'"
 piece() { dd if="$T/mnt-pieces/d/big" bs=4096 skip="$1" count=1 status=none | cmp -s - <(dd if="$T/big/d/big" bs=4096 skip="$1" count=1 status=none); }
 remote() { "$IMGFS" du --json | jq '[.Images[].Remote] | max'; } # (one entry per name)
@@ -92,5 +93,15 @@ t_eq "  only the next file is remote now" 14 "$(remote)"
 t_check "the whole file reads back as pushed" cmp -s "$T/big/d/big" "$T/mnt-pieces/d/big"
 t_eq "  without another request" "$req" \
     "$(tail -n +$((mark + 1)) "$REG_DIR/log" | awk -v b="$blayer" 'index($0, b) && $9 == 206' | wc -l)"
+# the daemon's trace (IMGFS_LAZY_TRACE, docs/lazy.md) says what it fetched, and why
+ino=$(stat -c %i "$T/mnt-pieces/d/big")
+t_eq "the trace: the fetcher started once" 1 "$(grep -c '^A ' "$T/lazy.trace")"
+t_eq "  a line per Range request the registry answered" \
+    "$(tail -n +$((mark0 + 1)) "$REG_DIR/log" | awk -v b="$blayer" 'index($0, b) && $9 == 206' | wc -l)" \
+    "$(grep -c '^R ' "$T/lazy.trace")"
+t_eq "  the two reads that missed asked for one chunk of d/big each" 2 \
+    "$(grep '^C [0-9]* asked ' "$T/lazy.trace" | grep -c " ino=$ino ")"
+t_check "  the rest of d/big came as readahead" grep -q "^C [0-9]* extra .* ino=$ino " "$T/lazy.trace"
+t_eq "  two reads fetched" 2 "$(grep -c '^H .* rc=0$' "$T/lazy.trace")"
 "$IMGFS" umount "$T/mnt-pieces"
 t_end
