@@ -1684,6 +1684,7 @@ int build_run(const struct build_options *o, struct build_result *res, int *fail
         goto out;
     ret = 0;
 out:
+    build_holds_release(&b);
     build_lowers_free(&b);
     build_trash_release(&b);
     for (size_t i = 0; i < b.n_stages; i++) {

@@ -44,10 +44,54 @@ static char **json_strv(json_t *a)
     return v;
 }
 
+/* The build's holder of image's shared mount, made at the first RUN on it. The step's monitor
+ * counts it as a user of the mount (ctr_image_hold), so the mount and its FUSE daemon stay from
+ * that RUN to the build's end: every later RUN (and stage) on the image reads through the same
+ * mount and its page cache instead of a new daemon's cold one. Only files are made here (a
+ * threaded process must not fork into library code): the monitor mounts. */
+static int build_hold(struct build *b, const struct digest *image, char *id, size_t size,
+                      struct imgfs_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&b->mu);
+    struct build_hold *h = NULL;
+    for (size_t i = 0; i < b->n_holds && !h; i++)
+        if (digest_equal(&b->holds[i].image, image))
+            h = &b->holds[i];
+    if (!h) {
+        char key[DIGEST_HEX_LEN + 1];
+        digest_hex(image, key);
+        struct ctr_mount_holder *mh;
+        rc = ctr_mount_holder_new(b->o->run_dir, key, &mh, err);
+        if (rc == 0) {
+            b->holds = xrealloc(b->holds, (b->n_holds + 1) * sizeof *b->holds);
+            h = &b->holds[b->n_holds++];
+            *h = (struct build_hold){.image = *image, .holder = mh};
+        }
+    }
+    if (h)
+        snprintf(id, size, "%s", ctr_mount_holder_id(h->holder));
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+void build_holds_release(struct build *b)
+{
+    for (size_t i = 0; i < b->n_holds; i++) {
+        struct imgfs_err ignored; /* best effort: a mount left behind is found dead later */
+        ctr_mount_holder_free(b->holds[i].holder, &ignored);
+    }
+    free(b->holds);
+    b->holds = NULL;
+    b->n_holds = 0;
+}
+
 static int spec_fd(struct build *b, struct build_exec *ex, const char *work, struct imgfs_err *err)
 {
-    char ref[DIGEST_STR_SIZE];
+    char ref[DIGEST_STR_SIZE], hold[65];
     digest_str(ex->image, ref);
+    if (build_hold(b, ex->image, hold, sizeof hold, err) < 0)
+        return -1;
     json_t *mounts = json_array();
     for (size_t i = 0; i < ex->n_mounts; i++) {
         const struct build_mount *m = &ex->mounts[i];
@@ -57,11 +101,12 @@ static int spec_fd(struct build *b, struct build_exec *ex, const char *work, str
                               m->tmpfs, "options", m->options, "image", m->image, "copy", m->copy,
                               "seed_image", m->seed_image, "seed_path", m->seed_path));
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:s, s:o, s:o}",
-                          "root", b->o->root, "run_dir", b->o->run_dir, "image", ref, "id", ex->id,
-                          "upper", ex->upper, "work", work, "argv", strv_json(ex->argv), "env",
-                          strv_json(ex->env), "workdir", ex->workdir, "user", ex->user, "network",
-                          ex->network, "mounts", mounts, "lowers", strv_json(ex->lowers));
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:s, s:o, s:o}", "root",
+                  b->o->root, "run_dir", b->o->run_dir, "image", ref, "hold", hold, "id", ex->id,
+                  "upper", ex->upper, "work", work, "argv", strv_json(ex->argv), "env",
+                  strv_json(ex->env), "workdir", ex->workdir, "user", ex->user, "network",
+                  ex->network, "mounts", mounts, "lowers", strv_json(ex->lowers));
     if (!j)
         return err_set(err, EINVAL, "the build step's spec: a string that is not UTF-8");
     cleanup_free char *text = json_dumps(j, JSON_COMPACT);
@@ -187,7 +232,8 @@ int build_exec_main(int argc, char **argv)
             goto out;
         }
     }
-    if (ctr_image_open(S("root"), S("image"), &ci, &e) < 0) {
+    if (ctr_image_open(S("root"), S("image"), &ci, &e) < 0 ||
+        ctr_image_hold(S("run_dir"), ci, S("hold"), &e) < 0) {
         (void)!write(err_fd, e.msg, strlen(e.msg));
         goto out;
     }

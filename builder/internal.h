@@ -108,6 +108,13 @@ struct build_layer_dir {
     int lock_fd;
 };
 
+/* The build's hold on the shared mount of an image its RUNs run on (exec.c). */
+struct ctr_mount_holder;
+struct build_hold {
+    struct digest image;
+    struct ctr_mount_holder *holder;
+};
+
 struct build {
     const struct build_options *o;
     struct df_file *file;
@@ -135,6 +142,10 @@ struct build {
     struct build_layer_dir *dirs;
     size_t n_dirs;
     struct lazy *lazy; /* the store's fetcher: chunks of lazily pulled images a step reads */
+    /* the shared mounts of the images RUNs ran on, held until the build ends (exec.c), under
+     * mu */
+    struct build_hold *holds;
+    size_t n_holds;
     /* the batch of directories to remove once the build has returned (trash.c), under mu */
     char trash[4096];
     int trash_lock; /* -1 until the batch is made */
@@ -266,6 +277,9 @@ int build_exec(struct build *b, struct build_exec *ex, int *status, struct imgfs
  * its `lock` held (*lock_fd) while the caller uses it. */
 int build_step_dir(struct build *b, char *dir, size_t size, int *lock_fd, struct imgfs_err *err);
 void build_exec_release(struct build *b, struct build_exec *ex);
+/* At the build's end, once no step runs: let go of the image mounts its RUNs held, unmounting
+ * those no container uses. */
+void build_holds_release(struct build *b);
 
 /* Hash helpers for cache keys: a digest over length-prefixed fields. */
 struct digest_ctx;

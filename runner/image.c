@@ -21,9 +21,8 @@ struct ctr_image {
     char config_id[DIGEST_STR_SIZE]; /* Docker's image ID: the config digest */
     struct image img;
     /* ctr_image_acquire: a hidden holder that keeps the shared mount referenced */
-    char holder[65];
-    int holder_lock;
-    char *dir, *run_dir;
+    struct ctr_mount_holder *holder;
+    char *dir;
     /* a lazily pulled image: how the shared mount fetches when this process mounts it */
     unsigned fetch_timeout_ms;
     int prefetch;
@@ -41,7 +40,6 @@ int ctr_image_open(const char *store_root, const char *ref, struct ctr_image **o
         return -1;
     }
     struct ctr_image *ci = xcalloc(1, sizeof *ci);
-    ci->holder_lock = -1;
     int rc = image_load_ref(r, ref, &ci->img, err);
     store_read_end(r);
     /* the container must not hold the store: LMDB must not be used across fork */
@@ -143,6 +141,57 @@ void ctr_image_spec(struct ctr_image *ci, struct ctr_spec *spec)
     spec->mount_ctx = ci;
 }
 
+struct ctr_mount_holder {
+    char id[65];
+    char key[DIGEST_HEX_LEN + 1];
+    char *run_dir;
+    int lock;
+};
+
+int ctr_mount_holder_new(const char *run_dir, const char *mount_key, struct ctr_mount_holder **out,
+                         struct imgfs_err *err)
+{
+    struct ctr_mount_holder *h = xcalloc(1, sizeof *h);
+    ctr_new_id(h->id);
+    snprintf(h->key, sizeof h->key, "%s", mount_key);
+    h->lock = ctr_hidden_dir_create(run_dir, h->id, h->key, err);
+    if (h->lock < 0) {
+        free(h);
+        return -1;
+    }
+    h->run_dir = xstrdup(run_dir);
+    *out = h;
+    return 0;
+}
+
+const char *ctr_mount_holder_id(const struct ctr_mount_holder *h)
+{
+    return h->id;
+}
+
+int ctr_mount_holder_free(struct ctr_mount_holder *h, struct imgfs_err *err)
+{
+    if (!h)
+        return 0;
+    /* the reference goes first, while our lock still says the holder is alive: nobody else
+     * may drop it (and unmount) in between */
+    int rc = ctr_mount_release(h->run_dir, h->key, h->id, err);
+    cleanup_free char *hd = ctr_hidden_dir(h->run_dir, h->id);
+    struct imgfs_err ignored;
+    ctr_remove_tree(hd, &ignored);
+    close(h->lock);
+    free(h->run_dir);
+    free(h);
+    return rc;
+}
+
+int ctr_image_hold(const char *run_dir, struct ctr_image *ci, const char *holder_id,
+                   struct imgfs_err *err)
+{
+    cleanup_free char *dir = NULL;
+    return ctr_mount_acquire(run_dir, ci->key, holder_id, mount_in_child, ci, &dir, err);
+}
+
 int ctr_image_acquire(const char *run_dir, struct ctr_image *ci, const char **dir,
                       struct imgfs_err *err)
 {
@@ -150,19 +199,15 @@ int ctr_image_acquire(const char *run_dir, struct ctr_image *ci, const char **di
         *dir = ci->dir;
         return 0;
     }
-    ctr_new_id(ci->holder);
-    ci->holder_lock = ctr_hidden_dir_create(run_dir, ci->holder, ci->key, err);
-    if (ci->holder_lock < 0)
+    struct ctr_mount_holder *h;
+    if (ctr_mount_holder_new(run_dir, ci->key, &h, err) < 0)
         return -1;
-    if (ctr_mount_acquire(run_dir, ci->key, ci->holder, mount_in_child, ci, &ci->dir, err) < 0) {
+    if (ctr_mount_acquire(run_dir, ci->key, h->id, mount_in_child, ci, &ci->dir, err) < 0) {
         struct imgfs_err ignored;
-        cleanup_free char *hd = ctr_hidden_dir(run_dir, ci->holder);
-        ctr_remove_tree(hd, &ignored);
-        close(ci->holder_lock);
-        ci->holder_lock = -1;
+        ctr_mount_holder_free(h, &ignored);
         return -1;
     }
-    ci->run_dir = xstrdup(run_dir);
+    ci->holder = h;
     *dir = ci->dir;
     return 0;
 }
@@ -171,14 +216,9 @@ int ctr_image_release(struct ctr_image *ci, struct imgfs_err *err)
 {
     if (!ci->dir)
         return 0;
-    int rc = ctr_mount_release(ci->run_dir, ci->key, ci->holder, err);
-    cleanup_free char *hd = ctr_hidden_dir(ci->run_dir, ci->holder);
-    struct imgfs_err ignored;
-    ctr_remove_tree(hd, &ignored);
-    close(ci->holder_lock);
-    ci->holder_lock = -1;
+    int rc = ctr_mount_holder_free(ci->holder, err);
+    ci->holder = NULL;
     free(ci->dir);
-    free(ci->run_dir);
-    ci->dir = ci->run_dir = NULL;
+    ci->dir = NULL;
     return rc;
 }

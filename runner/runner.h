@@ -432,6 +432,26 @@ int ctr_image_acquire(const char *run_dir, struct ctr_image *ci, const char **di
                       struct imgfs_err *err);
 int ctr_image_release(struct ctr_image *ci, struct imgfs_err *err);
 
+/* A holder of an image's shared mount that lives as long as the process that made it: a hidden
+ * holder (RUN_DIR/containers/.ID, its lock held by this process; nothing is mounted yet) for the
+ * image whose manifest digest's hex is `mount_key`. Another process (a build step's monitor) names
+ * it to ctr_image_hold, which mounts the image if need be and counts the holder as a user, so the
+ * mount outlives that process's containers. ctr_mount_holder_free drops the reference, unmounting
+ * the image when no live container or holder uses it, and removes the holder; if the process
+ * dies first, the next ctr_list drops the reference. Makes no process (safe in a threaded
+ * caller). */
+struct ctr_mount_holder;
+int ctr_mount_holder_new(const char *run_dir, const char *mount_key, struct ctr_mount_holder **out,
+                         struct imgfs_err *err);
+/* The holder's id, for ctr_image_hold. */
+const char *ctr_mount_holder_id(const struct ctr_mount_holder *h);
+/* NULL is a no-op. The holder is freed even when unmounting fails (the error is returned). */
+int ctr_mount_holder_free(struct ctr_mount_holder *h, struct imgfs_err *err);
+/* Count `holder_id` (a ctr_mount_holder of the image, maybe of another process) as a user of ci's
+ * shared mount under RUN_DIR, mounting it when it is not mounted. Idempotent. */
+int ctr_image_hold(const char *run_dir, struct ctr_image *ci, const char *holder_id,
+                   struct imgfs_err *err);
+
 /* ---- the shared, reference-counted image mount ---- */
 
 /* Make sure image `mount_key` (a manifest digest's hex) is mounted at RUN_DIR/images/KEY/rootfs,
