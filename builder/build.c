@@ -1024,6 +1024,57 @@ static void note_whole_layer(void *ctx, const struct pull_event *e)
 /* An image FROM or COPY --from names: from the store, or (a reference naming a registry,
  * HOST[:PORT]/NAME[:TAG]) pulled lazily into it when the store lacks it, and always with --pull.
  * Anything else must be in the store: there is no Docker Hub offline. Errors name ins's line. */
+/* Pull registry image `ref` into the store, once per build: the first step that needs it (FROM,
+ * COPY --from, RUN --mount from=) pulls, and a step of another stage asking for it meanwhile
+ * waits for that pull and shares its result, error included, instead of fetching the manifest,
+ * the config and the TOCs a second time (two stages FROM one image start together). */
+static int pull_once(struct build *b, const char *ref, struct digest *pulled, struct imgfs_err *err)
+{
+    pthread_mutex_lock(&b->mu);
+    struct build_pull *p = NULL;
+    for (size_t i = 0; i < b->n_pulls && !p; i++)
+        if (!strcmp(b->pulls[i]->ref, ref))
+            p = b->pulls[i];
+    if (p) {
+        while (!p->done)
+            pthread_cond_wait(&b->cond, &b->mu);
+        int rc = p->rc;
+        if (rc < 0)
+            *err = p->err;
+        else
+            *pulled = p->pulled;
+        pthread_mutex_unlock(&b->mu);
+        return rc;
+    }
+    p = xcalloc(1, sizeof *p);
+    p->ref = xstrdup(ref);
+    b->pulls = xrealloc(b->pulls, (b->n_pulls + 1) * sizeof *b->pulls);
+    b->pulls[b->n_pulls++] = p;
+    pthread_mutex_unlock(&b->mu);
+
+    note(b, "pulling %s lazily", ref);
+    struct pull_options po = {.event = note_whole_layer, .event_ctx = b};
+    bool whole = false;
+    int rc = lazy_pull(b->s, ref, &po, pulled, NULL, &whole, err);
+    if (rc < 0 && whole) { /* no layer has an eStargz TOC: nothing can be read lazily */
+        note(b, "%s: pulling %s whole", err->msg, ref);
+        err_clear(err);
+        rc = pull_image(b->s, ref, &po, pulled, NULL, err);
+    }
+
+    rc = rc < 0 ? -1 : 0;
+    pthread_mutex_lock(&b->mu);
+    p->done = true;
+    p->rc = rc;
+    if (rc < 0)
+        p->err = *err;
+    else
+        p->pulled = *pulled;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
 int build_load_image(struct build *b, const char *ref, const struct df_instruction *ins,
                      struct image *img, struct imgfs_err *err)
 {
@@ -1045,17 +1096,8 @@ int build_load_image(struct build *b, const char *ref, const struct df_instructi
             return -1;
     }
     if (rc < 0 && remote) {
-        note(b, "pulling %s lazily", ref);
-        struct pull_options po = {.event = note_whole_layer, .event_ctx = b};
         struct digest pulled;
-        bool whole = false;
-        int pr = lazy_pull(b->s, ref, &po, &pulled, NULL, &whole, err);
-        if (pr < 0 && whole) { /* no layer has an eStargz TOC: nothing can be read lazily */
-            note(b, "%s: pulling %s whole", err->msg, ref);
-            err_clear(err);
-            pr = pull_image(b->s, ref, &po, &pulled, NULL, err);
-        }
-        if (pr < 0) {
+        if (pull_once(b, ref, &pulled, err) < 0) {
             struct imgfs_err inner = *err;
             /* the pull's message starts with the reference most of the time: say it once */
             const char *why = inner.msg;
@@ -1709,6 +1751,11 @@ out:
     lazy_detach(b.lazy);
     store_close(b.s);
     free(b.monitors);
+    for (size_t i = 0; i < b.n_pulls; i++) {
+        free(b.pulls[i]->ref);
+        free(b.pulls[i]);
+    }
+    free(b.pulls);
     pthread_cond_destroy(&b.cond);
     pthread_mutex_destroy(&b.mu);
     return ret;

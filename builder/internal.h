@@ -108,6 +108,15 @@ struct build_layer_dir {
     int lock_fd;
 };
 
+/* A registry image the build pulls, once for all its stages (build.c). */
+struct build_pull {
+    char *ref;
+    bool done; /* the pull ended: rc, and pulled or err */
+    int rc;
+    struct digest pulled;
+    struct imgfs_err err;
+};
+
 /* The build's hold on the shared mount of an image its RUNs run on (exec.c). */
 struct ctr_mount_holder;
 struct build_hold {
@@ -146,6 +155,9 @@ struct build {
      * mu */
     struct build_hold *holds;
     size_t n_holds;
+    /* the registry images pulled (or being pulled) by this build, under mu (build.c) */
+    struct build_pull **pulls;
+    size_t n_pulls;
     /* the batch of directories to remove once the build has returned (trash.c), under mu */
     char trash[4096];
     int trash_lock; /* -1 until the batch is made */
