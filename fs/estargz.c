@@ -1202,18 +1202,14 @@ static void finish_chunks(struct estargz_toc *t)
 
 /* ---- the TOC's JSON, one entry at a time ----
  * jansson parsing the whole TOC at once (json_loadb) made a tree of every entry (26,227 objects,
- * 7.3 MB of JSON for the Debian+golang layer), byte by byte through its stream reader, and freed it
- * afterwards: two thirds of a lazy pull's CPU, on the path to a lazy start. So the TOC is parsed
- * here, one value at a time: each entry of `entries` becomes a jansson object of its own (what
- * toc_entry reads), used and freed before the next. The grammar and the checks are jansson's with
- * the flags used before (JSON_REJECT_DUPLICATES, no JSON_ALLOW_NUL): RFC 8259 values, strings of
- * valid UTF-8 without control characters or NUL (escaped or not; a \u escape of half a surrogate
- * pair is refused), integers that fit int64 (a larger one is an error, not a real), reals that
- * do not overflow, no key twice in an object, nothing after the document; and nesting deeper
- * than JP_DEPTH_MAX is refused (no entry nests more than three levels). Untrusted input:
- * tests/fuzz/fuzz_estargz.c. */
+ * 7.3 MB of JSON for the Debian+golang layer) and freed it afterwards, on the path to a lazy start.
+ * So the TOC is read one value at a time: toc_walk steps over the top-level object and the
+ * `entries` array (whitespace, `{ } [ ] , :` and the extent of a key) and jansson parses every key
+ * and value (json_loadb, JSON_REJECT_DUPLICATES, no JSON_ALLOW_NUL: its grammar and checks, as
+ * before), each entry into an object of its own that toc_entry reads and that is freed before the
+ * next. Untrusted input: tests/fuzz/fuzz_estargz.c. */
 
-#define JP_DEPTH_MAX 64
+#define JP_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
 
 struct jp {
     const char *p;
@@ -1234,298 +1230,37 @@ static json_t *jp_fail(struct jp *j, const char *what)
     return NULL;
 }
 
-/* Valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), no NUL. */
-static bool jp_utf8(const unsigned char *s, size_t n)
+/* The value at j->i, parsed by jansson. An object or an array ends where jansson stops reading
+ * (JSON_DISABLE_EOF_CHECK: error.position is the bytes it read, exact after a `}` or `]`); a
+ * string ends at its closing quote, any other scalar at the next structural character or
+ * whitespace, and jansson parses exactly that span. */
+static json_t *jp_value(struct jp *j)
 {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            if (!c)
-                return false;
-            i++;
-            continue;
-        }
-        size_t k;
-        unsigned cp;
-        if (c >= 0xc2 && c <= 0xdf)
-            k = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            k = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            k = 3, cp = c & 0x07;
-        else
-            return false;
-        if (n - i <= k)
-            return false;
-        for (size_t q = 1; q <= k; q++) {
-            if ((s[i + q] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + q] & 0x3f);
-        }
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
-static int jp_hex4(struct jp *j, unsigned *out)
-{
-    if (j->len - j->i < 4)
-        return -1;
-    unsigned v = 0;
-    for (int q = 0; q < 4; q++) {
-        char c = j->p[j->i++];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* The string at j->i (its opening quote): into *out (NUL-terminated, malloc'd) or, when it has no
- * escape, *raw points at it in the input; its length in *n. */
-static int jp_string(struct jp *j, char **out, const char **raw, size_t *n)
-{
-    *out = NULL;
-    size_t start = ++j->i, i = start;
-    while (i < j->len && j->p[i] != '"' && j->p[i] != '\\' && (unsigned char)j->p[i] >= 0x20)
-        i++;
-    if (i < j->len && j->p[i] == '"') {
-        if (!jp_utf8((const unsigned char *)j->p + start, i - start))
-            return jp_fail(j, "a string that is not UTF-8"), -1;
-        *raw = j->p + start;
-        *n = i - start;
-        j->i = i + 1;
-        return 0;
-    }
-    struct buf b = {0};
-    buf_append(&b, j->p + start, i - start);
-    j->i = i;
-    for (;;) {
-        if (j->i >= j->len) {
-            buf_free(&b);
-            return jp_fail(j, "an unterminated string"), -1;
-        }
-        unsigned char c = (unsigned char)j->p[j->i];
-        if (c == '"')
-            break;
-        if (c < 0x20) {
-            buf_free(&b);
-            return jp_fail(j, "a control character in a string"), -1;
-        }
-        if (c != '\\') {
-            buf_append(&b, &c, 1);
-            j->i++;
-            continue;
-        }
-        if (++j->i >= j->len) {
-            buf_free(&b);
-            return jp_fail(j, "an unterminated string"), -1;
-        }
-        char e = j->p[j->i++];
-        const char *map = strchr("\"\"\\\\//b\bf\fn\nr\rt\t", e);
-        if (e && map && (map - "\"\"\\\\//b\bf\fn\nr\rt\t") % 2 == 0) {
-            buf_append(&b, map + 1, 1);
-            continue;
-        }
-        unsigned cp, lo;
-        if (e != 'u' || jp_hex4(j, &cp) < 0) {
-            buf_free(&b);
-            return jp_fail(j, "a bad escape in a string"), -1;
-        }
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            if (j->len - j->i < 2 || j->p[j->i] != '\\' || j->p[j->i + 1] != 'u' ||
-                (j->i += 2, jp_hex4(j, &lo) < 0) || lo < 0xdc00 || lo > 0xdfff) {
-                buf_free(&b);
-                return jp_fail(j, "half a surrogate pair in a string"), -1;
-            }
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0) {
-            buf_free(&b);
-            return jp_fail(j, cp ? "half a surrogate pair in a string" : "NUL in a string"), -1;
-        }
-        uint8_t u[4];
-        size_t k;
-        if (cp < 0x80)
-            u[0] = (uint8_t)cp, k = 1;
-        else if (cp < 0x800)
-            u[0] = (uint8_t)(0xc0 | cp >> 6), u[1] = (uint8_t)(0x80 | (cp & 0x3f)), k = 2;
-        else if (cp < 0x10000)
-            u[0] = (uint8_t)(0xe0 | cp >> 12), u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)),
-            u[2] = (uint8_t)(0x80 | (cp & 0x3f)), k = 3;
-        else
-            u[0] = (uint8_t)(0xf0 | cp >> 18), u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f)),
-            u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (uint8_t)(0x80 | (cp & 0x3f)),
-            k = 4;
-        buf_append(&b, u, k);
-    }
-    j->i++;
-    if (!jp_utf8(b.data, b.len)) {
-        buf_free(&b);
-        return jp_fail(j, "a string that is not UTF-8"), -1;
-    }
-    *n = b.len;
-    buf_append(&b, "", 1);
-    *out = (char *)b.data;
-    *raw = *out;
-    return 0;
-}
-
-static json_t *jp_value(struct jp *j, int depth);
-
-static json_t *jp_number(struct jp *j)
-{
-    size_t s = j->i, i = s;
-    bool real = false;
-    if (i < j->len && j->p[i] == '-')
-        i++;
-    if (i < j->len && j->p[i] == '0')
-        i++;
-    else if (i < j->len && j->p[i] >= '1' && j->p[i] <= '9')
-        while (i < j->len && j->p[i] >= '0' && j->p[i] <= '9')
-            i++;
-    else
-        return jp_fail(j, "a bad number");
-    if (i < j->len && j->p[i] == '.') {
-        real = true;
-        size_t d = ++i;
-        while (i < j->len && j->p[i] >= '0' && j->p[i] <= '9')
-            i++;
-        if (i == d)
-            return jp_fail(j, "a bad number");
-    }
-    if (i < j->len && (j->p[i] == 'e' || j->p[i] == 'E')) {
-        real = true;
-        i++;
-        if (i < j->len && (j->p[i] == '+' || j->p[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < j->len && j->p[i] >= '0' && j->p[i] <= '9')
-            i++;
-        if (i == d)
-            return jp_fail(j, "a bad number");
-    }
-    char tmp[64];
-    if (i - s >= sizeof tmp)
-        return jp_fail(j, "a number too long");
-    memcpy(tmp, j->p + s, i - s);
-    tmp[i - s] = 0;
-    errno = 0;
+    json_error_t je;
+    const char *at = j->p + j->i;
+    size_t left = j->len - j->i, n = 0;
     json_t *v;
-    if (!real) {
-        long long x = strtoll(tmp, NULL, 10);
-        if (errno == ERANGE)
-            return jp_fail(j, "an integer too big");
-        v = json_integer(x);
+    if (left && (*at == '{' || *at == '[')) {
+        v = json_loadb(at, left, JP_FLAGS | JSON_DISABLE_EOF_CHECK, &je);
+        n = v ? (size_t)je.position : 0;
     } else {
-        double x = strtod(tmp, NULL);
-        if (errno == ERANGE && (x > 1 || x < -1))
-            return jp_fail(j, "a real number that overflows");
-        v = json_real(x);
+        if (left && *at == '"') {
+            for (n = 1; n < left && at[n] != '"'; n++)
+                if (at[n] == '\\')
+                    n++;
+            n = n < left ? n + 1 : left;
+        } else
+            while (n < left && !strchr(",:{}[] \t\r\n\"", at[n]) && at[n])
+                n++;
+        v = json_loadb(at, n, JP_FLAGS, &je);
     }
-    j->i = i;
+    if (!v) {
+        err_set(j->err, EINVAL, "the TOC is not a JSON object: %s at byte %zu", je.text,
+                j->i + (je.position > 0 ? (size_t)je.position : 0));
+        return NULL;
+    }
+    j->i += n;
     return v;
-}
-
-static json_t *jp_value(struct jp *j, int depth)
-{
-    jp_ws(j);
-    if (j->i >= j->len)
-        return jp_fail(j, "a value expected");
-    char c = j->p[j->i];
-    if (c == '"') {
-        char *own;
-        const char *raw;
-        size_t n;
-        if (jp_string(j, &own, &raw, &n) < 0)
-            return NULL;
-        json_t *v = json_stringn_nocheck(raw, n);
-        free(own);
-        return v;
-    }
-    if (c == '{' || c == '[') {
-        if (depth >= JP_DEPTH_MAX)
-            return jp_fail(j, "values nested too deep");
-        bool obj = c == '{';
-        json_t *v = obj ? json_object() : json_array();
-        j->i++;
-        jp_ws(j);
-        if (j->i < j->len && j->p[j->i] == (obj ? '}' : ']')) {
-            j->i++;
-            return v;
-        }
-        for (;;) {
-            jp_ws(j);
-            char *own = NULL;
-            const char *key = NULL;
-            size_t klen = 0;
-            if (obj) {
-                if (j->i >= j->len || j->p[j->i] != '"') {
-                    json_decref(v);
-                    return jp_fail(j, "a key expected");
-                }
-                if (jp_string(j, &own, &key, &klen) < 0) {
-                    json_decref(v);
-                    return NULL;
-                }
-                if (json_object_getn(v, key, klen)) {
-                    free(own);
-                    json_decref(v);
-                    return jp_fail(j, "a duplicate key");
-                }
-                jp_ws(j);
-                if (j->i >= j->len || j->p[j->i] != ':') {
-                    free(own);
-                    json_decref(v);
-                    return jp_fail(j, "`:` expected");
-                }
-                j->i++;
-            }
-            json_t *x = jp_value(j, depth + 1);
-            if (!x) {
-                free(own);
-                json_decref(v);
-                return NULL;
-            }
-            if (obj)
-                json_object_setn_new_nocheck(v, key, klen, x);
-            else
-                json_array_append_new(v, x);
-            free(own);
-            jp_ws(j);
-            if (j->i < j->len && j->p[j->i] == ',') {
-                j->i++;
-                continue;
-            }
-            if (j->i < j->len && j->p[j->i] == (obj ? '}' : ']')) {
-                j->i++;
-                return v;
-            }
-            json_decref(v);
-            return jp_fail(j, obj ? "`,` or `}` expected" : "`,` or `]` expected");
-        }
-    }
-    static const struct {
-        const char *word;
-        size_t n;
-    } lit[] = {{"true", 4}, {"false", 5}, {"null", 4}};
-    for (size_t q = 0; q < 3; q++)
-        if (j->len - j->i >= lit[q].n && !memcmp(j->p + j->i, lit[q].word, lit[q].n)) {
-            j->i += lit[q].n;
-            return q == 0 ? json_true() : q == 1 ? json_false() : json_null();
-        }
-    if (c != '-' && (c < '0' || c > '9'))
-        return jp_fail(j, "a value expected");
-    return jp_number(j);
 }
 
 /* `{"version":1,"entries":[...]}` (members in any order, others allowed), each entry handed to
@@ -1548,21 +1283,21 @@ static int toc_walk(const char *p, size_t len, struct toc_reader *tr, struct img
     else
         for (;;) {
             jp_ws(&j);
-            char *own = NULL;
-            const char *key = NULL;
-            size_t klen = 0;
             if (j.i >= len || p[j.i] != '"') {
                 jp_fail(&j, "a key expected");
                 goto out;
             }
-            if (jp_string(&j, &own, &key, &klen) < 0)
+            json_t *k = jp_value(&j);
+            if (!k)
                 goto out;
+            const char *key = json_string_value(k);
+            size_t klen = json_string_length(k);
             bool dup = json_object_getn(seen, key, klen) != NULL;
             if (!dup)
                 json_object_setn_new_nocheck(seen, key, klen, json_true());
             bool entries = klen == 7 && !memcmp(key, "entries", 7),
                  version = klen == 7 && !memcmp(key, "version", 7);
-            free(own);
+            json_decref(k);
             if (dup) {
                 jp_fail(&j, "a duplicate key");
                 goto out;
@@ -1590,7 +1325,7 @@ static int toc_walk(const char *p, size_t len, struct toc_reader *tr, struct img
                         }
                         jp_ws(&j);
                         size_t from = j.i;
-                        json_t *o = jp_value(&j, 1);
+                        json_t *o = jp_value(&j);
                         if (!o)
                             goto out;
                         /* names that are not UTF-8 come as KEY@base64 (undo_base64): an entry
@@ -1614,7 +1349,7 @@ static int toc_walk(const char *p, size_t len, struct toc_reader *tr, struct img
                         goto out;
                     }
             } else {
-                json_t *v = jp_value(&j, 1);
+                json_t *v = jp_value(&j);
                 if (!v)
                     goto out;
                 bool bad_version = version && (!json_is_integer(v) || json_integer_value(v) != 1);
