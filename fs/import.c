@@ -770,8 +770,21 @@ out:
     return ret;
 }
 
+void import_images_free(struct import_images *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        for (size_t k = 0; k < l->v[i].n_names; k++)
+            free(l->v[i].names[k]);
+        free(l->v[i].names);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
 int import_source(struct store *s, const char *source, const char *name, char *const *changes,
-                  struct import_limits *limits, struct digest *out, struct imgfs_err *err)
+                  struct import_limits *limits, struct digest *out, struct import_images *images,
+                  struct imgfs_err *err)
 {
     struct import_limits defaults;
     if (!limits) {
@@ -850,7 +863,7 @@ int import_source(struct store *s, const char *source, const char *name, char *c
     if (store_batch_begin(s, &b, err) < 0)
         goto out;
     if (kind != OCI_SOURCE_ROOTFS) {
-        ret = oci_import(b, path, kind, name, limits, out, err);
+        ret = oci_import(b, path, kind, name, limits, out, images, err);
     } else {
         if (stream && !spooled)
             ret = import_stream_open_cb(in, stdin_read_cb, &st, &a, err);
@@ -873,7 +886,7 @@ int import_source(struct store *s, const char *source, const char *name, char *c
                         "archive (it has `%s`)",
                         source, marker);
             else if (store_batch_begin(s, &b, err) == 0)
-                ret = oci_import(b, path, kind, name, limits, out, err);
+                ret = oci_import(b, path, kind, name, limits, out, images, err);
             if (ret < 0)
                 err_ctx(err,
                         "it has `%s` at its top, so it is an image archive, but not a valid "

@@ -28,8 +28,7 @@ int import_stream_open_file(const char *path, struct import_stream **out, struct
                             struct imgfs_err *err);
 int import_stream_open_cb(void *ctx,
                           ssize_t (*read_fn)(struct archive *, void *ctx, const void **buf),
-                          struct import_stream **out, struct archive **tar,
-                          struct imgfs_err *err);
+                          struct import_stream **out, struct archive **tar, struct imgfs_err *err);
 /* While the tar reader waits more than 100 ms for input (a stalled pipe or network), commit what
  * `b` wrote so far (store_batch_flush): the batch keeps the store's lock, as it must, but no LMDB
  * write transaction, which would stall every other writer of the store meanwhile. */
@@ -80,13 +79,27 @@ int import_layer_limited(struct store_batch *b, struct archive *in, const char *
                          struct import_limits *limits, struct layer_build_result *out,
                          struct imgfs_err *err);
 
+/* The images an archive import committed, in the archive's order: each one's config digest
+ * (Docker's image ID) and the names it was given (normalized; none for an unnamed one). */
+struct import_images {
+    struct import_image {
+        struct digest manifest, config;
+        char **names;
+        size_t n_names;
+    } * v;
+    size_t n;
+};
+void import_images_free(struct import_images *l);
+
 /* Import SOURCE: a rootfs tarball (any compression), a `docker save` archive, an OCI image layout
  * (directory or tar), or "-" for stdin (any of those). Tags `name` when not NULL (for archives that
  * carry names of their own and no `name` is given, those are used). `changes` (NULL-terminated, may
- * be NULL) are Dockerfile-style config changes for a rootfs (image_config_edit). `limits` bounds the
- * whole import (NULL: the defaults). The manifest digest goes to *out. Atomic: on failure no name
- * changes. */
+ * be NULL) are Dockerfile-style config changes for a rootfs (image_config_edit). `limits` bounds
+ * the whole import (NULL: the defaults). The manifest digest goes to *out (the first image's, for
+ * an archive of several); `images` (may be NULL) gets every image an archive held (left empty for
+ * a rootfs). Atomic: on failure no name changes. */
 int import_source(struct store *s, const char *source, const char *name, char *const *changes,
-                  struct import_limits *limits, struct digest *out, struct imgfs_err *err);
+                  struct import_limits *limits, struct digest *out, struct import_images *images,
+                  struct imgfs_err *err);
 
 #endif

@@ -1170,7 +1170,8 @@ out:
 }
 
 int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kind, const char *name,
-               struct import_limits *limits, struct digest *first, struct imgfs_err *err)
+               struct import_limits *limits, struct digest *first, struct import_images *images,
+               struct imgfs_err *err)
 {
     if (kind == OCI_SOURCE_ROOTFS)
         return err_set(err, EINVAL, "`%s` is a rootfs, not an OCI layout or docker-save archive",
@@ -1220,6 +1221,16 @@ int oci_import(struct store_batch *b, const char *path, enum oci_source_kind kin
             store_batch_tag(b, im->names[k], &d);
         if (i == 0 && first)
             *first = d;
+        if (images) {
+            images->v = xrealloc(images->v, (images->n + 1) * sizeof *images->v);
+            struct import_image *li = &images->v[images->n++];
+            li->manifest = d;
+            digest_of(im->config, im->config_len, &li->config);
+            li->n_names = im->n_names;
+            li->names = xcalloc(im->n_names + 1, sizeof *li->names);
+            for (size_t k = 0; k < im->n_names; k++)
+                li->names[k] = xstrdup(im->names[k]);
+        }
     }
     ret = 0;
 out:
@@ -1702,51 +1713,92 @@ out:
     return ret;
 }
 
-static int write_docker(struct archive *a, struct store_read *r, const struct image *img,
-                        const struct digest *keys, const char *name, struct imgfs_err *err)
+/* One image of an export: its records, the store keys of its layer tables, and the names the
+ * references given for it are (none when it was given by digest). */
+struct export_item {
+    struct image img;
+    struct digest stored; /* the manifest digest in the store (export_canonical may change img's) */
+    struct digest *keys;
+    char **names;
+    size_t n_names;
+};
+
+/* Has an earlier image of the archive, or an earlier layer of this one, the layer already? */
+static bool layer_written(const struct export_item *items, size_t item, size_t i)
+{
+    for (size_t k = 0; k < item; k++)
+        for (size_t l = 0; l < items[k].img.n_layers; l++)
+            if (digest_equal(&items[k].img.layers[l], &items[item].img.layers[i]))
+                return true;
+    return layer_seen(&items[item].img, i);
+}
+
+/* docker save's layout for every image: manifest.json (one entry per image, its names as
+ * RepoTags), the configs as HEX.json, each distinct layer once as HEX/layer.tar, and the legacy
+ * `repositories` file (repository -> tag -> top layer) older `docker load` reads. */
+static int write_docker(struct archive *a, struct store_read *r, const struct export_item *items,
+                        size_t n, struct imgfs_err *err)
 {
     char hex[DIGEST_HEX_LEN + 1], member[DIGEST_HEX_LEN + 16];
-    digest_hex(&img->config_digest, hex);
-    cleanup_free char *config_member = xasprintf("%s.json", hex);
-    cleanup_json json_t *layers = json_array();
-    for (size_t i = 0; i < img->n_layers; i++) {
-        digest_hex(&img->layers[i], hex);
-        snprintf(member, sizeof member, "%s/layer.tar", hex);
-        json_array_append_new(layers, json_string(member));
-    }
-    cleanup_json json_t *manifest =
-        json_pack("[{s:s, s:o, s:O}]", "Config", config_member, "RepoTags",
-                  name ? json_pack("[s]", name) : json_null(), "Layers", layers);
-    if (!manifest)
-        return err_set(err, ENOMEM, "building manifest.json");
-    if (out_json(a, "manifest.json", manifest, err) < 0 ||
-        out_file(a, config_member, img->config_json, img->config_len, err) < 0)
-        return -1;
-    for (size_t i = 0; i < img->n_layers; i++) {
-        if (layer_seen(img, i))
-            continue;
-        digest_hex(&img->layers[i], hex);
-        if (out_header(a, hex, AE_IFDIR, 0, err) < 0)
-            return -1;
-        snprintf(member, sizeof member, "%s/layer.tar", hex);
-        if (out_layer(a, r, member, &keys[i], &img->layers[i], img->layer_sizes[i], err) < 0)
-            return -1;
-    }
-    if (name && img->n_layers) {
-        /* the legacy file older `docker load` reads: repository -> tag -> top layer */
-        cleanup_free char *repo = NULL;
-        const char *tag;
-        bool is_digest;
-        if (!ref_split_name(name, &repo, &tag, &is_digest) || is_digest) {
-            free(repo);
-            repo = xstrdup(name);
-            tag = "latest";
+    cleanup_json json_t *manifest = json_array();
+    cleanup_json json_t *repos = json_object();
+    for (size_t m = 0; m < n; m++) {
+        const struct image *img = &items[m].img;
+        digest_hex(&img->config_digest, hex);
+        json_t *layers = json_array(), *tags = items[m].n_names ? json_array() : json_null();
+        for (size_t i = 0; i < img->n_layers; i++) {
+            digest_hex(&img->layers[i], hex);
+            snprintf(member, sizeof member, "%s/layer.tar", hex);
+            json_array_append_new(layers, json_string(member));
         }
-        digest_hex(&img->layers[img->n_layers - 1], hex);
-        cleanup_json json_t *repos = json_pack("{s:{s:s}}", repo, tag, hex);
-        if (!repos || out_json(a, "repositories", repos, err) < 0)
-            return repos ? -1 : err_set(err, ENOMEM, "building repositories");
+        for (size_t k = 0; k < items[m].n_names; k++)
+            json_array_append_new(tags, json_string(items[m].names[k]));
+        digest_hex(&img->config_digest, hex);
+        json_t *entry = json_pack("{s:s+, s:o, s:o}", "Config", hex, ".json", "RepoTags", tags,
+                                  "Layers", layers);
+        if (!entry || json_array_append_new(manifest, entry) < 0)
+            return err_set(err, ENOMEM, "building manifest.json");
+        for (size_t k = 0; k < items[m].n_names && img->n_layers; k++) {
+            const char *name = items[m].names[k];
+            cleanup_free char *repo = NULL;
+            const char *tag;
+            bool is_digest;
+            if (!ref_split_name(name, &repo, &tag, &is_digest) || is_digest) {
+                free(repo);
+                repo = xstrdup(name);
+                tag = "latest";
+            }
+            digest_hex(&img->layers[img->n_layers - 1], hex);
+            json_t *tags_of = json_object_get(repos, repo);
+            if (!tags_of) {
+                tags_of = json_object();
+                json_object_set_new(repos, repo, tags_of);
+            }
+            json_object_set_new(tags_of, tag, json_string(hex));
+        }
     }
+    if (out_json(a, "manifest.json", manifest, err) < 0)
+        return -1;
+    for (size_t m = 0; m < n; m++) {
+        const struct image *img = &items[m].img;
+        digest_hex(&img->config_digest, hex);
+        cleanup_free char *config_member = xasprintf("%s.json", hex);
+        if (out_file(a, config_member, img->config_json, img->config_len, err) < 0)
+            return -1;
+        for (size_t i = 0; i < img->n_layers; i++) {
+            if (layer_written(items, m, i))
+                continue;
+            digest_hex(&img->layers[i], hex);
+            if (out_header(a, hex, AE_IFDIR, 0, err) < 0)
+                return -1;
+            snprintf(member, sizeof member, "%s/layer.tar", hex);
+            if (out_layer(a, r, member, &items[m].keys[i], &img->layers[i], img->layer_sizes[i],
+                          err) < 0)
+                return -1;
+        }
+    }
+    if (json_object_size(repos) && out_json(a, "repositories", repos, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -1961,38 +2013,71 @@ static int name_check_cb(void *ctx, const struct store_image_entry *e)
     return 1;
 }
 
-int oci_export(struct store *s, const char *ref, enum export_format format, const char *path,
-               struct imgfs_err *err)
+/* Load image `ref` into items[*n] (or, when an earlier reference named the same image, add its
+ * name there), with the layers' store keys and, for the OCI and docker formats, the documents
+ * of its canonical layers. */
+static int export_add(struct store_read *r, const char *ref, enum export_format format,
+                      struct export_item *items, size_t *n, struct imgfs_err *err)
 {
-    struct store_read *r;
-    if (store_read_begin(s, &r, err) < 0)
-        return -1;
     struct image img = {0};
-    cleanup_free struct digest *keys = NULL;
-    cleanup_free char *tmp = NULL;
-    cleanup_close int fd = -1;
-    struct archive *a = NULL;
-    cleanup_free char *name = NULL;
-    int ret = -1;
     if (image_load_ref(r, ref, &img, err) < 0)
-        goto out;
+        return -1;
     /* the reference names the image when it is one of its names, not a digest */
-    if (strncmp(ref, "sha256:", 7))
-        name = store_name_normalize(ref);
+    cleanup_free char *name = strncmp(ref, "sha256:", 7) ? store_name_normalize(ref) : NULL;
     if (name) {
         struct name_check c = {.name = name, .manifest = img.digest};
         store_image_foreach(r, name_check_cb, &c);
-        if (!c.found) {
-            free(name);
-            name = NULL;
-        }
+        if (!c.found)
+            free(get_and_reset(&name));
     }
-    keys = xcalloc(img.n_layers + 1, sizeof *keys);
-    memcpy(keys, img.layers, img.n_layers * sizeof *keys);
-    /* after the name check (it compares the stored digest), before anything is written */
-    if ((format == EXPORT_OCI || format == EXPORT_DOCKER) &&
-        export_canonical(r, &img, keys, err) < 0)
-        goto out;
+    struct export_item *it = NULL;
+    for (size_t i = 0; i < *n && !it; i++)
+        if (digest_equal(&items[i].stored, &img.digest))
+            it = &items[i];
+    bool dup = false;
+    for (size_t k = 0; it && name && k < it->n_names; k++)
+        dup = dup || !strcmp(it->names[k], name);
+    if (it) {
+        image_free(&img);
+    } else {
+        it = &items[(*n)++];
+        it->img = img;
+        it->stored = img.digest;
+        it->keys = xcalloc(img.n_layers + 1, sizeof *it->keys);
+        memcpy(it->keys, img.layers, img.n_layers * sizeof *it->keys);
+        /* after the name check (it compares the stored digest), before anything is written */
+        if ((format == EXPORT_OCI || format == EXPORT_DOCKER) &&
+            export_canonical(r, &it->img, it->keys, err) < 0)
+            return -1;
+    }
+    if (name && !dup) {
+        it->names = xrealloc(it->names, (it->n_names + 1) * sizeof *it->names);
+        it->names[it->n_names++] = get_and_reset(&name);
+    }
+    return 0;
+}
+
+int oci_export(struct store *s, const char *const *refs, size_t n_refs, enum export_format format,
+               const char *path, struct imgfs_err *err)
+{
+    if (n_refs == 0 || (n_refs > 1 && format != EXPORT_DOCKER))
+        return err_set(err, EINVAL, "%s export takes exactly one image",
+                       format == EXPORT_DOCKER ? "a docker-save" : "this");
+    struct store_read *r;
+    if (store_read_begin(s, &r, err) < 0)
+        return -1;
+    struct export_item *items = xcalloc(n_refs, sizeof *items);
+    size_t n = 0;
+    cleanup_free char *tmp = NULL;
+    cleanup_close int fd = -1;
+    struct archive *a = NULL;
+    int ret = -1;
+    for (size_t i = 0; i < n_refs; i++)
+        if (export_add(r, refs[i], format, items, &n, err) < 0)
+            goto out;
+    const struct image *img = &items[0].img;
+    const struct digest *keys = items[0].keys;
+    const char *name = items[0].n_names ? items[0].names[0] : NULL;
     bool direct = !strcmp(path, "-");
     struct stat st;
     if (direct) {
@@ -2039,10 +2124,10 @@ int oci_export(struct store *s, const char *ref, enum export_format format, cons
         err_set(err, EIO, "writing `%s`: %s", path, archive_error_string(a));
         goto out;
     }
-    int rr = format == EXPORT_OCI       ? write_oci(a, r, &img, keys, name, err)
-             : format == EXPORT_ESTARGZ ? write_oci_estargz(a, r, &img, keys, name, err)
-             : format == EXPORT_DOCKER  ? write_docker(a, r, &img, keys, name, err)
-                                        : write_rootfs(a, r, &img, err);
+    int rr = format == EXPORT_OCI       ? write_oci(a, r, img, keys, name, err)
+             : format == EXPORT_ESTARGZ ? write_oci_estargz(a, r, img, keys, name, err)
+             : format == EXPORT_DOCKER  ? write_docker(a, r, items, n, err)
+                                        : write_rootfs(a, r, img, err);
     if (rr < 0)
         goto out;
     if (archive_write_close(a) != ARCHIVE_OK) {
@@ -2066,7 +2151,14 @@ out:
         archive_write_free(a);
     if (tmp)
         unlink(tmp);
-    image_free(&img);
+    for (size_t i = 0; i < n; i++) {
+        image_free(&items[i].img);
+        free(items[i].keys);
+        for (size_t k = 0; k < items[i].n_names; k++)
+            free(items[i].names[k]);
+        free(items[i].names);
+    }
+    free(items);
     store_read_end(r);
     return ret;
 }

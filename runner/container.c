@@ -1158,15 +1158,29 @@ static int free_port(bool udp, struct imgfs_err *err)
     return ntohs(a.sin_port);
 }
 
-/* -P: every port the image EXPOSEs that -p does not publish already, on a free host port */
+/* The -p ports with a free host port where none was given, then with -P every port the image
+ * EXPOSEs that -p does not publish already, on a free host port */
 static char **publish_all(const struct ctr_spec *spec, struct imgfs_err *err)
 {
     size_t n = strv_len(spec->publish), k = n;
     char *const *exposed = spec->config ? spec->config->exposed_ports : NULL;
     char **out = xcalloc(n + strv_len(exposed) + 1, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        out[i] = xstrdup(spec->publish[i]);
-    for (size_t i = 0; exposed && exposed[i]; i++) {
+    for (size_t i = 0; i < n; i++) {
+        struct net_port p;
+        if (net_parse_port(spec->publish[i], &p, err) < 0) {
+            strv_free(out);
+            return NULL;
+        }
+        int port = p.host_port ? 0 : free_port(p.udp, err);
+        if (port < 0) {
+            strv_free(out);
+            return NULL;
+        }
+        out[i] = p.host_port ? xstrdup(spec->publish[i])
+                             : xasprintf("%s%s%d:%u/%s", p.host_ip, p.host_ip[0] ? ":" : "", port,
+                                         (unsigned)p.ctr_port, p.udp ? "udp" : "tcp");
+    }
+    for (size_t i = 0; spec->publish_all && exposed && exposed[i]; i++) {
         struct net_port want;
         cleanup_free char *as_spec = xasprintf("1:%s", exposed[i]);
         if (net_parse_port(as_spec, &want, err) < 0) {
@@ -1218,7 +1232,9 @@ static int ctr_launch(const struct ctr_spec *spec_in, enum launch how, int lock,
     *status = 0;
 
     char **all_ports = NULL;
-    if (how != LAUNCH_START && spec.publish_all && !(all_ports = publish_all(&spec, err)))
+    /* -P, and -p without a host port: the free host ports are picked once, at create */
+    if (how != LAUNCH_START && (spec.publish_all || strv_len(spec.publish)) &&
+        !(all_ports = publish_all(&spec, err)))
         return -1;
     if (all_ports)
         spec.publish = all_ports;

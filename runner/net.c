@@ -126,9 +126,13 @@ int net_parse_port(const char *spec, struct net_port *out, struct imgfs_err *err
             last = p - 1;
             break;
         }
-    if (!last)
-        return err_set(err, EINVAL, "port `%s`: expected [IP:]HOST:CTR (a host port is required)",
-                       spec);
+    if (!last) {
+        /* CTR alone: a free host port on every address, as Docker's */
+        if (net_parse_port_number(spec, (size_t)(end - spec), &out->ctr_port) < 0)
+            return err_set(err, EINVAL,
+                           "port `%s`: bad container port (1-65535; ranges unsupported)", spec);
+        return 0;
+    }
     if (net_parse_port_number(last + 1, (size_t)(end - last - 1), &out->ctr_port) < 0)
         return err_set(err, EINVAL, "port `%s`: bad container port (1-65535; ranges unsupported)",
                        spec);
@@ -153,7 +157,9 @@ int net_parse_port(const char *spec, struct net_port *out, struct imgfs_err *err
             host_start = colon + 1;
         }
     }
-    if (net_parse_port_number(host_start, (size_t)(last - host_start), &out->host_port) < 0)
+    /* an empty host port (":CTR", "IP::CTR"): a free one, as Docker's */
+    if (host_start != last &&
+        net_parse_port_number(host_start, (size_t)(last - host_start), &out->host_port) < 0)
         return err_set(err, EINVAL, "port `%s`: bad host port (1-65535; ranges unsupported)", spec);
     if (out->host_ip[0]) {
         unsigned char addr[sizeof(struct in6_addr)];

@@ -39,9 +39,10 @@ struct net_port {
     bool udp;
 };
 
-/* "[IP:]HOST:CTR[/tcp|/udp]". IP is IPv4 (slirp4netns 1.2 publishes on IPv4 only; a bracketed IPv6
- * address is recognised and refused with a message saying so); without it, every address. HOST must
- * be given (Docker's random host port and port ranges are refused). */
+/* "[[IP:]HOST:]CTR[/tcp|/udp]". IP is IPv4 (slirp4netns 1.2 publishes on IPv4 only; a bracketed
+ * IPv6 address is recognised and refused with a message saying so); without it, every address.
+ * Without HOST ("80", ":80", "IP::80") host_port is 0: the runner picks a free port at create, as
+ * Docker does. Port ranges are refused. */
 int net_parse_port(const char *spec, struct net_port *out, struct imgfs_err *err);
 
 struct net_handle;

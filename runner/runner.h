@@ -88,8 +88,11 @@ struct ctr_device {
     gid_t gid;
     char perms[4]; /* some of "rwm" */
 };
-/* Parse and stat one --device value: EINVAL / ENOENT / ENOTBLK with Docker's messages. */
-int ctr_device_parse(const char *spec, struct ctr_device *out, struct imgfs_err *err);
+/* Parse and stat one --device value and append what it names to *devs (*n entries, realloc'ed):
+ * the node, or for a directory every node below it (lexical order, symlinks not followed, the
+ * same relative paths below CONTAINER), as Docker. EINVAL / ENOENT / ENOTBLK (not a node, or a
+ * directory without one) with Docker's messages; nothing is appended on error. */
+int ctr_device_parse(const char *spec, struct ctr_device **devs, size_t *n, struct imgfs_err *err);
 
 struct ctr_spec {
     char id[65];          /* 64 hex digits (ctr_new_id) */
@@ -220,8 +223,9 @@ struct ctr_state {
     int exit_code; /* valid when CTR_EXITED; -1 when the monitor died unrecorded */
     char *error;   /* why imgfs ended it ("rootfs lost: ..."), or NULL */
     int64_t created, started, finished; /* unix seconds; 0 = not yet */
-    int64_t created_ns; /* nanoseconds past `created`'s second: orders containers made in one second */
-    pid_t monitor_pid, init_pid;        /* init_pid: the container's PID 1 as seen from the host */
+    int64_t
+        created_ns; /* nanoseconds past `created`'s second: orders containers made in one second */
+    pid_t monitor_pid, init_pid; /* init_pid: the container's PID 1 as seen from the host */
     bool remove, tty;
     /* what exec needs to give a process the container's identity */
     char **env;
@@ -294,6 +298,8 @@ struct ctr_volume {
 };
 /* Docker's rule for local volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ */
 bool ctr_volume_name_valid(const char *name);
+/* EINVAL with Docker's message for a name ctr_volume_name_valid refuses ("create X: ..."). */
+int ctr_volume_name_error(const char *name, struct imgfs_err *err);
 /* Create a volume (name NULL: a random id), or get it back when it exists (as Docker). EINVAL
  * with Docker's message for a bad name. */
 int ctr_volume_create(const char *store_root, const char *name, char *const *labels, bool anonymous,

@@ -28,8 +28,14 @@ static char *volumes_dir(const char *store_root)
     return xasprintf("%s/volumes", store_root);
 }
 
-static int invalid_name(const char *name, struct imgfs_err *err)
+int ctr_volume_name_error(const char *name, struct imgfs_err *err)
 {
+    /* Docker's local driver checks the length first */
+    if (strlen(name) == 1)
+        return err_set(err, EINVAL,
+                       "create %s: volume name is too short, names should be at least two "
+                       "alphanumeric characters",
+                       name);
     return err_set(err, EINVAL,
                    "create %s: \"%s\" includes invalid characters for a local volume name, only "
                    "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host "
@@ -103,7 +109,7 @@ int ctr_volume_create(const char *store_root, const char *name, char *const *lab
         name = id;
     }
     if (!ctr_volume_name_valid(name))
-        return invalid_name(name, err);
+        return ctr_volume_name_error(name, err);
     cleanup_free char *base = volumes_dir(store_root);
     if (mkdir_p(base, 0700, err) < 0)
         return err_ctx(err, "create %s", name);
@@ -709,7 +715,7 @@ int ctr_mount_parse(const char *spec, struct ctr_mount *m, struct imgfs_err *err
         m->volume = true;
         if (source && *source) {
             if (!ctr_volume_name_valid(source)) {
-                invalid_name(source, err);
+                ctr_volume_name_error(source, err);
                 ctr_mount_free(m);
                 return -1;
             }

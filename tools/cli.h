@@ -120,12 +120,21 @@ int cli_each_container(const struct cli *cli, const char *verb, bool missing_ok,
                        void *ctx);
 /* "5 minutes"-style durations, as docker's CREATED and STATUS columns print them. */
 void cli_human_duration(int64_t secs, char *buf, size_t len);
+/* An RFC 3339 time of an image config ("2024-01-02T03:04:05.123Z", taken as UTC) in unix
+ * seconds; 0 when missing or unreadable. */
+int64_t cli_parse_time(const char *s);
 /* "12.3MB"-style sizes, as docker prints them (decimal units). */
 void cli_human_size(uint64_t bytes, char *buf, size_t len);
+/* The id of a container (any state) made from the image whose manifest is `manifest`, or NULL
+ * (rmi and image prune -a keep such an image's last name, as Docker). */
+char *cli_container_of(const struct cli *cli, const struct digest *manifest);
 /* The prune verbs' output, as Docker's: HEADING ("Deleted Volumes:") before the first name
  * deleted (*any says whether it has been printed), then "Total reclaimed space: SIZE", after a
  * blank line when a name was printed. */
 void cli_prune_deleted(bool *any, const char *heading, const char *name);
+/* Docker's prune prompt on stderr ("WARNING! WARNING\nAre you sure you want to continue? [y/N] ");
+ * false, after printing "Total reclaimed space: 0B" as Docker does, unless the answer is yes. */
+bool cli_prune_confirm(const char *warning);
 void cli_prune_total(bool any, uint64_t bytes);
 /* A byte count as Docker's options take it: "512", "1.5g", "64m", "10k", "2t" (powers of 1024;
  * an optional trailing b). */

@@ -80,7 +80,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
         cli_report("export", &err);
         return EXIT_IMGFS_FAILED;
     }
-    int ret = oci_export(s, ref, format, output, &err);
+    int ret = oci_export(s, &ref, 1, format, output, &err);
     store_close(s);
     if (ret < 0) {
         cli_report("export", &err);

@@ -28,14 +28,6 @@ static const char default_format[] =
     "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
 
 /* An RFC 3339 time as Unix seconds; 0 for none (or Go's zero time, year 1) */
-static int64_t parse_time(const char *s)
-{
-    struct tm tm = {0};
-    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) || tm.tm_year < 70)
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
 /* A layer's size as Docker counts it: the bytes of its files */
 static uint64_t layer_bytes(struct store_read *r, const struct digest *diff_id)
 {
@@ -61,7 +53,7 @@ static json_t *history_row(json_t *h, const char *id, uint64_t size, bool no_tru
     const char *by = json_string_value(json_object_get(h, "created_by"));
     const char *comment = json_string_value(json_object_get(h, "comment"));
     const char *created = json_string_value(json_object_get(h, "created"));
-    int64_t t = parse_time(created);
+    int64_t t = cli_parse_time(created);
     char since[96] = "N/A", at[64] = "0001-01-01T00:00:00Z", human[32];
     if (t > 0) {
         char d[64];
@@ -84,19 +76,16 @@ static json_t *history_row(json_t *h, const char *id, uint64_t size, bool no_tru
         free(shown);
         shown = cut;
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "CreatedSince", since,
-                     "CreatedAt", at, "CreatedBy", shown, "Size", human, "Comment",
-                     comment ? comment : "");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "CreatedSince", since, "CreatedAt",
+                     at, "CreatedBy", shown, "Size", human, "Comment", comment ? comment : "");
 }
 
 int cmd_history(int argc, char **argv, struct cli *cli)
 {
-    static const struct option longopts[] = {{"format", required_argument, NULL, 'F'},
-                                             {"human", no_argument, NULL, 'H'},
-                                             {"no-trunc", no_argument, NULL, 'T'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {0}};
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'F'}, {"human", no_argument, NULL, 'H'},
+        {"no-trunc", no_argument, NULL, 'T'},     {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {0}};
     const char *format = NULL;
     bool no_trunc = false, quiet = false;
     int c;
@@ -166,8 +155,8 @@ int cmd_history(int argc, char **argv, struct cli *cli)
     snprintf(id, sizeof id, no_trunc ? "sha256:%s" : "%.12s", hex);
     for (size_t i = n; i-- > 0;) {
         uint64_t size = layer[i] < img.n_layers ? layer_bytes(r, &img.layers[layer[i]]) : 0;
-        json_t *row = history_row(json_array_get(history, i), i == n - 1 ? id : "<missing>", size,
-                                  no_trunc);
+        json_t *row =
+            history_row(json_array_get(history, i), i == n - 1 ? id : "<missing>", size, no_trunc);
         if (cli_format_row(&fmt, row) < 0)
             rc = 1;
         json_decref(row);

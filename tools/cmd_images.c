@@ -32,17 +32,19 @@ struct listing {
     int rc;
 };
 
-static void ago(int64_t t, char *buf, size_t len)
+/* Docker's CREATED: when the image was made, its config's `created` (0 without one) */
+static int64_t image_created(struct store_read *r, const struct digest *config)
 {
-    int64_t d = time(NULL) - t;
-    if (d < 60)
-        snprintf(buf, len, "%s", "Less than a minute ago");
-    else if (d < 3600)
-        snprintf(buf, len, "%lld minutes ago", (long long)d / 60);
-    else if (d < 86400)
-        snprintf(buf, len, "%lld hours ago", (long long)d / 3600);
-    else
-        snprintf(buf, len, "%lld days ago", (long long)d / 86400);
+    const void *data;
+    size_t len;
+    struct imgfs_err ignored;
+    int64_t t = 0;
+    if (store_get(r, STORE_BLOB, config, &data, &len, &ignored) == 0) {
+        json_t *c = json_loadb(data, len, 0, NULL);
+        t = cli_parse_time(json_string_value(json_object_get(c, "created")));
+        json_decref(c);
+    }
+    return t;
 }
 
 static int is_named(void *ctx, const struct store_image_entry *e)
@@ -63,10 +65,13 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     /* IMAGE ID is Docker's: the config digest (the manifest's is DIGEST without a registry's) */
     struct digest config;
     struct imgfs_err ignored;
-    if (image_config_digest(l->r, &e->manifest, &config, &ignored) == 0)
+    int64_t created = 0;
+    if (image_config_digest(l->r, &e->manifest, &config, &ignored) == 0) {
         digest_hex(&config, config_hex);
-    else
+        created = image_created(l->r, &config);
+    } else {
         snprintf(config_hex, sizeof config_hex, "%s", "<corrupt>");
+    }
     struct view_header h;
     uint64_t bytes = cli_view_header(l->r, &e->manifest, &h) ? h.total_size : 0;
     cleanup_free char *repo = NULL;
@@ -82,8 +87,8 @@ static int list_one(void *ctx, const struct store_image_entry *e)
     }
     /* DIGEST: what the registry knows the image by in this repository (pull and push record
      * it), else the stored manifest's digest */
-    cleanup_free char *repo_digest = by_digest ? xstrdup(strchr(e->name, '@') + 1)
-                                               : cli_repo_digest(l->r, repo, &e->manifest);
+    cleanup_free char *repo_digest =
+        by_digest ? xstrdup(strchr(e->name, '@') + 1) : cli_repo_digest(l->r, repo, &e->manifest);
     char shown[DIGEST_STR_SIZE];
     if (repo_digest)
         snprintf(shown, sizeof shown, "%s", repo_digest);
@@ -96,7 +101,7 @@ static int list_one(void *ctx, const struct store_image_entry *e)
             l->json, json_pack("{s:s, s:s+, s:s, s:s, s:s+, s:s, s:I, s:I}", "Name", e->name, "Id",
                                "sha256:", config_hex, "Repository", repo, "Tag", tag, "Digest",
                                "sha256:", hex, "RepoDigest", shown, "Size", (json_int_t)bytes,
-                               "Created", (json_int_t)e->tagged_at));
+                               "Created", (json_int_t)(created > 0 ? created : e->tagged_at)));
         return 0;
     }
     if (l->quiet) {
@@ -104,18 +109,23 @@ static int list_one(void *ctx, const struct store_image_entry *e)
         return 0;
     }
     cli_human_size(bytes, size, sizeof size);
-    ago(e->tagged_at, when, sizeof when);
-    char at[64], id[13];
-    time_t t = (time_t)e->tagged_at;
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+    /* a config without `created`: Docker's N/A and Go's zero time */
+    char ago[48], at[64] = "0001-01-01 00:00:00 +0000 UTC", id[13];
+    snprintf(when, sizeof when, "N/A");
+    if (created > 0) {
+        cli_human_duration((int64_t)time(NULL) - created, ago, sizeof ago);
+        snprintf(when, sizeof when, "%s ago", ago);
+        time_t t = (time_t)created;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+    }
     snprintf(id, sizeof id, "%.12s", config_hex);
     /* Containers, SharedSize, UniqueSize: Docker's N/A outside `system df -v` */
     json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id,
                             "Repository", repo, "Tag", tag, "Digest", shown, "CreatedSince", when,
-                            "CreatedAt", at, "Size", size, "VirtualSize", size, "Containers",
-                            "N/A", "SharedSize", "N/A", "UniqueSize", "N/A");
+                            "CreatedAt", at, "Size", size, "VirtualSize", size, "Containers", "N/A",
+                            "SharedSize", "N/A", "UniqueSize", "N/A");
     if (cli_format_row(&l->fmt, row) < 0)
         l->rc = 1;
     json_decref(row);
@@ -134,13 +144,21 @@ int cmd_images(int argc, char **argv, struct cli *cli)
     int c;
     while ((c = cli_getopt(argc, argv, "qh", opts)) != -1) {
         switch (c) {
-        case 'q': l.quiet = true; break;
-        case 'D': l.digests = true; break;
-        case 'j': json = true; break;
+        case 'q':
+            l.quiet = true;
+            break;
+        case 'D':
+            l.digests = true;
+            break;
+        case 'j':
+            json = true;
+            break;
         case 'F':
             format = optarg;
             break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
         default:
             return cli_usage_error("images");
         }
@@ -167,11 +185,11 @@ int cmd_images(int argc, char **argv, struct cli *cli)
                                       "\\t{{.CreatedSince}}\\t{{.Size}}";
         json_t *headers = json_pack(
             "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", "IMAGE ID",
-            "Repository", "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince",
-            "CREATED", "CreatedAt", "CREATED AT", "Size", "SIZE", "VirtualSize", "VIRTUAL SIZE",
-            "Containers", "CONTAINERS", "SharedSize", "SHARED SIZE", "UniqueSize", "UNIQUE SIZE");
-        int r = cli_format_begin(&l.fmt, "images", format, l.digests ? digests : plain, headers,
-                                 NULL);
+            "Repository", "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince", "CREATED",
+            "CreatedAt", "CREATED AT", "Size", "SIZE", "VirtualSize", "VIRTUAL SIZE", "Containers",
+            "CONTAINERS", "SharedSize", "SHARED SIZE", "UniqueSize", "UNIQUE SIZE");
+        int r =
+            cli_format_begin(&l.fmt, "images", format, l.digests ? digests : plain, headers, NULL);
         json_decref(headers);
         if (r)
             return r;

@@ -71,8 +71,12 @@ int cmd_import(int argc, char **argv, struct cli *cli)
     int c;
     while ((c = cli_getopt(argc, argv, "+t:c:qh", opts)) != -1) {
         switch (c) {
-        case 't': name = optarg; break;
-        case 'c': changes[n_changes++] = optarg; break;
+        case 't':
+            name = optarg;
+            break;
+        case 'c':
+            changes[n_changes++] = optarg;
+            break;
         case OPT_MAX_SIZE:
             if (!set_limit(&limits.max_bytes, optarg, "--max-size", true))
                 return 125;
@@ -81,8 +85,12 @@ int cmd_import(int argc, char **argv, struct cli *cli)
             if (!set_limit(&limits.max_files, optarg, "--max-files", false))
                 return 125;
             break;
-        case 'q': quiet = true; break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
         default:
             return cli_usage_error("import");
         }
@@ -90,8 +98,10 @@ int cmd_import(int argc, char **argv, struct cli *cli)
     if (optind + 1 != argc)
         return cli_wrong_args("import", "requires exactly 1 argument (the SOURCE)");
     if (name && !cli_valid_name(name)) {
-        cli_error("import", "invalid image name `%s`: use lowercase letters, digits, `._-/` and "
-                  "an optional `:TAG`", name);
+        cli_error("import",
+                  "invalid image name `%s`: use lowercase letters, digits, `._-/` and "
+                  "an optional `:TAG`",
+                  name);
         return 1;
     }
     struct store *s = cli_store_open(cli, "import", false);
@@ -99,13 +109,14 @@ int cmd_import(int argc, char **argv, struct cli *cli)
         return 1;
     struct imgfs_err err = {0};
     struct digest d;
-    int rc = import_source(s, argv[optind], name, changes, &limits, &d, &err);
+    int rc = import_source(s, argv[optind], name, changes, &limits, &d, NULL, &err);
     store_close(s);
     if (rc < 0) {
         cli_report("import", &err);
         if (err.code == EFBIG)
             fputs("imgfs import: raise the limit with --max-size / --max-files (or "
-                  "IMGFS_IMPORT_MAX_SIZE / IMGFS_IMPORT_MAX_FILES)\n", stderr);
+                  "IMGFS_IMPORT_MAX_SIZE / IMGFS_IMPORT_MAX_FILES)\n",
+                  stderr);
         return 1;
     }
     if (!quiet) {

@@ -1,4 +1,6 @@
 /* imgfs container prune / imgfs image prune — Docker's cleanup verbs. */
+#include "../fs/image.h"
+#include "../fs/reference.h"
 #include "../fs/store.h"
 #include "../runner/runner.h"
 #include "cli.h"
@@ -16,23 +18,14 @@ static const char container_usage[] =
     "  -h, --help    show this help\n";
 
 static const char image_usage[] =
-    "Usage: imgfs image prune [-f]\n\n"
+    "Usage: imgfs image prune [-a] [-f]\n\n"
     "Free the images no name refers to (Docker's dangling images: in imgfs an untagged image\n"
-    "is content no name reaches, which is what `imgfs gc` frees). `-a` (also images no\n"
-    "container uses) is not supported yet: remove such names with `imgfs rmi`.\n\n"
+    "is content no name reaches, which is what `imgfs gc` frees). With -a, first remove the\n"
+    "names of every image no container (in any state) was made from, as Docker's -a.\n\n"
     "Options:\n"
+    "  -a, --all     also remove the images no container uses, not just dangling ones\n"
     "  -f, --force   do not ask for confirmation\n"
     "  -h, --help    show this help\n";
-
-static bool confirm(const char *warning)
-{
-    fprintf(stderr, "WARNING! %s\nAre you sure you want to continue? [y/N] ", warning);
-    char line[64];
-    if (!fgets(line, sizeof line, stdin))
-        return false;
-    return !strcmp(line, "y\n") || !strcmp(line, "Y\n") || !strcmp(line, "yes\n") ||
-           !strcmp(line, "y") || !strcmp(line, "yes");
-}
 
 static uint64_t tree_bytes;
 static int add_size(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -43,16 +36,24 @@ static int add_size(const char *path, const struct stat *st, int type, struct FT
     return 0;
 }
 
-/* -f/--force and -h; returns -1 to stop with *rc */
+/* -f/--force, -h and, where `all` is not NULL, -a/--all; returns -1 to stop with *rc */
 static int prune_options(int argc, char **argv, const char *verb, const char *usage, bool *force,
-                         int *rc)
+                         bool *all, int *rc)
 {
-    static const struct option longopts[] = {
+    static const struct option with_all[] = {{"force", no_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"all", no_argument, NULL, 'a'},
+                                             {0}};
+    static const struct option without_all[] = {
         {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
     int c;
-    while ((c = cli_getopt(argc, argv, "fh", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, all ? "fha" : "fh", all ? with_all : without_all)) != -1) {
         if (c == 'f') {
             *force = true;
+            continue;
+        }
+        if (c == 'a' && all) {
+            *all = true;
             continue;
         }
         if (c == 'h') {
@@ -74,9 +75,9 @@ int cmd_container_prune(int argc, char **argv, struct cli *cli)
 {
     bool force = false;
     int rc = 0;
-    if (prune_options(argc, argv, "container prune", container_usage, &force, &rc) < 0)
+    if (prune_options(argc, argv, "container prune", container_usage, &force, NULL, &rc) < 0)
         return rc;
-    if (!force && !confirm("This will remove all stopped containers."))
+    if (!force && !cli_prune_confirm("This will remove all stopped containers."))
         return 0;
     struct imgfs_err err = {0};
     struct ctr_state *list;
@@ -106,33 +107,142 @@ int cmd_container_prune(int argc, char **argv, struct cli *cli)
     return rc;
 }
 
+struct unused_images {
+    const struct cli *cli;
+    struct digest *manifest; /* per name: its image */
+    bool *used;              /* per name: a container was made from its image */
+    char **names;
+    size_t n;
+};
+
+static int collect_names(void *ctx, const struct store_image_entry *e)
+{
+    struct unused_images *u = ctx;
+    cleanup_free char *user = cli_container_of(u->cli, &e->manifest);
+    u->manifest = xrealloc(u->manifest, (u->n + 1) * sizeof *u->manifest);
+    u->used = xrealloc(u->used, (u->n + 1) * sizeof *u->used);
+    u->names = xrealloc(u->names, (u->n + 1) * sizeof *u->names);
+    u->manifest[u->n] = e->manifest;
+    u->used[u->n] = user != NULL;
+    u->names[u->n++] = xstrdup(e->name);
+    return 0;
+}
+
+/* Docker's order of an image's references: by their full names ("docker.io/library/bb:2") */
+static char *full_name(const char *name)
+{
+    struct ref ref;
+    struct imgfs_err ignored = {0};
+    if (ref_parse(name, &ref, &ignored) < 0)
+        return xstrdup(name);
+    char *full = ref_full_name(&ref);
+    ref_free(&ref);
+    return full;
+}
+
+/* Docker's prune -a untags an image's references one by one, in that order, and the last one of
+ * an image a container uses is refused (a conflict it skips): that name stays. keep[i] marks it. */
+static void mark_kept(const struct unused_images *u, bool *keep)
+{
+    for (size_t i = 0; i < u->n; i++) {
+        bool first = u->used[i];
+        for (size_t k = 0; k < i && first; k++)
+            first = !digest_equal(&u->manifest[k], &u->manifest[i]);
+        if (!first)
+            continue;
+        size_t last = i;
+        cleanup_free char *best = full_name(u->names[i]);
+        for (size_t k = i + 1; k < u->n; k++) {
+            if (!digest_equal(&u->manifest[k], &u->manifest[i]))
+                continue;
+            cleanup_free char *f = full_name(u->names[k]);
+            if (strcmp(f, best) > 0) {
+                free(best);
+                best = get_and_reset(&f);
+                last = k;
+            }
+        }
+        keep[last] = true;
+    }
+}
+
+/* -a: remove the names of the images no container uses, printing Docker's "untagged: NAME" lines
+ * and "deleted: IMAGE-ID" once per image (its last name); gc then frees their content. */
+static int untag_unused(struct store *s, const struct cli *cli, bool *any, struct imgfs_err *err)
+{
+    struct unused_images u = {.cli = cli};
+    struct store_read *r;
+    if (store_read_begin(s, &r, err) < 0)
+        return -1;
+    int ret =
+        store_image_foreach(r, collect_names, &u) < 0 ? err_set(err, EIO, "listing the images") : 0;
+    struct digest *config = xcalloc(u.n + 1, sizeof *config);
+    for (size_t i = 0; i < u.n && ret == 0; i++)
+        ret = image_config_digest(r, &u.manifest[i], &config[i], err);
+    store_read_end(r);
+    bool *keep = xcalloc(u.n + 1, sizeof *keep);
+    mark_kept(&u, keep);
+    size_t untag = 0;
+    for (size_t i = 0; i < u.n; i++)
+        untag += !keep[i];
+    struct store_batch *b = NULL;
+    if (ret == 0 && untag && store_batch_begin(s, &b, err) == 0) {
+        for (size_t i = 0; i < u.n; i++)
+            if (!keep[i])
+                store_batch_untag(b, u.names[i]);
+        ret = store_batch_commit(b, err);
+    } else if (ret == 0 && untag)
+        ret = -1;
+    /* names come in name order, so an image's names are not together: an unused image is
+     * deleted with the last of its names */
+    for (size_t i = 0; i < u.n && ret == 0; i++) {
+        if (keep[i])
+            continue;
+        cleanup_free char *line = xasprintf("untagged: %s", u.names[i]);
+        cli_prune_deleted(any, "Deleted Images:", line);
+        bool later = u.used[i];
+        for (size_t k = i + 1; k < u.n; k++)
+            later = later || digest_equal(&u.manifest[k], &u.manifest[i]);
+        if (!later) {
+            char id[DIGEST_STR_SIZE];
+            digest_str(&config[i], id);
+            printf("deleted: %s\n", id);
+        }
+    }
+    for (size_t i = 0; i < u.n; i++)
+        free(u.names[i]);
+    free(u.names);
+    free(u.manifest);
+    free(u.used);
+    free(keep);
+    free(config);
+    return ret;
+}
+
 int cmd_image_prune(int argc, char **argv, struct cli *cli)
 {
-    bool force = false;
+    bool force = false, all = false;
     int rc = 0;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all")) {
-            cli_error("image prune",
-                      "%s is not supported yet (remove the names with imgfs rmi, "
-                      "then imgfs image prune)",
-                      argv[i]);
-            return cli_usage_error("image prune");
-        }
-    if (prune_options(argc, argv, "image prune", image_usage, &force, &rc) < 0)
+    if (prune_options(argc, argv, "image prune", image_usage, &force, &all, &rc) < 0)
         return rc;
-    if (!force && !confirm("This will remove all dangling images."))
+    if (!force && !cli_prune_confirm(all ? "This will remove all images without at least one "
+                                           "container associated to them."
+                                         : "This will remove all dangling images."))
         return 0;
     struct store *s = cli_store_open(cli, "image prune", false);
     if (!s)
         return 1;
     struct imgfs_err err = {0};
     struct store_gc_stats st;
-    int r = store_gc(s, &st, &err);
+    bool any = false;
+    int r = all ? untag_unused(s, cli, &any, &err) : 0;
+    if (r == 0)
+        r = store_gc(s, &st, &err);
     store_close(s);
     if (r < 0) {
         cli_report("image prune", &err);
         return 1;
     }
-    cli_prune_total(false, st.bytes_freed);
+    cli_prune_total(any, st.bytes_freed);
     return 0;
 }

@@ -41,24 +41,6 @@ static void names_free(struct names *n)
     free(n->v);
 }
 
-/* The id of a container made from the image whose manifest is `manifest`, or NULL. */
-static char *container_of(const struct cli *cli, const struct digest *manifest)
-{
-    char hex[DIGEST_HEX_LEN + 1];
-    digest_hex(manifest, hex);
-    struct ctr_state *list;
-    size_t n;
-    struct imgfs_err ignored;
-    if (ctr_list(cli->run_dir, &list, &n, &ignored) < 0)
-        return NULL;
-    char *id = NULL;
-    for (size_t i = 0; i < n && !id; i++)
-        if (list[i].mount_key && !strcmp(list[i].mount_key, hex))
-            id = xstrdup(list[i].id);
-    ctr_state_list_free(list, n);
-    return id;
-}
-
 int cmd_rmi(int argc, char **argv, struct cli *cli)
 {
     static const struct option opts[] = {
@@ -67,8 +49,12 @@ int cmd_rmi(int argc, char **argv, struct cli *cli)
     int c;
     while ((c = cli_getopt(argc, argv, "fh", opts)) != -1) {
         switch (c) {
-        case 'f': force = true; break;
-        case 'h': fputs(usage, stdout); return 0;
+        case 'f':
+            force = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
         default:
             return cli_usage_error("rmi");
         }
@@ -114,7 +100,7 @@ int cmd_rmi(int argc, char **argv, struct cli *cli)
         /* the image's last name: not while a container (in any state) was made from it, unless
          * forced, as Docker */
         bool last = !by_name || names.n == 1;
-        cleanup_free char *user = last && !force ? container_of(cli, &names.target) : NULL;
+        cleanup_free char *user = last && !force ? cli_container_of(cli, &names.target) : NULL;
         if (user) {
             cli_error("rmi",
                       "conflict: unable to remove repository reference \"%s\" (must force) - "

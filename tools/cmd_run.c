@@ -256,11 +256,7 @@ static int parse_volume(const char *spec, struct ctr_mount *m, struct imgfs_err 
     if (!source || source[0] != '/') {
         /* a volume of the store root, made on first use (ctr_volumes_prepare) */
         if (source && !ctr_volume_name_valid(source))
-            return err_set(err, EINVAL,
-                           "create %s: \"%s\" includes invalid characters for a local volume "
-                           "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended "
-                           "to pass a host directory, use absolute path",
-                           source, source);
+            return ctr_volume_name_error(source, err);
         m->volume = true;
         m->anonymous = !source;
         m->volume_name = source ? xstrdup(source) : NULL;
@@ -481,9 +477,7 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             break;
         }
         case OPT_DEVICE:
-            devices = xrealloc(devices, (n_devices + 1) * sizeof *devices);
-            memset(&devices[n_devices], 0, sizeof *devices);
-            if (ctr_device_parse(optarg, &devices[n_devices++], &err) < 0)
+            if (ctr_device_parse(optarg, &devices, &n_devices, &err) < 0)
                 goto fail;
             break;
         case OPT_READ_ONLY:
@@ -576,13 +570,20 @@ static int run_or_create(int argc, char **argv, struct cli *cli, bool create)
             labels = strv_push(labels, &n_labels, optarg);
             break;
         case OPT_ADD_HOST: {
+            /* Docker's ValidateExtraHost: NAME:IP split at the first colon */
             const char *colon = strchr(optarg, ':');
-            if (!colon || colon == optarg || !is_ip(colon + 1) ||
-                strpbrk(optarg, " \t\n") != NULL) {
+            if (!colon || colon == optarg || strpbrk(optarg, " \t\n") != NULL) {
+                err_set(&err, EINVAL,
+                        "invalid argument \"%s\" for \"--add-host\" flag: bad format for "
+                        "add-host: \"%s\"",
+                        optarg, optarg);
+                goto fail;
+            }
+            if (!is_ip(colon + 1)) {
                 err_set(&err, EINVAL,
                         "invalid argument \"%s\" for \"--add-host\" flag: invalid IP address in "
                         "add-host: \"%s\"",
-                        optarg, colon ? colon + 1 : "");
+                        optarg, colon + 1);
                 goto fail;
             }
             hosts = strv_push(hosts, &n_hosts, optarg);

@@ -1,6 +1,7 @@
 /* imgfs save / imgfs load — Docker's names for `export -f docker` and `import`. */
 #include "../fs/image.h"
 #include "../fs/import.h"
+#include "../fs/oci.h"
 #include "../fs/store.h"
 #include "cli.h"
 
@@ -10,10 +11,10 @@
 #include <string.h>
 
 static const char save_usage[] =
-    "Usage: imgfs save [-o FILE] IMAGE\n\n"
-    "Write an image as a docker-save archive (docker load reads it), as\n"
-    "`imgfs export -f docker`. Without -o, to standard output when it is not a terminal.\n"
-    "One IMAGE per archive (Docker takes several: not supported yet).\n\n"
+    "Usage: imgfs save [-o FILE] IMAGE [IMAGE...]\n\n"
+    "Write images as one docker-save archive (docker load reads it), as\n"
+    "`imgfs export -f docker` does for one. Without -o, to standard output when it is not a\n"
+    "terminal. Each image is in it once, with the names given for it; a layer is written once.\n\n"
     "Options:\n"
     "  -o, --output FILE   write to FILE\n"
     "  -h, --help          show this help\n";
@@ -47,49 +48,44 @@ int cmd_save(int argc, char **argv, struct cli *cli)
     if (argc - optind < 1) {
         return cli_wrong_args("save", "requires at least 1 argument");
     }
-    if (argc - optind > 1) {
-        cli_error("save", "several images in one archive are not supported yet");
-        return cli_usage_error("save");
-    }
-    char *args[] = {"export",     "-f", "docker", "-o", (char *)(output ? output : "-"),
-                    argv[optind], NULL};
     if (!output && isatty(1)) {
         cli_error("save", "cowardly refusing to save to a terminal. Use the -o flag or "
                           "redirect");
         return 1;
     }
-    /* Docker's daemon refuses a missing image: exit 1, the message under save's name */
+    /* Docker's daemon refuses a missing image: exit 1, the message under save's name, before
+     * anything is fetched or written */
     struct store *s = cli_store_open(cli, "save", false);
     if (!s)
         return EXIT_IMGFS_FAILED;
     struct imgfs_err err = {0};
     struct store_read *r;
-    struct digest d;
     int found = store_read_begin(s, &r, &err);
-    if (found == 0) {
-        found = image_resolve(r, argv[optind], &d, &err);
-        store_read_end(r);
+    bool began = found == 0;
+    for (int i = optind; i < argc && found == 0; i++) {
+        struct digest d;
+        found = image_resolve(r, argv[i], &d, &err);
     }
+    if (began)
+        store_read_end(r);
     store_close(s);
     if (found < 0) {
         cli_report("save", &err);
         return err.code == ENOENT ? 1 : EXIT_IMGFS_FAILED;
     }
-    optind = 1;
-    return cmd_export(6, args, cli);
-}
-
-struct names_ctx {
-    const struct digest *d;
-    int n;
-};
-
-static int print_name(void *ctx, const struct store_image_entry *e)
-{
-    struct names_ctx *nc = ctx;
-    if (digest_equal(&e->manifest, nc->d) && !strchr(e->name, '@')) {
-        printf("Loaded image: %s\n", e->name);
-        nc->n++;
+    for (int i = optind; i < argc; i++)
+        if (cli_lazy_complete(cli, argv[i], "save") < 0)
+            return EXIT_IMGFS_FAILED;
+    if (store_open(cli->root, STORE_READONLY, &s, &err) < 0) {
+        cli_report("save", &err);
+        return EXIT_IMGFS_FAILED;
+    }
+    int rc = oci_export(s, (const char *const *)argv + optind, (size_t)(argc - optind),
+                        EXPORT_DOCKER, output ? output : "-", &err);
+    store_close(s);
+    if (rc < 0) {
+        cli_report("save", &err);
+        return EXIT_IMGFS_FAILED;
     }
     return 0;
 }
@@ -128,25 +124,34 @@ int cmd_load(int argc, char **argv, struct cli *cli)
     struct digest d;
     struct import_limits limits;
     import_limits_init(&limits);
-    int rc = import_source(s, input, NULL, NULL, &limits, &d, &err);
+    struct import_images loaded = {0};
+    int rc = import_source(s, input, NULL, NULL, &limits, &d, &loaded, &err);
+    store_close(s);
     if (rc < 0) {
-        store_close(s);
+        import_images_free(&loaded);
         cli_report("load", &err);
         return 1;
     }
-    if (!quiet) {
-        struct store_read *r;
-        struct names_ctx nc = {&d, 0};
-        if (store_read_begin(s, &r, &err) == 0) {
-            store_image_foreach(r, print_name, &nc);
-            store_read_end(r);
-        }
-        if (!nc.n) {
+    /* as docker load: each image of the archive in its order, a line per name it carries, the
+     * image ID (config digest) for one without */
+    for (size_t i = 0; i < loaded.n && !quiet; i++) {
+        size_t named = 0;
+        for (size_t k = 0; k < loaded.v[i].n_names; k++)
+            if (!strchr(loaded.v[i].names[k], '@')) {
+                printf("Loaded image: %s\n", loaded.v[i].names[k]);
+                named++;
+            }
+        if (!named) {
             char str[DIGEST_STR_SIZE];
-            digest_str(&d, str);
+            digest_str(&loaded.v[i].config, str);
             printf("Loaded image ID: %s\n", str);
         }
     }
-    store_close(s);
+    if (!loaded.n && !quiet) { /* a rootfs tar: no archive names */
+        char str[DIGEST_STR_SIZE];
+        digest_str(&d, str);
+        printf("Loaded image ID: %s\n", str);
+    }
+    import_images_free(&loaded);
     return 0;
 }

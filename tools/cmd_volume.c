@@ -238,12 +238,12 @@ static int volume_ls(int argc, char **argv, struct cli *cli)
     if (quiet && !format)
         format = "{{.Name}}";
     struct cli_format fmt;
-    json_t *headers = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Driver", "DRIVER",
-                                "Name", "VOLUME NAME", "Mountpoint", "MOUNTPOINT", "Labels",
-                                "LABELS", "Scope", "SCOPE", "CreatedAt", "CREATED AT", "Links",
-                                "LINKS", "Size", "SIZE");
-    int r = cli_format_begin(&fmt, "volume ls", format, "table {{.Driver}}\t{{.Name}}", headers,
-                             NULL);
+    json_t *headers =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Driver", "DRIVER", "Name",
+                  "VOLUME NAME", "Mountpoint", "MOUNTPOINT", "Labels", "LABELS", "Scope", "SCOPE",
+                  "CreatedAt", "CREATED AT", "Links", "LINKS", "Size", "SIZE");
+    int r =
+        cli_format_begin(&fmt, "volume ls", format, "table {{.Driver}}\t{{.Name}}", headers, NULL);
     json_decref(headers);
     if (r)
         return r;
@@ -283,10 +283,10 @@ static int volume_ls(int argc, char **argv, struct cli *cli)
         }
         json_t *created = rfc3339(list[i].created);
         /* Links and Size: Docker's N/A outside `system df -v` */
-        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "Driver", "local",
-                                "Name", list[i].name, "Mountpoint", list[i].mountpoint, "Labels",
-                                labels, "Scope", "local", "CreatedAt", created, "Links", "N/A",
-                                "Size", "N/A");
+        json_t *row =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "Driver", "local", "Name",
+                      list[i].name, "Mountpoint", list[i].mountpoint, "Labels", labels, "Scope",
+                      "local", "CreatedAt", created, "Links", "N/A", "Size", "N/A");
         cli_format_row(&fmt, row);
         json_decref(row);
     }
@@ -376,16 +376,6 @@ static int volume_rm(int argc, char **argv, struct cli *cli)
     return rc;
 }
 
-static bool confirm(const char *warning)
-{
-    fprintf(stderr, "WARNING! %s\nAre you sure you want to continue? [y/N] ", warning);
-    char line[64];
-    if (!fgets(line, sizeof line, stdin))
-        return false;
-    return !strcmp(line, "y\n") || !strcmp(line, "Y\n") || !strcmp(line, "yes\n") ||
-           !strcmp(line, "y") || !strcmp(line, "yes");
-}
-
 static int volume_prune(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {{"all", no_argument, NULL, 'a'},
@@ -418,8 +408,8 @@ static int volume_prune(int argc, char **argv, struct cli *cli)
     if (optind != argc) {
         return cli_wrong_args("volume prune", "accepts no arguments");
     }
-    if (!force &&
-        !confirm("This will remove all local volumes not used by at least one container."))
+    if (!force && !cli_prune_confirm(
+                      "This will remove all local volumes not used by at least one container."))
         return 0;
     struct imgfs_err err = {0};
     struct ctr_volume *list;

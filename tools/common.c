@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct store *cli_store_open(const struct cli *cli, const char *verb, bool readonly)
@@ -28,16 +29,39 @@ struct store *cli_store_open(const struct cli *cli, const char *verb, bool reado
 
 void cli_human_duration(int64_t secs, char *buf, size_t len)
 {
+    /* go-units' HumanDuration, which Docker's CLI prints: hours rounded, then days, weeks,
+     * months, years */
+    int64_t hours = (secs + 1800) / 3600;
     if (secs < 1)
         snprintf(buf, len, "Less than a second");
+    else if (secs == 1)
+        snprintf(buf, len, "1 second");
     else if (secs < 60)
-        snprintf(buf, len, "%lld second%s", (long long)secs, secs == 1 ? "" : "s");
+        snprintf(buf, len, "%lld seconds", (long long)secs);
+    else if (secs / 60 == 1)
+        snprintf(buf, len, "About a minute");
     else if (secs < 3600)
-        snprintf(buf, len, "%lld minute%s", (long long)secs / 60, secs / 60 == 1 ? "" : "s");
-    else if (secs < 86400)
-        snprintf(buf, len, "%lld hour%s", (long long)secs / 3600, secs / 3600 == 1 ? "" : "s");
+        snprintf(buf, len, "%lld minutes", (long long)secs / 60);
+    else if (hours == 1)
+        snprintf(buf, len, "About an hour");
+    else if (hours < 48)
+        snprintf(buf, len, "%lld hours", (long long)hours);
+    else if (hours < 24 * 7 * 2)
+        snprintf(buf, len, "%lld days", (long long)hours / 24);
+    else if (hours < 24 * 30 * 2)
+        snprintf(buf, len, "%lld weeks", (long long)hours / 24 / 7);
+    else if (hours < 24 * 365 * 2)
+        snprintf(buf, len, "%lld months", (long long)hours / 24 / 30);
     else
-        snprintf(buf, len, "%lld days", (long long)secs / 86400);
+        snprintf(buf, len, "%lld years", (long long)secs / 3600 / 24 / 365);
+}
+
+int64_t cli_parse_time(const char *s)
+{
+    struct tm tm = {0};
+    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) || tm.tm_year < 70)
+        return 0;
+    return (int64_t)timegm(&tm);
 }
 
 void cli_human_size(uint64_t bytes, char *buf, size_t len)
@@ -53,6 +77,37 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%lluB", (unsigned long long)bytes);
     else
         snprintf(buf, len, "%.*f%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
+}
+
+/* The id of a container made from the image whose manifest is `manifest`, or NULL. */
+char *cli_container_of(const struct cli *cli, const struct digest *manifest)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    digest_hex(manifest, hex);
+    struct ctr_state *list;
+    size_t n;
+    struct imgfs_err ignored;
+    if (ctr_list(cli->run_dir, &list, &n, &ignored) < 0)
+        return NULL;
+    char *id = NULL;
+    for (size_t i = 0; i < n && !id; i++)
+        if (list[i].mount_key && !strcmp(list[i].mount_key, hex))
+            id = xstrdup(list[i].id);
+    ctr_state_list_free(list, n);
+    return id;
+}
+
+bool cli_prune_confirm(const char *warning)
+{
+    fprintf(stderr, "WARNING! %s\nAre you sure you want to continue? [y/N] ", warning);
+    char line[64];
+    bool yes = fgets(line, sizeof line, stdin) &&
+               (!strcmp(line, "y\n") || !strcmp(line, "Y\n") || !strcmp(line, "yes\n") ||
+                !strcmp(line, "y") || !strcmp(line, "yes"));
+    /* Docker's prune verbs print the total after a "no" too */
+    if (!yes)
+        cli_prune_total(false, 0);
+    return yes;
 }
 
 void cli_prune_deleted(bool *any, const char *heading, const char *name)

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct digest d;
     struct import_limits limits;
     import_limits_init(&limits);
-    oci_import(b, path, kind, NULL, &limits, &d, &err);
+    oci_import(b, path, kind, NULL, &limits, &d, NULL, &err);
     store_batch_abort(b);
     return 0;
 }

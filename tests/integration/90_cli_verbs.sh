@@ -181,6 +181,29 @@ t_eq "the same image there" "$want" "$(IMGFS_ROOT="$T/store2" "$IMGFS" inspect -
 t_eq "save | load through a pipe" "Loaded image: busybox:latest" \
     "$("$IMGFS" save busybox | IMGFS_ROOT="$T/store3" "$IMGFS" load)"
 t_check_fails "save of a missing image fails" "$IMGFS" save -o "$T/x.tar" nosuch
+# several images in one archive, as docker save: an entry per image with the names given for it,
+# each layer once; load prints every image's names in the archive's order
+"$IMGFS" import -q -t tree:1 "$FIXTURES/tree.tar"
+"$IMGFS" tag busybox bb:2
+"$IMGFS" save -o "$T/multi.tar" busybox tree:1 bb:2
+t_eq "save A B C: one manifest entry per image, RepoTags the names given" \
+    '[["busybox:latest","bb:2"],["tree:1"]]' "$(tar -xOf "$T/multi.tar" manifest.json | jq -c '[.[].RepoTags]')"
+t_eq "  ... each layer once" "$(tar -xOf "$T/multi.tar" manifest.json | jq -r '.[].Layers[]' | sort -u)" \
+    "$(tar -tf "$T/multi.tar" | grep layer.tar | sort)"
+t_eq "  ... the repositories file names them all" '{"bb":["2"],"busybox":["latest"],"tree":["1"]}' \
+    "$(tar -xOf "$T/multi.tar" repositories | jq -cS 'map_values(keys)')"
+t_eq "load of it: every image's names" \
+    "$(printf 'Loaded image: busybox:latest\nLoaded image: bb:2\nLoaded image: tree:1')" \
+    "$(IMGFS_ROOT="$T/store5" "$IMGFS" load -i "$T/multi.tar")"
+t_eq "  ... the same images there" "$("$IMGFS" inspect -f Digest tree:1) $want" \
+    "$(IMGFS_ROOT="$T/store5" "$IMGFS" inspect -f Digest tree:1) $(IMGFS_ROOT="$T/store5" "$IMGFS" inspect -f Digest bb:2)"
+tree_id=$("$IMGFS" inspect -f '{{.Id}}' tree:1)
+t_eq "an image given by ID: no RepoTags; load says its ID" "null Loaded image ID: $tree_id" \
+    "$("$IMGFS" save -o "$T/byid.tar" "$tree_id" && tar -xOf "$T/byid.tar" manifest.json | jq -c '.[0].RepoTags') $(IMGFS_ROOT="$T/store6" "$IMGFS" load -i "$T/byid.tar")"
+t_eq "save with one missing image writes nothing, exit 1" "1 no file" \
+    "$(set +e; "$IMGFS" save -o "$T/y.tar" busybox nosuch 2>/dev/null; echo "$? $(test -e "$T/y.tar" && echo file || echo no file)")"
+t_eq "export takes one image" 125 "$(set +e; "$IMGFS" export -o "$T/z.tar" busybox tree:1 2>/dev/null; echo $?)"
+"$IMGFS" rmi tree:1 bb:2 >/dev/null
 t_eq "load of a non-archive fails" 1 \
     "$(set +e; echo junk | IMGFS_ROOT="$T/store4" "$IMGFS" load 2>/dev/null; echo $?)"
 
@@ -218,8 +241,25 @@ t_check "image prune (answered y) frees what no name reaches" \
     test "$(t_stored_bytes)" -lt "$before"
 t_check "and says how much" grep -q "^Total reclaimed space: " <<<"$out"
 t_check "images still there" "$IMGFS" inspect -f Digest busybox
-t_eq "image prune -a is refused as not supported" 125 \
-    "$(set +e; "$IMGFS" image prune -a -f 2>/dev/null; echo $?)"
+# -a: the names of images no container was made from go too ("keep" runs busybox; spare2 and
+# spare3 are one image no container uses)
+"$IMGFS" import -q -t spare2 "$FIXTURES/tree.tar"
+"$IMGFS" tag spare2 spare3:x
+spare_id=$("$IMGFS" inspect -f '{{.Id}}' spare2)
+before=$(t_stored_bytes)
+t_check "image prune -a answered no keeps the names" \
+    sh -c "echo n | '$IMGFS' image prune -a 2>/dev/null; '$IMGFS' inspect spare2 >/dev/null"
+t_check "  ... after Docker's warning for -a" sh -c "echo n | '$IMGFS' image prune -a 2>&1 >/dev/null |
+    grep -qx 'WARNING! This will remove all images without at least one container associated to them.'"
+out=$("$IMGFS" image prune -a -f)
+t_eq "image prune -a -f: the unused image's names, then its ID, as Docker lists them" \
+    "$(printf 'Deleted Images:\nuntagged: spare2:latest\nuntagged: spare3:x\ndeleted: %s' "$spare_id")" \
+    "$(sed '/^$/,$d' <<<"$out")"
+t_check "  ... and the space it freed" test "$(t_stored_bytes)" -lt "$before"
+t_check "  ... said" grep -q "^Total reclaimed space: [1-9]" <<<"$out"
+t_check "the image a container uses keeps its name" "$IMGFS" inspect -f Digest busybox
+t_eq "image prune -a with nothing to remove" "Total reclaimed space: 0B" "$("$IMGFS" image prune -a -f)"
+t_eq "container prune has no -a" 125 "$(set +e; "$IMGFS" container prune -a -f 2>/dev/null; echo $?)"
 
 # ---- diff of a directory replaced whole (overlayfs's opaque directory): what Docker 20.10 lists
 # for the same steps (92_cli_docker compares with it): the image's entries it hides are deleted

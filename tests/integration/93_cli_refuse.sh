@@ -64,6 +64,9 @@ refused "--env-file export X=1" 125 "variable 'export X' contains whitespaces" r
 mkdir -p "$T/vol"
 refused "-v onto /" 125 "destination can't be '/'" run --rm -v "$T/vol:/" busybox true
 refused "-v onto /proc" 125 "/proc" run --rm -v "$T/vol:/proc" busybox true
+refused "-v with a one-character volume name" 125 \
+    "create x: volume name is too short, names should be at least two alphanumeric characters" \
+    run --rm -v x:/data busybox true
 
 refused "logs of a missing container" 1 "no such container" logs nosuch
 refused "exec in a missing container" 1 "no such container" exec nosuch true

@@ -90,7 +90,7 @@ refused() { # refused "what" "message part" imgfs-args...
     t_eq "$what: exit status" 125 "$rc"
     if [[ $out == *"$want"* ]]; then t_pass "$what: says [$want]"; else t_fail "$what: wanted [$want], got [$out]"; fi
 }
-refused "--add-host without an IP" 'invalid argument "x" for "--add-host" flag' run --rm --add-host x busybox true
+refused "--add-host without an IP: Docker's words" 'invalid argument "x" for "--add-host" flag: bad format for add-host: "x"' run --rm --add-host x busybox true
 refused "--add-host with a bad IP" 'invalid IP address in add-host: "1.2.3"' run --rm --add-host a:1.2.3 busybox true
 refused "--dns not an IP" 'invalid argument "dns.example" for "--dns" flag: dns.example is not an ip address' \
     run --rm --dns dns.example busybox true

@@ -1,7 +1,7 @@
 #!/bin/bash
 # -P publishes every port the image EXPOSEs on a free host port (as Docker): busybox httpd behind
 # `EXPOSE 8080` is reached with curl on the port `imgfs port` reports; a port also given with -p
-# keeps the -p binding.
+# keeps the -p binding; -p without a host port gets a free one too.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_begin run_publish_all
@@ -31,4 +31,17 @@ p=$(t_free_port)
 "$IMGFS" run -d --name pa -P -p "127.0.0.1:$p:8080" exposer sleep 60 >/dev/null </dev/null
 t_eq "-p wins for its port" "127.0.0.1:$p" "$("$IMGFS" port pa 8080/tcp)"
 t_check "-P still published the other" bash -c "'$IMGFS' port pa | grep -q '^9090/udp'"
+"$IMGFS" rm -f pa >/dev/null
+
+# -p CTR and -p IP::CTR: a free host port, as Docker's
+"$IMGFS" run -d --name pa -p 8080 -p 127.0.0.1::9090/udp exposer sh -c \
+    'mkdir /www && echo hello-p >/www/index.html && exec httpd -f -p 8080 -h /www' >/dev/null </dev/null
+hp=$("$IMGFS" port pa 8080/tcp | head -n 1)
+hp=${hp##*:}
+t_check "-p 8080: published on a host port" test "${hp:-0}" -gt 0
+t_check "  ... curl reaches httpd there" \
+    t_wait_for 600 bash -c "curl -sf http://127.0.0.1:$hp/ | grep -qx hello-p"
+t_check "-p 127.0.0.1::9090/udp: on that address, a host port" \
+    grep -Eq '^127\.0\.0\.1:[1-9][0-9]*$' <<<"$("$IMGFS" port pa 9090/udp)"
+t_check "ps shows them" grep -q -- "->8080/tcp" <<<"$("$IMGFS" ps --format '{{.Ports}}' -f name=pa)"
 t_end

@@ -119,6 +119,26 @@ for dv in /etc/passwd /dev/null:/dev/x:rx /dev/null:relative /dev/null::; do
     both --device "$dv" busybox true
     t_eq "--device $dv refused" "$d" "$i"
 done
+# a directory as HOST: every node below it, at the same place below CONTAINER (subdirectories
+# too; files, symlinks and empty directories left out); one without nodes is refused
+mkdir -p "$T/devs/sub/deeper" "$T/devs/empty" "$T/nodevs"
+mknod "$T/devs/null" c 1 3
+mknod "$T/devs/zero" c 1 5
+mknod "$T/devs/sub/full" c 1 7
+echo x >"$T/devs/file"
+ln -s /dev/null "$T/devs/link"
+t_eq "--device DIR: the nodes below it in the container (imgfs alone)" "null sub/full zero" \
+    "$(run --device "$T/devs:/dev/mine" busybox find /dev/mine -type c | sed 's|/dev/mine/||' |
+        sort | tr '\n' ' ' | sed 's/ $//')"
+for dv in "$T/devs:/dev/mine" "$T/devs:/opt/d:r" "$T/devs/"; do
+    both --device "$dv" busybox sh -c '{ find /dev/mine /opt/d '"$T"'/devs 2>/dev/null | sort |
+        while read -r f; do stat -c "%n %F %t:%T %a" "$f"; done
+        for f in /dev/mine/null /opt/d/null '"$T"'/devs/sub/full; do
+            [ -e $f ] && { echo x >$f && echo "$f writable" || echo "$f write refused"; }; done; } 2>&1'
+    t_eq "--device $dv (a directory): what the container sees" "$d" "$i"
+done
+both --device "$T/nodevs" busybox true
+t_eq "--device DIR without a device node: refused as Docker" "$d" "$i"
 # Docker exits 127 here: its CLI takes any "no such file or directory" for a missing command
 both --device /nonexist busybox true
 t_eq "--device /nonexist: Docker's message" "$(head -n1 <<<"$d")" "$(head -n1 <<<"$i")"

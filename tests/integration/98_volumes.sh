@@ -170,6 +170,8 @@ t_eq "volume rm of a missing volume (the daemon's words, CLI 28 rewords them)" \
 t_eq "and Docker's status" "$(grep -o '\[exit [0-9]*\]' <<<"$d")" "$(grep -o '\[exit [0-9]*\]' <<<"$i")"
 both volume create 'a b'
 t_eq "volume create with a bad name" "$d" "$i"
+both volume create x
+t_eq "volume create with a one-character name (too short)" "$d" "$i"
 bothrc volume inspect nosuch
 t_eq "volume inspect of a missing volume: Docker's status" "$d" "$i"
 mounts='{{range .Mounts}}{{.Type}} {{.Destination}} {{.Driver}} {{.Mode}} {{.RW}} {{.Propagation}};{{end}} {{json .HostConfig.Binds}}'

@@ -39,7 +39,14 @@ static void test_parse_port(void)
     CHECK(net_parse_port("65535:1", &p, &err) == 0 && p.host_port == 65535 && p.ctr_port == 1,
           "bounds: %s", err.msg);
 
-    const char *bad[] = {"80",          "",           ":80",          "8080:",        "0:80",
+    CHECK(net_parse_port("80", &p, &err) == 0 && p.host_port == 0 && p.ctr_port == 80 && !p.udp,
+          "80 (a free host port): %s", err.msg);
+    CHECK(net_parse_port(":53/udp", &p, &err) == 0 && p.host_port == 0 && p.ctr_port == 53 && p.udp,
+          ":53/udp: %s", err.msg);
+    CHECK(net_parse_port("127.0.0.1::80", &p, &err) == 0 && p.host_port == 0 &&
+              !strcmp(p.host_ip, "127.0.0.1") && p.ctr_port == 80,
+          "127.0.0.1::80: %s", err.msg);
+    const char *bad[] = {"80x",         "",           "/tcp",         "8080:",        "0:80",
                          "65536:80",    "80:65536",   "8080:80/sctp", "a:80",         "80:b",
                          "1.2.3:80:80", "[::1:80:80", "8000-8010:80", "host:8080:80", "-1:80",
                          "1:2:3:4",     "::1:80:80"};
