@@ -1230,6 +1230,23 @@ static json_t *jp_fail(struct jp *j, const char *what)
     return NULL;
 }
 
+/* After a member or an element: 1 at a `,` (another follows), 0 at `close` (the end), -1 and the
+ * error otherwise. */
+static int jp_next(struct jp *j, char close)
+{
+    jp_ws(j);
+    if (j->i < j->len && j->p[j->i] == ',') {
+        j->i++;
+        return 1;
+    }
+    if (j->i < j->len && j->p[j->i] == close) {
+        j->i++;
+        return 0;
+    }
+    jp_fail(j, close == ']' ? "`,` or `]` expected" : "`,` or `}` expected");
+    return -1;
+}
+
 /* The value at j->i, parsed by jansson. An object or an array ends where jansson stops reading
  * (JSON_DISABLE_EOF_CHECK: error.position is the bytes it read, exact after a `}` or `]`); a
  * string ends at its closing quote, any other scalar at the next structural character or
@@ -1336,17 +1353,11 @@ static int toc_walk(const char *p, size_t len, struct toc_reader *tr, struct img
                         json_decref(o);
                         if (rc < 0)
                             goto out;
-                        jp_ws(&j);
-                        if (j.i < len && p[j.i] == ',') {
-                            j.i++;
-                            continue;
-                        }
-                        if (j.i < len && p[j.i] == ']') {
-                            j.i++;
+                        int more = jp_next(&j, ']');
+                        if (more < 0)
+                            goto out;
+                        if (!more)
                             break;
-                        }
-                        jp_fail(&j, "`,` or `]` expected");
-                        goto out;
                     }
             } else {
                 json_t *v = jp_value(&j);
@@ -1364,17 +1375,11 @@ static int toc_walk(const char *p, size_t len, struct toc_reader *tr, struct img
                     goto out;
                 }
             }
-            jp_ws(&j);
-            if (j.i < len && p[j.i] == ',') {
-                j.i++;
-                continue;
-            }
-            if (j.i < len && p[j.i] == '}') {
-                j.i++;
+            int more = jp_next(&j, '}');
+            if (more < 0)
+                goto out;
+            if (!more)
                 break;
-            }
-            jp_fail(&j, "`,` or `}` expected");
-            goto out;
         }
     jp_ws(&j);
     if (j.i != len) {
