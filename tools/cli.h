@@ -128,6 +128,8 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len);
 /* The id of a container (any state) made from the image whose manifest is `manifest`, or NULL
  * (rmi and image prune -a keep such an image's last name, as Docker). */
 char *cli_container_of(const struct cli *cli, const struct digest *manifest);
+/* The same in a list ctr_list made (for a verb that asks about many images): its id, or NULL. */
+const char *cli_container_in(const struct ctr_state *list, size_t n, const struct digest *manifest);
 /* The prune verbs' output, as Docker's: HEADING ("Deleted Volumes:") before the first name
  * deleted (*any says whether it has been printed), then "Total reclaimed space: SIZE", after a
  * blank line when a name was printed. */

@@ -108,7 +108,8 @@ int cmd_container_prune(int argc, char **argv, struct cli *cli)
 }
 
 struct unused_images {
-    const struct cli *cli;
+    const struct ctr_state *ctrs; /* every container (ctr_list), read once */
+    size_t n_ctrs;
     struct digest *manifest; /* per name: its image */
     bool *used;              /* per name: a container was made from its image */
     char **names;
@@ -118,7 +119,7 @@ struct unused_images {
 static int collect_names(void *ctx, const struct store_image_entry *e)
 {
     struct unused_images *u = ctx;
-    cleanup_free char *user = cli_container_of(u->cli, &e->manifest);
+    const char *user = cli_container_in(u->ctrs, u->n_ctrs, &e->manifest);
     u->manifest = xrealloc(u->manifest, (u->n + 1) * sizeof *u->manifest);
     u->used = xrealloc(u->used, (u->n + 1) * sizeof *u->used);
     u->names = xrealloc(u->names, (u->n + 1) * sizeof *u->names);
@@ -170,10 +171,16 @@ static void mark_kept(const struct unused_images *u, bool *keep)
  * and "deleted: IMAGE-ID" once per image (its last name); gc then frees their content. */
 static int untag_unused(struct store *s, const struct cli *cli, bool *any, struct imgfs_err *err)
 {
-    struct unused_images u = {.cli = cli};
-    struct store_read *r;
-    if (store_read_begin(s, &r, err) < 0)
+    struct ctr_state *ctrs = NULL;
+    size_t n_ctrs = 0;
+    if (ctr_list(cli->run_dir, &ctrs, &n_ctrs, err) < 0)
         return -1;
+    struct unused_images u = {.ctrs = ctrs, .n_ctrs = n_ctrs};
+    struct store_read *r;
+    if (store_read_begin(s, &r, err) < 0) {
+        ctr_state_list_free(ctrs, n_ctrs);
+        return -1;
+    }
     int ret =
         store_image_foreach(r, collect_names, &u) < 0 ? err_set(err, EIO, "listing the images") : 0;
     struct digest *config = xcalloc(u.n + 1, sizeof *config);
@@ -216,6 +223,7 @@ static int untag_unused(struct store *s, const struct cli *cli, bool *any, struc
     free(u.used);
     free(keep);
     free(config);
+    ctr_state_list_free(ctrs, n_ctrs);
     return ret;
 }
 

@@ -72,15 +72,8 @@ static int df(struct cli *cli)
         return 1;
     }
     size_t active_images = 0;
-    for (size_t i = 0; i < set.n; i++) {
-        char hex[DIGEST_HEX_LEN + 1];
-        digest_hex(&set.d[i], hex);
-        for (size_t j = 0; j < n; j++)
-            if (list[j].mount_key && !strcmp(list[j].mount_key, hex)) {
-                active_images++;
-                break;
-            }
-    }
+    for (size_t i = 0; i < set.n; i++)
+        active_images += cli_container_in(list, n, &set.d[i]) != NULL;
     size_t running = 0;
     uint64_t ctr_bytes = 0, ctr_free = 0;
     for (size_t j = 0; j < n; j++) {

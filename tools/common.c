@@ -79,22 +79,28 @@ void cli_human_size(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.*f%s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
 }
 
-/* The id of a container made from the image whose manifest is `manifest`, or NULL. */
-char *cli_container_of(const struct cli *cli, const struct digest *manifest)
+const char *cli_container_in(const struct ctr_state *list, size_t n, const struct digest *manifest)
 {
     char hex[DIGEST_HEX_LEN + 1];
     digest_hex(manifest, hex);
+    for (size_t i = 0; i < n; i++)
+        if (list[i].mount_key && !strcmp(list[i].mount_key, hex))
+            return list[i].id;
+    return NULL;
+}
+
+/* The id of a container made from the image whose manifest is `manifest`, or NULL. */
+char *cli_container_of(const struct cli *cli, const struct digest *manifest)
+{
     struct ctr_state *list;
     size_t n;
     struct imgfs_err ignored;
     if (ctr_list(cli->run_dir, &list, &n, &ignored) < 0)
         return NULL;
-    char *id = NULL;
-    for (size_t i = 0; i < n && !id; i++)
-        if (list[i].mount_key && !strcmp(list[i].mount_key, hex))
-            id = xstrdup(list[i].id);
+    const char *id = cli_container_in(list, n, manifest);
+    char *out = id ? xstrdup(id) : NULL;
     ctr_state_list_free(list, n);
-    return id;
+    return out;
 }
 
 bool cli_prune_confirm(const char *warning)
